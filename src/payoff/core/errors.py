@@ -1,0 +1,46 @@
+"""The errors payoff raises, one tree.
+
+    PayoffError
+     ├── RecordError        a record is malformed: names the line (when known) and the field
+     ├── CatalogError       a price override file is malformed, or a price cannot be resolved
+     └── StoreError         the ledger cannot be opened or written
+          └── IntegrityConflict   an id was reused with a different body
+
+Every error carries a message meant for the person who sent the input.
+"""
+
+from __future__ import annotations
+
+
+class PayoffError(Exception):
+    """Base of every error payoff raises on purpose."""
+
+
+class RecordError(PayoffError):
+    """A record is malformed. `field` names the offending field when one is to blame."""
+
+    def __init__(self, reason: str, *, field: str | None = None, line: int | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        self.line = line
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.field is not None:
+            where.append(f"field `{self.field}`")
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+
+class CatalogError(PayoffError):
+    """A price override file is malformed, or a price cannot be resolved."""
+
+
+class StoreError(PayoffError):
+    """The ledger cannot be opened, migrated or written."""
+
+
+class IntegrityConflict(StoreError):
+    """An id was reused with a different body; the stored record was kept."""

@@ -1,0 +1,54 @@
+"""Exact money: the one place that defines how costs are represented.
+
+Provider costs are integers of nano-USD (1 USD = 10**9 nano-USD). At that scale a single
+token at the cheapest catalog price (a few cents per million tokens) is still tens of units,
+SQL sums of a month of events are exact integers, and a signed 64-bit column holds up to
+about 9.2 billion USD. Converting a precise `Decimal` cost to this scale rounds half-even,
+once, per event.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+NANOUSD_PER_USD = 10**9
+NANO = Decimal(1).scaleb(-9)
+
+
+def usd_to_nanousd(amount_usd: Decimal) -> int:
+    """Round a precise USD amount to whole nano-USD, half-even."""
+    return int(amount_usd.scaleb(9).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def parse_usd_exact(text: str) -> int:
+    """Parse a decimal string of USD into nano-USD, refusing anything that would round.
+
+    Raises ValueError with a sentence fit for an error message.
+    """
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal number") from None
+    if not amount.is_finite():
+        raise ValueError(f"{text!r} is not a finite decimal number")
+    if amount < 0:
+        raise ValueError(f"{text!r} is negative")
+    scaled = amount.scaleb(9)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{text!r} has more than 9 decimal places (the cost scale is nano-USD)")
+    return int(scaled)
+
+
+def format_nanousd(amount_nanousd: int) -> str:
+    """Nano-USD as a decimal string of USD with all nine places, e.g. '0.000123400'."""
+    return str(Decimal(amount_nanousd).scaleb(-9).quantize(NANO))
+
+
+def round_div_half_even(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded to the nearest integer, ties to even (denominator > 0)."""
+    assert denominator > 0
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient

@@ -1,0 +1,218 @@
+"""Record format v1 (see docs/records.md): typed, strict decoding of JSON records.
+
+Unknown fields are errors, counts are non-negative integers, parts never exceed totals, and
+times carry an offset. A usage record may carry a provider's own usage object instead of the
+token fields; it is normalised here to the inclusive buckets (`payoff.core.tokens`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from payoff.core.errors import RecordError
+from payoff.core.money import parse_usd_exact
+from payoff.core.tokens import TokenCounts, normalise_usage
+
+MAX_ID_LENGTH = 255
+MAX_ATTRIBUTES = 64
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Attributes = Annotated[dict[str, str], msgspec.Meta(max_length=MAX_ATTRIBUTES)]
+UsageFormat = Literal["openai.chat", "openai.responses", "anthropic", "gemini"]
+
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+
+def _invalid(reason: str, field: str) -> ValueError:
+    # The same shape msgspec gives its own errors, so one parser reads both.
+    return ValueError(f"{reason} - at `$.{field}`")
+
+
+class _Record(msgspec.Struct, forbid_unknown_fields=True, tag_field="record", omit_defaults=True):
+    pass
+
+
+class UsageRecord(_Record, tag="usage"):
+    """One metered step: a model call, a tool call, or a custom unit."""
+
+    id: Id
+    time: Time
+    customer: Name
+    task: Id | None = None
+    task_type: Name | None = None
+    kind: Literal["llm", "tool", "custom"] = "llm"
+    provider: Name | None = None
+    model: Name | None = None
+    input_tokens: Count | None = None
+    cache_read_tokens: Count | None = None
+    cache_write_tokens: Count | None = None
+    output_tokens: Count | None = None
+    reasoning_tokens: Count | None = None
+    visible: bool = False
+    batch: bool = False
+    cost: str | None = None
+    quantity: Decimal | None = None
+    unit: Name | None = None
+    usage: dict[str, Any] | None = None
+    usage_format: UsageFormat | None = None
+    attributes: Attributes | None = None
+
+    def __post_init__(self) -> None:
+        if self.usage is not None or self.usage_format is not None:
+            self._take_provider_usage()
+        if self.kind == "llm":
+            for field in ("provider", "model", "input_tokens", "output_tokens"):
+                if getattr(self, field) is None:
+                    raise _invalid(f"required for kind `llm`; missing `{field}`", field)
+        elif self.kind == "custom":
+            for field in ("quantity", "unit"):
+                if getattr(self, field) is None:
+                    raise _invalid(f"required for kind `custom`; missing `{field}`", field)
+        try:
+            self.token_counts().check()
+        except RecordError as exc:
+            raise _invalid(exc.reason, exc.field or "input_tokens") from None
+        if self.cost is not None:
+            try:
+                parse_usd_exact(self.cost)
+            except ValueError as exc:
+                raise _invalid(str(exc), "cost") from None
+        if self.quantity is not None and (not self.quantity.is_finite() or self.quantity < 0):
+            raise _invalid("must be a non-negative decimal", "quantity")
+
+    def _take_provider_usage(self) -> None:
+        if self.usage is None or self.usage_format is None:
+            missing = "usage" if self.usage is None else "usage_format"
+            raise _invalid("`usage` and `usage_format` go together", missing)
+        given = [f for f in _TOKEN_FIELDS if getattr(self, f) is not None]
+        if given:
+            raise _invalid("give token fields or a `usage` object, not both", given[0])
+        try:
+            counts = normalise_usage(self.usage_format, self.usage)
+        except RecordError as exc:
+            raise _invalid(exc.reason, exc.field or "usage") from None
+        (
+            self.input_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.output_tokens,
+            self.reasoning_tokens,
+        ) = counts
+
+    def token_counts(self) -> TokenCounts:
+        return TokenCounts(
+            self.input_tokens or 0,
+            self.cache_read_tokens or 0,
+            self.cache_write_tokens or 0,
+            self.output_tokens or 0,
+            self.reasoning_tokens or 0,
+        )
+
+
+class TaskRecord(_Record, tag="task"):
+    """A status change of a unit of work; (id, status) is its idempotency key."""
+
+    id: Id
+    customer: Name
+    status: Literal["open", "completed", "failed", "abandoned"]
+    time: Time
+    type: Name | None = None
+
+
+class OutcomeRecord(_Record, tag="outcome"):
+    """A claim that a task achieved a result, with an optional money value."""
+
+    id: Id
+    task: Id
+    customer: Name
+    type: Name
+    time: Time
+    value: str | None = None
+    evidence_digest: Annotated[str, msgspec.Meta(max_length=512)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is not None:
+            try:
+                amount = Decimal(self.value)
+            except ArithmeticError:
+                raise _invalid(f"{self.value!r} is not a decimal number", "value") from None
+            if not amount.is_finite() or amount < 0:
+                raise _invalid(f"{self.value!r} must be a non-negative decimal", "value")
+
+
+class AttestationRecord(_Record, tag="attestation"):
+    """A customer's verdict on an outcome."""
+
+    id: Id
+    outcome: Id
+    verdict: Literal["accept", "reject", "reverse"]
+    time: Time
+
+
+Record = UsageRecord | TaskRecord | OutcomeRecord | AttestationRecord
+
+_usage_decoder = msgspec.json.Decoder(UsageRecord)
+_any_decoder = msgspec.json.Decoder(Record)
+_encoder = msgspec.json.Encoder()
+_FIELD_IN_MESSAGE = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def _record_error(exc: Exception, line: int | None) -> RecordError:
+    message = str(exc)
+    match = _FIELD_IN_MESSAGE.search(message)
+    if match:
+        return RecordError(message[: match.start()], field=match.group(1) or None, line=line)
+    unknown = re.match(r"Object contains unknown field `([^`]*)`", message)
+    if unknown:
+        return RecordError("unknown field", field=unknown.group(1), line=line)
+    return RecordError(message, line=line)
+
+
+def decode_record(data: bytes | str, line: int | None = None) -> Record:
+    """Decode one JSON record; RecordError names the line and field at fault."""
+    try:
+        return _usage_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        if not str(exc).endswith("at `$.record`"):
+            raise _record_error(exc, line) from None
+    except msgspec.DecodeError as exc:
+        raise RecordError(f"not valid JSON ({exc})", line=line) from None
+    try:
+        return _any_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _record_error(exc, line) from None
+
+
+def record_from_dict(obj: dict[str, Any]) -> Record:
+    """Validate a record given as a Python mapping (the SDK and tests use this)."""
+    return decode_record(_encoder.encode(obj))
+
+
+def body_digest(record: Record) -> bytes:
+    """16 bytes identifying a record's content: equal ids with other digests conflict."""
+    return hashlib.blake2b(_encoder.encode(record), digest_size=16).digest()
+
+
+def encode_record(record: Record) -> bytes:
+    return _encoder.encode(record)
+
+
+def record_id(data: bytes | str) -> str | None:
+    """Best-effort id of a line that failed to decode, for error reports."""
+    match = re.search(rb'"id"\s*:\s*"([^"\\]{1,255})"', data if isinstance(data, bytes) else data.encode())
+    return match.group(1).decode("utf-8", "replace") if match else None
