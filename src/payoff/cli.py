@@ -1,0 +1,242 @@
+"""The `payoff` command: parse, call one service function, format."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from payoff import service
+from payoff.catalog import Catalog
+from payoff.core.errors import PayoffError
+from payoff.core.money import format_nanousd
+from payoff.store import open_store
+from payoff.store.protocol import Store, TaskSummary
+
+app = typer.Typer(
+    name="payoff",
+    help="Meter AI work in tokens, visible and hidden; cost it exactly; price it by outcomes.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+PROBLEMS_SHOWN_WITH_REJECTS_FILE = 20
+
+
+@dataclass
+class Settings:
+    db: str
+    prices: Path | None
+
+    def store(self) -> Store:
+        return open_store(self.db)
+
+    def catalog(self) -> Catalog:
+        return Catalog.from_file(self.prices)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[
+        str, typer.Option("--db", envvar="PAYOFF_DB", help="Ledger: a SQLite file path or URL.")
+    ] = "./payoff.db",
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices", envvar="PAYOFF_PRICES", help="Price overrides file (YAML).", exists=True
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = Settings(db=db, prices=prices)
+
+
+def _json(value: Any) -> None:
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[list[str], typer.Argument(help="JSON Lines files of records; - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Write each rejection and conflict here, as JSON Lines."),
+    ] = None,
+) -> None:
+    """Ingest records (usage, task, outcome, attestation) from JSON Lines files.
+
+    Exit status 0 when nothing was rejected or in conflict, 1 otherwise.
+    """
+    settings: Settings = ctx.obj
+    store, catalog = settings.store(), settings.catalog()
+    report = service.IngestReport()
+    shown = 0
+    with ExitStack() as stack:
+        rejects_file = stack.enter_context(rejects.open("wb")) if rejects else None
+
+        def on_problem(problem: service.Problem) -> None:
+            nonlocal shown
+            if rejects_file is not None:
+                rejects_file.write(msgspec.json.encode(problem.as_dict()) + b"\n")
+                if shown >= PROBLEMS_SHOWN_WITH_REJECTS_FILE:
+                    return
+            shown += 1
+            where = f"{problem.source}:{problem.line}"
+            field = f" field `{problem.field}`:" if problem.field else ""
+            err.print(
+                f"{where} id={problem.id or '?'} {problem.status}:{field} {problem.reason}",
+                markup=False,
+                highlight=False,
+            )
+
+        for name in files:
+            _ingest_one(store, catalog, name, report, on_problem)
+    store.close()
+    hidden = report.rejected + report.conflicts - shown
+    if hidden > 0:
+        err.print(f"... and {hidden} more in {rejects}", markup=False)
+    if as_json:
+        _json(report.counts())
+    else:
+        out.print(
+            f"accepted {report.accepted}, duplicates {report.duplicates}, "
+            f"conflicts {report.conflicts}, rejected {report.rejected}"
+        )
+    raise typer.Exit(0 if report.clean else 1)
+
+
+def _ingest_one(
+    store: Store,
+    catalog: Catalog,
+    name: str,
+    report: service.IngestReport,
+    on_problem: service.ProblemSink,
+) -> None:
+    with ExitStack() as stack:
+        if name == "-":
+            stream: BinaryIO = sys.stdin.buffer
+            total = None
+        else:
+            try:
+                stream = stack.enter_context(Path(name).open("rb"))
+            except OSError as exc:
+                raise PayoffError(f"cannot read {name}: {exc.strerror}") from None
+            total = Path(name).stat().st_size
+        on_bytes = None
+        if err.is_terminal:
+            progress = stack.enter_context(
+                Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TransferSpeedColumn(),
+                    TimeRemainingColumn(),
+                    console=err,
+                    transient=True,
+                )
+            )
+            bar = progress.add_task(f"ingest {name}", total=total)
+
+            def on_bytes(size: int) -> None:
+                progress.advance(bar, size)
+
+        lines = service.numbered_lines(stream, on_bytes)
+        service.ingest_lines(
+            store, lines, catalog=catalog, on_problem=on_problem, source=name, report=report
+        )
+
+
+def _ratio(numerator: int, denominator: int) -> str | None:
+    if denominator == 0:
+        return None
+    return str((Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.01"), ROUND_HALF_EVEN))
+
+
+def task_json(task: TaskSummary) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "customer": task.customer,
+        "type": task.type,
+        "status": task.status,
+        "steps": task.steps,
+        "tokens_visible": task.tokens_visible,
+        "tokens_hidden": task.tokens_hidden,
+        "hidden_ratio": _ratio(task.tokens_hidden, task.tokens_visible),
+        "cost": format_nanousd(task.cost_nanousd),
+        "cost_hidden": format_nanousd(task.cost_hidden_nanousd),
+        "unpriced_steps": task.unpriced_steps,
+    }
+
+
+@app.command()
+def tasks(
+    ctx: typer.Context,
+    customer: Annotated[str | None, typer.Option(help="Only this customer's tasks.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 1000,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
+) -> None:
+    """List tasks with their steps, visible and hidden tokens, and cost."""
+    settings: Settings = ctx.obj
+    store = settings.store()
+    found = service.list_tasks(store, customer, limit=limit, offset=offset)
+    store.close()
+    if as_json:
+        _json([task_json(task) for task in found])
+        return
+    table = Table("task", "customer", "type", "status", "steps", "visible", "hidden",
+                  "hidden/visible", "cost USD", "unpriced")
+    for task in found:
+        row = task_json(task)
+        table.add_row(
+            task.id, task.customer, task.type or "", task.status, str(task.steps),
+            f"{task.tokens_visible:,}", f"{task.tokens_hidden:,}", row["hidden_ratio"] or "-",
+            row["cost"], str(task.unpriced_steps),
+        )
+    out.print(table)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option("--db", help="Ledger for the demo.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same ledger.")] = 7,
+    customers: Annotated[int, typer.Option(min=1, max=1000, help="Number of customers.")] = 6,
+    month: Annotated[str, typer.Option(help="Month to generate, YYYY-MM.")] = "2026-11",
+) -> None:
+    """Generate a realistic month of agent work, ingest it, and summarise it."""
+    from payoff import demo as demo_module
+
+    settings: Settings = ctx.obj
+    store = open_store(db or settings.db)
+    demo_module.run(store, settings.catalog(), seed=seed, customers=customers, month=month,
+                    console=out)
+    store.close()
+
+
+def main() -> None:
+    try:
+        app()
+    except PayoffError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)

@@ -1,0 +1,295 @@
+"""A realistic, deterministic month of agent work, for the demo, the tests and the benchmarks.
+
+`generate(seed=..., customers=..., month=...)` yields record dicts (format v1) in time
+order per task. The same arguments always give the same records, byte for byte.
+
+What it models:
+
+- customers of very different sizes (task volume falls off geometrically);
+- three agents: `support.ticket`, `research.report` and `coding.change`, each with its own
+  loop shape, models and outcome (`ticket.resolved`, `report.accepted`, `change.merged`);
+- reasoning and non-reasoning models from OpenAI, Anthropic and Google;
+- an agent loop: a planning call, tool calls whose results grow the context, model calls
+  that read the earlier context from the prompt cache, a reflection, and one visible answer;
+- hidden tokens about 10-50x the visible output;
+- failed tasks (no outcome), outcome claims with money values;
+- with `faults=True`, a few duplicate, conflicting and malformed records that ingest catches.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+CUSTOMER_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "soylent", "stark", "wayne")
+LARGEST_CUSTOMER_TASKS = 420
+SIZE_FALLOFF = 0.45
+FAILURE_RATE = 0.08
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    provider: str
+    model: str
+    reasons: bool  # emits reasoning tokens
+
+
+@dataclass(frozen=True)
+class Agent:
+    task_type: str
+    outcome: str
+    outcome_value: str
+    planner: ModelChoice
+    worker: ModelChoice
+    loops: tuple[int, int]  # tool+model iterations, inclusive range
+    system_tokens: tuple[int, int]
+    tool_result_tokens: tuple[int, int]
+    worker_output_tokens: tuple[int, int]
+    reasoning_tokens: tuple[int, int]
+    answer_tokens: tuple[int, int]
+    tools: tuple[tuple[str, str], ...]  # (tool name, cost in USD)
+
+
+AGENTS = (
+    Agent(
+        task_type="support.ticket",
+        outcome="ticket.resolved",
+        outcome_value="120.00",
+        planner=ModelChoice("openai", "gpt-4.1-mini", False),
+        worker=ModelChoice("openai", "gpt-4o", False),
+        loops=(1, 3),
+        system_tokens=(900, 1600),
+        tool_result_tokens=(150, 600),
+        worker_output_tokens=(40, 120),
+        reasoning_tokens=(0, 0),
+        answer_tokens=(180, 420),
+        tools=(("kb_search", "0.0004"), ("crm_lookup", "0.0010")),
+    ),
+    Agent(
+        task_type="research.report",
+        outcome="report.accepted",
+        outcome_value="45.00",
+        planner=ModelChoice("google", "gemini-2.5-pro", True),
+        worker=ModelChoice("google", "gemini-2.5-flash", True),
+        loops=(3, 6),
+        system_tokens=(1200, 2200),
+        tool_result_tokens=(600, 1800),
+        worker_output_tokens=(80, 250),
+        reasoning_tokens=(300, 1500),
+        answer_tokens=(700, 1400),
+        tools=(("web_search", "0.0050"), ("fetch_page", "0.0002")),
+    ),
+    Agent(
+        task_type="coding.change",
+        outcome="change.merged",
+        outcome_value="200.00",
+        planner=ModelChoice("anthropic", "claude-sonnet-4-5", True),
+        worker=ModelChoice("anthropic", "claude-haiku-4-5", False),
+        loops=(2, 5),
+        system_tokens=(1500, 2500),
+        tool_result_tokens=(300, 1400),
+        worker_output_tokens=(60, 300),
+        reasoning_tokens=(400, 1800),
+        answer_tokens=(500, 1100),
+        tools=(("run_tests", "0.0030"), ("read_file", "0.0000")),
+    ),
+)
+
+
+def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a YYYY-MM month in UTC."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        start = dt.datetime(year, number, 1, tzinfo=dt.UTC)
+    except ValueError:
+        raise ValueError(f"month must be YYYY-MM, got {month!r}") from None
+    days = calendar.monthrange(year, number)[1]
+    return start, start + dt.timedelta(days=days)
+
+
+def customer_names(count: int) -> list[str]:
+    named = list(CUSTOMER_NAMES[:count])
+    return named + [f"customer-{index:03d}" for index in range(len(named), count)]
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class _TaskWriter:
+    """Builds the records of one task, advancing its clock step by step."""
+
+    def __init__(self, rng: random.Random, prefix: str, customer: str, task: str,
+                 agent: Agent, start: dt.datetime) -> None:
+        self.rng, self.prefix, self.customer, self.task = rng, prefix, customer, task
+        self.agent, self.clock, self.step = agent, start, 0
+        self.records: list[dict[str, Any]] = []
+
+    def _base(self, seconds: tuple[float, float]) -> dict[str, Any]:
+        self.clock += dt.timedelta(milliseconds=self.rng.randint(
+            int(seconds[0] * 1000), int(seconds[1] * 1000)))
+        self.step += 1
+        return {"id": f"{self.prefix}-{self.task}-{self.step:02d}", "time": _stamp(self.clock),
+                "customer": self.customer, "task": self.task}
+
+    def llm(self, choice: ModelChoice, context: int, cached: int, output: int, reasoning: int,
+            step: str, visible: bool = False) -> None:
+        record = self._base((1.5, 12.0))
+        if self.step == 1:
+            record["task_type"] = self.agent.task_type
+        # Anthropic caches by explicit breakpoints: the new part of the context is written.
+        cache_write = (context - cached) // 2 if choice.provider == "anthropic" else 0
+        record.update({
+            "kind": "llm", "provider": choice.provider, "model": choice.model,
+            "input_tokens": context, "cache_read_tokens": cached,
+            "cache_write_tokens": cache_write, "output_tokens": output + reasoning,
+            "reasoning_tokens": reasoning, "visible": visible, "attributes": {"step": step},
+        })
+        self.records.append(record)
+
+    def tool(self, name: str, cost: str) -> None:
+        record = self._base((0.2, 4.0))
+        record.update({"kind": "tool", "cost": cost, "attributes": {"tool": name}})
+        self.records.append(record)
+
+    def status(self, status: str) -> None:
+        self.clock += dt.timedelta(milliseconds=300)
+        self.records.append({"record": "task", "id": self.task, "customer": self.customer,
+                             "type": self.agent.task_type, "status": status,
+                             "time": _stamp(self.clock)})
+
+    def outcome(self) -> None:
+        self.clock += dt.timedelta(milliseconds=500)
+        self.records.append({
+            "record": "outcome", "id": f"{self.prefix}-{self.task}-out", "task": self.task,
+            "customer": self.customer, "type": self.agent.outcome,
+            "value": self.agent.outcome_value, "time": _stamp(self.clock),
+            "evidence_digest": "sha256:" + "%064x" % self.rng.getrandbits(256),
+        })
+
+
+def _run_task(writer: _TaskWriter) -> None:
+    """One agent run: plan, loop over tools and model calls, reflect, answer."""
+    a, rng = writer.agent, writer.rng
+
+    def between(bounds: tuple[int, int]) -> int:
+        return rng.randint(*bounds)
+
+    def reasoning(choice: ModelChoice) -> int:
+        return between(a.reasoning_tokens) if choice.reasons else 0
+
+    context = between(a.system_tokens)
+    writer.llm(a.planner, context, 0, between(a.worker_output_tokens),
+               reasoning(a.planner), "plan")
+    cached = 0
+    failed = rng.random() < FAILURE_RATE
+    loops = between(a.loops)
+    for loop in range(loops):
+        name, cost = rng.choice(a.tools)
+        writer.tool(name, cost)
+        output = between(a.worker_output_tokens)
+        context += between(a.tool_result_tokens)
+        writer.llm(a.worker, context, cached, output, reasoning(a.worker), "act")
+        cached, context = context, context + output
+        if failed and loop == loops // 2:
+            writer.status("failed")
+            return
+    writer.llm(a.worker, context, cached, between(a.worker_output_tokens) // 2,
+               reasoning(a.worker), "reflect")
+    writer.llm(a.planner, context, cached, between(a.answer_tokens), 0, "answer",
+               visible=True)
+    writer.status("completed")
+    writer.outcome()
+
+
+def generate(*, seed: int = 7, customers: int = 6, month: str = "2026-11",
+             scale: float = 1.0) -> Iterator[dict[str, Any]]:
+    """Yield the records of a month of agent work; `scale` multiplies the task counts."""
+    rng = random.Random(seed)
+    start, end = month_bounds(month)
+    span_ms = int((end - start).total_seconds()) * 1000 - 3_600_000
+    prefix = f"{month}-s{seed}"
+    task_number = 0
+    for rank, customer in enumerate(customer_names(customers)):
+        tasks = max(3, round(LARGEST_CUSTOMER_TASKS * scale * SIZE_FALLOFF ** rank))
+        agents = rng.sample(AGENTS, k=rng.randint(1, len(AGENTS)))
+        starts = sorted(rng.randrange(span_ms) for _ in range(tasks))
+        for offset_ms in starts:
+            task_number += 1
+            writer = _TaskWriter(rng, prefix, customer, f"t{task_number:07d}",
+                                 rng.choice(agents), start + dt.timedelta(milliseconds=offset_ms))
+            _run_task(writer)
+            yield from writer.records
+
+
+def with_faults(records: list[dict[str, Any]], seed: int) -> list[dict[str, Any] | bytes]:
+    """The records plus a few faults ingest must catch: duplicates, a conflict, bad lines."""
+    rng = random.Random(seed + 1)
+    usage = [r for r in records if "record" not in r]
+    faulty: list[dict[str, Any] | bytes] = list(records)
+    for original in rng.sample(usage, k=3):  # retried sends: exact duplicates
+        faulty.append(dict(original))
+    conflicting = dict(rng.choice(usage))  # same id, different body
+    conflicting["output_tokens"] = conflicting.get("output_tokens", 0) + 1
+    faulty.append(conflicting)
+    unknown_field = dict(rng.choice(usage), id="malformed-1", tokens=12)
+    negative = dict(rng.choice(usage), id="malformed-2", input_tokens=-5)
+    faulty += [unknown_field, negative, b'{"id": "malformed-3", "time": "yesterday"']
+    return faulty
+
+
+def as_lines(records: list[dict[str, Any] | bytes]) -> Iterator[tuple[int, bytes]]:
+    encode = msgspec.json.encode
+    for number, record in enumerate(records, start=1):
+        yield number, record if isinstance(record, bytes) else encode(record)
+
+
+def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str,
+        console: Any) -> None:
+    """Generate, ingest and summarise a demo month (the `payoff demo` command)."""
+    from rich.table import Table
+
+    from payoff import service
+    from payoff.core.money import format_nanousd
+
+    records = with_faults(list(generate(seed=seed, customers=customers, month=month)), seed)
+    report = service.ingest_lines(store, as_lines(records), catalog=catalog, source="demo")
+    console.print(
+        f"Ingested a month ({month}) of agent work for {customers} customers: "
+        f"accepted {report.accepted}, duplicates {report.duplicates}, "
+        f"conflicts {report.conflicts}, rejected {report.rejected}."
+    )
+    for problem in report.problems:
+        field = f" `{problem.field}`" if problem.field else ""
+        console.print(f"  caught line {problem.line} ({problem.id}): {problem.status}{field}: "
+                      f"{problem.reason}", markup=False, highlight=False)
+    table = Table("agent (task type)", "tasks", "failed", "visible tokens", "hidden tokens",
+                  "hidden/visible", "cost USD", "cost/task", "outcomes", "cost/outcome",
+                  title="Where the tokens and the money go")
+    for row in store.task_types():
+        per_task = row.cost_nanousd // row.tasks if row.tasks else 0
+        per_outcome = row.cost_nanousd // row.outcomes if row.outcomes else None
+        ratio = f"{row.tokens_hidden / row.tokens_visible:.1f}x" if row.tokens_visible else "-"
+        table.add_row(
+            row.type or "(untyped)", f"{row.tasks:,}", f"{row.failed_tasks:,}",
+            f"{row.tokens_visible:,}", f"{row.tokens_hidden:,}", ratio,
+            _usd(format_nanousd(row.cost_nanousd)), _usd(format_nanousd(per_task)),
+            f"{row.outcomes:,}",
+            _usd(format_nanousd(per_outcome)) if per_outcome is not None else "-",
+        )
+    console.print(table)
+    counts = store.counts()
+    console.print(f"{counts.events:,} steps, {counts.unpriced_events:,} unpriced; "
+                  f"{counts.tasks:,} tasks, {counts.outcomes:,} outcome claims.")
+
+
+def _usd(text: str) -> str:
+    """A nine-place USD string shortened to four places for a table (display only)."""
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction[:4]}"

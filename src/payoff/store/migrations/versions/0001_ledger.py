@@ -1,0 +1,98 @@
+"""The metering ledger: customers, tasks and their updates, events, outcomes, attestations.
+
+Revision ID: 0001
+Revises:
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+ID = sa.String(255)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "customers",
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("name", sa.Text),
+        sa.Column("created_at_us", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "tasks",
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("customer", ID, nullable=False),
+        sa.Column("type", ID),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("status_at_us", sa.BigInteger),
+        sa.Column("created_at_us", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "task_updates",
+        sa.Column("task", ID, primary_key=True),
+        sa.Column("status", sa.String(16), primary_key=True),
+        sa.Column("digest", sa.LargeBinary(16), nullable=False),
+        sa.Column("customer", ID, nullable=False),
+        sa.Column("type", ID),
+        sa.Column("occurred_at_us", sa.BigInteger, nullable=False),
+        sa.Column("received_at_us", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "events",
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", ID, nullable=False, unique=True),
+        sa.Column("digest", sa.LargeBinary(16), nullable=False),
+        sa.Column("occurred_at_us", sa.BigInteger, nullable=False),
+        sa.Column("received_at_us", sa.BigInteger, nullable=False),
+        sa.Column("customer", ID, nullable=False),
+        sa.Column("task", ID),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("provider", ID),
+        sa.Column("model", ID),
+        sa.Column("input_tokens", sa.BigInteger, nullable=False),
+        sa.Column("cache_read_tokens", sa.BigInteger, nullable=False),
+        sa.Column("cache_write_tokens", sa.BigInteger, nullable=False),
+        sa.Column("output_tokens", sa.BigInteger, nullable=False),
+        sa.Column("reasoning_tokens", sa.BigInteger, nullable=False),
+        sa.Column("visible", sa.Boolean, nullable=False),
+        sa.Column("batch", sa.Boolean, nullable=False),
+        sa.Column("quantity", sa.Text),
+        sa.Column("unit", ID),
+        sa.Column("cost_nanousd", sa.BigInteger),
+        sa.Column("cost_visible_nanousd", sa.BigInteger),
+        sa.Column("cost_source", sa.String(16)),
+        sa.Column("attributes", sa.Text),
+    )
+    op.create_table(
+        "outcomes",
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("digest", sa.LargeBinary(16), nullable=False),
+        sa.Column("task", ID, nullable=False),
+        sa.Column("customer", ID, nullable=False),
+        sa.Column("type", ID, nullable=False),
+        sa.Column("value", sa.Text),
+        sa.Column("evidence_digest", sa.Text),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("occurred_at_us", sa.BigInteger, nullable=False),
+        sa.Column("received_at_us", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "attestations",
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("digest", sa.LargeBinary(16), nullable=False),
+        sa.Column("outcome", ID, nullable=False),
+        sa.Column("verdict", sa.String(16), nullable=False),
+        sa.Column("occurred_at_us", sa.BigInteger, nullable=False),
+        sa.Column("received_at_us", sa.BigInteger, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    for table in ("attestations", "outcomes", "events", "task_updates", "tasks", "customers"):
+        op.drop_table(table)

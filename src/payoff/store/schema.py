@@ -1,0 +1,107 @@
+"""The ledger's tables, as SQLAlchemy Core metadata (the current shape; migrations build it).
+
+Times are integers of microseconds since the Unix epoch, UTC (`*_at_us`), so that period
+bounds are plain integer comparisons on every backend. Costs are integers of nano-USD
+(`payoff.core.money`); NULL cost means the step could not be priced.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("name", Text),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("customer", String(255), nullable=False),
+    Column("type", String(255)),
+    Column("status", String(16), nullable=False),
+    Column("status_at_us", BigInteger),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+
+task_updates = Table(
+    "task_updates",
+    metadata,
+    Column("task", String(255), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("digest", LargeBinary(16), nullable=False),
+    Column("customer", String(255), nullable=False),
+    Column("type", String(255)),
+    Column("occurred_at_us", BigInteger, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(255), nullable=False, unique=True),
+    Column("digest", LargeBinary(16), nullable=False),
+    Column("occurred_at_us", BigInteger, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+    Column("customer", String(255), nullable=False),
+    Column("task", String(255)),
+    Column("kind", String(8), nullable=False),
+    Column("provider", String(255)),
+    Column("model", String(255)),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cache_read_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("visible", Boolean, nullable=False),
+    Column("batch", Boolean, nullable=False),
+    Column("quantity", Text),
+    Column("unit", String(255)),
+    Column("cost_nanousd", BigInteger),
+    Column("cost_visible_nanousd", BigInteger),
+    Column("cost_source", String(16)),
+    Column("attributes", Text),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("digest", LargeBinary(16), nullable=False),
+    Column("task", String(255), nullable=False),
+    Column("customer", String(255), nullable=False),
+    Column("type", String(255), nullable=False),
+    Column("value", Text),
+    Column("evidence_digest", Text),
+    Column("status", String(16), nullable=False),
+    Column("occurred_at_us", BigInteger, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+)
+
+attestations = Table(
+    "attestations",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("digest", LargeBinary(16), nullable=False),
+    Column("outcome", String(255), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("occurred_at_us", BigInteger, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+)

@@ -1,0 +1,384 @@
+"""The SQL backend shared by SQLite and (later) PostgreSQL: SQLAlchemy Core, portable SQL.
+
+Writes are idempotent by each record's key. A batch is first inserted optimistically with
+`ON CONFLICT DO NOTHING`; when every row lands (the common case) that is all. When some do
+not, the insert is rolled back to a savepoint and the batch is classified against what is
+stored (same digest: duplicate; other digest: conflict) before only the new rows go in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
+from sqlalchemy.sql.expression import ColumnElement
+
+from payoff.store import schema as s
+from payoff.store.protocol import (
+    ACCEPTED,
+    ATTESTATION_COLUMNS,
+    CONFLICT,
+    DUPLICATE,
+    EVENT_COLUMNS,
+    OUTCOME_COLUMNS,
+    REJECTED,
+    TASK_UPDATE_COLUMNS,
+    LedgerCounts,
+    Row,
+    Status,
+    TaskSummary,
+    TaskTypeSummary,
+    WriteBatch,
+    WriteResult,
+)
+
+MAX_IN_LIST = 500
+"""Keys per `IN (...)` lookup: well under every backend's bound-parameter limit."""
+
+TERMINAL_STATUSES = ("completed", "failed", "abandoned")
+
+
+def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqlStore:
+    """A ledger in a SQL database reached through SQLAlchemy."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _connect_for_write(self) -> Connection:
+        return self.engine.connect()
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Connection]:
+        with self._connect_for_write() as conn, conn.begin():
+            yield conn
+
+    def _insert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        marks = ", ".join(self._placeholder for _ in columns)
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+            f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
+        )
+
+    _placeholder = "?"
+
+    def write(self, batch: WriteBatch, now_us: int) -> WriteResult:
+        with self._write_transaction() as conn:
+            customers = {row[4] for row in batch.events}
+            customers |= {row[3] for row in batch.task_updates}
+            customers |= {row[3] for row in batch.outcomes}
+            self._ensure_customers(conn, customers, now_us)
+            events = self._write_events(conn, batch, now_us)
+            task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
+            outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
+            attestations = self._write_attestations(conn, batch.attestations)
+        return WriteResult(events, task_updates, outcomes, attestations)
+
+    def _ensure_customers(self, conn: Connection, ids: set[Any], now_us: int) -> None:
+        if ids:
+            conn.exec_driver_sql(
+                self._insert_sql("customers", ("id", "created_at_us"), ("id",)),
+                [(customer, now_us) for customer in sorted(ids)],
+            )
+
+    def _claim_tasks(
+        self, conn: Connection, wanted: dict[str, tuple[str, str | None]], now_us: int
+    ) -> dict[str, str]:
+        """Create missing tasks (owned by the customer first seen with them); return owners.
+
+        `wanted` maps each task id to (customer, type) from its first record in the batch.
+        """
+        if not wanted:
+            return {}
+        existing: dict[str, tuple[str, str | None]] = {}
+        for chunk in _chunks(sorted(wanted)):
+            rows = conn.execute(
+                select(s.tasks.c.id, s.tasks.c.customer, s.tasks.c.type).where(
+                    s.tasks.c.id.in_(chunk)
+                )
+            )
+            existing.update({row.id: (row.customer, row.type) for row in rows})
+        missing = [
+            (task, customer, task_type, "open", None, now_us)
+            for task, (customer, task_type) in sorted(wanted.items())
+            if task not in existing
+        ]
+        if missing:
+            conn.exec_driver_sql(
+                self._insert_sql(
+                    "tasks",
+                    ("id", "customer", "type", "status", "status_at_us", "created_at_us"),
+                    ("id",),
+                ),
+                missing,
+            )
+        untyped = [
+            {"task": task, "type": wanted[task][1]}
+            for task, (owner, task_type) in existing.items()
+            if owner == wanted[task][0] and task_type is None and wanted[task][1] is not None
+        ]
+        if untyped:
+            conn.execute(
+                update(s.tasks)
+                .where(and_(s.tasks.c.id == bindparam("task"), s.tasks.c.type.is_(None)))
+                .values(type=bindparam("type")),
+                untyped,
+            )
+        owners = {task: customer for task, (customer, _) in wanted.items()}
+        owners.update({task: owner for task, (owner, _) in existing.items()})
+        return owners
+
+    def _reject_foreign(
+        self,
+        conn: Connection,
+        rows: list[Row],
+        task_at: int,
+        customer_at: int,
+        task_types: Iterable[str | None],
+        now_us: int,
+    ) -> list[Status | None]:
+        """Statuses with a rejection for each row whose task belongs to another customer."""
+        wanted: dict[str, tuple[str, str | None]] = {}
+        for row, task_type in zip(rows, task_types, strict=True):
+            task = row[task_at]
+            if task is not None and task not in wanted:
+                wanted[task] = (row[customer_at], task_type)  # type: ignore[index,assignment]
+        owners = self._claim_tasks(conn, wanted, now_us)
+        statuses: list[Status | None] = [None] * len(rows)
+        for index, row in enumerate(rows):
+            task = row[task_at]
+            if task is not None and owners[task] != row[customer_at]:  # type: ignore[index]
+                statuses[index] = (REJECTED, f"task `{task}` belongs to another customer")
+        return statuses
+
+    def _write_events(self, conn: Connection, batch: WriteBatch, now_us: int) -> list[Status]:
+        statuses = self._reject_foreign(
+            conn, batch.events, 5, 4, batch.event_task_types, now_us
+        )
+        return self._insert_idempotent(conn, "events", EVENT_COLUMNS, 1, batch.events, statuses)
+
+    def _write_task_updates(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
+        types = [row[4] for row in rows]
+        statuses = self._reject_foreign(conn, rows, 0, 3, types, now_us)  # type: ignore[arg-type]
+        result = self._insert_idempotent(
+            conn, "task_updates", TASK_UPDATE_COLUMNS, 2, rows, statuses
+        )
+        accepted = [row for row, status in zip(rows, result, strict=True) if status[0] == ACCEPTED]
+        for row in sorted(accepted, key=lambda r: (r[5], r[1] in TERMINAL_STATUSES)):  # type: ignore[arg-type,return-value]
+            self._apply_task_status(conn, row)
+        return result
+
+    def _apply_task_status(self, conn: Connection, row: Row) -> None:
+        task, status, _, _, task_type, occurred_at_us, _ = row
+        t = s.tasks.c
+        # The latest status wins; at the same instant a terminal status beats `open`.
+        newer: ColumnElement[bool] = or_(
+            t.status_at_us.is_(None),
+            t.status_at_us < occurred_at_us,
+            and_(t.status_at_us == occurred_at_us, t.status == "open"),
+        )
+        conn.execute(
+            update(s.tasks)
+            .where(and_(t.id == task, newer))
+            .values(status=status, status_at_us=occurred_at_us)
+        )
+        if task_type is not None:
+            conn.execute(
+                update(s.tasks).where(and_(t.id == task, t.type.is_(None))).values(type=task_type)
+            )
+
+    def _write_outcomes(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
+        statuses = self._reject_foreign(conn, rows, 2, 3, [None] * len(rows), now_us)
+        return self._insert_idempotent(conn, "outcomes", OUTCOME_COLUMNS, 1, rows, statuses)
+
+    def _write_attestations(self, conn: Connection, rows: list[Row]) -> list[Status]:
+        statuses: list[Status | None] = [None] * len(rows)
+        wanted = sorted({row[2] for row in rows})  # type: ignore[type-var]
+        known: set[str] = set()
+        for chunk in _chunks(wanted):
+            known.update(conn.scalars(select(s.outcomes.c.id).where(s.outcomes.c.id.in_(chunk))))
+        for index, row in enumerate(rows):
+            if row[2] not in known:
+                statuses[index] = (REJECTED, f"unknown outcome `{row[2]}`")
+        return self._insert_idempotent(
+            conn, "attestations", ATTESTATION_COLUMNS, 1, rows, statuses
+        )
+
+    def _insert_idempotent(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        key_length: int,
+        rows: list[Row],
+        statuses: list[Status | None],
+    ) -> list[Status]:
+        """Insert rows not yet stored; classify the rest. `statuses` holds prior rejections."""
+        first_index: dict[Row, int] = {}
+        fresh: list[int] = []
+        for index, row in enumerate(rows):
+            if statuses[index] is not None:
+                continue
+            key = row[:key_length]
+            if key in first_index:
+                earlier = rows[first_index[key]]
+                statuses[index] = _compare(earlier[key_length], row[key_length])
+            else:
+                first_index[key] = index
+                fresh.append(index)
+        if not fresh:
+            return _finished(statuses)
+        sql = self._insert_sql(table, columns, columns[:key_length])
+        fresh_rows = rows if len(fresh) == len(rows) else [rows[i] for i in fresh]
+        savepoint = conn.begin_nested()
+        inserted = conn.exec_driver_sql(sql, fresh_rows).rowcount
+        if inserted == len(fresh_rows):
+            savepoint.commit()
+            for index in fresh:
+                statuses[index] = (ACCEPTED, None)
+            return _finished(statuses)
+        savepoint.rollback()
+        stored = self._stored_digests(conn, table, columns[:key_length], fresh_rows)
+        fresh_indexes = set(fresh)
+        new_rows = []
+        for index, row in enumerate(rows):
+            status = statuses[index]
+            if status is not None and status[0] == REJECTED:
+                continue
+            stored_digest = stored.get(row[:key_length])
+            if stored_digest is not None:
+                statuses[index] = _compare(stored_digest, row[key_length])
+            elif index in fresh_indexes:
+                statuses[index] = (ACCEPTED, None)
+                new_rows.append(row)
+        if new_rows:
+            conn.exec_driver_sql(sql, new_rows)
+        return _finished(statuses)
+
+    def _stored_digests(
+        self, conn: Connection, table: str, key: Sequence[str], rows: list[Row]
+    ) -> dict[Row, bytes]:
+        t = s.metadata.tables[table]
+        first = t.c[key[0]]
+        found: dict[Row, bytes] = {}
+        for chunk in _chunks(sorted({row[0] for row in rows})):  # type: ignore[type-var]
+            query = select(*(t.c[k] for k in key), t.c.digest).where(first.in_(chunk))
+            for stored in conn.execute(query):
+                found[tuple(stored[: len(key)])] = stored[len(key)]
+        return found
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def tasks(
+        self, customer: str | None = None, *, limit: int = 1000, offset: int = 0
+    ) -> list[TaskSummary]:
+        t = s.tasks.c
+        steps = _event_aggregates(customer)
+        query = (
+            select(
+                t.id,
+                t.customer,
+                t.type,
+                t.status,
+                func.coalesce(steps.c.steps, 0),
+                func.coalesce(steps.c.tokens_total, 0),
+                func.coalesce(steps.c.tokens_visible, 0),
+                func.coalesce(steps.c.cost_nanousd, 0),
+                func.coalesce(steps.c.cost_visible_nanousd, 0),
+                func.coalesce(steps.c.unpriced_steps, 0),
+            )
+            .select_from(s.tasks.outerjoin(steps, steps.c.task == t.id))
+            .order_by(t.customer, t.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        if customer is not None:
+            query = query.where(t.customer == customer)
+        with self.engine.connect() as conn:
+            return [TaskSummary(*(row)) for row in conn.execute(query)]
+
+    def task_types(self, customer: str | None = None) -> list[TaskTypeSummary]:
+        t, o = s.tasks.c, s.outcomes.c
+        steps = _event_aggregates(customer)
+        outcome_counts = (
+            select(o.task, func.count().label("outcomes")).group_by(o.task).subquery()
+        )
+        query = (
+            select(
+                t.type,
+                func.count(),
+                func.sum(case((t.status == "failed", 1), else_=0)),
+                func.coalesce(func.sum(steps.c.steps), 0),
+                func.coalesce(func.sum(steps.c.tokens_total), 0),
+                func.coalesce(func.sum(steps.c.tokens_visible), 0),
+                func.coalesce(func.sum(steps.c.cost_nanousd), 0),
+                func.coalesce(func.sum(steps.c.unpriced_steps), 0),
+                func.coalesce(func.sum(outcome_counts.c.outcomes), 0),
+            )
+            .select_from(
+                s.tasks.outerjoin(steps, steps.c.task == t.id).outerjoin(
+                    outcome_counts, outcome_counts.c.task == t.id
+                )
+            )
+            .group_by(t.type)
+            .order_by(t.type)
+        )
+        if customer is not None:
+            query = query.where(t.customer == customer)
+        with self.engine.connect() as conn:
+            return [TaskTypeSummary(*row) for row in conn.execute(query)]
+
+    def counts(self) -> LedgerCounts:
+        def count(table: Any, *where: ColumnElement[bool]) -> Any:
+            return select(func.count()).select_from(table).where(*where).scalar_subquery()
+
+        query = select(
+            count(s.customers),
+            count(s.events),
+            count(s.events, s.events.c.cost_nanousd.is_(None)),
+            count(s.tasks),
+            count(s.outcomes),
+            count(s.attestations),
+        )
+        with self.engine.connect() as conn:
+            return LedgerCounts(*conn.execute(query).one())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _event_aggregates(customer: str | None) -> Any:
+    """Per-task sums over events, computed in SQL."""
+    e = s.events.c
+    visible_tokens = case((e.visible, e.output_tokens - e.reasoning_tokens), else_=0)
+    query = select(
+        e.task.label("task"),
+        func.count().label("steps"),
+        func.sum(e.input_tokens + e.output_tokens).label("tokens_total"),
+        func.sum(visible_tokens).label("tokens_visible"),
+        func.coalesce(func.sum(e.cost_nanousd), 0).label("cost_nanousd"),
+        func.coalesce(func.sum(e.cost_visible_nanousd), 0).label("cost_visible_nanousd"),
+        func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)).label("unpriced_steps"),
+    ).where(e.task.is_not(None))
+    if customer is not None:
+        query = query.where(e.customer == customer)
+    return query.group_by(e.task).subquery()
+
+
+def _compare(stored_digest: object, digest: object) -> Status:
+    if stored_digest == digest:
+        return (DUPLICATE, None)
+    return (CONFLICT, "the same id was stored earlier with a different body")
+
+
+def _finished(statuses: list[Status | None]) -> list[Status]:
+    assert all(status is not None for status in statuses)
+    return statuses  # type: ignore[return-value]

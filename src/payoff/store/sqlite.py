@@ -1,0 +1,49 @@
+"""The embedded default backend: one SQLite file, WAL, one writer, batched transactions.
+
+`synchronous=FULL` makes each committed batch durable even across power loss; with batches
+of thousands of records that costs one fsync per batch, not per record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+
+from payoff.store.sql import SqlStore
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_engine(path: str | Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin, so that
+        # SAVEPOINTs work and writes take the lock up front (BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class SqliteStore(SqlStore):
+    """A ledger in one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        super().__init__(sqlite_engine(self.path))
+
+    def _connect_for_write(self) -> Connection:
+        return self.engine.connect().execution_options(sqlite_immediate=True)
