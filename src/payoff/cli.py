@@ -34,8 +34,10 @@ app = typer.Typer(
     help="Meter AI work in tokens, visible and hidden; cost it exactly; price it by outcomes.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
-out = Console()
+# Piped output is not cut to 80 columns: tables stay readable in files and CI logs.
+out = Console(width=None if Console().is_terminal else 160)
 err = Console(stderr=True)
 
 PROBLEMS_SHOWN_WITH_REJECTS_FILE = 20
@@ -107,6 +109,7 @@ def ingest(
                 f"{where} id={problem.id or '?'} {problem.status}:{field} {problem.reason}",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
 
         for name in files:
@@ -238,5 +241,5 @@ def main() -> None:
     try:
         app()
     except PayoffError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -22,7 +22,7 @@ import calendar
 import datetime as dt
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -31,6 +31,9 @@ CUSTOMER_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "soylent", "
 LARGEST_CUSTOMER_TASKS = 420
 SIZE_FALLOFF = 0.45
 FAILURE_RATE = 0.08
+SELF_HOSTED_CUSTOMER_RANK = 2
+"""This customer's support agent plans on a self-hosted model the packaged catalog cannot
+price: its steps stay unpriced (and are shown as such) until a price override covers it."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Agent:
     answer_tokens: tuple[int, int]
     tools: tuple[tuple[str, str], ...]  # (tool name, cost in USD)
 
+
+SELF_HOSTED = ModelChoice("self-hosted", "llama-3.3-70b-support", False)
 
 AGENTS = (
     Agent(
@@ -219,6 +224,8 @@ def generate(*, seed: int = 7, customers: int = 6, month: str = "2026-11",
     for rank, customer in enumerate(customer_names(customers)):
         tasks = max(3, round(LARGEST_CUSTOMER_TASKS * scale * SIZE_FALLOFF ** rank))
         agents = rng.sample(AGENTS, k=rng.randint(1, len(AGENTS)))
+        if rank == SELF_HOSTED_CUSTOMER_RANK:
+            agents = [replace(a, planner=SELF_HOSTED) if a is AGENTS[0] else a for a in agents]
         starts = sorted(rng.randrange(span_ms) for _ in range(tasks))
         for offset_ms in starts:
             task_number += 1
@@ -271,7 +278,7 @@ def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str,
                       f"{problem.reason}", markup=False, highlight=False)
     table = Table("agent (task type)", "tasks", "failed", "visible tokens", "hidden tokens",
                   "hidden/visible", "cost USD", "cost/task", "outcomes", "cost/outcome",
-                  title="Where the tokens and the money go")
+                  "unpriced steps", title="Where the tokens and the money go")
     for row in store.task_types():
         per_task = row.cost_nanousd // row.tasks if row.tasks else 0
         per_outcome = row.cost_nanousd // row.outcomes if row.outcomes else None
@@ -282,11 +289,16 @@ def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str,
             _usd(format_nanousd(row.cost_nanousd)), _usd(format_nanousd(per_task)),
             f"{row.outcomes:,}",
             _usd(format_nanousd(per_outcome)) if per_outcome is not None else "-",
+            f"{row.unpriced_steps:,}",
         )
     console.print(table)
     counts = store.counts()
     console.print(f"{counts.events:,} steps, {counts.unpriced_events:,} unpriced; "
                   f"{counts.tasks:,} tasks, {counts.outcomes:,} outcome claims.")
+    if counts.unpriced_events:
+        console.print("Unpriced steps use a model the catalog does not know; their cost is "
+                      "unknown, not zero. Price them with `payoff --prices FILE` "
+                      "(see examples/prices.yaml).")
 
 
 def _usd(text: str) -> str:

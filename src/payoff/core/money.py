@@ -41,7 +41,7 @@ def parse_usd_exact(text: str) -> int:
 
 def format_nanousd(amount_nanousd: int) -> str:
     """Nano-USD as a decimal string of USD with all nine places, e.g. '0.000123400'."""
-    return str(Decimal(amount_nanousd).scaleb(-9).quantize(NANO))
+    return f"{Decimal(amount_nanousd).scaleb(-9):.9f}"
 
 
 def round_div_half_even(numerator: int, denominator: int) -> int:

@@ -1,0 +1,1 @@
+"""Benchmarks for the issue's performance targets: `make bench` runs `python -m bench.run`."""

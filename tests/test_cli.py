@@ -1,0 +1,139 @@
+"""The `payoff` command, through its runner and as a real process."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import jsonl, usage
+from payoff.cli import app
+
+runner = CliRunner()
+
+GOOD_AND_BAD = jsonl(
+    usage("e1", task="t1"),
+    b'{"id": "e2", "time": "2026-11-03T10:00:00Z"',
+    usage("e3", task="t1", colour="red"),
+    usage("e4", task="t1", visible=True),
+    usage("e4", task="t1", visible=True, output_tokens=1),
+    usage("e5", task="t1", provider="nobody", model="unknown-1"),
+)
+
+
+def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ingest_reports_counts_and_each_problem(tmp_path: Path) -> None:
+    db, file = tmp_path / "l.db", tmp_path / "records.jsonl"
+    file.write_bytes(GOOD_AND_BAD)
+    code, stdout, stderr = run("--db", str(db), "ingest", str(file), "--json")
+    assert code == 1
+    assert json.loads(stdout) == {"accepted": 3, "duplicates": 0, "conflicts": 1, "rejected": 2}
+    assert f"{file}:2 id=e2 rejected:" in stderr
+    assert f"{file}:3 id=e3 rejected: field `colour`: unknown field" in stderr
+    assert f"{file}:5 id=e4 conflict:" in stderr
+    # Re-running the same file lands nothing new: every good line is a duplicate.
+    code, stdout, _ = run("--db", str(db), "ingest", str(file), "--json")
+    assert json.loads(stdout) == {"accepted": 0, "duplicates": 3, "conflicts": 1, "rejected": 2}
+
+
+def test_ingest_clean_file_exits_zero_and_reads_stdin(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    code, stdout, _ = run("--db", str(db), "ingest", "-", "--json",
+                          input=jsonl(usage("e1"), usage("e2")))
+    assert code == 0
+    assert json.loads(stdout)["accepted"] == 2
+
+
+def test_ingest_rejects_file(tmp_path: Path) -> None:
+    db, file, rejects = tmp_path / "l.db", tmp_path / "r.jsonl", tmp_path / "rejects.jsonl"
+    file.write_bytes(GOOD_AND_BAD)
+    run("--db", str(db), "ingest", str(file), "--rejects", str(rejects))
+    lines = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(p["line"], p["id"], p["status"], p["field"]) for p in lines] == [
+        (2, "e2", "rejected", None),
+        (3, "e3", "rejected", "colour"),
+        (5, "e4", "conflict", None),
+    ]
+
+
+def test_ingest_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("payoff")), "--db", str(tmp_path / "l.db"),
+         "ingest", str(tmp_path / "nope.jsonl")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr and "nope.jsonl" in result.stderr
+
+
+def test_db_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYOFF_DB", str(tmp_path / "env.db"))
+    code, _, _ = run("ingest", "-", input=jsonl(usage("e1")))
+    assert code == 0 and (tmp_path / "env.db").exists()
+
+
+def test_tasks_json(tmp_path: Path) -> None:
+    db, file = tmp_path / "l.db", tmp_path / "records.jsonl"
+    file.write_bytes(GOOD_AND_BAD)
+    run("--db", str(db), "ingest", str(file))
+    code, stdout, _ = run("--db", str(db), "tasks", "--json")
+    assert code == 0
+    (task,) = json.loads(stdout)
+    assert set(task) == {"id", "customer", "type", "status", "steps", "tokens_visible",
+                         "tokens_hidden", "hidden_ratio", "cost", "cost_hidden",
+                         "unpriced_steps"}
+    assert (task["steps"], task["unpriced_steps"]) == (3, 1)
+    assert isinstance(task["cost"], str) and task["cost"] == "0.012000000"
+    code, stdout, _ = run("--db", str(db), "tasks", "--customer", "globex", "--json")
+    assert json.loads(stdout) == []
+
+
+def _ledger_dump(db: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT id, digest, occurred_at_us, customer, task, provider, model, input_tokens,"
+            " output_tokens, cost_nanousd FROM events ORDER BY id"
+        ).fetchall()
+
+
+def test_demo_is_deterministic(tmp_path: Path) -> None:
+    first, second, other = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "c.db"
+    code, stdout, _ = run("demo", "--db", str(first), "--seed", "3", "--customers", "4")
+    assert code == 0
+    assert "Where the tokens and the money go" in stdout
+    assert "rejected 3" in stdout and "conflicts 1" in stdout and "duplicates 3" in stdout
+    run("demo", "--db", str(second), "--seed", "3", "--customers", "4")
+    run("demo", "--db", str(other), "--seed", "4", "--customers", "4")
+    assert _ledger_dump(first) == _ledger_dump(second)
+    assert _ledger_dump(first) != _ledger_dump(other)
+
+
+def test_demo_shape() -> None:
+    from payoff.demo import generate
+
+    records = list(generate(seed=1, customers=6))
+    steps = [r for r in records if "record" not in r]
+    providers = {r.get("provider") for r in steps if r["kind"] == "llm"}
+    assert {"openai", "anthropic", "google"} <= providers
+    assert any(r.get("reasoning_tokens") for r in steps)
+    assert any(r.get("cache_read_tokens") for r in steps)
+    assert any(r["kind"] == "tool" for r in steps)
+    statuses = {r["status"] for r in records if r.get("record") == "task"}
+    assert statuses == {"completed", "failed"}
+    per_customer: dict[str, int] = {}
+    for r in records:
+        if r.get("record") == "task":
+            per_customer[r["customer"]] = per_customer.get(r["customer"], 0) + 1
+    assert max(per_customer.values()) > 10 * min(per_customer.values())
+    visible = sum(r["output_tokens"] - r["reasoning_tokens"] for r in steps if r.get("visible"))
+    total = sum(r.get("input_tokens", 0) + r.get("output_tokens", 0) for r in steps)
+    assert 10 <= (total - visible) / visible <= 50

@@ -1,0 +1,208 @@
+"""Costing: exact integer arithmetic that equals genai-prices to the nano-USD."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from decimal import Decimal
+
+import genai_prices
+import pytest
+from genai_prices import data_snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from payoff.catalog import Catalog, load_overrides
+from payoff.core.costing import PriceTable, TokenRates, rates_from_gpu_hour
+from payoff.core.errors import CatalogError
+from payoff.core.money import format_nanousd, parse_usd_exact, usd_to_nanousd
+from payoff.core.tokens import TokenCounts
+from payoff.rows import EPOCH
+
+GPT_4O = TokenRates(
+    input_mtok=Decimal("2.5"), output_mtok=Decimal("10"), cache_read_mtok=Decimal("1.25")
+)
+
+
+@pytest.mark.parametrize(
+    ("counts", "visible", "expected"),
+    [
+        # 200 uncached input at 2.5 + 1000 cached at 1.25 + 300 output at 10 (per MTok).
+        (TokenCounts(1200, 1000, 0, 300, 200), False, (4_750_000, 0)),
+        # Visible: the 100 non-reasoning output tokens at 10 per MTok.
+        (TokenCounts(1200, 1000, 0, 300, 200), True, (4_750_000, 1_000_000)),
+        (TokenCounts(0, 0, 0, 0, 0), True, (0, 0)),
+        (TokenCounts(1, 0, 0, 0, 0), False, (2_500, 0)),
+    ],
+)
+def test_flat_table(counts: TokenCounts, visible: bool, expected: tuple[int, int]) -> None:
+    assert PriceTable.flat(GPT_4O).cost_nanousd(counts, visible=visible) == expected
+
+
+@pytest.mark.parametrize(("tokens", "expected"), [(1, 2), (3, 8), (5, 12), (4, 10)])
+def test_rounding_to_nano_usd_is_half_even(tokens: int, expected: int) -> None:
+    # 0.0025 USD per MTok is 2.5 nano-USD per token: 2.5 -> 2, 7.5 -> 8, 12.5 -> 12.
+    cheap = TokenRates(input_mtok=Decimal("0.0025"), output_mtok=Decimal("0"))
+    assert PriceTable.flat(cheap).cost_nanousd(TokenCounts(tokens, 0, 0, 0, 0))[0] == expected
+
+
+def test_cache_write_and_reasoning_priced_separately_when_the_model_says_so() -> None:
+    rates = TokenRates(
+        input_mtok=Decimal("3"),
+        output_mtok=Decimal("15"),
+        cache_read_mtok=Decimal("0.3"),
+        cache_write_mtok=Decimal("3.75"),
+        reasoning_mtok=Decimal("20"),
+    )
+    counts = TokenCounts(input=10_000, cache_read=6_000, cache_write=2_000, output=1_000,
+                         reasoning=400)
+    # 2,000 uncached x 3 + 6,000 x 0.3 + 2,000 x 3.75 + 600 x 15 + 400 x 20 (USD per MTok)
+    expected_usd = Decimal("0.006") + Decimal("0.0018") + Decimal("0.0075") + Decimal(
+        "0.009"
+    ) + Decimal("0.008")
+    assert PriceTable.flat(rates).cost_nanousd(counts)[0] == usd_to_nanousd(expected_usd)
+
+
+def test_cliff_tier_applies_above_its_start_only() -> None:
+    base = TokenRates(input_mtok=Decimal("1"), output_mtok=Decimal("2"))
+    high = TokenRates(input_mtok=Decimal("2"), output_mtok=Decimal("4"))
+    table = PriceTable(tiers=((-1, base), (200_000, high)))
+    assert table.cost_nanousd(TokenCounts(200_000, 0, 0, 0, 0))[0] == 200_000_000
+    assert table.cost_nanousd(TokenCounts(200_001, 0, 0, 0, 0))[0] == 400_002_000
+
+
+def test_price_table_refuses_bad_tiers() -> None:
+    rates = TokenRates(input_mtok=Decimal("1"), output_mtok=Decimal("1"))
+    with pytest.raises(ValueError, match="base rates"):
+        PriceTable(tiers=((0, rates),))
+    with pytest.raises(ValueError, match="ascending"):
+        PriceTable(tiers=((-1, rates), (5, rates), (5, rates)))
+    with pytest.raises(ValueError, match="non-negative"):
+        PriceTable.flat(TokenRates(input_mtok=Decimal("-1"), output_mtok=Decimal("1")))
+
+
+def test_gpu_hour_rates() -> None:
+    rates = rates_from_gpu_hour(Decimal("2.40"), 4, Decimal("40000"), Decimal("1200"))
+    # 9.60 USD an hour / (40,000 tok/s x 3600 s) x 1e6 = 0.0666... USD per MTok
+    assert rates.input_mtok == Decimal("0.066666667")
+    assert rates.output_mtok == Decimal("2.222222222")
+
+
+def test_money_formatting_and_parsing() -> None:
+    assert format_nanousd(1) == "0.000000001"
+    assert format_nanousd(12_340_000_000) == "12.340000000"
+    assert parse_usd_exact("0.004") == 4_000_000
+    for bad in ("abc", "-1", "0.0000000001", "NaN", "Infinity"):
+        with pytest.raises(ValueError):
+            parse_usd_exact(bad)
+
+
+# -- the catalog against genai-prices ------------------------------------------------------
+
+ALL_MODELS = [
+    (provider.id, model.id) for provider in data_snapshot.get_snapshot().providers
+    for model in provider.models
+]
+counts_strategy = st.integers(0, 2_000_000).flatmap(
+    lambda inp: st.tuples(
+        st.just(inp),
+        st.integers(0, inp // 2),
+        st.integers(0, inp // 2),
+        st.integers(0, 200_000).flatmap(lambda out: st.tuples(st.just(out), st.integers(0, out))),
+    )
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    model=st.sampled_from(ALL_MODELS),
+    raw=counts_strategy,
+    batch=st.booleans(),
+    seconds=st.integers(1_640_000_000, 1_830_000_000),
+)
+def test_catalog_cost_equals_genai_prices(
+    model: tuple[str, str], raw: tuple[int, int, int, tuple[int, int]], batch: bool,
+    seconds: int
+) -> None:
+    provider, model_ref = model
+    inp, cache_read, cache_write, (out, reasoning) = raw
+    counts = TokenCounts(inp, cache_read, cache_write, out, reasoning)
+    at_us = seconds * 10**6
+    table = Catalog().price_table(provider, model_ref, batch, at_us)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            expected = genai_prices.calc_price(
+                genai_prices.Usage(
+                    input_tokens=inp, cache_read_tokens=cache_read, cache_write_tokens=cache_write,
+                    output_tokens=out, output_reasoning_tokens=reasoning,
+                ),
+                model_ref,
+                provider_id=provider,
+                genai_request_timestamp=EPOCH + dt.timedelta(microseconds=at_us),
+                price_context={"processing": "batch"} if batch else None,
+            ).total_price
+        except (LookupError, ValueError):
+            expected = None
+    if table is None:
+        # Unpriced: genai-prices has no token price for it (or cannot price it either).
+        assert expected is None or expected == 0
+    else:
+        assert expected is not None
+        assert table.cost_nanousd(counts)[0] == usd_to_nanousd(expected)
+
+
+def test_unknown_model_is_unpriced_not_free() -> None:
+    assert Catalog().price_table("nobody", "mystery-1", False, 1_790_000_000 * 10**6) is None
+    assert Catalog().price_table("openai", "no-such-model-xyz", False, 1_790_000_000 * 10**6) is None
+
+
+def test_time_of_day_prices_resolve_per_window() -> None:
+    # DeepSeek's off-peak window: the price at 17:00 UTC differs from the price at 10:00 UTC.
+    catalog = Catalog()
+    day = 1_735_776_000 * 10**6  # 2025-01-02T00:00:00Z
+    peak = catalog.price_table("deepseek", "deepseek-chat", False, day + 10 * 3600 * 10**6)
+    off_peak = catalog.price_table("deepseek", "deepseek-chat", False, day + 17 * 3600 * 10**6)
+    assert peak is not None and off_peak is not None
+    counts = TokenCounts(1_000_000, 0, 0, 0, 0)
+    for at_us, table in ((day + 10 * 3600 * 10**6, peak), (day + 17 * 3600 * 10**6, off_peak)):
+        expected = genai_prices.calc_price(
+            genai_prices.Usage(input_tokens=1_000_000), "deepseek-chat", provider_id="deepseek",
+            genai_request_timestamp=EPOCH + dt.timedelta(microseconds=at_us),
+        ).total_price
+        assert table.cost_nanousd(counts)[0] == usd_to_nanousd(expected)
+
+
+def test_overrides_win_and_start_on_their_date(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "prices:\n"
+        "  - {provider: openai, model: gpt-4o, from: 2026-11-15, input_mtok: '2', output_mtok: '8'}\n"
+        "  - {provider: self-hosted, model: llama, gpu_hour_usd: '3.60', gpus: 1,\n"
+        "     input_tokens_per_second: 1000, output_tokens_per_second: 100}\n"
+    )
+    catalog = Catalog(load_overrides(path))
+    before = 1_794_614_400 * 10**6  # 2026-11-14
+    after = before + 2 * 86_400 * 10**6
+    counts = TokenCounts(1_000_000, 0, 0, 0, 0)
+    assert catalog.price_table("openai", "gpt-4o", False, before).cost_nanousd(counts)[0] == 2_500_000_000  # type: ignore[union-attr]
+    assert catalog.price_table("openai", "gpt-4o", False, after).cost_nanousd(counts)[0] == 2_000_000_000  # type: ignore[union-attr]
+    # 3.60 USD an hour / 3,600,000 tokens an hour = 1 USD per million input tokens.
+    assert catalog.price_table("self-hosted", "llama", False, after).cost_nanousd(counts)[0] == 10**9  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("prices:\n  - {provider: a, model: b, input_mtok: '1'}\n", "output_mtok"),
+        ("prices:\n  - {provider: a, model: b, input_mtok: '1', output_mtok: '1', x: 1}\n", "x"),
+        ("prices:\n  - {provider: a, model: b, gpu_hour_usd: '1'}\n", "tokens_per_second"),
+        ("prices:\n  - {provider: a, model: b, input_mtok: '-1', output_mtok: '1'}\n", "non-negative"),
+    ],
+)
+def test_bad_overrides_name_the_entry_and_field(tmp_path, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "prices.yaml"
+    path.write_text(text)
+    with pytest.raises(CatalogError, match=message) as caught:
+        load_overrides(path)
+    assert "prices" in str(caught.value)

@@ -1,0 +1,100 @@
+"""The store contract: idempotent writes, task ownership, references. Run on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from conftest import NOV_3, usage
+from payoff.service import IngestReport
+from payoff.store.protocol import Store
+
+Ingest = Callable[..., IngestReport]
+
+
+def task(id: str, status: str, time: str = NOV_3, customer: str = "acme", **extra: Any) -> dict[str, Any]:
+    return {"record": "task", "id": id, "customer": customer, "status": status, "time": time,
+            **extra}
+
+
+def outcome(id: str, task: str, customer: str = "acme") -> dict[str, Any]:
+    return {"record": "outcome", "id": id, "task": task, "customer": customer,
+            "type": "ticket.resolved", "value": "120.00", "time": NOV_3}
+
+
+def test_same_id_same_body_is_a_duplicate(ingest: Ingest, store: Store) -> None:
+    assert ingest(usage("e1"), usage("e2")).counts() == {
+        "accepted": 2, "duplicates": 0, "conflicts": 0, "rejected": 0}
+    assert ingest(usage("e1"), usage("e2")).counts() == {
+        "accepted": 0, "duplicates": 2, "conflicts": 0, "rejected": 0}
+    assert store.counts().events == 2
+
+
+def test_same_id_other_body_is_a_conflict_and_the_stored_one_stays(
+    ingest: Ingest, store: Store
+) -> None:
+    ingest(usage("e1", task="t1"))
+    report = ingest(usage("e1", task="t1", output_tokens=301), usage("e3", task="t1"))
+    assert report.counts() == {"accepted": 1, "duplicates": 0, "conflicts": 1, "rejected": 0}
+    assert report.problems[0].id == "e1" and report.problems[0].status == "conflict"
+    (summary,) = store.tasks()
+    assert summary.steps == 2 and summary.tokens_total == 2 * 1500
+
+
+def test_repeats_inside_one_batch(ingest: Ingest, store: Store) -> None:
+    report = ingest(usage("e1"), usage("e1"), usage("e1", output_tokens=5), usage("e2"))
+    assert report.counts() == {"accepted": 2, "duplicates": 1, "conflicts": 1, "rejected": 0}
+    assert store.counts().events == 2
+
+
+def test_repeats_inside_one_batch_of_an_already_stored_conflict(ingest: Ingest) -> None:
+    ingest(usage("e1"))
+    report = ingest(usage("e1", output_tokens=5), usage("e1", output_tokens=5), usage("e1"))
+    assert report.counts() == {"accepted": 0, "duplicates": 1, "conflicts": 2, "rejected": 0}
+
+
+def test_a_task_belongs_to_one_customer(ingest: Ingest, store: Store) -> None:
+    report = ingest(usage("e1", task="t1"), usage("e2", task="t1", customer="globex"))
+    assert report.counts()["rejected"] == 1
+    assert "belongs to another customer" in report.problems[0].reason
+    report = ingest(task("t1", "completed", customer="globex"), outcome("o1", "t1", "globex"))
+    assert report.counts()["rejected"] == 2
+    assert [t.customer for t in store.tasks()] == ["acme"]
+
+
+def test_task_status_latest_wins_and_terminal_beats_open_at_the_same_instant(
+    ingest: Ingest, store: Store
+) -> None:
+    ingest(usage("e1", task="t1", task_type="support.ticket"))
+    assert store.tasks()[0].status == "open" and store.tasks()[0].type == "support.ticket"
+    ingest(task("t1", "completed", "2026-11-03T10:05:00Z"), task("t1", "open", "2026-11-03T10:01:00Z"))
+    assert store.tasks()[0].status == "completed"
+    ingest(task("t1", "failed", "2026-11-03T10:09:00Z"))
+    assert store.tasks()[0].status == "failed"
+    ingest(task("t2", "open"), task("t2", "abandoned"))
+    assert {t.id: t.status for t in store.tasks()}["t2"] == "abandoned"
+
+
+def test_task_record_key_is_id_and_status(ingest: Ingest) -> None:
+    ingest(task("t1", "completed"))
+    again = ingest(task("t1", "completed"), task("t1", "completed", "2026-11-04T00:00:00Z"))
+    assert again.counts() == {"accepted": 0, "duplicates": 1, "conflicts": 1, "rejected": 0}
+
+
+def test_outcome_creates_its_task_and_attestation_needs_its_outcome(
+    ingest: Ingest, store: Store
+) -> None:
+    attest = {"record": "attestation", "id": "a1", "outcome": "o1", "verdict": "accept",
+              "time": NOV_3}
+    orphan = dict(attest, id="a2", outcome="o-missing")
+    report = ingest(outcome("o1", "t9"), attest, orphan)
+    assert report.counts() == {"accepted": 2, "duplicates": 0, "conflicts": 0, "rejected": 1}
+    assert report.problems[0].reason == "unknown outcome `o-missing`"
+    counts = store.counts()
+    assert (counts.tasks, counts.outcomes, counts.attestations) == (1, 1, 1)
+    assert ingest(outcome("o1", "t9"), attest).counts()["duplicates"] == 2
+
+
+def test_customers_come_into_being_with_their_records(ingest: Ingest, store: Store) -> None:
+    ingest(usage("e1"), usage("e2", customer="globex"), task("t5", "open", customer="initech"))
+    assert store.counts().customers == 3
