@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,13 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy --strict src/payoff/core
+	cd src && ../$(BIN)/mypy --strict -p payoff.core
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm
+
+docs: $(STAMP)
+	PAYOFF_WRITE_DOCS=1 $(BIN)/python -m pytest -q tests/test_docs.py

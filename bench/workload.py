@@ -1,11 +1,13 @@
 """The benchmark workload: JSON Lines files of exactly N demo usage records, cached by N.
 
-Files live under bench/.work/ (gitignored) so repeated runs reuse them; the demo generator
-is deterministic, so a cached file is the same file a fresh run would write.
+Files live under bench/.work/ (gitignored) so repeated runs reuse them. The demo generator
+is deterministic, and a file's name carries a digest of its source, so a cached file is the
+file a fresh run would write.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from payoff import demo
 from payoff.demo import generate
 
 WORK = Path(__file__).parent / ".work"
@@ -34,11 +37,14 @@ def _usage(scale: float, llm_only: bool) -> Iterator[dict[str, Any]]:
 
 def path_for(records: int, *, llm_only: bool = False) -> Path:
     """The workload file of `records` usage records (model calls only with `llm_only`)."""
-    name = f"{'llm' if llm_only else 'usage'}-{records}.jsonl"
-    path = WORK / name
+    stem = f"{'llm' if llm_only else 'usage'}-{records}"
+    source = hashlib.blake2b(Path(demo.__file__).read_bytes(), digest_size=4).hexdigest()
+    path = WORK / f"{stem}-{source}.jsonl"
     if path.exists():
         return path
     WORK.mkdir(exist_ok=True)
+    for stale in WORK.glob(f"{stem}-*.jsonl"):  # written by an older demo generator
+        stale.unlink()
     # One generate() call, scaled to just over N, rather than several seeds: task ids
     # ("t0000001") do not embed the seed, so a second seed would reuse them under other
     # customers. Scaling to just N keeps the smallest customers, which the demo yields last.

@@ -47,8 +47,9 @@ def test_ingest_reports_counts_and_each_problem(tmp_path: Path) -> None:
 
 def test_ingest_clean_file_exits_zero_and_reads_stdin(tmp_path: Path) -> None:
     db = tmp_path / "l.db"
-    code, stdout, _ = run("--db", str(db), "ingest", "-", "--json",
-                          input=jsonl(usage("e1"), usage("e2")))
+    code, stdout, _ = run(
+        "--db", str(db), "ingest", "-", "--json", input=jsonl(usage("e1"), usage("e2"))
+    )
     assert code == 0
     assert json.loads(stdout)["accepted"] == 2
 
@@ -67,9 +68,15 @@ def test_ingest_rejects_file(tmp_path: Path) -> None:
 
 def test_ingest_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("payoff")), "--db", str(tmp_path / "l.db"),
-         "ingest", str(tmp_path / "nope.jsonl")],
-        capture_output=True, text=True,
+        [
+            str(Path(sys.executable).with_name("payoff")),
+            "--db",
+            str(tmp_path / "l.db"),
+            "ingest",
+            str(tmp_path / "nope.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "cannot read" in result.stderr and "nope.jsonl" in result.stderr
@@ -88,9 +95,19 @@ def test_tasks_json(tmp_path: Path) -> None:
     code, stdout, _ = run("--db", str(db), "tasks", "--json")
     assert code == 0
     (task,) = json.loads(stdout)
-    assert set(task) == {"id", "customer", "type", "status", "steps", "tokens_visible",
-                         "tokens_hidden", "hidden_ratio", "cost", "cost_hidden",
-                         "unpriced_steps"}
+    assert set(task) == {
+        "id",
+        "customer",
+        "type",
+        "status",
+        "steps",
+        "tokens_visible",
+        "tokens_hidden",
+        "hidden_ratio",
+        "cost",
+        "cost_hidden",
+        "unpriced_steps",
+    }
     assert (task["steps"], task["unpriced_steps"]) == (3, 1)
     assert isinstance(task["cost"], str) and task["cost"] == "0.012000000"
     code, stdout, _ = run("--db", str(db), "tasks", "--customer", "globex", "--json")

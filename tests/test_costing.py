@@ -54,12 +54,17 @@ def test_cache_write_and_reasoning_priced_separately_when_the_model_says_so() ->
         cache_write_mtok=Decimal("3.75"),
         reasoning_mtok=Decimal("20"),
     )
-    counts = TokenCounts(input=10_000, cache_read=6_000, cache_write=2_000, output=1_000,
-                         reasoning=400)
+    counts = TokenCounts(
+        input=10_000, cache_read=6_000, cache_write=2_000, output=1_000, reasoning=400
+    )
     # 2,000 uncached x 3 + 6,000 x 0.3 + 2,000 x 3.75 + 600 x 15 + 400 x 20 (USD per MTok)
-    expected_usd = Decimal("0.006") + Decimal("0.0018") + Decimal("0.0075") + Decimal(
-        "0.009"
-    ) + Decimal("0.008")
+    expected_usd = (
+        Decimal("0.006")
+        + Decimal("0.0018")
+        + Decimal("0.0075")
+        + Decimal("0.009")
+        + Decimal("0.008")
+    )
     assert PriceTable.flat(rates).cost_nanousd(counts)[0] == usd_to_nanousd(expected_usd)
 
 
@@ -100,7 +105,8 @@ def test_money_formatting_and_parsing() -> None:
 # -- the catalog against genai-prices ------------------------------------------------------
 
 ALL_MODELS = [
-    (provider.id, model.id) for provider in data_snapshot.get_snapshot().providers
+    (provider.id, model.id)
+    for provider in data_snapshot.get_snapshot().providers
     for model in provider.models
 ]
 counts_strategy = st.integers(0, 2_000_000).flatmap(
@@ -121,8 +127,7 @@ counts_strategy = st.integers(0, 2_000_000).flatmap(
     seconds=st.integers(1_640_000_000, 1_830_000_000),
 )
 def test_catalog_cost_equals_genai_prices(
-    model: tuple[str, str], raw: tuple[int, int, int, tuple[int, int]], batch: bool,
-    seconds: int
+    model: tuple[str, str], raw: tuple[int, int, int, tuple[int, int]], batch: bool, seconds: int
 ) -> None:
     provider, model_ref = model
     inp, cache_read, cache_write, (out, reasoning) = raw
@@ -134,8 +139,11 @@ def test_catalog_cost_equals_genai_prices(
         try:
             expected = genai_prices.calc_price(
                 genai_prices.Usage(
-                    input_tokens=inp, cache_read_tokens=cache_read, cache_write_tokens=cache_write,
-                    output_tokens=out, output_reasoning_tokens=reasoning,
+                    input_tokens=inp,
+                    cache_read_tokens=cache_read,
+                    cache_write_tokens=cache_write,
+                    output_tokens=out,
+                    output_reasoning_tokens=reasoning,
                 ),
                 model_ref,
                 provider_id=provider,
@@ -154,7 +162,9 @@ def test_catalog_cost_equals_genai_prices(
 
 def test_unknown_model_is_unpriced_not_free() -> None:
     assert Catalog().price_table("nobody", "mystery-1", False, 1_790_000_000 * 10**6) is None
-    assert Catalog().price_table("openai", "no-such-model-xyz", False, 1_790_000_000 * 10**6) is None
+    assert (
+        Catalog().price_table("openai", "no-such-model-xyz", False, 1_790_000_000 * 10**6) is None
+    )
 
 
 def test_time_of_day_prices_resolve_per_window() -> None:
@@ -167,7 +177,9 @@ def test_time_of_day_prices_resolve_per_window() -> None:
     counts = TokenCounts(1_000_000, 0, 0, 0, 0)
     for at_us, table in ((day + 10 * 3600 * 10**6, peak), (day + 17 * 3600 * 10**6, off_peak)):
         expected = genai_prices.calc_price(
-            genai_prices.Usage(input_tokens=1_000_000), "deepseek-chat", provider_id="deepseek",
+            genai_prices.Usage(input_tokens=1_000_000),
+            "deepseek-chat",
+            provider_id="deepseek",
             genai_request_timestamp=EPOCH + dt.timedelta(microseconds=at_us),
         ).total_price
         assert table.cost_nanousd(counts)[0] == usd_to_nanousd(expected)
@@ -177,7 +189,8 @@ def test_overrides_win_and_start_on_their_date(tmp_path) -> None:  # type: ignor
     path = tmp_path / "prices.yaml"
     path.write_text(
         "prices:\n"
-        "  - {provider: openai, model: gpt-4o, from: 2026-11-15, input_mtok: '2', output_mtok: '8'}\n"
+        "  - {provider: openai, model: gpt-4o, from: 2026-11-15,\n"
+        "     input_mtok: '2', output_mtok: '8'}\n"
         "  - {provider: self-hosted, model: llama, gpu_hour_usd: '3.60', gpus: 1,\n"
         "     input_tokens_per_second: 1000, output_tokens_per_second: 100}\n"
     )
@@ -185,10 +198,18 @@ def test_overrides_win_and_start_on_their_date(tmp_path) -> None:  # type: ignor
     before = 1_794_614_400 * 10**6  # 2026-11-14
     after = before + 2 * 86_400 * 10**6
     counts = TokenCounts(1_000_000, 0, 0, 0, 0)
-    assert catalog.price_table("openai", "gpt-4o", False, before).cost_nanousd(counts)[0] == 2_500_000_000  # type: ignore[union-attr]
-    assert catalog.price_table("openai", "gpt-4o", False, after).cost_nanousd(counts)[0] == 2_000_000_000  # type: ignore[union-attr]
+    assert (
+        catalog.price_table("openai", "gpt-4o", False, before).cost_nanousd(counts)[0]
+        == 2_500_000_000
+    )  # type: ignore[union-attr]
+    assert (
+        catalog.price_table("openai", "gpt-4o", False, after).cost_nanousd(counts)[0]
+        == 2_000_000_000
+    )  # type: ignore[union-attr]
     # 3.60 USD an hour / 3,600,000 tokens an hour = 1 USD per million input tokens.
-    assert catalog.price_table("self-hosted", "llama", False, after).cost_nanousd(counts)[0] == 10**9  # type: ignore[union-attr]
+    assert (
+        catalog.price_table("self-hosted", "llama", False, after).cost_nanousd(counts)[0] == 10**9
+    )  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -197,7 +218,10 @@ def test_overrides_win_and_start_on_their_date(tmp_path) -> None:  # type: ignor
         ("prices:\n  - {provider: a, model: b, input_mtok: '1'}\n", "output_mtok"),
         ("prices:\n  - {provider: a, model: b, input_mtok: '1', output_mtok: '1', x: 1}\n", "x"),
         ("prices:\n  - {provider: a, model: b, gpu_hour_usd: '1'}\n", "tokens_per_second"),
-        ("prices:\n  - {provider: a, model: b, input_mtok: '-1', output_mtok: '1'}\n", "non-negative"),
+        (
+            "prices:\n  - {provider: a, model: b, input_mtok: '-1', output_mtok: '1'}\n",
+            "non-negative",
+        ),
     ],
 )
 def test_bad_overrides_name_the_entry_and_field(tmp_path, text: str, message: str) -> None:  # type: ignore[no-untyped-def]

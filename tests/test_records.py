@@ -28,21 +28,40 @@ def test_each_record_kind_decodes() -> None:
     assert isinstance(decode(usage("e1", record="usage")), UsageRecord)
     task = {"record": "task", "id": "t1", "customer": "acme", "status": "completed", "time": NOV_3}
     assert isinstance(decode(task), TaskRecord)
-    outcome = {"record": "outcome", "id": "o1", "task": "t1", "customer": "acme",
-               "type": "ticket.resolved", "value": "120.00", "time": NOV_3,
-               "evidence_digest": "sha256:9f2c"}
+    outcome = {
+        "record": "outcome",
+        "id": "o1",
+        "task": "t1",
+        "customer": "acme",
+        "type": "ticket.resolved",
+        "value": "120.00",
+        "time": NOV_3,
+        "evidence_digest": "sha256:9f2c",
+    }
     assert isinstance(decode(outcome), OutcomeRecord)
-    attestation = {"record": "attestation", "id": "a1", "outcome": "o1", "verdict": "accept",
-                   "time": NOV_3}
+    attestation = {
+        "record": "attestation",
+        "id": "a1",
+        "outcome": "o1",
+        "verdict": "accept",
+        "time": NOV_3,
+    }
     assert isinstance(decode(attestation), AttestationRecord)
 
 
 def test_tool_and_custom_steps() -> None:
-    tool = decode({"id": "e1", "time": NOV_3, "customer": "acme", "kind": "tool",
-                   "cost": "0.004"})
+    tool = decode({"id": "e1", "time": NOV_3, "customer": "acme", "kind": "tool", "cost": "0.004"})
     assert tool.kind == "tool" and tool.token_counts().total == 0
-    custom = decode({"id": "e2", "time": NOV_3, "customer": "acme", "kind": "custom",
-                     "quantity": "2.5", "unit": "pages"})
+    custom = decode(
+        {
+            "id": "e2",
+            "time": NOV_3,
+            "customer": "acme",
+            "kind": "custom",
+            "quantity": "2.5",
+            "unit": "pages",
+        }
+    )
     assert str(custom.quantity) == "2.5"
 
 
@@ -50,6 +69,7 @@ def test_time_is_stored_as_utc() -> None:
     record = decode(usage("e1", time="2026-11-03T12:00:00+02:00"))
     assert record.time.utcoffset().total_seconds() == 0 or record.time.hour == 12
     from payoff.rows import to_us
+
     assert to_us(record.time) == to_us(decode(usage("e1", time="2026-11-03T10:00:00Z")).time)
 
 
@@ -65,28 +85,77 @@ def test_time_is_stored_as_utc() -> None:
         (usage("e1", provider=None), "provider", "required for kind `llm`"),
         (usage("e1", output_tokens=None), "output_tokens", "required for kind `llm`"),
         (usage("e1", kind="robot"), "kind", "Invalid enum value"),
-        (usage("", ), "id", "length >= 1"),
+        (
+            usage(
+                "",
+            ),
+            "id",
+            "length >= 1",
+        ),
         (usage("x" * 256), "id", "length <= 255"),
         (usage("e1", cost="0.0000000001"), "cost", "more than 9 decimal places"),
         (usage("e1", cost="-1"), "cost", "negative"),
         (usage("e1", attributes={"a": 1}), "attributes[...]", "Expected `str`"),
-        (usage("e1", usage_format="anthropic", usage={"input_tokens": 1, "output_tokens": 2}),
-         "input_tokens", "not both"),
-        (usage("e1", input_tokens=None, output_tokens=None, usage_format="anthropic"), "usage",
-         "go together"),
-        (usage("e1", input_tokens=None, output_tokens=None, usage_format="cohere",
-               usage={}), "usage_format", "Invalid enum value"),
-        (usage("e1", input_tokens=None, output_tokens=None, usage_format="anthropic",
-               usage={"input_tokens": -3, "output_tokens": 1}), "usage.input_tokens",
-         "non-negative"),
-        ({"id": "e1", "time": NOV_3, "customer": "acme", "kind": "custom", "unit": "pages"},
-         "quantity", "required for kind `custom`"),
-        ({"record": "task", "id": "t1", "customer": "acme", "status": "done", "time": NOV_3},
-         "status", "Invalid enum value"),
-        ({"record": "outcome", "id": "o1", "task": "t1", "customer": "acme", "type": "x",
-          "value": "lots", "time": NOV_3}, "value", "not a decimal"),
-        ({"record": "attestation", "id": "a1", "outcome": "o1", "verdict": "maybe",
-          "time": NOV_3}, "verdict", "Invalid enum value"),
+        (
+            usage("e1", usage_format="anthropic", usage={"input_tokens": 1, "output_tokens": 2}),
+            "input_tokens",
+            "not both",
+        ),
+        (
+            usage("e1", input_tokens=None, output_tokens=None, usage_format="anthropic"),
+            "usage",
+            "go together",
+        ),
+        (
+            usage("e1", input_tokens=None, output_tokens=None, usage_format="cohere", usage={}),
+            "usage_format",
+            "Invalid enum value",
+        ),
+        (
+            usage(
+                "e1",
+                input_tokens=None,
+                output_tokens=None,
+                usage_format="anthropic",
+                usage={"input_tokens": -3, "output_tokens": 1},
+            ),
+            "usage.input_tokens",
+            "non-negative",
+        ),
+        (
+            {"id": "e1", "time": NOV_3, "customer": "acme", "kind": "custom", "unit": "pages"},
+            "quantity",
+            "required for kind `custom`",
+        ),
+        (
+            {"record": "task", "id": "t1", "customer": "acme", "status": "done", "time": NOV_3},
+            "status",
+            "Invalid enum value",
+        ),
+        (
+            {
+                "record": "outcome",
+                "id": "o1",
+                "task": "t1",
+                "customer": "acme",
+                "type": "x",
+                "value": "lots",
+                "time": NOV_3,
+            },
+            "value",
+            "not a decimal",
+        ),
+        (
+            {
+                "record": "attestation",
+                "id": "a1",
+                "outcome": "o1",
+                "verdict": "maybe",
+                "time": NOV_3,
+            },
+            "verdict",
+            "Invalid enum value",
+        ),
         ({"record": "invoice", "id": "i1"}, "record", "Invalid value"),
     ],
 )
@@ -107,21 +176,39 @@ def test_bad_json_is_refused_with_its_line() -> None:
 
 
 def test_provider_usage_object_is_normalised_to_inclusive_buckets() -> None:
-    record = decode(usage("e1", provider="anthropic", model="claude-sonnet-4-5",
-                          input_tokens=None, output_tokens=None, usage_format="anthropic",
-                          usage={"input_tokens": 4, "cache_read_input_tokens": 1163,
-                                 "cache_creation_input_tokens": 10, "output_tokens": 202}))
+    record = decode(
+        usage(
+            "e1",
+            provider="anthropic",
+            model="claude-sonnet-4-5",
+            input_tokens=None,
+            output_tokens=None,
+            usage_format="anthropic",
+            usage={
+                "input_tokens": 4,
+                "cache_read_input_tokens": 1163,
+                "cache_creation_input_tokens": 10,
+                "output_tokens": 202,
+            },
+        )
+    )
     assert record.token_counts() == (1177, 1163, 10, 202, 0)
 
 
 def test_digest_ignores_formatting_but_not_content() -> None:
-    compact = decode_record(b'{"id":"e1","time":"2026-11-03T10:00:00Z","customer":"acme",'
-                            b'"provider":"openai","model":"gpt-4o","input_tokens":1,'
-                            b'"output_tokens":2}')
-    spaced = decode_record(b'{ "output_tokens": 2, "input_tokens": 1, "model": "gpt-4o", '
-                           b'"provider": "openai", "customer": "acme", '
-                           b'"time": "2026-11-03T10:00:00Z", "id": "e1", "record": "usage" }')
-    other = decode_record(b'{"id":"e1","time":"2026-11-03T10:00:00Z","customer":"acme",'
-                          b'"provider":"openai","model":"gpt-4o","input_tokens":1,'
-                          b'"output_tokens":3}')
+    compact = decode_record(
+        b'{"id":"e1","time":"2026-11-03T10:00:00Z","customer":"acme",'
+        b'"provider":"openai","model":"gpt-4o","input_tokens":1,'
+        b'"output_tokens":2}'
+    )
+    spaced = decode_record(
+        b'{ "output_tokens": 2, "input_tokens": 1, "model": "gpt-4o", '
+        b'"provider": "openai", "customer": "acme", '
+        b'"time": "2026-11-03T10:00:00Z", "id": "e1", "record": "usage" }'
+    )
+    other = decode_record(
+        b'{"id":"e1","time":"2026-11-03T10:00:00Z","customer":"acme",'
+        b'"provider":"openai","model":"gpt-4o","input_tokens":1,'
+        b'"output_tokens":3}'
+    )
     assert body_digest(compact) == body_digest(spaced) != body_digest(other)

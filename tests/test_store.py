@@ -12,21 +12,44 @@ from payoff.store.protocol import Store
 Ingest = Callable[..., IngestReport]
 
 
-def task(id: str, status: str, time: str = NOV_3, customer: str = "acme", **extra: Any) -> dict[str, Any]:
-    return {"record": "task", "id": id, "customer": customer, "status": status, "time": time,
-            **extra}
+def task(
+    id: str, status: str, time: str = NOV_3, customer: str = "acme", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "record": "task",
+        "id": id,
+        "customer": customer,
+        "status": status,
+        "time": time,
+        **extra,
+    }
 
 
 def outcome(id: str, task: str, customer: str = "acme") -> dict[str, Any]:
-    return {"record": "outcome", "id": id, "task": task, "customer": customer,
-            "type": "ticket.resolved", "value": "120.00", "time": NOV_3}
+    return {
+        "record": "outcome",
+        "id": id,
+        "task": task,
+        "customer": customer,
+        "type": "ticket.resolved",
+        "value": "120.00",
+        "time": NOV_3,
+    }
 
 
 def test_same_id_same_body_is_a_duplicate(ingest: Ingest, store: Store) -> None:
     assert ingest(usage("e1"), usage("e2")).counts() == {
-        "accepted": 2, "duplicates": 0, "conflicts": 0, "rejected": 0}
+        "accepted": 2,
+        "duplicates": 0,
+        "conflicts": 0,
+        "rejected": 0,
+    }
     assert ingest(usage("e1"), usage("e2")).counts() == {
-        "accepted": 0, "duplicates": 2, "conflicts": 0, "rejected": 0}
+        "accepted": 0,
+        "duplicates": 2,
+        "conflicts": 0,
+        "rejected": 0,
+    }
     assert store.counts().events == 2
 
 
@@ -67,7 +90,9 @@ def test_task_status_latest_wins_and_terminal_beats_open_at_the_same_instant(
 ) -> None:
     ingest(usage("e1", task="t1", task_type="support.ticket"))
     assert store.tasks()[0].status == "open" and store.tasks()[0].type == "support.ticket"
-    ingest(task("t1", "completed", "2026-11-03T10:05:00Z"), task("t1", "open", "2026-11-03T10:01:00Z"))
+    ingest(
+        task("t1", "completed", "2026-11-03T10:05:00Z"), task("t1", "open", "2026-11-03T10:01:00Z")
+    )
     assert store.tasks()[0].status == "completed"
     ingest(task("t1", "failed", "2026-11-03T10:09:00Z"))
     assert store.tasks()[0].status == "failed"
@@ -84,8 +109,13 @@ def test_task_record_key_is_id_and_status(ingest: Ingest) -> None:
 def test_outcome_creates_its_task_and_attestation_needs_its_outcome(
     ingest: Ingest, store: Store
 ) -> None:
-    attest = {"record": "attestation", "id": "a1", "outcome": "o1", "verdict": "accept",
-              "time": NOV_3}
+    attest = {
+        "record": "attestation",
+        "id": "a1",
+        "outcome": "o1",
+        "verdict": "accept",
+        "time": NOV_3,
+    }
     orphan = dict(attest, id="a2", outcome="o-missing")
     report = ingest(outcome("o1", "t9"), attest, orphan)
     assert report.counts() == {"accepted": 2, "duplicates": 0, "conflicts": 0, "rejected": 1}

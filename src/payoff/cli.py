@@ -172,7 +172,9 @@ def _ingest_one(
 def _ratio(numerator: int, denominator: int) -> str | None:
     if denominator == 0:
         return None
-    return str((Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.01"), ROUND_HALF_EVEN))
+    return str(
+        (Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    )
 
 
 def task_json(task: TaskSummary) -> dict[str, Any]:
@@ -207,14 +209,31 @@ def tasks(
     if as_json:
         _json([task_json(task) for task in found])
         return
-    table = Table("task", "customer", "type", "status", "steps", "visible", "hidden",
-                  "hidden/visible", "cost USD", "unpriced")
+    table = Table(
+        "task",
+        "customer",
+        "type",
+        "status",
+        "steps",
+        "visible",
+        "hidden",
+        "hidden/visible",
+        "cost USD",
+        "unpriced",
+    )
     for task in found:
         row = task_json(task)
         table.add_row(
-            task.id, task.customer, task.type or "", task.status, str(task.steps),
-            f"{task.tokens_visible:,}", f"{task.tokens_hidden:,}", row["hidden_ratio"] or "-",
-            row["cost"], str(task.unpriced_steps),
+            task.id,
+            task.customer,
+            task.type or "",
+            task.status,
+            str(task.steps),
+            f"{task.tokens_visible:,}",
+            f"{task.tokens_hidden:,}",
+            row["hidden_ratio"] or "-",
+            row["cost"],
+            str(task.unpriced_steps),
         )
     out.print(table)
 
@@ -232,8 +251,9 @@ def demo(
 
     settings: Settings = ctx.obj
     store = open_store(db or settings.db)
-    demo_module.run(store, settings.catalog(), seed=seed, customers=customers, month=month,
-                    console=out)
+    demo_module.run(
+        store, settings.catalog(), seed=seed, customers=customers, month=month, console=out
+    )
     store.close()
 
 

@@ -130,32 +130,60 @@ def _stamp(moment: dt.datetime) -> str:
 class _TaskWriter:
     """Builds the records of one task, advancing its clock step by step."""
 
-    def __init__(self, rng: random.Random, prefix: str, customer: str, task: str,
-                 agent: Agent, start: dt.datetime) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        prefix: str,
+        customer: str,
+        task: str,
+        agent: Agent,
+        start: dt.datetime,
+    ) -> None:
         self.rng, self.prefix, self.customer, self.task = rng, prefix, customer, task
         self.agent, self.clock, self.step = agent, start, 0
         self.records: list[dict[str, Any]] = []
 
     def _base(self, seconds: tuple[float, float]) -> dict[str, Any]:
-        self.clock += dt.timedelta(milliseconds=self.rng.randint(
-            int(seconds[0] * 1000), int(seconds[1] * 1000)))
+        self.clock += dt.timedelta(
+            milliseconds=self.rng.randint(int(seconds[0] * 1000), int(seconds[1] * 1000))
+        )
         self.step += 1
-        return {"id": f"{self.prefix}-{self.task}-{self.step:02d}", "time": _stamp(self.clock),
-                "customer": self.customer, "task": self.task}
+        return {
+            "id": f"{self.prefix}-{self.task}-{self.step:02d}",
+            "time": _stamp(self.clock),
+            "customer": self.customer,
+            "task": self.task,
+        }
 
-    def llm(self, choice: ModelChoice, context: int, cached: int, output: int, reasoning: int,
-            step: str, visible: bool = False) -> None:
+    def llm(
+        self,
+        choice: ModelChoice,
+        context: int,
+        cached: int,
+        output: int,
+        reasoning: int,
+        step: str,
+        visible: bool = False,
+    ) -> None:
         record = self._base((1.5, 12.0))
         if self.step == 1:
             record["task_type"] = self.agent.task_type
         # Anthropic caches by explicit breakpoints: the new part of the context is written.
         cache_write = (context - cached) // 2 if choice.provider == "anthropic" else 0
-        record.update({
-            "kind": "llm", "provider": choice.provider, "model": choice.model,
-            "input_tokens": context, "cache_read_tokens": cached,
-            "cache_write_tokens": cache_write, "output_tokens": output + reasoning,
-            "reasoning_tokens": reasoning, "visible": visible, "attributes": {"step": step},
-        })
+        record.update(
+            {
+                "kind": "llm",
+                "provider": choice.provider,
+                "model": choice.model,
+                "input_tokens": context,
+                "cache_read_tokens": cached,
+                "cache_write_tokens": cache_write,
+                "output_tokens": output + reasoning,
+                "reasoning_tokens": reasoning,
+                "visible": visible,
+                "attributes": {"step": step},
+            }
+        )
         self.records.append(record)
 
     def tool(self, name: str, cost: str) -> None:
@@ -165,18 +193,31 @@ class _TaskWriter:
 
     def status(self, status: str) -> None:
         self.clock += dt.timedelta(milliseconds=300)
-        self.records.append({"record": "task", "id": self.task, "customer": self.customer,
-                             "type": self.agent.task_type, "status": status,
-                             "time": _stamp(self.clock)})
+        self.records.append(
+            {
+                "record": "task",
+                "id": self.task,
+                "customer": self.customer,
+                "type": self.agent.task_type,
+                "status": status,
+                "time": _stamp(self.clock),
+            }
+        )
 
     def outcome(self) -> None:
         self.clock += dt.timedelta(milliseconds=500)
-        self.records.append({
-            "record": "outcome", "id": f"{self.prefix}-{self.task}-out", "task": self.task,
-            "customer": self.customer, "type": self.agent.outcome,
-            "value": self.agent.outcome_value, "time": _stamp(self.clock),
-            "evidence_digest": "sha256:" + "%064x" % self.rng.getrandbits(256),
-        })
+        self.records.append(
+            {
+                "record": "outcome",
+                "id": f"{self.prefix}-{self.task}-out",
+                "task": self.task,
+                "customer": self.customer,
+                "type": self.agent.outcome,
+                "value": self.agent.outcome_value,
+                "time": _stamp(self.clock),
+                "evidence_digest": f"sha256:{self.rng.getrandbits(256):064x}",
+            }
+        )
 
 
 def _run_task(writer: _TaskWriter) -> None:
@@ -190,8 +231,7 @@ def _run_task(writer: _TaskWriter) -> None:
         return between(a.reasoning_tokens) if choice.reasons else 0
 
     context = between(a.system_tokens)
-    writer.llm(a.planner, context, 0, between(a.worker_output_tokens),
-               reasoning(a.planner), "plan")
+    writer.llm(a.planner, context, 0, between(a.worker_output_tokens), reasoning(a.planner), "plan")
     cached = 0
     failed = rng.random() < FAILURE_RATE
     loops = between(a.loops)
@@ -205,16 +245,22 @@ def _run_task(writer: _TaskWriter) -> None:
         if failed and loop == loops // 2:
             writer.status("failed")
             return
-    writer.llm(a.worker, context, cached, between(a.worker_output_tokens) // 2,
-               reasoning(a.worker), "reflect")
-    writer.llm(a.planner, context, cached, between(a.answer_tokens), 0, "answer",
-               visible=True)
+    writer.llm(
+        a.worker,
+        context,
+        cached,
+        between(a.worker_output_tokens) // 2,
+        reasoning(a.worker),
+        "reflect",
+    )
+    writer.llm(a.planner, context, cached, between(a.answer_tokens), 0, "answer", visible=True)
     writer.status("completed")
     writer.outcome()
 
 
-def generate(*, seed: int = 7, customers: int = 6, month: str = "2026-11",
-             scale: float = 1.0) -> Iterator[dict[str, Any]]:
+def generate(
+    *, seed: int = 7, customers: int = 6, month: str = "2026-11", scale: float = 1.0
+) -> Iterator[dict[str, Any]]:
     """Yield the records of a month of agent work; `scale` multiplies the task counts."""
     rng = random.Random(seed)
     start, end = month_bounds(month)
@@ -222,15 +268,21 @@ def generate(*, seed: int = 7, customers: int = 6, month: str = "2026-11",
     prefix = f"{month}-s{seed}"
     task_number = 0
     for rank, customer in enumerate(customer_names(customers)):
-        tasks = max(3, round(LARGEST_CUSTOMER_TASKS * scale * SIZE_FALLOFF ** rank))
+        tasks = max(3, round(LARGEST_CUSTOMER_TASKS * scale * SIZE_FALLOFF**rank))
         agents = rng.sample(AGENTS, k=rng.randint(1, len(AGENTS)))
         if rank == SELF_HOSTED_CUSTOMER_RANK:
             agents = [replace(a, planner=SELF_HOSTED) if a is AGENTS[0] else a for a in agents]
         starts = sorted(rng.randrange(span_ms) for _ in range(tasks))
         for offset_ms in starts:
             task_number += 1
-            writer = _TaskWriter(rng, prefix, customer, f"t{task_number:07d}",
-                                 rng.choice(agents), start + dt.timedelta(milliseconds=offset_ms))
+            writer = _TaskWriter(
+                rng,
+                prefix,
+                customer,
+                f"t{task_number:07d}",
+                rng.choice(agents),
+                start + dt.timedelta(milliseconds=offset_ms),
+            )
             _run_task(writer)
             yield from writer.records
 
@@ -257,8 +309,7 @@ def as_lines(records: list[dict[str, Any] | bytes]) -> Iterator[tuple[int, bytes
         yield number, record if isinstance(record, bytes) else encode(record)
 
 
-def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str,
-        console: Any) -> None:
+def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str, console: Any) -> None:
     """Generate, ingest and summarise a demo month (the `payoff demo` command)."""
     from rich.table import Table
 
@@ -274,31 +325,55 @@ def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str,
     )
     for problem in report.problems:
         field = f" `{problem.field}`" if problem.field else ""
-        console.print(f"  caught line {problem.line} ({problem.id}): {problem.status}{field}: "
-                      f"{problem.reason}", markup=False, highlight=False)
-    table = Table("agent (task type)", "tasks", "failed", "visible tokens", "hidden tokens",
-                  "hidden/visible", "cost USD", "cost/task", "outcomes", "cost/outcome",
-                  "unpriced steps", title="Where the tokens and the money go")
+        console.print(
+            f"  caught line {problem.line} ({problem.id}): {problem.status}{field}: "
+            f"{problem.reason}",
+            markup=False,
+            highlight=False,
+        )
+    table = Table(
+        "agent (task type)",
+        "tasks",
+        "failed",
+        "visible tokens",
+        "hidden tokens",
+        "hidden/visible",
+        "cost USD",
+        "cost/task",
+        "outcomes",
+        "cost/outcome",
+        "unpriced steps",
+        title="Where the tokens and the money go",
+    )
     for row in store.task_types():
         per_task = row.cost_nanousd // row.tasks if row.tasks else 0
         per_outcome = row.cost_nanousd // row.outcomes if row.outcomes else None
         ratio = f"{row.tokens_hidden / row.tokens_visible:.1f}x" if row.tokens_visible else "-"
         table.add_row(
-            row.type or "(untyped)", f"{row.tasks:,}", f"{row.failed_tasks:,}",
-            f"{row.tokens_visible:,}", f"{row.tokens_hidden:,}", ratio,
-            _usd(format_nanousd(row.cost_nanousd)), _usd(format_nanousd(per_task)),
+            row.type or "(untyped)",
+            f"{row.tasks:,}",
+            f"{row.failed_tasks:,}",
+            f"{row.tokens_visible:,}",
+            f"{row.tokens_hidden:,}",
+            ratio,
+            _usd(format_nanousd(row.cost_nanousd)),
+            _usd(format_nanousd(per_task)),
             f"{row.outcomes:,}",
             _usd(format_nanousd(per_outcome)) if per_outcome is not None else "-",
             f"{row.unpriced_steps:,}",
         )
     console.print(table)
     counts = store.counts()
-    console.print(f"{counts.events:,} steps, {counts.unpriced_events:,} unpriced; "
-                  f"{counts.tasks:,} tasks, {counts.outcomes:,} outcome claims.")
+    console.print(
+        f"{counts.events:,} steps, {counts.unpriced_events:,} unpriced; "
+        f"{counts.tasks:,} tasks, {counts.outcomes:,} outcome claims."
+    )
     if counts.unpriced_events:
-        console.print("Unpriced steps use a model the catalog does not know; their cost is "
-                      "unknown, not zero. Price them with `payoff --prices FILE` "
-                      "(see examples/prices.yaml).")
+        console.print(
+            "Unpriced steps use a model the catalog does not know; their cost is "
+            "unknown, not zero. Price them with `payoff --prices FILE` "
+            "(see examples/prices.yaml)."
+        )
 
 
 def _usd(text: str) -> str:

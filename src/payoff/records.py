@@ -214,5 +214,7 @@ def encode_record(record: Record) -> bytes:
 
 def record_id(data: bytes | str) -> str | None:
     """Best-effort id of a line that failed to decode, for error reports."""
-    match = re.search(rb'"id"\s*:\s*"([^"\\]{1,255})"', data if isinstance(data, bytes) else data.encode())
+    match = re.search(
+        rb'"id"\s*:\s*"([^"\\]{1,255})"', data if isinstance(data, bytes) else data.encode()
+    )
     return match.group(1).decode("utf-8", "replace") if match else None

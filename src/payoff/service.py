@@ -79,7 +79,9 @@ Line = tuple[int, bytes]
 ProblemSink = Callable[[Problem], None]
 
 
-def numbered_lines(stream: BinaryIO, on_bytes: Callable[[int], None] | None = None) -> Iterator[Line]:
+def numbered_lines(
+    stream: BinaryIO, on_bytes: Callable[[int], None] | None = None
+) -> Iterator[Line]:
     """(line number, line) for the non-blank lines of a binary stream, read lazily."""
     for number, line in enumerate(stream, start=1):
         if on_bytes is not None:
@@ -150,7 +152,9 @@ class _Ingest:
                     self.report.duplicates += 1
                 else:
                     assert status in (CONFLICT, REJECTED)
-                    problems.append(Problem(number, ident, status, reason or status, None, self.source))
+                    problems.append(
+                        Problem(number, ident, status, reason or status, None, self.source)
+                    )
         for problem in sorted(problems, key=lambda p: p.line or 0):
             self.problem(problem)
 

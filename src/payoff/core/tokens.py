@@ -5,12 +5,15 @@ payoff uses one scheme, the inclusive one of OpenTelemetry GenAI and genai-price
 output and includes `reasoning`. Providers differ, and getting this wrong double-bills
 cached tokens:
 
-| format             | input                                   | output                       |
-|--------------------|-----------------------------------------|------------------------------|
-| `openai.chat`      | prompt_tokens (cached inside)           | completion_tokens (reasoning inside) |
-| `openai.responses` | input_tokens (cached inside)            | output_tokens (reasoning inside) |
-| `anthropic`        | input_tokens + cache_read + cache_creation (both OUTSIDE) | output_tokens (thinking inside) |
-| `gemini`           | promptTokenCount (cached inside) + toolUsePromptTokenCount | candidatesTokenCount + thoughtsTokenCount (thoughts OUTSIDE) |
+- `openai.chat`: prompt_tokens includes the cached tokens; completion_tokens includes
+  reasoning.
+- `openai.responses`: input_tokens includes the cached tokens; output_tokens includes
+  reasoning.
+- `anthropic`: input_tokens EXCLUDES cache reads and cache writes (cache_read_input_tokens,
+  cache_creation_input_tokens), which are added to reach the total; output_tokens includes
+  thinking.
+- `gemini`: promptTokenCount includes cached content but EXCLUDES toolUsePromptTokenCount,
+  which is added; thoughtsTokenCount is OUTSIDE candidatesTokenCount and is added to output.
 
 Gemini objects are accepted in the REST API's camelCase and in the Python SDK's snake_case.
 """

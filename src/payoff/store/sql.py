@@ -160,9 +160,7 @@ class SqlStore:
         return statuses
 
     def _write_events(self, conn: Connection, batch: WriteBatch, now_us: int) -> list[Status]:
-        statuses = self._reject_foreign(
-            conn, batch.events, 5, 4, batch.event_task_types, now_us
-        )
+        statuses = self._reject_foreign(conn, batch.events, 5, 4, batch.event_task_types, now_us)
         return self._insert_idempotent(conn, "events", EVENT_COLUMNS, 1, batch.events, statuses)
 
     def _write_task_updates(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
@@ -208,9 +206,7 @@ class SqlStore:
         for index, row in enumerate(rows):
             if row[2] not in known:
                 statuses[index] = (REJECTED, f"unknown outcome `{row[2]}`")
-        return self._insert_idempotent(
-            conn, "attestations", ATTESTATION_COLUMNS, 1, rows, statuses
-        )
+        return self._insert_idempotent(conn, "attestations", ATTESTATION_COLUMNS, 1, rows, statuses)
 
     def _insert_idempotent(
         self,
@@ -308,9 +304,7 @@ class SqlStore:
     def task_types(self, customer: str | None = None) -> list[TaskTypeSummary]:
         t, o = s.tasks.c, s.outcomes.c
         steps = _event_aggregates(customer)
-        outcome_counts = (
-            select(o.task, func.count().label("outcomes")).group_by(o.task).subquery()
-        )
+        outcome_counts = select(o.task, func.count().label("outcomes")).group_by(o.task).subquery()
         query = (
             select(
                 t.type,

@@ -1,0 +1,216 @@
+"""`make bench`: measure the issue's performance targets and write bench/RESULTS.md.
+
+    python -m bench.run              # 1,000,000 records, 3 repeats of each measurement
+    python -m bench.run --quick      # 100,000 records, 1 repeat (writes bench/.work/)
+    python -m bench.run --records N
+
+Machines are shared and noisy, so every figure that has a target is a ratio against a
+baseline measured in the same run, from medians of the repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from bench import costing, ingest, workload
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+QUICK_RESULTS = workload.WORK / "RESULTS-quick.md"
+PACKAGES = ("payoff", "genai-prices", "msgspec", "sqlalchemy", "alembic", "typer")
+SAMPLE_SIZE = 2_000
+INGEST_RATIO_MIN = 0.5
+PEAK_RSS_MAX_BYTES = 300 * 10**6
+COSTING_RATIO_MIN = 50
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _first(path: str, key: str, separator: str, default: str = "unknown") -> str:
+    """The value of the first `key<separator>value` line of a /proc or /etc file."""
+    try:
+        with open(path) as lines:
+            for line in lines:
+                name, found, value = line.partition(separator)
+                if found and name.strip() == key:
+                    return value.strip()
+    except OSError:
+        pass
+    return default
+
+
+def _commit() -> str:
+    try:
+        git = ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"]
+        return subprocess.run(git, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> list[tuple[str, str]]:
+    memory_kib = int(_first("/proc/meminfo", "MemTotal", ":", "0 kB").split()[0])
+    os_name = _first("/etc/os-release", "PRETTY_NAME", "=").strip('"')
+    return [
+        ("CPU", _first("/proc/cpuinfo", "model name", ":", platform.processor())),
+        ("cores", f"{os.cpu_count()} logical, {len(os.sched_getaffinity(0))} available to us"),
+        ("RAM", f"{memory_kib / 2**20:.1f} GiB"),
+        ("OS", f"{os_name}, {platform.system()} {platform.release()} {platform.machine()}"),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("SQLite", sqlite3.sqlite_version),
+        ("packages", ", ".join(f"{name} {metadata.version(name)}" for name in PACKAGES)),
+        ("payoff commit", _commit()),
+    ]
+
+
+def _verdict(ok: bool) -> str:
+    return "pass" if ok else "**fail**"
+
+
+def _table(rows: list[tuple[str, str, str, str]]) -> list[str]:
+    lines = ["| metric | value | target | result |", "|---|---:|---|---|"]
+    return lines + [f"| {' | '.join(row)} |" for row in rows]
+
+
+def ingest_section(r: ingest.IngestResult) -> list[str]:
+    peak = max(r.peak_rss_bytes)
+    return [
+        f"## Ingest: `payoff ingest` of {r.records:,} usage records (JSON Lines)",
+        "",
+        *_table(
+            [
+                ("payoff ingest", f"{r.payoff_rate:,.0f} events/s", "", ""),
+                ("bare sqlite3 executemany", f"{r.bare_rate:,.0f} events/s", "", ""),
+                (
+                    "payoff / bare",
+                    f"{r.ratio:.2f}",
+                    f"≥ {INGEST_RATIO_MIN}",
+                    _verdict(r.ratio >= INGEST_RATIO_MIN),
+                ),
+                (
+                    "peak RSS of payoff (max of repeats)",
+                    f"{peak / 1e6:.0f} MB",
+                    f"< {PEAK_RSS_MAX_BYTES // 10**6} MB",
+                    _verdict(peak < PEAK_RSS_MAX_BYTES),
+                ),
+            ]
+        ),
+        "",
+        f"Method: `payoff --db FRESH ingest FILE --json` as a child process, wall time from start "
+        f"to exit (startup, migrations, parsing, costing, writing), accepted count checked; peak "
+        f"RSS is the child's own `ru_maxrss` from `os.wait4` (MB = 10^6 bytes; the parent's own "
+        f"peak, {r.parent_peak_rss_bytes / 1e6:.0f} MB, is a floor under it on Linux). Bare: the "
+        f"same rows, built beforehand by payoff's RowBuilder in another process, inserted with "
+        f"`executemany` into a fresh file holding the ledger's own `events` DDL (same columns, "
+        f"`UNIQUE (id)`), WAL, `synchronous=FULL`, one transaction per "
+        f"{ingest_batch():,} rows as payoff, closing included. {len(r.payoff_seconds)} "
+        f"alternating repeat(s), medians. Seconds: payoff "
+        f"{_seconds(r.payoff_seconds)}; bare {_seconds(r.bare_seconds)}.",
+    ]
+
+
+def costing_section(r: costing.CostingResult) -> list[str]:
+    bulk = statistics.median(r.bulk_seconds)
+    return [
+        f"## Costing {r.calls:,} model calls",
+        "",
+        *_table(
+            [
+                ("payoff bulk (fresh Catalog)", f"{r.calls / bulk:,.0f} calls/s", "", ""),
+                (
+                    "genai_prices.calc_price per call",
+                    f"{r.calls / r.reference_seconds:,.0f} calls/s",
+                    "",
+                    "",
+                ),
+                (
+                    "calc_price time / payoff time",
+                    f"{r.ratio:,.0f}x",
+                    f"≥ {COSTING_RATIO_MIN}x",
+                    _verdict(r.ratio >= COSTING_RATIO_MIN),
+                ),
+                (
+                    f"different costs on the sample of {r.sample_size:,}",
+                    f"{r.mismatches}",
+                    "0",
+                    _verdict(r.mismatches == 0),
+                ),
+                ("calls the packaged catalog cannot price", f"{r.unpriced:,}", "", ""),
+            ]
+        ),
+        "",
+        f"Method: the calls of a workload of model calls only, loaded beforehand; payoff costs "
+        f"them all with `Catalog.price_table` + `PriceTable.cost_nanousd`, a fresh Catalog per "
+        f"repeat so that resolving prices is timed; `calc_price` is timed on a random sample of "
+        f"{r.sample_size:,} and extrapolated to {r.calls:,}, and its totals (rounded half-even to "
+        f"nano-USD) must equal payoff's. {len(r.bulk_seconds)} repeat(s), medians. Seconds: payoff "
+        f"{_seconds(r.bulk_seconds)}; calc_price on the sample {_seconds(r.sample_seconds)}.",
+    ]
+
+
+def ingest_batch() -> int:
+    from payoff.service import BATCH_RECORDS
+
+    return BATCH_RECORDS
+
+
+def _seconds(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 records, 1 repeat")
+    parser.add_argument("--records", type=int, help="records per benchmark (default 1,000,000)")
+    args = parser.parse_args()
+    records = args.records or (100_000 if args.quick else 1_000_000)
+    repeats = 1 if args.quick else 3
+    started = dt.datetime.now(dt.UTC)
+
+    log(f"workload: {records:,} usage records (cached under {workload.WORK})")
+    usage_file = workload.path_for(records)
+    # Ingest goes first: a child's peak RSS includes its parent's, so this process must stay
+    # small until the payoff runs are done (costing loads every call into memory).
+    log("ingest:")
+    ingest_result = ingest.measure(usage_file, records, repeats, log)
+    log(f"workload: {records:,} model calls")
+    calls_file = workload.path_for(records, llm_only=True)
+    log("costing:")
+    costing_result = costing.measure(calls_file, repeats, SAMPLE_SIZE, log)
+
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {started:%Y-%m-%d %H:%M} UTC by `python -m bench.run"
+        f"{' --quick' if args.quick else ''}` ({records:,} records, {repeats} repeat(s)).",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in machine()),
+        "",
+        *ingest_section(ingest_result),
+        "",
+        *costing_section(costing_result),
+        "",
+    ]
+    output = QUICK_RESULTS if args.quick else RESULTS
+    output.write_text("\n".join(lines))
+    log(
+        f"ingest: payoff {ingest_result.payoff_rate:,.0f} events/s, bare "
+        f"{ingest_result.bare_rate:,.0f} events/s, ratio {ingest_result.ratio:.2f}, peak RSS "
+        f"{max(ingest_result.peak_rss_bytes) / 1e6:.0f} MB"
+    )
+    log(f"costing: {costing_result.ratio:,.0f}x calc_price, {costing_result.mismatches} mismatches")
+    log(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
