@@ -24,7 +24,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	cd src && ../$(BIN)/mypy --strict -p payoff.core
+	cd src && ../$(BIN)/mypy --strict --cache-dir ../.mypy_cache -p payoff.core
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -263,7 +263,10 @@ def _gemini_shapes() -> list[tuple[str, Any]]:
     return [
         ("sdk response", response),
         ("sdk usage metadata", response.usage_metadata),
-        ("sdk parsed from REST json", genai_types.GenerateContentResponse.model_validate(rest_body)),
+        (
+            "sdk parsed from REST json",
+            genai_types.GenerateContentResponse.model_validate(rest_body),
+        ),
         ("REST body, camelCase", rest_body),
         ("REST usageMetadata, camelCase", rest_body["usageMetadata"]),
         ("python dict, snake_case", response.model_dump(by_alias=False, exclude_none=True)),
@@ -303,9 +306,17 @@ def test_bare_usage_dicts_are_detected_by_their_keys() -> None:
         "output_tokens": 6,
     }
     assert usage_from_response(responses)[0] == "openai.responses"
-    reasoning = {"input_tokens": 1, "output_tokens": 6, "output_tokens_details": {"reasoning_tokens": 2}}
+    reasoning = {
+        "input_tokens": 1,
+        "output_tokens": 6,
+        "output_tokens_details": {"reasoning_tokens": 2},
+    }
     assert usage_from_response(reasoning)[0] == "openai.responses"
-    thinking = {"input_tokens": 1, "output_tokens": 6, "output_tokens_details": {"thinking_tokens": 2}}
+    thinking = {
+        "input_tokens": 1,
+        "output_tokens": 6,
+        "output_tokens_details": {"thinking_tokens": 2},
+    }
     assert usage_from_response(thinking)[0] == "anthropic"
     assert usage_from_response({"promptTokenCount": 4, "candidatesTokenCount": 2})[0] == "gemini"
 
@@ -410,7 +421,11 @@ def test_an_unvalidated_sdk_object_with_a_negative_count_names_the_field() -> No
 
 
 def test_cached_tokens_beyond_the_prompt_are_refused() -> None:
-    usage = {"prompt_tokens": 10, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 11}}
+    usage = {
+        "prompt_tokens": 10,
+        "completion_tokens": 1,
+        "prompt_tokens_details": {"cached_tokens": 11},
+    }
     with pytest.raises(RecordError) as caught:
         usage_from_response(usage)
     assert caught.value.field == "input_tokens"

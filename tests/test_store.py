@@ -128,3 +128,13 @@ def test_outcome_creates_its_task_and_attestation_needs_its_outcome(
 def test_customers_come_into_being_with_their_records(ingest: Ingest, store: Store) -> None:
     ingest(usage("e1"), usage("e2", customer="globex"), task("t5", "open", customer="initech"))
     assert store.counts().customers == 3
+
+
+def test_a_refused_record_changes_nothing_else(ingest: Ingest, store: Store) -> None:
+    ingest(usage("e1", task="t1"))
+    # A conflict naming a new task and a foreign customer's claim on t1: both refused.
+    report = ingest(usage("e1", task="t2", customer="globex"),
+                    usage("e2", task="t1", customer="initech"))
+    assert report.counts() == {"accepted": 0, "duplicates": 0, "conflicts": 1, "rejected": 1}
+    counts = store.counts()
+    assert (counts.customers, counts.tasks, counts.events) == (1, 1, 1)

@@ -11,7 +11,6 @@ from payoff.catalog import Catalog, load_overrides
 from payoff.core.costing import PriceTable, TokenRates
 from payoff.core.errors import (
     CatalogError,
-    IntegrityConflict,
     PayoffError,
     RecordError,
     StoreError,
@@ -28,7 +27,6 @@ __all__ = [
     "Catalog",
     "CatalogError",
     "IngestReport",
-    "IntegrityConflict",
     "PayoffError",
     "PriceTable",
     "Problem",

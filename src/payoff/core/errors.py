@@ -3,8 +3,7 @@
     PayoffError
      ├── RecordError        a record is malformed: names the line (when known) and the field
      ├── CatalogError       a price override file is malformed, or a price cannot be resolved
-     └── StoreError         the ledger cannot be opened or written
-          └── IntegrityConflict   an id was reused with a different body
+     └── StoreError         the ledger cannot be opened, migrated or written
 
 Every error carries a message meant for the person who sent the input.
 """
@@ -40,7 +39,3 @@ class CatalogError(PayoffError):
 
 class StoreError(PayoffError):
     """The ledger cannot be opened, migrated or written."""
-
-
-class IntegrityConflict(StoreError):
-    """An id was reused with a different body; the stored record was kept."""

@@ -8,7 +8,7 @@ stored (same digest: duplicate; other digest: conflict) before only the new rows
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,6 +38,7 @@ MAX_IN_LIST = 500
 """Keys per `IN (...)` lookup: well under every backend's bound-parameter limit."""
 
 TERMINAL_STATUSES = ("completed", "failed", "abandoned")
+TASK_COLUMNS = ("id", "customer", "type", "status", "status_at_us", "created_at_us")
 
 
 def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[Any]]:
@@ -72,14 +73,14 @@ class SqlStore:
 
     def write(self, batch: WriteBatch, now_us: int) -> WriteResult:
         with self._write_transaction() as conn:
-            customers = {row[4] for row in batch.events}
-            customers |= {row[3] for row in batch.task_updates}
-            customers |= {row[3] for row in batch.outcomes}
-            self._ensure_customers(conn, customers, now_us)
             events = self._write_events(conn, batch, now_us)
             task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
             outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
             attestations = self._write_attestations(conn, batch.attestations)
+            customers = _accepted_values(batch.events, events, 4)
+            customers |= _accepted_values(batch.task_updates, task_updates, 3)
+            customers |= _accepted_values(batch.outcomes, outcomes, 3)
+            self._ensure_customers(conn, customers, now_us)
         return WriteResult(events, task_updates, outcomes, attestations)
 
     def _ensure_customers(self, conn: Connection, ids: set[Any], now_us: int) -> None:
@@ -89,93 +90,103 @@ class SqlStore:
                 [(customer, now_us) for customer in sorted(ids)],
             )
 
-    def _claim_tasks(
-        self, conn: Connection, wanted: dict[str, tuple[str, str | None]], now_us: int
-    ) -> dict[str, str]:
-        """Create missing tasks (owned by the customer first seen with them); return owners.
+    def _stored_tasks(self, conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str, Any]]:
+        """{task: (customer, type)} of the stored tasks among `ids`."""
+        stored: dict[str, tuple[str, Any]] = {}
+        t = s.tasks.c
+        for chunk in _chunks(sorted(set(ids))):
+            rows = conn.execute(select(t.id, t.customer, t.type).where(t.id.in_(chunk)))
+            stored.update({row.id: (row.customer, row.type) for row in rows})
+        return stored
 
-        `wanted` maps each task id to (customer, type) from its first record in the batch.
-        """
-        if not wanted:
-            return {}
-        existing: dict[str, tuple[str, str | None]] = {}
-        for chunk in _chunks(sorted(wanted)):
-            rows = conn.execute(
-                select(s.tasks.c.id, s.tasks.c.customer, s.tasks.c.type).where(
-                    s.tasks.c.id.in_(chunk)
-                )
-            )
-            existing.update({row.id: (row.customer, row.type) for row in rows})
-        missing = [
-            (task, customer, task_type, "open", None, now_us)
-            for task, (customer, task_type) in sorted(wanted.items())
-            if task not in existing
-        ]
-        if missing:
-            conn.exec_driver_sql(
-                self._insert_sql(
-                    "tasks",
-                    ("id", "customer", "type", "status", "status_at_us", "created_at_us"),
-                    ("id",),
-                ),
-                missing,
-            )
-        untyped = [
-            {"task": task, "type": wanted[task][1]}
-            for task, (owner, task_type) in existing.items()
-            if owner == wanted[task][0] and task_type is None and wanted[task][1] is not None
-        ]
-        if untyped:
-            conn.execute(
-                update(s.tasks)
-                .where(and_(s.tasks.c.id == bindparam("task"), s.tasks.c.type.is_(None)))
-                .values(type=bindparam("type")),
-                untyped,
-            )
-        owners = {task: customer for task, (customer, _) in wanted.items()}
-        owners.update({task: owner for task, (owner, _) in existing.items()})
-        return owners
-
-    def _reject_foreign(
+    def _with_tasks(
         self,
         conn: Connection,
         rows: list[Row],
         task_at: int,
         customer_at: int,
-        task_types: Iterable[str | None],
+        task_types: list[Any],
+        insert: Callable[[list[Status | None]], list[Status]],
         now_us: int,
-    ) -> list[Status | None]:
-        """Statuses with a rejection for each row whose task belongs to another customer."""
-        wanted: dict[str, tuple[str, str | None]] = {}
-        for row, task_type in zip(rows, task_types, strict=True):
-            task = row[task_at]
-            if task is not None and task not in wanted:
-                wanted[task] = (row[customer_at], task_type)  # type: ignore[index,assignment]
-        owners = self._claim_tasks(conn, wanted, now_us)
+    ) -> list[Status]:
+        """Insert rows that name tasks: refuse a row whose task another customer owns, then
+        create the tasks that accepted rows bring into being.
+
+        A task belongs to the customer it was first stored with or, if new, to the first
+        customer naming it in this batch.
+        """
+        named = [row[task_at] for row in rows if row[task_at] is not None]
+        stored = self._stored_tasks(conn, named)  # type: ignore[arg-type]
+        owners = {task: owner for task, (owner, _) in stored.items()}
         statuses: list[Status | None] = [None] * len(rows)
         for index, row in enumerate(rows):
             task = row[task_at]
-            if task is not None and owners[task] != row[customer_at]:  # type: ignore[index]
+            if task is None:
+                continue
+            owner = owners.setdefault(task, row[customer_at])  # type: ignore[arg-type]
+            if owner != row[customer_at]:
                 statuses[index] = (REJECTED, f"task `{task}` belongs to another customer")
-        return statuses
+        result = insert(statuses)
+        new: dict[Any, tuple[Any, Any]] = {}
+        typed: dict[Any, Any] = {}
+        for row, task_type, (status, _) in zip(rows, task_types, result, strict=True):
+            task = row[task_at]
+            if status != ACCEPTED or task is None:
+                continue
+            if task not in stored:
+                known_type = new.get(task, (None, None))[1]
+                new[task] = (row[customer_at], known_type or task_type)
+            elif stored[task][1] is None and task_type is not None:
+                typed.setdefault(task, task_type)
+        if new:
+            conn.exec_driver_sql(
+                self._insert_sql("tasks", TASK_COLUMNS, ("id",)),
+                [(task, owner, kind, "open", None, now_us) for task, (owner, kind) in new.items()],
+            )
+        if typed:
+            t = s.tasks.c
+            conn.execute(
+                update(s.tasks)
+                .where(and_(t.id == bindparam("task"), t.type.is_(None)))
+                .values(type=bindparam("type")),
+                [{"task": task, "type": kind} for task, kind in typed.items()],
+            )
+        return result
 
     def _write_events(self, conn: Connection, batch: WriteBatch, now_us: int) -> list[Status]:
-        statuses = self._reject_foreign(conn, batch.events, 5, 4, batch.event_task_types, now_us)
-        return self._insert_idempotent(conn, "events", EVENT_COLUMNS, 1, batch.events, statuses)
+        rows = batch.events
+        return self._with_tasks(
+            conn,
+            rows,
+            5,
+            4,
+            batch.event_task_types,
+            lambda statuses: self._insert_idempotent(
+                conn, "events", EVENT_COLUMNS, 1, rows, statuses
+            ),
+            now_us,
+        )
 
     def _write_task_updates(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
-        types = [row[4] for row in rows]
-        statuses = self._reject_foreign(conn, rows, 0, 3, types, now_us)  # type: ignore[arg-type]
-        result = self._insert_idempotent(
-            conn, "task_updates", TASK_UPDATE_COLUMNS, 2, rows, statuses
+        result = self._with_tasks(
+            conn,
+            rows,
+            0,
+            3,
+            [row[4] for row in rows],
+            lambda statuses: self._insert_idempotent(
+                conn, "task_updates", TASK_UPDATE_COLUMNS, 2, rows, statuses
+            ),
+            now_us,
         )
         accepted = [row for row, status in zip(rows, result, strict=True) if status[0] == ACCEPTED]
-        for row in sorted(accepted, key=lambda r: (r[5], r[1] in TERMINAL_STATUSES)):  # type: ignore[arg-type,return-value]
+        # Applied in time order, so the latest status wins whatever the order of the lines.
+        for row in sorted(accepted, key=_status_order):
             self._apply_task_status(conn, row)
         return result
 
     def _apply_task_status(self, conn: Connection, row: Row) -> None:
-        task, status, _, _, task_type, occurred_at_us, _ = row
+        task, status, _, _, _, occurred_at_us, _ = row
         t = s.tasks.c
         # The latest status wins; at the same instant a terminal status beats `open`.
         newer: ColumnElement[bool] = or_(
@@ -188,14 +199,19 @@ class SqlStore:
             .where(and_(t.id == task, newer))
             .values(status=status, status_at_us=occurred_at_us)
         )
-        if task_type is not None:
-            conn.execute(
-                update(s.tasks).where(and_(t.id == task, t.type.is_(None))).values(type=task_type)
-            )
 
     def _write_outcomes(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
-        statuses = self._reject_foreign(conn, rows, 2, 3, [None] * len(rows), now_us)
-        return self._insert_idempotent(conn, "outcomes", OUTCOME_COLUMNS, 1, rows, statuses)
+        return self._with_tasks(
+            conn,
+            rows,
+            2,
+            3,
+            [None] * len(rows),
+            lambda statuses: self._insert_idempotent(
+                conn, "outcomes", OUTCOME_COLUMNS, 1, rows, statuses
+            ),
+            now_us,
+        )
 
     def _write_attestations(self, conn: Connection, rows: list[Row]) -> list[Status]:
         statuses: list[Status | None] = [None] * len(rows)
@@ -365,6 +381,14 @@ def _event_aggregates(customer: str | None) -> Any:
     if customer is not None:
         query = query.where(e.customer == customer)
     return query.group_by(e.task).subquery()
+
+
+def _status_order(row: Row) -> tuple[Any, bool]:
+    return (row[5], row[1] in TERMINAL_STATUSES)
+
+
+def _accepted_values(rows: list[Row], statuses: list[Status], at: int) -> set[Any]:
+    return {row[at] for row, (status, _) in zip(rows, statuses, strict=True) if status == ACCEPTED}
 
 
 def _compare(stored_digest: object, digest: object) -> Status:
