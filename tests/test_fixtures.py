@@ -249,34 +249,39 @@ def test_record_decodes_and_costs_as_genai_prices(n: int, line: dict[str, Any]) 
     assert table.cost_nanousd(counts)[0] == genai_price()
 
 
-@pytest.mark.parametrize("line", LINES, ids=IDS)
-def test_bucket_cost_against_genai_prices_full_extraction(line: dict[str, Any]) -> None:
-    # genai-prices prices more than payoff's five buckets: modalities (audio, image, video),
-    # and per-request server tools. Where the raw usage carries them, payoff's bucket cost is
-    # lower; these lines are marked xfail so the gap stays visible.
-    table = CATALOG.price_table(line["provider"], line["model"], False, NOV_3_US)
-    if table is None:
-        pytest.skip("the catalog cannot price this model")
-    extracted = genai_prices.extract_usage(
-        _response_body(line),
-        provider_id=line["provider"],
-        api_flavor=API_FLAVORS[line["usage_format"]],
-    )
-    full = usd_to_nanousd(extracted.calc_price(genai_request_timestamp=NOV_3).total_price)
-    ours = table.cost_nanousd(normalise_usage(line["usage_format"], line["usage"]))[0]
-    if ours != full:
-        extra = sorted(
-            key
-            for key, value in vars(extracted.usage).items()
-            if value
-            and key
-            not in {
-                "input_tokens",
-                "cache_read_tokens",
-                "cache_write_tokens",
-                "cache_write_5m_tokens",
-                "output_tokens",
-                "output_reasoning_tokens",
-            }
+FIVE_BUCKETS = {
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_5m_tokens",
+    "output_tokens",
+    "output_reasoning_tokens",
+}
+# Lines (numbered from 1) whose usage carries units outside the five buckets of record format v1, so that
+# genai-prices, pricing everything it extracts, charges more than payoff does. Pinned: a new
+# gap (or a closed one) fails this test and is a decision to make, not a drift.
+KNOWN_GAPS = {
+    28: "one server-side web search (per-request price)",
+    32: "audio and video input and cache tokens (modality prices)",
+    37: "image output tokens (modality price)",
+}
+
+
+def test_cost_gaps_against_genai_prices_full_extraction_are_the_known_ones() -> None:
+    gaps = {}
+    for number, line in enumerate(LINES, start=1):
+        table = CATALOG.price_table(line["provider"], line["model"], False, NOV_3_US)
+        assert table is not None
+        extracted = genai_prices.extract_usage(
+            _response_body(line),
+            provider_id=line["provider"],
+            api_flavor=API_FLAVORS[line["usage_format"]],
         )
-        pytest.xfail(f"payoff {ours} vs genai-prices {full} nano-USD; unpriced: {extra}")
+        full = usd_to_nanousd(extracted.calc_price(genai_request_timestamp=NOV_3).total_price)
+        ours = table.cost_nanousd(normalise_usage(line["usage_format"], line["usage"]))[0]
+        if ours != full:
+            extra = {key for key, value in vars(extracted.usage).items() if value} - FIVE_BUCKETS
+            assert extra, f"line {number}: a gap not explained by units outside the buckets"
+            assert ours < full, f"line {number}: payoff charges more than genai-prices"
+            gaps[number] = sorted(extra)
+    assert set(gaps) == set(KNOWN_GAPS), gaps
