@@ -28,6 +28,7 @@ def test_exported_names_are_pinned_and_sorted() -> None:
         "numbered_lines",
         "open_store",
         "record_from_dict",
+        "usage_from_response",
         "usd_to_nanousd",
     ]
     for name in payoff.__all__:

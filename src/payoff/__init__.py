@@ -19,6 +19,7 @@ from payoff.core.money import format_nanousd, usd_to_nanousd
 from payoff.core.tokens import TokenCounts, normalise_usage
 from payoff.records import decode_record, record_from_dict
 from payoff.service import IngestReport, Problem, ingest_lines, list_tasks, numbered_lines
+from payoff.sources.providers import usage_from_response
 from payoff.store import open_store
 
 __version__ = _version("payoff")
@@ -44,5 +45,6 @@ __all__ = [
     "numbered_lines",
     "open_store",
     "record_from_dict",
+    "usage_from_response",
     "usd_to_nanousd",
 ]

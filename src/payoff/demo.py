@@ -149,7 +149,7 @@ class _TaskWriter:
         )
         self.step += 1
         return {
-            "id": f"{self.prefix}-{self.task}-{self.step:02d}",
+            "id": f"{self.task}-{self.step:02d}",
             "time": _stamp(self.clock),
             "customer": self.customer,
             "task": self.task,
@@ -209,7 +209,7 @@ class _TaskWriter:
         self.records.append(
             {
                 "record": "outcome",
-                "id": f"{self.prefix}-{self.task}-out",
+                "id": f"{self.task}-out",
                 "task": self.task,
                 "customer": self.customer,
                 "type": self.agent.outcome,

@@ -38,12 +38,19 @@ _TOKEN_FIELDS = (
 )
 
 
+def _missing(kind: str, fields: tuple[str, ...], record: Any) -> ValueError:
+    field = next(f for f in fields if getattr(record, f) is None)
+    return _invalid(f"required for kind `{kind}`; missing `{field}`", field)
+
+
 def _invalid(reason: str, field: str) -> ValueError:
     # The same shape msgspec gives its own errors, so one parser reads both.
     return ValueError(f"{reason} - at `$.{field}`")
 
 
-class _Record(msgspec.Struct, forbid_unknown_fields=True, tag_field="record", omit_defaults=True):
+class _Record(
+    msgspec.Struct, forbid_unknown_fields=True, tag_field="record", omit_defaults=True, gc=False
+):
     pass
 
 
@@ -73,20 +80,31 @@ class UsageRecord(_Record, tag="usage"):
     attributes: Attributes | None = None
 
     def __post_init__(self) -> None:
+        # The hot path of ingest: plain comparisons, no intermediate objects.
         if self.usage is not None or self.usage_format is not None:
             self._take_provider_usage()
         if self.kind == "llm":
-            for field in ("provider", "model", "input_tokens", "output_tokens"):
-                if getattr(self, field) is None:
-                    raise _invalid(f"required for kind `llm`; missing `{field}`", field)
-        elif self.kind == "custom":
-            for field in ("quantity", "unit"):
-                if getattr(self, field) is None:
-                    raise _invalid(f"required for kind `custom`; missing `{field}`", field)
-        try:
-            self.token_counts().check()
-        except RecordError as exc:
-            raise _invalid(exc.reason, exc.field or "input_tokens") from None
+            if self.provider is None or self.model is None or self.input_tokens is None:
+                raise _missing("llm", ("provider", "model", "input_tokens"), self)
+            if self.output_tokens is None:
+                raise _missing("llm", ("output_tokens",), self)
+        elif self.kind == "custom" and (self.quantity is None or self.unit is None):
+            raise _missing("custom", ("quantity", "unit"), self)
+        input_tokens = self.input_tokens or 0
+        cache_read = self.cache_read_tokens or 0
+        cache_write = self.cache_write_tokens or 0
+        if cache_read + cache_write > input_tokens:
+            raise _invalid(
+                f"cache_read_tokens ({cache_read}) + cache_write_tokens ({cache_write}) "
+                f"exceed input_tokens ({input_tokens})",
+                "input_tokens",
+            )
+        reasoning = self.reasoning_tokens or 0
+        if reasoning > (self.output_tokens or 0):
+            raise _invalid(
+                f"reasoning_tokens ({reasoning}) exceed output_tokens ({self.output_tokens or 0})",
+                "reasoning_tokens",
+            )
         if self.cost is not None:
             try:
                 parse_usd_exact(self.cost)
@@ -115,12 +133,16 @@ class UsageRecord(_Record, tag="usage"):
         ) = counts
 
     def token_counts(self) -> TokenCounts:
-        return TokenCounts(
-            self.input_tokens or 0,
-            self.cache_read_tokens or 0,
-            self.cache_write_tokens or 0,
-            self.output_tokens or 0,
-            self.reasoning_tokens or 0,
+        # tuple.__new__ skips the NamedTuple constructor's argument handling (hot path).
+        return tuple.__new__(
+            TokenCounts,
+            (
+                self.input_tokens or 0,
+                self.cache_read_tokens or 0,
+                self.cache_write_tokens or 0,
+                self.output_tokens or 0,
+                self.reasoning_tokens or 0,
+            ),
         )
 
 

@@ -7,6 +7,7 @@ NULL cost and is counted as unpriced everywhere, never as zero.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 import msgspec
 
@@ -39,22 +40,31 @@ def from_us(moment_us: int) -> dt.datetime:
     return EPOCH + dt.timedelta(microseconds=moment_us)
 
 
+@lru_cache(maxsize=4096)
+def _explicit_cost(text: str) -> int:
+    # Explicit costs repeat (a tool's price per call): parse each distinct string once.
+    return parse_usd_exact(text)
+
+
 class RowBuilder:
     """Adds validated records to a WriteBatch, costing usage with the catalog."""
 
     def __init__(self, catalog: Catalog, received_at_us: int) -> None:
-        self.catalog = catalog
+        self.price_table = catalog.price_table
         self.received_at_us = received_at_us
 
-    def add(self, batch: WriteBatch, record: Record) -> tuple[str, int]:
-        """Append the record's row; return (kind, index of the row within that kind)."""
+    def add(self, batch: WriteBatch, record: Record, line: int) -> None:
+        """Append the record's row, and the line it came from, to the batch."""
         digest = body_digest(record)
-        if isinstance(record, UsageRecord):
+        if type(record) is UsageRecord:
             batch.events.append(self._event_row(record, digest))
             batch.event_task_types.append(record.task_type)
-            return "events", len(batch.events) - 1
+            batch.lines["events"].append(line)
+            return
         occurred_at_us = to_us(record.time)
+        received_at_us = self.received_at_us
         if isinstance(record, TaskRecord):
+            kind = "task_updates"
             batch.task_updates.append(
                 (
                     record.id,
@@ -63,11 +73,11 @@ class RowBuilder:
                     record.customer,
                     record.type,
                     occurred_at_us,
-                    self.received_at_us,
+                    received_at_us,
                 )
             )
-            return "task_updates", len(batch.task_updates) - 1
-        if isinstance(record, OutcomeRecord):
+        elif isinstance(record, OutcomeRecord):
+            kind = "outcomes"
             batch.outcomes.append(
                 (
                     record.id,
@@ -79,22 +89,16 @@ class RowBuilder:
                     record.evidence_digest,
                     "claimed",
                     occurred_at_us,
-                    self.received_at_us,
+                    received_at_us,
                 )
             )
-            return "outcomes", len(batch.outcomes) - 1
-        assert isinstance(record, AttestationRecord)
-        batch.attestations.append(
-            (
-                record.id,
-                digest,
-                record.outcome,
-                record.verdict,
-                occurred_at_us,
-                self.received_at_us,
+        else:
+            assert isinstance(record, AttestationRecord)
+            kind = "attestations"
+            batch.attestations.append(
+                (record.id, digest, record.outcome, record.verdict, occurred_at_us, received_at_us)
             )
-        )
-        return "attestations", len(batch.attestations) - 1
+        batch.lines[kind].append(line)
 
     def _event_row(self, r: UsageRecord, digest: bytes) -> tuple[object, ...]:
         occurred_at_us = to_us(r.time)
@@ -103,10 +107,9 @@ class RowBuilder:
         cost_visible: int | None = None
         source: str | None = None
         if r.cost is not None:
-            cost, cost_visible, source = parse_usd_exact(r.cost), 0, COST_FROM_RECORD
+            cost, cost_visible, source = _explicit_cost(r.cost), 0, COST_FROM_RECORD
         elif r.kind == "llm":
-            assert r.provider is not None and r.model is not None
-            table = self.catalog.price_table(r.provider, r.model, r.batch, occurred_at_us)
+            table = self.price_table(r.provider, r.model, r.batch, occurred_at_us)  # type: ignore[arg-type]
             if table is not None:
                 cost, cost_visible = table.cost_nanousd(counts, visible=r.visible)
                 source = COST_FROM_CATALOG

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -13,9 +15,13 @@ from payoff.records import decode_record, record_id
 from payoff.rows import RowBuilder, to_us
 from payoff.store.protocol import (
     ACCEPTED,
+    ACCEPTED_STATUS,
     CONFLICT,
     DUPLICATE,
+    RECORD_KINDS,
     REJECTED,
+    Row,
+    Status,
     Store,
     TaskSummary,
     WriteBatch,
@@ -26,6 +32,23 @@ BATCH_RECORDS = 10_000
 
 MAX_PROBLEMS_KEPT = 1_000
 """Problems kept in memory for the summary; all of them still reach `on_problem`."""
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a bulk load.
+
+    Ingest allocates millions of short-lived, acyclic objects (records, rows, tuples); the
+    collector's repeated scans of them cost more than decoding itself (measured: about 2/3
+    of decode time). Reference counting still frees everything; nothing here forms cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def now_us() -> int:
@@ -116,6 +139,10 @@ class _Ingest:
             self.on_problem(problem)
 
     def run(self, lines: Iterable[Line]) -> IngestReport:
+        with _gc_paused():
+            return self._run(lines)
+
+    def _run(self, lines: Iterable[Line]) -> IngestReport:
         batch_lines: list[tuple[int, bytes]] = []
         for numbered in lines:
             batch_lines.append(numbered)
@@ -128,9 +155,8 @@ class _Ingest:
 
     def write(self, lines: list[tuple[int, bytes]]) -> None:
         received_at_us = now_us()
-        builder = RowBuilder(self.catalog, received_at_us)
+        add = RowBuilder(self.catalog, received_at_us).add
         batch = WriteBatch()
-        placed: list[tuple[str, int, int, str]] = []
         problems: list[Problem] = []
         for number, line in lines:
             try:
@@ -140,23 +166,29 @@ class _Ingest:
                     Problem(number, record_id(line), REJECTED, exc.reason, exc.field, self.source)
                 )
                 continue
-            kind, index = builder.add(batch, record)
-            placed.append((kind, index, number, record.id))
+            add(batch, record, number)
         if len(batch):
             result = self.store.write(batch, received_at_us)
-            for kind, index, number, ident in placed:
-                status, reason = getattr(result, kind)[index]
-                if status == ACCEPTED:
-                    self.report.accepted += 1
-                elif status == DUPLICATE:
-                    self.report.duplicates += 1
-                else:
-                    assert status in (CONFLICT, REJECTED)
-                    problems.append(
-                        Problem(number, ident, status, reason or status, None, self.source)
-                    )
+            for kind in RECORD_KINDS:
+                self.account(getattr(batch, kind), batch.lines[kind], getattr(result, kind),
+                             problems)
         for problem in sorted(problems, key=lambda p: p.line or 0):
             self.problem(problem)
+
+    def account(
+        self, rows: list[Row], lines: list[int], statuses: list[Status], problems: list[Problem]
+    ) -> None:
+        accepted = statuses.count(ACCEPTED_STATUS)
+        self.report.accepted += accepted
+        if accepted == len(statuses):
+            return
+        for row, number, (status, reason) in zip(rows, lines, statuses, strict=True):
+            if status == DUPLICATE:
+                self.report.duplicates += 1
+            elif status != ACCEPTED:
+                assert status in (CONFLICT, REJECTED)
+                ident = str(row[0])
+                problems.append(Problem(number, ident, status, reason or status, None, self.source))
 
 
 def ingest_lines(

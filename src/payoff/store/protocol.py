@@ -65,6 +65,9 @@ ATTESTATION_COLUMNS = ("id", "digest", "outcome", "verdict", "occurred_at_us", "
 
 Row = tuple[object, ...]
 
+RECORD_KINDS = ("events", "task_updates", "outcomes", "attestations")
+"""The row lists of a WriteBatch and a WriteResult, in the order they are written."""
+
 
 @dataclass
 class WriteBatch:
@@ -78,6 +81,10 @@ class WriteBatch:
     task_updates: list[Row] = field(default_factory=list)
     outcomes: list[Row] = field(default_factory=list)
     attestations: list[Row] = field(default_factory=list)
+    lines: dict[str, list[int]] = field(
+        default_factory=lambda: {kind: [] for kind in RECORD_KINDS}
+    )
+    """Where each row came from (a line number), by kind; the store does not read it."""
 
     def __len__(self) -> int:
         return (
@@ -87,6 +94,9 @@ class WriteBatch:
 
 Status = tuple[str, str | None]
 """(one of ACCEPTED, DUPLICATE, CONFLICT, REJECTED; the reason when not accepted)."""
+
+ACCEPTED_STATUS: Status = (ACCEPTED, None)
+DUPLICATE_STATUS: Status = (DUPLICATE, None)
 
 
 @dataclass

@@ -18,9 +18,11 @@ from sqlalchemy.sql.expression import ColumnElement
 from payoff.store import schema as s
 from payoff.store.protocol import (
     ACCEPTED,
+    ACCEPTED_STATUS,
     ATTESTATION_COLUMNS,
     CONFLICT,
     DUPLICATE,
+    DUPLICATE_STATUS,
     EVENT_COLUMNS,
     OUTCOME_COLUMNS,
     REJECTED,
@@ -113,35 +115,53 @@ class SqlStore:
         create the tasks that accepted rows bring into being.
 
         A task belongs to the customer it was first stored with or, if new, to the first
-        customer naming it in this batch.
+        customer naming it in this batch. The checks work on the batch's distinct
+        (task, customer) pairs; only a batch with a foreign claim is scanned row by row.
         """
-        named = [row[task_at] for row in rows if row[task_at] is not None]
-        stored = self._stored_tasks(conn, named)  # type: ignore[arg-type]
+        pairs = {(row[task_at], row[customer_at]) for row in rows}
+        stored = self._stored_tasks(conn, {task for task, _ in pairs if task is not None})
         owners = {task: owner for task, (owner, _) in stored.items()}
+        for row in rows:
+            if len(owners) >= len(pairs):
+                break
+            owners.setdefault(row[task_at], row[customer_at])
         statuses: list[Status | None] = [None] * len(rows)
-        for index, row in enumerate(rows):
-            task = row[task_at]
-            if task is None:
-                continue
-            owner = owners.setdefault(task, row[customer_at])  # type: ignore[arg-type]
-            if owner != row[customer_at]:
-                statuses[index] = (REJECTED, f"task `{task}` belongs to another customer")
+        if any(task is not None and owners[task] != customer for task, customer in pairs):
+            for index, row in enumerate(rows):
+                task = row[task_at]
+                if task is not None and owners[task] != row[customer_at]:
+                    statuses[index] = (REJECTED, f"task `{task}` belongs to another customer")
         result = insert(statuses)
-        new: dict[Any, tuple[Any, Any]] = {}
+        self._create_tasks(conn, rows, task_at, task_types, result, stored, owners, now_us)
+        return result
+
+    def _create_tasks(
+        self,
+        conn: Connection,
+        rows: list[Row],
+        task_at: int,
+        task_types: list[Any],
+        statuses: list[Status],
+        stored: dict[str, tuple[str, Any]],
+        owners: dict[Any, Any],
+        now_us: int,
+    ) -> None:
+        """Create the tasks that accepted rows name, and type the untyped ones."""
+        new: dict[Any, Any] = {}
         typed: dict[Any, Any] = {}
-        for row, task_type, (status, _) in zip(rows, task_types, result, strict=True):
+        for row, task_type, status in zip(rows, task_types, statuses, strict=True):
             task = row[task_at]
-            if status != ACCEPTED or task is None:
+            if task is None or status is not ACCEPTED_STATUS:
                 continue
             if task not in stored:
-                known_type = new.get(task, (None, None))[1]
-                new[task] = (row[customer_at], known_type or task_type)
+                if new.get(task) is None:
+                    new[task] = task_type
             elif stored[task][1] is None and task_type is not None:
                 typed.setdefault(task, task_type)
         if new:
             conn.exec_driver_sql(
                 self._insert_sql("tasks", TASK_COLUMNS, ("id",)),
-                [(task, owner, kind, "open", None, now_us) for task, (owner, kind) in new.items()],
+                [(task, owners[task], kind, "open", None, now_us) for task, kind in new.items()],
             )
         if typed:
             t = s.tasks.c
@@ -151,7 +171,6 @@ class SqlStore:
                 .values(type=bindparam("type")),
                 [{"task": task, "type": kind} for task, kind in typed.items()],
             )
-        return result
 
     def _write_events(self, conn: Connection, batch: WriteBatch, now_us: int) -> list[Status]:
         rows = batch.events
@@ -234,6 +253,16 @@ class SqlStore:
         statuses: list[Status | None],
     ) -> list[Status]:
         """Insert rows not yet stored; classify the rest. `statuses` holds prior rejections."""
+        if not rows:
+            return []
+        sql = self._insert_sql(table, columns, columns[:key_length])
+        if _all_distinct(rows, key_length) and statuses.count(None) == len(rows):
+            # The common batch: new ids only. One statement, and no per-row bookkeeping.
+            savepoint = conn.begin_nested()
+            if conn.exec_driver_sql(sql, rows).rowcount == len(rows):
+                savepoint.commit()
+                return [ACCEPTED_STATUS] * len(rows)
+            savepoint.rollback()
         first_index: dict[Row, int] = {}
         fresh: list[int] = []
         for index, row in enumerate(rows):
@@ -248,14 +277,13 @@ class SqlStore:
                 fresh.append(index)
         if not fresh:
             return _finished(statuses)
-        sql = self._insert_sql(table, columns, columns[:key_length])
         fresh_rows = rows if len(fresh) == len(rows) else [rows[i] for i in fresh]
         savepoint = conn.begin_nested()
         inserted = conn.exec_driver_sql(sql, fresh_rows).rowcount
         if inserted == len(fresh_rows):
             savepoint.commit()
             for index in fresh:
-                statuses[index] = (ACCEPTED, None)
+                statuses[index] = ACCEPTED_STATUS
             return _finished(statuses)
         savepoint.rollback()
         stored = self._stored_digests(conn, table, columns[:key_length], fresh_rows)
@@ -269,7 +297,7 @@ class SqlStore:
             if stored_digest is not None:
                 statuses[index] = _compare(stored_digest, row[key_length])
             elif index in fresh_indexes:
-                statuses[index] = (ACCEPTED, None)
+                statuses[index] = ACCEPTED_STATUS
                 new_rows.append(row)
         if new_rows:
             conn.exec_driver_sql(sql, new_rows)
@@ -383,6 +411,12 @@ def _event_aggregates(customer: str | None) -> Any:
     return query.group_by(e.task).subquery()
 
 
+def _all_distinct(rows: list[Row], key_length: int) -> bool:
+    if key_length == 1:
+        return len({row[0] for row in rows}) == len(rows)
+    return len({row[:key_length] for row in rows}) == len(rows)
+
+
 def _status_order(row: Row) -> tuple[Any, bool]:
     return (row[5], row[1] in TERMINAL_STATUSES)
 
@@ -393,7 +427,7 @@ def _accepted_values(rows: list[Row], statuses: list[Status], at: int) -> set[An
 
 def _compare(stored_digest: object, digest: object) -> Status:
     if stored_digest == digest:
-        return (DUPLICATE, None)
+        return DUPLICATE_STATUS
     return (CONFLICT, "the same id was stored earlier with a different body")
 
 
