@@ -117,7 +117,7 @@ def test_tasks_json(tmp_path: Path) -> None:
 def _ledger_dump(db: Path) -> list[tuple[object, ...]]:
     with sqlite3.connect(db) as conn:
         return conn.execute(
-            "SELECT id, digest, occurred_at_us, customer, task, provider, model, input_tokens,"
+            "SELECT id, task_type, occurred_at_us, customer, task, provider, model, input_tokens,"
             " output_tokens, cost_nanousd FROM events ORDER BY id"
         ).fetchall()
 

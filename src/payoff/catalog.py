@@ -44,6 +44,7 @@ from payoff.core.errors import CatalogError
 US_PER_DAY = 86_400_000_000
 US_PER_SECOND = 1_000_000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_UNRESOLVED = object()
 
 # genai-prices price keys that payoff's buckets map to, by TokenRates field.
 _PRICE_KEYS = {
@@ -180,6 +181,7 @@ class Catalog:
     def __init__(self, overrides: Sequence[Override] = ()) -> None:
         self._overrides = list(overrides)
         self._entries: dict[tuple[str, str], _ModelEntry | None] = {}
+        self._day_tables: dict[tuple[str, str, bool, int], PriceTable | None] = {}
         self._tables: dict[tuple[str, str, bool, int, int], PriceTable | None] = {}
 
     @classmethod
@@ -195,19 +197,38 @@ class Catalog:
 
     def price_table(self, provider: str, model: str, batch: bool, at_us: int) -> PriceTable | None:
         """The table for a call, or None when the catalog cannot price it."""
+        # Hot path: one dict lookup for models whose price is the same all day (nearly all).
+        day_key = (provider, model, batch, at_us // US_PER_DAY)
+        table = self._day_tables.get(day_key, _UNRESOLVED)
+        if table is not _UNRESOLVED:
+            return table
+        return self._price_table_slow(provider, model, batch, at_us, day_key)
+
+    def _price_table_slow(
+        self,
+        provider: str,
+        model: str,
+        batch: bool,
+        at_us: int,
+        day_key: tuple[str, str, bool, int],
+    ) -> PriceTable | None:
         entry_key = (provider, model)
-        entry = self._entries.get(entry_key, ...)
-        if entry is ...:
-            entry = self._entries[entry_key] = self._resolve_entry(provider, model)
+        if entry_key not in self._entries:
+            self._entries[entry_key] = self._resolve_entry(provider, model)
+        entry = self._entries[entry_key]
         if entry is None:
+            self._day_tables[day_key] = None
             return None
-        day, microsecond_of_day = divmod(at_us, US_PER_DAY)
+        if not entry.seconds_of_day_bounds:
+            table = self._day_tables[day_key] = self._resolve_table(entry, batch, at_us)
+            return table
+        # A model with off-peak windows: resolve per window of the day.
+        microsecond_of_day = at_us % US_PER_DAY
         slot = bisect_right(entry.seconds_of_day_bounds, microsecond_of_day // US_PER_SECOND)
-        table_key = (provider, model, batch, day, slot)
-        table = self._tables.get(table_key, ...)
-        if table is ...:
-            table = self._tables[table_key] = self._resolve_table(entry, batch, at_us)
-        return table
+        table_key = (*day_key, slot)
+        if table_key not in self._tables:
+            self._tables[table_key] = self._resolve_table(entry, batch, at_us)
+        return self._tables[table_key]
 
     def _resolve_entry(self, provider: str, model: str) -> _ModelEntry | None:
         overrides = [

@@ -8,7 +8,6 @@ token fields; it is normalised here to the inclusive buckets (`payoff.core.token
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -223,11 +222,6 @@ def decode_record(data: bytes | str, line: int | None = None) -> Record:
 def record_from_dict(obj: dict[str, Any]) -> Record:
     """Validate a record given as a Python mapping (the SDK and tests use this)."""
     return decode_record(_encoder.encode(obj))
-
-
-def body_digest(record: Record) -> bytes:
-    """16 bytes identifying a record's content: equal ids with other digests conflict."""
-    return hashlib.blake2b(_encoder.encode(record), digest_size=16).digest()
 
 
 def encode_record(record: Record) -> bytes:

@@ -19,7 +19,6 @@ from payoff.records import (
     Record,
     TaskRecord,
     UsageRecord,
-    body_digest,
 )
 from payoff.store.protocol import WriteBatch
 
@@ -55,10 +54,8 @@ class RowBuilder:
 
     def add(self, batch: WriteBatch, record: Record, line: int) -> None:
         """Append the record's row, and the line it came from, to the batch."""
-        digest = body_digest(record)
         if type(record) is UsageRecord:
-            batch.events.append(self._event_row(record, digest))
-            batch.event_task_types.append(record.task_type)
+            batch.events.append(self._event_row(record))
             batch.lines["events"].append(line)
             return
         occurred_at_us = to_us(record.time)
@@ -69,7 +66,6 @@ class RowBuilder:
                 (
                     record.id,
                     record.status,
-                    digest,
                     record.customer,
                     record.type,
                     occurred_at_us,
@@ -81,7 +77,6 @@ class RowBuilder:
             batch.outcomes.append(
                 (
                     record.id,
-                    digest,
                     record.task,
                     record.customer,
                     record.type,
@@ -96,11 +91,11 @@ class RowBuilder:
             assert isinstance(record, AttestationRecord)
             kind = "attestations"
             batch.attestations.append(
-                (record.id, digest, record.outcome, record.verdict, occurred_at_us, received_at_us)
+                (record.id, record.outcome, record.verdict, occurred_at_us, received_at_us)
             )
         batch.lines[kind].append(line)
 
-    def _event_row(self, r: UsageRecord, digest: bytes) -> tuple[object, ...]:
+    def _event_row(self, r: UsageRecord) -> tuple[object, ...]:
         occurred_at_us = to_us(r.time)
         counts = r.token_counts()
         cost: int | None = None
@@ -115,11 +110,10 @@ class RowBuilder:
                 source = COST_FROM_CATALOG
         return (
             r.id,
-            digest,
             occurred_at_us,
-            self.received_at_us,
             r.customer,
             r.task,
+            r.task_type,
             r.kind,
             r.provider,
             r.model,
@@ -132,4 +126,5 @@ class RowBuilder:
             cost_visible,
             source,
             None if r.attributes is None else _encode(r.attributes).decode(),
+            self.received_at_us,
         )

@@ -14,15 +14,17 @@ DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 REJECTED = "rejected"
 
-# Column order of the rows a backend receives; the first columns are the idempotency key
-# and `digest` follows it.
+# Column order of the rows a backend receives. The first columns are the idempotency key;
+# `received_at_us` is the last, and is not part of a record's content: two rows with the
+# same key are the same record (a duplicate) when every other column is equal, and a
+# conflict otherwise. Comparing the stored content itself, rather than a hash of it, makes
+# the check exact.
 EVENT_COLUMNS = (
     "id",
-    "digest",
     "occurred_at_us",
-    "received_at_us",
     "customer",
     "task",
+    "task_type",
     "kind",
     "provider",
     "model",
@@ -39,11 +41,11 @@ EVENT_COLUMNS = (
     "cost_visible_nanousd",
     "cost_source",
     "attributes",
+    "received_at_us",
 )
 TASK_UPDATE_COLUMNS = (
     "task",
     "status",
-    "digest",
     "customer",
     "type",
     "occurred_at_us",
@@ -51,7 +53,6 @@ TASK_UPDATE_COLUMNS = (
 )
 OUTCOME_COLUMNS = (
     "id",
-    "digest",
     "task",
     "customer",
     "type",
@@ -61,7 +62,7 @@ OUTCOME_COLUMNS = (
     "occurred_at_us",
     "received_at_us",
 )
-ATTESTATION_COLUMNS = ("id", "digest", "outcome", "verdict", "occurred_at_us", "received_at_us")
+ATTESTATION_COLUMNS = ("id", "outcome", "verdict", "occurred_at_us", "received_at_us")
 
 Row = tuple[object, ...]
 
@@ -71,13 +72,9 @@ RECORD_KINDS = ("events", "task_updates", "outcomes", "attestations")
 
 @dataclass
 class WriteBatch:
-    """Rows of one transaction, by record kind, in the column orders above.
-
-    `event_task_types[i]` is the task type named by event row i (or None).
-    """
+    """Rows of one transaction, by record kind, in the column orders above."""
 
     events: list[Row] = field(default_factory=list)
-    event_task_types: list[str | None] = field(default_factory=list)
     task_updates: list[Row] = field(default_factory=list)
     outcomes: list[Row] = field(default_factory=list)
     attestations: list[Row] = field(default_factory=list)

@@ -3,7 +3,8 @@
 Writes are idempotent by each record's key. A batch is first inserted optimistically with
 `ON CONFLICT DO NOTHING`; when every row lands (the common case) that is all. When some do
 not, the insert is rolled back to a savepoint and the batch is classified against what is
-stored (same digest: duplicate; other digest: conflict) before only the new rows go in.
+stored (the same content: duplicate; other content: conflict) before only the new rows go
+in. Content is compared column by column, all but `received_at_us`.
 """
 
 from __future__ import annotations
@@ -79,9 +80,9 @@ class SqlStore:
             task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
             outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
             attestations = self._write_attestations(conn, batch.attestations)
-            customers = _accepted_values(batch.events, events, 4)
-            customers |= _accepted_values(batch.task_updates, task_updates, 3)
-            customers |= _accepted_values(batch.outcomes, outcomes, 3)
+            customers = _accepted_values(batch.events, events, 2)
+            customers |= _accepted_values(batch.task_updates, task_updates, 2)
+            customers |= _accepted_values(batch.outcomes, outcomes, 2)
             self._ensure_customers(conn, customers, now_us)
         return WriteResult(events, task_updates, outcomes, attestations)
 
@@ -107,7 +108,7 @@ class SqlStore:
         rows: list[Row],
         task_at: int,
         customer_at: int,
-        task_types: list[Any],
+        type_at: int | None,
         insert: Callable[[list[Status | None]], list[Status]],
         now_us: int,
     ) -> list[Status]:
@@ -118,13 +119,14 @@ class SqlStore:
         customer naming it in this batch. The checks work on the batch's distinct
         (task, customer) pairs; only a batch with a foreign claim is scanned row by row.
         """
-        pairs = {(row[task_at], row[customer_at]) for row in rows}
+        tasks = [row[task_at] for row in rows]
+        customers = [row[customer_at] for row in rows]
+        pairs = set(zip(tasks, customers))
         stored = self._stored_tasks(conn, {task for task, _ in pairs if task is not None})
-        owners = {task: owner for task, (owner, _) in stored.items()}
-        for row in rows:
-            if len(owners) >= len(pairs):
-                break
-            owners.setdefault(row[task_at], row[customer_at])
+        # A new task's owner is the first customer naming it: zipping in reverse lets the
+        # first occurrence overwrite the later ones.
+        owners = dict(zip(reversed(tasks), reversed(customers)))
+        owners.update({task: owner for task, (owner, _) in stored.items()})
         statuses: list[Status | None] = [None] * len(rows)
         if any(task is not None and owners[task] != customer for task, customer in pairs):
             for index, row in enumerate(rows):
@@ -132,7 +134,7 @@ class SqlStore:
                 if task is not None and owners[task] != row[customer_at]:
                     statuses[index] = (REJECTED, f"task `{task}` belongs to another customer")
         result = insert(statuses)
-        self._create_tasks(conn, rows, task_at, task_types, result, stored, owners, now_us)
+        self._create_tasks(conn, rows, task_at, type_at, result, stored, owners, now_us)
         return result
 
     def _create_tasks(
@@ -140,24 +142,30 @@ class SqlStore:
         conn: Connection,
         rows: list[Row],
         task_at: int,
-        task_types: list[Any],
+        type_at: int | None,
         statuses: list[Status],
         stored: dict[str, tuple[str, Any]],
         owners: dict[Any, Any],
         now_us: int,
     ) -> None:
         """Create the tasks that accepted rows name, and type the untyped ones."""
-        new: dict[Any, Any] = {}
-        typed: dict[Any, Any] = {}
-        for row, task_type, status in zip(rows, task_types, statuses, strict=True):
-            task = row[task_at]
-            if task is None or status is not ACCEPTED_STATUS:
-                continue
-            if task not in stored:
-                if new.get(task) is None:
-                    new[task] = task_type
-            elif stored[task][1] is None and task_type is not None:
-                typed.setdefault(task, task_type)
+        accepted = rows
+        if statuses.count(ACCEPTED_STATUS) != len(statuses):
+            accepted = [
+                row for row, st in zip(rows, statuses, strict=True) if st is ACCEPTED_STATUS
+            ]
+        named = {row[task_at] for row in accepted}
+        named.discard(None)
+        # The first type given for a task wins (reversed, as for owners).
+        types: dict[Any, Any] = {}
+        if type_at is not None:
+            types = {
+                row[task_at]: row[type_at] for row in reversed(accepted) if row[type_at] is not None
+            }
+        new = {task: types.get(task) for task in sorted(named) if task not in stored}
+        typed = {
+            task: kind for task, kind in types.items() if task in stored and stored[task][1] is None
+        }
         if new:
             conn.exec_driver_sql(
                 self._insert_sql("tasks", TASK_COLUMNS, ("id",)),
@@ -177,9 +185,9 @@ class SqlStore:
         return self._with_tasks(
             conn,
             rows,
-            5,
+            3,
+            2,
             4,
-            batch.event_task_types,
             lambda statuses: self._insert_idempotent(
                 conn, "events", EVENT_COLUMNS, 1, rows, statuses
             ),
@@ -191,8 +199,8 @@ class SqlStore:
             conn,
             rows,
             0,
+            2,
             3,
-            [row[4] for row in rows],
             lambda statuses: self._insert_idempotent(
                 conn, "task_updates", TASK_UPDATE_COLUMNS, 2, rows, statuses
             ),
@@ -205,7 +213,7 @@ class SqlStore:
         return result
 
     def _apply_task_status(self, conn: Connection, row: Row) -> None:
-        task, status, _, _, _, occurred_at_us, _ = row
+        task, status, _, _, occurred_at_us, _ = row
         t = s.tasks.c
         # The latest status wins; at the same instant a terminal status beats `open`.
         newer: ColumnElement[bool] = or_(
@@ -223,9 +231,9 @@ class SqlStore:
         return self._with_tasks(
             conn,
             rows,
+            1,
             2,
-            3,
-            [None] * len(rows),
+            None,
             lambda statuses: self._insert_idempotent(
                 conn, "outcomes", OUTCOME_COLUMNS, 1, rows, statuses
             ),
@@ -234,13 +242,13 @@ class SqlStore:
 
     def _write_attestations(self, conn: Connection, rows: list[Row]) -> list[Status]:
         statuses: list[Status | None] = [None] * len(rows)
-        wanted = sorted({row[2] for row in rows})  # type: ignore[type-var]
+        wanted = sorted({row[1] for row in rows})  # type: ignore[type-var]
         known: set[str] = set()
         for chunk in _chunks(wanted):
             known.update(conn.scalars(select(s.outcomes.c.id).where(s.outcomes.c.id.in_(chunk))))
         for index, row in enumerate(rows):
-            if row[2] not in known:
-                statuses[index] = (REJECTED, f"unknown outcome `{row[2]}`")
+            if row[1] not in known:
+                statuses[index] = (REJECTED, f"unknown outcome `{row[1]}`")
         return self._insert_idempotent(conn, "attestations", ATTESTATION_COLUMNS, 1, rows, statuses)
 
     def _insert_idempotent(
@@ -270,8 +278,7 @@ class SqlStore:
                 continue
             key = row[:key_length]
             if key in first_index:
-                earlier = rows[first_index[key]]
-                statuses[index] = _compare(earlier[key_length], row[key_length])
+                statuses[index] = _compare(rows[first_index[key]][:-1], row[:-1])
             else:
                 first_index[key] = index
                 fresh.append(index)
@@ -286,16 +293,16 @@ class SqlStore:
                 statuses[index] = ACCEPTED_STATUS
             return _finished(statuses)
         savepoint.rollback()
-        stored = self._stored_digests(conn, table, columns[:key_length], fresh_rows)
+        stored = self._stored_content(conn, table, columns, key_length, fresh_rows)
         fresh_indexes = set(fresh)
         new_rows = []
         for index, row in enumerate(rows):
             status = statuses[index]
             if status is not None and status[0] == REJECTED:
                 continue
-            stored_digest = stored.get(row[:key_length])
-            if stored_digest is not None:
-                statuses[index] = _compare(stored_digest, row[key_length])
+            stored_content = stored.get(row[:key_length])
+            if stored_content is not None:
+                statuses[index] = _compare(stored_content, row[:-1])
             elif index in fresh_indexes:
                 statuses[index] = ACCEPTED_STATUS
                 new_rows.append(row)
@@ -303,16 +310,16 @@ class SqlStore:
             conn.exec_driver_sql(sql, new_rows)
         return _finished(statuses)
 
-    def _stored_digests(
-        self, conn: Connection, table: str, key: Sequence[str], rows: list[Row]
-    ) -> dict[Row, bytes]:
+    def _stored_content(
+        self, conn: Connection, table: str, columns: Sequence[str], key_length: int, rows: list[Row]
+    ) -> dict[Row, Row]:
+        """{key: stored content (all columns but received_at_us)} for the rows' keys."""
         t = s.metadata.tables[table]
-        first = t.c[key[0]]
-        found: dict[Row, bytes] = {}
+        content = [t.c[name] for name in columns[:-1]]
+        found: dict[Row, Row] = {}
         for chunk in _chunks(sorted({row[0] for row in rows})):  # type: ignore[type-var]
-            query = select(*(t.c[k] for k in key), t.c.digest).where(first.in_(chunk))
-            for stored in conn.execute(query):
-                found[tuple(stored[: len(key)])] = stored[len(key)]
+            for stored in conn.execute(select(*content).where(content[0].in_(chunk))):
+                found[tuple(stored[:key_length])] = tuple(stored)
         return found
 
     # -- reading ---------------------------------------------------------------------------
@@ -425,8 +432,8 @@ def _accepted_values(rows: list[Row], statuses: list[Status], at: int) -> set[An
     return {row[at] for row, (status, _) in zip(rows, statuses, strict=True) if status == ACCEPTED}
 
 
-def _compare(stored_digest: object, digest: object) -> Status:
-    if stored_digest == digest:
+def _compare(stored: Row, incoming: Row) -> Status:
+    if stored == incoming:
         return DUPLICATE_STATUS
     return (CONFLICT, "the same id was stored earlier with a different body")
 
