@@ -31,7 +31,7 @@ def event_rows(path: Path) -> list[Row]:
     builder = RowBuilder(Catalog(), now_us())
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
-            builder.add(batch, decode_record(line, number))
+            builder.add(batch, decode_record(line, number), number)
     return batch.events
 
 

@@ -32,8 +32,11 @@ def test_sigkill_mid_ingest_loses_nothing_and_a_rerun_adds_nothing_twice(tmp_pat
     db = tmp_path / "ledger.db"
     payoff = str(Path(sys.executable).with_name("payoff"))
 
-    child = subprocess.Popen([payoff, "--db", str(db), "ingest", str(file)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [payoff, "--db", str(db), "ingest", str(file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while _events(db) == 0 and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -42,12 +45,19 @@ def test_sigkill_mid_ingest_loses_nothing_and_a_rerun_adds_nothing_twice(tmp_pat
     landed = _events(db)
     assert 0 < landed < RECORDS, "the kill should land between two committed batches"
 
-    rerun = subprocess.run([payoff, "--db", str(db), "ingest", str(file), "--json"],
-                           capture_output=True, check=True)
+    rerun = subprocess.run(
+        [payoff, "--db", str(db), "ingest", str(file), "--json"], capture_output=True, check=True
+    )
     counts = msgspec.json.decode(rerun.stdout)
-    assert counts == {"accepted": RECORDS - landed, "duplicates": landed, "conflicts": 0,
-                      "rejected": 0}
+    assert counts == {
+        "accepted": RECORDS - landed,
+        "duplicates": landed,
+        "conflicts": 0,
+        "rejected": 0,
+    }
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone() == (
-            RECORDS, RECORDS)
+            RECORDS,
+            RECORDS,
+        )

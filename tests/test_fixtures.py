@@ -257,9 +257,9 @@ FIVE_BUCKETS = {
     "output_tokens",
     "output_reasoning_tokens",
 }
-# Lines (numbered from 1) whose usage carries units outside the five buckets of record format v1, so that
-# genai-prices, pricing everything it extracts, charges more than payoff does. Pinned: a new
-# gap (or a closed one) fails this test and is a decision to make, not a drift.
+# Lines (numbered from 1) whose usage carries units outside the five buckets of record
+# format v1, so that genai-prices, pricing everything it extracts, charges more than payoff
+# does. Pinned: a new gap (or a closed one) fails this test and is a decision to make.
 KNOWN_GAPS = {
     28: "one server-side web search (per-request price)",
     32: "audio and video input and cache tokens (modality prices)",

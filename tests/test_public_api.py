@@ -11,7 +11,7 @@ def test_exported_names_are_pinned_and_sorted() -> None:
         "Catalog",
         "CatalogError",
         "IngestReport",
-            "PayoffError",
+        "PayoffError",
         "PriceTable",
         "Problem",
         "RecordError",

@@ -133,21 +133,27 @@ def test_customers_come_into_being_with_their_records(ingest: Ingest, store: Sto
 def test_a_refused_record_changes_nothing_else(ingest: Ingest, store: Store) -> None:
     ingest(usage("e1", task="t1"))
     # A conflict naming a new task and a foreign customer's claim on t1: both refused.
-    report = ingest(usage("e1", task="t2", customer="globex"),
-                    usage("e2", task="t1", customer="initech"))
+    report = ingest(
+        usage("e1", task="t2", customer="globex"), usage("e2", task="t1", customer="initech")
+    )
     assert report.counts() == {"accepted": 0, "duplicates": 0, "conflicts": 1, "rejected": 1}
     counts = store.counts()
     assert (counts.customers, counts.tasks, counts.events) == (1, 1, 1)
 
 
 def test_same_content_in_other_formatting_is_a_duplicate(ingest: Ingest) -> None:
-    compact = (b'{"id":"e1","time":"2026-11-03T10:00:00Z","customer":"acme",'
-               b'"provider":"openai","model":"gpt-4o","input_tokens":1,"output_tokens":2}')
-    spaced = (b'{ "output_tokens": 2, "input_tokens": 1, "model": "gpt-4o", "provider": "openai",'
-              b' "customer": "acme", "time": "2026-11-03T11:00:00+01:00", "id": "e1",'
-              b' "record": "usage" }')
-    changed = compact.replace(b'"task_type"', b"").replace(b'"output_tokens":2',
-                                                            b'"output_tokens":2,"task_type":"x"')
+    compact = (
+        b'{"id":"e1","time":"2026-11-03T10:00:00Z","customer":"acme",'
+        b'"provider":"openai","model":"gpt-4o","input_tokens":1,"output_tokens":2}'
+    )
+    spaced = (
+        b'{ "output_tokens": 2, "input_tokens": 1, "model": "gpt-4o", "provider": "openai",'
+        b' "customer": "acme", "time": "2026-11-03T11:00:00+01:00", "id": "e1",'
+        b' "record": "usage" }'
+    )
+    changed = compact.replace(b'"task_type"', b"").replace(
+        b'"output_tokens":2', b'"output_tokens":2,"task_type":"x"'
+    )
     assert ingest(compact).counts()["accepted"] == 1
     assert ingest(spaced).counts()["duplicates"] == 1
     assert ingest(changed).counts()["conflicts"] == 1

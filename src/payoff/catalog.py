@@ -184,6 +184,10 @@ class Catalog:
         self._day_tables: dict[tuple[str, str, bool, int], PriceTable | None] = {}
         self._tables: dict[tuple[str, str, bool, int, int], PriceTable | None] = {}
 
+    @property
+    def overrides(self) -> list[Override]:
+        return list(self._overrides)
+
     @classmethod
     def from_file(cls, path: str | Path | None) -> Catalog:
         return cls(load_overrides(path) if path else ())

@@ -78,9 +78,7 @@ class WriteBatch:
     task_updates: list[Row] = field(default_factory=list)
     outcomes: list[Row] = field(default_factory=list)
     attestations: list[Row] = field(default_factory=list)
-    lines: dict[str, list[int]] = field(
-        default_factory=lambda: {kind: [] for kind in RECORD_KINDS}
-    )
+    lines: dict[str, list[int]] = field(default_factory=lambda: {kind: [] for kind in RECORD_KINDS})
     """Where each row came from (a line number), by kind; the store does not read it."""
 
     def __len__(self) -> int:

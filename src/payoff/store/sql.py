@@ -22,7 +22,6 @@ from payoff.store.protocol import (
     ACCEPTED_STATUS,
     ATTESTATION_COLUMNS,
     CONFLICT,
-    DUPLICATE,
     DUPLICATE_STATUS,
     EVENT_COLUMNS,
     OUTCOME_COLUMNS,
@@ -121,11 +120,11 @@ class SqlStore:
         """
         tasks = [row[task_at] for row in rows]
         customers = [row[customer_at] for row in rows]
-        pairs = set(zip(tasks, customers))
+        pairs = set(zip(tasks, customers, strict=True))
         stored = self._stored_tasks(conn, {task for task, _ in pairs if task is not None})
         # A new task's owner is the first customer naming it: zipping in reverse lets the
         # first occurrence overwrite the later ones.
-        owners = dict(zip(reversed(tasks), reversed(customers)))
+        owners = dict(zip(reversed(tasks), reversed(customers), strict=True))
         owners.update({task: owner for task, (owner, _) in stored.items()})
         statuses: list[Status | None] = [None] * len(rows)
         if any(task is not None and owners[task] != customer for task, customer in pairs):
