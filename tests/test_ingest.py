@@ -1,0 +1,73 @@
+"""The ingest pipeline: batches, the builder process, and what the report says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from payoff import ingest as ingest_module
+from payoff.demo import generate
+from payoff.ingest import ingest_lines
+from payoff.store import open_store
+
+
+def _lines_with_faults(count: int) -> list[tuple[int, bytes]]:
+    records: list[Any] = list(generate(seed=5, customers=8, scale=6.0))[:count]
+    lines = [msgspec.json.encode(r) for r in records]
+    # Faults spread over several batches: bad JSON, an unknown field, a repeat, a conflict.
+    lines[10] = b'{"id": "broken"'
+    lines[12_345] = lines[12_345][:-1] + b', "colour": "red"}'
+    lines[23_456] = lines[100]
+    conflict = dict(records[200], id=records[300]["id"]) if "record" not in records[200] else None
+    if conflict is not None:
+        lines[31_000] = msgspec.json.encode(conflict)
+    return list(enumerate(lines, start=1))
+
+
+def _ledger(path: Path) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "SELECT id, customer, task, input_tokens, output_tokens, cost_nanousd FROM events"
+            " ORDER BY id"
+        ).fetchall()
+
+
+def test_the_builder_process_gives_the_same_result_as_building_here(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(ingest_module, "BATCH_RECORDS", 5_000)
+    lines = _lines_with_faults(40_000)
+    used_workers = []
+    original = ingest_module._Ingest._run_with_workers
+
+    def spy(self: Any, batches: Any, workers: int) -> None:
+        used_workers.append(workers)
+        original(self, batches, workers)
+
+    monkeypatch.setattr(ingest_module._Ingest, "_run_with_workers", spy)
+    results = {}
+    for workers in (0, 1):
+        store = open_store(tmp_path / f"w{workers}.db")
+        report = ingest_lines(store, lines, workers=workers)
+        store.close()
+        results[workers] = (report.counts(), report.problems, _ledger(tmp_path / f"w{workers}.db"))
+    assert used_workers == [1]
+    assert results[0] == results[1]
+    counts, problems, ledger = results[1]
+    assert counts["rejected"] == 2 and counts["duplicates"] == 1
+    assert [p.line for p in problems] == sorted(p.line for p in problems)
+    assert (problems[0].line, problems[0].id) == (11, "broken")
+    assert len(ledger) > 20_000
+
+
+def test_report_counts_add_up_across_files(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "l.db")
+    records = list(generate(seed=2, customers=1))[:3]
+    first = [(number, msgspec.json.encode(r)) for number, r in enumerate(records, start=1)]
+    report = ingest_lines(store, first, source="a.jsonl")
+    ingest_lines(store, first, source="b.jsonl", report=report)
+    assert report.counts() == {"accepted": 3, "duplicates": 3, "conflicts": 0, "rejected": 0}
