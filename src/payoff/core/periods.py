@@ -1,0 +1,57 @@
+"""Billing periods: half-open UTC intervals [start, end), named YYYY-MM."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+US_PER_DAY = 86_400_000_000
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def to_us(moment: dt.datetime) -> int:
+    since = moment - EPOCH
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    start_us: int
+    end_us: int
+    label: str
+
+    @classmethod
+    def month(cls, label: str) -> Period:
+        match = _MONTH.match(label)
+        if not match:
+            raise ValueError(f"a period is YYYY-MM, got {label!r}")
+        year, month = int(match.group(1)), int(match.group(2))
+        start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+        days = calendar.monthrange(year, month)[1]
+        return cls(to_us(start), to_us(start + dt.timedelta(days=days)), label)
+
+    def next(self) -> Period:
+        end = EPOCH + dt.timedelta(microseconds=self.end_us)
+        return Period.month(f"{end.year:04d}-{end.month:02d}")
+
+    def previous(self) -> Period:
+        start = EPOCH + dt.timedelta(microseconds=self.start_us) - dt.timedelta(days=1)
+        return Period.month(f"{start.year:04d}-{start.month:02d}")
+
+    @property
+    def days(self) -> int:
+        return (self.end_us - self.start_us) // US_PER_DAY
+
+    def overlap_days(self, start_us: int, end_us: int | None) -> int:
+        """Whole days of [start_us, end_us) inside this period, counted from day starts."""
+        first = max(self.start_us, start_us)
+        last = self.end_us if end_us is None else min(self.end_us, end_us)
+        if last <= first:
+            return 0
+        # A subscription counts the days it is active on; a part-day counts as a day.
+        first_day = (first - self.start_us) // US_PER_DAY
+        last_day = -(-(last - self.start_us) // US_PER_DAY)
+        return last_day - first_day

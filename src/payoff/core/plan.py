@@ -1,0 +1,125 @@
+"""Plans: a versioned, immutable price list of charges, and its validation.
+
+A plan is a value; `(id, version)` names it forever. Its charges say what is counted
+(subscription, tokens, tasks, outcomes) and how it is priced (a `PriceSpec`). Validation
+returns errors, which refuse the plan, and warnings, which do not; each names the charge and
+field at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from payoff.core import pricing
+from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES
+from payoff.core.pricing.spec import PriceSpec
+
+CHARGE_TYPES = ("subscription", "tokens", "task", "outcome")
+TOKEN_CLASSES = ("input", "cache_read", "cache_write", "output")
+"""Disjoint token classes: `input` is the uncached input (total input less cache reads and
+writes); `output` is all output, reasoning included."""
+TASK_COUNTS = ("completed", "all")
+PERIODS = ("month",)
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Charge:
+    name: str
+    type: str
+    price: PriceSpec | None = None  # None for subscriptions and cost-plus token charges
+    amount: Decimal | None = None  # subscription
+    classes: tuple[str, ...] = TOKEN_CLASSES  # tokens
+    markup: Decimal | None = None  # tokens, cost-plus: fee = provider cost x (1 + markup)
+    hidden_tokens_per_task_max: int | None = None  # tokens: a reasoning budget
+    task_type: str | None = None  # task
+    count: str = "completed"  # task
+    outcome: str | None = None  # outcome
+
+    def validate(self, currency: str) -> list[str]:
+        errors = self._type_errors()
+        if self.price is not None:
+            errors += pricing.validate(self.price)
+        if self.type == "tokens" and self.markup is not None and currency != "USD":
+            errors.append("markup: provider costs are in USD; a cost-plus charge needs a USD plan")
+        return [f"charge {self.name!r}: {error}" for error in errors]
+
+    def _type_errors(self) -> list[str]:
+        if self.type not in CHARGE_TYPES:
+            return [f"type: unknown charge type {self.type!r}; expected {', '.join(CHARGE_TYPES)}"]
+        errors = []
+        if self.type == "subscription":
+            if self.amount is None or self.amount < 0:
+                errors.append("amount: a subscription needs a non-negative amount")
+        elif self.type == "tokens":
+            unknown = [c for c in self.classes if c not in TOKEN_CLASSES]
+            if unknown or not self.classes or len(set(self.classes)) != len(self.classes):
+                errors.append(f"classes: a non-empty set of {', '.join(TOKEN_CLASSES)}")
+            if (self.markup is None) == (self.price is None):
+                errors.append("model: a tokens charge has either a price model or a markup")
+            if self.markup is not None and self.markup < -1:
+                errors.append(f"markup: must be at least -1, got {self.markup}")
+            budget = self.hidden_tokens_per_task_max
+            if budget is not None and budget < 0:
+                errors.append(f"hidden_tokens_per_task_max: must not be negative, got {budget}")
+        elif self.type == "task":
+            if not self.task_type:
+                errors.append("task_type: required (a task type, or '*')")
+            if self.count not in TASK_COUNTS:
+                errors.append(f"count: one of {', '.join(TASK_COUNTS)}, got {self.count!r}")
+        elif self.type == "outcome" and not self.outcome:
+            errors.append("outcome: required (an outcome type, or '*')")
+        if self.type in ("task", "outcome") and self.price is None:
+            errors.append("model: required")
+        if self.price is not None and self.price.model == "percentage" and self.type != "outcome":
+            errors.append("model: percentage prices outcome values; use it on outcome charges")
+        return errors
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    version: int
+    currency: str
+    charges: tuple[Charge, ...]
+    period: str = "month"
+    rounding: str = "half_even"
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+
+    def validate(self) -> list[str]:
+        """Errors that refuse the plan; empty when it is valid."""
+        errors = []
+        if self.version < 1:
+            errors.append(f"version: a positive integer, got {self.version}")
+        if self.currency not in MINOR_UNITS:
+            errors.append(f"currency: unknown ISO 4217 code {self.currency!r}")
+        if self.period not in PERIODS:
+            errors.append(f"period: one of {', '.join(PERIODS)}, got {self.period!r}")
+        if self.rounding not in ROUNDING_MODES:
+            errors.append(f"rounding: one of {', '.join(ROUNDING_MODES)}, got {self.rounding!r}")
+        for name in ("minimum", "maximum"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                errors.append(f"{name}: must not be negative, got {value}")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            errors.append(f"minimum: {self.minimum} exceeds maximum {self.maximum}")
+        names = [charge.name for charge in self.charges]
+        if len(set(names)) != len(names):
+            errors.append("charges: charge names must be unique within a plan")
+        if not self.charges:
+            errors.append("charges: a plan needs at least one charge")
+        for charge in self.charges:
+            errors += charge.validate(self.currency)
+        return errors
+
+    def warnings(self, task_types: set[str], outcome_types: set[str]) -> list[str]:
+        """Charges naming a task or outcome type the ledger has not seen (yet)."""
+        found = []
+        for charge in self.charges:
+            if charge.task_type not in (None, ANY) and charge.task_type not in task_types:
+                found.append(f"charge {charge.name!r}: task_type {charge.task_type!r} unseen")
+            if charge.outcome not in (None, ANY) and charge.outcome not in outcome_types:
+                found.append(f"charge {charge.name!r}: outcome {charge.outcome!r} unseen")
+        return found

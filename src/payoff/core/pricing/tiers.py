@@ -1,0 +1,28 @@
+"""Checks shared by the tiered models (graduated, volume)."""
+
+from __future__ import annotations
+
+from payoff.core.pricing.spec import PriceSpec
+
+
+def validate_tiers(spec: PriceSpec) -> list[str]:
+    if not spec.tiers:
+        return [f"tiers: required by model {spec.model}"]
+    errors = []
+    previous = None
+    for index, tier in enumerate(spec.tiers):
+        where = f"tiers[{index}]"
+        if tier.unit_price < 0 or tier.flat < 0:
+            errors.append(f"{where}: prices must not be negative")
+        last = index == len(spec.tiers) - 1
+        if tier.up_to is None and not last:
+            errors.append(f"{where}.up_to: only the last tier may be open (null)")
+        if tier.up_to is not None and last:
+            errors.append(f"{where}.up_to: the last tier must be open (null)")
+        if tier.up_to is not None:
+            if tier.up_to <= 0:
+                errors.append(f"{where}.up_to: must be positive, got {tier.up_to}")
+            if previous is not None and tier.up_to <= previous:
+                errors.append(f"{where}.up_to: tiers must ascend; {tier.up_to} follows {previous}")
+            previous = tier.up_to
+    return errors

@@ -1,0 +1,137 @@
+"""Plan files (YAML) to validated, immutable `Plan` values, and their canonical digest.
+
+See docs/plans.md for the format. Unknown fields are errors; every error names the charge
+and the field.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from payoff.core.errors import PayoffError
+from payoff.core.invoicing import digest
+from payoff.core.plan import TOKEN_CLASSES, Charge, Plan
+from payoff.core.pricing import PriceSpec, Tier
+
+
+class PlanError(PayoffError):
+    """A plan file is malformed or invalid; the message names the charge and field."""
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class TierFile(_Strict):
+    unit_price: Decimal
+    up_to: Decimal | None = None
+    flat: Decimal = Decimal(0)
+
+
+class ChargeFile(_Strict):
+    name: str
+    type: Literal["subscription", "tokens", "task", "outcome"]
+    model: str | None = None
+    amount: Decimal | None = None
+    unit_price: Decimal | None = None
+    tiers: list[TierFile] | None = None
+    package_size: Decimal | None = None
+    package_price: Decimal | None = None
+    rate: Decimal | None = None
+    fixed_fee: Decimal = Decimal(0)
+    min_per_event: Decimal | None = None
+    max_per_event: Decimal | None = None
+    free_units: Decimal = Decimal(0)
+    per: Decimal = Decimal(1)
+    classes: list[str] | None = None
+    markup: Decimal | None = None
+    hidden_tokens_per_task_max: int | None = None
+    task_type: str | None = None
+    count: str = "completed"
+    outcome: str | None = None
+
+    def to_charge(self) -> Charge:
+        price = None
+        if self.model is not None:
+            price = PriceSpec(
+                model=self.model,
+                unit_price=self.unit_price,
+                tiers=tuple(Tier(t.up_to, t.unit_price, t.flat) for t in self.tiers or ()),
+                package_size=self.package_size,
+                package_price=self.package_price,
+                rate=self.rate,
+                fixed_fee=self.fixed_fee,
+                min_per_event=self.min_per_event,
+                max_per_event=self.max_per_event,
+                free_units=self.free_units,
+                per=self.per,
+            )
+        return Charge(
+            name=self.name,
+            type=self.type,
+            price=price,
+            amount=self.amount,
+            classes=tuple(self.classes) if self.classes is not None else TOKEN_CLASSES,
+            markup=self.markup,
+            hidden_tokens_per_task_max=self.hidden_tokens_per_task_max,
+            task_type=self.task_type,
+            count=self.count,
+            outcome=self.outcome,
+        )
+
+
+class PlanFile(_Strict):
+    id: str
+    version: int
+    currency: str
+    charges: list[ChargeFile]
+    period: str = "month"
+    rounding: str = "half_even"
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+
+    def to_plan(self) -> Plan:
+        return Plan(
+            id=self.id,
+            version=self.version,
+            currency=self.currency,
+            charges=tuple(charge.to_charge() for charge in self.charges),
+            period=self.period,
+            rounding=self.rounding,
+            minimum=self.minimum,
+            maximum=self.maximum,
+        )
+
+
+def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str, Any]]:
+    """A validated Plan and its canonical body (the JSON that `(id, version)` names)."""
+    try:
+        parsed = msgspec.yaml.decode(data, type=PlanFile)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise PlanError(f"{source}: {exc}") from None
+    plan = parsed.to_plan()
+    errors = plan.validate()
+    if errors:
+        raise PlanError(f"{source}: " + "; ".join(errors))
+    body = msgspec.to_builtins(parsed)
+    return plan, body
+
+
+def load_plan(path: str | Path) -> tuple[Plan, dict[str, Any]]:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PlanError(f"cannot read plan {path}: {exc.strerror}") from None
+    return parse_plan(data, str(path))
+
+
+def plan_from_body(body: dict[str, Any]) -> Plan:
+    return msgspec.convert(body, type=PlanFile).to_plan()
+
+
+def body_digest(body: dict[str, Any]) -> str:
+    return digest(body)
