@@ -37,6 +37,7 @@ tasks = Table(
     Column("status", String(16), nullable=False),
     Column("status_at_us", BigInteger),
     Column("created_at_us", BigInteger, nullable=False),
+    Column("started_at_us", BigInteger),
 )
 
 task_updates = Table(
@@ -100,4 +101,43 @@ attestations = Table(
     Column("verdict", String(16), nullable=False),
     Column("occurred_at_us", BigInteger, nullable=False),
     Column("received_at_us", BigInteger, nullable=False),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("customer", String(255), nullable=False),
+    Column("plan_id", String(255), nullable=False),
+    Column("plan_version", Integer, nullable=False),
+    Column("starts_at_us", BigInteger, nullable=False),
+    Column("ends_at_us", BigInteger),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("customer", String(255), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", Text, nullable=False),
+    Column("as_of_us", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("finalized_at_us", BigInteger),
+    Column("closed_at_us", BigInteger),
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
@@ -40,7 +40,40 @@ MAX_IN_LIST = 500
 """Keys per `IN (...)` lookup: well under every backend's bound-parameter limit."""
 
 TERMINAL_STATUSES = ("completed", "failed", "abandoned")
-TASK_COLUMNS = ("id", "customer", "type", "status", "status_at_us", "created_at_us")
+
+
+class TaskColumns(NamedTuple):
+    """Where a kind of row keeps its task, customer, task type (if any) and time."""
+
+    task: int
+    customer: int
+    type: int | None
+    time: int
+
+
+    @classmethod
+    def of(cls, columns: Sequence[str], task: str, task_type: str | None) -> TaskColumns:
+        return cls(
+            task=columns.index(task),
+            customer=columns.index("customer"),
+            type=None if task_type is None else columns.index(task_type),
+            time=columns.index("occurred_at_us"),
+        )
+
+
+EVENT_TASK_COLUMNS = TaskColumns.of(EVENT_COLUMNS, "task", "task_type")
+TASK_UPDATE_TASK_COLUMNS = TaskColumns.of(TASK_UPDATE_COLUMNS, "task", "type")
+OUTCOME_TASK_COLUMNS = TaskColumns.of(OUTCOME_COLUMNS, "task", None)
+
+TASK_COLUMNS = (
+    "id",
+    "customer",
+    "type",
+    "status",
+    "status_at_us",
+    "created_at_us",
+    "started_at_us",
+)
 
 
 def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[Any]]:
@@ -105,9 +138,7 @@ class SqlStore:
         self,
         conn: Connection,
         rows: list[Row],
-        task_at: int,
-        customer_at: int,
-        type_at: int | None,
+        columns: TaskColumns,
         insert: Callable[[list[Status | None]], list[Status]],
         now_us: int,
     ) -> list[Status]:
@@ -118,6 +149,7 @@ class SqlStore:
         customer naming it in this batch. The checks work on the batch's distinct
         (task, customer) pairs; only a batch with a foreign claim is scanned row by row.
         """
+        task_at, customer_at = columns.task, columns.customer
         tasks = [row[task_at] for row in rows]
         customers = [row[customer_at] for row in rows]
         pairs = set(zip(tasks, customers, strict=True))
@@ -133,21 +165,24 @@ class SqlStore:
                 if task is not None and owners[task] != row[customer_at]:
                     statuses[index] = (REJECTED, f"task `{task}` belongs to another customer")
         result = insert(statuses)
-        self._create_tasks(conn, rows, task_at, type_at, result, stored, owners, now_us)
+        self._create_tasks(conn, rows, columns, result, stored, owners, now_us)
         return result
 
     def _create_tasks(
         self,
         conn: Connection,
         rows: list[Row],
-        task_at: int,
-        type_at: int | None,
+        columns: TaskColumns,
         statuses: list[Status],
         stored: dict[str, tuple[str, Any]],
         owners: dict[Any, Any],
         now_us: int,
     ) -> None:
-        """Create the tasks that accepted rows name, and type the untyped ones."""
+        """Create the tasks that accepted rows name, and type the untyped ones.
+
+        A new task starts at the time of the first record naming it.
+        """
+        task_at, type_at, time_at = columns.task, columns.type, columns.time
         accepted = rows
         if statuses.count(ACCEPTED_STATUS) != len(statuses):
             accepted = [
@@ -162,13 +197,17 @@ class SqlStore:
                 row[task_at]: row[type_at] for row in reversed(accepted) if row[type_at] is not None
             }
         new = {task: types.get(task) for task in sorted(named) if task not in stored}
+        started = {row[task_at]: row[time_at] for row in reversed(accepted)} if new else {}
         typed = {
             task: kind for task, kind in types.items() if task in stored and stored[task][1] is None
         }
         if new:
             conn.exec_driver_sql(
                 self._insert_sql("tasks", TASK_COLUMNS, ("id",)),
-                [(task, owners[task], kind, "open", None, now_us) for task, kind in new.items()],
+                [
+                    (task, owners[task], kind, "open", None, now_us, started[task])
+                    for task, kind in new.items()
+                ],
             )
         if typed:
             t = s.tasks.c
@@ -184,9 +223,7 @@ class SqlStore:
         return self._with_tasks(
             conn,
             rows,
-            3,
-            2,
-            4,
+            EVENT_TASK_COLUMNS,
             lambda statuses: self._insert_idempotent(
                 conn, "events", EVENT_COLUMNS, 1, rows, statuses
             ),
@@ -197,9 +234,7 @@ class SqlStore:
         result = self._with_tasks(
             conn,
             rows,
-            0,
-            2,
-            3,
+            TASK_UPDATE_TASK_COLUMNS,
             lambda statuses: self._insert_idempotent(
                 conn, "task_updates", TASK_UPDATE_COLUMNS, 2, rows, statuses
             ),
@@ -230,9 +265,7 @@ class SqlStore:
         return self._with_tasks(
             conn,
             rows,
-            1,
-            2,
-            None,
+            OUTCOME_TASK_COLUMNS,
             lambda statuses: self._insert_idempotent(
                 conn, "outcomes", OUTCOME_COLUMNS, 1, rows, statuses
             ),
