@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 
-from payoff import ingest as ingest_module
+from payoff.service import ingest as ingest_module
 from payoff.demo import generate
-from payoff.ingest import ingest_lines
+from payoff.service.ingest import ingest_lines
 from payoff.store import open_store
 
 

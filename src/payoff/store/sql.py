@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, sel
 from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.store import schema as s
+from payoff.store.billing import BillingQueries
 from payoff.store.protocol import (
     ACCEPTED,
     ACCEPTED_STATUS,
@@ -81,7 +82,7 @@ def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[
         yield items[start : start + size]
 
 
-class SqlStore:
+class SqlStore(BillingQueries):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:

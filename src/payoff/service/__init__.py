@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from payoff.ingest import (
+from payoff.service.ingest import (
     BATCH_RECORDS,
     IngestReport,
     Problem,

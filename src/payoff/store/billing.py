@@ -1,0 +1,497 @@
+"""The billing side of the SQL store: plans, subscriptions, invoices, rating aggregates.
+
+Rating aggregates are computed in SQL as sums by (customer, day of the period), so that one
+scan answers every customer, and a subscription window (which starts and ends on day
+boundaries) is a sum of its days. The core never sees event rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, func, literal, or_, select, update
+from sqlalchemy.sql.expression import ColumnElement
+
+from payoff.core.errors import StoreError
+from payoff.store import schema as s
+
+US_PER_DAY = 86_400_000_000
+MAX_INVOICES_LISTED = 10_000
+
+
+class PlanConflict(StoreError):
+    """A plan (id, version) was applied before with a different body."""
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    id: str
+    version: int
+    currency: str
+    body: dict[str, Any]
+    digest: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    customer: str
+    plan_id: str
+    plan_version: int
+    starts_at_us: int
+    ends_at_us: int | None
+
+
+@dataclass(frozen=True)
+class StoredInvoice:
+    id: str
+    customer: str
+    period: str
+    status: str
+    currency: str
+    total: Decimal
+    as_of_us: int
+    document: dict[str, Any]
+    finalized_at_us: int | None
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    """Usage of one customer on one day of a period (day 0 is the period's first)."""
+
+    customer: str
+    day: int
+    input: int
+    cache_read: int
+    cache_write: int
+    output: int
+    cost_nanousd: int
+    unpriced_steps: int
+
+
+@dataclass(frozen=True)
+class DayTasks:
+    customer: str
+    day: int
+    type: str | None
+    status: str
+    tasks: int
+
+
+@dataclass(frozen=True)
+class DayOutcome:
+    customer: str
+    day: int
+    type: str
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class DayBudget:
+    """Hidden tokens over a per-task budget, summed over the tasks started on a day."""
+
+    customer: str
+    day: int
+    absorbed: int
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _day(column: Any, start_us: int) -> Any:
+    return ((column - start_us) / US_PER_DAY).label("day")
+
+
+class BillingQueries:
+    engine: Engine
+
+    # -- plans -------------------------------------------------------------------------
+
+    def put_plan(
+        self,
+        plan_id: str,
+        version: int,
+        currency: str,
+        body: dict[str, Any],
+        digest: str,
+        now_us: int,
+    ) -> bool:
+        """Store a plan version; False when the same body was stored before (a no-op)."""
+        p = s.plans.c
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                select(p.digest).where(and_(p.id == plan_id, p.version == version))
+            ).scalar_one_or_none()
+            if found == digest:
+                return False
+            if found is not None:
+                raise PlanConflict(
+                    f"plan {plan_id}@{version} exists with a different body; plans are "
+                    f"immutable: apply it as version {version + 1}"
+                )
+            conn.execute(
+                s.plans.insert().values(
+                    id=plan_id,
+                    version=version,
+                    currency=currency,
+                    body=_canonical(body),
+                    digest=digest,
+                    created_at_us=now_us,
+                )
+            )
+        return True
+
+    def get_plan(self, plan_id: str, version: int | None = None) -> StoredPlan | None:
+        p = s.plans.c
+        query = select(s.plans).where(p.id == plan_id)
+        query = (
+            query.where(p.version == version)
+            if version is not None
+            else query.order_by(p.version.desc()).limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return StoredPlan(row.id, row.version, row.currency, json.loads(row.body), row.digest)
+
+    def list_plans(self) -> list[StoredPlan]:
+        p = s.plans.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.plans).order_by(p.id, p.version)).all()
+        return [StoredPlan(r.id, r.version, r.currency, json.loads(r.body), r.digest) for r in rows]
+
+    # -- customers and subscriptions -----------------------------------------------------
+
+    def add_customer(self, customer: str, name: str | None, now_us: int) -> bool:
+        """Create a customer or rename it; True when it is new."""
+        c = s.customers.c
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(c.id).where(c.id == customer)).first() is not None
+            if exists:
+                if name is not None:
+                    conn.execute(update(s.customers).where(c.id == customer).values(name=name))
+                return False
+            conn.execute(s.customers.insert().values(id=customer, name=name, created_at_us=now_us))
+            return True
+
+    def subscribe(
+        self, customer: str, plan_id: str, version: int, starts_at_us: int, now_us: int
+    ) -> None:
+        """Put a customer on a plan version from a time; the open subscription ends then."""
+        sub = s.subscriptions.c
+        with self.engine.begin() as conn:
+            later = conn.execute(
+                select(func.max(sub.starts_at_us)).where(sub.customer == customer)
+            ).scalar_one_or_none()
+            if later is not None and later >= starts_at_us:
+                raise StoreError(
+                    f"customer {customer} already has a subscription starting at or after that "
+                    "date; subscriptions only move forward"
+                )
+            conn.execute(
+                update(s.subscriptions)
+                .where(and_(sub.customer == customer, sub.ends_at_us.is_(None)))
+                .values(ends_at_us=starts_at_us)
+            )
+            conn.execute(
+                s.subscriptions.insert().values(
+                    customer=customer,
+                    plan_id=plan_id,
+                    plan_version=version,
+                    starts_at_us=starts_at_us,
+                    ends_at_us=None,
+                    created_at_us=now_us,
+                )
+            )
+            if (
+                conn.execute(select(s.customers.c.id).where(s.customers.c.id == customer)).first()
+                is None
+            ):
+                conn.execute(s.customers.insert().values(id=customer, created_at_us=now_us))
+
+    def subscriptions(
+        self, start_us: int, end_us: int, customer: str | None = None
+    ) -> list[Subscription]:
+        """Subscriptions active at some time in [start_us, end_us), by customer and start."""
+        sub = s.subscriptions.c
+        query = (
+            select(sub.customer, sub.plan_id, sub.plan_version, sub.starts_at_us, sub.ends_at_us)
+            .where(
+                and_(
+                    sub.starts_at_us < end_us,
+                    or_(sub.ends_at_us.is_(None), sub.ends_at_us > start_us),
+                )
+            )
+            .order_by(sub.customer, sub.starts_at_us)
+        )
+        if customer is not None:
+            query = query.where(sub.customer == customer)
+        with self.engine.connect() as conn:
+            return [Subscription(*row) for row in conn.execute(query)]
+
+    # -- rating aggregates ---------------------------------------------------------------
+
+    def _usage_filter(
+        self, table: Any, start_us: int, end_us: int, as_of_us: int, customer: str | None
+    ) -> ColumnElement[bool]:
+        c = table.c
+        where = and_(
+            c.occurred_at_us >= start_us, c.occurred_at_us < end_us, c.received_at_us <= as_of_us
+        )
+        return and_(where, c.customer == customer) if customer is not None else where
+
+    def usage_by_day(
+        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
+    ) -> list[DayUsage]:
+        e = s.events.c
+        day = _day(e.occurred_at_us, start_us)
+        query = (
+            select(
+                e.customer,
+                day,
+                func.sum(e.input_tokens - e.cache_read_tokens - e.cache_write_tokens),
+                func.sum(e.cache_read_tokens),
+                func.sum(e.cache_write_tokens),
+                func.sum(e.output_tokens),
+                func.coalesce(func.sum(e.cost_nanousd), 0),
+                func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)),
+            )
+            .where(self._usage_filter(s.events, start_us, end_us, as_of_us, customer))
+            .group_by(e.customer, day)
+        )
+        with self.engine.connect() as conn:
+            return [DayUsage(*row) for row in conn.execute(query)]
+
+    def hidden_over_budget(
+        self,
+        start_us: int,
+        end_us: int,
+        as_of_us: int,
+        classes: Sequence[str],
+        budget: int,
+        customer: str | None = None,
+    ) -> list[DayBudget]:
+        """Per customer and day: hidden tokens of the counted classes above `budget`, per task.
+
+        A task's hidden tokens in the window are its counted tokens less its visible ones;
+        it belongs to the day of its first step in the window.
+        """
+        e = s.events.c
+        class_columns = {
+            "input": e.input_tokens - e.cache_read_tokens - e.cache_write_tokens,
+            "cache_read": e.cache_read_tokens,
+            "cache_write": e.cache_write_tokens,
+            "output": e.output_tokens,
+        }
+        counted: Any = literal(0)
+        for name in classes:
+            counted = counted + class_columns[name]
+        visible: Any = case((e.visible, e.output_tokens - e.reasoning_tokens), else_=0)
+        hidden = func.sum(counted) - (func.sum(visible) if "output" in classes else 0)
+        per_task = (
+            select(
+                e.customer.label("customer"),
+                func.min(e.occurred_at_us).label("started"),
+                hidden.label("hidden"),
+            )
+            .where(
+                and_(
+                    self._usage_filter(s.events, start_us, end_us, as_of_us, customer),
+                    e.task.is_not(None),
+                )
+            )
+            .group_by(e.customer, e.task)
+            .subquery()
+        )
+        day = _day(per_task.c.started, start_us)
+        over = case((per_task.c.hidden > budget, per_task.c.hidden - budget), else_=0)
+        query = select(per_task.c.customer, day, func.sum(over)).group_by(per_task.c.customer, day)
+        with self.engine.connect() as conn:
+            return [DayBudget(*row) for row in conn.execute(query)]
+
+    def tasks_by_day(
+        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
+    ) -> list[DayTasks]:
+        """Tasks by the day they ended (status time), or started if still open, as of a time."""
+        u, t = s.task_updates.c, s.tasks.c
+        known = and_(u.received_at_us <= as_of_us)
+        ranked = select(
+            u.task,
+            u.status,
+            u.occurred_at_us,
+            func.row_number()
+            .over(
+                partition_by=u.task,
+                order_by=(u.occurred_at_us.desc(), case((u.status == "open", 1), else_=0)),
+            )
+            .label("rank"),
+        ).where(known)
+        if customer is not None:
+            ranked = ranked.where(u.customer == customer)
+        latest = ranked.subquery()
+        status = func.coalesce(latest.c.status, "open")
+        when = case(
+            (
+                and_(latest.c.status.is_not(None), latest.c.status != "open"),
+                latest.c.occurred_at_us,
+            ),
+            else_=t.started_at_us,
+        )
+        day = _day(when, start_us)
+        query = (
+            select(t.customer, day, t.type, status, func.count())
+            .select_from(s.tasks.outerjoin(latest, and_(latest.c.task == t.id, latest.c.rank == 1)))
+            .where(and_(when >= start_us, when < end_us, t.created_at_us <= as_of_us))
+            .group_by(t.customer, day, t.type, status)
+        )
+        if customer is not None:
+            query = query.where(t.customer == customer)
+        with self.engine.connect() as conn:
+            return [DayTasks(*row) for row in conn.execute(query)]
+
+    def outcomes_by_day(
+        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
+    ) -> list[DayOutcome]:
+        """Outcome claims in the window, in the order they were received."""
+        o = s.outcomes.c
+        query = (
+            select(o.customer, _day(o.occurred_at_us, start_us), o.type, o.value)
+            .where(self._usage_filter(s.outcomes, start_us, end_us, as_of_us, customer))
+            .order_by(o.received_at_us, o.occurred_at_us, o.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                DayOutcome(c, d, kind, Decimal(v) if v is not None else Decimal(0))
+                for c, d, kind, v in conn.execute(query)
+            ]
+
+    def received_between(
+        self, customer: str, start_us: int, end_us: int, after_us: int, until_us: int
+    ) -> bool:
+        """Whether any record of the window arrived in (after_us, until_us]: late usage."""
+        with self.engine.connect() as conn:
+            for table in (s.events, s.outcomes, s.task_updates):
+                c = table.c
+                hit = conn.execute(
+                    select(literal(1))
+                    .where(
+                        and_(
+                            c.customer == customer,
+                            c.occurred_at_us >= start_us,
+                            c.occurred_at_us < end_us,
+                            c.received_at_us > after_us,
+                            c.received_at_us <= until_us,
+                        )
+                    )
+                    .limit(1)
+                ).first()
+                if hit is not None:
+                    return True
+        return False
+
+    # -- invoices ------------------------------------------------------------------------
+
+    def save_draft(self, document: dict[str, Any], as_of_us: int, now_us: int) -> None:
+        """Store a draft invoice, replacing the period's earlier draft of the customer."""
+        i = s.invoices.c
+        customer, period = document["customer"], document["period"]
+        with self.engine.begin() as conn:
+            closed = conn.execute(
+                select(i.id).where(
+                    and_(
+                        i.customer == customer,
+                        i.period == period,
+                        i.status.in_(("finalized", "paid")),
+                    )
+                )
+            ).first()
+            if closed is not None:
+                raise StoreError(f"invoice {closed.id} for {customer} {period} is finalized")
+            conn.execute(
+                s.invoices.delete().where(
+                    and_(i.customer == customer, i.period == period, i.status == "draft")
+                )
+            )
+            conn.execute(
+                s.invoices.insert().values(
+                    id=document["id"],
+                    customer=customer,
+                    period=period,
+                    status="draft",
+                    currency=document["currency"],
+                    total=document["total"],
+                    as_of_us=as_of_us,
+                    document=_canonical(document),
+                    created_at_us=now_us,
+                )
+            )
+
+    def invoice_ids_for(self, customer: str, period: str) -> list[tuple[str, str]]:
+        i = s.invoices.c
+        with self.engine.connect() as conn:
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    select(i.id, i.status)
+                    .where(
+                        and_(  # type: ignore[misc]
+                            i.customer == customer, i.period == period
+                        )
+                    )
+                    .order_by(i.created_at_us)
+                )
+            ]
+
+    def get_invoice(self, invoice_id: str) -> StoredInvoice | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(s.invoices).where(s.invoices.c.id == invoice_id)).first()
+        return None if row is None else _invoice(row)
+
+    def list_invoices(
+        self,
+        customer: str | None = None,
+        period: str | None = None,
+        status: str | None = None,
+        *,
+        limit: int = MAX_INVOICES_LISTED,
+    ) -> list[StoredInvoice]:
+        i = s.invoices.c
+        query = select(s.invoices).order_by(i.period, i.customer, i.created_at_us).limit(limit)
+        for column, value in ((i.customer, customer), (i.period, period), (i.status, status)):
+            if value is not None:
+                query = query.where(column == value)
+        with self.engine.connect() as conn:
+            return [_invoice(row) for row in conn.execute(query)]
+
+    def set_invoice_status(self, invoice_id: str, expected: str, new: str, now_us: int) -> bool:
+        """Move an invoice from `expected` to `new` status; False if it was not `expected`."""
+        i = s.invoices.c
+        values: dict[str, Any] = {"status": new}
+        values["finalized_at_us" if new == "finalized" else "closed_at_us"] = now_us
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(s.invoices)
+                .where(and_(i.id == invoice_id, i.status == expected))
+                .values(**values)
+            ).rowcount
+        return bool(changed)
+
+
+def _invoice(row: Any) -> StoredInvoice:
+    return StoredInvoice(
+        row.id,
+        row.customer,
+        row.period,
+        row.status,
+        row.currency,
+        Decimal(row.total),
+        row.as_of_us,
+        json.loads(row.document),
+        row.finalized_at_us,
+    )
+
