@@ -53,13 +53,16 @@ class Totals:
 
 def totals(plan: Plan, fees: Sequence[Fee]) -> Totals:
     """Subtotal of rounded fees, then the plan's minimum (true-up) and maximum (discount)."""
-    subtotal = sum((fee.amount for fee in fees), ZERO)
-    true_up = ZERO
+    def rounded(amount: Decimal) -> Decimal:
+        return round_money(amount, plan.currency, plan.rounding)
+
+    subtotal = rounded(sum((fee.amount for fee in fees), ZERO))
+    true_up = rounded(ZERO)
     if plan.minimum is not None and subtotal < plan.minimum:
-        true_up = round_money(plan.minimum - subtotal, plan.currency, plan.rounding)
-    discount = ZERO
+        true_up = rounded(plan.minimum - subtotal)
+    discount = rounded(ZERO)
     if plan.maximum is not None and subtotal + true_up > plan.maximum:
-        discount = round_money(subtotal + true_up - plan.maximum, plan.currency, plan.rounding)
+        discount = rounded(subtotal + true_up - plan.maximum)
     result = Totals(subtotal, true_up, discount, subtotal + true_up - discount)
     assert result.total >= 0 and (plan.maximum is None or result.total <= plan.maximum)
     return result

@@ -6,7 +6,7 @@ records -> aggregate (in SQL, by the store) -> units (here) -> price (charge mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -76,13 +76,13 @@ def units(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...]:
 
 
 def precise_amount(
-    charge: Charge, counted: Decimal | tuple[Decimal, ...], totals: UsageTotals
+    charge: Charge, counted: Decimal | tuple[Decimal, ...], cost_usd: Decimal
 ) -> Decimal:
+    """A charge's precise amount for what it counted (cost_usd: for cost-plus charges)."""
     if charge.type == "subscription":
         assert charge.amount is not None and isinstance(counted, Decimal)
         return charge.amount * counted
     if charge.markup is not None:
-        cost_usd = Decimal(totals.cost_nanousd) / NANOUSD_PER_USD
         return cost_usd * (1 + charge.markup)
     assert charge.price is not None
     if isinstance(counted, tuple):
@@ -90,21 +90,78 @@ def precise_amount(
     return pricing.price(charge.price, counted)
 
 
+def make_fee(
+    plan: Plan,
+    charge: Charge,
+    counted: Decimal | tuple[Decimal, ...],
+    cost_usd: Decimal,
+    period: str,
+) -> Fee:
+    precise = precise_amount(charge, counted, cost_usd)
+    assert precise >= 0, f"charge {charge.name}: negative amount {precise}"
+    if charge.markup is not None:
+        shown_units = cost_usd  # a cost-plus charge counts provider cost, in USD
+    elif isinstance(counted, tuple):
+        shown_units = Decimal(len(counted))
+    else:
+        shown_units = counted
+    return Fee(
+        charge=charge.name,
+        units=shown_units,
+        precise_amount=precise,
+        amount=round_money(precise, plan.currency, plan.rounding),
+        period=period,
+    )
+
+
 def rate(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
     """The fees of one window under one plan, each rounded once."""
+    cost_usd = Decimal(totals.cost_nanousd) / NANOUSD_PER_USD
+    return [make_fee(plan, c, units(c, totals), cost_usd, period) for c in plan.charges]
+
+
+def quote(
+    plan: Plan,
+    quantities: Mapping[str, Decimal],
+    values: Mapping[str, Sequence[Decimal]],
+    period: str = "quote",
+) -> list[Fee]:
+    """Fees for given units, without a ledger: a price calculator.
+
+    A subscription's units are the share of the period (default 1); a cost-plus charge's
+    units are the provider cost in USD; a percentage charge prices `values`.
+    """
     fees = []
     for charge in plan.charges:
-        counted = units(charge, totals)
-        precise = precise_amount(charge, counted, totals)
-        assert precise >= 0, f"charge {charge.name}: negative amount {precise}"
-        shown_units = Decimal(len(counted)) if isinstance(counted, tuple) else counted
-        fees.append(
+        default = Decimal(1) if charge.type == "subscription" else Decimal(0)
+        quantity = quantities.get(charge.name, default)
+        counted: Decimal | tuple[Decimal, ...] = quantity
+        if charge.price is not None and charge.price.model == "percentage":
+            counted = tuple(values.get(charge.name, ()))
+        fees.append(make_fee(plan, charge, counted, quantity, period))
+    return fees
+
+
+def late_fees(plan: Plan, now: Sequence[Fee], billed: Sequence[Fee], period: str) -> list[Fee]:
+    """Lines for usage that arrived after a period was billed: now less what was billed.
+
+    `billed` holds every fee already billed for the period (its invoice and earlier late
+    lines), by charge; a charge whose amount did not move gets no line.
+    """
+    lines = []
+    for fee in now:
+        same = [b for b in billed if b.charge == fee.charge]
+        precise = fee.precise_amount - sum((b.precise_amount for b in same), ZERO)
+        if precise == 0:
+            continue
+        lines.append(
             Fee(
-                charge=charge.name,
-                units=shown_units,
+                charge=fee.charge,
+                units=fee.units - sum((b.units for b in same), ZERO),
                 precise_amount=precise,
                 amount=round_money(precise, plan.currency, plan.rounding),
                 period=period,
+                late=True,
             )
         )
-    return fees
+    return lines

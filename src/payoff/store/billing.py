@@ -165,6 +165,14 @@ class BillingQueries:
             rows = conn.execute(select(s.plans).order_by(p.id, p.version)).all()
         return [StoredPlan(r.id, r.version, r.currency, json.loads(r.body), r.digest) for r in rows]
 
+    def known_types(self) -> tuple[set[str], set[str]]:
+        """The task types and outcome types the ledger has seen."""
+        with self.engine.connect() as conn:
+            tasks = set(conn.scalars(select(s.tasks.c.type).distinct()))
+            outcomes = set(conn.scalars(select(s.outcomes.c.type).distinct()))
+        tasks.discard(None)  # type: ignore[arg-type]
+        return tasks, outcomes
+
     # -- customers and subscriptions -----------------------------------------------------
 
     def add_customer(self, customer: str, name: str | None, now_us: int) -> bool:

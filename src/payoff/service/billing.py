@@ -1,0 +1,344 @@
+"""Billing use cases: plans, customers, subscriptions, quotes and invoices.
+
+An invoice run rates each customer's subscription windows in the period from aggregates the
+store computes in SQL (by customer and day), adds late-usage lines for earlier finalized
+periods whose records arrived after they were billed, and stores a draft. The document is a
+pure function of (aggregates, plan versions, period, as-of time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from payoff.core.errors import PayoffError
+from payoff.core.invoicing import digest, document, transition
+from payoff.core.periods import US_PER_DAY, Period
+from payoff.core.plan import Plan
+from payoff.core.rating import Fee, UsageTotals, late_fees, quote, rate
+from payoff.plans import load_plan, plan_from_body
+from payoff.service.ingest import now_us
+from payoff.store.billing import StoredInvoice, StoredPlan, Subscription
+from payoff.store.protocol import Store
+
+LATE_LOOKBACK_PERIODS = 24
+"""How many earlier finalized periods an invoice run checks for late usage."""
+
+
+class BillingError(PayoffError):
+    """A billing request that cannot be carried out; the message says why."""
+
+
+def iso(moment_us: int) -> str:
+    moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=moment_us)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+# -- plans, customers, subscriptions -----------------------------------------------------
+
+
+def apply_plan(store: Store, path: str | Path) -> tuple[Plan, bool, list[str]]:
+    """Store a plan file's version: (plan, whether it is new, warnings)."""
+    plan, body = load_plan(path)
+    created = store.put_plan(plan.id, plan.version, plan.currency, body, digest(body), now_us())
+    seen_tasks, seen_outcomes = store.known_types()
+    return plan, created, plan.warnings(seen_tasks, seen_outcomes)
+
+
+def plan_of(stored: StoredPlan) -> Plan:
+    return plan_from_body(stored.body)
+
+
+def find_plan(store: Store, reference: str) -> StoredPlan:
+    """A plan by `ID` (latest version) or `ID@VERSION`."""
+    plan_id, _, version = reference.partition("@")
+    if version and not version.isdigit():
+        raise BillingError(f"plan version must be a number, got {reference!r}")
+    found = store.get_plan(plan_id, int(version) if version else None)
+    if found is None:
+        raise BillingError(f"no plan {reference!r}; apply it with `payoff plans apply FILE`")
+    return found
+
+
+def subscribe(store: Store, customer: str, reference: str, starts: dt.date) -> StoredPlan:
+    plan = find_plan(store, reference)
+    start_us = Period.month(f"{starts.year:04d}-{starts.month:02d}").start_us
+    start_us += (starts.day - 1) * US_PER_DAY
+    store.subscribe(customer, plan.id, plan.version, start_us, now_us())
+    return plan
+
+
+# -- quotes ------------------------------------------------------------------------------
+
+
+def quote_document(
+    plan: Plan, quantities: dict[str, Decimal], values: dict[str, list[Decimal]]
+) -> dict[str, Any]:
+    names = {charge.name for charge in plan.charges}
+    unknown = sorted((set(quantities) | set(values)) - names)
+    if unknown:
+        raise BillingError(f"no charge named {', '.join(unknown)} in plan {plan.id}")
+    fees = quote(plan, quantities, values)
+    full = document(
+        invoice_id="quote",
+        customer="",
+        period="quote",
+        status="quote",
+        plan=plan,
+        fees=fees,
+        as_of="",
+        plan_digest="",
+        inputs_digest="",
+    )
+    keep = ("fees", "subtotal", "minimum_true_up", "maximum_discount", "total")
+    return {key: full[key] for key in keep}
+
+
+# -- rating ------------------------------------------------------------------------------
+
+
+@dataclass
+class _PeriodUsage:
+    """The period's aggregates of every customer, by day, from the store."""
+
+    usage: dict[str, list[Any]]
+    tasks: dict[str, list[Any]]
+    outcomes: dict[str, list[Any]]
+    budgets: dict[tuple[tuple[str, ...], int], dict[str, list[Any]]]
+
+
+def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.customer].append(row)
+    return grouped
+
+
+def _load_period(
+    store: Store, period: Period, as_of_us: int, customer: str | None, plans: Iterable[Plan]
+) -> _PeriodUsage:
+    args = (period.start_us, period.end_us, as_of_us)
+    budgets = {
+        (c.classes, c.hidden_tokens_per_task_max)
+        for plan in plans
+        for c in plan.charges
+        if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
+    }
+    return _PeriodUsage(
+        usage=_by_customer(store.usage_by_day(*args, customer=customer)),
+        tasks=_by_customer(store.tasks_by_day(*args, customer=customer)),
+        outcomes=_by_customer(store.outcomes_by_day(*args, customer=customer)),
+        budgets={
+            (classes, cap): _by_customer(
+                store.hidden_over_budget(*args, classes, cap, customer=customer)
+            )
+            for classes, cap in budgets  # type: ignore[misc]
+        },
+    )
+
+
+def _window_days(period: Period, sub: Subscription) -> tuple[int, int]:
+    first = max(0, (sub.starts_at_us - period.start_us) // US_PER_DAY)
+    last = (
+        period.days
+        if sub.ends_at_us is None
+        else min(period.days, -(-(sub.ends_at_us - period.start_us) // US_PER_DAY))
+    )
+    return first, last
+
+
+def _totals(
+    data: _PeriodUsage, plan: Plan, customer: str, days: tuple[int, int], period: Period
+) -> UsageTotals:
+    first, last = days
+
+    def inside(row: Any) -> bool:
+        return first <= row.day < last
+
+    usage = [row for row in data.usage.get(customer, ()) if inside(row)]
+    tasks: dict[tuple[str | None, str], int] = defaultdict(int)
+    for row in data.tasks.get(customer, ()):
+        if inside(row):
+            tasks[(row.type, row.status)] += row.tasks
+    absorbed = {
+        c.name: sum(
+            row.absorbed
+            for row in data.budgets[(c.classes, c.hidden_tokens_per_task_max)].get(customer, ())
+            if inside(row)
+        )
+        for c in plan.charges
+        if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
+    }
+    return UsageTotals(
+        active_days=last - first,
+        period_days=period.days,
+        tokens={
+            name: sum(getattr(row, name) for row in usage)
+            for name in ("input", "cache_read", "cache_write", "output")
+        },
+        absorbed=absorbed,
+        cost_nanousd=sum(row.cost_nanousd for row in usage),
+        unpriced_steps=sum(row.unpriced_steps for row in usage),
+        tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
+        outcomes=tuple(
+            (row.type, row.value) for row in data.outcomes.get(customer, ()) if inside(row)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Rated:
+    fees: list[Fee]
+    plan: Plan
+    plan_digest: str
+    inputs: list[UsageTotals]
+
+
+def _rate_period(
+    store: Store, period: Period, as_of_us: int, customer: str | None
+) -> dict[str, _Rated]:
+    """Every subscribed customer's fees for the period, as of a time."""
+    subs = store.subscriptions(period.start_us, period.end_us, customer)
+    stored = {
+        (s.plan_id, s.plan_version): find_plan(store, f"{s.plan_id}@{s.plan_version}") for s in subs
+    }
+    plans = {key: plan_of(value) for key, value in stored.items()}
+    data = _load_period(store, period, as_of_us, customer, plans.values())
+    rated: dict[str, _Rated] = {}
+    for sub in subs:
+        key = (sub.plan_id, sub.plan_version)
+        plan = plans[key]
+        totals = _totals(data, plan, sub.customer, _window_days(period, sub), period)
+        earlier = rated.get(sub.customer)
+        if earlier is not None and earlier.plan.currency != plan.currency:
+            raise BillingError(f"{sub.customer}: plans in {period.label} differ in currency")
+        fees = rate(plan, totals, period.label)
+        rated[sub.customer] = _Rated(
+            fees=(earlier.fees if earlier else []) + fees,
+            plan=plan,  # the period's last plan sets the currency, minimum and maximum
+            plan_digest=stored[key].digest,
+            inputs=(earlier.inputs if earlier else []) + [totals],
+        )
+    return rated
+
+
+def _fees_of(invoice: StoredInvoice, period: str) -> list[Fee]:
+    """The fees an invoice billed for a period: its own, or its late lines for it."""
+    fees = []
+    for line in invoice.document["fees"]:
+        line_period = line.get("late_period", invoice.period)
+        if line_period == period:
+            fees.append(
+                Fee(
+                    line["charge"],
+                    Decimal(line["units"]),
+                    Decimal(line["precise_amount"]),
+                    Decimal(line["amount"]),
+                    line_period,
+                    "late_period" in line,
+                )
+            )
+    return fees
+
+
+def _late_lines(
+    store: Store, customer: str, period: Period, plan: Plan, as_of_us: int
+) -> tuple[list[Fee], list[UsageTotals]]:
+    """Late-usage lines for earlier finalized periods whose records arrived after billing."""
+    billed = [i for i in store.list_invoices(customer) if i.status in ("finalized", "paid")]
+    lines: list[Fee] = []
+    inputs: list[UsageTotals] = []
+    for label in sorted({i.period for i in billed if i.period < period.label}, reverse=True)[
+        :LATE_LOOKBACK_PERIODS
+    ]:
+        earlier = Period.month(label)
+        own = [i for i in billed if i.period == label]
+        billed_as_of = max(i.as_of_us for i in own)
+        if not store.received_between(
+            customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
+        ):
+            continue
+        now = _rate_period(store, earlier, as_of_us, customer).get(customer)
+        if now is None:
+            continue
+        already = [fee for invoice in billed for fee in _fees_of(invoice, label)]
+        lines += late_fees(plan, now.fees, already, label)
+        inputs += now.inputs
+    return lines, inputs
+
+
+def _invoice_id(store: Store, customer: str, period: str) -> str:
+    existing = store.invoice_ids_for(customer, period)
+    for invoice_id, status in existing:
+        if status == "draft":
+            return invoice_id
+    return f"{customer}-{period}" + (f"-{len(existing) + 1}" if existing else "")
+
+
+def run_invoices(
+    store: Store, period_label: str, customer: str | None = None, as_of_us: int | None = None
+) -> list[dict[str, Any]]:
+    """Draft invoices for a period (replacing earlier drafts); finalized ones are kept."""
+    period = Period.month(period_label)
+    as_of_us = now_us() if as_of_us is None else as_of_us
+    documents = []
+    for name, rated in sorted(_rate_period(store, period, as_of_us, customer).items()):
+        if any(
+            status in ("finalized", "paid")
+            for _, status in store.invoice_ids_for(name, period.label)
+        ):
+            continue
+        late, late_inputs = _late_lines(store, name, period, rated.plan, as_of_us)
+        inputs = [dataclasses.asdict(t) for t in rated.inputs + late_inputs]
+        doc = document(
+            invoice_id=_invoice_id(store, name, period.label),
+            customer=name,
+            period=period.label,
+            status="draft",
+            plan=rated.plan,
+            fees=rated.fees + late,
+            as_of=iso(as_of_us),
+            plan_digest=rated.plan_digest,
+            inputs_digest=digest(inputs),
+        )
+        stored = {key: value for key, value in doc.items() if key != "status"}
+        store.save_draft(stored, as_of_us, now_us())
+        documents.append(doc)
+    return documents
+
+
+# -- the invoice lifecycle ---------------------------------------------------------------
+
+
+def show(store: Store, invoice_id: str) -> dict[str, Any]:
+    invoice = store.get_invoice(invoice_id)
+    if invoice is None:
+        raise BillingError(f"no invoice {invoice_id!r}")
+    return {**invoice.document, "status": invoice.status}
+
+
+def act(store: Store, invoice_id: str, action: str) -> dict[str, Any]:
+    """finalize, pay or void an invoice, by the lifecycle table."""
+    current = show(store, invoice_id)["status"]
+    try:
+        new = transition(current, action)
+    except ValueError as exc:
+        raise BillingError(f"invoice {invoice_id}: {exc}") from None
+    if not store.set_invoice_status(invoice_id, current, new, now_us()):
+        raise BillingError(f"invoice {invoice_id} changed while being {action}d; try again")
+    return show(store, invoice_id)
+
+
+def list_invoices(
+    store: Store, customer: str | None = None, period: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        {**i.document, "status": i.status} for i in store.list_invoices(customer, period, status)
+    ]
+
