@@ -62,7 +62,7 @@ def test_ingest_rejects_file(tmp_path: Path) -> None:
     assert [(p["line"], p["id"], p["status"], p["field"]) for p in lines] == [
         (2, "e2", "rejected", None),
         (3, "e3", "rejected", "colour"),
-        (5, "e4", "conflict", None),
+        (5, "e4", "conflict", "output_tokens"),
     ]
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from conftest import NOV_3, usage
 from payoff.service import IngestReport
@@ -157,3 +160,33 @@ def test_same_content_in_other_formatting_is_a_duplicate(ingest: Ingest) -> None
     assert ingest(compact).counts()["accepted"] == 1
     assert ingest(spaced).counts()["duplicates"] == 1
     assert ingest(changed).counts()["conflicts"] == 1
+
+
+def test_derived_columns_are_not_content(store: Store, tmp_path: Any) -> None:
+    # The same records re-sent after a price override costs them differently: duplicates.
+    from payoff.catalog import Catalog, Override
+    from payoff.service import ingest_lines
+
+    records = [usage("e1"), usage("e2", provider="self-hosted", model="llama-x")]
+    lines = list(enumerate((msgspec.json.encode(r) for r in records), start=1))
+    assert ingest_lines(store, lines).counts()["accepted"] == 2
+    override = Override(
+        provider="self-hosted", model="llama-x", input_mtok=Decimal("1"), output_mtok=Decimal("2")
+    )
+    again = ingest_lines(store, lines, catalog=Catalog([override]))
+    assert again.counts() == {"accepted": 0, "duplicates": 2, "conflicts": 0, "rejected": 0}
+
+
+def test_attribute_order_is_not_content(ingest: Ingest) -> None:
+    ingest(usage("e1", attributes={"a": "1", "b": "2"}))
+    assert ingest(usage("e1", attributes={"b": "2", "a": "1"})).counts()["duplicates"] == 1
+    assert ingest(usage("e1", attributes={"b": "3", "a": "1"})).counts()["conflicts"] == 1
+
+
+def test_an_explicit_cost_is_content(ingest: Ingest) -> None:
+    tool = {"id": "e1", "time": NOV_3, "customer": "acme", "kind": "tool", "cost": "0.004"}
+    ingest(tool)
+    assert ingest(dict(tool, cost="0.0040")).counts()["duplicates"] == 1
+    report = ingest(dict(tool, cost="0.005"))
+    assert report.counts()["conflicts"] == 1
+    assert report.problems[0].field == "cost"

@@ -28,7 +28,8 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 COST_FROM_CATALOG = "catalog"
 COST_FROM_RECORD = "record"
 
-_encode = msgspec.json.encode
+# Attributes are stored with sorted keys: the same map is the same text, whatever its order.
+_encode = msgspec.json.Encoder(order="sorted").encode
 
 
 def to_us(moment: dt.datetime) -> int:
@@ -84,8 +85,8 @@ class RowBuilder:
                     record.type,
                     record.value,
                     record.evidence_digest,
-                    "claimed",
                     occurred_at_us,
+                    "claimed",
                     received_at_us,
                 )
             )
@@ -115,11 +116,13 @@ class RowBuilder:
                 reasoning or 0,
             ),
         )
+        cost_given: int | None = None
         cost: int | None = None
         cost_visible: int | None = None
         source: str | None = None
         if cost_text is not None:
-            cost, cost_visible, source = _explicit_cost(cost_text), 0, COST_FROM_RECORD
+            cost_given = _explicit_cost(cost_text)
+            cost, cost_visible, source = cost_given, 0, COST_FROM_RECORD
         elif kind == "llm":
             table = self.price_table(provider, model, batch, occurred_at_us)
             if table is not None:
@@ -130,7 +133,7 @@ class RowBuilder:
             *counts,
             visible, batch,
             None if quantity is None else str(quantity),
-            unit, cost, cost_visible, source,
+            unit, cost_given,
             None if attributes is None else _encode(attributes).decode(),
-            self.received_at_us,
+            cost, cost_visible, source, self.received_at_us,
         )  # fmt: skip

@@ -53,6 +53,7 @@ class Totals:
 
 def totals(plan: Plan, fees: Sequence[Fee]) -> Totals:
     """Subtotal of rounded fees, then the plan's minimum (true-up) and maximum (discount)."""
+
     def rounded(amount: Decimal) -> Decimal:
         return round_money(amount, plan.currency, plan.rounding)
 

@@ -341,4 +341,3 @@ def list_invoices(
     return [
         {**i.document, "status": i.status} for i in store.list_invoices(customer, period, status)
     ]
-

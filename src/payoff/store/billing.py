@@ -502,4 +502,3 @@ def _invoice(row: Any) -> StoredInvoice:
         json.loads(row.document),
         row.finalized_at_us,
     )
-

@@ -7,62 +7,70 @@ never sees raw rows. Every backend passes the same contract suite (tests/test_st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 REJECTED = "rejected"
 
-# Column order of the rows a backend receives. The first columns are the idempotency key;
-# `received_at_us` is the last, and is not part of a record's content: two rows with the
-# same key are the same record (a duplicate) when every other column is equal, and a
-# conflict otherwise. Comparing the stored content itself, rather than a hash of it, makes
-# the check exact.
-EVENT_COLUMNS = (
-    "id",
-    "occurred_at_us",
-    "customer",
-    "task",
-    "task_type",
-    "kind",
-    "provider",
-    "model",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "visible",
-    "batch",
-    "quantity",
-    "unit",
-    "cost_nanousd",
-    "cost_visible_nanousd",
-    "cost_source",
-    "attributes",
-    "received_at_us",
+
+class RowShape(NamedTuple):
+    """The rows of one record kind: which table, which columns, and what is compared.
+
+    The first `key_length` columns are the idempotency key. The first `content_length`
+    columns are what the record said: two rows with the same key are the same record (a
+    duplicate) when their content is equal, and a conflict otherwise. The columns after
+    them are derived (costs from the catalog, lifecycle status, time of receipt) and may
+    differ between two sends of the same record. Comparing the stored content itself,
+    rather than a hash of it, makes the check exact.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    key_length: int
+    content_length: int
+
+    def index(self, column: str) -> int:
+        return self.columns.index(column)
+
+
+def _shape(
+    table: str, key: tuple[str, ...], content: tuple[str, ...], derived: tuple[str, ...]
+) -> RowShape:
+    return RowShape(table, key + content + derived, len(key), len(key) + len(content))
+
+
+EVENTS = _shape(
+    "events",
+    ("id",),
+    (
+        "occurred_at_us", "customer", "task", "task_type", "kind", "provider", "model",
+        "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+        "reasoning_tokens", "visible", "batch", "quantity", "unit", "cost_given_nanousd",
+        "attributes",
+    ),
+    ("cost_nanousd", "cost_visible_nanousd", "cost_source", "received_at_us"),
+)  # fmt: skip
+TASK_UPDATES = _shape(
+    "task_updates",
+    ("task", "status"),
+    ("customer", "type", "occurred_at_us"),
+    ("received_at_us",),
 )
-TASK_UPDATE_COLUMNS = (
-    "task",
-    "status",
-    "customer",
-    "type",
-    "occurred_at_us",
-    "received_at_us",
+OUTCOMES = _shape(
+    "outcomes",
+    ("id",),
+    ("task", "customer", "type", "value", "evidence_digest", "occurred_at_us"),
+    ("status", "received_at_us"),
 )
-OUTCOME_COLUMNS = (
-    "id",
-    "task",
-    "customer",
-    "type",
-    "value",
-    "evidence_digest",
-    "status",
-    "occurred_at_us",
-    "received_at_us",
+ATTESTATIONS = _shape(
+    "attestations",
+    ("id",),
+    ("outcome", "verdict", "occurred_at_us"),
+    ("received_at_us",),
 )
-ATTESTATION_COLUMNS = ("id", "outcome", "verdict", "occurred_at_us", "received_at_us")
+EVENT_COLUMNS = EVENTS.columns
 
 Row = tuple[object, ...]
 
@@ -87,11 +95,11 @@ class WriteBatch:
         )
 
 
-Status = tuple[str, str | None]
-"""(one of ACCEPTED, DUPLICATE, CONFLICT, REJECTED; the reason when not accepted)."""
+Status = tuple[str, str | None, str | None]
+"""(ACCEPTED, DUPLICATE, CONFLICT or REJECTED; the reason; the field at fault, if one)."""
 
-ACCEPTED_STATUS: Status = (ACCEPTED, None)
-DUPLICATE_STATUS: Status = (DUPLICATE, None)
+ACCEPTED_STATUS: Status = (ACCEPTED, None, None)
+DUPLICATE_STATUS: Status = (DUPLICATE, None, None)
 
 
 @dataclass

@@ -73,6 +73,7 @@ events = Table(
     Column("batch", Boolean, nullable=False),
     Column("quantity", Text),
     Column("unit", String(255)),
+    Column("cost_given_nanousd", BigInteger),
     Column("cost_nanousd", BigInteger),
     Column("cost_visible_nanousd", BigInteger),
     Column("cost_source", String(16)),

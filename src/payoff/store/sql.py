@@ -21,15 +21,16 @@ from payoff.store.billing import BillingQueries
 from payoff.store.protocol import (
     ACCEPTED,
     ACCEPTED_STATUS,
-    ATTESTATION_COLUMNS,
+    ATTESTATIONS,
     CONFLICT,
     DUPLICATE_STATUS,
-    EVENT_COLUMNS,
-    OUTCOME_COLUMNS,
+    EVENTS,
+    OUTCOMES,
     REJECTED,
-    TASK_UPDATE_COLUMNS,
+    TASK_UPDATES,
     LedgerCounts,
     Row,
+    RowShape,
     Status,
     TaskSummary,
     TaskTypeSummary,
@@ -51,7 +52,6 @@ class TaskColumns(NamedTuple):
     type: int | None
     time: int
 
-
     @classmethod
     def of(cls, columns: Sequence[str], task: str, task_type: str | None) -> TaskColumns:
         return cls(
@@ -62,9 +62,9 @@ class TaskColumns(NamedTuple):
         )
 
 
-EVENT_TASK_COLUMNS = TaskColumns.of(EVENT_COLUMNS, "task", "task_type")
-TASK_UPDATE_TASK_COLUMNS = TaskColumns.of(TASK_UPDATE_COLUMNS, "task", "type")
-OUTCOME_TASK_COLUMNS = TaskColumns.of(OUTCOME_COLUMNS, "task", None)
+EVENT_TASK_COLUMNS = TaskColumns.of(EVENTS.columns, "task", "task_type")
+TASK_UPDATE_TASK_COLUMNS = TaskColumns.of(TASK_UPDATES.columns, "task", "type")
+OUTCOME_TASK_COLUMNS = TaskColumns.of(OUTCOMES.columns, "task", None)
 
 TASK_COLUMNS = (
     "id",
@@ -113,9 +113,11 @@ class SqlStore(BillingQueries):
             task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
             outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
             attestations = self._write_attestations(conn, batch.attestations)
-            customers = _accepted_values(batch.events, events, 2)
-            customers |= _accepted_values(batch.task_updates, task_updates, 2)
-            customers |= _accepted_values(batch.outcomes, outcomes, 2)
+            customers = _accepted_values(batch.events, events, EVENT_TASK_COLUMNS.customer)
+            customers |= _accepted_values(
+                batch.task_updates, task_updates, TASK_UPDATE_TASK_COLUMNS.customer
+            )
+            customers |= _accepted_values(batch.outcomes, outcomes, OUTCOME_TASK_COLUMNS.customer)
             self._ensure_customers(conn, customers, now_us)
         return WriteResult(events, task_updates, outcomes, attestations)
 
@@ -164,7 +166,11 @@ class SqlStore(BillingQueries):
             for index, row in enumerate(rows):
                 task = row[task_at]
                 if task is not None and owners[task] != row[customer_at]:
-                    statuses[index] = (REJECTED, f"task `{task}` belongs to another customer")
+                    statuses[index] = (
+                        REJECTED,
+                        f"task `{task}` belongs to another customer",
+                        "task",
+                    )
         result = insert(statuses)
         self._create_tasks(conn, rows, columns, result, stored, owners, now_us)
         return result
@@ -225,9 +231,7 @@ class SqlStore(BillingQueries):
             conn,
             rows,
             EVENT_TASK_COLUMNS,
-            lambda statuses: self._insert_idempotent(
-                conn, "events", EVENT_COLUMNS, 1, rows, statuses
-            ),
+            lambda statuses: self._insert_idempotent(conn, EVENTS, rows, statuses),
             now_us,
         )
 
@@ -236,9 +240,7 @@ class SqlStore(BillingQueries):
             conn,
             rows,
             TASK_UPDATE_TASK_COLUMNS,
-            lambda statuses: self._insert_idempotent(
-                conn, "task_updates", TASK_UPDATE_COLUMNS, 2, rows, statuses
-            ),
+            lambda statuses: self._insert_idempotent(conn, TASK_UPDATES, rows, statuses),
             now_us,
         )
         accepted = [row for row, status in zip(rows, result, strict=True) if status[0] == ACCEPTED]
@@ -267,36 +269,34 @@ class SqlStore(BillingQueries):
             conn,
             rows,
             OUTCOME_TASK_COLUMNS,
-            lambda statuses: self._insert_idempotent(
-                conn, "outcomes", OUTCOME_COLUMNS, 1, rows, statuses
-            ),
+            lambda statuses: self._insert_idempotent(conn, OUTCOMES, rows, statuses),
             now_us,
         )
 
     def _write_attestations(self, conn: Connection, rows: list[Row]) -> list[Status]:
         statuses: list[Status | None] = [None] * len(rows)
-        wanted = sorted({row[1] for row in rows})  # type: ignore[type-var]
+        outcome_at = ATTESTATIONS.index("outcome")
+        wanted = sorted({row[outcome_at] for row in rows})  # type: ignore[type-var]
         known: set[str] = set()
         for chunk in _chunks(wanted):
             known.update(conn.scalars(select(s.outcomes.c.id).where(s.outcomes.c.id.in_(chunk))))
         for index, row in enumerate(rows):
-            if row[1] not in known:
-                statuses[index] = (REJECTED, f"unknown outcome `{row[1]}`")
-        return self._insert_idempotent(conn, "attestations", ATTESTATION_COLUMNS, 1, rows, statuses)
+            if row[outcome_at] not in known:
+                statuses[index] = (REJECTED, f"unknown outcome `{row[outcome_at]}`", "outcome")
+        return self._insert_idempotent(conn, ATTESTATIONS, rows, statuses)
 
     def _insert_idempotent(
         self,
         conn: Connection,
-        table: str,
-        columns: Sequence[str],
-        key_length: int,
+        shape: RowShape,
         rows: list[Row],
         statuses: list[Status | None],
     ) -> list[Status]:
         """Insert rows not yet stored; classify the rest. `statuses` holds prior rejections."""
         if not rows:
             return []
-        sql = self._insert_sql(table, columns, columns[:key_length])
+        key_length, content = shape.key_length, shape.content_length
+        sql = self._insert_sql(shape.table, shape.columns, shape.columns[:key_length])
         if _all_distinct(rows, key_length) and statuses.count(None) == len(rows):
             # The common batch: new ids only. One statement, and no per-row bookkeeping.
             savepoint = conn.begin_nested()
@@ -311,7 +311,7 @@ class SqlStore(BillingQueries):
                 continue
             key = row[:key_length]
             if key in first_index:
-                statuses[index] = _compare(rows[first_index[key]][:-1], row[:-1])
+                statuses[index] = _compare(shape, rows[first_index[key]][:content], row[:content])
             else:
                 first_index[key] = index
                 fresh.append(index)
@@ -326,7 +326,7 @@ class SqlStore(BillingQueries):
                 statuses[index] = ACCEPTED_STATUS
             return _finished(statuses)
         savepoint.rollback()
-        stored = self._stored_content(conn, table, columns, key_length, fresh_rows)
+        stored = self._stored_content(conn, shape, fresh_rows)
         fresh_indexes = set(fresh)
         new_rows = []
         for index, row in enumerate(rows):
@@ -335,7 +335,7 @@ class SqlStore(BillingQueries):
                 continue
             stored_content = stored.get(row[:key_length])
             if stored_content is not None:
-                statuses[index] = _compare(stored_content, row[:-1])
+                statuses[index] = _compare(shape, stored_content, row[:content])
             elif index in fresh_indexes:
                 statuses[index] = ACCEPTED_STATUS
                 new_rows.append(row)
@@ -343,16 +343,14 @@ class SqlStore(BillingQueries):
             conn.exec_driver_sql(sql, new_rows)
         return _finished(statuses)
 
-    def _stored_content(
-        self, conn: Connection, table: str, columns: Sequence[str], key_length: int, rows: list[Row]
-    ) -> dict[Row, Row]:
-        """{key: stored content (all columns but received_at_us)} for the rows' keys."""
-        t = s.metadata.tables[table]
-        content = [t.c[name] for name in columns[:-1]]
+    def _stored_content(self, conn: Connection, shape: RowShape, rows: list[Row]) -> dict[Row, Row]:
+        """{key: stored content} for the rows' keys."""
+        t = s.metadata.tables[shape.table]
+        content = [t.c[name] for name in shape.columns[: shape.content_length]]
         found: dict[Row, Row] = {}
         for chunk in _chunks(sorted({row[0] for row in rows})):  # type: ignore[type-var]
             for stored in conn.execute(select(*content).where(content[0].in_(chunk))):
-                found[tuple(stored[:key_length])] = tuple(stored)
+                found[tuple(stored[: shape.key_length])] = tuple(stored)
         return found
 
     # -- reading ---------------------------------------------------------------------------
@@ -462,13 +460,20 @@ def _status_order(row: Row) -> tuple[Any, bool]:
 
 
 def _accepted_values(rows: list[Row], statuses: list[Status], at: int) -> set[Any]:
-    return {row[at] for row, (status, _) in zip(rows, statuses, strict=True) if status == ACCEPTED}
+    return {row[at] for row, status in zip(rows, statuses, strict=True) if status[0] == ACCEPTED}
 
 
-def _compare(stored: Row, incoming: Row) -> Status:
+# Columns whose record field has another name.
+RECORD_FIELDS = {"cost_given_nanousd": "cost", "occurred_at_us": "time"}
+
+
+def _compare(shape: RowShape, stored: Row, incoming: Row) -> Status:
     if stored == incoming:
         return DUPLICATE_STATUS
-    return (CONFLICT, "the same id was stored earlier with a different body")
+    differing = next(i for i, (a, b) in enumerate(zip(stored, incoming, strict=True)) if a != b)
+    column = shape.columns[differing]
+    field = RECORD_FIELDS.get(column, column)
+    return (CONFLICT, f"the same id was stored earlier with another `{field}`", field)
 
 
 def _finished(statuses: list[Status | None]) -> list[Status]:

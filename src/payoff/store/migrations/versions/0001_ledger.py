@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("batch", sa.Boolean, nullable=False),
         sa.Column("quantity", sa.Text),
         sa.Column("unit", ID),
+        sa.Column("cost_given_nanousd", sa.BigInteger),
         sa.Column("cost_nanousd", sa.BigInteger),
         sa.Column("cost_visible_nanousd", sa.BigInteger),
         sa.Column("cost_source", sa.String(16)),
