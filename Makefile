@@ -19,8 +19,11 @@ demo: | $(BIN)/python
 	rm -f demo.db demo.db-wal demo.db-shm
 	$(BIN)/payoff --db demo.db demo
 
+# pytest exits 5 when it collected no tests: that is a failure, said plainly.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; \
+	exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

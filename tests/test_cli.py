@@ -115,11 +115,18 @@ def test_tasks_json(tmp_path: Path) -> None:
 
 
 def _ledger_dump(db: Path) -> list[tuple[object, ...]]:
+    """Every record-derived column of every table (receipt times excluded)."""
+    queries = (
+        "SELECT id, task_type, occurred_at_us, customer, task, provider, model, input_tokens,"
+        " cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, visible,"
+        " cost_nanousd, cost_visible_nanousd, attributes FROM events ORDER BY id",
+        "SELECT id, customer, type, status, status_at_us, started_at_us FROM tasks ORDER BY id",
+        "SELECT task, status, occurred_at_us FROM task_updates ORDER BY task, status",
+        "SELECT id, task, customer, type, value, evidence_digest, occurred_at_us FROM outcomes"
+        " ORDER BY id",
+    )
     with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "SELECT id, task_type, occurred_at_us, customer, task, provider, model, input_tokens,"
-            " output_tokens, cost_nanousd FROM events ORDER BY id"
-        ).fetchall()
+        return [row for query in queries for row in conn.execute(query).fetchall()]
 
 
 def test_demo_is_deterministic(tmp_path: Path) -> None:
@@ -154,3 +161,32 @@ def test_demo_shape() -> None:
     visible = sum(r["output_tokens"] - r["reasoning_tokens"] for r in steps if r.get("visible"))
     total = sum(r.get("input_tokens", 0) + r.get("output_tokens", 0) for r in steps)
     assert 10 <= (total - visible) / visible <= 50
+
+
+def _payoff(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("payoff")), *args]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def test_clean_errors_instead_of_tracebacks(tmp_path: Path) -> None:
+    missing = _payoff("--db", str(tmp_path / "typo.db"), "tasks")
+    assert missing.returncode == 2 and "no ledger at" in missing.stderr
+    assert not (tmp_path / "typo.db").exists()
+    bad_month = _payoff("demo", "--db", str(tmp_path / "d.db"), "--month", "2026-13")
+    assert bad_month.returncode == 2 and "YYYY-MM" in bad_month.stderr
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("prices: [ {provider: a\n")
+    malformed = _payoff("--prices", str(prices), "--db", str(tmp_path / "l.db"), "ingest", "-")
+    assert malformed.returncode == 2 and "price overrides" in malformed.stderr
+    for result in (missing, bad_month, malformed):
+        assert "Traceback" not in result.stderr
+
+
+def test_a_task_with_no_priced_step_has_an_unknown_cost(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    record = usage("e1", task="t1", provider="self-hosted", model="mystery")
+    code, stdout, _ = run("--db", str(db), "ingest", "-", input=jsonl(record))
+    assert "1 accepted steps could not be priced" in stdout
+    _, stdout, _ = run("--db", str(db), "tasks", "--json")
+    (task,) = json.loads(stdout)
+    assert (task["cost"], task["cost_hidden"], task["unpriced_steps"]) == (None, None, 1)

@@ -26,7 +26,8 @@ def _param_line(param: Any) -> str:
     extra = []
     if param.envvar:
         extra.append(f"env `{param.envvar}`")
-    if param.default not in (None, False, ()) and not getattr(param, "is_flag", False):
+    shown = param.default is not None and param.default is not False and param.default != ()
+    if shown and not getattr(param, "is_flag", False):
         extra.append(f"default `{param.default}`")
     suffix = f" ({'; '.join(extra)})" if extra else ""
     return f"- {names}: {param.help or ''}{suffix}"

@@ -71,3 +71,44 @@ def test_report_counts_add_up_across_files(tmp_path: Path) -> None:
     report = ingest_lines(store, first, source="a.jsonl")
     ingest_lines(store, first, source="b.jsonl", report=report)
     assert report.counts() == {"accepted": 3, "duplicates": 3, "conflicts": 0, "rejected": 0}
+
+
+def test_a_record_that_fails_unexpectedly_is_rejected_and_its_batch_lands(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from payoff.catalog import Catalog
+
+    original = Catalog.price_table
+
+    def flaky(self: Catalog, provider: str, model: str, batch: bool, at_us: int) -> Any:
+        if model == "explodes":
+            raise RuntimeError("catalog fault")
+        return original(self, provider, model, batch, at_us)
+
+    monkeypatch.setattr(Catalog, "price_table", flaky)
+    store = open_store(tmp_path / "l.db")
+    records = [
+        {"id": f"e{i}", "time": "2026-11-03T10:00:00Z", "customer": "acme",
+         "provider": "openai", "model": "explodes" if i == 1 else "gpt-4o",
+         "input_tokens": 10, "output_tokens": 5}
+        for i in range(3)
+    ]  # fmt: skip
+    lines = list(enumerate((msgspec.json.encode(r) for r in records), start=1))
+    report = ingest_lines(store, lines, workers=0)
+    assert report.counts() == {"accepted": 2, "duplicates": 0, "conflicts": 0, "rejected": 1}
+    assert report.problems[0].line == 2
+    assert "RuntimeError: catalog fault" in report.problems[0].reason
+
+
+def test_a_byte_order_mark_is_ignored(tmp_path: Path) -> None:
+    import io
+
+    from payoff.service import numbered_lines
+
+    record = msgspec.json.encode(
+        {"id": "e1", "time": "2026-11-03T10:00:00Z", "customer": "acme", "kind": "tool",
+         "cost": "0.001"}
+    )  # fmt: skip
+    store = open_store(tmp_path / "l.db")
+    stream = io.BytesIO(b"\xef\xbb\xbf" + record + b"\r\n\n  \n")
+    assert ingest_lines(store, numbered_lines(stream)).counts()["accepted"] == 1

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from conftest import NOV_3, usage
+from conftest import NOV_3, NOV_3_US, usage
 from payoff.core.errors import RecordError
 from payoff.records import (
     AttestationRecord,
@@ -65,11 +65,10 @@ def test_tool_and_custom_steps() -> None:
 
 
 def test_time_is_stored_as_utc() -> None:
-    record = decode(usage("e1", time="2026-11-03T12:00:00+02:00"))
-    assert record.time.utcoffset().total_seconds() == 0 or record.time.hour == 12
     from payoff.rows import to_us
 
-    assert to_us(record.time) == to_us(decode(usage("e1", time="2026-11-03T10:00:00Z")).time)
+    shifted = decode(usage("e1", time="2026-11-03T12:00:00+02:00"))
+    assert to_us(shifted.time) == NOV_3_US == 1_793_700_000 * 10**6
 
 
 @pytest.mark.parametrize(
@@ -92,8 +91,29 @@ def test_time_is_stored_as_utc() -> None:
             "length >= 1",
         ),
         (usage("x" * 256), "id", "length <= 255"),
-        (usage("e1", cost="0.0000000001"), "cost", "more than 9 decimal places"),
-        (usage("e1", cost="-1"), "cost", "negative"),
+        (usage("e1", cost="0.0000000001"), "cost", "at most 9 decimal places"),
+        (usage("e1", cost="-1"), "cost", "not a decimal string"),
+        (usage("e1", cost="1_000"), "cost", "not a decimal string"),
+        (usage("e1", cost="1e3"), "cost", "not a decimal string"),
+        (usage("e1", cost="1000000000"), "cost", "below 1,000,000,000"),
+        (usage("e1", input_tokens=2**63), "input_tokens", "<= 10000000000"),
+        (usage("e1", output_tokens=10**15), "output_tokens", "<= 10000000000"),
+        (usage("e1", time="0001-01-01T00:00:00+14:00"), "time", "from 1970-01-01"),
+        (usage("e1", time="9999-12-31T23:59:59-14:00"), "time", "from 1970-01-01"),
+        (usage("e1", time="1969-12-31T23:59:59Z"), "time", "from 1970-01-01"),
+        (
+            {
+                "id": "e1",
+                "time": NOV_3,
+                "customer": "acme",
+                "kind": "custom",
+                "unit": "pages",
+                "quantity": "1e400",
+            },
+            "quantity",
+            "a decimal from 0",
+        ),
+        ({"id": "e1", "time": NOV_3, "kind": "tool"}, "customer", "missing required field"),
         (usage("e1", attributes={"a": 1}), "attributes[...]", "Expected `str`"),
         (
             usage("e1", usage_format="anthropic", usage={"input_tokens": 1, "output_tokens": 2}),
@@ -142,7 +162,7 @@ def test_time_is_stored_as_utc() -> None:
                 "time": NOV_3,
             },
             "value",
-            "not a decimal",
+            "not a plain non-negative decimal",
         ),
         (
             {

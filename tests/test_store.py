@@ -109,9 +109,13 @@ def test_task_record_key_is_id_and_status(ingest: Ingest) -> None:
     assert again.counts() == {"accepted": 0, "duplicates": 1, "conflicts": 1, "rejected": 0}
 
 
-def test_outcome_creates_its_task_and_attestation_needs_its_outcome(
+def test_outcome_needs_its_task_and_attestation_needs_its_outcome(
     ingest: Ingest, store: Store
 ) -> None:
+    typo = ingest(outcome("o0", "t-typo"))
+    assert typo.counts()["rejected"] == 1
+    assert (typo.problems[0].reason, typo.problems[0].field) == ("unknown task `t-typo`", "task")
+    assert store.counts().tasks == 0
     attest = {
         "record": "attestation",
         "id": "a1",
@@ -120,9 +124,10 @@ def test_outcome_creates_its_task_and_attestation_needs_its_outcome(
         "time": NOV_3,
     }
     orphan = dict(attest, id="a2", outcome="o-missing")
-    report = ingest(outcome("o1", "t9"), attest, orphan)
-    assert report.counts() == {"accepted": 2, "duplicates": 0, "conflicts": 0, "rejected": 1}
+    report = ingest(usage("e1", task="t9"), outcome("o1", "t9"), attest, orphan)
+    assert report.counts() == {"accepted": 3, "duplicates": 0, "conflicts": 0, "rejected": 1}
     assert report.problems[0].reason == "unknown outcome `o-missing`"
+    assert report.problems[0].field == "outcome"
     counts = store.counts()
     assert (counts.tasks, counts.outcomes, counts.attestations) == (1, 1, 1)
     assert ingest(outcome("o1", "t9"), attest).counts()["duplicates"] == 2

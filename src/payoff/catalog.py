@@ -45,6 +45,10 @@ US_PER_DAY = 86_400_000_000
 US_PER_SECOND = 1_000_000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _UNRESOLVED = object()
+MAX_CACHED_MODELS = 10_000
+MAX_CACHED_TABLES = 100_000
+"""Bounds of the resolution caches: a file naming endless distinct models cannot grow memory
+without limit; past a bound a cache starts over (it only ever costs a re-resolution)."""
 
 # genai-prices price keys that payoff's buckets map to, by TokenRates field.
 _PRICE_KEYS = {
@@ -109,7 +113,7 @@ def load_overrides(path: str | Path) -> list[Override]:
         parsed = msgspec.yaml.decode(Path(path).read_bytes(), type=_OverridesFile)
     except OSError as exc:
         raise CatalogError(f"cannot read price overrides {path}: {exc.strerror}") from None
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise CatalogError(f"price overrides {path}: {exc}") from None
     for index, override in enumerate(parsed.prices):
         try:
@@ -216,6 +220,11 @@ class Catalog:
         at_us: int,
         day_key: tuple[str, str, bool, int],
     ) -> PriceTable | None:
+        if len(self._entries) >= MAX_CACHED_MODELS:
+            self._entries.clear()
+        if len(self._day_tables) >= MAX_CACHED_TABLES:
+            self._day_tables.clear()
+            self._tables.clear()
         entry_key = (provider, model)
         if entry_key not in self._entries:
             self._entries[entry_key] = self._resolve_entry(provider, model)

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from payoff.core.errors import RecordError
-from payoff.core.money import parse_usd_exact
 from payoff.core.tokens import TokenCounts, normalise_usage
 
 MAX_ID_LENGTH = 255
@@ -24,7 +23,17 @@ MAX_ATTRIBUTES = 64
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
+MAX_TOKENS = 10**10
+"""Tokens of one call, at most: far above any context window, far below integer overflow."""
+MAX_QUANTITY = Decimal(10**15)
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+# Money as a plain decimal string: no exponent, sign, spaces or underscores. A cost has at
+# most nine places (the nano-USD scale) and nine whole digits, so that it fits the ledger.
+COST = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
+VALUE = re.compile(r"[0-9]{1,15}(\.[0-9]{1,18})?")
 Attributes = Annotated[dict[str, str], msgspec.Meta(max_length=MAX_ATTRIBUTES)]
 UsageFormat = Literal["openai.chat", "openai.responses", "anthropic", "gemini"]
 
@@ -35,6 +44,15 @@ _TOKEN_FIELDS = (
     "output_tokens",
     "reasoning_tokens",
 )
+
+
+def _check_time(moment: dt.datetime) -> None:
+    try:
+        inside = EARLIEST <= moment < LATEST
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise _invalid("must be from 1970-01-01 to 8999-12-31 once in UTC", "time")
 
 
 def _missing(kind: str, fields: tuple[str, ...], record: Any) -> ValueError:
@@ -80,6 +98,7 @@ class UsageRecord(_Record, tag="usage"):
 
     def __post_init__(self) -> None:
         # The hot path of ingest: plain comparisons, no intermediate objects.
+        _check_time(self.time)
         if self.usage is not None or self.usage_format is not None:
             self._take_provider_usage()
         if self.kind == "llm":
@@ -104,13 +123,19 @@ class UsageRecord(_Record, tag="usage"):
                 f"reasoning_tokens ({reasoning}) exceed output_tokens ({self.output_tokens or 0})",
                 "reasoning_tokens",
             )
-        if self.cost is not None:
-            try:
-                parse_usd_exact(self.cost)
-            except ValueError as exc:
-                raise _invalid(str(exc), "cost") from None
-        if self.quantity is not None and (not self.quantity.is_finite() or self.quantity < 0):
-            raise _invalid("must be a non-negative decimal", "quantity")
+        if self.cost is not None and not COST.fullmatch(self.cost):
+            raise _invalid(
+                f"{self.cost!r} is not a decimal string of USD below 1,000,000,000 with at most "
+                "9 decimal places",
+                "cost",
+            )
+        quantity = self.quantity
+        if quantity is not None and not (
+            quantity.is_finite()
+            and 0 <= quantity <= MAX_QUANTITY
+            and quantity.as_tuple().exponent >= -18  # type: ignore[operator]
+        ):
+            raise _invalid(f"must be a decimal from 0 to {MAX_QUANTITY}", "quantity")
 
     def _take_provider_usage(self) -> None:
         if self.usage is None or self.usage_format is None:
@@ -154,6 +179,9 @@ class TaskRecord(_Record, tag="task"):
     time: Time
     type: Name | None = None
 
+    def __post_init__(self) -> None:
+        _check_time(self.time)
+
 
 class OutcomeRecord(_Record, tag="outcome"):
     """A claim that a task achieved a result, with an optional money value."""
@@ -167,13 +195,12 @@ class OutcomeRecord(_Record, tag="outcome"):
     evidence_digest: Annotated[str, msgspec.Meta(max_length=512)] | None = None
 
     def __post_init__(self) -> None:
-        if self.value is not None:
-            try:
-                amount = Decimal(self.value)
-            except ArithmeticError:
-                raise _invalid(f"{self.value!r} is not a decimal number", "value") from None
-            if not amount.is_finite() or amount < 0:
-                raise _invalid(f"{self.value!r} must be a non-negative decimal", "value")
+        _check_time(self.time)
+        if self.value is not None and not VALUE.fullmatch(self.value):
+            raise _invalid(
+                f'{self.value!r} is not a plain non-negative decimal string (like "120.00")',
+                "value",
+            )
 
 
 class AttestationRecord(_Record, tag="attestation"):
@@ -183,6 +210,9 @@ class AttestationRecord(_Record, tag="attestation"):
     outcome: Id
     verdict: Literal["accept", "reject", "reverse"]
     time: Time
+
+    def __post_init__(self) -> None:
+        _check_time(self.time)
 
 
 Record = UsageRecord | TaskRecord | OutcomeRecord | AttestationRecord
@@ -201,6 +231,9 @@ def _record_error(exc: Exception, line: int | None) -> RecordError:
     unknown = re.match(r"Object contains unknown field `([^`]*)`", message)
     if unknown:
         return RecordError("unknown field", field=unknown.group(1), line=line)
+    missing = re.match(r"Object missing required field `([^`]*)`", message)
+    if missing:
+        return RecordError("missing required field", field=missing.group(1), line=line)
     return RecordError(message, line=line)
 
 

@@ -22,11 +22,12 @@ from payoff.records import (
     TaskRecord,
     UsageRecord,
 )
-from payoff.store.protocol import WriteBatch
+from payoff.store.protocol import EVENTS, WriteBatch
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 COST_FROM_CATALOG = "catalog"
 COST_FROM_RECORD = "record"
+COST_AT = EVENTS.index("cost_nanousd")
 
 # Attributes are stored with sorted keys: the same map is the same text, whatever its order.
 _encode = msgspec.json.Encoder(order="sorted").encode
@@ -58,8 +59,11 @@ class RowBuilder:
     def add(self, batch: WriteBatch, record: Record, line: int) -> None:
         """Append the record's row, and the line it came from, to the batch."""
         if type(record) is UsageRecord:
-            batch.events.append(self._event_row(record))
+            row = self._event_row(record)
+            batch.events.append(row)
             batch.lines["events"].append(line)
+            if row[COST_AT] is None:
+                batch.unpriced_events += 1
             return
         occurred_at_us = to_us(record.time)
         received_at_us = self.received_at_us

@@ -26,6 +26,7 @@ from payoff import service
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
 from payoff.core.money import format_nanousd
+from payoff.core.periods import Period
 from payoff.store import open_store
 from payoff.store.protocol import Store, TaskSummary
 
@@ -48,8 +49,8 @@ class Settings:
     db: str
     prices: Path | None
 
-    def store(self) -> Store:
-        return open_store(self.db)
+    def store(self, *, create: bool = True) -> Store:
+        return open_store(self.db, create=create)
 
     def catalog(self) -> Catalog:
         return Catalog.from_file(self.prices)
@@ -59,7 +60,10 @@ class Settings:
 def main_options(
     ctx: typer.Context,
     db: Annotated[
-        str, typer.Option("--db", envvar="PAYOFF_DB", help="Ledger: a SQLite file path or URL.")
+        str,
+        typer.Option(
+            "--db", envvar="PAYOFF_DB", help="Ledger: a SQLite file path (or sqlite:/// URL)."
+        ),
     ] = "./payoff.db",
     prices: Annotated[
         Path | None,
@@ -94,7 +98,10 @@ def ingest(
     report = service.IngestReport()
     shown = 0
     with ExitStack() as stack:
-        rejects_file = stack.enter_context(rejects.open("wb")) if rejects else None
+        try:
+            rejects_file = stack.enter_context(rejects.open("wb")) if rejects else None
+        except OSError as exc:
+            raise PayoffError(f"cannot write {rejects}: {exc.strerror}") from None
 
         def on_problem(problem: service.Problem) -> None:
             nonlocal shown
@@ -125,6 +132,11 @@ def ingest(
             f"accepted {report.accepted}, duplicates {report.duplicates}, "
             f"conflicts {report.conflicts}, rejected {report.rejected}"
         )
+        if report.unpriced:
+            out.print(
+                f"{report.unpriced} accepted steps could not be priced: their cost is unknown "
+                "(see `payoff tasks`, and `--prices` to price them)"
+            )
     raise typer.Exit(0 if report.clean else 1)
 
 
@@ -177,6 +189,13 @@ def _ratio(numerator: int, denominator: int) -> str | None:
     )
 
 
+def _cost_or_unknown(amount_nanousd: int, task: TaskSummary) -> str | None:
+    """A task's cost, or None when no step of it could be priced (unknown, not zero)."""
+    if task.unpriced_steps and task.unpriced_steps == task.steps:
+        return None
+    return format_nanousd(amount_nanousd)
+
+
 def task_json(task: TaskSummary) -> dict[str, Any]:
     return {
         "id": task.id,
@@ -187,8 +206,8 @@ def task_json(task: TaskSummary) -> dict[str, Any]:
         "tokens_visible": task.tokens_visible,
         "tokens_hidden": task.tokens_hidden,
         "hidden_ratio": _ratio(task.tokens_hidden, task.tokens_visible),
-        "cost": format_nanousd(task.cost_nanousd),
-        "cost_hidden": format_nanousd(task.cost_hidden_nanousd),
+        "cost": _cost_or_unknown(task.cost_nanousd, task),
+        "cost_hidden": _cost_or_unknown(task.cost_hidden_nanousd, task),
         "unpriced_steps": task.unpriced_steps,
     }
 
@@ -203,8 +222,10 @@ def tasks(
 ) -> None:
     """List tasks with their steps, visible and hidden tokens, and cost."""
     settings: Settings = ctx.obj
-    store = settings.store()
+    store = settings.store(create=False)
     found = service.list_tasks(store, customer, limit=limit, offset=offset)
+    if len(found) == limit:
+        err.print(f"showing the first {limit} tasks; use --limit and --offset for more")
     store.close()
     if as_json:
         _json([task_json(task) for task in found])
@@ -232,10 +253,18 @@ def tasks(
             f"{task.tokens_visible:,}",
             f"{task.tokens_hidden:,}",
             row["hidden_ratio"] or "-",
-            row["cost"],
+            row["cost"] or "unknown",
             str(task.unpriced_steps),
         )
     out.print(table)
+
+
+def _check_month(value: str) -> str:
+    try:
+        Period.month(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 @app.command()
@@ -244,7 +273,9 @@ def demo(
     db: Annotated[str | None, typer.Option("--db", help="Ledger for the demo.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same ledger.")] = 7,
     customers: Annotated[int, typer.Option(min=1, max=1000, help="Number of customers.")] = 6,
-    month: Annotated[str, typer.Option(help="Month to generate, YYYY-MM.")] = "2026-11",
+    month: Annotated[
+        str, typer.Option(help="Month to generate, YYYY-MM.", callback=_check_month)
+    ] = "2026-11",
 ) -> None:
     """Generate a realistic month of agent work, ingest it, and summarise it."""
     from payoff import demo as demo_module

@@ -14,6 +14,7 @@ import gc
 import itertools
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -30,6 +31,7 @@ from payoff.store.protocol import (
     ACCEPTED_STATUS,
     CONFLICT,
     DUPLICATE,
+    EVENTS,
     RECORD_KINDS,
     REJECTED,
     Row,
@@ -45,6 +47,7 @@ MAX_PROBLEMS_KEPT = 1_000
 """Problems kept in memory for the summary; all of them still reach `on_problem`."""
 
 Line = tuple[int, bytes]
+UTF8_BOM = b"\xef\xbb\xbf"
 ProblemSink = Callable[["Problem"], None]
 
 
@@ -81,6 +84,8 @@ class IngestReport:
     conflicts: int = 0
     rejected: int = 0
     problems: list[Problem] = field(default_factory=list)
+    unpriced: int = 0
+    """Accepted steps the catalog could not price (their cost is unknown, not zero)."""
 
     def counts(self) -> dict[str, int]:
         return {
@@ -102,6 +107,8 @@ def numbered_lines(
     for number, line in enumerate(stream, start=1):
         if on_bytes is not None:
             on_bytes(len(line))
+        if number == 1 and line.startswith(UTF8_BOM):
+            line = line[len(UTF8_BOM) :]  # written by some editors; not part of the record
         if not line.isspace():
             yield number, line
 
@@ -135,13 +142,14 @@ def build_batch(
     batch, problems = WriteBatch(), []
     for number, line in lines:
         try:
-            record = decode_record(line, number)
+            add(batch, decode_record(line, number), number)
         except RecordError as exc:
             problems.append(
                 Problem(number, record_id(line), REJECTED, exc.reason, exc.field, source)
             )
-        else:
-            add(batch, record, number)
+        except Exception as exc:  # one record must never sink its batch
+            reason = f"could not be processed ({type(exc).__name__}: {exc})"
+            problems.append(Problem(number, record_id(line), REJECTED, reason, None, source))
     return batch, problems, received_at_us
 
 
@@ -203,9 +211,9 @@ class _Ingest:
         return self.report
 
     def _run_with_workers(self, batches: Iterable[list[Line]], workers: int) -> None:
-        # fork shares the imported modules, so a worker starts in milliseconds.
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        # On Linux, fork shares the imported modules, so a worker starts in milliseconds;
+        # elsewhere fork is unsafe with threads, and the platform's default is used.
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
         pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
@@ -229,6 +237,7 @@ class _Ingest:
                 self._account(
                     getattr(batch, kind), batch.lines[kind], getattr(result, kind), problems
                 )
+            self.report.unpriced += _accepted_unpriced(batch, result.events)
         for problem in sorted(problems, key=lambda p: p.line or 0):
             self._problem(problem)
 
@@ -257,6 +266,17 @@ class _Ingest:
             self.report.problems.append(problem)
         if self.on_problem is not None:
             self.on_problem(problem)
+
+
+def _accepted_unpriced(batch: WriteBatch, statuses: list[Status]) -> int:
+    if statuses.count(ACCEPTED_STATUS) == len(statuses):
+        return batch.unpriced_events
+    cost_at = EVENTS.index("cost_nanousd")
+    return sum(
+        1
+        for row, status in zip(batch.events, statuses, strict=True)
+        if status is ACCEPTED_STATUS and row[cost_at] is None
+    )
 
 
 def ingest_lines(

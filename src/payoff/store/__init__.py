@@ -42,13 +42,15 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def open_store(target: str | Path) -> Store:
-    """Open a ledger by path or URL, creating and migrating it as needed."""
+def open_store(target: str | Path, *, create: bool = True) -> Store:
+    """Open a ledger by path or URL, creating (unless `create` is False) and migrating it."""
     text = str(target)
     if "://" in text and not text.startswith("sqlite:///"):
         scheme = text.split("://", 1)[0]
         raise StoreError(f"unsupported ledger URL scheme {scheme!r}; use a SQLite file path")
     path = Path(text.removeprefix("sqlite:///"))
+    if not create and not path.exists():
+        raise StoreError(f"no ledger at {path} (ingest records or run `payoff demo` first)")
     if path.parent and not path.parent.exists():
         raise StoreError(f"cannot create ledger {path}: folder {path.parent} does not exist")
     store = SqliteStore(path)

@@ -88,6 +88,8 @@ class WriteBatch:
     attestations: list[Row] = field(default_factory=list)
     lines: dict[str, list[int]] = field(default_factory=lambda: {kind: [] for kind in RECORD_KINDS})
     """Where each row came from (a line number), by kind; the store does not read it."""
+    unpriced_events: int = 0
+    """Event rows the catalog could not price; the store does not read it."""
 
     def __len__(self) -> int:
         return (

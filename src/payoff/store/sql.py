@@ -144,6 +144,8 @@ class SqlStore(BillingQueries):
         columns: TaskColumns,
         insert: Callable[[list[Status | None]], list[Status]],
         now_us: int,
+        *,
+        creates_tasks: bool = True,
     ) -> list[Status]:
         """Insert rows that name tasks: refuse a row whose task another customer owns, then
         create the tasks that accepted rows bring into being.
@@ -162,10 +164,19 @@ class SqlStore(BillingQueries):
         owners = dict(zip(reversed(tasks), reversed(customers), strict=True))
         owners.update({task: owner for task, (owner, _) in stored.items()})
         statuses: list[Status | None] = [None] * len(rows)
+        if not creates_tasks:
+            # An outcome claims a result of work already metered: its task must exist.
+            for index, task in enumerate(tasks):
+                if task is not None and task not in stored:
+                    statuses[index] = (REJECTED, f"unknown task `{task}`", "task")
         if any(task is not None and owners[task] != customer for task, customer in pairs):
             for index, row in enumerate(rows):
                 task = row[task_at]
-                if task is not None and owners[task] != row[customer_at]:
+                if (
+                    statuses[index] is None
+                    and task is not None
+                    and owners[task] != row[customer_at]
+                ):
                     statuses[index] = (
                         REJECTED,
                         f"task `{task}` belongs to another customer",
@@ -271,6 +282,7 @@ class SqlStore(BillingQueries):
             OUTCOME_TASK_COLUMNS,
             lambda statuses: self._insert_idempotent(conn, OUTCOMES, rows, statuses),
             now_us,
+            creates_tasks=False,
         )
 
     def _write_attestations(self, conn: Connection, rows: list[Row]) -> list[Status]:
