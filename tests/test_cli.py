@@ -185,7 +185,7 @@ def test_clean_errors_instead_of_tracebacks(tmp_path: Path) -> None:
 def test_a_task_with_no_priced_step_has_an_unknown_cost(tmp_path: Path) -> None:
     db = tmp_path / "l.db"
     record = usage("e1", task="t1", provider="self-hosted", model="mystery")
-    code, stdout, _ = run("--db", str(db), "ingest", "-", input=jsonl(record))
+    _, stdout, _ = run("--db", str(db), "ingest", "-", input=jsonl(record))
     assert "1 accepted steps could not be priced" in stdout
     _, stdout, _ = run("--db", str(db), "tasks", "--json")
     (task,) = json.loads(stdout)

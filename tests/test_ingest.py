@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 
-from payoff.service import ingest as ingest_module
 from payoff.demo import generate
+from payoff.service import ingest as ingest_module
 from payoff.service.ingest import ingest_lines
 from payoff.store import open_store
 

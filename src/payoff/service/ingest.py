@@ -248,13 +248,13 @@ class _Ingest:
         self.report.accepted += accepted
         if accepted == len(statuses):
             return
-        for row, number, (status, reason, field) in zip(rows, lines, statuses, strict=True):
+        for row, number, (status, reason, at) in zip(rows, lines, statuses, strict=True):
             if status == DUPLICATE:
                 self.report.duplicates += 1
             elif status != ACCEPTED:
                 assert status in (CONFLICT, REJECTED)
                 problems.append(
-                    Problem(number, str(row[0]), status, reason or status, field, self.source)
+                    Problem(number, str(row[0]), status, reason or status, at, self.source)
                 )
 
     def _problem(self, problem: Problem) -> None:
