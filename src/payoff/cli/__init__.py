@@ -75,7 +75,7 @@ def main_options(
     ctx.obj = Settings(db=db, prices=prices)
 
 
-def _json(value: Any) -> None:
+def emit_json(value: Any) -> None:
     sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
 
 
@@ -126,7 +126,7 @@ def ingest(
     if hidden > 0:
         err.print(f"... and {hidden} more in {rejects}", markup=False)
     if as_json:
-        _json(report.counts())
+        emit_json(report.counts())
     else:
         out.print(
             f"accepted {report.accepted}, duplicates {report.duplicates}, "
@@ -228,7 +228,7 @@ def tasks(
         err.print(f"showing the first {limit} tasks; use --limit and --offset for more")
     store.close()
     if as_json:
-        _json([task_json(task) for task in found])
+        emit_json([task_json(task) for task in found])
         return
     table = Table(
         "task",
@@ -286,6 +286,12 @@ def demo(
         store, settings.catalog(), seed=seed, customers=customers, month=month, console=out
     )
     store.close()
+
+
+# The billing commands register themselves on `app`.
+from payoff.cli import billing as _billing  # noqa: E402
+
+del _billing
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -286,7 +287,12 @@ def run_invoices(
 ) -> list[dict[str, Any]]:
     """Draft invoices for a period (replacing earlier drafts); finalized ones are kept."""
     period = Period.month(period_label)
-    as_of_us = now_us() if as_of_us is None else as_of_us
+    now = now_us()
+    if as_of_us is not None and as_of_us > now:
+        # Records received between now and a future as-of time would count as billed
+        # without being on the invoice: rating only looks back.
+        raise BillingError(f"the as-of time {iso(as_of_us)} is in the future")
+    as_of_us = now if as_of_us is None else as_of_us
     documents = []
     for name, rated in sorted(_rate_period(store, period, as_of_us, customer).items()):
         if any(
@@ -333,6 +339,11 @@ def act(store: Store, invoice_id: str, action: str) -> dict[str, Any]:
     if not store.set_invoice_status(invoice_id, current, new, now_us()):
         raise BillingError(f"invoice {invoice_id} changed while being {action}d; try again")
     return show(store, invoice_id)
+
+
+def invoice_json(document: dict[str, Any]) -> str:
+    """An invoice as JSON text: keys sorted, so the same invoice is the same bytes."""
+    return json.dumps(document, sort_keys=True, indent=2) + "\n"
 
 
 def list_invoices(

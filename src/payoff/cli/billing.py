@@ -1,0 +1,351 @@
+"""The billing commands: plans, customers, subscribe, quote, invoice."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import io
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from payoff.cli import Settings, app, emit_json, err, out
+from payoff.core.errors import PayoffError
+from payoff.plans import load_plan
+from payoff.rows import to_us
+from payoff.service import billing
+
+plans_app = typer.Typer(help="Versioned, immutable price plans.", no_args_is_help=True)
+customers_app = typer.Typer(help="Billed accounts.", no_args_is_help=True)
+invoice_app = typer.Typer(
+    help="Invoices: run, finalize, pay, void, show, export.", no_args_is_help=True
+)
+app.add_typer(plans_app, name="plans")
+app.add_typer(customers_app, name="customers")
+app.add_typer(invoice_app, name="invoice")
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@plans_app.command("apply")
+def plans_apply(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Plan YAML.")]
+) -> None:
+    """Store a plan version; the same (id, version) with another body is refused."""
+    settings: Settings = ctx.obj
+    plan, created, warnings = billing.apply_plan(settings.store(), file)
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False)
+    state = "applied" if created else "unchanged (already applied)"
+    out.print(f"plan {plan.id}@{plan.version} {state}", markup=False)
+
+
+@plans_app.command("list")
+def plans_list(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List every plan version."""
+    settings: Settings = ctx.obj
+    found = settings.store(create=False).list_plans()
+    rows = [
+        {
+            "id": p.id,
+            "version": p.version,
+            "currency": p.currency,
+            "digest": p.digest,
+            "charges": [c["name"] for c in p.body["charges"]],
+        }
+        for p in found
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("plan", "version", "currency", "charges")
+    for row in rows:
+        table.add_row(row["id"], str(row["version"]), row["currency"], ", ".join(row["charges"]))
+    out.print(table)
+
+
+@customers_app.command("add")
+def customers_add(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="The customer's external id.")],
+    name: Annotated[str | None, typer.Option(help="A display name.")] = None,
+) -> None:
+    """Add a customer, or rename one."""
+    settings: Settings = ctx.obj
+    created = settings.store().add_customer(customer, name, billing.now_us())
+    out.print(f"customer {customer} {'added' if created else 'updated'}", markup=False)
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"a date is YYYY-MM-DD, got {value!r}") from None
+
+
+@app.command()
+def subscribe(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="The customer's id.")],
+    plan: Annotated[str, typer.Argument(help="PLAN_ID or PLAN_ID@VERSION (default: latest).")],
+    starts: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
+) -> None:
+    """Put a customer on a plan version from a date; the previous subscription ends then."""
+    settings: Settings = ctx.obj
+    chosen = billing.subscribe(settings.store(), customer, plan, _date(starts))
+    out.print(f"{customer} on {chosen.id}@{chosen.version} from {starts}", markup=False)
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    parsed = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"{what} are CHARGE=VALUE, got {item!r}")
+        parsed[name] = value
+    return parsed
+
+
+def _decimal(text: str, where: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{where}: {text!r} is not a decimal number") from None
+    if not value.is_finite() or value < 0:
+        raise typer.BadParameter(f"{where}: {text!r} must be a non-negative number")
+    return value
+
+
+@app.command()
+def quote(
+    plan_file: Annotated[Path, typer.Argument(help="Plan YAML (need not be applied).")],
+    units: Annotated[
+        list[str] | None,
+        typer.Option("--units", help="CHARGE=QTY, repeatable (cost-plus: provider cost in USD)."),
+    ] = None,
+    values: Annotated[
+        list[str] | None,
+        typer.Option("--values", help="CHARGE=V1,V2,... outcome values for a percentage charge."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Price a plan for given units, without a ledger: a price calculator."""
+    plan, _ = load_plan(plan_file)
+    quantities = {k: _decimal(v, k) for k, v in _pairs(units or [], "units").items()}
+    value_lists = {
+        k: [_decimal(part, k) for part in v.split(",") if part]
+        for k, v in _pairs(values or [], "values").items()
+    }
+    result = billing.quote_document(plan, quantities, value_lists)
+    if as_json:
+        emit_json(result)
+        return
+    _print_fees(result, plan.currency)
+
+
+def _print_fees(document: dict[str, Any], currency: str) -> None:
+    table = Table("charge", "units", f"amount {currency}", "precise")
+    for fee in document["fees"]:
+        label = fee["charge"] + (f" (late, {fee['late_period']})" if "late_period" in fee else "")
+        table.add_row(label, fee["units"], fee["amount"], fee["precise_amount"])
+    for key in ("subtotal", "minimum_true_up", "maximum_discount", "total"):
+        table.add_row(key.replace("_", " "), "", document[key], "")
+    out.print(table)
+
+
+def _as_of(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"--as-of is an RFC 3339 time, got {value!r}") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter("--as-of needs a time-zone offset (e.g. Z)")
+    return to_us(moment)
+
+
+@invoice_app.command("run")
+def invoice_run(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option(help="The period, YYYY-MM.")],
+    customer: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Rate what the ledger held at this time (RFC 3339); default now."
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Make draft invoices for a period from the ledger (replacing earlier drafts)."""
+    settings: Settings = ctx.obj
+    documents = billing.run_invoices(settings.store(create=False), period, customer, _as_of(as_of))
+    if as_json:
+        emit_json(documents)
+        return
+    table = Table("invoice", "customer", "plan", "status", "total")
+    for doc in documents:
+        table.add_row(
+            doc["id"],
+            doc["customer"],
+            doc["plan"],
+            doc["status"],
+            f"{doc['total']} {doc['currency']}",
+        )
+    out.print(table)
+    if not documents:
+        out.print("no invoices: no subscription in that period, or all are finalized")
+
+
+def _lifecycle(action: str, help_text: str) -> None:
+    def command(
+        ctx: typer.Context,
+        invoice_id: Annotated[str, typer.Argument(help="The invoice id.")],
+    ) -> None:
+        settings: Settings = ctx.obj
+        result = billing.act(settings.store(create=False), invoice_id, action)
+        out.print(f"invoice {invoice_id} {result['status']}", markup=False)
+
+    command.__doc__ = help_text
+    invoice_app.command(action)(command)
+
+
+_lifecycle("finalize", "Finalize a draft invoice: from now on it is never edited.")
+_lifecycle("pay", "Mark a finalized invoice paid.")
+_lifecycle("void", "Void a finalized invoice; a new draft for its period can then be run.")
+
+
+@invoice_app.command("show")
+def invoice_show(
+    ctx: typer.Context,
+    invoice_id: Annotated[str, typer.Argument(help="The invoice id.")],
+    as_json: AsJson = False,
+) -> None:
+    """Show one invoice."""
+    settings: Settings = ctx.obj
+    document = billing.show(settings.store(create=False), invoice_id)
+    if as_json:
+        emit_json(document)
+        return
+    out.print(
+        f"{document['id']}  {document['customer']}  {document['period']}  "
+        f"{document['plan']}  {document['status']}",
+        markup=False,
+    )
+    _print_fees(document, document["currency"])
+
+
+@invoice_app.command("list")
+def invoice_list(
+    ctx: typer.Context,
+    customer: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
+    period: Annotated[str | None, typer.Option(help="Only this period, YYYY-MM.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List invoices."""
+    settings: Settings = ctx.obj
+    found = billing.list_invoices(settings.store(create=False), customer, period, status)
+    if as_json:
+        emit_json(found)
+        return
+    table = Table("invoice", "customer", "period", "status", "total")
+    for doc in found:
+        table.add_row(
+            doc["id"],
+            doc["customer"],
+            doc["period"],
+            doc["status"],
+            f"{doc['total']} {doc['currency']}",
+        )
+    out.print(table)
+
+
+@invoice_app.command("export")
+def invoice_export(
+    ctx: typer.Context,
+    invoice_id: Annotated[str, typer.Argument(help="The invoice id.")],
+    fmt: Annotated[str, typer.Option("--format", help="json, csv or html.")] = "json",
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Export an invoice as JSON, CSV, or a printable HTML page."""
+    settings: Settings = ctx.obj
+    document = billing.show(settings.store(create=False), invoice_id)
+    renderers = {"json": billing.invoice_json, "csv": invoice_csv, "html": invoice_html}
+    if fmt not in renderers:
+        raise typer.BadParameter(f"--format is one of {', '.join(renderers)}, got {fmt!r}")
+    text = renderers[fmt](document)
+    if output is None:
+        out.file.write(text)
+        return
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        raise PayoffError(f"cannot write {output}: {exc.strerror}") from None
+    out.print(f"wrote {output}", markup=False)
+
+
+def invoice_csv(document: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["invoice", "line", "late_period", "units", "amount", "precise_amount", "currency"]
+    )
+    for fee in document["fees"]:
+        writer.writerow(
+            [
+                document["id"],
+                fee["charge"],
+                fee.get("late_period", ""),
+                fee["units"],
+                fee["amount"],
+                fee["precise_amount"],
+                document["currency"],
+            ]
+        )
+    for key in ("subtotal", "minimum_true_up", "maximum_discount", "total"):
+        writer.writerow([document["id"], key, "", "", document[key], "", document["currency"]])
+    return buffer.getvalue()
+
+
+def invoice_html(document: dict[str, Any]) -> str:
+    """A self-contained printable page: no scripts, fonts or styles from elsewhere."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(f['charge'])}"
+        + (f" <small>(late usage, {e(f['late_period'])})</small>" if "late_period" in f else "")
+        + f"</td><td class=n>{e(f['units'])}</td><td class=n>{e(f['amount'])}</td></tr>"
+        for f in document["fees"]
+    )
+    totals = "".join(
+        f"<tr class=t><td colspan=2>{e(label)}</td><td class=n>{e(document[key])}</td></tr>"
+        for key, label in (
+            ("subtotal", "Subtotal"),
+            ("minimum_true_up", "Minimum true-up"),
+            ("maximum_discount", "Cap discount"),
+            ("total", "Total"),
+        )
+    )
+    return f"""<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>Invoice {e(document["id"])}</title>
+<style>
+body{{font:14px/1.5 system-ui,sans-serif;margin:2em auto;max-width:46em;color:#111}}
+table{{width:100%;border-collapse:collapse}}td,th{{padding:.3em .5em;border-bottom:1px solid #ddd}}
+.n{{text-align:right;font-variant-numeric:tabular-nums}}.t td{{font-weight:600}}
+small{{color:#555}}@media print{{body{{margin:0}}}}
+</style></head><body>
+<h1>Invoice {e(document["id"])}</h1>
+<p>Customer <b>{e(document["customer"])}</b> &middot; period {e(document["period"])} &middot;
+plan {e(document["plan"])} &middot; status {e(document["status"])} &middot;
+amounts in {e(document["currency"])}</p>
+<table><tr><th>Line</th><th class=n>Units</th><th class=n>Amount</th></tr>
+{rows}{totals}</table>
+<p><small>As of {e(document["as_of"])}. Plan {e(document["plan_digest"])};
+inputs {e(document["inputs_digest"])}.</small></p>
+</body></html>
+"""
