@@ -241,3 +241,19 @@ def test_invoice_commands_and_exports(ledger: Store, tmp_path: Path) -> None:
 def test_an_as_of_time_in_the_future_is_refused(ledger: Store) -> None:
     with pytest.raises(billing.BillingError, match="in the future"):
         billing.run_invoices(ledger, "2026-11", as_of_us=billing.now_us() + 60 * 10**6)
+
+
+def test_a_reasoning_budget_shows_what_the_provider_absorbed(ledger: Store) -> None:
+    (acme,) = billing.run_invoices(ledger, "2026-11", customer="acme",
+                                   as_of_us=ledger.as_of_us)  # type: ignore[attr-defined]
+    overage = _fee(acme, "token-overage")
+    # Per task, hidden tokens above 20,000 are not billed: recompute that from the ledger.
+    absorbed = _sql(ledger, """
+        SELECT coalesce(sum(max(hidden - 20000, 0)), 0) FROM (
+          SELECT sum(input_tokens + output_tokens)
+                 - sum(CASE WHEN visible THEN output_tokens - reasoning_tokens ELSE 0 END) AS hidden
+          FROM events WHERE customer = 'acme' AND task IS NOT NULL GROUP BY task)""")
+    assert overage["absorbed_hidden_tokens"] == absorbed > 0
+    counted = _sql(ledger, "SELECT sum(input_tokens + output_tokens) FROM events "
+                   "WHERE customer = 'acme'")
+    assert Decimal(overage["units"]) == counted - absorbed

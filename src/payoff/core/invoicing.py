@@ -78,6 +78,8 @@ def fee_json(fee: Fee) -> dict[str, Any]:
     }
     if fee.late:
         line["late_period"] = fee.period
+    if fee.absorbed_tokens is not None:
+        line["absorbed_hidden_tokens"] = fee.absorbed_tokens
     return line
 
 

@@ -7,7 +7,7 @@ records -> aggregate (in SQL, by the store) -> units (here) -> price (charge mod
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from payoff.core import pricing
@@ -46,6 +46,8 @@ class Fee:
     amount: Decimal
     period: str
     late: bool = False
+    absorbed_tokens: int | None = None
+    """For a charge with a reasoning budget: hidden tokens over it, absorbed by the provider."""
 
 
 def _matches(wanted: str | None, actual: str | None) -> bool:
@@ -117,7 +119,13 @@ def make_fee(
 def rate(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
     """The fees of one window under one plan, each rounded once."""
     cost_usd = Decimal(totals.cost_nanousd) / NANOUSD_PER_USD
-    return [make_fee(plan, c, units(c, totals), cost_usd, period) for c in plan.charges]
+    fees = []
+    for charge in plan.charges:
+        fee = make_fee(plan, charge, units(charge, totals), cost_usd, period)
+        if charge.hidden_tokens_per_task_max is not None:
+            fee = replace(fee, absorbed_tokens=totals.absorbed.get(charge.name, 0))
+        fees.append(fee)
+    return fees
 
 
 def quote(
