@@ -20,13 +20,14 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from bench import costing, ingest, workload
+from bench import costing, ingest, rating, workload
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 QUICK_RESULTS = workload.WORK / "RESULTS-quick.md"
 PACKAGES = ("payoff", "genai-prices", "msgspec", "sqlalchemy", "alembic", "typer")
 SAMPLE_SIZE = 2_000
 INGEST_RATIO_MIN = 0.5
+RATING_RATIO_MAX = 2.0
 PEAK_RSS_MAX_BYTES = 300 * 10**6
 COSTING_RATIO_MIN = 50
 
@@ -159,6 +160,39 @@ def costing_section(r: costing.CostingResult) -> list[str]:
     ]
 
 
+def rating_section(r: rating.RatingResult) -> list[str]:
+    return [
+        f"## Rating a month of {r.events:,} usage events for {r.customers} customers",
+        "",
+        *_table(
+            [
+                ("invoice run (median)", f"{statistics.median(r.payoff_seconds):.2f} s", "", ""),
+                (
+                    "bare SQL GROUP BY of the same aggregates (median)",
+                    f"{statistics.median(r.bare_seconds):.2f} s",
+                    "",
+                    "",
+                ),
+                (
+                    "invoice run / bare",
+                    f"{r.ratio:.2f}x",
+                    f"≤ {RATING_RATIO_MAX}x",
+                    _verdict(r.ratio <= RATING_RATIO_MAX),
+                ),
+            ]
+        ),
+        "",
+        f"Method: a ledger of the demo's agent work for {r.customers} customers cut to "
+        f"{r.events:,} usage records (with their task and outcome records), every customer "
+        f"subscribed to one of the three example plans (hybrid with a reasoning budget, "
+        f"cost-plus, per-outcome). payoff: one `invoice run` of the month in process (SQL "
+        f"aggregates by customer and day, rating, {r.customers} drafts stored in one "
+        f"transaction). Bare: the same four aggregate queries with sqlite3, every row fetched, "
+        f"nothing priced (bench/rating.py). {len(r.payoff_seconds)} alternating repeat(s), "
+        f"medians. Seconds: payoff {_seconds(r.payoff_seconds)}; bare {_seconds(r.bare_seconds)}.",
+    ]
+
+
 def ingest_batch() -> int:
     from payoff.service import BATCH_RECORDS
 
@@ -188,6 +222,8 @@ def main() -> None:
     calls_file = workload.path_for(records, llm_only=True)
     log("costing:")
     costing_result = costing.measure(calls_file, repeats, SAMPLE_SIZE, log)
+    log("rating:")
+    rating_result = rating.measure(records, repeats, log)
 
     lines = [
         "# Benchmark results",
@@ -203,6 +239,8 @@ def main() -> None:
         "",
         *costing_section(costing_result),
         "",
+        *rating_section(rating_result),
+        "",
     ]
     output = QUICK_RESULTS if args.quick else RESULTS
     output.write_text("\n".join(lines))
@@ -212,6 +250,7 @@ def main() -> None:
         f"{max(ingest_result.peak_rss_bytes) / 1e6:.0f} MB"
     )
     log(f"costing: {costing_result.ratio:,.0f}x calc_price, {costing_result.mismatches} mismatches")
+    log(f"rating: {rating_result.ratio:.2f}x a bare GROUP BY")
     log(f"wrote {output}")
 
 

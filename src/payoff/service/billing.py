@@ -249,10 +249,17 @@ def _fees_of(invoice: StoredInvoice, period: str) -> list[Fee]:
 
 
 def _late_lines(
-    store: Store, customer: str, period: Period, plan: Plan, as_of_us: int
+    store: Store,
+    customer: str,
+    period: Period,
+    plan: Plan,
+    as_of_us: int,
+    billed: list[StoredInvoice],
 ) -> tuple[list[Fee], list[UsageTotals]]:
-    """Late-usage lines for earlier finalized periods whose records arrived after billing."""
-    billed = [i for i in store.list_invoices(customer) if i.status in ("finalized", "paid")]
+    """Late-usage lines for earlier finalized periods whose records arrived after billing.
+
+    `billed` holds the customer's finalized and paid invoices.
+    """
     lines: list[Fee] = []
     inputs: list[UsageTotals] = []
     for label in sorted({i.period for i in billed if i.period < period.label}, reverse=True)[
@@ -274,11 +281,11 @@ def _late_lines(
     return lines, inputs
 
 
-def _invoice_id(store: Store, customer: str, period: str) -> str:
-    existing = store.invoice_ids_for(customer, period)
-    for invoice_id, status in existing:
-        if status == "draft":
-            return invoice_id
+def _invoice_id(customer: str, period: str, existing: list[StoredInvoice]) -> str:
+    """The period's draft keeps its id; after voids, a new one is numbered."""
+    for invoice in existing:
+        if invoice.status == "draft":
+            return invoice.id
     return f"{customer}-{period}" + (f"-{len(existing) + 1}" if existing else "")
 
 
@@ -293,29 +300,34 @@ def run_invoices(
         # without being on the invoice: rating only looks back.
         raise BillingError(f"the as-of time {iso(as_of_us)} is in the future")
     as_of_us = now if as_of_us is None else as_of_us
+    this_period: dict[str, list[StoredInvoice]] = defaultdict(list)
+    for invoice in store.list_invoices(customer, period.label):
+        this_period[invoice.customer].append(invoice)
+    billed: dict[str, list[StoredInvoice]] = defaultdict(list)
+    for invoice in store.list_invoices(customer, statuses=("finalized", "paid")):
+        billed[invoice.customer].append(invoice)
     documents = []
     for name, rated in sorted(_rate_period(store, period, as_of_us, customer).items()):
-        if any(
-            status in ("finalized", "paid")
-            for _, status in store.invoice_ids_for(name, period.label)
-        ):
+        if any(i.status in ("finalized", "paid") for i in this_period[name]):
             continue
-        late, late_inputs = _late_lines(store, name, period, rated.plan, as_of_us)
+        late, late_inputs = _late_lines(store, name, period, rated.plan, as_of_us, billed[name])
         inputs = [dataclasses.asdict(t) for t in rated.inputs + late_inputs]
-        doc = document(
-            invoice_id=_invoice_id(store, name, period.label),
-            customer=name,
-            period=period.label,
-            status="draft",
-            plan=rated.plan,
-            fees=rated.fees + late,
-            as_of=iso(as_of_us),
-            plan_digest=rated.plan_digest,
-            inputs_digest=digest(inputs),
+        documents.append(
+            document(
+                invoice_id=_invoice_id(name, period.label, this_period[name]),
+                customer=name,
+                period=period.label,
+                status="draft",
+                plan=rated.plan,
+                fees=rated.fees + late,
+                as_of=iso(as_of_us),
+                plan_digest=rated.plan_digest,
+                inputs_digest=digest(inputs),
+            )
         )
-        stored = {key: value for key, value in doc.items() if key != "status"}
-        store.save_draft(stored, as_of_us, now_us())
-        documents.append(doc)
+    # One transaction for the whole run: every draft lands, or none does.
+    drafts = [{key: value for key, value in d.items() if key != "status"} for d in documents]
+    store.save_drafts(drafts, as_of_us, now_us())
     return documents
 
 

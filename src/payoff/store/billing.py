@@ -103,7 +103,8 @@ def _canonical(value: Any) -> str:
 
 
 def _day(column: Any, start_us: int) -> Any:
-    return ((column - start_us) / US_PER_DAY).label("day")
+    # Floor division: SQLAlchemy renders `/` on integers as true (float) division.
+    return ((column - start_us) // US_PER_DAY).label("day")
 
 
 class BillingQueries:
@@ -404,56 +405,32 @@ class BillingQueries:
 
     # -- invoices ------------------------------------------------------------------------
 
-    def save_draft(self, document: dict[str, Any], as_of_us: int, now_us: int) -> None:
-        """Store a draft invoice, replacing the period's earlier draft of the customer."""
+    def save_drafts(self, documents: Sequence[dict[str, Any]], as_of_us: int, now_us: int) -> None:
+        """Store draft invoices in one transaction, each replacing its period's draft."""
         i = s.invoices.c
-        customer, period = document["customer"], document["period"]
         with self.engine.begin() as conn:
-            closed = conn.execute(
-                select(i.id).where(
-                    and_(
-                        i.customer == customer,
-                        i.period == period,
-                        i.status.in_(("finalized", "paid")),
+            for document in documents:
+                customer, period = document["customer"], document["period"]
+                same_period = and_(i.customer == customer, i.period == period)
+                closed = conn.execute(
+                    select(i.id).where(same_period, i.status.in_(("finalized", "paid")))
+                ).first()
+                if closed is not None:
+                    raise StoreError(f"invoice {closed.id} for {customer} {period} is finalized")
+                conn.execute(s.invoices.delete().where(same_period, i.status == "draft"))
+                conn.execute(
+                    s.invoices.insert().values(
+                        id=document["id"],
+                        customer=customer,
+                        period=period,
+                        status="draft",
+                        currency=document["currency"],
+                        total=document["total"],
+                        as_of_us=as_of_us,
+                        document=_canonical(document),
+                        created_at_us=now_us,
                     )
                 )
-            ).first()
-            if closed is not None:
-                raise StoreError(f"invoice {closed.id} for {customer} {period} is finalized")
-            conn.execute(
-                s.invoices.delete().where(
-                    and_(i.customer == customer, i.period == period, i.status == "draft")
-                )
-            )
-            conn.execute(
-                s.invoices.insert().values(
-                    id=document["id"],
-                    customer=customer,
-                    period=period,
-                    status="draft",
-                    currency=document["currency"],
-                    total=document["total"],
-                    as_of_us=as_of_us,
-                    document=_canonical(document),
-                    created_at_us=now_us,
-                )
-            )
-
-    def invoice_ids_for(self, customer: str, period: str) -> list[tuple[str, str]]:
-        i = s.invoices.c
-        with self.engine.connect() as conn:
-            return [
-                tuple(r)
-                for r in conn.execute(
-                    select(i.id, i.status)
-                    .where(
-                        and_(  # type: ignore[misc]
-                            i.customer == customer, i.period == period
-                        )
-                    )
-                    .order_by(i.created_at_us)
-                )
-            ]
 
     def get_invoice(self, invoice_id: str) -> StoredInvoice | None:
         with self.engine.connect() as conn:
@@ -466,6 +443,7 @@ class BillingQueries:
         period: str | None = None,
         status: str | None = None,
         *,
+        statuses: Sequence[str] = (),
         limit: int = MAX_INVOICES_LISTED,
     ) -> list[StoredInvoice]:
         i = s.invoices.c
@@ -473,6 +451,8 @@ class BillingQueries:
         for column, value in ((i.customer, customer), (i.period, period), (i.status, status)):
             if value is not None:
                 query = query.where(column == value)
+        if statuses:
+            query = query.where(i.status.in_(statuses))
         with self.engine.connect() as conn:
             return [_invoice(row) for row in conn.execute(query)]
 
