@@ -1,0 +1,143 @@
+"""Outcome lifecycles, pure: transitions, deemed acceptance, audit sampling, warranties."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pytest
+
+from payoff.core.outcomes import (
+    TRANSITIONS,
+    US_PER_DAY,
+    LifecycleError,
+    Policy,
+    Verdict,
+    audit_sampled,
+    lifecycle,
+    transition,
+)
+
+CLAIMED = 1_793_700_000 * 10**6
+DAY = US_PER_DAY
+CUSTOMER = Policy("customer", accept_after_days=7, warranty_days=90)
+STATUSES = ("claimed", "verified", "rejected", "reversed")
+ACTIONS = ("verify", "reject", "reverse")
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("action", ACTIONS)
+def test_every_transition_legal_or_refused(status: str, action: str) -> None:
+    if (status, action) in TRANSITIONS:
+        assert transition(status, action) == TRANSITIONS[(status, action)]
+    else:
+        with pytest.raises(LifecycleError, match=f"cannot {action} an outcome that is {status}"):
+            transition(status, action)
+
+
+def test_without_verification_a_claim_counts_when_made() -> None:
+    result = lifecycle("o1", CLAIMED, [], Policy("none"), CLAIMED)
+    assert (result.status, result.verified_at_us, result.verified_by) == (
+        "verified",
+        CLAIMED,
+        "rule",
+    )
+
+
+def test_customer_acceptance_and_rejection() -> None:
+    accepted = lifecycle(
+        "o1", CLAIMED, [Verdict("verify", "customer", CLAIMED + DAY)], CUSTOMER, CLAIMED + 2 * DAY
+    )
+    assert (accepted.status, accepted.verified_by) == ("verified", "customer")
+    rejected = lifecycle(
+        "o1",
+        CLAIMED,
+        [Verdict("reject", "customer", CLAIMED + DAY, "wrong")],
+        CUSTOMER,
+        CLAIMED + 30 * DAY,
+    )
+    assert rejected.status == "rejected" and rejected.steps[-1].reason == "wrong"
+
+
+def test_deemed_acceptance_at_the_exact_boundary() -> None:
+    deadline = CLAIMED + 7 * DAY
+    assert lifecycle("o1", CLAIMED, [], CUSTOMER, deadline - 1).status == "claimed"
+    at = lifecycle("o1", CLAIMED, [], CUSTOMER, deadline)
+    assert (at.status, at.verified_by, at.verified_at_us) == ("verified", "deemed", deadline)
+    # A rejection at the deadline itself is still in time; one microsecond later is not.
+    in_time = lifecycle(
+        "o1", CLAIMED, [Verdict("reject", "customer", deadline)], CUSTOMER, deadline + DAY
+    )
+    assert in_time.status == "rejected"
+    with pytest.raises(LifecycleError, match="cannot reject an outcome that is verified"):
+        lifecycle(
+            "o1", CLAIMED, [Verdict("reject", "customer", deadline + 1)], CUSTOMER, deadline + DAY
+        )
+
+
+def test_verdicts_after_the_as_of_time_do_not_count() -> None:
+    verdicts = [Verdict("reject", "customer", CLAIMED + DAY)]
+    assert lifecycle("o1", CLAIMED, verdicts, CUSTOMER, CLAIMED + DAY - 1).status == "claimed"
+
+
+def test_reversal_inside_and_after_the_warranty() -> None:
+    accepted = Verdict("verify", "customer", CLAIMED)
+    last_day = CLAIMED + 90 * DAY
+    inside = lifecycle(
+        "o1", CLAIMED, [accepted, Verdict("reverse", "customer", last_day)], CUSTOMER, last_day
+    )
+    assert inside.status == "reversed"
+    with pytest.raises(LifecycleError, match="90-day warranty of this outcome has ended"):
+        lifecycle(
+            "o1",
+            CLAIMED,
+            [accepted, Verdict("reverse", "customer", last_day + 1)],
+            CUSTOMER,
+            last_day + 1,
+        )
+    with pytest.raises(LifecycleError, match="no warranty"):
+        lifecycle("o1", CLAIMED, [Verdict("reverse", "customer", CLAIMED)], Policy("none"), CLAIMED)
+
+
+def test_audit_sample_is_deterministic_and_near_its_rate() -> None:
+    rate, trials = Decimal("0.05"), 10_000
+    sampled = [audit_sampled(f"out_{i}", rate) for i in range(trials)]
+    assert sampled == [audit_sampled(f"out_{i}", rate) for i in range(trials)]
+    # Within 4 standard deviations of the binomial mean (a false alarm about once in 15,000).
+    mean, sd = trials * 0.05, math.sqrt(trials * 0.05 * 0.95)
+    assert abs(sum(sampled) - mean) < 4 * sd
+    assert not any(audit_sampled(f"out_{i}", Decimal(0)) for i in range(100))
+    assert all(audit_sampled(f"out_{i}", Decimal(1)) for i in range(100))
+
+
+def test_audited_claims_wait_for_the_auditor() -> None:
+    policy = Policy("audit", warranty_days=30, audit_rate=Decimal("0.5"))
+    ids = [f"o{i}" for i in range(40)]
+    waiting = [i for i in ids if audit_sampled(i, policy.audit_rate)]
+    passing = [i for i in ids if not audit_sampled(i, policy.audit_rate)]
+    assert waiting and passing
+    assert lifecycle(passing[0], CLAIMED, [], policy, CLAIMED).status == "verified"
+    assert lifecycle(waiting[0], CLAIMED, [], policy, CLAIMED + 99 * DAY).status == "claimed"
+    audited = lifecycle(
+        waiting[0],
+        CLAIMED,
+        [Verdict("reject", "auditor", CLAIMED + DAY, "no")],
+        policy,
+        CLAIMED + DAY,
+    )
+    assert (audited.status, audited.audited) == ("rejected", True)
+    with pytest.raises(LifecycleError, match="verified by audit"):
+        lifecycle(waiting[0], CLAIMED, [Verdict("verify", "customer", CLAIMED)], policy, CLAIMED)
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        (Policy("manual"), "verification: one of"),
+        (Policy("customer", accept_after_days=-1), "accept_after_days: must not be negative"),
+        (Policy("audit"), "audit_rate: an audit policy needs a positive rate"),
+        (Policy("audit", audit_rate=Decimal(2)), "audit_rate: a share from 0 to 1"),
+    ],
+)
+def test_invalid_policies(policy: Policy, message: str) -> None:
+    assert any(message in error for error in policy.validate())
