@@ -166,7 +166,7 @@ def test_invalid_plans_name_the_charge_and_field(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as caught:
         load_plan(bad)
     assert "charge 't': tiers[1].up_to: tiers must ascend" in str(caught.value)
-    assert "charge 'o': unit_price: must not be negative" in str(caught.value)
+    assert "charge 'o': unit_price: must be a finite, non-negative number" in str(caught.value)
     bad.write_text("id: p\nversion: 1\ncurrency: XYZ\ncharges: []\nextra: 1\n")
     with pytest.raises(PlanError, match="unknown field `extra`"):
         load_plan(bad)

@@ -14,6 +14,7 @@ import msgspec
 
 from payoff.core.errors import PayoffError
 from payoff.core.invoicing import digest
+from payoff.core.outcomes import Policy
 from payoff.core.plan import TOKEN_CLASSES, Charge, Plan
 from payoff.core.pricing import PriceSpec, Tier
 
@@ -53,6 +54,10 @@ class ChargeFile(_Strict):
     task_type: str | None = None
     count: str = "completed"
     outcome: str | None = None
+    verification: str = "none"
+    accept_after_days: int | None = None
+    warranty_days: int | None = None
+    audit_rate: Decimal = Decimal(0)
 
     def to_charge(self) -> Charge:
         price = None
@@ -81,6 +86,12 @@ class ChargeFile(_Strict):
             task_type=self.task_type,
             count=self.count,
             outcome=self.outcome,
+            policy=Policy(
+                verification=self.verification,
+                accept_after_days=self.accept_after_days,
+                warranty_days=self.warranty_days,
+                audit_rate=self.audit_rate,
+            ),
         )
 
 

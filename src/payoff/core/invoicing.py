@@ -17,7 +17,7 @@ from typing import Any
 
 from payoff.core.currency import round_money
 from payoff.core.plan import Plan
-from payoff.core.rating import Fee
+from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
 
 ZERO = Decimal(0)
 
@@ -51,30 +51,50 @@ class Totals:
     total: Decimal
 
 
-def totals(plan: Plan, fees: Sequence[Fee]) -> Totals:
-    """Subtotal of rounded fees, then the plan's minimum (true-up) and maximum (discount)."""
+def totals(plan: Plan, fees: Sequence[Fee], late: Sequence[Fee] = ()) -> Totals:
+    """The period's own fees against the plan's minimum (true-up) and maximum (discount),
+    then late lines for earlier periods, which carry their own periods' minimums and caps.
+
+    total = subtotal (every rounded line) + true-up - discount; it may be negative when
+    late lines credit more than the period costs.
+    """
 
     def rounded(amount: Decimal) -> Decimal:
         return round_money(amount, plan.currency, plan.rounding)
 
-    subtotal = rounded(sum((fee.amount for fee in fees), ZERO))
+    own = rounded(sum((fee.amount for fee in fees), ZERO))
+    assert own >= 0, "a period's own fees are never negative"
     true_up = rounded(ZERO)
-    if plan.minimum is not None and subtotal < plan.minimum:
-        true_up = rounded(plan.minimum - subtotal)
+    if plan.minimum is not None and own < plan.minimum:
+        true_up = rounded(plan.minimum - own)
     discount = rounded(ZERO)
-    if plan.maximum is not None and subtotal + true_up > plan.maximum:
-        discount = rounded(subtotal + true_up - plan.maximum)
-    result = Totals(subtotal, true_up, discount, subtotal + true_up - discount)
-    assert result.total >= 0 and (plan.maximum is None or result.total <= plan.maximum)
-    return result
+    if plan.maximum is not None and own + true_up > plan.maximum:
+        discount = rounded(own + true_up - plan.maximum)
+    assert plan.maximum is None or own + true_up - discount <= plan.maximum
+    subtotal = own + rounded(sum((fee.amount for fee in late), ZERO))
+    return Totals(subtotal, true_up, discount, subtotal + true_up - discount)
+
+
+def adjustment_lines(plan: Plan, fees: Sequence[Fee], period: str) -> list[Fee]:
+    """A period's true-up and discount as lines, for comparing what it comes to over time."""
+    result = totals(plan, fees)
+    return [
+        Fee(TRUE_UP_LINE, Decimal(0), result.minimum_true_up, result.minimum_true_up, period),
+        Fee(DISCOUNT_LINE, Decimal(0), -result.maximum_discount, -result.maximum_discount, period),
+    ]
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as plain text, never in exponent notation ("1000", not "1E+3")."""
+    return format(value, "f")
 
 
 def fee_json(fee: Fee) -> dict[str, Any]:
     line: dict[str, Any] = {
         "charge": fee.charge,
-        "units": str(fee.units),
-        "amount": str(fee.amount),
-        "precise_amount": str(fee.precise_amount),
+        "units": plain(fee.units),
+        "amount": plain(fee.amount),
+        "precise_amount": plain(fee.precise_amount),
     }
     if fee.late:
         line["late_period"] = fee.period
@@ -100,10 +120,16 @@ def document(
     as_of: str,
     plan_digest: str,
     inputs_digest: str,
+    late: Sequence[Fee] = (),
+    windows: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The invoice as a JSON-ready dict, amounts as decimal strings."""
-    result = totals(plan, fees)
-    return {
+    """The invoice as a JSON-ready dict, amounts as decimal strings.
+
+    `fees` are the period's own lines; `late` the lines for earlier periods; `windows` the
+    subscription windows rated (plan, its digest, days).
+    """
+    result = totals(plan, fees, late)
+    body: dict[str, Any] = {
         "id": invoice_id,
         "customer": customer,
         "period": period,
@@ -111,11 +137,14 @@ def document(
         "currency": plan.currency,
         "plan": f"{plan.id}@{plan.version}",
         "as_of": as_of,
-        "fees": [fee_json(fee) for fee in fees],
-        "subtotal": str(result.subtotal),
-        "minimum_true_up": str(result.minimum_true_up),
-        "maximum_discount": str(result.maximum_discount),
-        "total": str(result.total),
+        "fees": [fee_json(fee) for fee in [*fees, *late]],
+        "subtotal": plain(result.subtotal),
+        "minimum_true_up": plain(result.minimum_true_up),
+        "maximum_discount": plain(result.maximum_discount),
+        "total": plain(result.total),
         "plan_digest": plan_digest,
         "inputs_digest": inputs_digest,
     }
+    if windows:
+        body["windows"] = list(windows)
+    return body

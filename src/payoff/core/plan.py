@@ -8,11 +8,12 @@ field at fault.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from payoff.core import pricing
-from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES
+from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
+from payoff.core.outcomes import Policy
 from payoff.core.pricing.spec import PriceSpec
 
 CHARGE_TYPES = ("subscription", "tokens", "task", "outcome")
@@ -36,19 +37,29 @@ class Charge:
     task_type: str | None = None  # task
     count: str = "completed"  # task
     outcome: str | None = None  # outcome
+    policy: Policy = field(default_factory=Policy)  # outcome: verification and warranty
 
     def validate(self, currency: str) -> list[str]:
         errors = self._type_errors()
+        if self.type == "outcome":
+            errors += self.policy.validate()
+        elif self.policy != Policy():
+            errors.append("verification: only outcome charges verify claims")
         if self.price is not None:
             errors += pricing.validate(self.price)
         if self.type == "tokens" and self.markup is not None and currency != "USD":
             errors.append("markup: provider costs are in USD; a cost-plus charge needs a USD plan")
         return [f"charge {self.name!r}: {error}" for error in errors]
 
+    def _foreign_fields(self) -> list[str]:
+        return _foreign(self)
+
     def _type_errors(self) -> list[str]:
         if self.type not in CHARGE_TYPES:
             return [f"type: unknown charge type {self.type!r}; expected {', '.join(CHARGE_TYPES)}"]
-        errors = []
+        errors = [f"{name}: not a field of {self.type} charges" for name in self._foreign_fields()]
+        if not self.name.strip():
+            errors.append("name: a charge needs a name")
         if self.type == "subscription":
             if self.amount is None or self.amount < 0:
                 errors.append("amount: a subscription needs a non-negative amount")
@@ -63,6 +74,11 @@ class Charge:
             budget = self.hidden_tokens_per_task_max
             if budget is not None and budget < 0:
                 errors.append(f"hidden_tokens_per_task_max: must not be negative, got {budget}")
+            if budget is not None and self.markup is not None:
+                errors.append(
+                    "hidden_tokens_per_task_max: a cost-plus charge bills provider cost; a "
+                    "reasoning budget applies to a priced tokens charge"
+                )
         elif self.type == "task":
             if not self.task_type:
                 errors.append("task_type: required (a task type, or '*')")
@@ -75,6 +91,36 @@ class Charge:
         if self.price is not None and self.price.model == "percentage" and self.type != "outcome":
             errors.append("model: percentage prices outcome values; use it on outcome charges")
         return errors
+
+
+# The fields each charge type may set, beyond name and type.
+_OWN_FIELDS = {
+    "subscription": {"amount"},
+    "tokens": {"price", "classes", "markup", "hidden_tokens_per_task_max"},
+    "task": {"price", "task_type", "count"},
+    "outcome": {"price", "outcome", "policy"},
+}
+_DEFAULTS = {"classes": TOKEN_CLASSES, "count": "completed", "policy": Policy()}
+
+
+def _foreign(charge: Charge) -> list[str]:
+    own = _OWN_FIELDS[charge.type]
+    names = (
+        "price",
+        "amount",
+        "classes",
+        "markup",
+        "hidden_tokens_per_task_max",
+        "task_type",
+        "count",
+        "outcome",
+        "policy",
+    )
+    return [
+        "model" if name == "price" else name
+        for name in names
+        if name not in own and getattr(charge, name) != _DEFAULTS.get(name)
+    ]
 
 
 @dataclass(frozen=True)
@@ -91,6 +137,8 @@ class Plan:
     def validate(self) -> list[str]:
         """Errors that refuse the plan; empty when it is valid."""
         errors = []
+        if not self.id or "@" in self.id:
+            errors.append(f"id: a non-empty name without '@', got {self.id!r}")
         if self.version < 1:
             errors.append(f"version: a positive integer, got {self.version}")
         if self.currency not in MINOR_UNITS:
@@ -101,18 +149,30 @@ class Plan:
             errors.append(f"rounding: one of {', '.join(ROUNDING_MODES)}, got {self.rounding!r}")
         for name in ("minimum", "maximum"):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                errors.append(f"{name}: must not be negative, got {value}")
+            if value is None:
+                continue
+            if not value.is_finite() or value < 0:
+                errors.append(f"{name}: a non-negative amount, got {value}")
+            elif self.currency in MINOR_UNITS and value != value.quantize(quantum(self.currency)):
+                errors.append(f"{name}: {value} is finer than a {self.currency} minor unit")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             errors.append(f"minimum: {self.minimum} exceeds maximum {self.maximum}")
         names = [charge.name for charge in self.charges]
-        if len(set(names)) != len(names):
-            errors.append("charges: charge names must be unique within a plan")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            errors.append(f"charges: names must be unique within a plan: {', '.join(repeated)}")
         if not self.charges:
             errors.append("charges: a plan needs at least one charge")
         for charge in self.charges:
             errors += charge.validate(self.currency)
         return errors
+
+    def policy_for(self, outcome_type: str) -> Policy:
+        """The verification policy of the first outcome charge that counts this type."""
+        for charge in self.charges:
+            if charge.type == "outcome" and charge.outcome in (ANY, outcome_type):
+                return charge.policy
+        return Policy()
 
     def warnings(self, task_types: set[str], outcome_types: set[str]) -> list[str]:
         """Charges naming a task or outcome type the ledger has not seen (yet)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from payoff.core import pricing
 from payoff.core.currency import round_money
@@ -16,6 +16,7 @@ from payoff.core.money import NANOUSD_PER_USD
 from payoff.core.plan import ANY, Charge, Plan
 
 ZERO = Decimal(0)
+FINAL_STATUSES = ("completed", "failed", "abandoned")
 
 
 @dataclass(frozen=True)
@@ -57,18 +58,20 @@ def _matches(wanted: str | None, actual: str | None) -> bool:
 def units(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...]:
     """What a charge counts: a quantity, or for percentage charges the outcome values."""
     if charge.type == "subscription":
-        return Decimal(totals.active_days) / Decimal(totals.period_days)
+        # The share of the period, shown to six places; the amount is computed from the days.
+        share = Decimal(totals.active_days) / Decimal(totals.period_days)
+        return share.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN).normalize()
     if charge.type == "tokens":
         counted = sum(totals.tokens.get(name, 0) for name in charge.classes)
         return Decimal(counted - totals.absorbed.get(charge.name, 0))
     if charge.type == "task":
-        wanted_statuses = ("completed",) if charge.count == "completed" else None
+        # Tasks count in the period they end in: an open task is counted once, when it ends.
+        statuses = ("completed",) if charge.count == "completed" else FINAL_STATUSES
         return Decimal(
             sum(
                 count
                 for task_type, status, count in totals.tasks
-                if _matches(charge.task_type, task_type)
-                and (wanted_statuses is None or status in wanted_statuses)
+                if _matches(charge.task_type, task_type) and status in statuses
             )
         )
     assert charge.type == "outcome"
@@ -122,6 +125,15 @@ def rate(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
     fees = []
     for charge in plan.charges:
         fee = make_fee(plan, charge, units(charge, totals), cost_usd, period)
+        if charge.type == "subscription":
+            # Prorated by days, multiplied before dividing: rounded once, when the fee is made.
+            assert charge.amount is not None
+            precise = charge.amount * totals.active_days / totals.period_days
+            fee = replace(
+                fee,
+                precise_amount=precise,
+                amount=round_money(precise, plan.currency, plan.rounding),
+            )
         if charge.hidden_tokens_per_task_max is not None:
             fee = replace(fee, absorbed_tokens=totals.absorbed.get(charge.name, 0))
         fees.append(fee)
@@ -150,24 +162,36 @@ def quote(
     return fees
 
 
-def late_fees(plan: Plan, now: Sequence[Fee], billed: Sequence[Fee], period: str) -> list[Fee]:
-    """Lines for usage that arrived after a period was billed: now less what was billed.
+TRUE_UP_LINE = "minimum_true_up"
+DISCOUNT_LINE = "maximum_discount"
 
-    `billed` holds every fee already billed for the period (its invoice and earlier late
-    lines), by charge; a charge whose amount did not move gets no line.
+
+def late_fees(plan: Plan, now: Sequence[Fee], billed: Sequence[Fee], period: str) -> list[Fee]:
+    """Lines for a finalized period whose fees moved since it was billed (late usage,
+    reversed outcomes): what the period's fees come to now, less what was billed for it.
+
+    `now` are the period's fees rated now, its minimum true-up and maximum discount as lines
+    named TRUE_UP_LINE and DISCOUNT_LINE (the discount negative); `billed` every line
+    already billed for the period on finalized invoices, in the same shape. Lines are
+    compared by charge name, summed over the period's windows; each line's amount is the
+    rounded amount now less the rounded amounts billed, so no rounding drifts. A line may
+    be negative: a credit.
     """
+    names = list(dict.fromkeys(fee.charge for fee in [*now, *billed]))
     lines = []
-    for fee in now:
-        same = [b for b in billed if b.charge == fee.charge]
-        precise = fee.precise_amount - sum((b.precise_amount for b in same), ZERO)
-        if precise == 0:
+    for name in names:
+        current = [fee for fee in now if fee.charge == name]
+        before = [fee for fee in billed if fee.charge == name]
+        amount = sum((f.amount for f in current), ZERO) - sum((f.amount for f in before), ZERO)
+        if amount == 0:
             continue
         lines.append(
             Fee(
-                charge=fee.charge,
-                units=fee.units - sum((b.units for b in same), ZERO),
-                precise_amount=precise,
-                amount=round_money(precise, plan.currency, plan.rounding),
+                charge=name,
+                units=sum((f.units for f in current), ZERO) - sum((f.units for f in before), ZERO),
+                precise_amount=sum((f.precise_amount for f in current), ZERO)
+                - sum((f.precise_amount for f in before), ZERO),
+                amount=round_money(amount, plan.currency, plan.rounding),
                 period=period,
                 late=True,
             )

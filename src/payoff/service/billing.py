@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from payoff.core.errors import PayoffError
-from payoff.core.invoicing import digest, document, transition
+from payoff.core.invoicing import adjustment_lines, digest, document, transition
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Plan
-from payoff.core.rating import Fee, UsageTotals, late_fees, quote, rate
+from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee, UsageTotals, late_fees, quote, rate
 from payoff.plans import load_plan, plan_from_body
 from payoff.service.ingest import now_us
 from payoff.store.billing import StoredInvoice, StoredPlan, Subscription
 from payoff.store.protocol import Store
 
+FINAL = ("finalized", "paid")
 LATE_LOOKBACK_PERIODS = 24
 """How many earlier finalized periods an invoice run checks for late usage."""
 
@@ -196,15 +197,16 @@ def _totals(
 @dataclass(frozen=True)
 class _Rated:
     fees: list[Fee]
-    plan: Plan
+    plan: Plan  # the period's last plan: its currency, minimum and maximum apply
     plan_digest: str
     inputs: list[UsageTotals]
+    windows: list[dict[str, Any]]
 
 
 def _rate_period(
     store: Store, period: Period, as_of_us: int, customer: str | None
 ) -> dict[str, _Rated]:
-    """Every subscribed customer's fees for the period, as of a time."""
+    """Every subscribed customer's own fees for the period, as of a time."""
     subs = store.subscriptions(period.start_us, period.end_us, customer)
     stored = {
         (s.plan_id, s.plan_version): find_plan(store, f"{s.plan_id}@{s.plan_version}") for s in subs
@@ -214,25 +216,33 @@ def _rate_period(
     rated: dict[str, _Rated] = {}
     for sub in subs:
         key = (sub.plan_id, sub.plan_version)
-        plan = plans[key]
-        totals = _totals(data, plan, sub.customer, _window_days(period, sub), period)
+        plan, days = plans[key], _window_days(period, sub)
+        totals = _totals(data, plan, sub.customer, days, period)
         earlier = rated.get(sub.customer)
         if earlier is not None and earlier.plan.currency != plan.currency:
             raise BillingError(f"{sub.customer}: plans in {period.label} differ in currency")
-        fees = rate(plan, totals, period.label)
+        window = {
+            "plan": f"{plan.id}@{plan.version}",
+            "plan_digest": stored[key].digest,
+            "first_day": days[0] + 1,
+            "last_day": days[1],
+        }
         rated[sub.customer] = _Rated(
-            fees=(earlier.fees if earlier else []) + fees,
-            plan=plan,  # the period's last plan sets the currency, minimum and maximum
+            fees=(earlier.fees if earlier else []) + rate(plan, totals, period.label),
+            plan=plan,
             plan_digest=stored[key].digest,
             inputs=(earlier.inputs if earlier else []) + [totals],
+            windows=(earlier.windows if earlier else []) + [window],
         )
     return rated
 
 
 def _fees_of(invoice: StoredInvoice, period: str) -> list[Fee]:
-    """The fees an invoice billed for a period: its own, or its late lines for it."""
+    """What an invoice billed for a period: its own lines and adjustments, or its late lines
+    for that period."""
     fees = []
-    for line in invoice.document["fees"]:
+    document = invoice.document
+    for line in document["fees"]:
         line_period = line.get("late_period", invoice.period)
         if line_period == period:
             fees.append(
@@ -245,29 +255,29 @@ def _fees_of(invoice: StoredInvoice, period: str) -> list[Fee]:
                     "late_period" in line,
                 )
             )
+    if invoice.period == period:
+        true_up, discount = (
+            Decimal(document["minimum_true_up"]),
+            Decimal(document["maximum_discount"]),
+        )
+        fees.append(Fee(TRUE_UP_LINE, Decimal(0), true_up, true_up, period))
+        fees.append(Fee(DISCOUNT_LINE, Decimal(0), -discount, -discount, period))
     return fees
 
 
 def _late_lines(
-    store: Store,
-    customer: str,
-    period: Period,
-    plan: Plan,
-    as_of_us: int,
-    billed: list[StoredInvoice],
+    store: Store, customer: str, period: Period, as_of_us: int, billed: list[StoredInvoice]
 ) -> tuple[list[Fee], list[UsageTotals]]:
-    """Late-usage lines for earlier finalized periods whose records arrived after billing.
+    """Lines for earlier finalized periods whose fees moved since they were billed.
 
-    `billed` holds the customer's finalized and paid invoices.
+    `billed` holds the customer's finalized and paid invoices of the look-back window.
     """
     lines: list[Fee] = []
     inputs: list[UsageTotals] = []
-    for label in sorted({i.period for i in billed if i.period < period.label}, reverse=True)[
-        :LATE_LOOKBACK_PERIODS
-    ]:
+    earlier_periods = sorted({i.period for i in billed if i.period < period.label}, reverse=True)
+    for label in earlier_periods[:LATE_LOOKBACK_PERIODS]:
         earlier = Period.month(label)
-        own = [i for i in billed if i.period == label]
-        billed_as_of = max(i.as_of_us for i in own)
+        billed_as_of = max(i.as_of_us for i in billed if i.period == label)
         if not store.received_between(
             customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
         ):
@@ -275,8 +285,10 @@ def _late_lines(
         now = _rate_period(store, earlier, as_of_us, customer).get(customer)
         if now is None:
             continue
+        # The earlier period is re-rated whole, with its own plan's minimum and cap.
+        current = now.fees + adjustment_lines(now.plan, now.fees, label)
         already = [fee for invoice in billed for fee in _fees_of(invoice, label)]
-        lines += late_fees(plan, now.fees, already, label)
+        lines += late_fees(now.plan, current, already, label)
         inputs += now.inputs
     return lines, inputs
 
@@ -289,11 +301,18 @@ def _invoice_id(customer: str, period: str, existing: list[StoredInvoice]) -> st
     return f"{customer}-{period}" + (f"-{len(existing) + 1}" if existing else "")
 
 
+def _period(label: str) -> Period:
+    try:
+        return Period.month(label)
+    except ValueError as exc:
+        raise BillingError(str(exc)) from None
+
+
 def run_invoices(
     store: Store, period_label: str, customer: str | None = None, as_of_us: int | None = None
 ) -> list[dict[str, Any]]:
     """Draft invoices for a period (replacing earlier drafts); finalized ones are kept."""
-    period = Period.month(period_label)
+    period = _period(period_label)
     now = now_us()
     if as_of_us is not None and as_of_us > now:
         # Records received between now and a future as-of time would count as billed
@@ -304,13 +323,14 @@ def run_invoices(
     for invoice in store.list_invoices(customer, period.label):
         this_period[invoice.customer].append(invoice)
     billed: dict[str, list[StoredInvoice]] = defaultdict(list)
-    for invoice in store.list_invoices(customer, statuses=("finalized", "paid")):
+    since = _months_before(period, LATE_LOOKBACK_PERIODS)
+    for invoice in store.list_invoices(customer, statuses=FINAL, since_period=since):
         billed[invoice.customer].append(invoice)
     documents = []
     for name, rated in sorted(_rate_period(store, period, as_of_us, customer).items()):
-        if any(i.status in ("finalized", "paid") for i in this_period[name]):
+        if any(i.status in FINAL for i in this_period[name]):
             continue
-        late, late_inputs = _late_lines(store, name, period, rated.plan, as_of_us, billed[name])
+        late, late_inputs = _late_lines(store, name, period, as_of_us, billed[name])
         inputs = [dataclasses.asdict(t) for t in rated.inputs + late_inputs]
         documents.append(
             document(
@@ -319,16 +339,24 @@ def run_invoices(
                 period=period.label,
                 status="draft",
                 plan=rated.plan,
-                fees=rated.fees + late,
+                fees=rated.fees,
+                late=late,
                 as_of=iso(as_of_us),
                 plan_digest=rated.plan_digest,
                 inputs_digest=digest(inputs),
+                windows=rated.windows,
             )
         )
     # One transaction for the whole run: every draft lands, or none does.
     drafts = [{key: value for key, value in d.items() if key != "status"} for d in documents]
     store.save_drafts(drafts, as_of_us, now_us())
     return documents
+
+
+def _months_before(period: Period, months: int) -> str:
+    for _ in range(months):
+        period = period.previous()
+    return period.label
 
 
 # -- the invoice lifecycle ---------------------------------------------------------------

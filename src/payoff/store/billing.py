@@ -444,6 +444,7 @@ class BillingQueries:
         status: str | None = None,
         *,
         statuses: Sequence[str] = (),
+        since_period: str | None = None,
         limit: int = MAX_INVOICES_LISTED,
     ) -> list[StoredInvoice]:
         i = s.invoices.c
@@ -453,6 +454,8 @@ class BillingQueries:
                 query = query.where(column == value)
         if statuses:
             query = query.where(i.status.in_(statuses))
+        if since_period is not None:
+            query = query.where(i.period >= since_period)
         with self.engine.connect() as conn:
             return [_invoice(row) for row in conn.execute(query)]
 

@@ -40,8 +40,8 @@ def check_non_negative(spec: PriceSpec, *names: str) -> list[str]:
     errors = []
     for name in names:
         value = getattr(spec, name)
-        if value is not None and value < 0:
-            errors.append(f"{name}: must not be negative, got {value}")
+        if value is not None and (not value.is_finite() or value < 0):
+            errors.append(f"{name}: must be a finite, non-negative number, got {value}")
     return errors
 
 
@@ -52,7 +52,7 @@ def check_required(spec: PriceSpec, *names: str) -> list[str]:
 
 
 def check_common(spec: PriceSpec) -> list[str]:
-    errors = check_non_negative(spec, "free_units")
-    if spec.per <= 0:
+    errors = check_non_negative(spec, "free_units", "fixed_fee")
+    if not spec.per.is_finite() or spec.per <= 0:
         errors.append(f"per: must be positive, got {spec.per}")
     return errors

@@ -12,14 +12,18 @@ def validate_tiers(spec: PriceSpec) -> list[str]:
     previous = None
     for index, tier in enumerate(spec.tiers):
         where = f"tiers[{index}]"
-        if tier.unit_price < 0 or tier.flat < 0:
-            errors.append(f"{where}: prices must not be negative")
+        for name in ("unit_price", "flat"):
+            value = getattr(tier, name)
+            if not value.is_finite() or value < 0:
+                errors.append(f"{where}.{name}: must be a finite, non-negative number")
         last = index == len(spec.tiers) - 1
         if tier.up_to is None and not last:
             errors.append(f"{where}.up_to: only the last tier may be open (null)")
         if tier.up_to is not None and last:
             errors.append(f"{where}.up_to: the last tier must be open (null)")
-        if tier.up_to is not None:
+        if tier.up_to is not None and not tier.up_to.is_finite():
+            errors.append(f"{where}.up_to: must be a finite number")
+        elif tier.up_to is not None:
             if tier.up_to <= 0:
                 errors.append(f"{where}.up_to: must be positive, got {tier.up_to}")
             if previous is not None and tier.up_to <= previous:
