@@ -6,11 +6,13 @@ and the field.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
+import yaml
 
 from payoff.core.errors import PayoffError
 from payoff.core.invoicing import digest
@@ -118,18 +120,46 @@ class PlanFile(_Strict):
         )
 
 
+class _DecimalLoader(yaml.SafeLoader):
+    """YAML with exact numbers: a bare `0.30` is read from its text, never through float."""
+
+
+def _exact_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if text.lower() in (".nan", ".inf", "+.inf", "-.inf"):
+        return Decimal(text.lower().replace(".", "").replace("inf", "Infinity"))
+    return Decimal(text)
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _exact_number)
+
+
 def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str, Any]]:
     """A validated Plan and its canonical body (the JSON that `(id, version)` names)."""
     try:
-        parsed = msgspec.yaml.decode(data, type=PlanFile)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise PlanError(f"{source}: {exc}") from None
+        loaded = yaml.load(data, Loader=_DecimalLoader)  # noqa: S506 - a safe loader
+        parsed = msgspec.convert(loaded, type=PlanFile)
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{source}: not valid YAML ({exc})") from None
+    except msgspec.ValidationError as exc:
+        raise PlanError(f"{source}: {_name_charge(str(exc), loaded)}") from None
     plan = parsed.to_plan()
     errors = plan.validate()
     if errors:
         raise PlanError(f"{source}: " + "; ".join(errors))
     body = msgspec.to_builtins(parsed)
     return plan, body
+
+
+def _name_charge(message: str, loaded: Any) -> str:
+    """msgspec says `$.charges[2].tiers`; say which charge that is, by name."""
+    match = re.search(r"\$\.charges\[(\d+)\]", message)
+    if match and isinstance(loaded, dict):
+        charges = loaded.get("charges") or []
+        index = int(match.group(1))
+        if index < len(charges) and isinstance(charges[index], dict) and "name" in charges[index]:
+            return f"charge {charges[index]['name']!r}: {message}"
+    return message
 
 
 def load_plan(path: str | Path) -> tuple[Plan, dict[str, Any]]:

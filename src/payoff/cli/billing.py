@@ -100,6 +100,18 @@ def subscribe(
     out.print(f"{customer} on {chosen.id}@{chosen.version} from {starts}", markup=False)
 
 
+@app.command()
+def unsubscribe(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="The customer's id.")],
+    ends: Annotated[str, typer.Option("--from", help="First day not billed, YYYY-MM-DD (UTC).")],
+) -> None:
+    """End a customer's subscription; it is billed up to the day before."""
+    settings: Settings = ctx.obj
+    billing.unsubscribe(settings.store(create=False), customer, _date(ends))
+    out.print(f"{customer} unsubscribed from {ends}", markup=False)
+
+
 def _pairs(items: list[str], what: str) -> dict[str, str]:
     parsed = {}
     for item in items:

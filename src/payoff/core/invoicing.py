@@ -100,6 +100,8 @@ def fee_json(fee: Fee) -> dict[str, Any]:
         line["late_period"] = fee.period
     if fee.absorbed_tokens is not None:
         line["absorbed_hidden_tokens"] = fee.absorbed_tokens
+    if fee.unpriced_steps is not None:
+        line["unpriced_steps"] = fee.unpriced_steps
     return line
 
 

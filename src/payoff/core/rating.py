@@ -49,6 +49,8 @@ class Fee:
     late: bool = False
     absorbed_tokens: int | None = None
     """For a charge with a reasoning budget: hidden tokens over it, absorbed by the provider."""
+    unpriced_steps: int | None = None
+    """For a cost-plus charge: steps of unknown cost, missing from the fee."""
 
 
 def _matches(wanted: str | None, actual: str | None) -> bool:
@@ -136,6 +138,8 @@ def rate(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
             )
         if charge.hidden_tokens_per_task_max is not None:
             fee = replace(fee, absorbed_tokens=totals.absorbed.get(charge.name, 0))
+        if charge.markup is not None and totals.unpriced_steps:
+            fee = replace(fee, unpriced_steps=totals.unpriced_steps)
         fees.append(fee)
     return fees
 

@@ -68,12 +68,45 @@ def find_plan(store: Store, reference: str) -> StoredPlan:
     return found
 
 
+def _day_start_us(day: dt.date) -> int:
+    return Period.month(f"{day.year:04d}-{day.month:02d}").start_us + (day.day - 1) * US_PER_DAY
+
+
+def _check_not_finalized(store: Store, customer: str, day: dt.date) -> None:
+    label = f"{day.year:04d}-{day.month:02d}"
+    if any(i.status in FINAL for i in store.list_invoices(customer, label)):
+        raise BillingError(
+            f"{customer}'s invoice for {label} is finalized: a subscription change must start "
+            "in a period not yet billed"
+        )
+
+
 def subscribe(store: Store, customer: str, reference: str, starts: dt.date) -> StoredPlan:
+    """Put a customer on a plan version from a day; the previous subscription ends then.
+
+    A customer keeps one currency (late usage is billed on later invoices, in it), and a
+    change cannot start inside a period already finalized.
+    """
     plan = find_plan(store, reference)
-    start_us = Period.month(f"{starts.year:04d}-{starts.month:02d}").start_us
-    start_us += (starts.day - 1) * US_PER_DAY
+    _check_not_finalized(store, customer, starts)
+    start_us = _day_start_us(starts)
+    previous = store.subscriptions(0, start_us + 1, customer)
+    for sub in previous:
+        currency = find_plan(store, f"{sub.plan_id}@{sub.plan_version}").currency
+        if currency != plan.currency:
+            raise BillingError(
+                f"{customer} is billed in {currency}; plan {plan.id}@{plan.version} is in "
+                f"{plan.currency}: a customer's currency does not change"
+            )
     store.subscribe(customer, plan.id, plan.version, start_us, now_us())
     return plan
+
+
+def unsubscribe(store: Store, customer: str, ends: dt.date) -> None:
+    """End a customer's subscription at the start of a day (it is not billed from then)."""
+    _check_not_finalized(store, customer, ends)
+    if not store.end_subscription(customer, _day_start_us(ends), now_us()):
+        raise BillingError(f"{customer} has no subscription running on {ends}")
 
 
 # -- quotes ------------------------------------------------------------------------------
@@ -86,6 +119,12 @@ def quote_document(
     unknown = sorted((set(quantities) | set(values)) - names)
     if unknown:
         raise BillingError(f"no charge named {', '.join(unknown)} in plan {plan.id}")
+    for charge in plan.charges:
+        by_value = charge.price is not None and charge.price.model == "percentage"
+        if by_value and charge.name in quantities:
+            raise BillingError(f"charge {charge.name!r} prices values: use --values, not --units")
+        if not by_value and charge.name in values:
+            raise BillingError(f"charge {charge.name!r} prices units: use --units, not --values")
     fees = quote(plan, quantities, values)
     full = document(
         invoice_id="quote",
@@ -371,14 +410,27 @@ def show(store: Store, invoice_id: str) -> dict[str, Any]:
 
 def act(store: Store, invoice_id: str, action: str) -> dict[str, Any]:
     """finalize, pay or void an invoice, by the lifecycle table."""
-    current = show(store, invoice_id)["status"]
+    invoice = show(store, invoice_id)
+    current = invoice["status"]
     try:
         new = transition(current, action)
     except ValueError as exc:
         raise BillingError(f"invoice {invoice_id}: {exc}") from None
+    if action == "void":
+        _check_no_later_lines(store, invoice)
     if not store.set_invoice_status(invoice_id, current, new, now_us()):
         raise BillingError(f"invoice {invoice_id} changed while being {action}d; try again")
     return show(store, invoice_id)
+
+
+def _check_no_later_lines(store: Store, invoice: dict[str, Any]) -> None:
+    """A period whose late lines sit on a later finalized invoice cannot be re-billed."""
+    for other in store.list_invoices(invoice["customer"], statuses=FINAL):
+        if any(line.get("late_period") == invoice["period"] for line in other.document["fees"]):
+            raise BillingError(
+                f"invoice {other.id} bills late lines of {invoice['period']}: void it first, "
+                f"or keep {invoice['id']}"
+            )
 
 
 def invoice_json(document: dict[str, Any]) -> str:

@@ -223,6 +223,20 @@ class BillingQueries:
             ):
                 conn.execute(s.customers.insert().values(id=customer, created_at_us=now_us))
 
+    def end_subscription(self, customer: str, ends_at_us: int, now_us: int) -> bool:
+        """End the subscription running at `ends_at_us`; False when none is."""
+        sub = s.subscriptions.c
+        running = and_(
+            sub.customer == customer,
+            sub.starts_at_us < ends_at_us,
+            or_(sub.ends_at_us.is_(None), sub.ends_at_us > ends_at_us),
+        )
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(s.subscriptions).where(running).values(ends_at_us=ends_at_us)
+            ).rowcount
+        return bool(changed)
+
     def subscriptions(
         self, start_us: int, end_us: int, customer: str | None = None
     ) -> list[Subscription]:
