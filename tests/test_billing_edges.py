@@ -206,7 +206,8 @@ def test_no_subscription_change_inside_a_finalized_period(store: Store, tmp_path
         ),
         ("maximum: '99.995'\n" + TOKENS, "maximum: 99.995 is finer than a USD minor unit"),
         (
-            "charges:\n  - {name: t, type: task, task_type: x, model: per_unit, unit_price: .nan}\n",
+            "charges:\n  - {name: t, type: task, task_type: x, model: per_unit, "
+            "unit_price: .nan}\n",
             "unit_price: must be a finite",
         ),
         (

@@ -91,7 +91,10 @@ def test_percentage_of_outcome_values() -> None:
             "tiers[0].up_to: only the last tier may be open",
         ),
         (spec("volume", tiers=(Tier(D(5), D(1)),)), "tiers[0].up_to: the last tier must be open"),
-        (spec("graduated", tiers=(Tier(None, D(-1)),)), "tiers[0].unit_price: must be a finite, non-negative number"),
+        (
+            spec("graduated", tiers=(Tier(None, D(-1)),)),
+            "tiers[0].unit_price: must be a finite, non-negative number",
+        ),
         (spec("package", package_size=D(0), package_price=D(1)), "package_size: must be positive"),
         (
             spec("percentage", rate=D("0.1"), min_per_event=D(5), max_per_event=D(1)),
