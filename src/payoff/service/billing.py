@@ -365,6 +365,12 @@ def run_invoices(
     since = _months_before(period, LATE_LOOKBACK_PERIODS)
     for invoice in store.list_invoices(customer, statuses=FINAL, since_period=since):
         billed[invoice.customer].append(invoice)
+        if invoice.as_of_us > as_of_us:
+            # An earlier as-of would un-bill what the finalized invoice already counted.
+            raise BillingError(
+                f"invoice {invoice.id} was rated as of {iso(invoice.as_of_us)}, after "
+                f"{iso(as_of_us)}: run with a later --as-of"
+            )
     documents = []
     for name, rated in sorted(_rate_period(store, period, as_of_us, customer).items()):
         if any(i.status in FINAL for i in this_period[name]):
