@@ -141,3 +141,22 @@ def test_audited_claims_wait_for_the_auditor() -> None:
 )
 def test_invalid_policies(policy: Policy, message: str) -> None:
     assert any(message in error for error in policy.validate())
+
+
+def test_accepting_a_verified_outcome_confirms_it() -> None:
+    result = lifecycle(
+        "o1", CLAIMED, [Verdict("verify", "customer", CLAIMED + DAY)], Policy("none"), CLAIMED + DAY
+    )
+    assert (result.status, result.verified_at_us, result.verified_by) == (
+        "verified",
+        CLAIMED,
+        "rule",
+    )
+    with pytest.raises(LifecycleError, match="cannot reject an outcome that is verified"):
+        lifecycle(
+            "o1",
+            CLAIMED,
+            [Verdict("reject", "customer", CLAIMED + DAY)],
+            Policy("none"),
+            CLAIMED + DAY,
+        )

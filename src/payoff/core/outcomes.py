@@ -149,7 +149,13 @@ def lifecycle(
 
 
 def apply(status: str, verdict: Verdict, steps: Sequence[Step], policy: Policy) -> str:
-    """The status after a verdict; LifecycleError when it is out of order or too late."""
+    """The status after a verdict; LifecycleError when it is out of order or too late.
+
+    Accepting an outcome already verified (by rule, or deemed) confirms it and changes
+    nothing; every other verdict must be a transition of the table.
+    """
+    if status == "verified" and verdict.action == "verify":
+        return status
     new = transition(status, verdict.action)
     if verdict.action == "reverse":
         verified_at = next(s.at_us for s in steps if s.status == "verified")

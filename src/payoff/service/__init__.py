@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from payoff.service.clock import now_us
 from payoff.service.ingest import (
     BATCH_RECORDS,
     IngestReport,
     Problem,
     ProblemSink,
     ingest_lines,
-    now_us,
     numbered_lines,
 )
 from payoff.store.protocol import Store, TaskSummary

@@ -24,7 +24,7 @@ from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee, UsageTotals, late_fees, quote, rate
 from payoff.plans import load_plan, plan_from_body
-from payoff.service.ingest import now_us
+from payoff.service.clock import now_us
 from payoff.store.billing import StoredInvoice, StoredPlan, Subscription
 from payoff.store.protocol import Store
 

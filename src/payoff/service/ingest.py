@@ -9,7 +9,6 @@ the result is the same, record for record, as building them here one after anoth
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import itertools
 import multiprocessing
@@ -25,7 +24,8 @@ from typing import BinaryIO
 from payoff.catalog import Catalog, Override
 from payoff.core.errors import RecordError
 from payoff.records import decode_record, record_id
-from payoff.rows import RowBuilder, to_us
+from payoff.rows import RowBuilder
+from payoff.service.clock import now_us
 from payoff.store.protocol import (
     ACCEPTED,
     ACCEPTED_STATUS,
@@ -49,10 +49,6 @@ MAX_PROBLEMS_KEPT = 1_000
 Line = tuple[int, bytes]
 UTF8_BOM = b"\xef\xbb\xbf"
 ProblemSink = Callable[["Problem"], None]
-
-
-def now_us() -> int:
-    return to_us(dt.datetime.now(dt.UTC))
 
 
 @dataclass(frozen=True)
@@ -231,6 +227,8 @@ class _Ingest:
                 self.write(*pending.popleft().result())
 
     def write(self, batch: WriteBatch, problems: list[Problem], received_at_us: int) -> None:
+        if batch.attestations:
+            self._check_attestations(batch, problems)
         if len(batch):
             result = self.store.write(batch, received_at_us)
             for kind in RECORD_KINDS:
@@ -240,6 +238,25 @@ class _Ingest:
             self.report.unpriced += _accepted_unpriced(batch, result.events)
         for problem in sorted(problems, key=lambda p: p.line or 0):
             self._problem(problem)
+
+    def _check_attestations(self, batch: WriteBatch, problems: list[Problem]) -> None:
+        """Refuse verdicts out of lifecycle order before anything is written."""
+        from payoff.service.outcomes import check_attestations
+
+        refusals = check_attestations(self.store, batch.attestations, batch.outcomes)
+        kept_rows, kept_lines = [], []
+        for row, line, refusal in zip(
+            batch.attestations, batch.lines["attestations"], refusals, strict=True
+        ):
+            if refusal is None:
+                kept_rows.append(row)
+                kept_lines.append(line)
+            else:
+                _, reason, at = refusal
+                problems.append(
+                    Problem(line, str(row[0]), REJECTED, reason or REJECTED, at, self.source)
+                )
+        batch.attestations, batch.lines["attestations"] = kept_rows, kept_lines
 
     def _account(
         self, rows: list[Row], lines: list[int], statuses: list[Status], problems: list[Problem]

@@ -142,3 +142,25 @@ invoices = Table(
     Column("finalized_at_us", BigInteger),
     Column("closed_at_us", BigInteger),
 )
+
+outcome_decisions = Table(
+    "outcome_decisions",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("outcome", String(255), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("by", String(16), nullable=False),
+    Column("reason", Text),
+    Column("occurred_at_us", BigInteger, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+)
+
+credit_notes = Table(
+    "credit_notes",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("invoice", String(255), nullable=False),
+    Column("customer", String(255), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+)

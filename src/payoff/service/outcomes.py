@@ -1,0 +1,226 @@
+"""Outcome use cases: statuses as of a time, verdicts (attested or decided), what is billed.
+
+An outcome's verification policy comes from the outcome charge of the plan its customer was
+subscribed to when it was claimed (`Plan.policy_for`); without one, a claim counts when made.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from payoff.core.errors import PayoffError
+from payoff.core.outcomes import (
+    US_PER_DAY,
+    VERDICT_ACTIONS,
+    Lifecycle,
+    LifecycleError,
+    Policy,
+    Verdict,
+    lifecycle,
+)
+from payoff.core.periods import Period
+from payoff.plans import plan_from_body
+from payoff.service.clock import now_us
+from payoff.store.outcomes import StoredOutcome, StoredVerdict
+from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, Status, Store
+
+DECISION_ACTIONS = ("verify", "reject", "reverse")
+DECIDERS = ("auditor",)
+MAX_VERIFICATION_DAYS = 366
+"""How far back an invoice run looks for claims that become verified in its period."""
+
+
+class OutcomeError(PayoffError):
+    """An outcome request that cannot be carried out; the message says why."""
+
+
+class Policies:
+    """Each outcome's verification policy, resolved from subscriptions and plans (cached)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._subscriptions: dict[str, list[Any]] = {}
+        self._plans: dict[tuple[str, int], Any] = {}
+
+    def for_outcome(self, outcome: StoredOutcome) -> Policy:
+        if outcome.customer not in self._subscriptions:
+            self._subscriptions[outcome.customer] = self.store.subscriptions(
+                0, 2**62, outcome.customer
+            )
+        active = [
+            s
+            for s in self._subscriptions[outcome.customer]
+            if s.starts_at_us <= outcome.claimed_at_us
+            and (s.ends_at_us is None or outcome.claimed_at_us < s.ends_at_us)
+        ]
+        if not active:
+            return Policy()
+        sub = active[-1]
+        key = (sub.plan_id, sub.plan_version)
+        if key not in self._plans:
+            stored = self.store.get_plan(sub.plan_id, sub.plan_version)
+            self._plans[key] = plan_from_body(stored.body) if stored else None
+        plan = self._plans[key]
+        return plan.policy_for(outcome.type) if plan is not None else Policy()
+
+
+def _verdicts(stored: Sequence[StoredVerdict]) -> list[Verdict]:
+    return [Verdict(v.action, v.by, v.at_us, v.reason) for v in stored]
+
+
+@dataclass(frozen=True)
+class OutcomeState:
+    outcome: StoredOutcome
+    policy: Policy
+    lifecycle: Lifecycle
+
+    def as_json(self) -> dict[str, Any]:
+        o, life = self.outcome, self.lifecycle
+        return {
+            "id": o.id, "customer": o.customer, "task": o.task, "type": o.type,
+            "value": None if o.value is None else str(o.value), "status": life.status,
+            "claimed_at_us": o.claimed_at_us, "verified_at_us": life.verified_at_us,
+            "verified_by": life.verified_by, "audited": life.audited,
+            "verification": self.policy.verification,
+            "steps": [{"status": s.status, "by": s.by, "at_us": s.at_us, "reason": s.reason}
+                      for s in life.steps],
+        }  # fmt: skip
+
+
+def states(
+    store: Store, outcomes: Iterable[StoredOutcome], as_of_us: int, policies: Policies | None = None
+) -> list[OutcomeState]:
+    """Each outcome's lifecycle as of a time, from its claim, verdicts and policy."""
+    outcomes = list(outcomes)
+    policies = policies or Policies(store)
+    verdicts = store.verdicts_for([o.id for o in outcomes], as_of_us)
+    result = []
+    for outcome in outcomes:
+        policy = policies.for_outcome(outcome)
+        life = lifecycle(
+            outcome.id,
+            outcome.claimed_at_us,
+            _verdicts(verdicts.get(outcome.id, [])),
+            policy,
+            as_of_us,
+        )
+        result.append(OutcomeState(outcome, policy, life))
+    return result
+
+
+def verified_in(
+    store: Store,
+    period: Period,
+    as_of_us: int,
+    customer: str | None,
+) -> list[OutcomeState]:
+    """Outcomes verified in the period (and not rejected or reversed as of the time), in
+    the order they were verified: what outcome charges bill."""
+    claimed_from = period.start_us - MAX_VERIFICATION_DAYS * US_PER_DAY
+    candidates = store.outcomes_in(claimed_from, period.start_us, period.end_us, as_of_us, customer)
+    found = [
+        state
+        for state in states(store, candidates, as_of_us)
+        if state.lifecycle.status == "verified"
+        and period.start_us <= (state.lifecycle.verified_at_us or -1) < period.end_us
+    ]
+    found.sort(key=lambda s: (s.lifecycle.verified_at_us, s.outcome.id))
+    return found
+
+
+def check_verdict(
+    store: Store,
+    outcome: StoredOutcome,
+    new: Verdict,
+    pending: Sequence[Verdict] = (),
+    policies: Policies | None = None,
+) -> None:
+    """Raise LifecycleError unless the verdict follows the outcome's lifecycle."""
+    policy = (policies or Policies(store)).for_outcome(outcome)
+    stored = _verdicts(store.verdicts_for([outcome.id]).get(outcome.id, []))
+    everything = [*stored, *pending, new]
+    latest = max(v.at_us for v in everything)
+    lifecycle(outcome.id, outcome.claimed_at_us, everything, policy, latest)
+
+
+def _claims_in_batch(rows: Sequence[Row]) -> dict[str, StoredOutcome]:
+    """Outcome rows of the batch being written, which its attestations may name."""
+    at = {name: OUTCOMES.index(name) for name in OUTCOMES.columns}
+    claims = {}
+    for row in rows:
+        value = row[at["value"]]
+        claims[str(row[at["id"]])] = StoredOutcome(
+            id=str(row[at["id"]]),
+            task=str(row[at["task"]]),
+            customer=str(row[at["customer"]]),
+            type=str(row[at["type"]]),
+            value=None if value is None else Decimal(str(value)),
+            evidence_digest=row[at["evidence_digest"]],  # type: ignore[arg-type]
+            claimed_at_us=row[at["occurred_at_us"]],  # type: ignore[arg-type]
+            received_at_us=row[at["received_at_us"]],  # type: ignore[arg-type]
+        )
+    return claims
+
+
+def check_attestations(
+    store: Store, rows: list[Row], outcome_rows: Sequence[Row] = ()
+) -> list[Status | None]:
+    """Refusals for attestations out of lifecycle order (index-aligned with rows).
+
+    `outcome_rows` are the outcomes written in the same batch. Attestations already stored
+    are left to the store (duplicates or conflicts), as are unknown outcomes.
+    """
+    at = {name: ATTESTATIONS.index(name) for name in ("id", "outcome", "verdict", "occurred_at_us")}
+    outcomes = _claims_in_batch(outcome_rows)
+    outcomes.update(store.get_outcomes(str(row[at["outcome"]]) for row in rows))
+    known = store.stored_attestations(str(row[at["id"]]) for row in rows)
+    policies = Policies(store)
+    pending: dict[str, list[Verdict]] = defaultdict(list)
+    statuses: list[Status | None] = [None] * len(rows)
+    for index, row in enumerate(rows):
+        outcome = outcomes.get(str(row[at["outcome"]]))
+        if outcome is None or row[at["id"]] in known:
+            continue
+        action = VERDICT_ACTIONS[str(row[at["verdict"]])]
+        verdict = Verdict(action, "customer", int(row[at["occurred_at_us"]]))  # type: ignore[call-overload]
+        try:
+            check_verdict(store, outcome, verdict, pending[outcome.id], policies)
+        except LifecycleError as exc:
+            statuses[index] = (REJECTED, str(exc), "verdict")
+            continue
+        pending[outcome.id].append(verdict)
+    return statuses
+
+
+def decide(store: Store, outcome_id: str, action: str, by: str, reason: str | None) -> OutcomeState:
+    """An auditor's or operator's verdict, checked against the lifecycle and kept forever."""
+    if action not in DECISION_ACTIONS:
+        raise OutcomeError(f"action is one of {', '.join(DECISION_ACTIONS)}")
+    if by not in DECIDERS:
+        raise OutcomeError(f"--by is one of {', '.join(DECIDERS)}")
+    outcome = store.get_outcomes([outcome_id]).get(outcome_id)
+    if outcome is None:
+        raise OutcomeError(f"no outcome {outcome_id!r}")
+    at_us = now_us()
+    try:
+        check_verdict(store, outcome, Verdict(action, by, at_us, reason))
+    except LifecycleError as exc:
+        raise OutcomeError(f"outcome {outcome_id}: {exc}") from None
+    store.add_decision(outcome_id, action, by, reason, at_us, at_us)
+    (state,) = states(store, [outcome], now_us())
+    return state
+
+
+def list_states(
+    store: Store, customer: str | None = None, status: str | None = None
+) -> list[OutcomeState]:
+    found = states(store, store.list_outcome_claims(customer), now_us())
+    return [s for s in found if status is None or s.lifecycle.status == status]
+
+
+def value_of(state: OutcomeState) -> Decimal:
+    return state.outcome.value if state.outcome.value is not None else Decimal(0)

@@ -1,0 +1,243 @@
+"""The outcome side of the SQL store: claims, the verdicts given on them, credit notes.
+
+Verdicts are kept as given: a customer's attestations (records) and auditors' or
+operators' decisions, append-only. An outcome's status is derived from them by the pure
+core (`payoff.core.outcomes`), as of any time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select
+
+from payoff.core.outcomes import VERDICT_ACTIONS
+from payoff.store import schema as s
+
+MAX_IN_LIST = 500
+MAX_OUTCOMES_LISTED = 100_000
+
+
+@dataclass(frozen=True)
+class StoredOutcome:
+    id: str
+    task: str
+    customer: str
+    type: str
+    value: Decimal | None
+    evidence_digest: str | None
+    claimed_at_us: int
+    received_at_us: int
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    outcome: str
+    action: str  # verify | reject | reverse
+    by: str  # customer | auditor
+    at_us: int
+    reason: str | None
+    received_at_us: int
+
+
+def _outcome(row: Any) -> StoredOutcome:
+    value = Decimal(row.value) if row.value is not None else None
+    return StoredOutcome(
+        row.id,
+        row.task,
+        row.customer,
+        row.type,
+        value,
+        row.evidence_digest,
+        row.occurred_at_us,
+        row.received_at_us,
+    )
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), MAX_IN_LIST):
+        yield items[start : start + MAX_IN_LIST]
+
+
+class OutcomeQueries:
+    engine: Engine
+
+    def get_outcomes(self, ids: Iterable[str]) -> dict[str, StoredOutcome]:
+        o = s.outcomes.c
+        found: dict[str, StoredOutcome] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                for row in conn.execute(select(s.outcomes).where(o.id.in_(chunk))):
+                    found[row.id] = _outcome(row)
+        return found
+
+    def outcomes_in(
+        self,
+        claimed_from_us: int,
+        start_us: int,
+        end_us: int,
+        as_of_us: int,
+        customer: str | None = None,
+    ) -> list[StoredOutcome]:
+        """Outcomes that may be verified in [start_us, end_us): claimed from
+        `claimed_from_us` until the end, or given a verdict in the window."""
+        o, a, d = s.outcomes.c, s.attestations.c, s.outcome_decisions.c
+        judged = (
+            select(a.outcome)
+            .where(
+                a.occurred_at_us >= start_us,
+                a.occurred_at_us < end_us,
+                a.received_at_us <= as_of_us,
+            )
+            .union(
+                select(d.outcome).where(
+                    d.occurred_at_us >= start_us,
+                    d.occurred_at_us < end_us,
+                    d.received_at_us <= as_of_us,
+                )
+            )
+        )
+        query = (
+            select(s.outcomes)
+            .where(
+                o.received_at_us <= as_of_us,
+                o.occurred_at_us < end_us,
+                or_(o.occurred_at_us >= claimed_from_us, o.id.in_(judged)),
+            )
+            .order_by(o.occurred_at_us, o.id)
+        )
+        if customer is not None:
+            query = query.where(o.customer == customer)
+        with self.engine.connect() as conn:
+            return [_outcome(row) for row in conn.execute(query)]
+
+    def stored_attestations(self, ids: Iterable[str]) -> set[str]:
+        a = s.attestations.c
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                found.update(conn.scalars(select(a.id).where(a.id.in_(chunk))))
+        return found
+
+    def list_outcome_claims(
+        self, customer: str | None = None, *, limit: int = MAX_OUTCOMES_LISTED
+    ) -> list[StoredOutcome]:
+        o = s.outcomes.c
+        query = select(s.outcomes).order_by(o.occurred_at_us, o.id).limit(limit)
+        if customer is not None:
+            query = query.where(o.customer == customer)
+        with self.engine.connect() as conn:
+            return [_outcome(row) for row in conn.execute(query)]
+
+    def verdicts_for(
+        self, ids: Iterable[str], as_of_us: int | None = None
+    ) -> dict[str, list[StoredVerdict]]:
+        """Every verdict on these outcomes (received by `as_of_us`), in time order."""
+        a, d = s.attestations.c, s.outcome_decisions.c
+        found: dict[str, list[StoredVerdict]] = defaultdict(list)
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                attested = select(a.outcome, a.verdict, a.occurred_at_us, a.received_at_us).where(
+                    a.outcome.in_(chunk)
+                )
+                decided = select(
+                    d.outcome, d.action, d.by, d.reason, d.occurred_at_us, d.received_at_us
+                ).where(d.outcome.in_(chunk))
+                if as_of_us is not None:
+                    attested = attested.where(a.received_at_us <= as_of_us)
+                    decided = decided.where(d.received_at_us <= as_of_us)
+                for row in conn.execute(attested):
+                    found[row.outcome].append(
+                        StoredVerdict(
+                            row.outcome,
+                            VERDICT_ACTIONS[row.verdict],
+                            "customer",
+                            row.occurred_at_us,
+                            None,
+                            row.received_at_us,
+                        )
+                    )
+                for row in conn.execute(decided):
+                    found[row.outcome].append(
+                        StoredVerdict(
+                            row.outcome,
+                            row.action,
+                            row.by,
+                            row.occurred_at_us,
+                            row.reason,
+                            row.received_at_us,
+                        )
+                    )
+        for verdicts in found.values():
+            verdicts.sort(key=lambda v: (v.at_us, v.received_at_us))
+        return found
+
+    def add_decision(
+        self, outcome: str, action: str, by: str, reason: str | None, at_us: int, now_us: int
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                s.outcome_decisions.insert().values(
+                    outcome=outcome,
+                    action=action,
+                    by=by,
+                    reason=reason,
+                    occurred_at_us=at_us,
+                    received_at_us=now_us,
+                )
+            )
+
+    def verdicts_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
+        """Whether a verdict on one of the customer's outcomes arrived in (after, until]."""
+        o, a, d = s.outcomes.c, s.attestations.c, s.outcome_decisions.c
+        mine = select(o.id).where(o.customer == customer)
+        with self.engine.connect() as conn:
+            for column in (a, d):
+                hit = conn.execute(
+                    select(column.outcome)
+                    .where(
+                        and_(
+                            column.outcome.in_(mine),
+                            column.received_at_us > after_us,
+                            column.received_at_us <= until_us,
+                        )
+                    )
+                    .limit(1)
+                ).first()
+                if hit is not None:
+                    return True
+        return False
+
+    def save_credit_note(self, document: dict[str, Any], now_us: int) -> bool:
+        """Store a credit note once; False when its id exists already."""
+        c = s.credit_notes.c
+        with self.engine.begin() as conn:
+            if conn.execute(select(c.id).where(c.id == document["id"])).first() is not None:
+                return False
+            conn.execute(
+                s.credit_notes.insert().values(
+                    id=document["id"],
+                    invoice=document["invoice"],
+                    customer=document["customer"],
+                    document=json.dumps(document, sort_keys=True, separators=(",", ":")),
+                    created_at_us=now_us,
+                )
+            )
+        return True
+
+    def credit_notes(
+        self, invoice: str | None = None, customer: str | None = None
+    ) -> list[dict[str, Any]]:
+        c = s.credit_notes.c
+        query = select(c.document).order_by(c.created_at_us, c.id)
+        if invoice is not None:
+            query = query.where(c.invoice == invoice)
+        if customer is not None:
+            query = query.where(c.customer == customer)
+        with self.engine.connect() as conn:
+            return [json.loads(text) for text in conn.scalars(query)]
