@@ -25,7 +25,8 @@ from payoff.core.plan import Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee, UsageTotals, late_fees, quote, rate
 from payoff.plans import load_plan, plan_from_body
 from payoff.service.clock import now_us
-from payoff.store.billing import StoredInvoice, StoredPlan, Subscription
+from payoff.service.outcomes import value_of, verified_in
+from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
 from payoff.store.protocol import Store
 
 FINAL = ("finalized", "paid")
@@ -174,7 +175,7 @@ def _load_period(
     return _PeriodUsage(
         usage=_by_customer(store.usage_by_day(*args, customer=customer)),
         tasks=_by_customer(store.tasks_by_day(*args, customer=customer)),
-        outcomes=_by_customer(store.outcomes_by_day(*args, customer=customer)),
+        outcomes=_by_customer(_verified_by_day(store, period, as_of_us, customer)),
         budgets={
             (classes, cap): _by_customer(
                 store.hidden_over_budget(*args, classes, cap, customer=customer)
@@ -182,6 +183,21 @@ def _load_period(
             for classes, cap in budgets  # type: ignore[misc]
         },
     )
+
+
+def _verified_by_day(
+    store: Store, period: Period, as_of_us: int, customer: str | None
+) -> list[DayOutcome]:
+    """Outcomes verified in the period, by the day they were verified: what is billed."""
+    return [
+        DayOutcome(
+            state.outcome.customer,
+            ((state.lifecycle.verified_at_us or 0) - period.start_us) // US_PER_DAY,
+            state.outcome.type,
+            value_of(state),
+        )
+        for state in verified_in(store, period, as_of_us, customer)
+    ]
 
 
 def _window_days(period: Period, sub: Subscription) -> tuple[int, int]:
@@ -317,9 +333,12 @@ def _late_lines(
     for label in earlier_periods[:LATE_LOOKBACK_PERIODS]:
         earlier = Period.month(label)
         billed_as_of = max(i.as_of_us for i in billed if i.period == label)
-        if not store.received_between(
+        # Records of the period that arrived after it was billed, or verdicts (a reversal)
+        # on the customer's outcomes: the period is re-rated.
+        moved = store.received_between(
             customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
-        ):
+        ) or store.verdicts_received_between(customer, billed_as_of, as_of_us)
+        if not moved:
             continue
         now = _rate_period(store, earlier, as_of_us, customer).get(customer)
         if now is None:
