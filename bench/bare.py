@@ -20,7 +20,7 @@ from pathlib import Path
 from payoff.catalog import Catalog
 from payoff.records import decode_record
 from payoff.rows import RowBuilder
-from payoff.service import BATCH_RECORDS, now_us
+from payoff.service import BATCH_RECORDS
 from payoff.store import open_store
 from payoff.store.protocol import EVENT_COLUMNS, Row, WriteBatch
 
@@ -28,7 +28,7 @@ from payoff.store.protocol import EVENT_COLUMNS, Row, WriteBatch
 def event_rows(path: Path) -> list[Row]:
     """The ledger rows payoff would write for the usage records of a JSON Lines file."""
     batch = WriteBatch()
-    builder = RowBuilder(Catalog(), now_us())
+    builder = RowBuilder(Catalog())
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             builder.add(batch, decode_record(line, number), number)
@@ -55,9 +55,11 @@ def insert_seconds(batches: list[list[Row]], ddl: list[str], folder: Path) -> fl
         conn.execute("PRAGMA synchronous=FULL")
         for sql in ddl:
             conn.execute(sql)
+        # As payoff: the receipt time is one literal per statement, not a row value.
+        received = time.time_ns() // 1000
         insert = (
             f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
+            f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS[:-1])}, {received})"
         )
         start = time.perf_counter()
         for batch in batches:

@@ -208,7 +208,7 @@ def test_no_subscription_change_inside_a_finalized_period(store: Store, tmp_path
         (
             "charges:\n  - {name: t, type: task, task_type: x, model: per_unit, "
             "unit_price: .nan}\n",
-            "unit_price: must be a finite",
+            "unit_price: a finite number below",
         ),
         (
             "charges:\n  - {name: s, type: subscription, amount: '1', model: per_unit}\n",
@@ -236,3 +236,108 @@ def test_cost_plus_line_shows_unpriced_steps(store: Store, tmp_path: Path) -> No
     (line,) = run(store, NOV)["fees"]
     assert line["unpriced_steps"] == 1
     assert Decimal(line["units"]) == Decimal("0.0025")  # gpt-4o: 1,000 input at 2.50/MTok
+
+
+def test_a_stale_draft_cannot_be_finalized(store: Store, tmp_path: Path) -> None:
+    billing.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
+    billing.subscribe(store, "c", "a", dt.date(2026, 10, 1))
+    ingest(store, step("e1", "2026-10-05T00:00:00Z"))
+    billing.act(store, run(store, "2026-10")["id"], "finalize")
+    ingest(store, step("e2", "2026-10-06T00:00:00Z"))
+    november, december = run(store, NOV), run(store, "2026-12")
+    assert late(november) == late(december) == [("2026-10", "tok", "2.00")]
+    billing.act(store, november["id"], "finalize")
+    with pytest.raises(billing.BillingError, match="run the period again"):
+        billing.act(store, december["id"], "finalize")
+    assert late(run(store, "2026-12")) == []  # re-run: October's late usage is billed once
+
+
+def test_subscriptions_never_overlap(store: Store, tmp_path: Path) -> None:
+    billing.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
+    billing.apply_plan(store, plan_file(tmp_path, "b", TOKENS))
+    billing.subscribe(store, "c", "a", dt.date(2026, 12, 1))
+    billing.unsubscribe(store, "c", dt.date(2026, 12, 21))
+    billing.subscribe(store, "c", "b", dt.date(2026, 12, 11))
+    ingest(store, step("e1", "2026-12-15T00:00:00Z"))
+    assert run(store, "2026-12")["total"] == "2.00"  # billed once, under b
+
+
+def test_changes_cannot_reach_back_into_billed_periods(store: Store, tmp_path: Path) -> None:
+    billing.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
+    billing.subscribe(store, "c", "a", dt.date(2026, 10, 1))
+    billing.act(store, run(store, NOV)["id"], "finalize")
+    with pytest.raises(billing.BillingError, match="2026-11 is finalized"):
+        billing.subscribe(store, "c", "a", dt.date(2026, 10, 20))
+    with pytest.raises(billing.BillingError, match="2026-11 is finalized"):
+        billing.unsubscribe(store, "c", dt.date(2026, 10, 20))
+
+
+def test_a_task_that_ends_later_is_taken_out_of_its_billed_period(
+    store: Store, tmp_path: Path
+) -> None:
+    tasks = (
+        "charges:\n  - {name: runs, type: task, task_type: '*', count: all, model: "
+        "per_unit, unit_price: '1.00'}\n"
+    )
+    billing.apply_plan(store, plan_file(tmp_path, "t", tasks))
+    billing.subscribe(store, "c", "t", dt.date(2026, 10, 1))
+
+    def status(value: str, time: str) -> bytes:
+        return msgspec.json.encode(
+            {"record": "task", "id": "t1", "customer": "c", "status": value, "time": time}
+        )
+
+    ingest(
+        store,
+        step("e1", "2026-10-28T00:00:00Z", task="t1"),
+        status("failed", "2026-10-29T00:00:00Z"),
+    )
+    october = run(store, "2026-10")
+    assert october["total"] == "1.00"
+    billing.act(store, october["id"], "finalize")
+    ingest(store, status("completed", "2026-11-02T00:00:00Z"))  # it ended, later, in November
+    november = run(store, NOV)
+    assert late(november) == [("2026-10", "runs", "-1.00")]
+    assert november["total"] == "0.00"  # billed in November, credited in October: once in all
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("charges:\n  - {name: s, type: subscription, amount: .nan}\n", "amount: a finite number"),
+        ("charges:\n  - {name: u, type: tokens, markup: .inf}\n", "markup: a finite number"),
+        ("charges:\n  - {name: s, type: subscription, amount: 010}\n", "plain decimal"),
+        (
+            "charges:\n  - {name: minimum_true_up, type: subscription, amount: '1'}\n",
+            "names invoice adjustment lines",
+        ),
+        (
+            "charges:\n  - {name: t, type: task, task_type: x, model: per_unit, "
+            "unit_price: '1e40'}\n",
+            "a finite number below",
+        ),
+    ],
+)
+def test_plans_refuse_unusable_numbers(tmp_path: Path, body: str, message: str) -> None:
+    from payoff.plans import PlanError, load_plan
+
+    with pytest.raises(PlanError, match=message):
+        load_plan(plan_file(tmp_path, "bad", body))
+
+
+def test_the_store_stamps_records_inside_its_write(store: Store) -> None:
+    from payoff.store.protocol import WriteBatch
+
+    stamps = iter([111, 222])
+    batch = WriteBatch()
+    from payoff.catalog import Catalog
+    from payoff.records import decode_record
+    from payoff.rows import RowBuilder
+
+    RowBuilder(Catalog()).add(batch, decode_record(step("e1", "2026-11-05T00:00:00Z")), 1)
+    store.write(batch, lambda: next(stamps))
+    assert store.stable_time(lambda: next(stamps)) == 222
+    import sqlite3
+
+    with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
+        assert conn.execute("SELECT received_at_us FROM events").fetchone() == (111,)

@@ -131,7 +131,21 @@ def _exact_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
     return Decimal(text)
 
 
+def _plain_integer(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | Decimal:
+    """Whole numbers as written in decimal: YAML 1.1's octal (010) and base-60 forms would
+    silently change a price."""
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if not re.fullmatch(r"[-+]?[0-9]+", text) or (
+        len(text.lstrip("+-")) > 1 and text.lstrip("+-")[0] == "0"
+    ):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"write the number {text!r} in plain decimal", node.start_mark
+        )
+    return int(text)
+
+
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _exact_number)
+_DecimalLoader.add_constructor("tag:yaml.org,2002:int", _plain_integer)
 
 
 def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str, Any]]:
@@ -144,7 +158,10 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
     except msgspec.ValidationError as exc:
         raise PlanError(f"{source}: {_name_charge(str(exc), loaded)}") from None
     plan = parsed.to_plan()
-    errors = plan.validate()
+    try:
+        errors = plan.validate()
+    except ArithmeticError as exc:  # a last line of defence: validation compares numbers
+        raise PlanError(f"{source}: a number cannot be used ({exc!r})") from None
     if errors:
         raise PlanError(f"{source}: " + "; ".join(errors))
     body = msgspec.to_builtins(parsed)

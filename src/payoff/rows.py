@@ -52,9 +52,8 @@ def _explicit_cost(text: str) -> int:
 class RowBuilder:
     """Adds validated records to a WriteBatch, costing usage with the catalog."""
 
-    def __init__(self, catalog: Catalog, received_at_us: int) -> None:
+    def __init__(self, catalog: Catalog) -> None:
         self.price_table = catalog.price_table
-        self.received_at_us = received_at_us
 
     def add(self, batch: WriteBatch, record: Record, line: int) -> None:
         """Append the record's row, and the line it came from, to the batch."""
@@ -66,7 +65,6 @@ class RowBuilder:
                 batch.unpriced_events += 1
             return
         occurred_at_us = to_us(record.time)
-        received_at_us = self.received_at_us
         if isinstance(record, TaskRecord):
             kind = "task_updates"
             batch.task_updates.append(
@@ -76,7 +74,6 @@ class RowBuilder:
                     record.customer,
                     record.type,
                     occurred_at_us,
-                    received_at_us,
                 )
             )
         elif isinstance(record, OutcomeRecord):
@@ -91,15 +88,12 @@ class RowBuilder:
                     record.evidence_digest,
                     occurred_at_us,
                     "claimed",
-                    received_at_us,
                 )
             )
         else:
             assert isinstance(record, AttestationRecord)
             kind = "attestations"
-            batch.attestations.append(
-                (record.id, record.outcome, record.verdict, occurred_at_us, received_at_us)
-            )
+            batch.attestations.append((record.id, record.outcome, record.verdict, occurred_at_us))
         batch.lines[kind].append(line)
 
     def _event_row(self, record: UsageRecord) -> tuple[object, ...]:
@@ -139,5 +133,5 @@ class RowBuilder:
             None if quantity is None else str(quantity),
             unit, cost_given,
             None if attributes is None else _encode(attributes).decode(),
-            cost, cost_visible, source, self.received_at_us,
+            cost, cost_visible, source,
         )  # fmt: skip

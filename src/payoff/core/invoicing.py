@@ -124,11 +124,13 @@ def document(
     inputs_digest: str,
     late: Sequence[Fee] = (),
     windows: Sequence[dict[str, Any]] = (),
+    basis: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The invoice as a JSON-ready dict, amounts as decimal strings.
 
     `fees` are the period's own lines; `late` the lines for earlier periods; `windows` the
-    subscription windows rated (plan, its digest, days).
+    subscription windows rated (plan, its digest, days); `basis` the finalized invoices the
+    late lines were computed against (finalizing is refused once they change).
     """
     result = totals(plan, fees, late)
     body: dict[str, Any] = {
@@ -149,4 +151,5 @@ def document(
     }
     if windows:
         body["windows"] = list(windows)
+    body["basis"] = list(basis)
     return body

@@ -23,6 +23,10 @@ writes); `output` is all output, reasoning included."""
 TASK_COUNTS = ("completed", "all")
 PERIODS = ("month",)
 ANY = "*"
+MAX_NUMBER = Decimal(10) ** 15
+"""Prices, amounts and quantities of a plan stay below this: far beyond any real price,
+well inside the precision exact decimal arithmetic keeps."""
+RESERVED_NAMES = ("minimum_true_up", "maximum_discount")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class Charge:
     policy: Policy = field(default_factory=Policy)  # outcome: verification and warranty
 
     def validate(self, currency: str) -> list[str]:
+        errors = self._number_errors()
+        if errors:  # NaN, infinities and absurd magnitudes first: nothing else compares them
+            return [f"charge {self.name!r}: {error}" for error in errors]
         errors = self._type_errors()
         if self.type == "outcome":
             errors += self.policy.validate()
@@ -51,6 +58,37 @@ class Charge:
             errors.append("markup: provider costs are in USD; a cost-plus charge needs a USD plan")
         return [f"charge {self.name!r}: {error}" for error in errors]
 
+    def _number_errors(self) -> list[str]:
+        values: list[tuple[str, Decimal | None]] = [
+            ("amount", self.amount),
+            ("markup", self.markup),
+        ]
+        if self.price is not None:
+            p = self.price
+            values += [
+                ("unit_price", p.unit_price),
+                ("package_size", p.package_size),
+                ("package_price", p.package_price),
+                ("rate", p.rate),
+                ("fixed_fee", p.fixed_fee),
+                ("min_per_event", p.min_per_event),
+                ("max_per_event", p.max_per_event),
+                ("free_units", p.free_units),
+                ("per", p.per),
+            ]
+            for index, tier in enumerate(p.tiers):
+                values += [
+                    (f"tiers[{index}].up_to", tier.up_to),
+                    (f"tiers[{index}].unit_price", tier.unit_price),
+                    (f"tiers[{index}].flat", tier.flat),
+                ]
+        values.append(("audit_rate", self.policy.audit_rate))
+        return [
+            f"{name}: a finite number below {MAX_NUMBER:,}, got {value}"
+            for name, value in values
+            if value is not None and (not value.is_finite() or abs(value) >= MAX_NUMBER)
+        ]  # fmt: skip
+
     def _foreign_fields(self) -> list[str]:
         return _foreign(self)
 
@@ -60,6 +98,8 @@ class Charge:
         errors = [f"{name}: not a field of {self.type} charges" for name in self._foreign_fields()]
         if not self.name.strip():
             errors.append("name: a charge needs a name")
+        if self.name in RESERVED_NAMES:
+            errors.append(f"name: {self.name!r} names invoice adjustment lines; choose another")
         if self.type == "subscription":
             if self.amount is None or self.amount < 0:
                 errors.append("amount: a subscription needs a non-negative amount")
@@ -151,11 +191,12 @@ class Plan:
             value = getattr(self, name)
             if value is None:
                 continue
-            if not value.is_finite() or value < 0:
+            if not value.is_finite() or value < 0 or value >= MAX_NUMBER:
                 errors.append(f"{name}: a non-negative amount, got {value}")
             elif self.currency in MINOR_UNITS and value != value.quantize(quantum(self.currency)):
                 errors.append(f"{name}: {value} is finer than a {self.currency} minor unit")
-        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+        bounded = [v for v in (self.minimum, self.maximum) if v is not None and v.is_finite()]
+        if len(bounded) == 2 and self.minimum > self.maximum:  # type: ignore[operator]
             errors.append(f"minimum: {self.minimum} exceeds maximum {self.maximum}")
         names = [charge.name for charge in self.charges]
         repeated = sorted({name for name in names if names.count(name) > 1})

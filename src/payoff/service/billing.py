@@ -21,7 +21,7 @@ from typing import Any
 from payoff.core.errors import PayoffError
 from payoff.core.invoicing import adjustment_lines, digest, document, transition
 from payoff.core.periods import US_PER_DAY, Period
-from payoff.core.plan import Plan
+from payoff.core.plan import MAX_NUMBER, Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee, UsageTotals, late_fees, quote, rate
 from payoff.plans import load_plan, plan_from_body
 from payoff.service.clock import now_us
@@ -74,11 +74,13 @@ def _day_start_us(day: dt.date) -> int:
 
 
 def _check_not_finalized(store: Store, customer: str, day: dt.date) -> None:
+    """A subscription change may not reach back into a period already billed."""
     label = f"{day.year:04d}-{day.month:02d}"
-    if any(i.status in FINAL for i in store.list_invoices(customer, label)):
+    billed = store.list_invoices(customer, statuses=FINAL, since_period=label, limit=None)
+    if billed:
         raise BillingError(
-            f"{customer}'s invoice for {label} is finalized: a subscription change must start "
-            "in a period not yet billed"
+            f"{customer}'s invoice for {billed[-1].period} is finalized: a subscription change "
+            f"must start after it, not on {day}"
         )
 
 
@@ -120,6 +122,10 @@ def quote_document(
     unknown = sorted((set(quantities) | set(values)) - names)
     if unknown:
         raise BillingError(f"no charge named {', '.join(unknown)} in plan {plan.id}")
+    too_large = sorted(name for name, q in quantities.items() if q >= MAX_NUMBER)
+    too_large += sorted(name for name, vs in values.items() if any(v >= MAX_NUMBER for v in vs))
+    if too_large:
+        raise BillingError(f"quantities and values stay below {MAX_NUMBER:,}: {too_large}")
     for charge in plan.charges:
         by_value = charge.price is not None and charge.price.model == "percentage"
         if by_value and charge.name in quantities:
@@ -338,6 +344,7 @@ def _late_lines(
         moved = store.received_between(
             customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
         ) or store.verdicts_received_between(customer, billed_as_of, as_of_us)
+        moved = moved or store.task_updates_received_between(customer, billed_as_of, as_of_us)
         if not moved:
             continue
         now = _rate_period(store, earlier, as_of_us, customer).get(customer)
@@ -371,7 +378,7 @@ def run_invoices(
 ) -> list[dict[str, Any]]:
     """Draft invoices for a period (replacing earlier drafts); finalized ones are kept."""
     period = _period(period_label)
-    now = now_us()
+    now = store.stable_time(now_us)
     if as_of_us is not None and as_of_us > now:
         # Records received between now and a future as-of time would count as billed
         # without being on the invoice: rating only looks back.
@@ -382,7 +389,7 @@ def run_invoices(
         this_period[invoice.customer].append(invoice)
     billed: dict[str, list[StoredInvoice]] = defaultdict(list)
     since = _months_before(period, LATE_LOOKBACK_PERIODS)
-    for invoice in store.list_invoices(customer, statuses=FINAL, since_period=since):
+    for invoice in store.list_invoices(customer, statuses=FINAL, since_period=since, limit=None):
         billed[invoice.customer].append(invoice)
         if invoice.as_of_us > as_of_us:
             # An earlier as-of would un-bill what the finalized invoice already counted.
@@ -409,6 +416,7 @@ def run_invoices(
                 plan_digest=rated.plan_digest,
                 inputs_digest=digest(inputs),
                 windows=rated.windows,
+                basis=_basis(store, name, period),
             )
         )
     # One transaction for the whole run: every draft lands, or none does.
@@ -443,9 +451,27 @@ def act(store: Store, invoice_id: str, action: str) -> dict[str, Any]:
         raise BillingError(f"invoice {invoice_id}: {exc}") from None
     if action == "void":
         _check_no_later_lines(store, invoice)
+    if action == "finalize":
+        _check_basis(store, invoice)
     if not store.set_invoice_status(invoice_id, current, new, now_us()):
         raise BillingError(f"invoice {invoice_id} changed while being {action}d; try again")
     return show(store, invoice_id)
+
+
+def _basis(store: Store, customer: str, period: Period) -> list[str]:
+    """The finalized invoices a draft was rated against: its late lines depend on them."""
+    since = _months_before(period, LATE_LOOKBACK_PERIODS)
+    found = store.list_invoices(customer, statuses=FINAL, since_period=since, limit=None)
+    return sorted(f"{i.id}:{i.status}" for i in found if i.period < period.label)
+
+
+def _check_basis(store: Store, invoice: dict[str, Any]) -> None:
+    """Refuse to finalize a draft rated before another invoice of the customer changed."""
+    if invoice.get("basis") != _basis(store, invoice["customer"], Period.month(invoice["period"])):
+        raise BillingError(
+            f"invoice {invoice['id']} was rated before another of {invoice['customer']}'s "
+            "invoices was finalized or voided: run the period again, then finalize"
+        )
 
 
 def _check_no_later_lines(store: Store, invoice: dict[str, Any]) -> None:

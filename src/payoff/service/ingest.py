@@ -126,15 +126,13 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-Built = tuple[WriteBatch, list[Problem], int]
-"""A batch ready to write, the lines refused while decoding it, and its receipt time."""
+Built = tuple[WriteBatch, list[Problem]]
+"""A batch ready to write, and the lines refused while decoding it."""
 
 
-def build_batch(
-    catalog: Catalog, source: str | None, lines: list[Line], received_at_us: int
-) -> Built:
+def build_batch(catalog: Catalog, source: str | None, lines: list[Line]) -> Built:
     """Decode and cost a batch of lines: the pure-Python half of ingest."""
-    add = RowBuilder(catalog, received_at_us).add
+    add = RowBuilder(catalog).add
     batch, problems = WriteBatch(), []
     for number, line in lines:
         try:
@@ -146,7 +144,7 @@ def build_batch(
         except Exception as exc:  # one record must never sink its batch
             reason = f"could not be processed ({type(exc).__name__}: {exc})"
             problems.append(Problem(number, record_id(line), REJECTED, reason, None, source))
-    return batch, problems, received_at_us
+    return batch, problems
 
 
 # -- the worker process ------------------------------------------------------------------
@@ -160,9 +158,9 @@ def _start_worker(overrides: list[Override]) -> None:
     _worker_catalog = Catalog(overrides)
 
 
-def _build_in_worker(source: str | None, lines: list[Line], received_at_us: int) -> Built:
+def _build_in_worker(source: str | None, lines: list[Line]) -> Built:
     assert _worker_catalog is not None
-    return build_batch(_worker_catalog, source, lines, received_at_us)
+    return build_batch(_worker_catalog, source, lines)
 
 
 def default_workers() -> int:
@@ -201,7 +199,7 @@ class _Ingest:
             if workers == 0 or len(first_two) < 2:
                 # Small inputs are not worth starting a process for.
                 for lines_of_batch in itertools.chain(first_two, batches):
-                    self.write(*build_batch(self.catalog, self.source, lines_of_batch, now_us()))
+                    self.write(*build_batch(self.catalog, self.source, lines_of_batch))
             else:
                 self._run_with_workers(itertools.chain(first_two, batches), workers)
         return self.report
@@ -219,18 +217,18 @@ class _Ingest:
         with pool:
             pending: deque[Future[Built]] = deque()
             for lines_of_batch in batches:
-                pending.append(pool.submit(_build_in_worker, self.source, lines_of_batch, now_us()))
+                pending.append(pool.submit(_build_in_worker, self.source, lines_of_batch))
                 # Keep every worker busy while this process writes, and no more in memory.
                 while len(pending) > workers:
                     self.write(*pending.popleft().result())
             while pending:
                 self.write(*pending.popleft().result())
 
-    def write(self, batch: WriteBatch, problems: list[Problem], received_at_us: int) -> None:
+    def write(self, batch: WriteBatch, problems: list[Problem]) -> None:
         if batch.attestations:
             self._check_attestations(batch, problems)
         if len(batch):
-            result = self.store.write(batch, received_at_us)
+            result = self.store.write(batch, now_us)
             for kind in RECORD_KINDS:
                 self._account(
                     getattr(batch, kind), batch.lines[kind], getattr(result, kind), problems

@@ -161,7 +161,7 @@ def _claims_in_batch(rows: Sequence[Row]) -> dict[str, StoredOutcome]:
             value=None if value is None else Decimal(str(value)),
             evidence_digest=row[at["evidence_digest"]],  # type: ignore[arg-type]
             claimed_at_us=row[at["occurred_at_us"]],  # type: ignore[arg-type]
-            received_at_us=row[at["received_at_us"]],  # type: ignore[arg-type]
+            received_at_us=0,  # stamped when written
         )
     return claims
 

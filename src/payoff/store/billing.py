@@ -204,7 +204,12 @@ class BillingQueries:
                 )
             conn.execute(
                 update(s.subscriptions)
-                .where(and_(sub.customer == customer, sub.ends_at_us.is_(None)))
+                .where(
+                    and_(
+                        sub.customer == customer,
+                        or_(sub.ends_at_us.is_(None), sub.ends_at_us > starts_at_us),
+                    )
+                )
                 .values(ends_at_us=starts_at_us)
             )
             conn.execute(
@@ -393,6 +398,16 @@ class BillingQueries:
                 for c, d, kind, v in conn.execute(query)
             ]
 
+    def task_updates_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
+        """Whether a task status of the customer arrived in (after, until], whatever its time:
+        a task's end may move it between periods."""
+        u = s.task_updates.c
+        query = select(literal(1)).where(
+            u.customer == customer, u.received_at_us > after_us, u.received_at_us <= until_us
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
     def received_between(
         self, customer: str, start_us: int, end_us: int, after_us: int, until_us: int
     ) -> bool:
@@ -459,10 +474,13 @@ class BillingQueries:
         *,
         statuses: Sequence[str] = (),
         since_period: str | None = None,
-        limit: int = MAX_INVOICES_LISTED,
+        limit: int | None = MAX_INVOICES_LISTED,
     ) -> list[StoredInvoice]:
+        """Invoices by period, customer and creation; `limit=None` for all (internal use)."""
         i = s.invoices.c
-        query = select(s.invoices).order_by(i.period, i.customer, i.created_at_us).limit(limit)
+        query = select(s.invoices).order_by(i.period, i.customer, i.created_at_us)
+        if limit is not None:
+            query = query.limit(limit)
         for column, value in ((i.customer, customer), (i.period, period), (i.status, status)):
             if value is not None:
                 query = query.where(column == value)

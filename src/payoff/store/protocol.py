@@ -6,6 +6,7 @@ never sees raw rows. Every backend passes the same contract suite (tests/test_st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -24,6 +25,10 @@ class RowShape(NamedTuple):
     them are derived (costs from the catalog, lifecycle status, time of receipt) and may
     differ between two sends of the same record. Comparing the stored content itself,
     rather than a hash of it, makes the check exact.
+
+    The last column, `received_at_us`, is not in the rows a backend receives: the backend
+    stamps it inside the write transaction, so that a record is never stamped earlier than
+    it became visible (an invoice run as of that time would otherwise miss it for good).
     """
 
     table: str
@@ -33,6 +38,12 @@ class RowShape(NamedTuple):
 
     def index(self, column: str) -> int:
         return self.columns.index(column)
+
+    @property
+    def row_columns(self) -> tuple[str, ...]:
+        """The columns of the rows a backend receives (all but the receipt time)."""
+        assert self.columns[-1] == "received_at_us"
+        return self.columns[:-1]
 
 
 def _shape(
@@ -164,7 +175,9 @@ class LedgerCounts:
 
 
 class Store(Protocol):
-    def write(self, batch: WriteBatch, now_us: int) -> WriteResult: ...
+    def write(self, batch: WriteBatch, clock: Callable[[], int]) -> WriteResult: ...
+
+    def stable_time(self, clock: Callable[[], int]) -> int: ...
 
     def tasks(
         self, customer: str | None = None, *, limit: int = 1000, offset: int = 0

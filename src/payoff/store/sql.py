@@ -99,21 +99,42 @@ class SqlStore(BillingQueries, OutcomeQueries):
         with self._connect_for_write() as conn, conn.begin():
             yield conn
 
-    def _insert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-        marks = ", ".join(self._placeholder for _ in columns)
+    def _insert_sql(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        received_at_us: int | None = None,
+    ) -> str:
+        marks = [self._placeholder for _ in columns]
+        if received_at_us is not None:
+            # One stamp for the whole statement, written as an integer literal.
+            columns, marks = [*columns, "received_at_us"], [*marks, str(int(received_at_us))]
         return (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marks)}) "
             f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
         )
 
     _placeholder = "?"
 
-    def write(self, batch: WriteBatch, now_us: int) -> WriteResult:
+    def stable_time(self, clock: Callable[[], int]) -> int:
+        """The time, read under the write lock: every record stamped up to it is committed.
+
+        An invoice run rates as of this time, so no record can be stamped before it and
+        become visible after it.
+        """
+        with self._write_transaction():
+            return clock()
+
+    def write(self, batch: WriteBatch, clock: Callable[[], int]) -> WriteResult:
         with self._write_transaction() as conn:
+            # Read under the write lock: everything stamped up to now is committed before
+            # any later stamp, so a reader that takes its as-of time the same way misses none.
+            now_us = clock()
             events = self._write_events(conn, batch, now_us)
             task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
             outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
-            attestations = self._write_attestations(conn, batch.attestations)
+            attestations = self._write_attestations(conn, batch.attestations, now_us)
             customers = _accepted_values(batch.events, events, EVENT_TASK_COLUMNS.customer)
             customers |= _accepted_values(
                 batch.task_updates, task_updates, TASK_UPDATE_TASK_COLUMNS.customer
@@ -243,7 +264,7 @@ class SqlStore(BillingQueries, OutcomeQueries):
             conn,
             rows,
             EVENT_TASK_COLUMNS,
-            lambda statuses: self._insert_idempotent(conn, EVENTS, rows, statuses),
+            lambda statuses: self._insert_idempotent(conn, EVENTS, rows, statuses, now_us),
             now_us,
         )
 
@@ -252,7 +273,7 @@ class SqlStore(BillingQueries, OutcomeQueries):
             conn,
             rows,
             TASK_UPDATE_TASK_COLUMNS,
-            lambda statuses: self._insert_idempotent(conn, TASK_UPDATES, rows, statuses),
+            lambda statuses: self._insert_idempotent(conn, TASK_UPDATES, rows, statuses, now_us),
             now_us,
         )
         accepted = [row for row, status in zip(rows, result, strict=True) if status[0] == ACCEPTED]
@@ -262,7 +283,7 @@ class SqlStore(BillingQueries, OutcomeQueries):
         return result
 
     def _apply_task_status(self, conn: Connection, row: Row) -> None:
-        task, status, _, _, occurred_at_us, _ = row
+        task, status, _, _, occurred_at_us = row
         t = s.tasks.c
         # The latest status wins; at the same instant a terminal status beats `open`.
         newer: ColumnElement[bool] = or_(
@@ -281,12 +302,12 @@ class SqlStore(BillingQueries, OutcomeQueries):
             conn,
             rows,
             OUTCOME_TASK_COLUMNS,
-            lambda statuses: self._insert_idempotent(conn, OUTCOMES, rows, statuses),
+            lambda statuses: self._insert_idempotent(conn, OUTCOMES, rows, statuses, now_us),
             now_us,
             creates_tasks=False,
         )
 
-    def _write_attestations(self, conn: Connection, rows: list[Row]) -> list[Status]:
+    def _write_attestations(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
         statuses: list[Status | None] = [None] * len(rows)
         outcome_at = ATTESTATIONS.index("outcome")
         wanted = sorted({row[outcome_at] for row in rows})  # type: ignore[type-var]
@@ -296,7 +317,7 @@ class SqlStore(BillingQueries, OutcomeQueries):
         for index, row in enumerate(rows):
             if row[outcome_at] not in known:
                 statuses[index] = (REJECTED, f"unknown outcome `{row[outcome_at]}`", "outcome")
-        return self._insert_idempotent(conn, ATTESTATIONS, rows, statuses)
+        return self._insert_idempotent(conn, ATTESTATIONS, rows, statuses, now_us)
 
     def _insert_idempotent(
         self,
@@ -304,12 +325,16 @@ class SqlStore(BillingQueries, OutcomeQueries):
         shape: RowShape,
         rows: list[Row],
         statuses: list[Status | None],
+        now_us: int,
     ) -> list[Status]:
-        """Insert rows not yet stored; classify the rest. `statuses` holds prior rejections."""
+        """Insert rows not yet stored, stamped `now_us`; classify the rest. `statuses` holds
+        prior rejections."""
         if not rows:
             return []
         key_length, content = shape.key_length, shape.content_length
-        sql = self._insert_sql(shape.table, shape.columns, shape.columns[:key_length])
+        sql = self._insert_sql(
+            shape.table, shape.row_columns, shape.columns[:key_length], received_at_us=now_us
+        )
         if _all_distinct(rows, key_length) and statuses.count(None) == len(rows):
             # The common batch: new ids only. One statement, and no per-row bookkeeping.
             savepoint = conn.begin_nested()
@@ -469,7 +494,7 @@ def _all_distinct(rows: list[Row], key_length: int) -> bool:
 
 
 def _status_order(row: Row) -> tuple[Any, bool]:
-    return (row[5], row[1] in TERMINAL_STATUSES)
+    return (row[TASK_UPDATE_TASK_COLUMNS.time], row[1] in TERMINAL_STATUSES)
 
 
 def _accepted_values(rows: list[Row], statuses: list[Status], at: int) -> set[Any]:
