@@ -47,7 +47,10 @@ class RatingResult:
 
 
 def _generate(scale: float) -> Iterator[dict[str, Any]]:
-    return generate(seed=SEED, customers=CUSTOMERS, month=MONTH, scale=scale)
+    # Attestations are left out: the example plans verify no claims.
+    for record in generate(seed=SEED, customers=CUSTOMERS, month=MONTH, scale=scale):
+        if record.get("record") != "attestation":
+            yield record
 
 
 def _records(events: int) -> Iterator[dict[str, Any]]:

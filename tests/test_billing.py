@@ -29,7 +29,12 @@ runner = CliRunner()
 def ledger(tmp_path: Path) -> Store:
     """A demo November on three plans; `ledger.as_of_us` is a time after it was ingested."""
     store = open_store(tmp_path / "ledger.db")
-    records = list(generate(seed=3, customers=4, month="2026-11"))
+    # Without attestations: verification is the outcomes issue's, and these plans verify none.
+    records = [
+        r
+        for r in generate(seed=3, customers=4, month="2026-11")
+        if r.get("record") != "attestation"
+    ]
     lines = [(n, msgspec.json.encode(r)) for n, r in enumerate(records, start=1)]
     assert ingest_lines(store, lines).clean
     for name in ("cost-plus", "per-outcome", "hybrid"):
@@ -244,16 +249,19 @@ def test_an_as_of_time_in_the_future_is_refused(ledger: Store) -> None:
 
 
 def test_a_reasoning_budget_shows_what_the_provider_absorbed(ledger: Store) -> None:
-    (acme,) = billing.run_invoices(ledger, "2026-11", customer="acme",
-                                   as_of_us=ledger.as_of_us)  # type: ignore[attr-defined]
+    (acme,) = billing.run_invoices(ledger, "2026-11", customer="acme", as_of_us=ledger.as_of_us)  # type: ignore[attr-defined]
     overage = _fee(acme, "token-overage")
     # Per task, hidden tokens above 20,000 are not billed: recompute that from the ledger.
-    absorbed = _sql(ledger, """
+    absorbed = _sql(
+        ledger,
+        """
         SELECT coalesce(sum(max(hidden - 20000, 0)), 0) FROM (
           SELECT sum(input_tokens + output_tokens)
                  - sum(CASE WHEN visible THEN output_tokens - reasoning_tokens ELSE 0 END) AS hidden
-          FROM events WHERE customer = 'acme' AND task IS NOT NULL GROUP BY task)""")
+          FROM events WHERE customer = 'acme' AND task IS NOT NULL GROUP BY task)""",
+    )
     assert overage["absorbed_hidden_tokens"] == absorbed > 0
-    counted = _sql(ledger, "SELECT sum(input_tokens + output_tokens) FROM events "
-                   "WHERE customer = 'acme'")
+    counted = _sql(
+        ledger, "SELECT sum(input_tokens + output_tokens) FROM events WHERE customer = 'acme'"
+    )
     assert Decimal(overage["units"]) == counted - absorbed

@@ -31,6 +31,9 @@ CUSTOMER_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "soylent", "
 LARGEST_CUSTOMER_TASKS = 420
 SIZE_FALLOFF = 0.45
 FAILURE_RATE = 0.08
+OVERCLAIMING_CUSTOMER_RANK = 3
+"""This customer's agent starts over-claiming mid-month: claims for failed runs and two more
+per run, most of which its customer rejects. The integrity report must flag it."""
 SELF_HOSTED_CUSTOMER_RANK = 2
 """This customer's support agent plans on a self-hosted model the packaged catalog cannot
 price: its steps stay unpriced (and are shown as such) until a price override covers it."""
@@ -142,6 +145,7 @@ class _TaskWriter:
         self.rng, self.prefix, self.customer, self.task = rng, prefix, customer, task
         self.agent, self.clock, self.step = agent, start, 0
         self.records: list[dict[str, Any]] = []
+        self.overclaims = False
 
     def _base(self, seconds: tuple[float, float]) -> dict[str, Any]:
         self.clock += dt.timedelta(
@@ -204,12 +208,14 @@ class _TaskWriter:
             }
         )
 
-    def outcome(self) -> None:
+    def outcome(self, suffix: str = "", bogus: bool = False) -> None:
+        """An outcome claim, and the customer's verdict on it some hours later (if any)."""
         self.clock += dt.timedelta(milliseconds=500)
+        outcome_id = f"{self.task}-out{suffix}"
         self.records.append(
             {
                 "record": "outcome",
-                "id": f"{self.task}-out",
+                "id": outcome_id,
                 "task": self.task,
                 "customer": self.customer,
                 "type": self.agent.outcome,
@@ -218,6 +224,25 @@ class _TaskWriter:
                 "evidence_digest": f"sha256:{self.rng.getrandbits(256):064x}",
             }
         )
+        # A customer accepts most genuine claims, rejects a few, leaves some to be deemed;
+        # it rejects most claims that did not happen.
+        draw = self.rng.random()
+        verdict = (
+            ("reject" if draw < 0.7 else "accept")
+            if bogus
+            else ("accept" if draw < 0.93 else "reject" if draw < 0.96 else None)
+        )
+        if verdict is not None:
+            answered = self.clock + dt.timedelta(minutes=self.rng.randint(30, 600))
+            self.records.append(
+                {
+                    "record": "attestation",
+                    "id": f"{outcome_id}-verdict",
+                    "outcome": outcome_id,
+                    "verdict": verdict,
+                    "time": _stamp(answered),
+                }
+            )
 
 
 def _run_task(writer: _TaskWriter) -> None:
@@ -244,6 +269,8 @@ def _run_task(writer: _TaskWriter) -> None:
         cached, context = context, context + output
         if failed and loop == loops // 2:
             writer.status("failed")
+            if writer.overclaims:
+                writer.outcome(bogus=True)  # a failed run claimed as a success
             return
     writer.llm(
         a.worker,
@@ -256,6 +283,9 @@ def _run_task(writer: _TaskWriter) -> None:
     writer.llm(a.planner, context, cached, between(a.answer_tokens), 0, "answer", visible=True)
     writer.status("completed")
     writer.outcome()
+    if writer.overclaims:
+        writer.outcome("-2", bogus=True)
+        writer.outcome("-3", bogus=True)
 
 
 def generate(
@@ -279,10 +309,12 @@ def generate(
                 rng,
                 prefix,
                 customer,
-                f"t{task_number:07d}",
+                f"{prefix}-t{task_number:07d}",
                 rng.choice(agents),
                 start + dt.timedelta(milliseconds=offset_ms),
             )
+            # From mid-month, one customer's agent starts claiming what it did not achieve.
+            writer.overclaims = rank == OVERCLAIMING_CUSTOMER_RANK and offset_ms > span_ms // 2
             _run_task(writer)
             yield from writer.records
 
@@ -316,6 +348,7 @@ def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str, cons
     from payoff import service
     from payoff.core.money import format_nanousd
 
+    _subscribe(store, customers, month)
     records = with_faults(list(generate(seed=seed, customers=customers, month=month)), seed)
     report = service.ingest_lines(store, as_lines(records), catalog=catalog, source="demo")
     console.print(
@@ -368,12 +401,55 @@ def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str, cons
         f"{counts.events:,} steps, {counts.unpriced_events:,} unpriced; "
         f"{counts.tasks:,} tasks, {counts.outcomes:,} outcome claims."
     )
+    _integrity(store, month, console)
     if counts.unpriced_events:
         console.print(
             "Unpriced steps use a model the catalog does not know; their cost is "
             "unknown, not zero. Price them with `payoff --prices FILE` "
             "(see examples/prices.yaml)."
         )
+
+
+DEMO_PLAN = """
+id: demo-outcomes
+version: 1
+currency: USD
+charges:
+  - {name: platform, type: subscription, amount: "199.00"}
+  - {name: resolved, type: outcome, outcome: ticket.resolved, model: per_unit,
+     unit_price: "0.99", verification: customer, accept_after_days: 7, warranty_days: 90}
+  - {name: reports, type: outcome, outcome: report.accepted, model: per_unit,
+     unit_price: "4.00", verification: customer, accept_after_days: 7, warranty_days: 90}
+  - {name: merges, type: outcome, outcome: change.merged, model: percentage, rate: "0.05",
+     min_per_event: "2.00", verification: customer, accept_after_days: 7, warranty_days: 90}
+"""
+"""The demo's plan: outcome charges whose claims the customer verifies (deemed after 7 days)."""
+
+
+def _subscribe(store: Any, customers: int, month: str) -> None:
+    """Put the demo's customers on the demo plan from the month's first day (before their
+    claims arrive: the plan says how claims are verified)."""
+    from payoff.service import billing
+
+    billing.apply_plan_text(store, DEMO_PLAN, "demo plan")
+    start, _ = month_bounds(month)
+    first = dt.date(start.year, start.month, 1)
+    subscribed = {s.customer for s in store.subscriptions(0, 2**62)}
+    for customer in customer_names(customers):
+        if customer not in subscribed:
+            billing.subscribe(store, customer, "demo-outcomes", first)
+
+
+def _integrity(store: Any, month: str, console: Any) -> None:
+    """Print the integrity report of the month and the customers it flags."""
+    from payoff.cli.outcomes import print_report
+    from payoff.service import integrity
+
+    rows = integrity.report(store, month)
+    console.print("Outcome integrity (customers verify claims; flags say why):")
+    print_report(rows)
+    flagged = sorted({row.customer for row in rows if row.flags})
+    console.print(f"Flagged: {', '.join(flagged) if flagged else 'none'}.")
 
 
 def _usd(text: str) -> str:

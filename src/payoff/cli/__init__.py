@@ -288,10 +288,11 @@ def demo(
     store.close()
 
 
-# The billing commands register themselves on `app`.
+# The billing and outcome commands register themselves on `app`.
 from payoff.cli import billing as _billing  # noqa: E402
+from payoff.cli import outcomes as _outcomes  # noqa: E402
 
-del _billing
+del _billing, _outcomes
 
 
 def main() -> None:

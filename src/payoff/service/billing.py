@@ -23,7 +23,7 @@ from payoff.core.invoicing import adjustment_lines, digest, document, transition
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import MAX_NUMBER, Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee, UsageTotals, late_fees, quote, rate
-from payoff.plans import load_plan, plan_from_body
+from payoff.plans import load_plan, parse_plan, plan_from_body
 from payoff.service.clock import now_us
 from payoff.service.outcomes import value_of, verified_in
 from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
@@ -48,7 +48,15 @@ def iso(moment_us: int) -> str:
 
 def apply_plan(store: Store, path: str | Path) -> tuple[Plan, bool, list[str]]:
     """Store a plan file's version: (plan, whether it is new, warnings)."""
-    plan, body = load_plan(path)
+    return _apply(store, *load_plan(path))
+
+
+def apply_plan_text(store: Store, text: str, source: str) -> tuple[Plan, bool, list[str]]:
+    """As apply_plan, from a plan's YAML text."""
+    return _apply(store, *parse_plan(text, source))
+
+
+def _apply(store: Store, plan: Plan, body: dict[str, Any]) -> tuple[Plan, bool, list[str]]:
     created = store.put_plan(plan.id, plan.version, plan.currency, body, digest(body), now_us())
     seen_tasks, seen_outcomes = store.known_types()
     return plan, created, plan.warnings(seen_tasks, seen_outcomes)
@@ -438,7 +446,11 @@ def show(store: Store, invoice_id: str) -> dict[str, Any]:
     invoice = store.get_invoice(invoice_id)
     if invoice is None:
         raise BillingError(f"no invoice {invoice_id!r}")
-    return {**invoice.document, "status": invoice.status}
+    shown = {**invoice.document, "status": invoice.status}
+    notes = store.credit_notes(invoice=invoice_id)
+    if notes:
+        shown["credit_notes"] = notes
+    return shown
 
 
 def act(store: Store, invoice_id: str, action: str) -> dict[str, Any]:
@@ -455,7 +467,36 @@ def act(store: Store, invoice_id: str, action: str) -> dict[str, Any]:
         _check_basis(store, invoice)
     if not store.set_invoice_status(invoice_id, current, new, now_us()):
         raise BillingError(f"invoice {invoice_id} changed while being {action}d; try again")
+    if action == "finalize":
+        _issue_credit_notes(store, invoice)
     return show(store, invoice_id)
+
+
+def _issue_credit_notes(store: Store, invoice: dict[str, Any]) -> None:
+    """Negative late lines credit an earlier finalized invoice: a credit note against it,
+    applied on this one. Nothing finalized is edited."""
+    credits: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for line in invoice["fees"]:
+        if "late_period" in line and Decimal(line["amount"]) < 0:
+            credits[line["late_period"]].append(line)
+    for period, lines in sorted(credits.items()):
+        against = store.list_invoices(invoice["customer"], period, statuses=FINAL, limit=None)
+        if not against:
+            continue
+        total = sum((Decimal(line["amount"]) for line in lines), Decimal(0))
+        store.save_credit_note(
+            {
+                "id": f"{invoice['id']}-credit-{period}",
+                "invoice": against[-1].id,
+                "customer": invoice["customer"],
+                "period": period,
+                "applied_on": invoice["id"],
+                "currency": invoice["currency"],
+                "lines": lines,
+                "total": format(total, "f"),
+            },
+            now_us(),
+        )
 
 
 def _basis(store: Store, customer: str, period: Period) -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.store import schema as s
 from payoff.store.billing import BillingQueries
-from payoff.store.outcomes import OutcomeQueries
+from payoff.store.outcomes import ActivityQueries, OutcomeQueries
 from payoff.store.protocol import (
     ACCEPTED,
     ACCEPTED_STATUS,
@@ -83,7 +83,7 @@ def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[
         yield items[start : start + size]
 
 
-class SqlStore(BillingQueries, OutcomeQueries):
+class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:

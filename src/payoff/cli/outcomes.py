@@ -1,0 +1,129 @@
+"""The outcome commands: list outcomes, decide on them, and the integrity report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from payoff.cli import Settings, app, emit_json, out
+from payoff.service import integrity
+from payoff.service import outcomes as service
+
+outcomes_app = typer.Typer(
+    help="Outcome claims: their status, and verdicts on them.", no_args_is_help=True
+)
+app.add_typer(outcomes_app, name="outcomes")
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@outcomes_app.command("list")
+def outcomes_list(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status: claimed, verified, rejected, reversed.")
+    ] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List outcome claims with their status as of now, and the steps that led there."""
+    settings: Settings = ctx.obj
+    found = service.list_states(settings.store(create=False), customer, status)
+    if as_json:
+        emit_json([state.as_json() for state in found])
+        return
+    table = Table("outcome", "customer", "type", "value", "status", "by", "verification")
+    for state in found:
+        o, life = state.outcome, state.lifecycle
+        table.add_row(
+            o.id,
+            o.customer,
+            o.type,
+            "" if o.value is None else str(o.value),
+            life.status,
+            life.steps[-1].by,
+            state.policy.verification,
+        )
+    out.print(table)
+
+
+def _decision(action: str, help_text: str) -> None:
+    def command(
+        ctx: typer.Context,
+        outcome_id: Annotated[str, typer.Argument(help="The outcome id.")],
+        by: Annotated[str, typer.Option(help="Who decides: auditor.")] = "auditor",
+        reason: Annotated[str | None, typer.Option(help="Why, kept with the verdict.")] = None,
+    ) -> None:
+        settings: Settings = ctx.obj
+        state = service.decide(settings.store(create=False), outcome_id, action, by, reason)
+        out.print(f"outcome {outcome_id} {state.lifecycle.status}", markup=False)
+
+    command.__doc__ = help_text
+    outcomes_app.command(action)(command)
+
+
+_decision("verify", "Verify a claim (an auditor's verdict).")
+_decision("reject", "Reject a claim (an auditor's verdict).")
+_decision("reverse", "Reverse a verified outcome within its warranty (credited back).")
+
+
+@app.command("integrity")
+def integrity_report(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option(help="The period, YYYY-MM.")],
+    customer: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
+    thresholds: Annotated[
+        Path | None, typer.Option(help="YAML file of flag thresholds (see docs/outcomes.md).")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Can the outcome counts be trusted? Rates per customer and outcome type, and flags."""
+    settings: Settings = ctx.obj
+    limits = integrity.load_thresholds(thresholds)
+    rows = integrity.report(settings.store(create=False), period, customer, limits)
+    if as_json:
+        emit_json([row.as_json() for row in rows])
+        return
+    print_report(rows)
+
+
+def print_report(rows: list[integrity.Row]) -> None:
+    table = Table(
+        "customer",
+        "outcome",
+        "claims",
+        "verified",
+        "rejected",
+        "reversed",
+        "pending",
+        "deemed",
+        "claims/task",
+        "change",
+        "flags",
+    )
+    for row in rows:
+        data = row.as_json()
+        table.add_row(
+            row.customer,
+            row.outcome_type,
+            str(data["claims"]),
+            str(data["verified"]),
+            str(data["rejected"]),
+            str(data["reversed"]),
+            str(data["pending"]),
+            str(data["deemed"]),
+            data["outcome_rate"] or "-",
+            data["outcome_rate_change"] or "-",
+            ", ".join(f.name for f in row.flags) or "-",
+        )
+    out.print(table)
+    for row in rows:
+        for flag in row.flags:
+            out.print(
+                f"FLAG {flag.name} {row.customer} {row.outcome_type}: {flag.why}",
+                markup=False,
+                highlight=False,
+            )

@@ -1,0 +1,248 @@
+"""Outcomes you can trust: verification, billing once, warranties, credit notes, integrity."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from payoff.core.outcomes import LifecycleError
+from payoff.service import billing, ingest_lines, integrity
+from payoff.service import outcomes as service
+from payoff.store import open_store
+from payoff.store.protocol import Store
+
+PLAN = """id: outcomes
+version: 1
+currency: USD
+charges:
+  - name: resolved
+    type: outcome
+    outcome: ticket.resolved
+    model: per_unit
+    unit_price: "1.00"
+    verification: customer
+    accept_after_days: 7
+    warranty_days: 90
+"""
+
+
+def usage(id: str, task: str, time: str, customer: str = "c") -> dict[str, Any]:
+    return {
+        "id": id,
+        "time": time,
+        "customer": customer,
+        "task": task,
+        "kind": "tool",
+        "cost": "0.010",
+    }
+
+
+def claim(id: str, task: str, time: str, customer: str = "c") -> dict[str, Any]:
+    return {
+        "record": "outcome",
+        "id": id,
+        "task": task,
+        "customer": customer,
+        "type": "ticket.resolved",
+        "time": time,
+    }
+
+
+def verdict(id: str, outcome: str, value: str, time: str) -> dict[str, Any]:
+    return {"record": "attestation", "id": id, "outcome": outcome, "verdict": value, "time": time}
+
+
+def ingest(store: Store, *records: dict[str, Any]) -> Any:
+    lines = [(n, msgspec.json.encode(r)) for n, r in enumerate(records, start=1)]
+    return ingest_lines(store, lines, workers=0)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    opened = open_store(tmp_path / "l.db")
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    billing.apply_plan(opened, tmp_path / "plan.yaml")
+    billing.subscribe(opened, "c", "outcomes", dt.date(2026, 9, 1))
+    return opened
+
+
+def billed(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (f.get("late_period", document["period"]), f["charge"], f["units"])
+        for f in document["fees"]
+    ]
+
+
+def test_each_verified_outcome_is_billed_once_in_the_period_it_is_verified(store: Store) -> None:
+    report = ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z"), claim("o1", "t1", "2026-10-02T00:00:00Z"),
+        usage("u2", "t2", "2026-10-01T00:00:00Z"), claim("o2", "t2", "2026-10-28T00:00:00Z"),
+        usage("u3", "t3", "2026-10-01T00:00:00Z"), claim("o3", "t3", "2026-10-03T00:00:00Z"),
+        verdict("a1", "o1", "accept", "2026-10-03T00:00:00Z"),  # verified in October
+        verdict("a3", "o3", "reject", "2026-10-04T00:00:00Z"),  # never billed
+    )  # fmt: skip
+    assert report.clean
+    # o2 has no verdict: deemed verified seven days after its claim, in November.
+    october = billing.run_invoices(store, "2026-10")[0]
+    assert billed(october) == [("2026-10", "resolved", "1")]
+    billing.act(store, october["id"], "finalize")
+    november = billing.run_invoices(store, "2026-11")[0]
+    assert billed(november) == [("2026-11", "resolved", "1")]
+    states = {s.outcome.id: s.lifecycle for s in service.list_states(store)}
+    assert states["o2"].verified_by == "deemed"
+    assert states["o3"].status == "rejected"
+
+
+def test_a_reversal_inside_the_warranty_is_credited(store: Store) -> None:
+    ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z"),
+        claim("o1", "t1", "2026-10-02T00:00:00Z"),
+        verdict("a1", "o1", "accept", "2026-10-03T00:00:00Z"),
+    )
+    october = billing.run_invoices(store, "2026-10")[0]
+    billing.act(store, october["id"], "finalize")
+    assert ingest(store, verdict("a2", "o1", "reverse", "2026-11-10T00:00:00Z")).clean
+    november = billing.run_invoices(store, "2026-11")[0]
+    assert [
+        (f["late_period"], f["charge"], f["amount"]) for f in november["fees"] if "late_period" in f
+    ] == [("2026-10", "resolved", "-1.00")]
+    billing.act(store, november["id"], "finalize")
+    (note,) = billing.show(store, october["id"])["credit_notes"]
+    assert (note["invoice"], note["applied_on"], note["total"]) == (
+        october["id"],
+        november["id"],
+        "-1.00",
+    )
+    # Nothing finalized was edited: October still says what it said.
+    assert billing.show(store, october["id"])["total"] == october["total"]
+
+
+def test_a_reversal_after_the_warranty_is_refused(store: Store) -> None:
+    ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z"),
+        claim("o1", "t1", "2026-10-02T00:00:00Z"),
+        verdict("a1", "o1", "accept", "2026-10-03T00:00:00Z"),
+    )
+    late = ingest(store, verdict("a2", "o1", "reverse", "2027-01-02T00:00:00Z"))
+    assert late.counts()["rejected"] == 1
+    assert "90-day warranty of this outcome has ended" in late.problems[0].reason
+    assert late.problems[0].field == "verdict"
+
+
+def test_attestations_refused_and_nothing_else_changes(store: Store) -> None:
+    ingest(
+        store, usage("u1", "t1", "2026-10-01T00:00:00Z"), claim("o1", "t1", "2026-10-02T00:00:00Z")
+    )
+    report = ingest(
+        store,
+        verdict("a0", "o-unknown", "accept", "2026-10-03T00:00:00Z"),
+        verdict("a1", "o1", "reverse", "2026-10-03T00:00:00Z"),  # out of order: not verified
+        verdict("a2", "o1", "reject", "2026-10-03T00:00:00Z"),
+        verdict("a3", "o1", "accept", "2026-10-04T00:00:00Z"),  # conflicts with the rejection
+    )  # fmt: skip
+    assert report.counts() == {"accepted": 1, "duplicates": 0, "conflicts": 0, "rejected": 3}
+    reasons = [p.reason for p in report.problems]
+    assert reasons == [
+        "unknown outcome `o-unknown`",
+        "cannot reverse an outcome that is claimed",
+        "cannot verify an outcome that is rejected",
+    ]
+    assert [s.lifecycle.status for s in service.list_states(store)] == ["rejected"]
+
+
+def test_operators_decide_and_the_warranty_binds_them_too(store: Store, tmp_path: Path) -> None:
+    audit = PLAN.replace("id: outcomes", "id: audited").replace(
+        "verification: customer", 'verification: audit\n    audit_rate: "1"'
+    )
+    (tmp_path / "audit.yaml").write_text(audit)
+    billing.apply_plan(store, tmp_path / "audit.yaml")
+    billing.subscribe(store, "d", "audited", dt.date(2026, 9, 1))
+    ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z", "d"),
+        claim("o1", "t1", "2026-10-02T00:00:00Z", "d"),
+    )
+    assert service.list_states(store, "d")[0].lifecycle.status == "claimed"  # sampled: waits
+    with pytest.raises(LifecycleError, match="verified by audit, not by the customer"):
+        service.check_verdict(
+            store,
+            service.list_states(store, "d")[0].outcome,
+            service.Verdict("verify", "customer", 1_800_000_000 * 10**6),
+        )
+    state = service.decide(store, "o1", "reject", "auditor", "no ticket found")
+    assert (state.lifecycle.status, state.lifecycle.steps[-1].reason) == (
+        "rejected",
+        "no ticket found",
+    )
+    with pytest.raises(service.OutcomeError, match="cannot verify an outcome that is rejected"):
+        service.decide(store, "o1", "verify", "auditor", None)
+
+
+def _month(
+    store: Store,
+    customer: str,
+    claims_per_task: int,
+    start: int,
+    days: int,
+    tasks: int,
+    reject_every: int,
+) -> None:
+    records: list[dict[str, Any]] = []
+    for n in range(tasks):
+        day = start + (n * days) // tasks
+        when = f"2026-11-{day:02d}T10:00:00Z"
+        task = f"{customer}-{start}-t{n}"
+        records.append(usage(f"{task}-u", task, when, customer))
+        for k in range(claims_per_task):
+            outcome = f"{task}-o{k}"
+            records.append(claim(outcome, task, when, customer))
+            answer = "reject" if (n * claims_per_task + k) % reject_every == 0 else "accept"
+            records.append(verdict(f"{outcome}-a", outcome, answer, when.replace("10:", "11:")))
+    assert ingest(store, *records).clean
+
+
+def test_integrity_flags_an_over_claiming_customer_and_not_a_clean_one(store: Store) -> None:
+    for customer in ("honest", "greedy"):
+        billing.subscribe(store, customer, "outcomes", dt.date(2026, 9, 1))
+    _month(store, "honest", 1, 1, 28, 60, reject_every=50)
+    _month(store, "greedy", 1, 1, 14, 30, reject_every=50)  # first half: like honest
+    _month(store, "greedy", 3, 16, 14, 30, reject_every=3)  # then three claims a task
+    rows = {r.customer: r for r in integrity.report(store, "2026-11")}
+    assert rows["honest"].flags == []
+    names = {f.name for f in rows["greedy"].flags}
+    assert {"outcome_rate_jump", "high_disputes"} <= names
+    why = next(f.why for f in rows["greedy"].flags if f.name == "outcome_rate_jump")
+    assert "claims per task" in why and "%" in why
+
+
+def test_integrity_flags_fire_on_constructed_stats() -> None:
+    from decimal import Decimal
+
+    from payoff.core.integrity import OutcomeStats, Thresholds, flags
+
+    limits = Thresholds()
+    clean = OutcomeStats(claims=100, verified=95, rejected=5, tasks=100, cost_nanousd=10**9)
+    assert flags(clean, clean, limits) == []
+    audited = OutcomeStats(
+        claims=100,
+        verified=90,
+        rejected=10,
+        audited=10,
+        audit_rejected=5,
+        tasks=100,
+        cost_nanousd=10**9,
+    )
+    assert [f.name for f in flags(audited, clean, limits)] == ["audit_disagreement"]
+    reversing = OutcomeStats(claims=100, verified=80, reversed=20, tasks=100, cost_nanousd=10**9)
+    assert [f.name for f in flags(reversing, clean, limits)] == ["high_reversals"]
+    stale = OutcomeStats(claims=100, verified=98, stale=2, tasks=100, cost_nanousd=10**9)
+    assert [f.name for f in flags(stale, clean, limits)] == ["stale_claims"]
+    strict = Thresholds(high_disputes=Decimal("0.04"))
+    assert [f.name for f in flags(clean, clean, strict)] == ["high_disputes"]
