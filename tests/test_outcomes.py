@@ -246,3 +246,40 @@ def test_integrity_flags_fire_on_constructed_stats() -> None:
     assert [f.name for f in flags(stale, clean, limits)] == ["stale_claims"]
     strict = Thresholds(high_disputes=Decimal("0.04"))
     assert [f.name for f in flags(clean, clean, strict)] == ["high_disputes"]
+
+
+def test_the_demo_flags_the_over_claiming_customer_and_no_other(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from payoff.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--db", str(tmp_path / "demo.db")])
+    assert result.exit_code == 0, result.output
+    assert "Flagged: umbrella." in result.stdout
+    flags = [line for line in result.stdout.splitlines() if line.startswith("FLAG ")]
+    assert flags and all(" umbrella " in line for line in flags)
+
+
+def test_outcome_commands(store: Store, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from payoff.cli import app
+
+    # Claimed far ahead, so that the claim is still waiting whatever the machine's clock.
+    ingest(
+        store, usage("u1", "t1", "2030-01-01T00:00:00Z"), claim("o1", "t1", "2030-01-02T00:00:00Z")
+    )
+    db = str(store.path)  # type: ignore[attr-defined]
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(app, ["--db", db, "outcomes", "list", "--json"]).stdout)
+    assert [(o["id"], o["verification"]) for o in listed] == [("o1", "customer")]
+    result = runner.invoke(app, ["--db", db, "outcomes", "reject", "o1", "--reason", "dup"])
+    assert result.exit_code == 0 and "o1 rejected" in result.stdout
+    again = runner.invoke(app, ["--db", db, "outcomes", "verify", "o1"])
+    assert again.exit_code != 0
+    report = json.loads(
+        runner.invoke(app, ["--db", db, "integrity", "--period", "2030-01", "--json"]).stdout
+    )
+    assert (report[0]["claims"], report[0]["rejected"]) == (1, 1)
