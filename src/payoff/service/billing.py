@@ -8,8 +8,8 @@ pure function of (aggregates, plan versions, period, as-of time).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -18,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from payoff.core.errors import PayoffError
 from payoff.core.invoicing import adjustment_lines, digest, document, transition
 from payoff.core.periods import US_PER_DAY, Period
@@ -25,7 +27,7 @@ from payoff.core.plan import MAX_NUMBER, Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee, UsageTotals, late_fees, quote, rate
 from payoff.plans import load_plan, parse_plan, plan_from_body
 from payoff.service.clock import now_us
-from payoff.service.outcomes import value_of, verified_in
+from payoff.service.outcomes import verified_in
 from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
 from payoff.store.protocol import Store
 
@@ -205,12 +207,12 @@ def _verified_by_day(
     """Outcomes verified in the period, by the day they were verified: what is billed."""
     return [
         DayOutcome(
-            state.outcome.customer,
-            ((state.lifecycle.verified_at_us or 0) - period.start_us) // US_PER_DAY,
-            state.outcome.type,
-            value_of(state),
+            found.outcome.customer,
+            (found.verified_at_us - period.start_us) // US_PER_DAY,
+            found.outcome.type,
+            found.outcome.value if found.outcome.value is not None else Decimal(0),
         )
-        for state in verified_in(store, period, as_of_us, customer)
+        for found in verified_in(store, period, as_of_us, customer)
     ]
 
 
@@ -410,7 +412,7 @@ def run_invoices(
         if any(i.status in FINAL for i in this_period[name]):
             continue
         late, late_inputs = _late_lines(store, name, period, as_of_us, billed[name])
-        inputs = [dataclasses.asdict(t) for t in rated.inputs + late_inputs]
+        inputs = rated.inputs + late_inputs
         documents.append(
             document(
                 invoice_id=_invoice_id(name, period.label, this_period[name]),
@@ -422,15 +424,21 @@ def run_invoices(
                 late=late,
                 as_of=iso(as_of_us),
                 plan_digest=rated.plan_digest,
-                inputs_digest=digest(inputs),
+                inputs_digest=_inputs_digest(inputs),
                 windows=rated.windows,
-                basis=_basis(store, name, period),
+                basis=_basis_of(billed[name], period),
             )
         )
     # One transaction for the whole run: every draft lands, or none does.
     drafts = [{key: value for key, value in d.items() if key != "status"} for d in documents]
     store.save_drafts(drafts, as_of_us, now_us())
     return documents
+
+
+def _inputs_digest(inputs: list[UsageTotals]) -> str:
+    """sha256 of the aggregates an invoice was rated from (canonical JSON, keys in order)."""
+    encoded = msgspec.json.encode(inputs, order="sorted")
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
 
 def _months_before(period: Period, months: int) -> str:
@@ -502,8 +510,13 @@ def _issue_credit_notes(store: Store, invoice: dict[str, Any]) -> None:
 def _basis(store: Store, customer: str, period: Period) -> list[str]:
     """The finalized invoices a draft was rated against: its late lines depend on them."""
     since = _months_before(period, LATE_LOOKBACK_PERIODS)
-    found = store.list_invoices(customer, statuses=FINAL, since_period=since, limit=None)
-    return sorted(f"{i.id}:{i.status}" for i in found if i.period < period.label)
+    return _basis_of(
+        store.list_invoices(customer, statuses=FINAL, since_period=since, limit=None), period
+    )
+
+
+def _basis_of(billed: list[StoredInvoice], period: Period) -> list[str]:
+    return sorted(f"{i.id}:{i.status}" for i in billed if i.period < period.label)
 
 
 def _check_basis(store: Store, invoice: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from payoff.core.errors import PayoffError
 from payoff.core.outcomes import (
@@ -45,12 +45,26 @@ class Policies:
         self.store = store
         self._subscriptions: dict[str, list[Any]] = {}
         self._plans: dict[tuple[str, int], Any] = {}
+        self._single: dict[tuple[str, str], Policy] = {}
+        self._loaded = False
 
     def for_outcome(self, outcome: StoredOutcome) -> Policy:
-        if outcome.customer not in self._subscriptions:
-            self._subscriptions[outcome.customer] = self.store.subscriptions(
-                0, 2**62, outcome.customer
-            )
+        key = (outcome.customer, outcome.type)
+        if key in self._single:
+            return self._single[key]
+        policy = self._resolve(outcome)
+        if len(self._subscriptions[outcome.customer]) == 1:
+            # One subscription, one plan: the policy depends on the type alone.
+            self._single[key] = policy
+        return policy
+
+    def _resolve(self, outcome: StoredOutcome) -> Policy:
+        if not self._loaded:
+            # Every subscription in one query: a run resolves thousands of outcomes.
+            for sub in self.store.subscriptions(0, 2**62):
+                self._subscriptions.setdefault(sub.customer, []).append(sub)
+            self._loaded = True
+        self._subscriptions.setdefault(outcome.customer, [])
         active = [
             s
             for s in self._subscriptions[outcome.customer]
@@ -112,24 +126,50 @@ def states(
     return result
 
 
+class Verified(NamedTuple):
+    """An outcome verified in a period: what an outcome charge bills."""
+
+    outcome: StoredOutcome
+    verified_at_us: int
+
+
 def verified_in(
     store: Store,
     period: Period,
     as_of_us: int,
     customer: str | None,
-) -> list[OutcomeState]:
+) -> list[Verified]:
     """Outcomes verified in the period (and not rejected or reversed as of the time), in
-    the order they were verified: what outcome charges bill."""
+    the order they were verified.
+
+    Most outcomes have no verdict and a policy that decides alone (none, or a customer's
+    deadline): their verification time follows from the claim without building a lifecycle.
+    """
     claimed_from = period.start_us - MAX_VERIFICATION_DAYS * US_PER_DAY
     candidates = store.outcomes_in(claimed_from, period.start_us, period.end_us, as_of_us, customer)
-    found = [
-        state
-        for state in states(store, candidates, as_of_us)
-        if state.lifecycle.status == "verified"
-        and period.start_us <= (state.lifecycle.verified_at_us or -1) < period.end_us
-    ]
-    found.sort(key=lambda s: (s.lifecycle.verified_at_us, s.outcome.id))
+    policies = Policies(store)
+    verdicts = store.verdicts_in(claimed_from, period.start_us, period.end_us, as_of_us, customer)
+    found = []
+    for outcome in candidates:
+        policy = policies.for_outcome(outcome)
+        at = _verified_at(outcome, policy, verdicts.get(outcome.id), as_of_us)
+        if at is not None and period.start_us <= at < period.end_us:
+            found.append(Verified(outcome, at))
+    found.sort(key=lambda v: (v.verified_at_us, v.outcome.id))
     return found
+
+
+def _verified_at(
+    outcome: StoredOutcome, policy: Policy, stored: list[StoredVerdict] | None, as_of_us: int
+) -> int | None:
+    """When the outcome was verified, if it is verified (and not reversed) as of the time."""
+    if not stored and policy.verification == "none":
+        return outcome.claimed_at_us
+    if not stored and policy.verification == "customer" and policy.accept_after_days is not None:
+        deadline = outcome.claimed_at_us + policy.accept_after_days * US_PER_DAY
+        return deadline if deadline <= as_of_us else None
+    life = lifecycle(outcome.id, outcome.claimed_at_us, _verdicts(stored or []), policy, as_of_us)
+    return life.verified_at_us if life.status == "verified" else None
 
 
 def check_verdict(

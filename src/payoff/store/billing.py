@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, case, func, literal, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
@@ -58,8 +58,7 @@ class StoredInvoice:
     finalized_at_us: int | None
 
 
-@dataclass(frozen=True)
-class DayUsage:
+class DayUsage(NamedTuple):
     """Usage of one customer on one day of a period (day 0 is the period's first)."""
 
     customer: str
@@ -72,8 +71,7 @@ class DayUsage:
     unpriced_steps: int
 
 
-@dataclass(frozen=True)
-class DayTasks:
+class DayTasks(NamedTuple):
     customer: str
     day: int
     type: str | None
@@ -81,16 +79,14 @@ class DayTasks:
     tasks: int
 
 
-@dataclass(frozen=True)
-class DayOutcome:
+class DayOutcome(NamedTuple):
     customer: str
     day: int
     type: str
     value: Decimal
 
 
-@dataclass(frozen=True)
-class DayBudget:
+class DayBudget(NamedTuple):
     """Hidden tokens over a per-task budget, summed over the tasks started on a day."""
 
     customer: str

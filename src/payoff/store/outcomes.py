@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, or_, select
 
@@ -23,8 +23,7 @@ MAX_IN_LIST = 500
 MAX_OUTCOMES_LISTED = 100_000
 
 
-@dataclass(frozen=True)
-class StoredOutcome:
+class StoredOutcome(NamedTuple):
     id: str
     task: str
     customer: str
@@ -35,8 +34,7 @@ class StoredOutcome:
     received_at_us: int
 
 
-@dataclass(frozen=True)
-class StoredVerdict:
+class StoredVerdict(NamedTuple):
     outcome: str
     action: str  # verify | reject | reverse
     by: str  # customer | auditor
@@ -76,14 +74,14 @@ class OutcomeQueries:
                     found[row.id] = _outcome(row)
         return found
 
-    def outcomes_in(
+    def _candidates(
         self,
         claimed_from_us: int,
         start_us: int,
         end_us: int,
         as_of_us: int,
-        customer: str | None = None,
-    ) -> list[StoredOutcome]:
+        customer: str | None,
+    ) -> Any:
         """Outcomes that may be verified in [start_us, end_us): claimed from
         `claimed_from_us` until the end, or given a verdict in the window."""
         o, a, d = s.outcomes.c, s.attestations.c, s.outcome_decisions.c
@@ -102,19 +100,73 @@ class OutcomeQueries:
                 )
             )
         )
-        query = (
-            select(s.outcomes)
-            .where(
-                o.received_at_us <= as_of_us,
-                o.occurred_at_us < end_us,
-                or_(o.occurred_at_us >= claimed_from_us, o.id.in_(judged)),
-            )
-            .order_by(o.occurred_at_us, o.id)
+        query = select(s.outcomes).where(
+            o.received_at_us <= as_of_us,
+            o.occurred_at_us < end_us,
+            or_(o.occurred_at_us >= claimed_from_us, o.id.in_(judged)),
         )
-        if customer is not None:
-            query = query.where(o.customer == customer)
+        return query.where(o.customer == customer) if customer is not None else query
+
+    def outcomes_in(
+        self,
+        claimed_from_us: int,
+        start_us: int,
+        end_us: int,
+        as_of_us: int,
+        customer: str | None = None,
+    ) -> list[StoredOutcome]:
+        query = self._candidates(claimed_from_us, start_us, end_us, as_of_us, customer)
+        o = s.outcomes.c
         with self.engine.connect() as conn:
-            return [_outcome(row) for row in conn.execute(query)]
+            return [_outcome(row) for row in conn.execute(query.order_by(o.occurred_at_us, o.id))]
+
+    def verdicts_in(
+        self,
+        claimed_from_us: int,
+        start_us: int,
+        end_us: int,
+        as_of_us: int,
+        customer: str | None = None,
+    ) -> dict[str, list[StoredVerdict]]:
+        """The verdicts (received by `as_of_us`) on the outcomes `outcomes_in` returns: one
+        query per kind, not lists of ids."""
+        candidates = self._candidates(claimed_from_us, start_us, end_us, as_of_us, customer)
+        ids = candidates.with_only_columns(s.outcomes.c.id)
+        a, d = s.attestations.c, s.outcome_decisions.c
+        attested = select(a.outcome, a.verdict, a.occurred_at_us, a.received_at_us).where(
+            a.outcome.in_(ids), a.received_at_us <= as_of_us
+        )
+        decided = select(
+            d.outcome, d.action, d.by, d.reason, d.occurred_at_us, d.received_at_us
+        ).where(d.outcome.in_(ids), d.received_at_us <= as_of_us)
+        found: dict[str, list[StoredVerdict]] = defaultdict(list)
+        with self.engine.connect() as conn:
+            for row in conn.execute(attested):
+                action = VERDICT_ACTIONS[row.verdict]
+                found[row.outcome].append(
+                    StoredVerdict(
+                        row.outcome,
+                        action,
+                        "customer",
+                        row.occurred_at_us,
+                        None,
+                        row.received_at_us,
+                    )
+                )
+            for row in conn.execute(decided):
+                found[row.outcome].append(
+                    StoredVerdict(
+                        row.outcome,
+                        row.action,
+                        row.by,
+                        row.occurred_at_us,
+                        row.reason,
+                        row.received_at_us,
+                    )
+                )
+        for verdicts in found.values():
+            verdicts.sort(key=lambda v: (v.at_us, v.received_at_us))
+        return found
 
     def stored_attestations(self, ids: Iterable[str]) -> set[str]:
         a = s.attestations.c
