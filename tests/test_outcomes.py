@@ -267,19 +267,29 @@ def test_outcome_commands(store: Store, tmp_path: Path) -> None:
 
     from payoff.cli import app
 
-    # Claimed far ahead, so that the claim is still waiting whatever the machine's clock.
+    audited = PLAN.replace("id: outcomes", "id: audited").replace(
+        "verification: customer", 'verification: audit\n    audit_rate: "1"'
+    )
+    (tmp_path / "audit.yaml").write_text(audited)
+    billing.apply_plan(store, tmp_path / "audit.yaml")
+    billing.subscribe(store, "d", "audited", dt.date(2026, 9, 1))
+    # Every claim is sampled: it waits for an auditor, whatever the date.
     ingest(
-        store, usage("u1", "t1", "2030-01-01T00:00:00Z"), claim("o1", "t1", "2030-01-02T00:00:00Z")
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z", "d"),
+        claim("o1", "t1", "2026-10-02T00:00:00Z", "d"),
     )
     db = str(store.path)  # type: ignore[attr-defined]
     runner = CliRunner()
     listed = json.loads(runner.invoke(app, ["--db", db, "outcomes", "list", "--json"]).stdout)
-    assert [(o["id"], o["verification"]) for o in listed] == [("o1", "customer")]
+    assert [(o["id"], o["status"], o["verification"]) for o in listed] == [
+        ("o1", "claimed", "audit")
+    ]
     result = runner.invoke(app, ["--db", db, "outcomes", "reject", "o1", "--reason", "dup"])
     assert result.exit_code == 0 and "o1 rejected" in result.stdout
     again = runner.invoke(app, ["--db", db, "outcomes", "verify", "o1"])
     assert again.exit_code != 0
     report = json.loads(
-        runner.invoke(app, ["--db", db, "integrity", "--period", "2030-01", "--json"]).stdout
+        runner.invoke(app, ["--db", db, "integrity", "--period", "2026-10", "--json"]).stdout
     )
-    assert (report[0]["claims"], report[0]["rejected"]) == (1, 1)
+    assert (report[0]["claims"], report[0]["rejected"], report[0]["audit_sample"]) == (1, 1, 1)

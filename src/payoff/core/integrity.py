@@ -24,6 +24,15 @@ class Thresholds:
     high_reversals: Decimal = Decimal("0.1")
     stale_after_days: int = 14
     min_claims: int = 10  # below this, rates are too noisy to flag
+    min_audited: int = 3  # audit disagreement is judged from this many sampled claims
+
+    def validate(self) -> list[str]:
+        errors = []
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if not isinstance(value, int | Decimal) or value < 0:
+                errors.append(f"{name}: a non-negative number, got {value!r}")
+        return errors
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,10 @@ def flags(now: OutcomeStats, baseline: OutcomeStats | None, limits: Thresholds) 
                     ),
                 )
             )
-    if now.audited >= 3 and (now.audit_disagreement or ZERO) >= limits.audit_disagreement:
+    if (
+        now.audited >= limits.min_audited
+        and (now.audit_disagreement or ZERO) >= limits.audit_disagreement
+    ):
         raised.append(
             Flag(
                 "audit_disagreement",

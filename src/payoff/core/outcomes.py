@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 US_PER_DAY = 86_400_000_000
+MAX_WINDOW_DAYS = 365
+"""Acceptance windows and warranties are at most a year: billing looks back that far."""
 VERIFICATION_MODES = ("none", "customer", "audit")
 ACTORS = ("rule", "customer", "auditor", "deemed")
 
@@ -53,6 +55,8 @@ class Policy:
             value = getattr(self, name)
             if value is not None and value < 0:
                 errors.append(f"{name}: must not be negative, got {value}")
+            elif value is not None and value > MAX_WINDOW_DAYS:
+                errors.append(f"{name}: at most {MAX_WINDOW_DAYS} days, got {value}")
         if not 0 <= self.audit_rate <= 1:
             errors.append(f"audit_rate: a share from 0 to 1, got {self.audit_rate}")
         if self.verification == "audit" and self.audit_rate == 0:
@@ -91,6 +95,11 @@ class Lifecycle:
         return next((s.at_us for s in self.steps if s.status == "verified"), None)
 
     @property
+    def last_step(self) -> Step:
+        """The step that set the status (ignored verdicts aside)."""
+        return next(s for s in reversed(self.steps) if s.status != "ignored")
+
+    @property
     def verified_by(self) -> str | None:
         return next((s.by for s in self.steps if s.status == "verified"), None)
 
@@ -119,11 +128,15 @@ def lifecycle(
     verdicts: Sequence[Verdict],
     policy: Policy,
     as_of_us: int,
+    *,
+    strict: bool = True,
 ) -> Lifecycle:
     """The outcome's status as of a time, and the steps that led there.
 
     Verdicts are applied in time order; those given after `as_of_us` are ignored. A verdict
-    out of lifecycle order raises LifecycleError (ingest refuses it before it is stored).
+    out of lifecycle order, or dated before the claim, raises LifecycleError when `strict`
+    (checking a new verdict); otherwise (replaying stored ones, which a later change of plan
+    may have put out of order) it is kept as an `ignored` step and changes nothing.
     """
     audited = policy.verification == "audit" and audit_sampled(outcome_id, policy.audit_rate)
     steps = [Step("claimed", "rule", claimed_at_us)]
@@ -140,7 +153,15 @@ def lifecycle(
         if status == "claimed" and deadline is not None and verdict.at_us > deadline:
             status = "verified"
             steps.append(Step("verified", "deemed", deadline, "no verdict in time"))
-        status = apply(status, verdict, steps, policy)
+        try:
+            if verdict.at_us < claimed_at_us:
+                raise LifecycleError("a verdict cannot be dated before the claim")
+            status = apply(status, verdict, steps, policy)
+        except LifecycleError as exc:
+            if strict:
+                raise
+            steps.append(Step("ignored", verdict.by, verdict.at_us, str(exc)))
+            continue
         steps.append(Step(status, verdict.by, verdict.at_us, verdict.reason))
     if status == "claimed" and deadline is not None and deadline <= as_of_us:
         status = "verified"

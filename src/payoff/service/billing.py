@@ -345,6 +345,7 @@ def _late_lines(
     """
     lines: list[Fee] = []
     inputs: list[UsageTotals] = []
+    deemed_days = _longest_acceptance_window(store)
     earlier_periods = sorted({i.period for i in billed if i.period < period.label}, reverse=True)
     for label in earlier_periods[:LATE_LOOKBACK_PERIODS]:
         earlier = Period.month(label)
@@ -355,6 +356,9 @@ def _late_lines(
             customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
         ) or store.verdicts_received_between(customer, billed_as_of, as_of_us)
         moved = moved or store.task_updates_received_between(customer, billed_as_of, as_of_us)
+        # Claims that arrived late, or whose acceptance deadline may have passed since.
+        claimed_from = billed_as_of - deemed_days * US_PER_DAY if deemed_days else as_of_us + 1
+        moved = moved or store.outcomes_moved(customer, claimed_from, billed_as_of, as_of_us)
         if not moved:
             continue
         now = _rate_period(store, earlier, as_of_us, customer).get(customer)
@@ -366,6 +370,16 @@ def _late_lines(
         lines += late_fees(now.plan, current, already, label)
         inputs += now.inputs
     return lines, inputs
+
+
+def _longest_acceptance_window(store: Store) -> int:
+    """The longest `accept_after_days` of any plan (0 when none deems claims)."""
+    longest = 0
+    for stored in store.list_plans():
+        for charge in plan_of(stored).charges:
+            if charge.type == "outcome" and charge.policy.accept_after_days is not None:
+                longest = max(longest, charge.policy.accept_after_days)
+    return longest
 
 
 def _invoice_id(customer: str, period: str, existing: list[StoredInvoice]) -> str:
@@ -457,7 +471,17 @@ def show(store: Store, invoice_id: str) -> dict[str, Any]:
     shown = {**invoice.document, "status": invoice.status}
     notes = store.credit_notes(invoice=invoice_id)
     if notes:
-        shown["credit_notes"] = notes
+        # A note applied on an invoice since voided no longer stands (it is kept, marked).
+        applied = {n["applied_on"]: store.get_invoice(n["applied_on"]) for n in notes}
+        shown["credit_notes"] = [
+            {
+                **n,
+                "status": "void"
+                if (a := applied[n["applied_on"]]) and a.status == "void"
+                else "issued",
+            }
+            for n in notes
+        ]
     return shown
 
 

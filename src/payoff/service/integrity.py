@@ -35,9 +35,17 @@ def load_thresholds(path: str | Path | None) -> Thresholds:
         return Thresholds()
     try:
         given = msgspec.yaml.decode(Path(path).read_bytes(), type=ThresholdsFile).thresholds
-        return msgspec.convert(given, type=Thresholds, strict=False)
+        unknown = sorted(set(given) - set(Thresholds.__dataclass_fields__))
+        if unknown:
+            known = ", ".join(Thresholds.__dataclass_fields__)
+            raise OutcomeError(f"thresholds {path}: unknown {', '.join(unknown)} (known: {known})")
+        limits = msgspec.convert(given, type=Thresholds, strict=False)
     except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise OutcomeError(f"thresholds {path}: {exc}") from None
+    errors = limits.validate()
+    if errors:
+        raise OutcomeError(f"thresholds {path}: " + "; ".join(errors))
+    return limits
 
 
 @dataclass(frozen=True)
@@ -45,12 +53,14 @@ class Row:
     customer: str
     outcome_type: str
     stats: OutcomeStats
+    compared: OutcomeStats
+    """The window set against the baseline: the period, or its second half."""
     baseline: OutcomeStats | None
     baseline_name: str
     flags: list[Flag]
 
     def as_json(self) -> dict[str, Any]:
-        s, b = self.stats, self.baseline
+        s, c, b = self.stats, self.compared, self.baseline
 
         def text(value: Any) -> str | None:
             return None if value is None else str(value)
@@ -62,12 +72,12 @@ class Row:
             "dispute_rate": text(s.dispute_rate), "reversal_rate": text(s.reversal_rate),
             "audit_sample": s.audited, "audit_disagreement": text(s.audit_disagreement),
             "tasks": s.tasks, "outcome_rate": text(s.outcome_rate),
-            "outcome_rate_change": text(change(s.outcome_rate, b.outcome_rate if b else None)),
+            "outcome_rate_change": text(change(c.outcome_rate, b.outcome_rate if b else None)),
             "cost_per_verified_outcome": text(
                 None if s.cost_per_verified_nanousd is None
                 else s.cost_per_verified_nanousd / 10**9),
             "cost_per_verified_outcome_change": text(change(
-                s.cost_per_verified_nanousd, b.cost_per_verified_nanousd if b else None)),
+                c.cost_per_verified_nanousd, b.cost_per_verified_nanousd if b else None)),
             "baseline": self.baseline_name,
             "flags": [{"name": f.name, "why": f.why} for f in self.flags],
         }  # fmt: skip
@@ -107,10 +117,11 @@ def _stats(
 def _window(
     store: Store, start_us: int, end_us: int, now: int, customer: str | None, limits: Thresholds
 ) -> dict[tuple[str, str], OutcomeStats]:
+    # Claims dated after now are not counted: the report is as of now.
     claims = [
         o
         for o in store.outcomes_in(start_us, start_us, end_us, now, customer)
-        if o.claimed_at_us >= start_us
+        if start_us <= o.claimed_at_us <= now
     ]
     found = states(store, claims, now)
     task_types = store.task_types_of(o.task for o in claims)
@@ -156,5 +167,5 @@ def report(
         raised = [f for f in raised if f.name == "outcome_rate_jump"] + [
             f for f in flags(stats, None, limits) if f.name != "outcome_rate_jump"
         ]
-        rows.append(Row(key[0], key[1], stats, baseline, name, raised))
+        rows.append(Row(key[0], key[1], stats, compared, baseline, name, raised))
     return rows

@@ -30,7 +30,7 @@ from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, Status,
 
 DECISION_ACTIONS = ("verify", "reject", "reverse")
 DECIDERS = ("auditor",)
-MAX_VERIFICATION_DAYS = 366
+MAX_VERIFICATION_DAYS = 366  # MAX_WINDOW_DAYS, and a day to spare
 """How far back an invoice run looks for claims that become verified in its period."""
 
 
@@ -45,17 +45,25 @@ class Policies:
         self.store = store
         self._subscriptions: dict[str, list[Any]] = {}
         self._plans: dict[tuple[str, int], Any] = {}
-        self._single: dict[tuple[str, str], Policy] = {}
+        self._single: dict[tuple[str, str], tuple[int, Policy]] = {}
         self._loaded = False
 
     def for_outcome(self, outcome: StoredOutcome) -> Policy:
         key = (outcome.customer, outcome.type)
-        if key in self._single:
-            return self._single[key]
+        cached = self._single.get(key)
+        if cached is not None and outcome.claimed_at_us >= cached[0]:
+            return cached[1]
         policy = self._resolve(outcome)
-        if len(self._subscriptions[outcome.customer]) == 1:
-            # One subscription, one plan: the policy depends on the type alone.
-            self._single[key] = policy
+        subs = self._subscriptions[outcome.customer]
+        only = subs[0] if len(subs) == 1 else None
+        if (
+            only is not None
+            and only.ends_at_us is None
+            and only.starts_at_us <= outcome.claimed_at_us
+        ):
+            # One open subscription covering the claim: any claim of this type from its
+            # start has the same policy (earlier claims are resolved each time).
+            self._single[key] = (only.starts_at_us, policy)
         return policy
 
     def _resolve(self, outcome: StoredOutcome) -> Policy:
@@ -121,6 +129,7 @@ def states(
             _verdicts(verdicts.get(outcome.id, [])),
             policy,
             as_of_us,
+            strict=False,
         )
         result.append(OutcomeState(outcome, policy, life))
     return result
@@ -168,7 +177,9 @@ def _verified_at(
     if not stored and policy.verification == "customer" and policy.accept_after_days is not None:
         deadline = outcome.claimed_at_us + policy.accept_after_days * US_PER_DAY
         return deadline if deadline <= as_of_us else None
-    life = lifecycle(outcome.id, outcome.claimed_at_us, _verdicts(stored or []), policy, as_of_us)
+    life = lifecycle(
+        outcome.id, outcome.claimed_at_us, _verdicts(stored or []), policy, as_of_us, strict=False
+    )
     return life.verified_at_us if life.status == "verified" else None
 
 
@@ -179,12 +190,24 @@ def check_verdict(
     pending: Sequence[Verdict] = (),
     policies: Policies | None = None,
 ) -> None:
-    """Raise LifecycleError unless the verdict follows the outcome's lifecycle."""
+    """Raise LifecycleError unless the verdict follows the outcome's lifecycle.
+
+    Stored verdicts are replayed as they stand (one a later plan change put out of order is
+    ignored); `pending` ones, earlier in the same batch, and the new one must all apply.
+    """
     policy = (policies or Policies(store)).for_outcome(outcome)
     stored = _verdicts(store.verdicts_for([outcome.id]).get(outcome.id, []))
-    everything = [*stored, *pending, new]
-    latest = max(v.at_us for v in everything)
-    lifecycle(outcome.id, outcome.claimed_at_us, everything, policy, latest)
+    latest = max(v.at_us for v in [*stored, *pending, new])
+    before = lifecycle(
+        outcome.id, outcome.claimed_at_us, [*stored, *pending], policy, latest, strict=False
+    )
+    after = lifecycle(
+        outcome.id, outcome.claimed_at_us, [*stored, *pending, new], policy, latest, strict=False
+    )
+    refused = [s for s in after.steps if s.status == "ignored"]
+    if len(refused) > len([s for s in before.steps if s.status == "ignored"]):
+        newly = [s for s in refused if s not in before.steps]
+        raise LifecycleError(newly[0].reason if newly else "out of lifecycle order")
 
 
 def _claims_in_batch(rows: Sequence[Row]) -> dict[str, StoredOutcome]:
@@ -221,7 +244,10 @@ def check_attestations(
     policies = Policies(store)
     pending: dict[str, list[Verdict]] = defaultdict(list)
     statuses: list[Status | None] = [None] * len(rows)
-    for index, row in enumerate(rows):
+    # Each outcome's verdicts of the batch are checked in time order, not file order.
+    order = sorted(range(len(rows)), key=lambda i: int(rows[i][at["occurred_at_us"]]))  # type: ignore[call-overload]
+    for index in order:
+        row = rows[index]
         outcome = outcomes.get(str(row[at["outcome"]]))
         if outcome is None or row[at["id"]] in known:
             continue

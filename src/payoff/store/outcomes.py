@@ -244,6 +244,20 @@ class OutcomeQueries:
                 )
             )
 
+    def outcomes_moved(
+        self, customer: str, claimed_from_us: int, received_after_us: int, until_us: int
+    ) -> bool:
+        """Whether the customer has a claim received in (received_after, until], or one
+        claimed in [claimed_from, until] (its acceptance deadline may have passed since)."""
+        o = s.outcomes.c
+        query = select(o.id).where(
+            o.customer == customer,
+            o.received_at_us <= until_us,
+            or_(o.received_at_us > received_after_us, o.occurred_at_us >= claimed_from_us),
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
     def verdicts_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
         """Whether a verdict on one of the customer's outcomes arrived in (after, until]."""
         o, a, d = s.outcomes.c, s.attestations.c, s.outcome_decisions.c
