@@ -235,6 +235,7 @@ def test_integrity_flags_fire_on_constructed_stats() -> None:
         verified=90,
         rejected=10,
         audited=10,
+        audit_decided=10,
         audit_rejected=5,
         tasks=100,
         cost_nanousd=10**9,
@@ -293,3 +294,156 @@ def test_outcome_commands(store: Store, tmp_path: Path) -> None:
         runner.invoke(app, ["--db", db, "integrity", "--period", "2026-10", "--json"]).stdout
     )
     assert (report[0]["claims"], report[0]["rejected"], report[0]["audit_sample"]) == (1, 1, 1)
+
+
+def test_a_plan_change_that_puts_a_stored_verdict_out_of_order_breaks_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z"),
+        claim("o1", "t1", "2026-10-02T00:00:00Z"),
+        verdict("a1", "o1", "reject", "2026-10-03T00:00:00Z"),
+    )
+    # The customer is moved, back-dated, onto a plan that verifies nothing: under it the
+    # stored rejection is out of order. It is kept, shown as ignored, and nothing crashes.
+    (tmp_path / "none.yaml").write_text(
+        PLAN.replace("id: outcomes", "id: plain").replace(
+            "    verification: customer\n    accept_after_days: 7\n    warranty_days: 90\n", ""
+        )
+    )
+    billing.apply_plan(store, tmp_path / "none.yaml")
+    billing.subscribe(store, "c", "plain", dt.date(2026, 9, 15))
+    (state,) = service.list_states(store)
+    assert state.lifecycle.status == "verified"
+    assert state.lifecycle.steps[-1].status == "ignored"
+    assert billing.run_invoices(store, "2026-10")[0]["total"] == "1.00"
+    assert integrity.report(store, "2026-10")[0].stats.claims == 1
+
+
+def test_a_claim_before_the_subscription_does_not_decide_later_claims(store: Store) -> None:
+    ingest(
+        store,
+        usage("u0", "t0", "2026-08-30T00:00:00Z"),
+        claim("o0", "t0", "2026-08-31T00:00:00Z"),  # before the 1 September subscription
+        usage("u1", "t1", "2026-10-01T00:00:00Z"),
+        claim("o1", "t1", "2026-10-30T00:00:00Z"),
+    )  # customer-verified: deemed 6 November
+    october = billing.run_invoices(store, "2026-10")[0]
+    assert [f["units"] for f in october["fees"]] == ["0"]
+
+
+def test_verdicts_dated_before_their_claim_are_refused(store: Store) -> None:
+    ingest(
+        store, usage("u1", "t1", "2026-10-01T00:00:00Z"), claim("o1", "t1", "2026-10-02T00:00:00Z")
+    )
+    report = ingest(store, verdict("a1", "o1", "accept", "2026-09-15T00:00:00Z"))
+    assert report.problems[0].reason == "a verdict cannot be dated before the claim"
+
+
+def test_attestations_in_the_file_of_their_outcome(store: Store) -> None:
+    report = ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z"),
+        claim("o1", "t1", "2026-10-02T00:00:00Z"),
+        verdict("a1", "o1", "reverse", "2026-10-03T00:00:00Z"),  # after the accept, by time
+        verdict("a2", "o1", "accept", "2026-10-02T12:00:00Z"),
+        claim("o2", "t1", "2026-10-02T00:00:00Z"),
+        verdict("a3", "o2", "reverse", "2026-10-03T00:00:00Z"),  # o2 is only claimed
+    )  # fmt: skip
+    assert report.counts()["rejected"] == 1
+    assert (report.problems[0].id, report.problems[0].reason) == (
+        "a3",
+        "cannot reverse an outcome that is claimed",
+    )
+    statuses = {s.outcome.id: s.lifecycle.status for s in service.list_states(store)}
+    assert statuses["o1"] == "reversed"
+
+
+def test_deemed_exactly_at_the_start_of_a_period_is_billed_in_it(store: Store) -> None:
+    # Claimed 24 October 00:00: seven days later is 31 October 00:00, still October.
+    # Claimed 25 October 00:00: seven days later is 1 November 00:00, November's first instant.
+    ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z"),
+        claim("o1", "t1", "2026-10-24T00:00:00Z"),
+        usage("u2", "t2", "2026-10-01T00:00:00Z"),
+        claim("o2", "t2", "2026-10-25T00:00:00Z"),
+    )
+    october = billing.run_invoices(store, "2026-10")[0]
+    november = billing.run_invoices(store, "2026-11")[0]
+    assert (october["fees"][0]["units"], november["fees"][0]["units"]) == ("1", "1")
+
+
+def test_the_warranty_binds_operators(store: Store) -> None:
+    billing.subscribe(store, "w", "outcomes", dt.date(2026, 1, 1))
+    ingest(
+        store,
+        usage("u1", "t1", "2026-01-01T00:00:00Z", "w"),
+        claim("o1", "t1", "2026-01-02T00:00:00Z", "w"),
+        verdict("a1", "o1", "accept", "2026-01-03T00:00:00Z"),
+    )
+    with pytest.raises(service.OutcomeError, match="90-day warranty of this outcome has ended"):
+        service.decide(store, "o1", "reverse", "auditor", "too late")
+
+
+def test_a_late_claim_is_billed_on_the_next_invoice(store: Store) -> None:
+    ingest(store, usage("u1", "t1", "2026-09-20T00:00:00Z"))
+    for label in ("2026-09", "2026-10"):
+        billing.act(store, billing.run_invoices(store, label)[0]["id"], "finalize")
+    # A claim of 28 September arrives now: deemed on 5 October, an October already billed.
+    ingest(store, claim("o1", "t1", "2026-09-28T00:00:00Z"))
+    november = billing.run_invoices(store, "2026-11")[0]
+    assert [(f["late_period"], f["amount"]) for f in november["fees"] if "late_period" in f] == [
+        ("2026-10", "1.00")
+    ]
+
+
+def test_a_credit_note_applied_on_a_voided_invoice_no_longer_stands(store: Store) -> None:
+    ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z"),
+        claim("o1", "t1", "2026-10-02T00:00:00Z"),
+        verdict("a1", "o1", "accept", "2026-10-03T00:00:00Z"),
+    )
+    billing.act(store, billing.run_invoices(store, "2026-10")[0]["id"], "finalize")
+    ingest(store, verdict("a2", "o1", "reverse", "2026-11-10T00:00:00Z"))
+    november = billing.run_invoices(store, "2026-11")[0]
+    billing.act(store, november["id"], "finalize")
+    billing.act(store, november["id"], "void")
+    (note,) = billing.show(store, "c-2026-10")["credit_notes"]
+    assert note["status"] == "void"
+
+
+def test_audit_and_stale_flags_through_the_report(store: Store, tmp_path: Path) -> None:
+    audited = PLAN.replace("id: outcomes", "id: audited").replace(
+        "verification: customer", 'verification: audit\n    audit_rate: "1"'
+    )
+    (tmp_path / "audit.yaml").write_text(audited)
+    billing.apply_plan(store, tmp_path / "audit.yaml")
+    billing.subscribe(store, "d", "audited", dt.date(2026, 9, 1))
+    records = []
+    for n in range(12):
+        records += [
+            usage(f"u{n}", f"t{n}", "2026-10-01T00:00:00Z", "d"),
+            claim(f"o{n}", f"t{n}", "2026-10-02T00:00:00Z", "d"),
+        ]
+    ingest(store, *records)
+    for n, action in enumerate(["reject", "reject", "verify", "verify"]):
+        service.decide(store, f"o{n}", action, "auditor", None)
+    (row,) = integrity.report(store, "2026-10", customer="d")
+    names = {f.name for f in row.flags}
+    assert {"audit_disagreement", "stale_claims"} <= names  # 2 of 4; 8 waiting since October
+
+
+def test_thresholds_files_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("thresholds:\n  high_dispute: '0.3'\n")
+    with pytest.raises(service.OutcomeError, match="unknown high_dispute"):
+        integrity.load_thresholds(path)
+    path.write_text("thresholds:\n  high_disputes: '-1'\n")
+    with pytest.raises(service.OutcomeError, match="high_disputes: a non-negative number"):
+        integrity.load_thresholds(path)
+    path.write_text("thresholds:\n  high_disputes: '0.3'\n  min_audited: 5\n")
+    limits = integrity.load_thresholds(path)
+    assert (str(limits.high_disputes), limits.min_audited) == ("0.3", 5)

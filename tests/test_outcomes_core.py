@@ -160,3 +160,35 @@ def test_accepting_a_verified_outcome_confirms_it() -> None:
             Policy("none"),
             CLAIMED + DAY,
         )
+
+
+def test_the_outcome_lifecycle_table_is_the_issues() -> None:
+    assert TRANSITIONS == {
+        ("claimed", "verify"): "verified",
+        ("claimed", "reject"): "rejected",
+        ("verified", "reverse"): "reversed",
+    }
+
+
+def test_the_audit_sample_is_pinned_across_processes_and_versions() -> None:
+    # sha256 of the id: the same answers on every machine, forever.
+    expected = [False, True, False, True, True, True, False, True, True, False, True, False]
+    assert [audit_sampled(f"out_{i}", Decimal("0.5")) for i in range(12)] == expected
+
+
+def test_stored_verdicts_out_of_order_are_ignored_when_replayed() -> None:
+    verdicts = [
+        Verdict("reject", "customer", CLAIMED + DAY),
+        Verdict("verify", "auditor", CLAIMED - DAY),
+    ]
+    result = lifecycle("o1", CLAIMED, verdicts, Policy("none"), CLAIMED + 2 * DAY, strict=False)
+    assert result.status == "verified"
+    assert [s.status for s in result.steps].count("ignored") == 2
+    with pytest.raises(LifecycleError, match="before the claim"):
+        lifecycle("o1", CLAIMED, verdicts[1:], Policy("none"), CLAIMED + 2 * DAY)
+
+
+def test_windows_are_capped_at_a_year() -> None:
+    assert any(
+        "at most 365 days" in e for e in Policy("customer", accept_after_days=400).validate()
+    )

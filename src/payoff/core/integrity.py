@@ -46,6 +46,7 @@ class OutcomeStats:
     pending: int = 0
     deemed: int = 0
     audited: int = 0
+    audit_decided: int = 0
     audit_rejected: int = 0
     stale: int = 0
     tasks: int = 0
@@ -61,7 +62,8 @@ class OutcomeStats:
 
     @property
     def audit_disagreement(self) -> Decimal | None:
-        return _share(self.audit_rejected, self.audited)
+        """Of the sampled claims an auditor decided, the share rejected."""
+        return _share(self.audit_rejected, self.audit_decided)
 
     @property
     def outcome_rate(self) -> Decimal | None:

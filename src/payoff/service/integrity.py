@@ -96,6 +96,7 @@ def _stats(
         counts[life.status] += 1
         counts["deemed"] += life.verified_by == "deemed"
         counts["audited"] += life.audited
+        counts["audit_decided"] += life.audited and life.status != "claimed"
         counts["audit_rejected"] += life.audited and life.status == "rejected"
         waiting = life.status == "claimed" and (
             life.audited or state.policy.accept_after_days is None
@@ -107,7 +108,8 @@ def _stats(
     return OutcomeStats(
         claims=len(found), verified=counts["verified"], rejected=counts["rejected"],
         reversed=counts["reversed"], pending=counts["claimed"], deemed=counts["deemed"],
-        audited=counts["audited"], audit_rejected=counts["audit_rejected"],
+        audited=counts["audited"], audit_decided=counts["audit_decided"],
+        audit_rejected=counts["audit_rejected"],
         stale=counts["stale"],
         tasks=sum(activity.get(kind, (0, 0))[0] for kind in kinds),
         cost_nanousd=sum(activity.get(kind, (0, 0))[1] for kind in kinds),
