@@ -18,6 +18,7 @@ outcomes_app = typer.Typer(
 app.add_typer(outcomes_app, name="outcomes")
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+STATUSES = ("claimed", "verified", "rejected", "reversed")
 
 
 @outcomes_app.command("list")
@@ -31,6 +32,8 @@ def outcomes_list(
 ) -> None:
     """List outcome claims with their status as of now, and the steps that led there."""
     settings: Settings = ctx.obj
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"--status is one of {', '.join(STATUSES)}, got {status!r}")
     found = service.list_states(settings.store(create=False), customer, status)
     if as_json:
         emit_json([state.as_json() for state in found])
