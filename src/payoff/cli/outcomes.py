@@ -129,4 +129,5 @@ def print_report(rows: list[integrity.Row]) -> None:
                 f"FLAG {flag.name} {row.customer} {row.outcome_type}: {flag.why}",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
