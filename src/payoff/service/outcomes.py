@@ -286,7 +286,3 @@ def list_states(
 ) -> list[OutcomeState]:
     found = states(store, store.list_outcome_claims(customer), now_us())
     return [s for s in found if status is None or s.lifecycle.status == status]
-
-
-def value_of(state: OutcomeState) -> Decimal:
-    return state.outcome.value if state.outcome.value is not None else Decimal(0)

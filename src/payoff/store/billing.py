@@ -378,22 +378,6 @@ class BillingQueries:
         with self.engine.connect() as conn:
             return [DayTasks(*row) for row in conn.execute(query)]
 
-    def outcomes_by_day(
-        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
-    ) -> list[DayOutcome]:
-        """Outcome claims in the window, in the order they were received."""
-        o = s.outcomes.c
-        query = (
-            select(o.customer, _day(o.occurred_at_us, start_us), o.type, o.value)
-            .where(self._usage_filter(s.outcomes, start_us, end_us, as_of_us, customer))
-            .order_by(o.received_at_us, o.occurred_at_us, o.id)
-        )
-        with self.engine.connect() as conn:
-            return [
-                DayOutcome(c, d, kind, Decimal(v) if v is not None else Decimal(0))
-                for c, d, kind, v in conn.execute(query)
-            ]
-
     def task_updates_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
         """Whether a task status of the customer arrived in (after, until], whatever its time:
         a task's end may move it between periods."""
