@@ -442,8 +442,28 @@ def test_thresholds_files_are_checked(tmp_path: Path) -> None:
     with pytest.raises(service.OutcomeError, match="unknown high_dispute"):
         integrity.load_thresholds(path)
     path.write_text("thresholds:\n  high_disputes: '-1'\n")
-    with pytest.raises(service.OutcomeError, match="high_disputes: a non-negative number"):
+    with pytest.raises(service.OutcomeError, match="high_disputes: a finite, non-negative number"):
         integrity.load_thresholds(path)
     path.write_text("thresholds:\n  high_disputes: '0.3'\n  min_audited: 5\n")
     limits = integrity.load_thresholds(path)
     assert (str(limits.high_disputes), limits.min_audited) == ("0.3", 5)
+
+
+def test_audit_disagreement_needs_enough_decided_audits() -> None:
+    from payoff.core.integrity import OutcomeStats, Thresholds, flags
+
+    one = OutcomeStats(
+        claims=12, audited=12, audit_decided=1, audit_rejected=1, pending=11, tasks=12
+    )
+    assert "audit_disagreement" not in {f.name for f in flags(one, None, Thresholds())}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("high_disputes: .nan", "a finite, non-negative number"),
+    ("audit_disagreement: '5'", "a share from 0 to 1"),
+])  # fmt: skip
+def test_thresholds_must_be_usable(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(f"thresholds:\n  {text}\n")
+    with pytest.raises(service.OutcomeError, match=message):
+        integrity.load_thresholds(path)

@@ -27,6 +27,8 @@ from typing import Any
 
 import msgspec
 
+from payoff.core.periods import to_us
+
 CUSTOMER_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "soylent", "stark", "wayne")
 LARGEST_CUSTOMER_TASKS = 420
 SIZE_FALLOFF = 0.45
@@ -410,6 +412,7 @@ def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str, cons
         )
 
 
+DEMO_ACCEPTANCE_DAYS = 7
 DEMO_PLAN = """
 id: demo-outcomes
 version: 1
@@ -445,7 +448,11 @@ def _integrity(store: Any, month: str, console: Any) -> None:
     from payoff.cli.outcomes import print_report
     from payoff.service import integrity
 
-    rows = integrity.report(store, month)
+    # As of the month's end and its acceptance window: the same ledger gives the same report,
+    # whatever the machine's clock says.
+    _, end = month_bounds(month)
+    as_of = end + dt.timedelta(days=DEMO_ACCEPTANCE_DAYS + 1)
+    rows = integrity.report(store, month, as_of_us=to_us(as_of))
     console.print("Outcome integrity (customers verify claims; flags say why):")
     print_report(rows)
     flagged = sorted({row.customer for row in rows if row.flags})

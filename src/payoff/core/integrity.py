@@ -13,6 +13,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 ZERO = Decimal(0)
 
 
+SHARES = ("cost_per_claim_drop", "audit_disagreement", "high_disputes", "high_reversals")
+"""Thresholds that are shares of a whole (outcome_rate_jump is a rise, and may exceed 1)."""
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """When a flag is raised; every rate is a share (0.25 = 25%)."""
@@ -30,8 +34,11 @@ class Thresholds:
         errors = []
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if not isinstance(value, int | Decimal) or value < 0:
-                errors.append(f"{name}: a non-negative number, got {value!r}")
+            finite = isinstance(value, int) or (isinstance(value, Decimal) and value.is_finite())
+            if not finite or value < 0:
+                errors.append(f"{name}: a finite, non-negative number, got {value!r}")
+            elif name in SHARES and value > 1:
+                errors.append(f"{name}: a share from 0 to 1, got {value}")
         return errors
 
 
@@ -126,15 +133,16 @@ def flags(now: OutcomeStats, baseline: OutcomeStats | None, limits: Thresholds) 
                 )
             )
     if (
-        now.audited >= limits.min_audited
+        now.audit_decided >= limits.min_audited
         and (now.audit_disagreement or ZERO) >= limits.audit_disagreement
     ):
         raised.append(
             Flag(
                 "audit_disagreement",
                 (
-                    f"auditors rejected {now.audit_rejected} of {now.audited} sampled claims "
-                    f"({_pct(now.audit_disagreement or ZERO)})"
+                    f"auditors rejected {now.audit_rejected} of the {now.audit_decided} sampled "
+                    f"claims they decided ({_pct(now.audit_disagreement or ZERO)}; "
+                    f"{now.audited} sampled)"
                 ),
             )
         )

@@ -337,15 +337,20 @@ def _fees_of(invoice: StoredInvoice, period: str) -> list[Fee]:
 
 
 def _late_lines(
-    store: Store, customer: str, period: Period, as_of_us: int, billed: list[StoredInvoice]
+    store: Store,
+    customer: str,
+    period: Period,
+    as_of_us: int,
+    billed: list[StoredInvoice],
+    deemed_days: int,
 ) -> tuple[list[Fee], list[UsageTotals]]:
     """Lines for earlier finalized periods whose fees moved since they were billed.
 
-    `billed` holds the customer's finalized and paid invoices of the look-back window.
+    `billed` holds the customer's finalized and paid invoices of the look-back window;
+    `deemed_days` is the longest acceptance window of any plan.
     """
     lines: list[Fee] = []
     inputs: list[UsageTotals] = []
-    deemed_days = _longest_acceptance_window(store)
     earlier_periods = sorted({i.period for i in billed if i.period < period.label}, reverse=True)
     for label in earlier_periods[:LATE_LOOKBACK_PERIODS]:
         earlier = Period.month(label)
@@ -358,7 +363,9 @@ def _late_lines(
         moved = moved or store.task_updates_received_between(customer, billed_as_of, as_of_us)
         # Claims that arrived late, or whose acceptance deadline may have passed since.
         claimed_from = billed_as_of - deemed_days * US_PER_DAY if deemed_days else as_of_us + 1
-        moved = moved or store.outcomes_moved(customer, claimed_from, billed_as_of, as_of_us)
+        moved = moved or store.outcomes_moved(
+            customer, claimed_from, billed_as_of, as_of_us, earlier.end_us
+        )
         if not moved:
             continue
         now = _rate_period(store, earlier, as_of_us, customer).get(customer)
@@ -421,11 +428,12 @@ def run_invoices(
                 f"invoice {invoice.id} was rated as of {iso(invoice.as_of_us)}, after "
                 f"{iso(as_of_us)}: run with a later --as-of"
             )
+    deemed_days = _longest_acceptance_window(store)
     documents = []
     for name, rated in sorted(_rate_period(store, period, as_of_us, customer).items()):
         if any(i.status in FINAL for i in this_period[name]):
             continue
-        late, late_inputs = _late_lines(store, name, period, as_of_us, billed[name])
+        late, late_inputs = _late_lines(store, name, period, as_of_us, billed[name], deemed_days)
         inputs = rated.inputs + late_inputs
         documents.append(
             document(

@@ -70,7 +70,9 @@ class Row:
             "claims": s.claims, "verified": s.verified, "rejected": s.rejected,
             "reversed": s.reversed, "pending": s.pending, "deemed": s.deemed,
             "dispute_rate": text(s.dispute_rate), "reversal_rate": text(s.reversal_rate),
-            "audit_sample": s.audited, "audit_disagreement": text(s.audit_disagreement),
+            "audit_sample": s.audited, "audit_decided": s.audit_decided,
+            "audit_rejected": s.audit_rejected,
+            "audit_disagreement": text(s.audit_disagreement),
             "tasks": s.tasks, "outcome_rate": text(s.outcome_rate),
             "outcome_rate_change": text(change(c.outcome_rate, b.outcome_rate if b else None)),
             "cost_per_verified_outcome": text(
@@ -140,15 +142,19 @@ def _window(
 
 
 def report(
-    store: Store, period_label: str, customer: str | None = None, limits: Thresholds | None = None
+    store: Store,
+    period_label: str,
+    customer: str | None = None,
+    limits: Thresholds | None = None,
+    as_of_us: int | None = None,
 ) -> list[Row]:
-    """The integrity report of a period, as of now."""
+    """The integrity report of a period, as of a time (now by default)."""
     limits = limits or Thresholds()
     try:
         period = Period.month(period_label)
     except ValueError as exc:
         raise OutcomeError(str(exc)) from None
-    now = now_us()
+    now = now_us() if as_of_us is None else as_of_us
     current = _window(store, period.start_us, period.end_us, now, customer, limits)
     previous_period = period.previous()
     previous = _window(

@@ -245,14 +245,21 @@ class OutcomeQueries:
             )
 
     def outcomes_moved(
-        self, customer: str, claimed_from_us: int, received_after_us: int, until_us: int
+        self,
+        customer: str,
+        claimed_from_us: int,
+        received_after_us: int,
+        until_us: int,
+        period_end_us: int,
     ) -> bool:
-        """Whether the customer has a claim received in (received_after, until], or one
-        claimed in [claimed_from, until] (its acceptance deadline may have passed since)."""
+        """Whether the customer has a claim, made before `period_end_us` (a claim cannot be
+        verified before it is made), received in (received_after, until] or claimed from
+        `claimed_from_us` on (its acceptance deadline may have passed since)."""
         o = s.outcomes.c
         query = select(o.id).where(
             o.customer == customer,
             o.received_at_us <= until_us,
+            o.occurred_at_us < period_end_us,
             or_(o.received_at_us > received_after_us, o.occurred_at_us >= claimed_from_us),
         )
         with self.engine.connect() as conn:
