@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -55,6 +55,39 @@ def _outcome(row: Any) -> StoredOutcome:
         row.occurred_at_us,
         row.received_at_us,
     )
+
+
+def _read_verdicts(
+    conn: Any,
+    of_outcomes: Callable[[Any], Any],
+    as_of_us: int | None,
+    found: dict[str, list[StoredVerdict]],
+) -> None:
+    """Add the attestations and decisions on the chosen outcomes to `found`."""
+    a, d = s.attestations.c, s.outcome_decisions.c
+    attested = select(a.outcome, a.verdict, a.occurred_at_us, a.received_at_us).where(
+        of_outcomes(a.outcome)
+    )
+    decided = select(d.outcome, d.action, d.by, d.occurred_at_us, d.reason, d.received_at_us).where(
+        of_outcomes(d.outcome)
+    )
+    if as_of_us is not None:
+        attested = attested.where(a.received_at_us <= as_of_us)
+        decided = decided.where(d.received_at_us <= as_of_us)
+    for outcome, verdict, at_us, received_at_us in conn.execute(attested):
+        found[outcome].append(
+            StoredVerdict(
+                outcome, VERDICT_ACTIONS[verdict], "customer", at_us, None, received_at_us
+            )
+        )
+    for row in conn.execute(decided):
+        found[row[0]].append(StoredVerdict(*row))
+
+
+def _in_time_order(found: dict[str, list[StoredVerdict]]) -> dict[str, list[StoredVerdict]]:
+    for verdicts in found.values():
+        verdicts.sort(key=lambda v: (v.at_us, v.received_at_us))
+    return found
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -132,41 +165,10 @@ class OutcomeQueries:
         query per kind, not lists of ids."""
         candidates = self._candidates(claimed_from_us, start_us, end_us, as_of_us, customer)
         ids = candidates.with_only_columns(s.outcomes.c.id)
-        a, d = s.attestations.c, s.outcome_decisions.c
-        attested = select(a.outcome, a.verdict, a.occurred_at_us, a.received_at_us).where(
-            a.outcome.in_(ids), a.received_at_us <= as_of_us
-        )
-        decided = select(
-            d.outcome, d.action, d.by, d.reason, d.occurred_at_us, d.received_at_us
-        ).where(d.outcome.in_(ids), d.received_at_us <= as_of_us)
         found: dict[str, list[StoredVerdict]] = defaultdict(list)
         with self.engine.connect() as conn:
-            for row in conn.execute(attested):
-                action = VERDICT_ACTIONS[row.verdict]
-                found[row.outcome].append(
-                    StoredVerdict(
-                        row.outcome,
-                        action,
-                        "customer",
-                        row.occurred_at_us,
-                        None,
-                        row.received_at_us,
-                    )
-                )
-            for row in conn.execute(decided):
-                found[row.outcome].append(
-                    StoredVerdict(
-                        row.outcome,
-                        row.action,
-                        row.by,
-                        row.occurred_at_us,
-                        row.reason,
-                        row.received_at_us,
-                    )
-                )
-        for verdicts in found.values():
-            verdicts.sort(key=lambda v: (v.at_us, v.received_at_us))
-        return found
+            _read_verdicts(conn, lambda column: column.in_(ids), as_of_us, found)
+        return _in_time_order(found)
 
     def stored_attestations(self, ids: Iterable[str]) -> set[str]:
         a = s.attestations.c
@@ -190,44 +192,11 @@ class OutcomeQueries:
         self, ids: Iterable[str], as_of_us: int | None = None
     ) -> dict[str, list[StoredVerdict]]:
         """Every verdict on these outcomes (received by `as_of_us`), in time order."""
-        a, d = s.attestations.c, s.outcome_decisions.c
         found: dict[str, list[StoredVerdict]] = defaultdict(list)
         with self.engine.connect() as conn:
             for chunk in _chunks(sorted(set(ids))):
-                attested = select(a.outcome, a.verdict, a.occurred_at_us, a.received_at_us).where(
-                    a.outcome.in_(chunk)
-                )
-                decided = select(
-                    d.outcome, d.action, d.by, d.reason, d.occurred_at_us, d.received_at_us
-                ).where(d.outcome.in_(chunk))
-                if as_of_us is not None:
-                    attested = attested.where(a.received_at_us <= as_of_us)
-                    decided = decided.where(d.received_at_us <= as_of_us)
-                for row in conn.execute(attested):
-                    found[row.outcome].append(
-                        StoredVerdict(
-                            row.outcome,
-                            VERDICT_ACTIONS[row.verdict],
-                            "customer",
-                            row.occurred_at_us,
-                            None,
-                            row.received_at_us,
-                        )
-                    )
-                for row in conn.execute(decided):
-                    found[row.outcome].append(
-                        StoredVerdict(
-                            row.outcome,
-                            row.action,
-                            row.by,
-                            row.occurred_at_us,
-                            row.reason,
-                            row.received_at_us,
-                        )
-                    )
-        for verdicts in found.values():
-            verdicts.sort(key=lambda v: (v.at_us, v.received_at_us))
-        return found
+                _read_verdicts(conn, lambda column: column.in_(chunk), as_of_us, found)  # noqa: B023
+        return _in_time_order(found)
 
     def add_decision(
         self, outcome: str, action: str, by: str, reason: str | None, at_us: int, now_us: int
