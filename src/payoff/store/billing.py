@@ -94,6 +94,12 @@ class DayBudget(NamedTuple):
     absorbed: int
 
 
+def any_row(engine: Engine, queries: Sequence[Any]) -> bool:
+    """Whether any of the queries finds a row (each stops at its first)."""
+    with engine.connect() as conn:
+        return any(conn.execute(query.limit(1)).first() is not None for query in queries)
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
@@ -385,32 +391,23 @@ class BillingQueries:
         query = select(literal(1)).where(
             u.customer == customer, u.received_at_us > after_us, u.received_at_us <= until_us
         )
-        with self.engine.connect() as conn:
-            return conn.execute(query.limit(1)).first() is not None
+        return any_row(self.engine, [query])
 
     def received_between(
         self, customer: str, start_us: int, end_us: int, after_us: int, until_us: int
     ) -> bool:
         """Whether any record of the window arrived in (after_us, until_us]: late usage."""
-        with self.engine.connect() as conn:
-            for table in (s.events, s.outcomes, s.task_updates):
-                c = table.c
-                hit = conn.execute(
-                    select(literal(1))
-                    .where(
-                        and_(
-                            c.customer == customer,
-                            c.occurred_at_us >= start_us,
-                            c.occurred_at_us < end_us,
-                            c.received_at_us > after_us,
-                            c.received_at_us <= until_us,
-                        )
-                    )
-                    .limit(1)
-                ).first()
-                if hit is not None:
-                    return True
-        return False
+        queries = [
+            select(literal(1)).where(
+                t.c.customer == customer,
+                t.c.occurred_at_us >= start_us,
+                t.c.occurred_at_us < end_us,
+                t.c.received_at_us > after_us,
+                t.c.received_at_us <= until_us,
+            )
+            for t in (s.events, s.outcomes, s.task_updates)
+        ]
+        return any_row(self.engine, queries)
 
     # -- invoices ------------------------------------------------------------------------
 

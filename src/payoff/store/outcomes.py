@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, or_, select
 
 from payoff.core.outcomes import VERDICT_ACTIONS
 from payoff.store import schema as s
+from payoff.store.billing import any_row
 
 MAX_IN_LIST = 500
 MAX_OUTCOMES_LISTED = 100_000
@@ -231,29 +232,21 @@ class OutcomeQueries:
             o.occurred_at_us < period_end_us,
             or_(o.received_at_us > received_after_us, o.occurred_at_us >= claimed_from_us),
         )
-        with self.engine.connect() as conn:
-            return conn.execute(query.limit(1)).first() is not None
+        return any_row(self.engine, [query])
 
     def verdicts_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
         """Whether a verdict on one of the customer's outcomes arrived in (after, until]."""
         o, a, d = s.outcomes.c, s.attestations.c, s.outcome_decisions.c
         mine = select(o.id).where(o.customer == customer)
-        with self.engine.connect() as conn:
-            for column in (a, d):
-                hit = conn.execute(
-                    select(column.outcome)
-                    .where(
-                        and_(
-                            column.outcome.in_(mine),
-                            column.received_at_us > after_us,
-                            column.received_at_us <= until_us,
-                        )
-                    )
-                    .limit(1)
-                ).first()
-                if hit is not None:
-                    return True
-        return False
+        queries = [
+            select(column.outcome).where(
+                column.outcome.in_(mine),
+                column.received_at_us > after_us,
+                column.received_at_us <= until_us,
+            )
+            for column in (a, d)
+        ]
+        return any_row(self.engine, queries)
 
     def save_credit_note(self, document: dict[str, Any], now_us: int) -> bool:
         """Store a credit note once; False when its id exists already."""
