@@ -49,9 +49,20 @@ def cli_reference() -> str:
         "",
         *_command_section("payoff", root),
     ]
-    for name in sorted(root.commands):
-        lines += _command_section(f"payoff {name}", root.commands[name])
+    for name, command in _walk(root, "payoff"):
+        lines += _command_section(name, command)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _walk(group: Any, prefix: str) -> list[tuple[str, Any]]:
+    """Every command under a group, sub-commands of sub-groups included, by name."""
+    found = []
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        found.append((f"{prefix} {name}", command))
+        if getattr(command, "commands", None):
+            found += _walk(command, f"{prefix} {name}")
+    return found
 
 
 def test_cli_reference_is_current() -> None:
@@ -63,11 +74,11 @@ def test_cli_reference_is_current() -> None:
 
 def test_every_command_and_option_is_documented() -> None:
     root: Any = typer.main.get_command(app)
-    for name, command in root.commands.items():
-        assert command.help, f"`payoff {name}` has no help text"
+    for name, command in _walk(root, "payoff"):
+        assert command.help, f"`{name}` has no help text"
         for param in command.params:
             if param.param_type_name == "option" and param.name != "help":
-                assert param.help, f"`payoff {name} {param.opts[0]}` has no help text"
+                assert param.help, f"`{name} {param.opts[0]}` has no help text"
 
 
 def test_readme_shows_the_two_setup_commands() -> None:
