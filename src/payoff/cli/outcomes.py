@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from payoff.cli import Settings, app, emit_json, out
+from payoff.cli import Settings, app, emit_json, err, out
 from payoff.service import integrity
 from payoff.service import outcomes as service
+from payoff.store.outcomes import MAX_OUTCOMES_LISTED
 
 outcomes_app = typer.Typer(
     help="Outcome claims: their status, and verdicts on them.", no_args_is_help=True
@@ -35,6 +36,8 @@ def outcomes_list(
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"--status is one of {', '.join(STATUSES)}, got {status!r}")
     found = service.list_states(settings.store(create=False), customer, status)
+    if len(found) >= MAX_OUTCOMES_LISTED:
+        err.print(f"showing the first {MAX_OUTCOMES_LISTED:,} outcomes; filter by --customer")
     if as_json:
         emit_json([state.as_json() for state in found])
         return
