@@ -21,9 +21,9 @@ from genai_prices import Usage
 
 from payoff.catalog import Catalog
 from payoff.core.money import usd_to_nanousd
+from payoff.core.periods import to_us
 from payoff.core.tokens import TokenCounts
 from payoff.records import UsageRecord, decode_record
-from payoff.rows import to_us
 
 SAMPLE_SEED = 11
 

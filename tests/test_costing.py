@@ -16,8 +16,8 @@ from payoff.catalog import Catalog, load_overrides
 from payoff.core.costing import PriceTable, TokenRates, rates_from_gpu_hour
 from payoff.core.errors import CatalogError
 from payoff.core.money import format_nanousd, parse_usd_exact, usd_to_nanousd
+from payoff.core.periods import EPOCH
 from payoff.core.tokens import TokenCounts
-from payoff.rows import EPOCH
 
 GPT_4O = TokenRates(
     input_mtok=Decimal("2.5"), output_mtok=Decimal("10"), cache_read_mtok=Decimal("1.25")

@@ -65,7 +65,7 @@ def test_tool_and_custom_steps() -> None:
 
 
 def test_time_is_stored_as_utc() -> None:
-    from payoff.rows import to_us
+    from payoff.core.periods import to_us
 
     shifted = decode(usage("e1", time="2026-11-03T12:00:00+02:00"))
     assert to_us(shifted.time) == NOV_3_US == 1_793_700_000 * 10**6

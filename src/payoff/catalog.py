@@ -40,10 +40,10 @@ from genai_prices import types as gp
 
 from payoff.core.costing import PriceTable, TokenRates, rates_from_gpu_hour
 from payoff.core.errors import CatalogError
+from payoff.core.periods import EPOCH
 
 US_PER_DAY = 86_400_000_000
 US_PER_SECOND = 1_000_000
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _UNRESOLVED = object()
 MAX_CACHED_MODELS = 10_000
 MAX_CACHED_TABLES = 100_000

@@ -138,13 +138,12 @@ class _TaskWriter:
     def __init__(
         self,
         rng: random.Random,
-        prefix: str,
         customer: str,
         task: str,
         agent: Agent,
         start: dt.datetime,
     ) -> None:
-        self.rng, self.prefix, self.customer, self.task = rng, prefix, customer, task
+        self.rng, self.customer, self.task = rng, customer, task
         self.agent, self.clock, self.step = agent, start, 0
         self.records: list[dict[str, Any]] = []
         self.overclaims = False
@@ -309,7 +308,6 @@ def generate(
             task_number += 1
             writer = _TaskWriter(
                 rng,
-                prefix,
                 customer,
                 f"{prefix}-t{task_number:07d}",
                 rng.choice(agents),

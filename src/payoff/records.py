@@ -257,10 +257,6 @@ def record_from_dict(obj: dict[str, Any]) -> Record:
     return decode_record(_encoder.encode(obj))
 
 
-def encode_record(record: Record) -> bytes:
-    return _encoder.encode(record)
-
-
 def record_id(data: bytes | str) -> str | None:
     """Best-effort id of a line that failed to decode, for error reports."""
     match = re.search(

@@ -6,7 +6,6 @@ NULL cost and is counted as unpriced everywhere, never as zero.
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import lru_cache
 
 import msgspec
@@ -14,6 +13,7 @@ from msgspec.structs import astuple
 
 from payoff.catalog import Catalog
 from payoff.core.money import parse_usd_exact
+from payoff.core.periods import to_us
 from payoff.core.tokens import TokenCounts
 from payoff.records import (
     AttestationRecord,
@@ -24,23 +24,12 @@ from payoff.records import (
 )
 from payoff.store.protocol import EVENTS, WriteBatch
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 COST_FROM_CATALOG = "catalog"
 COST_FROM_RECORD = "record"
 COST_AT = EVENTS.index("cost_nanousd")
 
 # Attributes are stored with sorted keys: the same map is the same text, whatever its order.
 _encode = msgspec.json.Encoder(order="sorted").encode
-
-
-def to_us(moment: dt.datetime) -> int:
-    """Microseconds since the Unix epoch, exact (no float on the way)."""
-    since = moment - EPOCH
-    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
-
-
-def from_us(moment_us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=moment_us)
 
 
 @lru_cache(maxsize=4096)

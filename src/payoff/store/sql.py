@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
+from payoff.core.rating import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.billing import BillingQueries
 from payoff.store.outcomes import ActivityQueries, OutcomeQueries
@@ -41,8 +42,6 @@ from payoff.store.protocol import (
 
 MAX_IN_LIST = 500
 """Keys per `IN (...)` lookup: well under every backend's bound-parameter limit."""
-
-TERMINAL_STATUSES = ("completed", "failed", "abandoned")
 
 
 class TaskColumns(NamedTuple):
@@ -494,7 +493,7 @@ def _all_distinct(rows: list[Row], key_length: int) -> bool:
 
 
 def _status_order(row: Row) -> tuple[Any, bool]:
-    return (row[TASK_UPDATE_TASK_COLUMNS.time], row[1] in TERMINAL_STATUSES)
+    return (row[TASK_UPDATE_TASK_COLUMNS.time], row[1] in FINAL_STATUSES)
 
 
 def _accepted_values(rows: list[Row], statuses: list[Status], at: int) -> set[Any]:
