@@ -3,7 +3,9 @@
     PayoffError
      ├── RecordError        a record is malformed: names the line (when known) and the field
      ├── CatalogError       a price override file is malformed, or a price cannot be resolved
-     └── StoreError         the ledger cannot be opened, migrated or written
+     ├── StoreError         the ledger cannot be opened, migrated or written
+     └── SignatureError     a signed request's signature header is missing, malformed,
+                            stale, from the future, or matches no secret
 
 Every error carries a message meant for the person who sent the input.
 """
@@ -39,3 +41,7 @@ class CatalogError(PayoffError):
 
 class StoreError(PayoffError):
     """The ledger cannot be opened, migrated or written."""
+
+
+class SignatureError(PayoffError):
+    """A signed request cannot be trusted; the message says why, never with a secret in it."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -180,8 +180,15 @@ class Store(Protocol):
     def stable_time(self, clock: Callable[[], int]) -> int: ...
 
     def tasks(
-        self, customer: str | None = None, *, limit: int = 1000, offset: int = 0
+        self,
+        customer: str | None = None,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
+        task_id: str | None = None,
     ) -> list[TaskSummary]: ...
+
+    def task_steps(self, task_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]: ...
 
     def task_types(self, customer: str | None = None) -> list[TaskTypeSummary]: ...
 

@@ -164,3 +164,24 @@ credit_notes = Table(
     Column("document", Text, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("key_sha256", String(64), nullable=False, unique=True),
+    Column("scope", String(300), nullable=False),
+    Column("name", Text),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("revoked_at_us", BigInteger),
+)
+
+customer_secrets = Table(
+    "customer_secrets",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("customer", String(255), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("retires_at_us", BigInteger),
+)

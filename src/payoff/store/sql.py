@@ -18,6 +18,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.rating import FINAL_STATUSES
 from payoff.store import schema as s
+from payoff.store.access import AccessQueries
 from payoff.store.billing import BillingQueries
 from payoff.store.outcomes import ActivityQueries, OutcomeQueries
 from payoff.store.protocol import (
@@ -82,7 +83,7 @@ def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[
         yield items[start : start + size]
 
 
-class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries):
+class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:
@@ -393,10 +394,15 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries):
     # -- reading ---------------------------------------------------------------------------
 
     def tasks(
-        self, customer: str | None = None, *, limit: int = 1000, offset: int = 0
+        self,
+        customer: str | None = None,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
+        task_id: str | None = None,
     ) -> list[TaskSummary]:
         t = s.tasks.c
-        steps = _event_aggregates(customer)
+        steps = _event_aggregates(customer, task_id)
         query = (
             select(
                 t.id,
@@ -417,8 +423,23 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries):
         )
         if customer is not None:
             query = query.where(t.customer == customer)
+        if task_id is not None:
+            query = query.where(t.id == task_id)
         with self.engine.connect() as conn:
             return [TaskSummary(*(row)) for row in conn.execute(query)]
+
+    def task_steps(self, task_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """A task's steps in time order, as stored (costs in nano-USD, times in µs)."""
+        e = s.events.c
+        query = (
+            select(*[e[name] for name in EVENTS.columns])
+            .where(e.task == task_id)
+            .order_by(e.occurred_at_us, e.seq)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     def task_types(self, customer: str | None = None) -> list[TaskTypeSummary]:
         t, o = s.tasks.c, s.outcomes.c
@@ -468,7 +489,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries):
         self.engine.dispose()
 
 
-def _event_aggregates(customer: str | None) -> Any:
+def _event_aggregates(customer: str | None, task_id: str | None = None) -> Any:
     """Per-task sums over events, computed in SQL."""
     e = s.events.c
     visible_tokens = case((e.visible, e.output_tokens - e.reasoning_tokens), else_=0)
@@ -483,6 +504,8 @@ def _event_aggregates(customer: str | None) -> Any:
     ).where(e.task.is_not(None))
     if customer is not None:
         query = query.where(e.customer == customer)
+    if task_id is not None:
+        query = query.where(e.task == task_id)
     return query.group_by(e.task).subquery()
 
 

@@ -1,0 +1,62 @@
+"""The FastAPI application: one ledger, one catalog and one writer thread per process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from payoff import __version__
+from payoff.api import billing, keys, ledger, records
+from payoff.api.config import ServerConfig
+from payoff.catalog import Catalog
+from payoff.core.errors import PayoffError
+from payoff.service.writer import LedgerWriter
+from payoff.store import open_store
+
+SUMMARY = "Meter AI work in tokens, visible and hidden; cost it exactly; price it by outcomes."
+
+
+def _payoff_error(_: Request, exc: Exception) -> JSONResponse:
+    # Service errors are about the request: "no X" means X does not exist (404); anything
+    # else is a request the ledger's rules refuse (422). Messages never carry secrets.
+    message = str(exc)
+    return JSONResponse({"detail": message}, 404 if message.startswith("no ") else 422)
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(config.db)
+        app.state.config = config
+        app.state.store = store
+        app.state.catalog = Catalog.from_file(config.prices)
+        app.state.writer = LedgerWriter(store)
+        try:
+            yield
+        finally:
+            app.state.writer.close()
+            store.close()
+
+    app = FastAPI(
+        title="payoff",
+        version=__version__,
+        summary=SUMMARY,
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(PayoffError, _payoff_error)
+
+    @app.get("/healthz", summary="Liveness: no key needed")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for module in (records, ledger, billing, keys):
+        app.include_router(module.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """For uvicorn's worker processes, which import the app by name: settings from PAYOFF_*."""
+    return create_app(ServerConfig.from_env())

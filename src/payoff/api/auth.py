@@ -1,0 +1,78 @@
+"""Bearer keys and scopes, as FastAPI dependencies.
+
+401 when the key is missing, unknown or revoked; 403 when the key's scope does not allow
+the action; a customer key asking for another customer's data gets 404, the answer it
+would get if that data did not exist, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from payoff.service.access import ADMIN, INGEST, Principal, authenticate
+from payoff.store.protocol import Store
+
+BEARER = "bearer "
+
+
+def store_of(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith(BEARER):
+        raise HTTPException(
+            401, "missing bearer key: send `Authorization: Bearer <key>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )  # fmt: skip
+    found = authenticate(store_of(request), header[len(BEARER) :].strip())
+    if found is None:
+        raise HTTPException(401, "unknown or revoked key", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+Ledger = Annotated[Store, Depends(store_of)]
+
+
+def admin(caller: Caller) -> Principal:
+    if not caller.is_admin:
+        raise HTTPException(403, f"this needs an admin key; this key's scope is {caller.scope}")
+    return caller
+
+
+def writer(caller: Caller) -> Principal:
+    if caller.scope not in (ADMIN, INGEST):
+        raise HTTPException(
+            403, f"writing records needs an ingest or admin key; this key's scope is {caller.scope}"
+        )
+    return caller
+
+
+def reader(caller: Caller) -> Principal:
+    """Admin or customer keys; ingest keys only write."""
+    if caller.scope == INGEST:
+        raise HTTPException(403, "an ingest key may only write records")
+    return caller
+
+
+Admin = Annotated[Principal, Depends(admin)]
+Writer = Annotated[Principal, Depends(writer)]
+Reader = Annotated[Principal, Depends(reader)]
+
+
+def readable_customer(caller: Principal, customer: str | None) -> str | None:
+    """The customer filter a caller may use: its own for customer keys, any for admin."""
+    if caller.is_admin:
+        return customer
+    if customer is not None and customer != caller.customer:
+        raise HTTPException(404, f"no customer {customer!r}")
+    return caller.customer
+
+
+def not_found_unless(caller: Principal, customer: str, what: str) -> None:
+    if not caller.may_read(customer):
+        raise HTTPException(404, f"no {what}")

@@ -1,0 +1,151 @@
+"""Billing over HTTP: customers, webhook secrets, plans, subscriptions and invoices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from payoff.api.auth import Admin, Ledger, Reader, not_found_unless, readable_customer
+from payoff.api.body import read_body
+from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
+from payoff.api.models import ERRORS, Page, SecretRotated
+from payoff.api.pages import page_of_list
+from payoff.core.periods import to_us
+from payoff.service import access, billing
+from payoff.service.clock import now_us
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+Id = Annotated[str, Body(min_length=1, max_length=255)]
+Day = Annotated[dt.date, Body(description="YYYY-MM-DD (UTC)")]
+PLAN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+MAX_PLAN_BYTES = 256 * 1024
+INVOICE_ACTIONS = ("finalize", "pay", "void")
+
+
+@router.post("/customers", summary="Add a customer, or rename one")
+def add_customer(
+    store: Ledger, _: Admin, id: Id, name: Annotated[str | None, Body(max_length=1000)] = None
+) -> dict[str, Any]:
+    created = store.add_customer(id, name, now_us())
+    return {"id": id, "name": name, "created": created}
+
+
+@router.post(
+    "/customers/{customer}/secret",
+    response_model=SecretRotated,
+    summary="Rotate a customer's webhook secret (shown once)",
+)
+def rotate_secret(
+    store: Ledger,
+    customer: str,
+    _: Admin,
+    previous_valid_for_s: Annotated[
+        int, Body(embed=True, ge=0, le=access.MAX_SECRET_OVERLAP_S)
+    ] = access.DEFAULT_SECRET_OVERLAP_S,
+) -> dict[str, Any]:
+    secret = access.rotate_secret(store, customer, previous_valid_for_s)
+    return {"customer": customer, "secret": secret, "previous_valid_for_s": previous_valid_for_s}
+
+
+@router.get("/plans", summary="Every plan version")
+def list_plans(store: Ledger, _: Admin) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": p.id,
+            "version": p.version,
+            "currency": p.currency,
+            "digest": p.digest,
+            "body": p.body,
+        }
+        for p in store.list_plans()
+    ]
+
+
+@router.post("/plans", openapi_extra=PLAN_BODY, summary="Apply a plan (YAML or JSON)")
+async def apply_plan(store: Ledger, _: Admin, request: Request) -> dict[str, Any]:
+    """The plan file `payoff plans apply` reads (JSON is YAML too); applying it twice is a no-op."""
+    body = await read_body(request, MAX_PLAN_BYTES)
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise HTTPException(400, "a plan is UTF-8 text (YAML or JSON)") from None
+    plan, created, warnings = await run_in_threadpool(
+        billing.apply_plan_text, store, text, "request body"
+    )
+    return {"id": plan.id, "version": plan.version, "created": created, "warnings": warnings}
+
+
+@router.post("/subscriptions", summary="Put a customer on a plan version from a day")
+def subscribe(
+    store: Ledger,
+    _: Admin,
+    customer: Id,
+    plan: Annotated[str, Body(description="PLAN_ID or PLAN_ID@VERSION")],
+    starts: Annotated[dt.date, Body(alias="from", description="First day, YYYY-MM-DD (UTC)")],
+) -> dict[str, Any]:
+    chosen = billing.subscribe(store, customer, plan, starts)
+    return {"customer": customer, "plan": chosen.id, "version": chosen.version, "from": str(starts)}
+
+
+@router.post("/subscriptions/end", summary="End a customer's subscription from a day")
+def unsubscribe(
+    store: Ledger,
+    _: Admin,
+    customer: Id,
+    ends: Annotated[dt.date, Body(alias="from", description="First day not billed")],
+) -> dict[str, Any]:
+    billing.unsubscribe(store, customer, ends)
+    return {"customer": customer, "ends": str(ends)}
+
+
+@router.post("/invoices/run", summary="Draft invoices for a period from the ledger")
+async def run_invoices(
+    store: Ledger,
+    _: Admin,
+    period: Annotated[str, Body(pattern=r"^\d{4}-\d{2}$")],
+    customer: Annotated[str | None, Body(max_length=255)] = None,
+    as_of: Annotated[dt.datetime | None, Body(description="RFC 3339; default now")] = None,
+) -> list[dict[str, Any]]:
+    if as_of is not None and as_of.tzinfo is None:
+        raise HTTPException(422, "as_of needs a time-zone offset (e.g. Z)")
+    as_of_us = None if as_of is None else to_us(as_of)
+    return await run_in_threadpool(billing.run_invoices, store, period, customer, as_of_us)
+
+
+@router.get("/invoices", response_model=Page, summary="Invoices, newest periods first")
+def list_invoices(
+    store: Ledger,
+    caller: Reader,
+    customer: str | None = None,
+    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+) -> dict[str, Any]:
+    only = readable_customer(caller, customer)
+    return page_of_list(billing.list_invoices(store, only, period, status), cursor, limit)
+
+
+@router.get("/invoices/{invoice_id}", summary="One invoice, with its credit notes")
+def show_invoice(store: Ledger, invoice_id: str, caller: Reader) -> dict[str, Any]:
+    document = billing.show(store, invoice_id)
+    not_found_unless(caller, document["customer"], f"invoice {invoice_id!r}")
+    return document
+
+
+@router.post("/invoices/{invoice_id}/{action}", summary="finalize, pay or void an invoice")
+def act_on_invoice(store: Ledger, invoice_id: str, action: str, _: Admin) -> dict[str, Any]:
+    if action not in INVOICE_ACTIONS:
+        raise HTTPException(404, f"no invoice action {action!r}; use {', '.join(INVOICE_ACTIONS)}")
+    return billing.act(store, invoice_id, action)

@@ -1,0 +1,36 @@
+"""API keys over HTTP (admin only): create (shown once), list, revoke."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from payoff.api.auth import Admin, Ledger
+from payoff.api.models import ERRORS, KeyCreated
+from payoff.service import access
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+@router.post("/keys", response_model=KeyCreated, summary="Create a key (the key is shown once)")
+def create_key(
+    store: Ledger,
+    _: Admin,
+    scope: Annotated[str, Body(description="admin, ingest or customer:ID", max_length=300)],
+    name: Annotated[str | None, Body(max_length=1000)] = None,
+) -> dict[str, Any]:
+    stored, key = access.create_key(store, scope, name)
+    return {"id": stored.id, "scope": stored.scope, "name": stored.name, "key": key}
+
+
+@router.get("/keys", summary="Every key: id, scope, name, created, revoked (never the key)")
+def list_keys(store: Ledger, _: Admin) -> list[dict[str, Any]]:
+    return [asdict(key) for key in access.list_keys(store)]
+
+
+@router.delete("/keys/{key_id}", summary="Revoke a key; it stops working at once")
+def revoke_key(store: Ledger, key_id: str, _: Admin) -> dict[str, Any]:
+    access.revoke_key(store, key_id)
+    return {"id": key_id, "revoked": True}

@@ -1,0 +1,164 @@
+"""Writing records: POST /v1/events, /v1/traces (OTLP/HTTP) and /v1/attestations."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from payoff.api.auth import Caller, Writer
+from payoff.api.body import read_body
+from payoff.api.models import ERRORS, Attested, IngestAnswer
+from payoff.service import attestations, submit
+from payoff.service.ingest import build_batch
+from payoff.service.submit import Answer
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+TRACES_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+ATTESTATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+REFUSALS = {"invalid": 422, "not_found": 404, "signature": 401, "replay": 409, "lifecycle": 422}
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(value), status, media_type="application/json")
+
+
+async def _write_lines(request: Request, lines: list[tuple[int, bytes]]) -> Answer:
+    state = request.app.state
+    batch, problems = await run_in_threadpool(build_batch, state.catalog, None, lines)
+    written = await asyncio.wrap_future(state.writer.submit(batch))
+    return submit.answer(len(lines), batch, problems, written)
+
+
+@router.post(
+    "/events",
+    response_model=IngestAnswer,
+    openapi_extra=EVENTS_BODY,
+    summary="Write records v1: a JSON array or JSON Lines",
+)
+async def post_events(request: Request, _: Writer) -> Response:
+    """Each record is answered alone: accepted, duplicate, conflict or rejected with the reason.
+
+    A retried request never double-counts: records already stored are duplicates. The
+    answer comes after the records are committed to disk.
+    """
+    config = request.app.state.config
+    body = await read_body(request, config.max_body_bytes)
+    try:
+        lines = submit.split_body(body, config.max_records)
+    except submit.TooManyRecords as exc:
+        raise HTTPException(413, str(exc)) from None
+    except submit.BodyError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return _json((await _write_lines(request, lines)).as_json())
+
+
+@router.post(
+    "/traces",
+    openapi_extra=TRACES_BODY,
+    summary="OTLP/HTTP trace export: GenAI spans become usage records",
+    responses={200: {"content": {"application/json": {}, "application/x-protobuf": {}}}},
+)
+async def post_traces(request: Request, _: Writer) -> Response:
+    """Protobuf or JSON, as OTLP/HTTP sends them; the answer is an ExportTraceServiceResponse."""
+    from payoff.sources import otlp
+
+    config = request.app.state.config
+    body = await read_body(request, config.max_body_bytes)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        export = await run_in_threadpool(otlp.parse_export, body, content_type)
+    except otlp.OtlpError as exc:
+        unsupported = content_type not in ("application/x-protobuf", "application/json")
+        raise HTTPException(415 if unsupported else 400, str(exc)) from None
+    conversion = await run_in_threadpool(otlp.records_from_export, export)
+    if len(conversion.records) > config.max_records:
+        raise HTTPException(
+            413, f"{len(conversion.records)} records in one export; at most {config.max_records}"
+        )
+    answer = None
+    if conversion.records:
+        encode = msgspec.json.encode
+        lines = [(n, encode(r)) for n, r in enumerate(conversion.records, start=1)]
+        answer = await _write_lines(request, lines)
+    return otlp_response(content_type, conversion, answer)
+
+
+def otlp_response(content_type: str, conversion: Any, answer: Answer | None) -> Response:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+
+    refused = len(conversion.refused) + (0 if answer is None else len(answer.problems))
+    message = "; ".join(
+        [f"span {span}: {reason}" for span, reason in conversion.refused[:20]]
+        + [f"record {p['id']}: {p['reason']}" for p in (answer.problems[:20] if answer else [])]
+    )
+    reply = ExportTraceServiceResponse()
+    if refused:
+        reply.partial_success.rejected_spans = refused
+        reply.partial_success.error_message = message
+    if content_type == "application/json":
+        from google.protobuf.json_format import MessageToDict
+
+        return _json(MessageToDict(reply))
+    return Response(reply.SerializeToString(), media_type="application/x-protobuf")
+
+
+@router.post(
+    "/attestations",
+    response_model=Attested,
+    openapi_extra=ATTESTATION_BODY,
+    summary="A customer's signed verdict on an outcome",
+)
+async def post_attestation(
+    request: Request,
+    caller: Caller,
+    payoff_signature: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Signed with the customer's webhook secret: `payoff-signature: t=<unix>,v1=<hex>`.
+
+    Refused: a bad signature (401), a timestamp more than 300 s away (401), an id already
+    received (409), a verdict the outcome's lifecycle does not allow (422).
+    """
+    body = await read_body(request, attestations.MAX_ATTESTATION_BYTES)
+    state = request.app.state
+    try:
+        done = await run_in_threadpool(
+            attestations.receive,
+            state.store,
+            state.writer,
+            state.catalog,
+            body,
+            payoff_signature,
+            caller.customer,
+        )
+    except attestations.AttestationRefused as exc:
+        raise HTTPException(REFUSALS[exc.kind], str(exc)) from None
+    return _json(done)

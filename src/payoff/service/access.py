@@ -1,0 +1,120 @@
+"""Who may do what: API keys with scopes, and customers' webhook secrets.
+
+Scopes: `admin` (everything), `ingest` (write records only), `customer:<id>` (read that
+customer's own usage, tasks, outcomes and invoices, and send its signed verdicts). A key is
+shown once, when created; only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from payoff.core.errors import PayoffError
+from payoff.service.clock import now_us
+from payoff.store.access import StoredKey
+from payoff.store.protocol import Store
+
+ADMIN = "admin"
+INGEST = "ingest"
+CUSTOMER_PREFIX = "customer:"
+KEY_PREFIX = "pyk_"
+SECRET_PREFIX = "whsec_"
+DEFAULT_SECRET_OVERLAP_S = 24 * 3600
+"""After a rotation, the previous webhook secret keeps working this long (senders catch up)."""
+MAX_SECRET_OVERLAP_S = 30 * 24 * 3600
+
+
+class AccessError(PayoffError):
+    """A key or secret request is not valid (an unknown scope, customer or key)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller a valid key stands for."""
+
+    key_id: str
+    scope: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.scope == ADMIN
+
+    @property
+    def customer(self) -> str | None:
+        """The one customer this key may read, or None for admin and ingest keys."""
+        return self.scope.removeprefix(CUSTOMER_PREFIX) if self.is_customer else None
+
+    @property
+    def is_customer(self) -> bool:
+        return self.scope.startswith(CUSTOMER_PREFIX)
+
+    def may_read(self, customer: str) -> bool:
+        return self.is_admin or self.customer == customer
+
+
+def check_scope(store: Store, scope: str) -> str:
+    if scope in (ADMIN, INGEST):
+        return scope
+    if scope.startswith(CUSTOMER_PREFIX):
+        customer = scope.removeprefix(CUSTOMER_PREFIX)
+        if not 1 <= len(customer) <= 255:
+            raise AccessError("scope customer:ID needs a customer id of 1-255 characters")
+        if not store.customer_exists(customer):
+            raise AccessError(
+                f"no customer {customer!r}; add it first with `payoff customers add {customer}`"
+            )
+        return scope
+    raise AccessError(f"unknown scope {scope!r}; use admin, ingest or customer:ID")
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(store: Store, scope: str, name: str | None = None) -> tuple[StoredKey, str]:
+    """A new key: its stored description and the key itself, which is never shown again."""
+    scope = check_scope(store, scope)
+    key_id = secrets.token_hex(6)
+    key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    created = now_us()
+    store.add_key(key_id, _digest(key), scope, name, created)
+    return StoredKey(key_id, scope, name, created, None), key
+
+
+def list_keys(store: Store) -> list[StoredKey]:
+    return store.list_keys()
+
+
+def revoke_key(store: Store, key_id: str) -> None:
+    if not store.revoke_key(key_id, now_us()):
+        raise AccessError(f"no key {key_id!r} (see `payoff keys list`)")
+
+
+def authenticate(store: Store, key: str) -> Principal | None:
+    """The caller a presented key stands for, or None when it is unknown or revoked."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    stored: StoredKey | None = store.key_by_hash(_digest(key))
+    if stored is None or stored.revoked_at_us is not None:
+        return None
+    return Principal(stored.id, stored.scope)
+
+
+def rotate_secret(store: Store, customer: str, overlap_s: int = DEFAULT_SECRET_OVERLAP_S) -> str:
+    """A new webhook secret for `customer`; the previous one keeps working for `overlap_s`."""
+    if not 0 <= overlap_s <= MAX_SECRET_OVERLAP_S:
+        raise AccessError(f"overlap must be between 0 and {MAX_SECRET_OVERLAP_S} seconds")
+    if not store.customer_exists(customer):
+        raise AccessError(
+            f"no customer {customer!r}; add it first with `payoff customers add {customer}`"
+        )
+    secret = SECRET_PREFIX + secrets.token_hex(32)
+    now = now_us()
+    store.add_secret(customer, secret, now, now + overlap_s * 1_000_000)
+    return secret
+
+
+def current_secrets(store: Store, customer: str) -> list[str]:
+    return [stored.secret for stored in store.secrets(customer, now_us())]

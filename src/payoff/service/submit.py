@@ -1,0 +1,102 @@
+"""Records sent over HTTP: split a body, decode and cost its records, write, answer per record.
+
+Decoding and costing run on the request's thread; writing goes through the server's one
+LedgerWriter, which commits waiting requests together. The answer lists every record's
+status in the order the records were sent, and the reason for each one not accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from payoff.core.errors import PayoffError
+from payoff.service.ingest import Line, Problem
+from payoff.service.writer import Written
+from payoff.store.protocol import ACCEPTED, DUPLICATE, EVENTS, RECORD_KINDS, REJECTED, WriteBatch
+
+COST_AT = EVENTS.index("cost_nanousd")
+
+
+class BodyError(PayoffError):
+    """A request body cannot be read as records at all (each bad record is answered alone)."""
+
+
+class TooManyRecords(PayoffError):
+    """More records in one request than the server accepts."""
+
+
+def split_body(body: bytes, max_records: int) -> list[Line]:
+    """The records of a body: a JSON array, or JSON Lines. Numbered from 1, in order."""
+    if body.lstrip()[:1] == b"[":
+        try:
+            items = msgspec.json.decode(body, type=list[msgspec.Raw])
+        except msgspec.DecodeError as exc:
+            raise BodyError(f"body is not a JSON array of records: {exc}") from None
+        lines = [(number, bytes(item)) for number, item in enumerate(items, start=1)]
+    else:
+        records = (line for line in body.splitlines() if line.strip())
+        lines = list(enumerate(records, start=1))
+    if not lines:
+        raise BodyError("body holds no records: send a JSON array or JSON Lines")
+    if len(lines) > max_records:
+        raise TooManyRecords(
+            f"{len(lines)} records in one request; at most {max_records} are accepted "
+            "(split the batch)"
+        )
+    return lines
+
+
+@dataclass
+class Answer:
+    """Per-record statuses (aligned with the records sent) and the problems among them."""
+
+    statuses: list[str]
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    unpriced: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        count = self.statuses.count
+        return {
+            "accepted": count(ACCEPTED),
+            "duplicates": count(DUPLICATE),
+            "conflicts": count("conflict"),
+            "rejected": count(REJECTED),
+            "unpriced": self.unpriced,
+            "statuses": self.statuses,
+            "problems": self.problems,
+        }
+
+
+def _problem(
+    index: int, record_id: str | None, status: str, reason: str, at: str | None
+) -> dict[str, Any]:
+    return {"index": index, "id": record_id, "status": status, "field": at, "reason": reason}
+
+
+def answer(count: int, batch: WriteBatch, problems: list[Problem], written: Written) -> Answer:
+    """Fold build problems, lifecycle refusals and store statuses into one answer."""
+    result = Answer([REJECTED] * count)
+    for kind in RECORD_KINDS:
+        rows = getattr(batch, kind)
+        for row, line, (status, reason, at) in zip(
+            rows, batch.lines[kind], getattr(written.result, kind), strict=True
+        ):
+            result.statuses[line - 1] = status
+            if status not in (ACCEPTED, DUPLICATE):
+                result.problems.append(
+                    _problem(line - 1, str(row[0]), status, reason or status, at)
+                )
+            elif kind == "events" and status == ACCEPTED and row[COST_AT] is None:
+                result.unpriced += 1
+    for problem in problems:
+        assert problem.line is not None
+        result.problems.append(
+            _problem(problem.line - 1, problem.id, problem.status, problem.reason, problem.field)
+        )
+    for line, record_id, reason, at in written.refused:
+        result.problems.append(_problem(line - 1, record_id, REJECTED, reason, at))
+    result.problems.sort(key=lambda p: p["index"])
+    return result

@@ -1,0 +1,140 @@
+"""One writer thread for a server: every request's records are written by it, in order.
+
+SQLite allows one writer at a time, and each commit costs an fsync (`synchronous=FULL`).
+Requests that arrive while a write is under way wait in a queue; the writer then takes all
+of them (up to MAX_GROUP_RECORDS) into one transaction: a group commit. Each request learns
+its own rows' statuses, and is answered only after the transaction that holds them has
+committed, so an acknowledged record is on disk.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from payoff.service.clock import now_us
+from payoff.service.outcomes import check_attestations
+from payoff.store.protocol import RECORD_KINDS, Row, Status, Store, WriteBatch, WriteResult
+
+MAX_GROUP_RECORDS = 20_000
+"""Records per group transaction: a few requests of 1,000 to 10,000 records."""
+MAX_QUEUED = 256
+"""Requests waiting for the writer; beyond it, submitters wait (back-pressure, bounded memory)."""
+
+
+@dataclass
+class Written:
+    """What became of one submitted batch."""
+
+    result: WriteResult
+    """Statuses aligned with the batch's rows (its attestations as kept, see `refused`)."""
+    refused: list[tuple[int, str, str, str | None]] = field(default_factory=list)
+    """(line, id, reason, field) of verdicts the outcome lifecycle refused before writing."""
+
+
+@dataclass
+class _Submission:
+    batch: WriteBatch
+    future: Future[Written]
+
+
+class LedgerWriter:
+    """Writes batches from many threads through one thread, committing waiting ones together."""
+
+    def __init__(self, store: Store, *, max_group_records: int = MAX_GROUP_RECORDS) -> None:
+        self.store = store
+        self.max_group_records = max_group_records
+        self._queue: queue.Queue[_Submission | None] = queue.Queue(MAX_QUEUED)
+        self._thread = threading.Thread(target=self._run, name="payoff-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def submit(self, batch: WriteBatch) -> Future[Written]:
+        if self._closed:
+            raise RuntimeError("the ledger writer is closed")
+        future: Future[Written] = Future()
+        self._queue.put(_Submission(batch, future))
+        return future
+
+    def write(self, batch: WriteBatch) -> Written:
+        """Submit and wait: for callers on a plain thread."""
+        return self.submit(batch).result()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, stop = [first], False
+            size = len(first.batch)
+            while size < self.max_group_records:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                group.append(more)
+                size += len(more.batch)
+            self._write_group(group)
+            if stop:
+                return
+
+    def _write_group(self, group: list[_Submission]) -> None:
+        try:
+            refused = self._check_verdicts(group)
+            merged = WriteBatch()
+            for submission in group:
+                for kind in RECORD_KINDS:
+                    getattr(merged, kind).extend(getattr(submission.batch, kind))
+            result = self.store.write(merged, now_us)
+        except BaseException as exc:  # nothing of the group was committed: tell each caller
+            for submission in group:
+                submission.future.set_exception(exc)
+            return
+        offsets = dict.fromkeys(RECORD_KINDS, 0)
+        for submission, its_refused in zip(group, refused, strict=True):
+            statuses: dict[str, list[Status]] = {}
+            for kind in RECORD_KINDS:
+                count = len(getattr(submission.batch, kind))
+                statuses[kind] = getattr(result, kind)[offsets[kind] : offsets[kind] + count]
+                offsets[kind] += count
+            submission.future.set_result(Written(WriteResult(**statuses), its_refused))
+
+    def _check_verdicts(
+        self, group: list[_Submission]
+    ) -> list[list[tuple[int, str, str, str | None]]]:
+        """Refuse verdicts out of lifecycle order (the group's claims included), as ingest does.
+
+        Refused rows are taken out of their submission's batch, so statuses stay aligned.
+        """
+        refused: list[list[tuple[int, str, str, str | None]]] = [[] for _ in group]
+        attestations = [row for sub in group for row in sub.batch.attestations]
+        if not attestations:
+            return refused
+        outcomes = [row for sub in group for row in sub.batch.outcomes]
+        verdicts = iter(check_attestations(self.store, attestations, outcomes))
+        for submission, its_refused in zip(group, refused, strict=True):
+            batch = submission.batch
+            kept_rows: list[Row] = []
+            kept_lines: list[int] = []
+            for row, line in zip(batch.attestations, batch.lines["attestations"], strict=True):
+                refusal = next(verdicts)
+                if refusal is None:
+                    kept_rows.append(row)
+                    kept_lines.append(line)
+                else:
+                    _, reason, at = refusal
+                    its_refused.append((line, str(row[0]), reason or "rejected", at))
+            batch.attestations, batch.lines["attestations"] = kept_rows, kept_lines
+        return refused
