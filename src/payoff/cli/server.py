@@ -1,0 +1,109 @@
+"""The server commands: serve, keys, and customers' webhook secrets."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from payoff.api.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS, ServerConfig
+from payoff.cli import Settings, app, emit_json, out
+from payoff.cli.billing import AsJson, customers_app
+from payoff.service import access
+from payoff.service.billing import iso
+
+keys_app = typer.Typer(help="API keys for the server: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Server processes (each with its own writer thread).", min=1)
+    ] = 1,
+    max_records: Annotated[
+        int, typer.Option(help="Records accepted per request (413 beyond).", min=1)
+    ] = DEFAULT_MAX_RECORDS,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Bytes accepted per request body (413 beyond).", min=1024)
+    ] = DEFAULT_MAX_BODY_BYTES,
+) -> None:
+    """Run the HTTP API and OTLP receiver (docs at /docs, schema at /openapi.json)."""
+    import uvicorn
+
+    settings: Settings = ctx.obj
+    config = ServerConfig(settings.db, settings.prices, max_records, max_body_bytes)
+    settings.store().close()  # create and migrate the ledger once, before any worker starts
+    os.environ.update(config.to_env())
+    uvicorn.run(
+        "payoff.api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        server_header=False,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    scope: Annotated[str, typer.Option(help="admin, ingest or customer:ID.")],
+    name: Annotated[str | None, typer.Option(help="A label, e.g. who uses the key.")] = None,
+) -> None:
+    """Create a key and print it: it is shown this once (only its hash is kept)."""
+    settings: Settings = ctx.obj
+    stored, key = access.create_key(settings.store(), scope, name)
+    out.print(f"key {stored.id} ({stored.scope}) created; it is not shown again:", markup=False)
+    out.print(key, markup=False)
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List keys: id, scope, name, created, revoked (never the key itself)."""
+    settings: Settings = ctx.obj
+    found = access.list_keys(settings.store(create=False))
+    if as_json:
+        emit_json([k.__dict__ for k in found])
+        return
+    table = Table("key", "scope", "name", "created", "revoked")
+    for k in found:
+        revoked = "" if k.revoked_at_us is None else iso(k.revoked_at_us)
+        table.add_row(k.id, k.scope, k.name or "", iso(k.created_at_us), revoked)
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id.")]
+) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    settings: Settings = ctx.obj
+    access.revoke_key(settings.store(create=False), key_id)
+    out.print(f"key {key_id} revoked", markup=False)
+
+
+@customers_app.command("secret")
+def customers_secret(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="The customer's id.")],
+    overlap: Annotated[
+        int,
+        typer.Option(
+            help="Seconds the previous secret keeps working, while the customer switches.",
+            min=0,
+            max=access.MAX_SECRET_OVERLAP_S,
+        ),
+    ] = access.DEFAULT_SECRET_OVERLAP_S,
+) -> None:
+    """Rotate a customer's webhook secret (signs its verdicts) and print it once."""
+    settings: Settings = ctx.obj
+    secret = access.rotate_secret(settings.store(create=False), customer, overlap)
+    out.print(f"new webhook secret for {customer}; it is not shown again:", markup=False)
+    out.print(secret, markup=False)

@@ -1,0 +1,133 @@
+"""Shared set-up for the API tests: a ledger with keys of every scope, and a live server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from payoff.service import access, billing
+from payoff.store import open_store
+
+OUTCOME_PLAN = """id: outcomes
+version: 1
+currency: USD
+charges:
+  - name: resolved
+    type: outcome
+    outcome: ticket.resolved
+    model: per_unit
+    unit_price: "1.00"
+    verification: customer
+    accept_after_days: 7
+    warranty_days: 90
+"""
+
+
+@dataclass
+class Keys:
+    admin: str
+    ingest: str
+    acme: str
+    globex: str
+
+    def header(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+
+def prepare_ledger(path: Path) -> Keys:
+    """A ledger with customers acme and globex on a customer-verified outcome plan, and keys."""
+    store = open_store(path)
+    try:
+        for customer in ("acme", "globex"):
+            store.add_customer(customer, None, 0)
+        plan_file = path.with_suffix(".plan.yaml")
+        plan_file.write_text(OUTCOME_PLAN)
+        billing.apply_plan(store, plan_file)
+        start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=60)
+        for customer in ("acme", "globex"):
+            billing.subscribe(store, customer, "outcomes", start)
+        return Keys(
+            *(access.create_key(store, scope)[1]
+              for scope in ("admin", "ingest", "customer:acme", "customer:globex"))
+        )  # fmt: skip
+    finally:
+        store.close()
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def usage(id: str, customer: str = "acme", task: str = "t1", **fields: Any) -> dict[str, Any]:
+    record = {
+        "id": id, "time": "2026-11-03T10:00:00Z", "customer": customer, "task": task,
+        "provider": "openai", "model": "gpt-4o", "input_tokens": 1200, "output_tokens": 300,
+    }  # fmt: skip
+    record.update(fields)
+    return record
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, as in a crash or an OOM kill."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+def start_server(db: Path, log: Path, *args: str) -> LiveServer:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "payoff.cli", "--db", str(db), "serve",
+        "--port", str(port), *args,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"payoff serve exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return LiveServer(url, process, log)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"payoff serve did not answer in 30 s: {log.read_text()[-2000:]}")
+
+
+@contextmanager
+def live_server(db: Path, log: Path, *args: str) -> Iterator[LiveServer]:
+    server = start_server(db, log, *args)
+    try:
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()

@@ -1,0 +1,181 @@
+"""The HTTP API in-process: records, limits, scopes and isolation, billing and outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from fastapi.testclient import TestClient
+
+from api_support import Keys, prepare_ledger, usage
+from payoff.api import ServerConfig, create_app
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    return prepare_ledger(tmp_path / "l.db")
+
+
+@pytest.fixture
+def client(tmp_path: Path, keys: Keys) -> Iterator[TestClient]:
+    config = ServerConfig(db=str(tmp_path / "l.db"), max_records=5, max_body_bytes=4096)
+    with TestClient(create_app(config)) as test_client:
+        yield test_client
+
+
+def post_events(client: TestClient, key: str, body: bytes) -> dict:
+    response = client.post("/v1/events", content=body, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_events_are_answered_one_by_one_and_a_retry_adds_nothing(client, keys) -> None:
+    body = msgspec.json.encode([usage("e1"), usage("e2"), {"id": "bad"}, usage("e1", model="x")])
+    first = post_events(client, keys.ingest, body)
+    assert first["statuses"] == ["accepted", "accepted", "rejected", "conflict"]
+    assert [(p["index"], p["id"], p["status"]) for p in first["problems"]] == [
+        (2, "bad", "rejected"),
+        (3, "e1", "conflict"),
+    ]
+    assert first["problems"][0]["field"] == "time"
+    retried = post_events(client, keys.ingest, body)
+    assert retried["statuses"] == ["duplicate", "duplicate", "rejected", "conflict"]
+    tasks = client.get("/v1/tasks", headers=keys.header(keys.admin)).json()["items"]
+    assert [(t["id"], t["steps"], t["tokens_total"]) for t in tasks] == [("t1", 2, 3000)]
+
+
+def test_json_lines_bodies_are_records_too(client, keys) -> None:
+    body = b"\n".join(msgspec.json.encode(usage(f"e{i}")) for i in range(3)) + b"\n\n"
+    assert post_events(client, keys.admin, body)["statuses"] == ["accepted"] * 3
+
+
+def test_limits_are_refused_with_413_naming_the_limit(client, keys) -> None:
+    headers = keys.header(keys.ingest)
+    six = msgspec.json.encode([usage(f"e{i}") for i in range(6)])
+    response = client.post("/v1/events", content=six, headers=headers)
+    assert response.status_code == 413
+    assert "at most 5" in response.json()["detail"]
+    huge = b"[" + b" " * 5000 + b"]"
+    response = client.post("/v1/events", content=huge, headers=headers)
+    assert response.status_code == 413
+    assert "4096" in response.json()["detail"]
+    assert client.get("/v1/tasks", headers=keys.header(keys.admin)).json()["items"] == []
+
+
+@pytest.mark.parametrize("body", [b"[1, 2", b"", b"   "])
+def test_unreadable_bodies_are_400(client, keys, body) -> None:
+    response = client.post("/v1/events", content=body, headers=keys.header(keys.ingest))
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_every_request_needs_a_valid_key(client, keys) -> None:
+    assert client.get("/healthz").status_code == 200
+    for method, path in [
+        ("GET", "/v1/tasks"), ("POST", "/v1/events"), ("GET", "/v1/invoices"),
+        ("POST", "/v1/attestations"), ("POST", "/v1/traces"), ("GET", "/v1/keys"),
+    ]:  # fmt: skip
+        assert client.request(method, path).status_code == 401
+        bad = {"Authorization": "Bearer pyk_000000000000_nope"}
+        response = client.request(method, path, headers=bad)
+        assert response.status_code == 401
+        assert "nope" not in response.text
+
+
+def test_scopes_bound_what_each_key_may_do(client, keys) -> None:
+    post_events(
+        client, keys.ingest, msgspec.json.encode([usage("a1"), usage("g1", "globex", "tg")])
+    )
+    # An ingest key writes records and reads nothing.
+    for path in ("/v1/tasks", "/v1/invoices", "/v1/outcomes", "/v1/usage"):
+        assert client.get(path, headers=keys.header(keys.ingest)).status_code == 403
+    # A customer key reads its own data and writes nothing.
+    acme = keys.header(keys.acme)
+    assert [t["id"] for t in client.get("/v1/tasks", headers=acme).json()["items"]] == ["t1"]
+    assert client.get("/v1/tasks/t1", headers=acme).status_code == 200
+    assert client.post("/v1/events", content=b"[]", headers=acme).status_code == 403
+    # Another customer's ids answer 404, never their data.
+    for path in ("/v1/tasks/tg", "/v1/tasks?customer=globex", "/v1/usage?customer=globex",
+                 "/v1/outcomes?customer=globex", "/v1/invoices?customer=globex"):  # fmt: skip
+        response = client.get(path, headers=acme)
+        assert response.status_code == 404, path
+        assert "g1" not in response.text
+    # Only admin changes plans, invoices and keys.
+    admin_only = [
+        ("POST", "/v1/plans", {"content": b"id: x"}),
+        ("POST", "/v1/invoices/run", {"json": {"period": "2026-11"}}),
+        ("POST", "/v1/keys", {"json": {"scope": "admin"}}),
+        ("GET", "/v1/keys", {}),
+        ("POST", "/v1/customers", {"json": {"id": "new"}}),
+        ("POST", "/v1/customers/acme/secret", {"json": {}}),
+        ("POST", "/v1/outcomes/o1/verify", {"json": {}}),
+        (
+            "POST",
+            "/v1/subscriptions",
+            {"json": {"customer": "acme", "plan": "outcomes", "from": "2026-01-01"}},
+        ),
+    ]
+    for key in (keys.ingest, keys.acme):
+        for method, path, kwargs in admin_only:
+            response = client.request(method, path, headers=keys.header(key), **kwargs)
+            assert response.status_code == 403, (path, response.text)
+
+
+def test_invoices_are_run_by_admin_and_read_by_their_customer_only(client, keys) -> None:
+    admin, acme, globex = (keys.header(k) for k in (keys.admin, keys.acme, keys.globex))
+    drafts = client.post("/v1/invoices/run", json={"period": "2026-10"}, headers=admin).json()
+    assert sorted(d["customer"] for d in drafts) == ["acme", "globex"]
+    acme_invoice = next(d["id"] for d in drafts if d["customer"] == "acme")
+    assert client.get(f"/v1/invoices/{acme_invoice}", headers=acme).status_code == 200
+    assert client.get(f"/v1/invoices/{acme_invoice}", headers=globex).status_code == 404
+    listed = client.get("/v1/invoices", headers=globex).json()["items"]
+    assert [d["customer"] for d in listed] == ["globex"]
+    assert (
+        client.post(f"/v1/invoices/{acme_invoice}/finalize", headers=admin).json()["status"]
+        == "finalized"
+    )
+    refused = client.post(f"/v1/invoices/{acme_invoice}/finalize", headers=admin)
+    assert refused.status_code == 422
+    assert client.get("/v1/invoices/nope", headers=admin).status_code == 404
+
+
+def test_revoked_keys_stop_working_at_once(client, keys) -> None:
+    admin = keys.header(keys.admin)
+    created = client.post(
+        "/v1/keys", json={"scope": "ingest", "name": "agent"}, headers=admin
+    ).json()
+    assert created["key"].startswith("pyk_")
+    listed = client.get("/v1/keys", headers=admin).json()
+    assert created["key"] not in str(listed)
+    assert post_events(client, created["key"], msgspec.json.encode([usage("r1")]))["accepted"] == 1
+    assert client.delete(f"/v1/keys/{created['id']}", headers=admin).status_code == 200
+    response = client.post("/v1/events", content=b"[]", headers=keys.header(created["key"]))
+    assert response.status_code == 401
+
+
+def test_plans_subscriptions_and_pagination(client, keys) -> None:
+    admin = keys.header(keys.admin)
+    plan = (
+        "id: flat\nversion: 1\ncurrency: USD\ncharges:\n"
+        "  - name: base\n    type: subscription\n    amount: '10.00'\n"
+    )
+    applied = client.post("/v1/plans", content=plan.encode(), headers=admin).json()
+    assert (applied["id"], applied["created"]) == ("flat", True)
+    assert client.post("/v1/plans", content=plan.encode(), headers=admin).json()["created"] is False
+    bad = client.post("/v1/plans", content=b"id: [", headers=admin)
+    assert bad.status_code == 422
+    records = [usage(f"p{i}", task=f"task{i}") for i in range(5)]
+    post_events(client, keys.ingest, msgspec.json.encode(records))
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/v1/tasks", params=params, headers=admin).json()
+        seen += [t["id"] for t in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"task{i}" for i in range(5)]
+    assert client.get("/v1/tasks", params={"limit": 5000}, headers=admin).status_code == 422
+    assert client.get("/v1/tasks", params={"cursor": "!!"}, headers=admin).status_code == 400
