@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from payoff import __version__
 from payoff.api import billing, keys, ledger, records
+from payoff.api.allow import AllowHeader
 from payoff.api.config import ServerConfig
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
@@ -54,6 +55,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     for module in (records, ledger, billing, keys):
         app.include_router(module.router)
+    app.add_middleware(AllowHeader, routes=lambda: app.routes)
     return app
 
 

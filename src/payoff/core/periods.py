@@ -17,6 +17,9 @@ def to_us(moment: dt.datetime) -> int:
     return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     start_us: int
@@ -29,6 +32,9 @@ class Period:
         if not match:
             raise ValueError(f"a period is YYYY-MM, got {label!r}")
         year, month = int(match.group(1)), int(match.group(2))
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            # Records are dated 1970-8999; the margin leaves room for look-backs and -aheads.
+            raise ValueError(f"a period's year is from {FIRST_YEAR} to {LAST_YEAR}, got {label!r}")
         start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
         days = calendar.monthrange(year, month)[1]
         return cls(to_us(start), to_us(start + dt.timedelta(days=days)), label)

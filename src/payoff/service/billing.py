@@ -79,7 +79,13 @@ def find_plan(store: Store, reference: str) -> StoredPlan:
     return found
 
 
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(8999, 12, 31)
+"""Subscription days lie where records may: 1970-01-01 to 8999-12-31."""
+
+
 def _day_start_us(day: dt.date) -> int:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BillingError(f"a day is from {FIRST_DAY} to {LAST_DAY}, got {day}")
     return Period.month(f"{day.year:04d}-{day.month:02d}").start_us + (day.day - 1) * US_PER_DAY
 
 
