@@ -179,3 +179,12 @@ def test_plans_subscriptions_and_pagination(client, keys) -> None:
     assert seen == [f"task{i}" for i in range(5)]
     assert client.get("/v1/tasks", params={"limit": 5000}, headers=admin).status_code == 422
     assert client.get("/v1/tasks", params={"cursor": "!!"}, headers=admin).status_code == 400
+
+
+def test_the_docs_page_is_self_contained(client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/v1/events" in page.text and "/v1/traces" in page.text
+    assert "<script" not in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    assert client.get("/openapi.json").json()["info"]["title"] == "payoff"

@@ -97,11 +97,12 @@ async def post_traces(request: Request, _: Writer) -> Response:
     except otlp.OtlpError as exc:
         unsupported = content_type not in ("application/x-protobuf", "application/json")
         raise HTTPException(415 if unsupported else 400, str(exc)) from None
-    conversion = await run_in_threadpool(otlp.records_from_export, export)
-    if len(conversion.records) > config.max_records:
+    spans = sum(len(s.spans) for r in export.resource_spans for s in r.scope_spans)
+    if spans > config.max_records:
         raise HTTPException(
-            413, f"{len(conversion.records)} records in one export; at most {config.max_records}"
+            413, f"{spans} spans in one export; at most {config.max_records} are accepted"
         )
+    conversion = await run_in_threadpool(otlp.records_from_export, export)
     answer = None
     if conversion.records:
         encode = msgspec.json.encode
