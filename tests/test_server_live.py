@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import genai_prices
 import httpx
 import msgspec
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from api_support import Keys, live_server, prepare_ledger, start_server, usage
+from payoff.core.money import format_nanousd, usd_to_nanousd
 
 BATCH = 1_000
 CLIENTS = 3
@@ -81,3 +90,143 @@ def test_a_kill_mid_batch_loses_nothing_acknowledged_and_a_retry_adds_nothing_tw
                 assert answer["duplicates"] == BATCH
     ids = stored_ids(db)
     assert len(ids) == len(set(ids)) == BATCH * (len(acknowledged) + len(failed_in_flight))
+
+
+# -- OpenTelemetry GenAI spans, exported by the real SDK over OTLP/HTTP -------------------
+
+CHAT_CALLS = [  # (input, cache read, output, reasoning) of the agent's two model calls
+    (1_500, 1_000, 400, 300),
+    (2_200, 0, 250, 0),
+]
+
+
+def expected_cost_nanousd(calls: list[tuple[int, int, int, int]], when: dt.datetime) -> int:
+    total = 0
+    for input_tokens, cache_read, output, _reasoning in calls:
+        price = genai_prices.calc_price(
+            genai_prices.Usage(
+                input_tokens=input_tokens, cache_read_tokens=cache_read, output_tokens=output
+            ),
+            "gpt-4o",
+            provider_id="openai",
+            genai_request_timestamp=when,
+        ).total_price
+        total += usd_to_nanousd(price)
+    return total
+
+
+def run_agent(tracer: Any) -> str:
+    """One agent run: a root invoke_agent span, two chat calls and a tool call."""
+    with tracer.start_as_current_span("invoke_agent support") as root:
+        root.set_attribute("gen_ai.operation.name", "invoke_agent")
+        root.set_attribute("gen_ai.agent.name", "support")
+        for number, (input_tokens, cache_read, output, reasoning) in enumerate(CHAT_CALLS):
+            with tracer.start_as_current_span(f"chat gpt-4o {number}") as span:
+                span.set_attribute("gen_ai.operation.name", "chat")
+                span.set_attribute("gen_ai.provider.name", "openai")
+                span.set_attribute("gen_ai.request.model", "gpt-4o")
+                span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+                span.set_attribute("gen_ai.usage.cache_read.input_tokens", cache_read)
+                span.set_attribute("gen_ai.usage.output_tokens", output)
+                span.set_attribute("gen_ai.usage.reasoning.output_tokens", reasoning)
+            if number == 0:
+                with tracer.start_as_current_span("execute_tool web_search") as tool:
+                    tool.set_attribute("gen_ai.operation.name", "execute_tool")
+                    tool.set_attribute("gen_ai.tool.name", "web_search")
+                    tool.set_attribute("payoff.cost", "0.004")
+                    tool.set_attribute("payoff.customer", "acme")
+        return f"{root.get_span_context().trace_id:032x}"
+
+
+def test_spans_exported_by_the_opentelemetry_sdk_become_tasks_with_exact_costs(
+    tmp_path: Path,
+) -> None:
+    db, log = tmp_path / "l.db", tmp_path / "serve.log"
+    keys = prepare_ledger(db)
+    with live_server(db, log) as server:
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": "agent", "payoff.customer": "acme"})
+        )
+        exporter = OTLPSpanExporter(
+            endpoint=f"{server.url}/v1/traces", headers=keys.header(keys.ingest), timeout=10
+        )
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+        started = dt.datetime.now(dt.UTC)
+        trace_id = run_agent(provider.get_tracer("test"))
+        assert provider.force_flush(10_000)
+        provider.shutdown()
+
+        task = httpx.get(f"{server.url}/v1/tasks/{trace_id}", headers=keys.header(keys.acme))
+        assert task.status_code == 200, task.text
+        shown = task.json()
+        assert (shown["customer"], shown["type"], shown["status"]) == (
+            "acme",
+            "support",
+            "completed",
+        )
+        assert [s["kind"] for s in shown["step_list"]] == ["llm", "tool", "llm"]
+        total_tokens = sum(i + o for i, _, o, _ in CHAT_CALLS)
+        visible = CHAT_CALLS[-1][2] - CHAT_CALLS[-1][3]  # the last call under the root
+        assert (shown["tokens_total"], shown["tokens_visible"]) == (total_tokens, visible)
+        first = shown["step_list"][0]
+        assert (first["input_tokens"], first["cache_read_tokens"]) == (1_500, 1_000)
+        assert (first["output_tokens"], first["reasoning_tokens"]) == (400, 300)
+        tool_nanousd = 4_000_000
+        expected = expected_cost_nanousd(CHAT_CALLS, started) + tool_nanousd
+        assert shown["cost_usd"] == format_nanousd(expected)
+
+
+def otlp_json_export(trace_id: str, customer: str) -> dict[str, Any]:
+    """An OTLP/JSON body as an exporter writes it: hex ids, string int64s, camelCase."""
+    now_ns = time.time_ns()
+
+    def attribute(key: str, value: Any) -> dict[str, Any]:
+        kind = "intValue" if isinstance(value, int) else "stringValue"
+        return {"key": key, "value": {kind: str(value) if kind == "intValue" else value}}
+
+    root, chat = "1" * 16, "2" * 16
+    spans = [
+        {"traceId": trace_id, "spanId": root, "name": "invoke_agent helper", "kind": 1,
+         "startTimeUnixNano": str(now_ns - 2_000_000_000), "endTimeUnixNano": str(now_ns),
+         "attributes": [attribute("gen_ai.operation.name", "invoke_agent")],
+         "status": {}},
+        {"traceId": trace_id, "spanId": chat, "parentSpanId": root, "name": "chat", "kind": 3,
+         "startTimeUnixNano": str(now_ns - 1_500_000_000),
+         "endTimeUnixNano": str(now_ns - 500_000_000),
+         "attributes": [
+             attribute("gen_ai.operation.name", "chat"),
+             attribute("gen_ai.provider.name", "openai"),
+             attribute("gen_ai.request.model", "gpt-4o"),
+             attribute("gen_ai.usage.input_tokens", 1_000),
+             attribute("gen_ai.usage.output_tokens", 100),
+         ],
+         "status": {}},
+    ]  # fmt: skip
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [attribute("enduser.id", customer)]},
+                "scopeSpans": [{"scope": {"name": "hand-written"}, "spans": spans}],
+            }
+        ]
+    }
+
+
+def test_otlp_json_exports_are_metered_and_a_resend_adds_nothing(tmp_path: Path) -> None:
+    db, log = tmp_path / "l.db", tmp_path / "serve.log"
+    keys = prepare_ledger(db)
+    trace_id = "5b8efff798038103d269b633813fc60c"
+    body = otlp_json_export(trace_id, "globex")
+    with live_server(db, log) as server:
+        headers = keys.header(keys.ingest)
+        for _ in range(2):
+            response = httpx.post(f"{server.url}/v1/traces", json=body, headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"].startswith("application/json")
+            assert "partialSuccess" not in response.json()
+        shown = httpx.get(
+            f"{server.url}/v1/tasks/{trace_id}", headers=keys.header(keys.globex)
+        ).json()
+    assert (shown["customer"], shown["steps"], shown["status"]) == ("globex", 1, "completed")
+    assert (shown["tokens_total"], shown["tokens_visible"]) == (1_100, 100)
+    assert len(stored_ids(db)) == 1

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from payoff.api.auth import Caller, Writer
 from payoff.api.body import read_body
@@ -15,6 +17,7 @@ from payoff.api.models import ERRORS, Attested, IngestAnswer
 from payoff.service import attestations, submit
 from payoff.service.ingest import build_batch
 from payoff.service.submit import Answer
+from payoff.sources import otlp
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
@@ -87,8 +90,6 @@ async def post_events(request: Request, _: Writer) -> Response:
 )
 async def post_traces(request: Request, _: Writer) -> Response:
     """Protobuf or JSON, as OTLP/HTTP sends them; the answer is an ExportTraceServiceResponse."""
-    from payoff.sources import otlp
-
     config = request.app.state.config
     body = await read_body(request, config.max_body_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -111,11 +112,9 @@ async def post_traces(request: Request, _: Writer) -> Response:
     return otlp_response(content_type, conversion, answer)
 
 
-def otlp_response(content_type: str, conversion: Any, answer: Answer | None) -> Response:
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceResponse,
-    )
-
+def otlp_response(
+    content_type: str, conversion: otlp.Conversion, answer: Answer | None
+) -> Response:
     refused = len(conversion.refused) + (0 if answer is None else len(answer.problems))
     message = "; ".join(
         [f"span {span}: {reason}" for span, reason in conversion.refused[:20]]
@@ -126,8 +125,6 @@ def otlp_response(content_type: str, conversion: Any, answer: Answer | None) -> 
         reply.partial_success.rejected_spans = refused
         reply.partial_success.error_message = message
     if content_type == "application/json":
-        from google.protobuf.json_format import MessageToDict
-
         return _json(MessageToDict(reply))
     return Response(reply.SerializeToString(), media_type="application/x-protobuf")
 
