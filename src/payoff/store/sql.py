@@ -19,6 +19,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from payoff.core.rating import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.billing import BillingQueries
+from payoff.store.economics import EconomicsQueries
 from payoff.store.outcomes import ActivityQueries, OutcomeQueries
 from payoff.store.protocol import (
     ACCEPTED,
@@ -82,7 +83,7 @@ def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[
         yield items[start : start + size]
 
 
-class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries):
+class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, EconomicsQueries):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:
