@@ -288,11 +288,12 @@ def demo(
     store.close()
 
 
-# The billing and outcome commands register themselves on `app`.
+# The billing, economics and outcome commands register themselves on `app`.
 from payoff.cli import billing as _billing  # noqa: E402
+from payoff.cli import economics as _economics  # noqa: E402
 from payoff.cli import outcomes as _outcomes  # noqa: E402
 
-del _billing, _outcomes
+del _billing, _economics, _outcomes
 
 
 def main() -> None:

@@ -91,9 +91,7 @@ def pricer(catalog: Catalog, buckets: Sequence[Bucket]) -> Pricer:
             key = (b.provider, b.model, batch, b.day)
             if key not in tables:
                 tables[key] = catalog.price_table(b.provider, b.model, batch, b.day * US_PER_DAY)
-    gpu = {
-        (o.provider.lower(), o.model.lower()) for o in catalog.overrides if o.gpu_hour_usd
-    }
+    gpu = {(o.provider.lower(), o.model.lower()) for o in catalog.overrides if o.gpu_hour_usd}
     gpu_priced = frozenset(m for m in models if (m[0].lower(), m[1].lower()) in gpu)
     return Pricer(tables, gpu_priced)
 
@@ -171,7 +169,9 @@ def report(
         "period": label,
         "by": by,
         "invoices": len(invoices),
-        "rows": [{"key": key, **rows[key].derived()} for key in sorted(rows)],
+        "rows": [
+            {"key": key, **rows[key].derived()} for key in sorted(rows) if rows[key] != Figures()
+        ],
         "total": total.derived(),
     }
 
