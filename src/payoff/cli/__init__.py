@@ -281,9 +281,18 @@ def demo(
     from payoff import demo as demo_module
 
     settings: Settings = ctx.obj
-    store = open_store(db or settings.db)
+    ledger = db or settings.db
+    store = open_store(ledger)
+    # The charts go next to the database file, named after it.
+    path = Path(ledger.removeprefix("sqlite:///"))
     demo_module.run(
-        store, settings.catalog(), seed=seed, customers=customers, month=month, console=out
+        store,
+        settings.catalog(),
+        seed=seed,
+        customers=customers,
+        month=month,
+        console=out,
+        charts_prefix=path.with_name(path.stem),
     )
     store.close()
 
