@@ -61,7 +61,9 @@ def test_the_speculative_formula_gives_3_36_tokens_per_target_pass() -> None:
     passes = target_passes_per_token(Fraction("0.8"), 4)
     assert 1 / passes == Fraction("3.3616")
     assert round(Decimal(passes.denominator) / Decimal(passes.numerator), 2) == Decimal("3.36")
-    assert speculative_cost_factor(Fraction("0.8"), 4, Fraction("0.05")) == Fraction(12, 10) * passes
+    assert (
+        speculative_cost_factor(Fraction("0.8"), 4, Fraction("0.05")) == Fraction(12, 10) * passes
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,9 +94,7 @@ def test_speculative_decoding_moves_the_cost_of_gpu_priced_models() -> None:
 
 def test_a_scenario_leaves_its_input_as_it_was() -> None:
     before = list(LEDGER)
-    parse_scenario("s:cache_hit=1,batch=1,reasoning_cap=0,loops=2").apply(
-        LEDGER, Pricer(TABLES)
-    )
+    parse_scenario("s:cache_hit=1,batch=1,reasoning_cap=0,loops=2").apply(LEDGER, Pricer(TABLES))
     assert list(LEDGER) == before
 
 
@@ -108,7 +108,7 @@ def test_bad_scenarios_name_the_parameter(text: str, field: str) -> None:
         parse_scenario(text)
 
 
-@given(st.integers(-10**9, 10**9), st.lists(st.integers(0, 10**6), min_size=1, max_size=30))
+@given(st.integers(-(10**9), 10**9), st.lists(st.integers(0, 10**6), min_size=1, max_size=30))
 def test_allocation_sums_back_exactly(amount: int, weights: list[int]) -> None:
     if sum(weights) == 0:
         weights[0] = 1
