@@ -100,9 +100,15 @@ def test_a_scenario_leaves_its_input_as_it_was() -> None:
 
 @pytest.mark.parametrize(
     ("text", "field"),
-    [("nameless", "scenario"), ("s:cache_hit=2", "cache_hit"), ("s:spec_accept=0.8", "spec_draft"),
-     ("s:colour=1", "colour"), ("baseline:loops=1", "scenario"), ("s:reasoning_cap=1.5", "reasoning_cap")],
-)  # fmt: skip
+    [
+        ("nameless", "scenario"),
+        ("s:cache_hit=2", "cache_hit"),
+        ("s:spec_accept=0.8", "spec_draft"),
+        ("s:colour=1", "colour"),
+        ("baseline:loops=1", "scenario"),
+        ("s:reasoning_cap=1.5", "reasoning_cap"),
+    ],
+)
 def test_bad_scenarios_name_the_parameter(text: str, field: str) -> None:
     with pytest.raises(ScenarioError, match=field):
         parse_scenario(text)
@@ -122,8 +128,10 @@ PLAN = Plan(
     charges=(
         Charge("platform", "subscription", amount=Decimal("10.00")),
         Charge("tokens", "tokens", price=PriceSpec("per_unit", unit_price=Decimal("0.001"))),
-        Charge("runs", "task", task_type="*", price=PriceSpec("per_unit", unit_price=Decimal("0.33"))),
-        Charge("wins", "outcome", outcome="*", price=PriceSpec("per_unit", unit_price=Decimal("1.01"))),
+        Charge("runs", "task", task_type="*",
+               price=PriceSpec("per_unit", unit_price=Decimal("0.33"))),
+        Charge("wins", "outcome", outcome="*",
+               price=PriceSpec("per_unit", unit_price=Decimal("1.01"))),
     ),
 )  # fmt: skip
 
