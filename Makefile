@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 demo: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
-	rm -f demo.db demo.db-wal demo.db-shm
+	rm -f demo.db demo.db-wal demo.db-shm demo-*.png
 	$(BIN)/payoff --db demo.db demo
 
 # pytest exits 5 when it collected no tests: that is a failure, said plainly.

@@ -20,7 +20,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from bench import costing, ingest, rating, workload
+from bench import costing, economics, ingest, rating, workload
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 QUICK_RESULTS = workload.WORK / "RESULTS-quick.md"
@@ -193,6 +193,37 @@ def rating_section(r: rating.RatingResult) -> list[str]:
     ]
 
 
+def economics_section(r: economics.EconomicsResult) -> list[str]:
+    return [
+        f"## Simulating {r.plans} plans x {r.scenarios} scenarios over {r.events:,} usage events",
+        "",
+        *_table(
+            [
+                ("simulate (median)", f"{statistics.median(r.simulate_seconds):.2f} s", "", ""),
+                (
+                    "one invoice run (median)",
+                    f"{statistics.median(r.invoice_seconds):.2f} s",
+                    "",
+                    "",
+                ),
+                (
+                    "simulate / invoice run",
+                    f"{r.ratio:.2f}x",
+                    f"≤ {economics.RATIO_MAX}x",
+                    _verdict(r.ratio <= economics.RATIO_MAX),
+                ),
+            ]
+        ),
+        "",
+        f"Method: the rating benchmark's ledger; `simulate` of the four example plans "
+        f"(cost-plus, per-task, per-outcome, hybrid) under the baseline and the demo's five "
+        f"scenarios, against one `invoice run` of the same month, in process "
+        f"(bench/economics.py). {len(r.simulate_seconds)} alternating repeat(s), medians. "
+        f"Seconds: simulate {_seconds(r.simulate_seconds)}; invoice run "
+        f"{_seconds(r.invoice_seconds)}.",
+    ]
+
+
 def ingest_batch() -> int:
     from payoff.service import BATCH_RECORDS
 
@@ -224,6 +255,8 @@ def main() -> None:
     costing_result = costing.measure(calls_file, repeats, SAMPLE_SIZE, log)
     log("rating:")
     rating_result = rating.measure(records, repeats, log)
+    log("economics:")
+    economics_result = economics.measure(records, repeats, log)
 
     lines = [
         "# Benchmark results",
@@ -241,6 +274,8 @@ def main() -> None:
         "",
         *rating_section(rating_result),
         "",
+        *economics_section(economics_result),
+        "",
     ]
     output = QUICK_RESULTS if args.quick else RESULTS
     output.write_text("\n".join(lines))
@@ -251,6 +286,7 @@ def main() -> None:
     )
     log(f"costing: {costing_result.ratio:,.0f}x calc_price, {costing_result.mismatches} mismatches")
     log(f"rating: {rating_result.ratio:.2f}x a bare GROUP BY")
+    log(f"economics: simulate {economics_result.ratio:.2f}x one invoice run")
     log(f"wrote {output}")
 
 

@@ -23,6 +23,7 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -341,8 +342,19 @@ def as_lines(records: list[dict[str, Any] | bytes]) -> Iterator[tuple[int, bytes
         yield number, record if isinstance(record, bytes) else encode(record)
 
 
-def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str, console: Any) -> None:
-    """Generate, ingest and summarise a demo month (the `payoff demo` command)."""
+def run(
+    store: Any,
+    catalog: Any,
+    *,
+    seed: int,
+    customers: int,
+    month: str,
+    console: Any,
+    charts_prefix: Path | None = None,
+) -> None:
+    """Generate, ingest and summarise a demo month (the `payoff demo` command); with
+    `charts_prefix`, end with the pricing-model comparison, the technique table and charts
+    written as PREFIX-revenue.png, PREFIX-tokens.png and PREFIX-risk.png."""
     from rich.table import Table
 
     from payoff import service
@@ -408,6 +420,8 @@ def run(store: Any, catalog: Any, *, seed: int, customers: int, month: str, cons
             "unknown, not zero. Price them with `payoff --prices FILE` "
             "(see examples/prices.yaml)."
         )
+    if charts_prefix is not None:
+        _economics(store, catalog, month, console, charts_prefix)
 
 
 DEMO_ACCEPTANCE_DAYS = 7
@@ -461,3 +475,98 @@ def _usd(text: str) -> str:
     """A nine-place USD string shortened to four places for a table (display only)."""
     whole, _, fraction = text.partition(".")
     return f"{whole}.{fraction[:4]}"
+
+
+COMPARED_PLANS = {
+    "cost-plus": """
+id: cost-plus
+version: 1
+currency: USD
+charges:
+  - {name: usage, type: tokens, markup: "0.30"}
+""",
+    "per-task": """
+id: per-task
+version: 1
+currency: USD
+charges:
+  - {name: tickets, type: task, task_type: support.ticket, count: completed, model: per_unit,
+     unit_price: "0.60"}
+  - {name: reports, type: task, task_type: research.report, count: completed, model: per_unit,
+     unit_price: "3.00"}
+  - {name: changes, type: task, task_type: coding.change, count: completed, model: per_unit,
+     unit_price: "8.00"}
+""",
+    "per-outcome": """
+id: per-outcome
+version: 1
+currency: USD
+charges:
+  - {name: resolved-tickets, type: outcome, outcome: ticket.resolved, model: per_unit,
+     unit_price: "0.99"}
+  - {name: accepted-reports, type: outcome, outcome: report.accepted, model: per_unit,
+     unit_price: "4.00"}
+  - {name: merged-changes, type: outcome, outcome: change.merged, model: percentage,
+     rate: "0.05", min_per_event: "2.00"}
+""",
+    "hybrid": """
+id: hybrid
+version: 1
+currency: USD
+minimum: "200.00"
+maximum: "5000.00"
+charges:
+  - {name: platform, type: subscription, amount: "499.00"}
+  - name: token-overage
+    type: tokens
+    classes: [input, cache_read, cache_write, output]
+    model: graduated
+    free_units: 5000000
+    per: 1000000
+    hidden_tokens_per_task_max: 20000
+    tiers:
+      - {up_to: 50, unit_price: "3.00"}
+      - {up_to: null, unit_price: "2.00"}
+  - name: tickets
+    type: task
+    task_type: support.ticket
+    count: completed
+    model: graduated
+    tiers:
+      - {up_to: 1000, unit_price: "0.10"}
+      - {up_to: null, unit_price: "0.05", flat: "20.00"}
+""",
+}
+"""The four pricing models compared: the same plans as examples/plans/*.yaml (a test checks)."""
+
+DEMO_SCENARIOS = (
+    "cache:cache_hit=0.9",
+    "batch:batch=0.5",
+    "speculative:spec_accept=0.8,spec_draft=4,draft_cost=0.05,price_tracks_cost=true",
+    "reasoning-cap:reasoning_cap=1000",
+    "fewer-loops:loops=0.5",
+)
+
+
+def _economics(store: Any, catalog: Any, month: str, console: Any, prefix: Path) -> None:
+    """The four pricing models side by side, the technique table, and the charts."""
+    from payoff import charts
+    from payoff.cli.economics import print_simulation
+    from payoff.plans import parse_plan
+    from payoff.service import economics
+
+    _, end = month_bounds(month)
+    as_of_us = to_us(end + dt.timedelta(days=DEMO_ACCEPTANCE_DAYS + 1))
+    plans = [parse_plan(text, f"demo plan {name}")[0] for name, text in COMPARED_PLANS.items()]
+    scenarios = economics.parse_scenarios(DEMO_SCENARIOS)
+    result = economics.simulate(store, month, plans, scenarios, catalog, as_of_us=as_of_us)
+    console.print("Pricing models compared on this ledger (every customer on each plan):")
+    print_simulation(result)
+    by_type = economics.report(store, month, "task_type", as_of_us=as_of_us)
+    written = [
+        charts.money_chart(result, prefix.with_name(prefix.name + "-revenue.png")),
+        charts.tokens_chart(by_type, prefix.with_name(prefix.name + "-tokens.png")),
+        charts.risk_chart(result, prefix.with_name(prefix.name + "-risk.png")),
+    ]
+    for path in written:
+        console.print(f"chart: {path}", markup=False, highlight=False)

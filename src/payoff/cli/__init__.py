@@ -281,19 +281,29 @@ def demo(
     from payoff import demo as demo_module
 
     settings: Settings = ctx.obj
-    store = open_store(db or settings.db)
+    ledger = db or settings.db
+    store = open_store(ledger)
+    # The charts go next to the database file, named after it.
+    path = Path(ledger.removeprefix("sqlite:///"))
     demo_module.run(
-        store, settings.catalog(), seed=seed, customers=customers, month=month, console=out
+        store,
+        settings.catalog(),
+        seed=seed,
+        customers=customers,
+        month=month,
+        console=out,
+        charts_prefix=path.with_name(path.stem),
     )
     store.close()
 
 
-# The billing, outcome and server commands register themselves on `app`.
+# The billing, economics, outcome and server commands register themselves on `app`.
 from payoff.cli import billing as _billing  # noqa: E402
+from payoff.cli import economics as _economics  # noqa: E402
 from payoff.cli import outcomes as _outcomes  # noqa: E402
 from payoff.cli import server as _server  # noqa: E402
 
-del _billing, _outcomes, _server
+del _billing, _economics, _outcomes, _server
 
 
 def main() -> None:

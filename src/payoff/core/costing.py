@@ -21,6 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 
 from payoff.core.money import round_div_half_even
 from payoff.core.tokens import TokenCounts
@@ -154,6 +155,30 @@ class PriceTable:
             return total, 0
         shown = counts.output - counts.reasoning
         return total, round_div_half_even(c.visible_output * shown, self._denominator)
+
+    def bucket_cost_nanousd(
+        self, counts: TokenCounts, calls: int, output_factor: Fraction = Fraction(1)
+    ) -> int:
+        """Cost of `calls` calls whose buckets sum to `counts`, rounded half-even once.
+
+        A scenario re-costs aggregated usage, not events: the tier is the one the average
+        call falls in (total input // calls), and `output_factor` scales the output part
+        (speculative decoding on a model priced by GPU time), exactly, as a fraction.
+        """
+        assert calls >= 0 and output_factor >= 0
+        tier = bisect_left(self._thresholds, counts.input // max(calls, 1)) - 1
+        c = self._coefficients[tier]
+        rest = (
+            c.input * counts.input
+            + c.cache_read * counts.cache_read
+            + c.cache_write * counts.cache_write
+            + c.per_call * calls
+        )
+        output = c.output * counts.output + c.reasoning * counts.reasoning
+        if output_factor == 1:
+            return round_div_half_even(rest + output, self._denominator)
+        exact = rest + output_factor * output
+        return round_div_half_even(exact.numerator, exact.denominator * self._denominator)
 
 
 def rates_from_gpu_hour(

@@ -20,6 +20,7 @@ from payoff.core.rating import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
 from payoff.store.billing import BillingQueries
+from payoff.store.economics import EconomicsQueries
 from payoff.store.outcomes import ActivityQueries, OutcomeQueries
 from payoff.store.protocol import (
     ACCEPTED,
@@ -83,7 +84,9 @@ def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[
         yield items[start : start + size]
 
 
-class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries):
+class SqlStore(
+    BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, EconomicsQueries
+):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:

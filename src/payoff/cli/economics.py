@@ -1,0 +1,126 @@
+"""The economics commands: the period report and the simulation of plans and scenarios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from payoff import charts
+from payoff.cli import Settings, app, emit_json, out
+from payoff.service import economics
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Chart = Annotated[Path | None, typer.Option("--chart", help="Also draw a chart: FILE.png or .svg.")]
+Period = Annotated[str, typer.Option("--period", help="The period, YYYY-MM.")]
+
+REPORT_COLUMNS = (
+    "revenue", "cost", "margin", "margin_pct", "tasks", "verified_outcomes", "success_rate",
+    "cost_per_task", "cost_per_verified_outcome", "visible_tokens", "hidden_tokens",
+    "hidden_ratio", "hidden_cost_share", "unpriced_events", "provider_risk", "customer_risk",
+    "value_alignment",
+)  # fmt: skip
+PLAN_COLUMNS = (
+    "revenue", "cost", "margin", "margin_pct", "provider_risk", "customer_risk",
+    "value_alignment", "cost_per_verified_outcome", "revenue_change", "cost_change",
+    "margin_change",
+)  # fmt: skip
+USAGE_KEYS = ("tokens", "uncached_input", "reasoning", "hidden_steps", "target_passes", "cost")
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    period: Period,
+    by: Annotated[str, typer.Option(help="Rows by customer, plan, task_type or model.")] = (
+        "customer"
+    ),
+    as_json: AsJson = False,
+    chart: Chart = None,
+) -> None:
+    """Revenue, cost, margin, outcomes, hidden tokens and risks of a period, per row."""
+    settings: Settings = ctx.obj
+    store = settings.store(create=False)
+    result = economics.report(store, period, by)
+    if chart is not None:  # the chart is of agent types, whatever the rows are by
+        types = result if by == "task_type" else economics.report(store, period, "task_type")
+        charts.tokens_chart(types, chart)
+    if as_json:
+        emit_json(result)
+        return
+    print_report(result)
+    if chart is not None:
+        out.print(f"chart: {chart}", markup=False)
+
+
+def print_report(result: dict[str, Any]) -> None:
+    table = Table(result["by"], *REPORT_COLUMNS, title=f"Economics, {result['period']}")
+    for row in [*result["rows"], {"key": "TOTAL", **result["total"]}]:
+        table.add_row(row["key"], *(_cell(row[c]) for c in REPORT_COLUMNS))
+    out.print(table)
+    if not result["invoices"]:
+        out.print("No invoices for the period: run `payoff invoice run` for revenue.")
+
+
+@app.command("simulate")
+def simulate(
+    ctx: typer.Context,
+    period: Period,
+    plan: Annotated[list[Path], typer.Option("--plan", help="A plan file; repeat for more.")],
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", help="NAME:key=value,... (see docs/economics.md); repeat."),
+    ] = None,
+    as_json: AsJson = False,
+    chart: Chart = None,
+) -> None:
+    """Price the period's ledger as if every customer were on each plan, under scenarios."""
+    settings: Settings = ctx.obj
+    plans = economics.load_plans(plan)
+    scenarios = economics.parse_scenarios(scenario or [])
+    result = economics.simulate(
+        settings.store(create=False), period, plans, scenarios, settings.catalog()
+    )
+    if chart is not None:
+        charts.simulation_chart(result, chart)
+    if as_json:
+        emit_json(result)
+        return
+    print_simulation(result)
+    if chart is not None:
+        out.print(f"chart: {chart}", markup=False)
+
+
+def print_simulation(result: dict[str, Any]) -> None:
+    table = Table(
+        "scenario", "plan", *PLAN_COLUMNS, title=f"Plans and scenarios, {result['period']}"
+    )
+    for scenario in result["scenarios"]:
+        for name, figures in scenario["plans"].items():
+            table.add_row(scenario["scenario"], name, *(_cell(figures[c]) for c in PLAN_COLUMNS))
+    out.print(table)
+    print_techniques(result)
+
+
+def print_techniques(result: dict[str, Any]) -> None:
+    """Each technique's reduction in tokens or passes, and the revenue change per plan."""
+    table = Table(
+        "technique",
+        *(f"{key} change" for key in USAGE_KEYS),
+        *(f"revenue change {plan}" for plan in result["plans"]),
+        title="Techniques: what they save, and what they do to revenue",
+    )
+    for scenario in result["scenarios"][1:]:
+        params = ",".join(f"{k}={v}" for k, v in scenario["params"].items())
+        table.add_row(
+            f"{scenario['scenario']} ({params})",
+            *(_cell(scenario["usage_change"][key]) for key in USAGE_KEYS),
+            *(_cell(scenario["plans"][plan]["revenue_change"]) for plan in result["plans"]),
+        )
+    out.print(table)

@@ -1,0 +1,157 @@
+"""Attribution: each line of a customer's invoice shared out to the tasks that earned it.
+
+- a token charge, by the tokens of its classes each task used (less what a reasoning budget
+  absorbed); a cost-plus token charge, by each task's provider cost;
+- a task charge, one share per task it counted (type and status matching, ended in the
+  period);
+- an outcome charge, by each task's outcomes verified in the period (a percentage charge,
+  by what each outcome's value is priced at);
+- a subscription and a minimum true-up, one share per task of the period;
+- a maximum discount, in proportion to what each task was attributed before it;
+- a late line (an earlier period's correction) and any line with nothing to share it by
+  stay unattributed.
+
+Shares are split in minor units by the largest-remainder method (`allocation.allocate`), so
+the tasks' amounts plus the unattributed amount sum back to the invoice's total exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from payoff.core.allocation import allocate, integer_weights
+from payoff.core.currency import minor_unit, to_minor
+from payoff.core.plan import ANY, Charge
+from payoff.core.pricing.percentage import fee_for
+from payoff.core.rating import FINAL_STATUSES
+
+ZERO = Decimal(0)
+LINE_KINDS = ("charge", "true_up", "discount", "late")
+
+
+@dataclass(frozen=True)
+class TaskUnits:
+    """What one task of a customer's period counts toward each kind of charge."""
+
+    task: str | None  # None: usage recorded outside any task
+    type: str | None = None
+    status: str = "open"
+    ended: bool = False  # ended (completed, failed, abandoned) within the period
+    tokens: Mapping[str, int] = field(default_factory=dict)
+    """By plan token class: input (uncached), cache_read, cache_write, output."""
+    visible_output: int = 0
+    cost_nanousd: int = 0
+    outcomes: tuple[tuple[str, Decimal], ...] = ()
+    """(type, value; 0 when none) of the task's outcomes verified in the period."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of an invoice, as attribution reads it."""
+
+    kind: str
+    amount: Decimal  # rounded to the currency's minor unit
+    charge: Charge | None = None
+
+
+@dataclass(frozen=True)
+class Attribution:
+    amounts: list[Decimal]  # index-aligned with the tasks
+    earned: list[bool]  # the task had a share of a line with a positive amount
+    unattributed: Decimal
+
+
+def _per_task(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[Decimal]:
+    return [Decimal(0 if t.task is None else 1) for t in tasks]
+
+
+def _budgeted_tokens(charge: Charge, task: TaskUnits) -> int:
+    counted = sum(task.tokens.get(name, 0) for name in charge.classes)
+    cap = charge.hidden_tokens_per_task_max
+    if cap is None or task.task is None:
+        return counted
+    hidden = counted - (task.visible_output if "output" in charge.classes else 0)
+    return counted - max(0, hidden - cap)
+
+
+def _tokens(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[Decimal]:
+    assert charge is not None
+    if charge.markup is not None:
+        return [Decimal(t.cost_nanousd) for t in tasks]
+    return [Decimal(_budgeted_tokens(charge, t)) for t in tasks]
+
+
+def _tasks(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[Decimal]:
+    assert charge is not None
+    statuses = ("completed",) if charge.count == "completed" else FINAL_STATUSES
+    return [
+        Decimal(
+            t.task is not None
+            and t.ended
+            and t.status in statuses
+            and charge.task_type in (ANY, t.type)
+        )
+        for t in tasks
+    ]
+
+
+def _outcomes(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[Decimal]:
+    assert charge is not None and charge.price is not None
+    spec = charge.price
+
+    def weight(kind: str, value: Decimal) -> Decimal:
+        if charge.outcome not in (ANY, kind):
+            return ZERO
+        # A percentage charge weighs each outcome by its own fee (free claims aside).
+        return fee_for(spec, value) if spec.model == "percentage" else Decimal(1)
+
+    return [sum((weight(kind, value) for kind, value in t.outcomes), ZERO) for t in tasks]
+
+
+WEIGHTS: dict[str, Callable[[Charge | None, Sequence[TaskUnits]], list[Decimal]]] = {
+    "subscription": _per_task,
+    "tokens": _tokens,
+    "task": _tasks,
+    "outcome": _outcomes,
+}
+
+
+def attribute(lines: Sequence[Line], tasks: Sequence[TaskUnits], currency: str) -> Attribution:
+    """Share each line out to the tasks; the parts and the unattributed rest sum back exactly."""
+    exponent = minor_unit(currency)
+    minor = [0] * len(tasks)
+    earned = [False] * len(tasks)
+    unattributed = 0
+    # The discount is shared by what the other lines gave each task, so it comes last.
+    ordered = sorted(lines, key=lambda line: line.kind == "discount")
+    for line in ordered:
+        assert line.kind in LINE_KINDS, f"line kind {line.kind!r}"
+        amount = to_minor(line.amount, currency)
+        weights = _line_weights(line, tasks, minor)
+        if not weights or sum(weights) == 0:
+            unattributed += amount
+            continue
+        for index, part in enumerate(allocate(amount, weights)):
+            minor[index] += part
+            if amount > 0 and weights[index] > 0:
+                earned[index] = True
+    total = sum(to_minor(line.amount, currency) for line in lines)
+    assert sum(minor) + unattributed == total, "attribution sums back to the invoice"
+    return Attribution(
+        amounts=[Decimal(m).scaleb(-exponent) for m in minor],
+        earned=earned,
+        unattributed=Decimal(unattributed).scaleb(-exponent),
+    )
+
+
+def _line_weights(line: Line, tasks: Sequence[TaskUnits], minor: Sequence[int]) -> list[int]:
+    if not tasks or line.kind == "late":
+        return []
+    if line.kind == "discount":
+        return [max(0, m) for m in minor]
+    if line.kind == "true_up":
+        return integer_weights(_per_task(None, tasks))
+    assert line.charge is not None, "a charge line names its charge"
+    return integer_weights(WEIGHTS[line.charge.type](line.charge, tasks))

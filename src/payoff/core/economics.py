@@ -1,0 +1,228 @@
+"""Economics: a period's tasks, their usage and their share of revenue, into figures.
+
+Pure: the shell loads buckets (usage summed in SQL), task facts, verified outcomes and
+invoices; this module groups them per customer and task, rates plans the way invoices are
+rated (`rating.rate`, `invoicing.totals`), attributes every line to tasks
+(`attribution.attribute`) and sums `Figures`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+from payoff.core.attribution import Attribution, Line, TaskUnits, attribute
+from payoff.core.figures import Figures
+from payoff.core.invoicing import totals
+from payoff.core.plan import Plan
+from payoff.core.rating import FINAL_STATUSES, UsageTotals, rate
+from payoff.core.usage import Bucket
+
+NO_TASK = None
+
+
+@dataclass(frozen=True)
+class TaskFact:
+    type: str | None
+    status: str
+    ended: bool  # reached a final status within the period
+
+
+@dataclass
+class TaskUsage:
+    """One task's usage summed over its buckets."""
+
+    tokens: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    visible_output: int = 0
+    hidden: int = 0
+    cost_nanousd: int = 0
+    cost_visible_nanousd: int = 0
+    unpriced: int = 0
+
+    def add(self, b: Bucket) -> None:
+        self.tokens["input"] += b.uncached
+        self.tokens["cache_read"] += b.cache_read
+        self.tokens["cache_write"] += b.cache_write
+        self.tokens["output"] += b.text_output + b.reasoning
+        self.visible_output += b.tokens_visible
+        self.hidden += b.tokens - b.tokens_visible
+        self.cost_nanousd += b.cost_nanousd
+        self.cost_visible_nanousd += b.cost_visible_nanousd
+        self.unpriced += b.unpriced
+
+
+@dataclass
+class CustomerLedger:
+    """A customer's period: its tasks (index-aligned units and usage) and outcomes."""
+
+    units: list[TaskUnits] = field(default_factory=list)
+    usage: list[TaskUsage] = field(default_factory=list)
+    outcomes: list[tuple[str, Decimal]] = field(default_factory=list)
+    """Every outcome verified in the period, in the order verified (what rating reads)."""
+
+
+TaskKey = tuple[str, str | None]
+
+
+def ledgers(
+    buckets: Iterable[Bucket],
+    facts: Mapping[TaskKey, TaskFact],
+    outcomes: Sequence[tuple[str, str, str, Decimal]],
+) -> dict[str, CustomerLedger]:
+    """Per customer: tasks with usage, tasks that ended, and tasks with verified outcomes.
+
+    `outcomes` are (customer, task, type, value) in the order they were verified.
+    """
+    usage: dict[TaskKey, TaskUsage] = defaultdict(TaskUsage)
+    for b in buckets:
+        usage[(b.customer, b.task)].add(b)
+    by_task: dict[TaskKey, list[tuple[str, Decimal]]] = defaultdict(list)
+    for customer, outcome_task, kind, value in outcomes:
+        by_task[(customer, outcome_task)].append((kind, value))
+    keys = sorted(
+        set(usage) | {k for k, f in facts.items() if f.ended} | set(by_task),
+        key=lambda k: (k[0], k[1] is not None, k[1] or ""),
+    )
+    result: dict[str, CustomerLedger] = defaultdict(CustomerLedger)
+    for key in keys:
+        customer, task = key
+        fact = facts.get(key, TaskFact(None, "open", False))
+        used = usage.get(key, TaskUsage())
+        result[customer].units.append(
+            TaskUnits(
+                task=task,
+                type=fact.type,
+                status=fact.status,
+                ended=fact.ended,
+                tokens=used.tokens,
+                visible_output=used.visible_output,
+                cost_nanousd=used.cost_nanousd,
+                outcomes=tuple(by_task.get(key, ())),
+            )
+        )
+        result[customer].usage.append(used)
+    for customer, _, kind, value in outcomes:
+        result[customer].outcomes.append((kind, value))
+    return dict(result)
+
+
+def usage_totals(
+    ledger: CustomerLedger, plan: Plan, period_days: int, output_factor: Fraction = Fraction(1)
+) -> UsageTotals:
+    """The whole period's totals of a customer, as if on `plan` for all of it."""
+    tokens: dict[str, int] = defaultdict(int)
+    for used in ledger.usage:
+        for name, count in used.tokens.items():
+            tokens[name] += count
+    if output_factor != 1:  # list prices of output tracking a lower cost (see scenarios)
+        tokens["output"] = round(tokens["output"] * output_factor)
+    absorbed = {
+        c.name: sum(
+            max(0, u.hidden - c.hidden_tokens_per_task_max)
+            for t, u in zip(ledger.units, ledger.usage, strict=True)
+            if t.task is not None
+        )
+        for c in plan.charges
+        if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
+    }
+    tasks: dict[tuple[str | None, str], int] = defaultdict(int)
+    for t in ledger.units:
+        if t.task is not None and t.ended and t.status in FINAL_STATUSES:
+            tasks[(t.type, t.status)] += 1
+    return UsageTotals(
+        active_days=period_days,
+        period_days=period_days,
+        tokens=dict(tokens),
+        absorbed=absorbed,
+        cost_nanousd=sum(u.cost_nanousd for u in ledger.usage),
+        unpriced_steps=sum(u.unpriced for u in ledger.usage),
+        tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
+        outcomes=tuple(ledger.outcomes),
+    )
+
+
+def plan_lines(plan: Plan, totals_in: UsageTotals, label: str) -> list[Line]:
+    """The lines of the invoice `plan` would make of these totals, as real ones are made."""
+    fees = rate(plan, totals_in, label)
+    charges = {c.name: c for c in plan.charges}
+    made = totals(plan, fees)
+    return [
+        *(Line("charge", fee.amount, charges[fee.charge]) for fee in fees),
+        Line("true_up", made.minimum_true_up),
+        Line("discount", -made.maximum_discount),
+    ]
+
+
+def task_figures(unit: TaskUnits, used: TaskUsage, amount: Decimal, earned: bool) -> Figures:
+    verified = len(unit.outcomes)
+    return Figures(
+        revenue=amount,
+        cost_nanousd=used.cost_nanousd,
+        cost_visible_nanousd=used.cost_visible_nanousd,
+        cost_unearned_nanousd=0 if earned else used.cost_nanousd,
+        spend_verified=amount if verified else Decimal(0),
+        tasks=0 if unit.task is None else 1,
+        tasks_verified=1 if verified and unit.task is not None else 0,
+        outcomes_verified=verified,
+        tokens_visible=used.visible_output,
+        tokens_hidden=used.hidden,
+        unpriced_events=used.unpriced,
+    )
+
+
+def customer_figures(ledger: CustomerLedger, shared: Attribution) -> list[Figures]:
+    """One Figures per task, and a last one for what no task was attributed."""
+    rows = [
+        task_figures(unit, used, amount, earned)
+        for unit, used, amount, earned in zip(
+            ledger.units, ledger.usage, shared.amounts, shared.earned, strict=True
+        )
+    ]
+    rows.append(Figures(revenue=shared.unattributed))
+    return rows
+
+
+def simulate_plan(
+    plan: Plan,
+    customers: Mapping[str, CustomerLedger],
+    label: str,
+    period_days: int,
+    output_factor: Fraction = Fraction(1),
+) -> Figures:
+    """Every customer on `plan` for the whole period: the figures of all of them."""
+    result = Figures()
+    for name in sorted(customers):
+        ledger = customers[name]
+        lines = plan_lines(plan, usage_totals(ledger, plan, period_days, output_factor), label)
+        shared = attribute(lines, ledger.units, plan.currency)
+        for figures in customer_figures(ledger, shared):
+            result.add(figures)
+    return result
+
+
+KeyOf = Callable[[str, TaskUnits], str]
+
+
+def grouped(
+    customers: Mapping[str, CustomerLedger],
+    shares: Mapping[str, Attribution],
+    key_of: KeyOf,
+) -> tuple[dict[str, Figures], Figures]:
+    """Rows keyed by `key_of(customer, task)` (the unattributed rest under the task-less
+    key), and the total."""
+    rows: dict[str, Figures] = defaultdict(Figures)
+    total = Figures()
+    for name in sorted(customers):
+        ledger = customers[name]
+        shared = shares.get(name) or Attribution(
+            [Decimal(0)] * len(ledger.units), [False] * len(ledger.units), Decimal(0)
+        )
+        figures = customer_figures(ledger, shared)
+        keys = [key_of(name, unit) for unit in ledger.units] + [key_of(name, TaskUnits(None))]
+        for key, row in zip(keys, figures, strict=True):
+            rows[key].add(row)
+            total.add(row)
+    return dict(rows), total

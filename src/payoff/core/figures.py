@@ -1,0 +1,92 @@
+"""The economics figures of a set of tasks: sums kept exact, ratios derived once.
+
+Every figure is defined in docs/economics.md. Sums are integers (tokens, nano-USD) and
+Decimals (revenue, in the invoice currency); ratios are Decimals rounded half-even to
+`RATIO_PLACES` places, computed from exact fractions, and None when their denominator is 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from payoff.core.money import NANOUSD_PER_USD, format_nanousd, round_div_half_even
+
+RATIO_PLACES = 4
+ZERO = Decimal(0)
+
+
+def ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | None:
+    """numerator / denominator to RATIO_PLACES places, half-even; None when it is undefined."""
+    if denominator == 0:
+        return None
+    exact = Fraction(numerator) / Fraction(denominator) * 10**RATIO_PLACES
+    sign = -1 if exact < 0 else 1
+    scaled = round_div_half_even(abs(exact.numerator), exact.denominator)
+    return Decimal(sign * scaled).scaleb(-RATIO_PLACES)
+
+
+def per(amount_nanousd: int, count: int) -> int | None:
+    return None if count == 0 else round_div_half_even(amount_nanousd, count)
+
+
+@dataclass
+class Figures:
+    """Exact sums over tasks; `derived()` turns them into the reported figures."""
+
+    revenue: Decimal = ZERO
+    cost_nanousd: int = 0
+    cost_visible_nanousd: int = 0
+    cost_unearned_nanousd: int = 0  # cost of work that earned no revenue
+    spend_verified: Decimal = ZERO  # customer spend on tasks with a verified outcome
+    tasks: int = 0
+    tasks_verified: int = 0  # tasks with at least one outcome verified in the period
+    outcomes_verified: int = 0
+    tokens_visible: int = 0
+    tokens_hidden: int = 0
+    unpriced_events: int = 0
+
+    def add(self, other: Figures) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return Decimal(self.cost_nanousd) / NANOUSD_PER_USD  # exact: nine places at most
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost_usd
+
+    def derived(self) -> dict[str, Any]:
+        """Every reported figure; money as decimal strings, ratios as decimal strings."""
+
+        def text(value: Decimal | None) -> str | None:
+            return None if value is None else format(value, "f")
+
+        def usd(value: int | None) -> str | None:
+            return None if value is None else format_nanousd(value)
+
+        return {
+            "revenue": text(self.revenue),
+            "cost": format_nanousd(self.cost_nanousd),
+            "margin": text(self.margin),
+            "margin_pct": text(ratio(self.margin * 100, self.revenue)),
+            "tasks": self.tasks,
+            "verified_outcomes": self.outcomes_verified,
+            "success_rate": text(ratio(self.tasks_verified, self.tasks)),
+            "cost_per_task": usd(per(self.cost_nanousd, self.tasks)),
+            "cost_per_verified_outcome": usd(per(self.cost_nanousd, self.outcomes_verified)),
+            "visible_tokens": self.tokens_visible,
+            "hidden_tokens": self.tokens_hidden,
+            "hidden_ratio": text(ratio(self.tokens_hidden, self.tokens_visible)),
+            "hidden_cost_share": text(
+                ratio(self.cost_nanousd - self.cost_visible_nanousd, self.cost_nanousd)
+            ),
+            "unpriced_events": self.unpriced_events,
+            "provider_risk": text(ratio(self.cost_unearned_nanousd, self.cost_nanousd)),
+            "customer_risk": text(ratio(self.revenue - self.spend_verified, self.revenue)),
+            "value_alignment": text(ratio(self.spend_verified, self.revenue)),
+        }

@@ -1,0 +1,311 @@
+"""Scenarios: what-if transforms of aggregated usage, one small pure function per technique.
+
+A scenario names techniques and their parameters (`lean:cache_hit=0.8,reasoning_cap=2000`);
+each technique is a transform of buckets registered in `TECHNIQUES` and applied in that
+order. A transform never touches the stored ledger: it returns new buckets.
+
+Costs stay anchored to the ledger: a changed bucket costs its ledger cost plus the
+difference its change makes at the catalog's prices (`_recost`), so the baseline is the
+ledger's own cost to the nano-USD and only the change is priced from aggregates.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from fractions import Fraction
+
+from payoff.core.allocation import allocate
+from payoff.core.usage import CATALOG, Bucket, Pricer
+
+MAX_SCENARIO_NAME = 64
+MAX_REASONING_CAP = 10**12
+MAX_LOOP_FACTOR = Decimal(100)
+MAX_DRAFT_LENGTH = 64
+BASELINE = "baseline"
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be read; the message names the parameter."""
+
+
+Params = Mapping[str, Decimal]
+
+
+def _scale(count: int, factor: Decimal | Fraction) -> int:
+    """count x factor rounded half-even to a whole token (or call)."""
+    if isinstance(factor, Fraction):
+        exact = count * factor
+        return round(exact)  # Fraction rounds half to even, exactly
+    return int((count * factor).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def _recost(pricer: Pricer, old: Bucket, new: Bucket) -> Bucket:
+    """`new` costed as the ledger cost of `old` plus the change at catalog prices."""
+    if new.source != CATALOG:
+        return new
+    before, after = pricer.cost(old), pricer.cost(new)
+    if before is None or after is None:
+        return new
+    return new._replace(cost_nanousd=max(0, old.cost_nanousd + after - before))
+
+
+# -- the techniques ---------------------------------------------------------------------
+
+
+def cache_hit(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+    """A share H of each call's input is read from the prompt cache; writes are kept."""
+    share = params["cache_hit"]
+    result = []
+    for b in buckets:
+        if b.source != CATALOG:
+            result.append(b)
+            continue
+        total = b.uncached + b.cache_read + b.cache_write
+        read = min(_scale(total, share), total - b.cache_write)
+        new = b._replace(cache_read=read, uncached=total - b.cache_write - read)
+        result.append(_recost(pricer, b, new))
+    return result
+
+
+def _split(b: Bucket, calls: int) -> tuple[Bucket, Bucket]:
+    """(`calls` of the bucket's calls, the rest), tokens shared pro rata per class."""
+    share = Fraction(calls, b.calls)
+
+    def part(count: int) -> int:
+        return _scale(count, share)
+
+    moved = b._replace(
+        calls=calls,
+        uncached=part(b.uncached),
+        cache_read=part(b.cache_read),
+        cache_write=part(b.cache_write),
+        text_output=part(b.text_output),
+        reasoning=part(b.reasoning),
+    )
+    rest = b._replace(
+        calls=b.calls - calls,
+        uncached=b.uncached - moved.uncached,
+        cache_read=b.cache_read - moved.cache_read,
+        cache_write=b.cache_write - moved.cache_write,
+        text_output=b.text_output - moved.text_output,
+        reasoning=b.reasoning - moved.reasoning,
+    )
+    return moved, rest
+
+
+def batch(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+    """A share B of the calls not already batched runs at the catalog's batch price."""
+    share = params["batch"]
+    result = []
+    for b in buckets:
+        moved_calls = _scale(b.calls, share)
+        if b.source != CATALOG or b.batch or moved_calls == 0:
+            result.append(b)
+            continue
+        base = pricer.cost(b)
+        moved, rest = _split(b, moved_calls)
+        moved_cost = pricer.cost(moved, batch=True)
+        rest_cost = pricer.cost(rest)
+        if base is None or moved_cost is None or rest_cost is None:
+            result.append(b)
+            continue
+        # The part left interactive keeps the ledger's cost less what the moved part cost.
+        rest = rest._replace(cost_nanousd=max(0, b.cost_nanousd - base + rest_cost))
+        result.append(moved._replace(batch=True, cost_nanousd=moved_cost))
+        if rest.calls:
+            result.append(rest)
+    return result
+
+
+def target_passes_per_token(accept: Fraction, draft: int) -> Fraction:
+    """(1 - A) / (1 - A^(G+1)): target forward passes per output token (Leviathan et al.,
+    2023); its inverse is the expected tokens per target pass, 3.3616 at A=0.8, G=4."""
+    assert 0 <= accept < 1 and draft >= 1
+    return (1 - accept) / (1 - accept ** (draft + 1))
+
+
+def speculative_cost_factor(accept: Fraction, draft: int, draft_cost: Fraction) -> Fraction:
+    """Cost per output token relative to plain decoding: each target pass comes with G draft
+    passes at C of its cost, (1 + G*C) * (1 - A) / (1 - A^(G+1))."""
+    return (1 + draft * draft_cost) * target_passes_per_token(accept, draft)
+
+
+def speculative(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+    """Speculative decoding: fewer target passes per output token on every model; the
+    provider's cost follows its passes only on models it pays GPU time for."""
+    accept = Fraction(params["spec_accept"])
+    draft = int(params["spec_draft"])
+    passes = target_passes_per_token(accept, draft)
+    cost = speculative_cost_factor(accept, draft, Fraction(params.get("draft_cost", Decimal(0))))
+    result = []
+    for b in buckets:
+        if b.provider is None or b.model is None:  # tools and custom units are not decoded
+            result.append(b)
+            continue
+        new = b._replace(passes_factor=passes)
+        if (b.provider, b.model) in pricer.gpu_priced:
+            new = new._replace(cost_factor=cost)
+        result.append(_recost(pricer, b, new))
+    return result
+
+
+def reasoning_cap(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+    """At most N reasoning tokens per task; the cut is shared over the task's calls pro rata
+    (largest remainder), and the output shrinks by what is cut."""
+    cap = int(params["reasoning_cap"])
+    by_task: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, b in enumerate(buckets):
+        if b.task is not None and b.reasoning:
+            by_task[(b.customer, b.task)].append(index)
+    result = list(buckets)
+    for indexes in by_task.values():
+        spent = sum(buckets[i].reasoning for i in indexes)
+        if spent <= cap:
+            continue
+        cuts = allocate(spent - cap, [buckets[i].reasoning for i in indexes])
+        for i, cut in zip(indexes, cuts, strict=True):
+            old = buckets[i]
+            result[i] = _recost(pricer, old, old._replace(reasoning=old.reasoning - cut))
+    return result
+
+
+def loops(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+    """Hidden steps (every step not visible) scaled by F: calls, tokens and given costs."""
+    factor = params["loops"]
+    result = []
+    for b in buckets:
+        if b.visible:
+            result.append(b)
+            continue
+        new = b._replace(
+            calls=_scale(b.calls, factor),
+            uncached=_scale(b.uncached, factor),
+            cache_read=_scale(b.cache_read, factor),
+            cache_write=_scale(b.cache_write, factor),
+            text_output=_scale(b.text_output, factor),
+            reasoning=_scale(b.reasoning, factor),
+            unpriced=_scale(b.unpriced, factor),
+        )
+        if b.source == CATALOG:
+            new = _recost(pricer, b, new)
+        else:  # a cost given with the record (a tool call) scales with the calls
+            new = new._replace(cost_nanousd=_scale(b.cost_nanousd, factor))
+        result.append(new)
+    return result
+
+
+Transform = Callable[[Sequence[Bucket], Params, Pricer], list[Bucket]]
+
+
+@dataclass(frozen=True)
+class Technique:
+    transform: Transform
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+
+TECHNIQUES: dict[str, Technique] = {
+    "cache_hit": Technique(cache_hit, ("cache_hit",)),
+    "batch": Technique(batch, ("batch",)),
+    "speculative": Technique(
+        speculative, ("spec_accept", "spec_draft"), ("draft_cost", "price_tracks_cost")
+    ),
+    "reasoning_cap": Technique(reasoning_cap, ("reasoning_cap",)),
+    "loops": Technique(loops, ("loops",)),
+}
+"""Applied in this order when a scenario combines several."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named set of technique parameters; the empty scenario is the baseline."""
+
+    name: str
+    params: Mapping[str, Decimal] = field(default_factory=dict)
+
+    def techniques(self) -> list[str]:
+        return [
+            name
+            for name, technique in TECHNIQUES.items()
+            if any(key in self.params for key in technique.required)
+        ]
+
+    def apply(self, buckets: Sequence[Bucket], pricer: Pricer) -> list[Bucket]:
+        """The buckets as they would be under this scenario (the input is left as it is)."""
+        result = list(buckets)
+        for name in self.techniques():
+            result = TECHNIQUES[name].transform(result, self.params, pricer)
+        return result
+
+    def list_output_factor(self) -> Fraction:
+        """With `price_tracks_cost=true`, per-token list prices of output follow the
+        speculative cost factor: billed output tokens of priced token charges scale by it."""
+        if self.params.get("price_tracks_cost", Decimal(0)) != 1:
+            return Fraction(1)
+        return speculative_cost_factor(
+            Fraction(self.params["spec_accept"]),
+            int(self.params["spec_draft"]),
+            Fraction(self.params.get("draft_cost", Decimal(0))),
+        )
+
+
+# Each parameter: (lowest, highest, whether it must be a whole number).
+_BOUNDS: dict[str, tuple[Decimal, Decimal, bool]] = {
+    "cache_hit": (Decimal(0), Decimal(1), False),
+    "batch": (Decimal(0), Decimal(1), False),
+    "spec_accept": (Decimal(0), Decimal("0.999999"), False),
+    "spec_draft": (Decimal(1), Decimal(MAX_DRAFT_LENGTH), True),
+    "draft_cost": (Decimal(0), Decimal(1), False),
+    "price_tracks_cost": (Decimal(0), Decimal(1), True),
+    "reasoning_cap": (Decimal(0), Decimal(MAX_REASONING_CAP), True),
+    "loops": (Decimal(0), MAX_LOOP_FACTOR, False),
+}
+_BOOLEANS = {"true": Decimal(1), "false": Decimal(0)}
+
+
+def _value(key: str, text: str) -> Decimal:
+    low, high, whole = _BOUNDS[key]
+    if key == "price_tracks_cost":
+        if text.lower() not in _BOOLEANS:
+            raise ScenarioError(f"{key}: true or false, got {text!r}")
+        return _BOOLEANS[text.lower()]
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ScenarioError(f"{key}: not a number: {text!r}") from None
+    if not value.is_finite() or not low <= value <= high:
+        raise ScenarioError(f"{key}: between {low} and {high}, got {text!r}")
+    if whole and value != value.to_integral_value():
+        raise ScenarioError(f"{key}: a whole number, got {text!r}")
+    return value
+
+
+def parse_scenario(text: str) -> Scenario:
+    """`NAME:key=value,...` into a checked Scenario; ScenarioError names the parameter."""
+    name, colon, body = text.partition(":")
+    name = name.strip()
+    if not colon or not name or len(name) > MAX_SCENARIO_NAME or name == BASELINE:
+        raise ScenarioError(
+            f"scenario: NAME:key=value,... with a name other than {BASELINE!r}, got {text!r}"
+        )
+    params: dict[str, Decimal] = {}
+    for item in filter(None, (part.strip() for part in body.split(","))):
+        key, equals, value = item.partition("=")
+        key = key.strip()
+        if not equals or key not in _BOUNDS:
+            raise ScenarioError(f"scenario {name}: unknown parameter {key!r}; expected one of "
+                                f"{', '.join(_BOUNDS)}")
+        if key in params:
+            raise ScenarioError(f"scenario {name}: {key} given twice")
+        params[key] = _value(key, value.strip())
+    if not params:
+        raise ScenarioError(f"scenario {name}: no parameters")
+    for technique in TECHNIQUES.values():
+        named = [k for k in (*technique.required, *technique.optional) if k in params]
+        missing = [k for k in technique.required if k not in params]
+        if named and missing:
+            raise ScenarioError(f"scenario {name}: {', '.join(missing)} required with {named[0]}")
+    return Scenario(name, params)

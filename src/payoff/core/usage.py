@@ -1,0 +1,95 @@
+"""Aggregated usage as the economics core reads it: token buckets of one task on one model.
+
+The store sums events in SQL into `Bucket`s keyed by (customer, task, cost source,
+provider, model, batch, visible, day); the core never sees events. Token classes are kept
+disjoint here (uncached input, cache reads, cache writes, text output, reasoning), so that a
+scenario can scale or move each one without breaking the rule that parts fit their totals.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import NamedTuple
+
+from payoff.core.costing import PriceTable
+from payoff.core.tokens import TokenCounts
+
+ONE = Fraction(1)
+CATALOG = "catalog"
+"""Cost source of steps priced from the catalog: the only ones a scenario re-costs."""
+
+
+class Bucket(NamedTuple):
+    customer: str
+    task: str | None
+    source: str | None  # "catalog", "record" (a cost given with the record), None: unpriced
+    provider: str | None
+    model: str | None
+    batch: bool
+    visible: bool
+    day: int  # days since the Unix epoch, UTC: which day's prices apply
+    calls: int
+    uncached: int
+    cache_read: int
+    cache_write: int
+    text_output: int  # output less reasoning
+    reasoning: int
+    cost_nanousd: int  # of the priced steps
+    cost_visible_nanousd: int
+    unpriced: int  # steps whose cost is unknown
+    passes_factor: Fraction = ONE
+    """Target-model forward passes per output token (speculative decoding lowers it)."""
+    cost_factor: Fraction = ONE
+    """What the output part of the cost is multiplied by (speculative decoding, GPU time)."""
+
+    @property
+    def counts(self) -> TokenCounts:
+        """The inclusive buckets, as the price table reads them."""
+        return TokenCounts(
+            input=self.uncached + self.cache_read + self.cache_write,
+            cache_read=self.cache_read,
+            cache_write=self.cache_write,
+            output=self.text_output + self.reasoning,
+            reasoning=self.reasoning,
+        )
+
+    @property
+    def tokens(self) -> int:
+        inputs = self.uncached + self.cache_read + self.cache_write
+        return inputs + self.text_output + self.reasoning
+
+    @property
+    def tokens_visible(self) -> int:
+        """What the end user sees: the text output of visible steps."""
+        return self.text_output if self.visible else 0
+
+
+PriceKey = tuple[str, str, bool, int]
+"""(provider, model, batch, day since the epoch)."""
+
+
+class Pricer:
+    """Re-costs buckets with the catalog's price tables, resolved by the shell beforehand."""
+
+    def __init__(
+        self,
+        tables: dict[PriceKey, PriceTable | None],
+        gpu_priced: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        self.tables = tables
+        self.gpu_priced = gpu_priced
+        """(provider, model) priced from GPU time: a self-hosted model, whose cost follows
+        the forward passes it runs."""
+
+    def table(self, bucket: Bucket, batch: bool | None = None) -> PriceTable | None:
+        if bucket.provider is None or bucket.model is None:
+            return None
+        key = (bucket.provider, bucket.model, bucket.batch if batch is None else batch, bucket.day)
+        return self.tables.get(key)
+
+    def cost(self, bucket: Bucket, batch: bool | None = None) -> int | None:
+        """The bucket's cost at its (or the given batch) price, or None when unpriceable."""
+        table = self.table(bucket, batch)
+        if table is None:
+            return None
+        return table.bucket_cost_nanousd(bucket.counts, bucket.calls, bucket.cost_factor)

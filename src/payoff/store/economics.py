@@ -1,0 +1,84 @@
+"""The economics side of the SQL store: usage buckets and task facts of a period.
+
+Usage is summed in SQL by (customer, task, cost source, provider, model, batch, visible,
+day), the finest grain a scenario needs to re-price exactly per price table: a period of a
+million events comes back as a few rows per task, never as events.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import Engine, and_, case, func, or_, select
+
+from payoff.core.usage import Bucket
+from payoff.store import schema as s
+
+US_PER_DAY = 86_400_000_000
+
+
+class TaskRow(NamedTuple):
+    customer: str
+    task: str
+    type: str | None
+    status: str
+    status_at_us: int | None
+
+
+class EconomicsQueries:
+    engine: Engine
+
+    def usage_buckets(
+        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
+    ) -> list[Bucket]:
+        """The period's usage (as received by `as_of_us`) summed into buckets."""
+        e = s.events.c
+        day = (e.occurred_at_us // US_PER_DAY).label("day")
+        keys = (e.customer, e.task, e.cost_source, e.provider, e.model, e.batch, e.visible, day)
+        query = (
+            select(
+                *keys,
+                func.count(),
+                func.sum(e.input_tokens - e.cache_read_tokens - e.cache_write_tokens),
+                func.sum(e.cache_read_tokens),
+                func.sum(e.cache_write_tokens),
+                func.sum(e.output_tokens - e.reasoning_tokens),
+                func.sum(e.reasoning_tokens),
+                func.coalesce(func.sum(e.cost_nanousd), 0),
+                func.coalesce(func.sum(e.cost_visible_nanousd), 0),
+                func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)),
+            )
+            .where(
+                e.occurred_at_us >= start_us,
+                e.occurred_at_us < end_us,
+                e.received_at_us <= as_of_us,
+            )
+            .group_by(*keys)
+            # A fixed order: the same ledger gives the same buckets, whatever the plan.
+            .order_by(*keys)
+        )
+        if customer is not None:
+            query = query.where(e.customer == customer)
+        with self.engine.connect() as conn:
+            return [
+                Bucket(*row[:5], bool(row[5]), bool(row[6]), *(int(v) for v in row[7:]))
+                for row in conn.execute(query)
+            ]
+
+    def task_rows(self, start_us: int, end_us: int, customer: str | None = None) -> list[TaskRow]:
+        """Tasks alive in the period: started before its end, and not ended before its start."""
+        t = s.tasks.c
+        query = (
+            select(t.customer, t.id, t.type, t.status, t.status_at_us)
+            .where(
+                and_(
+                    func.coalesce(t.started_at_us, t.created_at_us) < end_us,
+                    or_(t.status == "open", t.status_at_us.is_(None), t.status_at_us >= start_us),
+                )
+            )
+            .order_by(t.customer, t.id)
+        )
+        if customer is not None:
+            query = query.where(t.customer == customer)
+        with self.engine.connect() as conn:
+            return [TaskRow(*row) for row in conn.execute(query)]

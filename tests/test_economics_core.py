@@ -1,0 +1,171 @@
+"""The economics core on hand-made ledgers: hand-computed numbers, no database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from payoff.core.allocation import allocate
+from payoff.core.attribution import Line, TaskUnits, attribute
+from payoff.core.costing import PriceTable, TokenRates
+from payoff.core.economics import TaskFact, ledgers, simulate_plan
+from payoff.core.plan import Charge, Plan
+from payoff.core.pricing.spec import PriceSpec
+from payoff.core.scenarios import (
+    ScenarioError,
+    parse_scenario,
+    speculative_cost_factor,
+    target_passes_per_token,
+)
+from payoff.core.usage import Bucket, Pricer
+
+# USD per million tokens: 1 nano-USD per token is 0.001 USD per million.
+LIST = TokenRates(input_mtok=Decimal("1.00"), output_mtok=Decimal("4.00"),
+                  cache_read_mtok=Decimal("0.10"))  # fmt: skip
+BATCH = TokenRates(input_mtok=Decimal("0.50"), output_mtok=Decimal("2.00"))
+TABLES = {
+    ("openai", "m", False, 0): PriceTable.flat(LIST),
+    ("openai", "m", True, 0): PriceTable.flat(BATCH),
+}
+
+
+def bucket(**fields: object) -> Bucket:
+    base: dict[str, object] = dict(
+        customer="acme", task="t1", source="catalog", provider="openai", model="m",
+        batch=False, visible=False, day=0, calls=2, uncached=1000, cache_read=0,
+        cache_write=0, text_output=100, reasoning=400, cost_nanousd=3_000_000,
+        cost_visible_nanousd=0, unpriced=0,
+    )  # fmt: skip
+    base.update(fields)
+    return Bucket(**base)  # type: ignore[arg-type]
+
+
+HIDDEN = bucket()  # 1000 x 1000 + 500 x 4000 nano-USD
+VISIBLE = bucket(visible=True, calls=1, uncached=200, text_output=50, reasoning=0,
+                 cost_nanousd=400_000, cost_visible_nanousd=200_000)  # fmt: skip
+TOOL = bucket(source="record", provider=None, model=None, calls=2, uncached=0, text_output=0,
+              reasoning=0, cost_nanousd=5_000_000)  # fmt: skip
+LEDGER = (HIDDEN, VISIBLE, TOOL)
+
+
+def costs(name: str, gpu: frozenset[tuple[str, str]] = frozenset()) -> list[int]:
+    scenario = parse_scenario(name)
+    return [b.cost_nanousd for b in scenario.apply(LEDGER, Pricer(TABLES, gpu))]
+
+
+def test_the_speculative_formula_gives_3_36_tokens_per_target_pass() -> None:
+    passes = target_passes_per_token(Fraction("0.8"), 4)
+    assert 1 / passes == Fraction("3.3616")
+    assert round(Decimal(passes.denominator) / Decimal(passes.numerator), 2) == Decimal("3.36")
+    assert (
+        speculative_cost_factor(Fraction("0.8"), 4, Fraction("0.05")) == Fraction(12, 10) * passes
+    )
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        # half of each call's input read from the cache at 0.10 instead of 1.00
+        ("s:cache_hit=0.5", [3_000_000 - 500 * 900, 400_000 - 100 * 900, 5_000_000]),
+        # one of the two hidden calls at batch prices: 500x500 + 250x2000, the rest at list
+        ("s:batch=0.5", [750_000, 1_500_000, 400_000, 5_000_000]),
+        # 300 reasoning tokens cut at 4000 nano-USD each
+        ("s:reasoning_cap=100", [3_000_000 - 300 * 4000, 400_000, 5_000_000]),
+        # hidden steps halved, tools included; the visible answer kept
+        ("s:loops=0.5", [1_500_000, 400_000, 2_500_000]),
+        # no model priced by GPU time: passes fall, cost does not
+        ("s:spec_accept=0.8,spec_draft=4", [3_000_000, 400_000, 5_000_000]),
+    ],
+)
+def test_each_scenario_gives_the_hand_computed_cost(scenario: str, expected: list[int]) -> None:
+    assert costs(scenario) == expected
+
+
+def test_speculative_decoding_moves_the_cost_of_gpu_priced_models() -> None:
+    # output part 500 x 4000 = 2,000,000 nano-USD, divided by 3.3616 tokens per pass
+    got = costs("s:spec_accept=0.8,spec_draft=4", frozenset({("openai", "m")}))
+    assert got[0] == 1_000_000 + round(Fraction(2_000_000) / Fraction("3.3616"))
+    assert got[0] == 1_594_955  # 2,000,000 / 3.3616 = 594,954.8
+
+
+def test_a_scenario_leaves_its_input_as_it_was() -> None:
+    before = list(LEDGER)
+    parse_scenario("s:cache_hit=1,batch=1,reasoning_cap=0,loops=2").apply(LEDGER, Pricer(TABLES))
+    assert list(LEDGER) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("nameless", "scenario"),
+        ("s:cache_hit=2", "cache_hit"),
+        ("s:spec_accept=0.8", "spec_draft"),
+        ("s:colour=1", "colour"),
+        ("baseline:loops=1", "scenario"),
+        ("s:reasoning_cap=1.5", "reasoning_cap"),
+    ],
+)
+def test_bad_scenarios_name_the_parameter(text: str, field: str) -> None:
+    with pytest.raises(ScenarioError, match=field):
+        parse_scenario(text)
+
+
+@given(st.integers(-(10**9), 10**9), st.lists(st.integers(0, 10**6), min_size=1, max_size=30))
+def test_allocation_sums_back_exactly(amount: int, weights: list[int]) -> None:
+    if sum(weights) == 0:
+        weights[0] = 1
+    parts = allocate(amount, weights)
+    assert sum(parts) == amount
+    assert all(w > 0 or p == 0 for p, w in zip(parts, weights, strict=True))
+
+
+PLAN = Plan(
+    id="mixed", version=1, currency="USD", minimum=Decimal("50.00"),
+    charges=(
+        Charge("platform", "subscription", amount=Decimal("10.00")),
+        Charge("tokens", "tokens", price=PriceSpec("per_unit", unit_price=Decimal("0.001"))),
+        Charge("runs", "task", task_type="*",
+               price=PriceSpec("per_unit", unit_price=Decimal("0.33"))),
+        Charge("wins", "outcome", outcome="*",
+               price=PriceSpec("per_unit", unit_price=Decimal("1.01"))),
+    ),
+)  # fmt: skip
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**5), st.booleans(), st.booleans()), max_size=20))
+def test_attribution_sums_back_to_the_invoice(tasks: list[tuple[int, bool, bool]]) -> None:
+    units = [TaskUnits(None, tokens={"input": 7})] + [
+        TaskUnits(f"t{i}", "x", "completed" if done else "failed", True, {"output": tokens},
+                  outcomes=(("won", Decimal(0)),) if won else ())
+        for i, (tokens, done, won) in enumerate(tasks)
+    ]  # fmt: skip
+    lines = [
+        Line("charge", Decimal("10.00"), PLAN.charges[0]),
+        Line("charge", Decimal("3.17"), PLAN.charges[1]),
+        Line("charge", Decimal("0.99"), PLAN.charges[2]),
+        Line("true_up", Decimal("12.34")),
+        Line("discount", Decimal("-5.55")),
+        Line("late", Decimal("-1.00")),
+    ]
+    shared = attribute(lines, units, "USD")
+    assert sum(shared.amounts) + shared.unattributed == sum(line.amount for line in lines)
+
+
+def test_simulating_a_plan_on_a_hand_made_ledger() -> None:
+    facts = {("acme", "t1"): TaskFact("x", "completed", True),
+             ("acme", "t2"): TaskFact("x", "failed", True)}  # fmt: skip
+    buckets = [bucket(), bucket(task="t2", cost_nanousd=1_000_000)]
+    customers = ledgers(buckets, facts, [("acme", "t1", "won", Decimal(0))])
+    figures = simulate_plan(PLAN, customers, "2026-11", 30)
+    # 10.00 + 2 x 1500 tokens x 0.001 + 1 completed run 0.33 + 1 outcome 1.01 = 14.34,
+    # lifted to the 50.00 minimum.
+    assert figures.revenue == Decimal("50.00")
+    assert figures.cost_nanousd == 4_000_000
+    assert figures.tasks == 2 and figures.tasks_verified == 1
+    derived = figures.derived()
+    assert derived["provider_risk"] == "0.0000"  # the subscription reaches every task
+    assert Decimal(derived["customer_risk"]) + Decimal(derived["value_alignment"]) == 1
