@@ -20,7 +20,8 @@ def keys(tmp_path: Path) -> Keys:
 
 @pytest.fixture
 def client(tmp_path: Path, keys: Keys) -> Iterator[TestClient]:
-    config = ServerConfig(db=str(tmp_path / "l.db"), max_records=5, max_body_bytes=4096)
+    # No builder process: these requests are small, and live-server tests cover the builder.
+    config = ServerConfig(str(tmp_path / "l.db"), max_records=5, max_body_bytes=4096, builders=0)
     with TestClient(create_app(config)) as test_client:
         yield test_client
 

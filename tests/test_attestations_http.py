@@ -25,7 +25,8 @@ def keys(tmp_path: Path) -> Keys:
 
 @pytest.fixture
 def client(tmp_path: Path, keys: Keys) -> Iterator[TestClient]:
-    with TestClient(create_app(ServerConfig(db=str(tmp_path / "l.db")))) as test_client:
+    config = ServerConfig(db=str(tmp_path / "l.db"), builders=0)
+    with TestClient(create_app(config)) as test_client:
         claimed = (NOW - dt.timedelta(hours=1)).isoformat()
         records = []
         for customer in ("acme", "globex"):

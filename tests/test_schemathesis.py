@@ -25,7 +25,9 @@ MAX_EXAMPLES = int(os.environ.get("PAYOFF_SCHEMATHESIS_EXAMPLES", "25"))
 
 _folder = Path(tempfile.mkdtemp(prefix="payoff-schemathesis-"))
 KEYS = prepare_ledger(_folder / "l.db")
-app = create_app(ServerConfig(db=str(_folder / "l.db"), max_records=100, max_body_bytes=65536))
+app = create_app(
+    ServerConfig(str(_folder / "l.db"), max_records=100, max_body_bytes=65536, builders=0)
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from payoff.api.allow import AllowHeader
 from payoff.api.config import ServerConfig
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
+from payoff.service.ingest import build_in_worker, builder_pool, default_workers
 from payoff.service.writer import LedgerWriter
 from payoff.store import open_store
 
@@ -33,12 +35,18 @@ def create_app(config: ServerConfig) -> FastAPI:
         store = open_store(config.db)
         app.state.config = config
         app.state.store = store
-        app.state.catalog = Catalog.from_file(config.prices)
+        app.state.catalog = catalog = Catalog.from_file(config.prices)
         app.state.writer = LedgerWriter(store)
+        workers = default_workers() if config.builders is None else config.builders
+        app.state.builder = builder_pool(catalog, workers) if workers else None
+        if app.state.builder is not None:  # start it now, not on the first large request
+            await asyncio.wrap_future(app.state.builder.submit(build_in_worker, None, []))
         try:
             yield
         finally:
             app.state.writer.close()
+            if app.state.builder is not None:
+                app.state.builder.shutdown(cancel_futures=True)
             store.close()
 
     app = FastAPI(

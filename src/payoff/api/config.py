@@ -22,6 +22,8 @@ class ServerConfig:
     prices: Path | None = None
     max_records: int = DEFAULT_MAX_RECORDS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    builders: int | None = None
+    """Builder processes that decode large requests (default: one when a core is spare)."""
 
     def __post_init__(self) -> None:
         if self.max_records < 1:

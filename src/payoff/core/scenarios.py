@@ -296,8 +296,9 @@ def parse_scenario(text: str) -> Scenario:
         key, equals, value = item.partition("=")
         key = key.strip()
         if not equals or key not in _BOUNDS:
-            raise ScenarioError(f"scenario {name}: unknown parameter {key!r}; expected one of "
-                                f"{', '.join(_BOUNDS)}")
+            raise ScenarioError(
+                f"scenario {name}: unknown parameter {key!r}; expected one of {', '.join(_BOUNDS)}"
+            )
         if key in params:
             raise ScenarioError(f"scenario {name}: {key} given twice")
         params[key] = _value(key, value.strip())

@@ -152,8 +152,25 @@ def build_batch(catalog: Catalog, source: str | None, lines: list[Line]) -> Buil
 _worker_catalog: Catalog | None = None
 
 
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to kill this process when its parent dies.
+
+    A worker blocks reading its next batch; when the parent is killed (SIGKILL, OOM), the
+    worker's own copy of the pipe keeps that read from ever ending, and it would linger.
+    """
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
 def _start_worker(overrides: list[Override]) -> None:
     global _worker_catalog
+    _die_with_parent()
     gc.disable()  # the worker only builds batches: see _gc_paused
     _worker_catalog = Catalog(overrides)
 
@@ -161,6 +178,26 @@ def _start_worker(overrides: list[Override]) -> None:
 def _build_in_worker(source: str | None, lines: list[Line]) -> Built:
     assert _worker_catalog is not None
     return build_batch(_worker_catalog, source, lines)
+
+
+def builder_pool(catalog: Catalog, workers: int) -> ProcessPoolExecutor:
+    """Processes that build batches for a long-running server: `submit(build_in_worker, ...)`.
+
+    A server has threads (its event loop, its writer), which a forked child would inherit in
+    whatever state they were; the pool's processes start as fresh interpreters instead. They
+    are the server's own children, so they die with it (see _die_with_parent).
+    """
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(catalog.overrides,),
+    )
+
+
+def build_in_worker(source: str | None, lines: list[Line]) -> Built:
+    """build_batch in a builder process (see builder_pool)."""
+    return _build_in_worker(source, lines)
 
 
 def default_workers() -> int:

@@ -84,9 +84,7 @@ def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[
         yield items[start : start + size]
 
 
-class SqlStore(
-    BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, EconomicsQueries
-):
+class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, EconomicsQueries):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:
