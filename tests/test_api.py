@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +190,18 @@ def test_the_docs_page_is_self_contained(client) -> None:
     assert "<script" not in page.text
     assert "http://" not in page.text and "https://" not in page.text
     assert client.get("/openapi.json").json()["info"]["title"] == "payoff"
+
+
+def test_gzip_bodies_are_inflated_within_the_limit(client, keys) -> None:
+    headers = {**keys.header(keys.ingest), "Content-Encoding": "gzip"}
+    body = gzip.compress(msgspec.json.encode([usage("z1"), usage("z2")]))
+    assert client.post("/v1/events", content=body, headers=headers).json()["accepted"] == 2
+    bomb = gzip.compress(b"[" + b" " * 100_000 + b"]")
+    assert len(bomb) < 4096
+    response = client.post("/v1/events", content=bomb, headers=headers)
+    assert response.status_code == 413
+    assert "inflates" in response.json()["detail"]
+    broken = client.post("/v1/events", content=b"not gzip", headers=headers)
+    assert broken.status_code == 400
+    other = {**keys.header(keys.ingest), "Content-Encoding": "br"}
+    assert client.post("/v1/events", content=b"[]", headers=other).status_code == 415

@@ -12,6 +12,7 @@ from typing import Any
 import genai_prices
 import httpx
 import msgspec
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -148,7 +149,10 @@ def test_spans_exported_by_the_opentelemetry_sdk_become_tasks_with_exact_costs(
             resource=Resource.create({"service.name": "agent", "payoff.customer": "acme"})
         )
         exporter = OTLPSpanExporter(
-            endpoint=f"{server.url}/v1/traces", headers=keys.header(keys.ingest), timeout=10
+            endpoint=f"{server.url}/v1/traces",
+            headers=keys.header(keys.ingest),
+            timeout=10,
+            compression=Compression.Gzip,  # as the OpenTelemetry Collector sends by default
         )
         provider.add_span_processor(BatchSpanProcessor(exporter))
         started = dt.datetime.now(dt.UTC)

@@ -1,8 +1,17 @@
-"""Reading a request body with a bound, refusing too large ones with 413 before reading them."""
+"""Reading a request body with a bound, refusing too large ones with 413 before reading them.
+
+OTLP exporters (the OpenTelemetry Collector among them) send gzip bodies by default; the
+bound applies to the body both as sent and once inflated, so a small compressed body cannot
+inflate into gigabytes.
+"""
 
 from __future__ import annotations
 
+import zlib
+
 from fastapi import HTTPException, Request
+
+GZIP_WINDOW = 16 + zlib.MAX_WBITS
 
 
 async def read_body(request: Request, limit_bytes: int) -> bytes:
@@ -15,4 +24,23 @@ async def read_body(request: Request, limit_bytes: int) -> bytes:
         if size > limit_bytes:
             raise HTTPException(413, f"body larger than {limit_bytes} bytes, the most accepted")
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        return _gunzip(body, limit_bytes)
+    if encoding not in ("identity", ""):
+        raise HTTPException(415, f"content-encoding {encoding!r}: only gzip is understood")
+    return body
+
+
+def _gunzip(body: bytes, limit_bytes: int) -> bytes:
+    inflater = zlib.decompressobj(GZIP_WINDOW)
+    try:
+        inflated = inflater.decompress(body, limit_bytes + 1)
+    except zlib.error as exc:
+        raise HTTPException(400, f"body is not valid gzip: {exc}") from None
+    if len(inflated) > limit_bytes or inflater.unconsumed_tail:
+        raise HTTPException(413, f"body inflates beyond {limit_bytes} bytes, the most accepted")
+    if not inflater.eof:
+        raise HTTPException(400, "body is not valid gzip: it ends before its end")
+    return inflated
