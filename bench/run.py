@@ -20,16 +20,21 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from bench import costing, economics, ingest, rating, workload
+from bench import costing, economics, ingest, rating, server, workload
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 QUICK_RESULTS = workload.WORK / "RESULTS-quick.md"
-PACKAGES = ("payoff", "genai-prices", "msgspec", "sqlalchemy", "alembic", "typer")
+PACKAGES = (
+    "payoff", "genai-prices", "msgspec", "sqlalchemy", "alembic", "typer", "fastapi", "uvicorn",
+)  # fmt: skip
 SAMPLE_SIZE = 2_000
 INGEST_RATIO_MIN = 0.5
 RATING_RATIO_MAX = 2.0
 PEAK_RSS_MAX_BYTES = 300 * 10**6
 COSTING_RATIO_MIN = 50
+SERVER_RATE_MIN = 100_000
+SERVER_RATIO_MIN = 0.5
+SERVER_P99_MAX_MS = 10
 
 
 def log(message: str) -> None:
@@ -224,6 +229,63 @@ def economics_section(r: economics.EconomicsResult) -> list[str]:
     ]
 
 
+def server_section(r: server.ServerResult, file_rate: float) -> list[str]:
+    ratio = r.batch_rate / file_rate
+    p99 = r.latency_percentile(0.99)
+    return [
+        "## The server: `payoff serve` over loopback HTTP",
+        "",
+        *_table(
+            [
+                (
+                    f"batched ingest ({server.RECORDS_PER_REQUEST:,} records a request, "
+                    f"{server.BATCH_CLIENTS} clients)",
+                    f"{r.batch_rate:,.0f} events/s",
+                    f"≥ {SERVER_RATE_MIN:,} events/s",
+                    _verdict(r.batch_rate >= SERVER_RATE_MIN),
+                ),
+                (
+                    "batched HTTP / `payoff ingest` of the same records from a file (above)",
+                    f"{ratio:.2f}",
+                    f"≥ {SERVER_RATIO_MIN}",
+                    _verdict(ratio >= SERVER_RATIO_MIN),
+                ),
+                (
+                    "single-record POST /v1/events, p50",
+                    f"{r.latency_percentile(0.5):.1f} ms",
+                    "",
+                    "",
+                ),
+                (
+                    "single-record POST /v1/events, p99",
+                    f"{p99:.1f} ms",
+                    f"≤ {SERVER_P99_MAX_MS} ms",
+                    _verdict(p99 <= SERVER_P99_MAX_MS),
+                ),
+                (
+                    f"OTLP/HTTP protobuf export of {r.otlp_spans:,} GenAI spans",
+                    f"{r.otlp_rate:,.0f} spans/s",
+                    "",
+                    "",
+                ),
+            ]
+        ),
+        "",
+        f"Method: `payoff serve` (one server process, with its writer thread and one builder "
+        f"process) on a fresh ledger, an ingest key; clients are threads of the benchmark "
+        f"process with one keep-alive `http.client` connection each, on the same two cores. "
+        f"Batched: the {r.records:,} records of the ingest workload as JSON Lines bodies of "
+        f"{server.RECORDS_PER_REQUEST:,}, {server.BATCH_CLIENTS} clients taking the next body "
+        f"as they finish, wall time from first request to last answer, every record checked "
+        f"accepted. Latency: {r.latency_load}, {len(r.latencies_ms):,} requests in all, each "
+        f"answered after its commit (group commit; `synchronous=FULL`). OTLP: one export of "
+        f"{server.OTLP_TRACES:,} agent runs (an `invoke_agent` root and "
+        f"{server.OTLP_SPANS_PER_TRACE - 1} chat spans each), request to answer. "
+        f"{len(r.batch_seconds)} repeat(s), medians. Seconds, batched: "
+        f"{_seconds(r.batch_seconds)}; OTLP: {_seconds(r.otlp_seconds)}.",
+    ]
+
+
 def ingest_batch() -> int:
     from payoff.service import BATCH_RECORDS
 
@@ -257,6 +319,8 @@ def main() -> None:
     rating_result = rating.measure(records, repeats, log)
     log("economics:")
     economics_result = economics.measure(records, repeats, log)
+    log("server:")
+    server_result = server.measure(usage_file, records, repeats, log)
 
     lines = [
         "# Benchmark results",
@@ -276,6 +340,8 @@ def main() -> None:
         "",
         *economics_section(economics_result),
         "",
+        *server_section(server_result, ingest_result.payoff_rate),
+        "",
     ]
     output = QUICK_RESULTS if args.quick else RESULTS
     output.write_text("\n".join(lines))
@@ -287,6 +353,10 @@ def main() -> None:
     log(f"costing: {costing_result.ratio:,.0f}x calc_price, {costing_result.mismatches} mismatches")
     log(f"rating: {rating_result.ratio:.2f}x a bare GROUP BY")
     log(f"economics: simulate {economics_result.ratio:.2f}x one invoice run")
+    log(
+        f"server: {server_result.batch_rate:,.0f} events/s batched, p99 "
+        f"{server_result.latency_percentile(0.99):.1f} ms, {server_result.otlp_rate:,.0f} spans/s"
+    )
     log(f"wrote {output}")
 
 
