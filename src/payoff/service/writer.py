@@ -38,6 +38,8 @@ class Written:
 class _Submission:
     batch: WriteBatch
     future: Future[Written]
+    refused: list[tuple[int, str, str, str | None]] = field(default_factory=list)
+    """Verdicts taken out of `batch` by the lifecycle check (kept if the write is retried)."""
 
 
 class LedgerWriter:
@@ -92,39 +94,41 @@ class LedgerWriter:
 
     def _write_group(self, group: list[_Submission]) -> None:
         try:
-            refused = self._check_verdicts(group)
+            self._check_verdicts(group)
             merged = WriteBatch()
             for submission in group:
                 for kind in RECORD_KINDS:
                     getattr(merged, kind).extend(getattr(submission.batch, kind))
             result = self.store.write(merged, now_us)
-        except BaseException as exc:  # nothing of the group was committed: tell each caller
-            for submission in group:
-                submission.future.set_exception(exc)
+        except BaseException as exc:  # nothing of the group was committed
+            if len(group) > 1 and isinstance(exc, Exception):
+                for submission in group:  # one request's failure must not fail the others
+                    self._write_group([submission])
+                return
+            group[0].future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
             return
         offsets = dict.fromkeys(RECORD_KINDS, 0)
-        for submission, its_refused in zip(group, refused, strict=True):
+        for submission in group:
             statuses: dict[str, list[Status]] = {}
             for kind in RECORD_KINDS:
                 count = len(getattr(submission.batch, kind))
                 statuses[kind] = getattr(result, kind)[offsets[kind] : offsets[kind] + count]
                 offsets[kind] += count
-            submission.future.set_result(Written(WriteResult(**statuses), its_refused))
+            submission.future.set_result(Written(WriteResult(**statuses), submission.refused))
 
-    def _check_verdicts(
-        self, group: list[_Submission]
-    ) -> list[list[tuple[int, str, str, str | None]]]:
+    def _check_verdicts(self, group: list[_Submission]) -> None:
         """Refuse verdicts out of lifecycle order (the group's claims included), as ingest does.
 
         Refused rows are taken out of their submission's batch, so statuses stay aligned.
         """
-        refused: list[list[tuple[int, str, str, str | None]]] = [[] for _ in group]
         attestations = [row for sub in group for row in sub.batch.attestations]
         if not attestations:
-            return refused
+            return
         outcomes = [row for sub in group for row in sub.batch.outcomes]
         verdicts = iter(check_attestations(self.store, attestations, outcomes))
-        for submission, its_refused in zip(group, refused, strict=True):
+        for submission in group:
             batch = submission.batch
             kept_rows: list[Row] = []
             kept_lines: list[int] = []
@@ -135,6 +139,5 @@ class LedgerWriter:
                     kept_lines.append(line)
                 else:
                     _, reason, at = refusal
-                    its_refused.append((line, str(row[0]), reason or "rejected", at))
+                    submission.refused.append((line, str(row[0]), reason or "rejected", at))
             batch.attestations, batch.lines["attestations"] = kept_rows, kept_lines
-        return refused

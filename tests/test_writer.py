@@ -1,0 +1,91 @@
+"""The server's writer thread: group commits, each caller its own statuses, failures isolated."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from payoff.catalog import Catalog
+from payoff.service.ingest import build_batch
+from payoff.service.writer import LedgerWriter
+from payoff.store import SqliteStore, open_store
+from payoff.store.protocol import WriteBatch, WriteResult
+
+
+class GatedStore(SqliteStore):
+    """A real SQLite ledger whose first write waits for a gate, and which fails on demand.
+
+    The gate lets the test queue several requests while the writer is busy, so that they are
+    committed as one group; `fail_on` injects the failure of one request's rows.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.writes: list[int] = []
+        self.fail_on: str | None = None
+
+    def write(self, batch: WriteBatch, clock: Callable[[], int]) -> WriteResult:
+        self.entered.set()
+        self.gate.wait(10)
+        if self.fail_on is not None and any(row[0] == self.fail_on for row in batch.events):
+            raise RuntimeError("injected failure")
+        self.writes.append(len(batch))
+        return super().write(batch, clock)
+
+
+def request(*ids: str) -> WriteBatch:
+    lines = [
+        (n, msgspec.json.encode({
+            "id": i, "time": "2026-11-03T10:00:00Z", "customer": "acme", "task": "t",
+            "kind": "tool", "cost": "0.01"}))
+        for n, i in enumerate(ids, start=1)
+    ]  # fmt: skip
+    batch, problems = build_batch(Catalog(), None, lines)
+    assert not problems
+    return batch
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> GatedStore:
+    open_store(tmp_path / "l.db").close()  # migrate
+    return GatedStore(tmp_path / "l.db")
+
+
+def test_waiting_requests_are_committed_together_and_answered_apart(store: GatedStore) -> None:
+    writer = LedgerWriter(store)
+    first = writer.submit(request("a1"))
+    assert store.entered.wait(10)  # the writer is busy with the first request
+    queued = [writer.submit(request(f"b{n}", f"c{n}")) for n in range(5)]
+    duplicate = writer.submit(request("a1"))
+    store.gate.set()
+    assert first.result(10).result.events == [("accepted", None, None)]
+    for future in queued:
+        assert [s[0] for s in future.result(10).result.events] == ["accepted", "accepted"]
+    assert [s[0] for s in duplicate.result(10).result.events] == ["duplicate"]
+    writer.close()
+    assert store.writes[0] == 1 and len(store.writes) == 2  # the six waiting went as one
+
+
+def test_a_failing_request_fails_alone(store: GatedStore) -> None:
+    store.fail_on = "boom"
+    writer = LedgerWriter(store)
+    first = writer.submit(request("x1"))
+    assert store.entered.wait(10)
+    good = writer.submit(request("g1", "g2"))
+    bad = writer.submit(request("boom", "g3"))
+    store.gate.set()
+    assert first.result(10).result.events[0][0] == "accepted"
+    assert [s[0] for s in good.result(10).result.events] == ["accepted", "accepted"]
+    with pytest.raises(RuntimeError, match="injected"):
+        bad.result(10)
+    store.fail_on = None
+    again = writer.write(request("boom", "g3"))
+    assert [s[0] for s in again.result.events] == ["accepted", "accepted"]
+    writer.close()
+    assert store.counts().events == 5
