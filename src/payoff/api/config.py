@@ -39,6 +39,8 @@ class ServerConfig:
         }
         if self.prices is not None:
             env["PAYOFF_PRICES"] = str(self.prices)
+        if self.builders is not None:
+            env["PAYOFF_BUILDERS"] = str(self.builders)
         return env
 
     @classmethod
@@ -49,4 +51,5 @@ class ServerConfig:
             prices=Path(prices) if prices else None,
             max_records=int(os.environ.get("PAYOFF_MAX_RECORDS", DEFAULT_MAX_RECORDS)),
             max_body_bytes=int(os.environ.get("PAYOFF_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            builders=int(builders) if (builders := os.environ.get("PAYOFF_BUILDERS")) else None,
         )
