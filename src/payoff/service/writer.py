@@ -20,6 +20,8 @@ from payoff.store.protocol import RECORD_KINDS, Row, Status, Store, WriteBatch, 
 
 MAX_GROUP_RECORDS = 20_000
 """Records per group transaction: a few requests of 1,000 to 10,000 records."""
+CHECKPOINT_INTERVAL_S = 0.5
+"""How often the WAL is copied into the database while writes come in."""
 MAX_QUEUED = 256
 """Requests waiting for the writer; beyond it, submitters wait (back-pressure, bounded memory)."""
 
@@ -51,7 +53,23 @@ class LedgerWriter:
         self._queue: queue.Queue[_Submission | None] = queue.Queue(MAX_QUEUED)
         self._thread = threading.Thread(target=self._run, name="payoff-writer", daemon=True)
         self._closed = False
+        self._wrote = threading.Event()
+        self._stopped = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if hasattr(store, "checkpoint_in_background"):
+            store.checkpoint_in_background()
+            self._checkpointer = threading.Thread(
+                target=self._checkpoints, name="payoff-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
         self._thread.start()
+
+    def _checkpoints(self) -> None:
+        """Checkpoint the WAL off the request path, at most every CHECKPOINT_INTERVAL_S."""
+        while not self._stopped.wait(CHECKPOINT_INTERVAL_S):
+            if self._wrote.is_set():
+                self._wrote.clear()
+                self.store.checkpoint()  # type: ignore[attr-defined]
 
     def submit(self, batch: WriteBatch) -> Future[Written]:
         if self._closed:
@@ -70,6 +88,10 @@ class LedgerWriter:
             self._closed = True
             self._queue.put(None)
             self._thread.join()
+            self._stopped.set()
+            if self._checkpointer is not None:
+                self._checkpointer.join()
+                self.store.checkpoint()  # type: ignore[attr-defined]
 
     def _run(self) -> None:
         while True:
@@ -100,6 +122,7 @@ class LedgerWriter:
                 for kind in RECORD_KINDS:
                     getattr(merged, kind).extend(getattr(submission.batch, kind))
             result = self.store.write(merged, now_us)
+            self._wrote.set()
         except BaseException as exc:  # nothing of the group was committed
             if len(group) > 1 and isinstance(exc, Exception):
                 for submission in group:  # one request's failure must not fail the others
