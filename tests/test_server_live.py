@@ -234,3 +234,25 @@ def test_otlp_json_exports_are_metered_and_a_resend_adds_nothing(tmp_path: Path)
     assert (shown["customer"], shown["steps"], shown["status"]) == ("globex", 1, "completed")
     assert (shown["tokens_total"], shown["tokens_visible"]) == (1_100, 100)
     assert len(stored_ids(db)) == 1
+
+
+def test_several_server_processes_share_one_ledger(tmp_path: Path) -> None:
+    db, log = tmp_path / "l.db", tmp_path / "serve.log"
+    keys = prepare_ledger(db)
+    answers: list[dict[str, Any]] = []
+
+    def client(number: int, url: str) -> None:
+        with httpx.Client(base_url=url, headers=keys.header(keys.ingest)) as http:
+            for batch in range(4):
+                body = msgspec.json.encode(batch_of(number, batch))
+                answers.append(http.post("/v1/events", content=body, timeout=60).json())
+
+    with live_server(db, log, "--workers", "2") as server:
+        threads = [threading.Thread(target=client, args=(n, server.url)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert [a["accepted"] for a in answers] == [BATCH] * 16
+    assert len(set(stored_ids(db))) == len(stored_ids(db)) == 16 * BATCH
+    assert "died" not in log.read_text()
