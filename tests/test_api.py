@@ -205,3 +205,12 @@ def test_gzip_bodies_are_inflated_within_the_limit(client, keys) -> None:
     assert broken.status_code == 400
     other = {**keys.header(keys.ingest), "Content-Encoding": "br"}
     assert client.post("/v1/events", content=b"[]", headers=other).status_code == 415
+
+
+def test_the_economics_report_is_the_providers_own(client, keys) -> None:
+    post_events(client, keys.ingest, msgspec.json.encode([usage("r1")]))
+    for key in (keys.acme, keys.ingest):
+        assert client.get("/v1/report?period=2026-11", headers=keys.header(key)).status_code == 403
+    report = client.get("/v1/report?period=2026-11&by=customer", headers=keys.header(keys.admin))
+    assert report.status_code == 200
+    assert report.json()["total"]["tasks"] == 1

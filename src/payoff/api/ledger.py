@@ -13,7 +13,7 @@ from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page
 from payoff.api.pages import page, page_of_list
 from payoff.core.money import format_nanousd
-from payoff.service import integrity, outcomes
+from payoff.service import economics, integrity, outcomes
 from payoff.store.protocol import TaskSummary
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -126,3 +126,14 @@ async def integrity_report(
     only = readable_customer(caller, customer)
     rows = await run_in_threadpool(integrity.report, store, period, only)
     return [row.as_json() for row in rows]
+
+
+@router.get("/report", summary="Economics of a period: revenue, cost, margin, risks (admin)")
+async def economics_report(
+    store: Ledger,
+    _: Admin,
+    period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+    by: Annotated[str, Query(pattern="^(customer|plan|task_type|model)$")] = "customer",
+) -> dict[str, Any]:
+    """Provider cost and margins are the provider's own figures: admin keys only."""
+    return await run_in_threadpool(economics.report, store, period, by)
