@@ -107,7 +107,7 @@ def test_scopes_bound_what_each_key_may_do(client, keys) -> None:
     # Only admin changes plans, invoices and keys.
     admin_only = [
         ("POST", "/v1/plans", {"content": b"id: x"}),
-        ("POST", "/v1/invoices/run", {"json": {"period": "2026-11"}}),
+        ("POST", "/v1/invoice-runs", {"json": {"period": "2026-11"}}),
         ("POST", "/v1/keys", {"json": {"scope": "admin"}}),
         ("GET", "/v1/keys", {}),
         ("POST", "/v1/customers", {"json": {"id": "new"}}),
@@ -127,7 +127,7 @@ def test_scopes_bound_what_each_key_may_do(client, keys) -> None:
 
 def test_invoices_are_run_by_admin_and_read_by_their_customer_only(client, keys) -> None:
     admin, acme, globex = (keys.header(k) for k in (keys.admin, keys.acme, keys.globex))
-    drafts = client.post("/v1/invoices/run", json={"period": "2026-10"}, headers=admin).json()
+    drafts = client.post("/v1/invoice-runs", json={"period": "2026-10"}, headers=admin).json()
     assert sorted(d["customer"] for d in drafts) == ["acme", "globex"]
     acme_invoice = next(d["id"] for d in drafts if d["customer"] == "acme")
     assert client.get(f"/v1/invoices/{acme_invoice}", headers=acme).status_code == 200
@@ -183,13 +183,15 @@ def test_plans_subscriptions_and_pagination(client, keys) -> None:
     assert client.get("/v1/tasks", params={"cursor": "!!"}, headers=admin).status_code == 400
 
 
-def test_the_docs_page_is_self_contained(client) -> None:
-    page = client.get("/docs")
+def test_the_docs_page_is_self_contained(client, keys) -> None:
+    assert client.get("/docs").status_code == client.get("/openapi.json").status_code == 401
+    page = client.get("/docs", headers=keys.header(keys.acme))
     assert page.status_code == 200
     assert "/v1/events" in page.text and "/v1/traces" in page.text
     assert "<script" not in page.text
     assert "http://" not in page.text and "https://" not in page.text
-    assert client.get("/openapi.json").json()["info"]["title"] == "payoff"
+    schema = client.get("/openapi.json", headers=keys.header(keys.ingest)).json()
+    assert schema["info"]["title"] == "payoff"
 
 
 def test_gzip_bodies_are_inflated_within_the_limit(client, keys) -> None:

@@ -28,7 +28,7 @@ KEYS = prepare_ledger(_folder / "l.db")
 app = create_app(
     ServerConfig(str(_folder / "l.db"), max_records=100, max_body_bytes=65536, builders=0)
 )
-schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=KEYS.header(KEYS.admin))
 
 
 # Whether a well-shaped request is accepted is the ledger's business, not the schema's: a

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from payoff import __version__
 from payoff.api import billing, docs_page, keys, ledger, records
-from payoff.api.allow import AllowHeader
+from payoff.api.auth import Caller
+from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
+from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, BodyLimit
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
 from payoff.service.ingest import build_in_worker, builder_pool, default_workers
@@ -56,6 +59,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load scripts from a CDN; /docs below needs none
         redoc_url=None,
+        openapi_url=None,  # served below, behind a key like everything but /healthz
     )
     app.add_exception_handler(PayoffError, _payoff_error)
 
@@ -64,13 +68,28 @@ def create_app(config: ServerConfig) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
+    def docs(_: Caller) -> HTMLResponse:
         return HTMLResponse(docs_page.render(app.openapi()))
 
-    for module in (records, ledger, billing, keys):
-        app.include_router(module.router)
-    app.add_middleware(AllowHeader, routes=lambda: app.routes)
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_: Caller) -> dict[str, Any]:
+        return app.openapi()
+
+    routers = [module.router for module in (records, ledger, billing, keys)]
+    for router in routers:
+        app.include_router(router)
+    every_route = [*app.routes, *(route for router in routers for route in router.routes)]
+    app.add_middleware(AllowHeader, routes=lambda: every_route)
+    app.add_middleware(BodyLimit, limit_for=lambda path: _body_limit(config, path))
     return app
+
+
+def _body_limit(config: ServerConfig, path: str) -> int:
+    if path in ("/v1/events", "/v1/traces"):
+        return config.max_body_bytes
+    if path == "/v1/plans":
+        return MAX_PLAN_BYTES
+    return SMALL_BODY_BYTES
 
 
 def create_app_from_env() -> FastAPI:

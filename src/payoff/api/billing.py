@@ -109,7 +109,7 @@ def unsubscribe(
     return {"customer": customer, "ends": str(ends)}
 
 
-@router.post("/invoices/run", summary="Draft invoices for a period from the ledger")
+@router.post("/invoice-runs", summary="Draft invoices for a period from the ledger")
 async def run_invoices(
     store: Ledger,
     _: Admin,
