@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ import msgspec
 import pytest
 from fastapi.testclient import TestClient
 
-from api_support import Keys, prepare_ledger, usage
+from api_support import Keys, iso, prepare_ledger, usage
 from payoff.api import ServerConfig, create_app
 
 
@@ -216,3 +217,68 @@ def test_the_economics_report_is_the_providers_own(client, keys) -> None:
     report = client.get("/v1/report?period=2026-11&by=customer", headers=keys.header(keys.admin))
     assert report.status_code == 200
     assert report.json()["total"]["tasks"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/v1/tasks", {"params": {"cursor": "OTIyMzM3MjAzNjg1NDc3NTgwOA"}}, 400),
+        ("POST", "/v1/events", {"content": b"[" * 4_000}, 400),
+        ("POST", "/v1/plans", {"content": b"a: " + b"[" * 3000}, 422),
+        ("POST", "/v1/subscriptions",
+         {"json": {"customer": "acme", "plan": "outcomes@999999999999999999999",
+                   "from": "2026-01-01"}}, 422),
+        ("POST", "/v1/invoice-runs",
+         {"json": {"period": "2026-11", "as_of": "0001-01-01T00:00:00Z"}}, 422),
+        ("POST", "/v1/outcomes/nope/verify", {"json": {}}, 404),
+    ],
+)  # fmt: skip
+def test_odd_inputs_are_refused_not_crashed_on(client, keys, method, path, kwargs, status) -> None:
+    response = client.request(method, path, headers=keys.header(keys.admin), **kwargs)
+    assert response.status_code == status, response.text
+
+
+def test_gzip_bodies_of_several_members_lose_nothing(client, keys) -> None:
+    headers = {**keys.header(keys.ingest), "Content-Encoding": "gzip"}
+    lines = [msgspec.json.encode(usage(f"m{i}")) + b"\n" for i in range(3)]
+    body = b"".join(gzip.compress(line) for line in lines)
+    assert client.post("/v1/events", content=body, headers=headers).json()["accepted"] == 3
+
+
+def test_verdicts_over_events_must_come_signed(client, keys) -> None:
+    an_hour_ago = iso(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))  # not yet deemed
+    records = [
+        usage("v1", customer="globex", task="gt"),
+        {"record": "outcome", "id": "go", "task": "gt", "customer": "globex",
+         "type": "ticket.resolved", "time": an_hour_ago},
+        {"record": "attestation", "id": "ga", "outcome": "go", "verdict": "accept",
+         "time": an_hour_ago},
+    ]  # fmt: skip
+    answer = post_events(client, keys.ingest, msgspec.json.encode(records))
+    assert answer["statuses"] == ["accepted", "accepted", "rejected"]
+    assert "signed" in answer["problems"][0]["reason"]
+    listed = client.get("/v1/outcomes", headers=keys.header(keys.globex)).json()["items"]
+    assert [o["status"] for o in listed] == ["claimed"]
+
+
+def test_customer_keys_see_only_their_own_rows_in_every_list(client, keys) -> None:
+    records = []
+    for customer in ("acme", "globex"):
+        records += [
+            usage(f"{customer}-e", customer=customer, task=f"{customer}-t",
+                  time="2026-11-03T10:00:00Z"),
+            {"record": "outcome", "id": f"{customer}-o", "task": f"{customer}-t",
+             "customer": customer, "type": "ticket.resolved", "time": "2026-11-03T10:00:00Z"},
+        ]  # fmt: skip
+    post_events(client, keys.ingest, msgspec.json.encode(records))
+    acme = keys.header(keys.acme)
+    for path in ("/v1/outcomes", "/v1/tasks", "/v1/invoices"):
+        items = client.get(path, headers=acme).json()["items"]
+        assert {i["customer"] for i in items} <= {"acme"}, path
+    assert [o["id"] for o in client.get("/v1/outcomes", headers=acme).json()["items"]] == ["acme-o"]
+    usage_rows = client.get("/v1/usage", headers=acme).json()
+    assert sum(row["tasks"] for row in usage_rows) == 1
+    rows = client.get("/v1/integrity?period=2026-11", headers=acme).json()
+    assert {row["customer"] for row in rows} == {"acme"}
+    other = client.get("/v1/integrity?period=2026-11&customer=globex", headers=acme)
+    assert other.status_code == 404

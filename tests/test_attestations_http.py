@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,3 +159,31 @@ def test_the_lifecycle_still_applies(client, keys) -> None:
     not_a_verdict = send(client, keys.acme, b'{"id": "u1"}', [secret])
     assert not_a_verdict.status_code == 422
     assert send(client, keys.acme, verdict("u2", "nope"), [secret]).status_code == 404
+
+
+def test_concurrent_conflicting_verdicts_never_both_succeed(client, keys) -> None:
+    secret = rotate(client, keys, "acme")
+    for number in range(1, 6):
+        outcome, answers = f"acme-o{number}", {}
+
+        def customer_rejects(outcome: str = outcome, answers: dict = answers) -> None:
+            body = verdict(f"race-{outcome}", outcome, "reject")
+            answers["customer"] = send(client, keys.acme, body, [secret]).status_code
+
+        def auditor_verifies(outcome: str = outcome, answers: dict = answers) -> None:
+            answers["auditor"] = client.post(
+                f"/v1/outcomes/{outcome}/verify", json={"by": "auditor"},
+                headers=keys.header(keys.admin),
+            ).status_code  # fmt: skip
+
+        threads = [
+            threading.Thread(target=customer_rejects),
+            threading.Thread(target=auditor_verifies),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers.values()) == [200, 422], answers
+        final = status_of(client, keys, outcome)
+        assert final == ("rejected" if answers["customer"] == 200 else "verified")

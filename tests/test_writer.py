@@ -30,13 +30,18 @@ class GatedStore(SqliteStore):
         self.writes: list[int] = []
         self.fail_on: str | None = None
 
-    def write(self, batch: WriteBatch, clock: Callable[[], int]) -> WriteResult:
+    def write(
+        self,
+        batch: WriteBatch,
+        clock: Callable[[], int],
+        check: Callable[[WriteBatch], None] | None = None,
+    ) -> WriteResult:
         self.entered.set()
         self.gate.wait(10)
         if self.fail_on is not None and any(row[0] == self.fail_on for row in batch.events):
             raise RuntimeError("injected failure")
         self.writes.append(len(batch))
-        return super().write(batch, clock)
+        return super().write(batch, clock, check)
 
 
 def request(*ids: str) -> WriteBatch:
@@ -89,3 +94,15 @@ def test_a_failing_request_fails_alone(store: GatedStore) -> None:
     assert [s[0] for s in again.result.events] == ["accepted", "accepted"]
     writer.close()
     assert store.counts().events == 5
+
+
+def test_a_caller_that_stopped_waiting_does_not_stop_the_writer(store: GatedStore) -> None:
+    writer = LedgerWriter(store)
+    abandoned = writer.submit(request("w1"))
+    assert store.entered.wait(10)
+    gone = writer.submit(request("w2"))
+    assert gone.cancel()
+    store.gate.set()
+    abandoned.result(10)
+    assert writer.write(request("w3")).result.events[0][0] == "accepted"
+    writer.close()

@@ -157,6 +157,8 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
         raise PlanError(f"{source}: not valid YAML ({exc})") from None
     except msgspec.ValidationError as exc:
         raise PlanError(f"{source}: {_name_charge(str(exc), loaded)}") from None
+    except RecursionError:
+        raise PlanError(f"{source}: nested too deeply") from None
     except UnicodeError:  # YAML's "\ud800" escapes make strings that are not Unicode text
         raise PlanError(f"{source}: holds text that is not valid Unicode") from None
     plan = parsed.to_plan()

@@ -19,10 +19,14 @@ from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, BodyLimit
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
 from payoff.service.ingest import build_in_worker, builder_pool, default_workers
-from payoff.service.writer import LedgerWriter
+from payoff.service.writer import LedgerWriter, WriterBusy
 from payoff.store import open_store
 
 SUMMARY = "Meter AI work in tokens, visible and hidden; cost it exactly; price it by outcomes."
+
+
+def _busy(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": f"busy: {exc}; retry shortly"}, 503, {"Retry-After": "1"})
 
 
 def _payoff_error(_: Request, exc: Exception) -> JSONResponse:
@@ -62,6 +66,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         openapi_url=None,  # served below, behind a key like everything but /healthz
     )
     app.add_exception_handler(PayoffError, _payoff_error)
+    app.add_exception_handler(WriterBusy, _busy)
 
     @app.get("/healthz", summary="Liveness: no key needed")
     def healthz() -> dict[str, str]:

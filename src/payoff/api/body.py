@@ -34,13 +34,19 @@ async def read_body(request: Request, limit_bytes: int) -> bytes:
 
 
 def _gunzip(body: bytes, limit_bytes: int) -> bytes:
-    inflater = zlib.decompressobj(GZIP_WINDOW)
-    try:
-        inflated = inflater.decompress(body, limit_bytes + 1)
-    except zlib.error as exc:
-        raise HTTPException(400, f"body is not valid gzip: {exc}") from None
-    if len(inflated) > limit_bytes or inflater.unconsumed_tail:
-        raise HTTPException(413, f"body inflates beyond {limit_bytes} bytes, the most accepted")
-    if not inflater.eof:
-        raise HTTPException(400, "body is not valid gzip: it ends before its end")
-    return inflated
+    """Inflate every member of a gzip body (as `gunzip` does), within the limit."""
+    parts, size, rest = [], 0, body
+    while rest:
+        inflater = zlib.decompressobj(GZIP_WINDOW)
+        try:
+            part = inflater.decompress(rest, limit_bytes - size + 1)
+        except zlib.error as exc:
+            raise HTTPException(400, f"body is not valid gzip: {exc}") from None
+        size += len(part)
+        if size > limit_bytes or inflater.unconsumed_tail:
+            raise HTTPException(413, f"body inflates beyond {limit_bytes} bytes, the most accepted")
+        if not inflater.eof:
+            raise HTTPException(400, "body is not valid gzip: it ends before its end")
+        parts.append(part)
+        rest = inflater.unused_data
+    return b"".join(parts)

@@ -47,8 +47,9 @@ class BodyLimit:
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left: nobody to answer
+            if message["type"] == "http.disconnect":  # the client left mid-body
+                await _refuse(send, 400, "the body ended before its end")
+                return
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:

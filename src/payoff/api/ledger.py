@@ -104,7 +104,7 @@ def decide_outcome(
     outcome_id: str,
     action: str,
     caller: Admin,
-    by: Annotated[str, Body(embed=True, description="auditor or operator")] = "operator",
+    by: Annotated[str, Body(embed=True, description="who decides: auditor")] = "auditor",
     reason: Annotated[str | None, Body(embed=True, max_length=2000)] = None,
 ) -> dict[str, Any]:
     """`action` is verify, reject or reverse, checked against the outcome's lifecycle."""

@@ -10,6 +10,9 @@ from fastapi import HTTPException
 
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 
+MAX_OFFSET = 10**12
+"""Beyond any ledger's row count; bounds what a forged cursor can ask of the database."""
+
 
 def decode_cursor(cursor: str | None) -> int:
     if not cursor:
@@ -18,7 +21,7 @@ def decode_cursor(cursor: str | None) -> int:
         offset = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(400, "cursor is not one this server gave out") from None
-    if offset < 0:
+    if not 0 <= offset <= MAX_OFFSET:
         raise HTTPException(400, "cursor is not one this server gave out")
     return offset
 

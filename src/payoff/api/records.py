@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures.process import BrokenProcessPool
 from typing import Annotated, Any
 
 import msgspec
@@ -15,7 +16,7 @@ from payoff.api.auth import Caller, Writer
 from payoff.api.body import read_body
 from payoff.api.models import ERRORS, Attested, IngestAnswer
 from payoff.service import attestations, submit
-from payoff.service.ingest import build_batch, build_in_worker
+from payoff.service.ingest import Built, build_batch, build_in_worker, builder_pool
 from payoff.service.submit import Answer
 from payoff.sources import otlp
 
@@ -57,18 +58,29 @@ def _json(value: Any, status: int = 200) -> Response:
 
 
 async def _write_lines(request: Request, lines: list[tuple[int, bytes]]) -> Answer:
-    state = request.app.state
+    batch, problems = await _build(request.app.state, lines)
+    submit.refuse_unsigned_verdicts(batch, problems)
+    written = await asyncio.wrap_future(request.app.state.writer.submit(batch))
+    return submit.answer(len(lines), batch, problems, written)
+
+
+async def _build(state: Any, lines: list[tuple[int, bytes]]) -> Built:
     if len(lines) <= INLINE_RECORDS:  # tens of microseconds: less than a thread hop
         batch, problems = build_batch(state.catalog, None, lines)
     elif state.builder is not None and len(lines) >= BUILDER_RECORDS:
         # Decoding and costing are pure Python: in another process they run beside the
         # writer and the event loop instead of taking turns with them for one interpreter.
-        future = state.builder.submit(build_in_worker, None, lines)
-        batch, problems = await asyncio.wrap_future(future)
+        pool = state.builder
+        try:
+            batch, problems = await asyncio.wrap_future(pool.submit(build_in_worker, None, lines))
+        except BrokenProcessPool:  # the builder died (killed, out of memory): start another
+            if state.builder is pool:
+                pool.shutdown(wait=False)
+                state.builder = builder_pool(state.catalog, 1)
+            batch, problems = await run_in_threadpool(build_batch, state.catalog, None, lines)
     else:
         batch, problems = await run_in_threadpool(build_batch, state.catalog, None, lines)
-    written = await asyncio.wrap_future(state.writer.submit(batch))
-    return submit.answer(len(lines), batch, problems, written)
+    return batch, problems
 
 
 @router.post(

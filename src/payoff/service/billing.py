@@ -71,8 +71,8 @@ def plan_of(stored: StoredPlan) -> Plan:
 def find_plan(store: Store, reference: str) -> StoredPlan:
     """A plan by `ID` (latest version) or `ID@VERSION`."""
     plan_id, _, version = reference.partition("@")
-    if version and not version.isdigit():
-        raise BillingError(f"plan version must be a number, got {reference!r}")
+    if version and not (version.isascii() and version.isdigit() and len(version) <= 9):
+        raise BillingError(f"plan version must be a number below 10^9, got {reference!r}")
     found = store.get_plan(plan_id, int(version) if version else None)
     if found is None:
         raise BillingError(f"no plan {reference!r}; apply it with `payoff plans apply FILE`")
@@ -416,6 +416,8 @@ def run_invoices(
     """Draft invoices for a period (replacing earlier drafts); finalized ones are kept."""
     period = _period(period_label)
     now = store.stable_time(now_us)
+    if as_of_us is not None and as_of_us < 0:
+        raise BillingError("the as-of time is before 1970, earlier than any record")
     if as_of_us is not None and as_of_us > now:
         # Records received between now and a future as-of time would count as billed
         # without being on the invoice: rating only looks back.

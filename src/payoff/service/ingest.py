@@ -262,10 +262,13 @@ class _Ingest:
                 self.write(*pending.popleft().result())
 
     def write(self, batch: WriteBatch, problems: list[Problem]) -> None:
-        if batch.attestations:
-            self._check_attestations(batch, problems)
         if len(batch):
-            result = self.store.write(batch, now_us)
+            # Verdicts are checked under the write lock, so that no other writer can slip
+            # a verdict of the same outcome in between the check and this batch's commit.
+            check = (
+                (lambda b: self._check_attestations(b, problems)) if batch.attestations else None
+            )
+            result = self.store.write(batch, now_us, check)
             for kind in RECORD_KINDS:
                 self._account(
                     getattr(batch, kind), batch.lines[kind], getattr(result, kind), problems

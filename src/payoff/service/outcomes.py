@@ -267,16 +267,18 @@ def decide(store: Store, outcome_id: str, action: str, by: str, reason: str | No
     if action not in DECISION_ACTIONS:
         raise OutcomeError(f"action is one of {', '.join(DECISION_ACTIONS)}")
     if by not in DECIDERS:
-        raise OutcomeError(f"--by is one of {', '.join(DECIDERS)}")
+        raise OutcomeError(f"the decider (by) is one of {', '.join(DECIDERS)}, got {by!r}")
     outcome = store.get_outcomes([outcome_id]).get(outcome_id)
     if outcome is None:
         raise OutcomeError(f"no outcome {outcome_id!r}")
     at_us = now_us()
     try:
-        check_verdict(store, outcome, Verdict(action, by, at_us, reason))
+        store.add_decision(
+            outcome_id, action, by, reason, at_us, at_us,
+            check=lambda: check_verdict(store, outcome, Verdict(action, by, at_us, reason)),
+        )  # fmt: skip
     except LifecycleError as exc:
         raise OutcomeError(f"outcome {outcome_id}: {exc}") from None
-    store.add_decision(outcome_id, action, by, reason, at_us, at_us)
     (state,) = states(store, [outcome], now_us())
     return state
 

@@ -35,6 +35,8 @@ def split_body(body: bytes, max_records: int) -> list[Line]:
             items = msgspec.json.decode(body, type=list[msgspec.Raw])
         except msgspec.DecodeError as exc:
             raise BodyError(f"body is not a JSON array of records: {exc}") from None
+        except RecursionError:
+            raise BodyError("body is not a JSON array of records: nested too deeply") from None
         lines = [(number, bytes(item)) for number, item in enumerate(items, start=1)]
     else:
         records = (line for line in body.splitlines() if line.strip())
@@ -74,6 +76,22 @@ def _problem(
     index: int, record_id: str | None, status: str, reason: str, at: str | None
 ) -> dict[str, Any]:
     return {"index": index, "id": record_id, "status": status, "field": at, "reason": reason}
+
+
+UNSIGNED_VERDICT = (
+    "a customer's verdict is accepted over HTTP only signed, at POST /v1/attestations"
+)
+
+
+def refuse_unsigned_verdicts(batch: WriteBatch, problems: list[Problem]) -> None:
+    """Take attestation records out of a batch sent to /v1/events, as rejected problems.
+
+    Over HTTP a verdict stands for the customer only when the customer signed it; a key
+    that may write records must not be able to accept outcomes on a customer's behalf.
+    """
+    for row, line in zip(batch.attestations, batch.lines["attestations"], strict=True):
+        problems.append(Problem(line, str(row[0]), REJECTED, UNSIGNED_VERDICT, "record"))
+    batch.attestations, batch.lines["attestations"] = [], []
 
 
 def answer(count: int, batch: WriteBatch, problems: list[Problem], written: Written) -> Answer:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
+from payoff.core.errors import PayoffError
 from payoff.service.clock import now_us
 from payoff.service.outcomes import check_attestations
 from payoff.store.protocol import RECORD_KINDS, Row, Status, Store, WriteBatch, WriteResult
@@ -24,6 +25,25 @@ CHECKPOINT_INTERVAL_S = 0.5
 """How often the WAL is copied into the database while writes come in."""
 MAX_QUEUED = 256
 """Requests waiting for the writer; beyond it, submitters wait (back-pressure, bounded memory)."""
+
+
+class WriterBusy(PayoffError):
+    """The writer's queue is full: the caller should retry shortly (back-pressure)."""
+
+
+def _settle(
+    future: Future[Written], result: Written | None = None, exception: BaseException | None = None
+) -> None:
+    """Give a caller its answer, unless it stopped waiting (a cancelled future takes none)."""
+    if future.cancelled():
+        return
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+    except InvalidStateError:  # cancelled between the check and now
+        pass
 
 
 @dataclass
@@ -71,16 +91,20 @@ class LedgerWriter:
                 self._wrote.clear()
                 self.store.checkpoint()  # type: ignore[attr-defined]
 
-    def submit(self, batch: WriteBatch) -> Future[Written]:
+    def submit(self, batch: WriteBatch, *, wait: bool = False) -> Future[Written]:
+        """Queue a batch; raise WriterBusy when MAX_QUEUED wait already, unless `wait`."""
         if self._closed:
             raise RuntimeError("the ledger writer is closed")
         future: Future[Written] = Future()
-        self._queue.put(_Submission(batch, future))
+        try:
+            self._queue.put(_Submission(batch, future), block=wait)
+        except queue.Full:
+            raise WriterBusy(f"{MAX_QUEUED} requests are waiting to be written") from None
         return future
 
     def write(self, batch: WriteBatch) -> Written:
         """Submit and wait: for callers on a plain thread."""
-        return self.submit(batch).result()
+        return self.submit(batch, wait=True).result()
 
     def close(self) -> None:
         """Write what is queued, then stop the thread."""
@@ -116,19 +140,19 @@ class LedgerWriter:
 
     def _write_group(self, group: list[_Submission]) -> None:
         try:
-            self._check_verdicts(group)
             merged = WriteBatch()
             for submission in group:
                 for kind in RECORD_KINDS:
                     getattr(merged, kind).extend(getattr(submission.batch, kind))
-            result = self.store.write(merged, now_us)
+            check = (lambda b: self._check_verdicts(group, b)) if merged.attestations else None
+            result = self.store.write(merged, now_us, check)
             self._wrote.set()
         except BaseException as exc:  # nothing of the group was committed
             if len(group) > 1 and isinstance(exc, Exception):
                 for submission in group:  # one request's failure must not fail the others
                     self._write_group([submission])
                 return
-            group[0].future.set_exception(exc)
+            _settle(group[0].future, exception=exc)
             if not isinstance(exc, Exception):
                 raise
             return
@@ -139,12 +163,13 @@ class LedgerWriter:
                 count = len(getattr(submission.batch, kind))
                 statuses[kind] = getattr(result, kind)[offsets[kind] : offsets[kind] + count]
                 offsets[kind] += count
-            submission.future.set_result(Written(WriteResult(**statuses), submission.refused))
+            _settle(submission.future, Written(WriteResult(**statuses), submission.refused))
 
-    def _check_verdicts(self, group: list[_Submission]) -> None:
+    def _check_verdicts(self, group: list[_Submission], merged: WriteBatch) -> None:
         """Refuse verdicts out of lifecycle order (the group's claims included), as ingest does.
 
-        Refused rows are taken out of their submission's batch, so statuses stay aligned.
+        Runs under the write lock (see SqlStore.write). Refused rows are taken out of their
+        submission's batch and out of the merged one, so statuses stay aligned.
         """
         attestations = [row for sub in group for row in sub.batch.attestations]
         if not attestations:
@@ -164,3 +189,4 @@ class LedgerWriter:
                     _, reason, at = refusal
                     submission.refused.append((line, str(row[0]), reason or "rejected", at))
             batch.attestations, batch.lines["attestations"] = kept_rows, kept_lines
+        merged.attestations = [row for sub in group for row in sub.batch.attestations]

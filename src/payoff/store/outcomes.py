@@ -200,9 +200,19 @@ class OutcomeQueries:
         return _in_time_order(found)
 
     def add_decision(
-        self, outcome: str, action: str, by: str, reason: str | None, at_us: int, now_us: int
+        self,
+        outcome: str,
+        action: str,
+        by: str,
+        reason: str | None,
+        at_us: int,
+        now_us: int,
+        check: Callable[[], None] | None = None,
     ) -> None:
-        with self.engine.begin() as conn:
+        """Keep a decision; `check` runs first, under the write lock (see SqlStore.write)."""
+        with self._write_transaction() as conn:  # type: ignore[attr-defined]
+            if check is not None:
+                check()
             conn.execute(
                 s.outcome_decisions.insert().values(
                     outcome=outcome,

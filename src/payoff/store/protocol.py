@@ -175,7 +175,12 @@ class LedgerCounts:
 
 
 class Store(Protocol):
-    def write(self, batch: WriteBatch, clock: Callable[[], int]) -> WriteResult: ...
+    def write(
+        self,
+        batch: WriteBatch,
+        clock: Callable[[], int],
+        check: Callable[[WriteBatch], None] | None = None,
+    ) -> WriteResult: ...
 
     def stable_time(self, clock: Callable[[], int]) -> int: ...
 

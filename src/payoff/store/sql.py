@@ -127,11 +127,23 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         with self._write_transaction():
             return clock()
 
-    def write(self, batch: WriteBatch, clock: Callable[[], int]) -> WriteResult:
+    def write(
+        self,
+        batch: WriteBatch,
+        clock: Callable[[], int],
+        check: Callable[[WriteBatch], None] | None = None,
+    ) -> WriteResult:
+        """Write a batch in one transaction; `check` runs first, under the write lock.
+
+        `check` may take rows out of the batch (verdicts the lifecycle refuses): what it
+        reads cannot change before the batch commits, since no other writer can commit.
+        """
         with self._write_transaction() as conn:
             # Read under the write lock: everything stamped up to now is committed before
             # any later stamp, so a reader that takes its as-of time the same way misses none.
             now_us = clock()
+            if check is not None:
+                check(batch)
             events = self._write_events(conn, batch, now_us)
             task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
             outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
