@@ -14,7 +14,6 @@ from payoff.store import open_store
 from payoff.store.protocol import Store
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 NOV_3 = "2026-11-03T10:00:00Z"
 NOV_3_US = int(dt.datetime(2026, 11, 3, 10, tzinfo=dt.UTC).timestamp()) * 10**6
 

@@ -23,7 +23,8 @@ from payoff.core.tokens import TokenCounts, normalise_usage
 from payoff.records import UsageRecord, record_from_dict
 from payoff.sources.providers import provider_for_format, usage_from_response
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real_usage.jsonl"
+# Real provider usage objects (a copy of the project's shared fixtures, so a clone runs alone).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "real_usage.jsonl"
 NOV_3 = dt.datetime(2026, 11, 3, 10, tzinfo=dt.UTC)
 NOV_3_US = int(NOV_3.timestamp()) * 10**6
 
