@@ -282,3 +282,26 @@ def test_customer_keys_see_only_their_own_rows_in_every_list(client, keys) -> No
     assert {row["customer"] for row in rows} == {"acme"}
     other = client.get("/v1/integrity?period=2026-11&customer=globex", headers=acme)
     assert other.status_code == 404
+
+
+def test_filtered_lists_page_through_every_match_once(client, keys) -> None:
+    now = dt.datetime.now(dt.UTC)
+    records = []
+    for n in range(10):  # alternately old enough to be deemed verified, and still claimed
+        claimed = iso(now - dt.timedelta(days=20 if n % 2 else 0, hours=1))
+        records += [
+            usage(f"f{n}", task=f"ft{n}", time=claimed),
+            {"record": "outcome", "id": f"fo{n}", "task": f"ft{n}", "customer": "acme",
+             "type": "ticket.resolved", "time": claimed},
+        ]  # fmt: skip
+    for start in range(0, len(records), 5):
+        post_events(client, keys.ingest, msgspec.json.encode(records[start : start + 5]))
+    seen, cursor = [], None
+    while True:
+        params = {"status": "claimed", "limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/v1/outcomes", params=params, headers=keys.header(keys.acme)).json()
+        seen += [(o["id"], o["status"]) for o in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [(f"fo{n}", "claimed") for n in range(0, 10, 2)]

@@ -12,7 +12,7 @@ from payoff.api.auth import Admin, Ledger, Reader, not_found_unless, readable_cu
 from payoff.api.body import read_body
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page, SecretRotated
-from payoff.api.pages import page_of_list
+from payoff.api.pages import page
 from payoff.core.periods import to_us
 from payoff.service import access, billing
 from payoff.service.clock import now_us
@@ -134,7 +134,13 @@ def list_invoices(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> dict[str, Any]:
     only = readable_customer(caller, customer)
-    return page_of_list(billing.list_invoices(store, only, period, status), cursor, limit)
+    return page(
+        lambda offset, count: billing.list_invoices(
+            store, only, period, status, limit=count, offset=offset
+        ),
+        cursor,
+        limit,
+    )
 
 
 @router.get("/invoices/{invoice_id}", summary="One invoice, with its credit notes")

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from payoff.api.auth import Admin, Ledger, Reader, readable_customer
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page
-from payoff.api.pages import page, page_of_list
+from payoff.api.pages import filtered_page, page
 from payoff.core.money import format_nanousd
 from payoff.service import economics, integrity, outcomes
 from payoff.store.protocol import TaskSummary
@@ -94,8 +94,17 @@ def list_outcomes(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> dict[str, Any]:
-    found = outcomes.list_states(store, readable_customer(caller, customer), status)
-    return page_of_list(found, cursor, limit, lambda state: state.as_json())
+    only = readable_customer(caller, customer)
+
+    def fetch(offset: int, count: int) -> list[Any]:
+        return outcomes.states_page(store, only, offset, count)
+
+    def shape(state: Any) -> dict[str, Any]:
+        return state.as_json()  # type: ignore[no-any-return]
+
+    if status is None:
+        return page(fetch, cursor, limit, shape)
+    return filtered_page(fetch, lambda s: s.lifecycle.status == status, cursor, limit, shape)
 
 
 @router.post("/outcomes/{outcome_id}/{action}", summary="An auditor's or operator's verdict")

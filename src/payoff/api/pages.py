@@ -52,10 +52,36 @@ def page(
     }
 
 
-def page_of_list(
-    items: Sequence[Any],
+SCAN_CHUNK = 1_000
+MAX_SCANNED = 20_000
+"""Rows looked at for one filtered page; a page cut short by it still gives a next cursor."""
+
+
+def filtered_page(
+    fetch: Callable[[int, int], Sequence[Any]],
+    keep: Callable[[Any], bool],
     cursor: str | None,
     limit: int,
-    shape: Callable[[Any], dict[str, Any]] = dict,
+    shape: Callable[[Any], dict[str, Any]],
 ) -> dict[str, Any]:
-    return page(lambda offset, count: items[offset : offset + count], cursor, limit, shape)
+    """A page of the rows `keep` accepts, when the filter can only be applied after reading.
+
+    The cursor counts rows read, not rows kept, so no row is skipped or given twice; a page
+    may hold fewer than `limit` rows (MAX_SCANNED read) and still have a next cursor.
+    """
+    offset, limit = decode_cursor(cursor), check_limit(limit)
+    items: list[dict[str, Any]] = []
+    scanned = 0
+    while len(items) < limit and scanned < MAX_SCANNED:
+        chunk_start = offset
+        rows = fetch(offset, SCAN_CHUNK)
+        for row in rows:
+            offset += 1
+            if keep(row):
+                items.append(shape(row))
+                if len(items) == limit:
+                    break
+        scanned += len(rows)
+        if len(rows) < SCAN_CHUNK and offset == chunk_start + len(rows):
+            return {"items": items, "next_cursor": None}  # read to the end
+    return {"items": items, "next_cursor": encode_cursor(offset)}

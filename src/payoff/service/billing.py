@@ -584,8 +584,18 @@ def invoice_json(document: dict[str, Any]) -> str:
 
 
 def list_invoices(
-    store: Store, customer: str | None = None, period: str | None = None, status: str | None = None
+    store: Store,
+    customer: str | None = None,
+    period: str | None = None,
+    status: str | None = None,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    return [
-        {**i.document, "status": i.status} for i in store.list_invoices(customer, period, status)
-    ]
+    """Invoices as documents; all of them (up to the store's bound) unless `limit` is given."""
+    found = (
+        store.list_invoices(customer, period, status)
+        if limit is None
+        else store.list_invoices(customer, period, status, limit=limit, offset=offset)
+    )
+    return [{**i.document, "status": i.status} for i in found]

@@ -283,6 +283,11 @@ def decide(store: Store, outcome_id: str, action: str, by: str, reason: str | No
     return state
 
 
+def states_page(store: Store, customer: str | None, offset: int, count: int) -> list[OutcomeState]:
+    """The states of `count` claims from `offset`, in claim order: a page of a long list."""
+    return states(store, store.list_outcome_claims(customer, limit=count, offset=offset), now_us())
+
+
 def list_states(
     store: Store, customer: str | None = None, status: str | None = None
 ) -> list[OutcomeState]:

@@ -452,12 +452,13 @@ class BillingQueries:
         statuses: Sequence[str] = (),
         since_period: str | None = None,
         limit: int | None = MAX_INVOICES_LISTED,
+        offset: int = 0,
     ) -> list[StoredInvoice]:
         """Invoices by period, customer and creation; `limit=None` for all (internal use)."""
         i = s.invoices.c
-        query = select(s.invoices).order_by(i.period, i.customer, i.created_at_us)
+        query = select(s.invoices).order_by(i.period, i.customer, i.created_at_us, i.id)
         if limit is not None:
-            query = query.limit(limit)
+            query = query.limit(limit).offset(offset)
         for column, value in ((i.customer, customer), (i.period, period), (i.status, status)):
             if value is not None:
                 query = query.where(column == value)

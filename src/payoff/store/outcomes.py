@@ -180,10 +180,10 @@ class OutcomeQueries:
         return found
 
     def list_outcome_claims(
-        self, customer: str | None = None, *, limit: int = MAX_OUTCOMES_LISTED
+        self, customer: str | None = None, *, limit: int = MAX_OUTCOMES_LISTED, offset: int = 0
     ) -> list[StoredOutcome]:
         o = s.outcomes.c
-        query = select(s.outcomes).order_by(o.occurred_at_us, o.id).limit(limit)
+        query = select(s.outcomes).order_by(o.occurred_at_us, o.id).limit(limit).offset(offset)
         if customer is not None:
             query = query.where(o.customer == customer)
         with self.engine.connect() as conn:
