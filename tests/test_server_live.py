@@ -205,6 +205,10 @@ def otlp_json_export(trace_id: str, customer: str) -> dict[str, Any]:
              attribute("gen_ai.usage.output_tokens", 100),
          ],
          "status": {}},
+        {"traceId": trace_id, "spanId": "3" * 16, "parentSpanId": root, "name": "GET /kb",
+         "kind": 3, "startTimeUnixNano": str(now_ns - 400_000_000),
+         "endTimeUnixNano": str(now_ns - 300_000_000),
+         "attributes": [attribute("http.request.method", "GET")], "status": {}},
     ]  # fmt: skip
     return {
         "resourceSpans": [
@@ -227,7 +231,9 @@ def test_otlp_json_exports_are_metered_and_a_resend_adds_nothing(tmp_path: Path)
             response = httpx.post(f"{server.url}/v1/traces", json=body, headers=headers)
             assert response.status_code == 200, response.text
             assert response.headers["content-type"].startswith("application/json")
-            assert "partialSuccess" not in response.json()
+            warning = response.json()["partialSuccess"]
+            assert "rejectedSpans" not in warning  # a warning: nothing was refused
+            assert warning["errorMessage"] == "1 spans without GenAI usage ignored"
         shown = httpx.get(
             f"{server.url}/v1/tasks/{trace_id}", headers=keys.header(keys.globex)
         ).json()

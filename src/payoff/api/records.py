@@ -140,12 +140,16 @@ def otlp_response(
     content_type: str, conversion: otlp.Conversion, answer: Answer | None
 ) -> Response:
     refused = len(conversion.refused) + (0 if answer is None else len(answer.problems))
+    ignored = (
+        [f"{conversion.ignored} spans without GenAI usage ignored"] if conversion.ignored else []
+    )
     message = "; ".join(
-        [f"span {span}: {reason}" for span, reason in conversion.refused[:20]]
+        ignored
+        + [f"span {span}: {reason}" for span, reason in conversion.refused[:20]]
         + [f"record {p['id']}: {p['reason']}" for p in (answer.problems[:20] if answer else [])]
     )
     reply = ExportTraceServiceResponse()
-    if refused:
+    if message:  # with no span rejected, OTLP reads the message as a warning
         reply.partial_success.rejected_spans = refused
         reply.partial_success.error_message = message
     if content_type == "application/json":
