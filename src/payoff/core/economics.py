@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -113,12 +113,36 @@ def usage_totals(
     ledger: CustomerLedger, plan: Plan, period_days: int, output_factor: Fraction = Fraction(1)
 ) -> UsageTotals:
     """The whole period's totals of a customer, as if on `plan` for all of it."""
+    return plan_totals(customer_totals(ledger, period_days, output_factor), ledger, plan)
+
+
+def customer_totals(
+    ledger: CustomerLedger, period_days: int, output_factor: Fraction = Fraction(1)
+) -> UsageTotals:
+    """A customer's totals whatever the plan: every field but the reasoning budgets'."""
     tokens: dict[str, int] = defaultdict(int)
     for used in ledger.usage:
         for name, count in used.tokens.items():
             tokens[name] += count
     if output_factor != 1:  # list prices of output tracking a lower cost (see scenarios)
         tokens["output"] = round(tokens["output"] * output_factor)
+    tasks: dict[tuple[str | None, str], int] = defaultdict(int)
+    for t in ledger.units:
+        if t.task is not None and t.ended and t.status in FINAL_STATUSES:
+            tasks[(t.type, t.status)] += 1
+    return UsageTotals(
+        active_days=period_days,
+        period_days=period_days,
+        tokens=dict(tokens),
+        cost_nanousd=sum(u.cost_nanousd for u in ledger.usage),
+        unpriced_steps=sum(u.unpriced for u in ledger.usage),
+        tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
+        outcomes=tuple(ledger.outcomes),
+    )
+
+
+def plan_totals(base: UsageTotals, ledger: CustomerLedger, plan: Plan) -> UsageTotals:
+    """`base` with what `plan`'s reasoning budgets absorb of the customer's tasks."""
     absorbed = {
         c.name: sum(
             max(0, u.hidden - c.hidden_tokens_per_task_max)
@@ -128,20 +152,7 @@ def usage_totals(
         for c in plan.charges
         if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
     }
-    tasks: dict[tuple[str | None, str], int] = defaultdict(int)
-    for t in ledger.units:
-        if t.task is not None and t.ended and t.status in FINAL_STATUSES:
-            tasks[(t.type, t.status)] += 1
-    return UsageTotals(
-        active_days=period_days,
-        period_days=period_days,
-        tokens=dict(tokens),
-        absorbed=absorbed,
-        cost_nanousd=sum(u.cost_nanousd for u in ledger.usage),
-        unpriced_steps=sum(u.unpriced for u in ledger.usage),
-        tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
-        outcomes=tuple(ledger.outcomes),
-    )
+    return replace(base, absorbed=absorbed)
 
 
 def plan_lines(plan: Plan, totals_in: UsageTotals, label: str) -> list[Line]:
@@ -185,6 +196,60 @@ def customer_figures(ledger: CustomerLedger, shared: Attribution) -> list[Figure
     return rows
 
 
+def fixed_figures(ledger: CustomerLedger) -> Figures:
+    """The figures of a customer's tasks that no plan changes (revenue and risks aside)."""
+    result = Figures()
+    for unit, used in zip(ledger.units, ledger.usage, strict=True):
+        result.cost_nanousd += used.cost_nanousd
+        result.cost_visible_nanousd += used.cost_visible_nanousd
+        result.outcomes_verified += len(unit.outcomes)
+        result.tokens_visible += used.visible_output
+        result.tokens_hidden += used.hidden
+        result.unpriced_events += used.unpriced
+        if unit.task is not None:
+            result.tasks += 1
+            result.tasks_verified += 1 if unit.outcomes else 0
+    return result
+
+
+def shared_figures(ledger: CustomerLedger, shared: Attribution) -> Figures:
+    """What a plan's attribution adds to `fixed_figures`: revenue, spend and cost unearned.
+
+    The same sums as `customer_figures` gives, task by task (tested)."""
+    result = Figures(revenue=sum(shared.amounts, shared.unattributed))
+    for unit, used, amount, earned in zip(
+        ledger.units, ledger.usage, shared.amounts, shared.earned, strict=True
+    ):
+        if unit.outcomes:
+            result.spend_verified += amount
+        if not earned:
+            result.cost_unearned_nanousd += used.cost_nanousd
+    return result
+
+
+def simulate_plans(
+    plans: Sequence[Plan],
+    customers: Mapping[str, CustomerLedger],
+    label: str,
+    period_days: int,
+    output_factor: Fraction = Fraction(1),
+) -> list[Figures]:
+    """Every customer on each plan for the whole period: the figures of all of them, per plan.
+
+    What does not depend on the plan (usage totals, task counts, costs) is summed once."""
+    results = [Figures() for _ in plans]
+    for name in sorted(customers):
+        ledger = customers[name]
+        base = customer_totals(ledger, period_days, output_factor)
+        fixed = fixed_figures(ledger)
+        for plan, result in zip(plans, results, strict=True):
+            lines = plan_lines(plan, plan_totals(base, ledger, plan), label)
+            shared = attribute(lines, ledger.units, plan.currency)
+            result.add(fixed)
+            result.add(shared_figures(ledger, shared))
+    return results
+
+
 def simulate_plan(
     plan: Plan,
     customers: Mapping[str, CustomerLedger],
@@ -193,14 +258,7 @@ def simulate_plan(
     output_factor: Fraction = Fraction(1),
 ) -> Figures:
     """Every customer on `plan` for the whole period: the figures of all of them."""
-    result = Figures()
-    for name in sorted(customers):
-        ledger = customers[name]
-        lines = plan_lines(plan, usage_totals(ledger, plan, period_days, output_factor), label)
-        shared = attribute(lines, ledger.units, plan.currency)
-        for figures in customer_figures(ledger, shared):
-            result.add(figures)
-    return result
+    return simulate_plans([plan], customers, label, period_days, output_factor)[0]
 
 
 KeyOf = Callable[[str, TaskUnits], str]

@@ -14,7 +14,7 @@ from typing import Any
 
 from payoff.catalog import Catalog
 from payoff.core.attribution import Attribution, Line, TaskUnits, attribute
-from payoff.core.economics import CustomerLedger, TaskFact, grouped, ledgers, simulate_plan
+from payoff.core.economics import CustomerLedger, TaskFact, grouped, ledgers, simulate_plans
 from payoff.core.errors import PayoffError
 from payoff.core.figures import Figures, ratio
 from payoff.core.periods import US_PER_DAY, Period
@@ -247,11 +247,11 @@ def simulate(
         usage = _usage_summary(buckets)
         base_usage = base_usage or usage
         by_plan = {}
-        for plan in plans:
+        simulated = simulate_plans(
+            plans, customers, label, data.period.days, scenario.list_output_factor()
+        )
+        for plan, figures in zip(plans, simulated, strict=True):
             name = f"{plan.id}@{plan.version}"
-            figures = simulate_plan(
-                plan, customers, label, data.period.days, scenario.list_output_factor()
-            )
             before = baseline.setdefault(name, figures)
             by_plan[name] = {
                 **figures.derived(),
