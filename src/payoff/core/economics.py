@@ -35,7 +35,8 @@ class TaskFact:
 class TaskUsage:
     """One task's usage summed over its buckets."""
 
-    tokens: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tokens: dict[str, int] = field(default_factory=dict)
+    """By plan token class; empty until the task has a bucket."""
     visible_output: int = 0
     hidden: int = 0
     cost_nanousd: int = 0
@@ -43,12 +44,17 @@ class TaskUsage:
     unpriced: int = 0
 
     def add(self, b: Bucket) -> None:
-        self.tokens["input"] += b.uncached
-        self.tokens["cache_read"] += b.cache_read
-        self.tokens["cache_write"] += b.cache_write
-        self.tokens["output"] += b.text_output + b.reasoning
-        self.visible_output += b.tokens_visible
-        self.hidden += b.tokens - b.tokens_visible
+        tokens = self.tokens
+        if not tokens:
+            tokens.update(input=0, cache_read=0, cache_write=0, output=0)
+        output = b.text_output + b.reasoning
+        tokens["input"] += b.uncached
+        tokens["cache_read"] += b.cache_read
+        tokens["cache_write"] += b.cache_write
+        tokens["output"] += output
+        visible = b.text_output if b.visible else 0
+        self.visible_output += visible
+        self.hidden += b.uncached + b.cache_read + b.cache_write + output - visible
         self.cost_nanousd += b.cost_nanousd
         self.cost_visible_nanousd += b.cost_visible_nanousd
         self.unpriced += b.unpriced

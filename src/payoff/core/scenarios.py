@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from payoff.core.allocation import allocate
+from payoff.core.money import round_div_half_even
 from payoff.core.usage import CATALOG, Bucket, Pricer
 
 MAX_SCENARIO_NAME = 64
@@ -36,16 +37,33 @@ Params = Mapping[str, Decimal]
 
 def _scale(count: int, factor: Decimal | Fraction) -> int:
     """count x factor rounded half-even to a whole token (or call)."""
-    if isinstance(factor, Fraction):
-        exact = count * factor
-        return round(exact)  # Fraction rounds half to even, exactly
+    if isinstance(factor, Fraction):  # in integers: what round(count * factor) gives
+        return round_div_half_even(count * factor.numerator, factor.denominator)
     return int((count * factor).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def _priced_alike(old: Bucket, new: Bucket) -> bool:
+    """Whether the price table reads the same of both: then their catalog costs are equal."""
+    return (
+        old.batch == new.batch
+        and old.calls == new.calls
+        and old.uncached == new.uncached
+        and old.cache_read == new.cache_read
+        and old.cache_write == new.cache_write
+        and old.text_output == new.text_output
+        and old.reasoning == new.reasoning
+        and old.cost_factor == new.cost_factor
+    )
 
 
 def _recost(pricer: Pricer, old: Bucket, new: Bucket) -> Bucket:
     """`new` costed as the ledger cost of `old` plus the change at catalog prices."""
     if new.source != CATALOG:
         return new
+    if _priced_alike(old, new):  # no change to price: the ledger's cost, unless unpriceable
+        if pricer.table(new) is None:
+            return new
+        return new._replace(cost_nanousd=max(0, old.cost_nanousd))
     before, after = pricer.cost(old), pricer.cost(new)
     if before is None or after is None:
         return new

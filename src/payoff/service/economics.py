@@ -182,18 +182,24 @@ def report(
 def _usage_summary(buckets: Sequence[Bucket]) -> dict[str, int]:
     """What each technique reduces: tokens, full-price input, reasoning, hidden steps,
     target-model passes (one per output token without speculative decoding)."""
-    summary = dict.fromkeys(
-        ("tokens", "uncached_input", "reasoning", "hidden_steps", "target_passes", "cost"), 0
-    )
+    tokens = uncached = reasoning = hidden_steps = passes = cost = 0
     for b in buckets:
-        summary["tokens"] += b.tokens
-        summary["uncached_input"] += b.uncached
-        summary["reasoning"] += b.reasoning
-        summary["hidden_steps"] += 0 if b.visible else b.calls
-        if b.provider is not None:
-            summary["target_passes"] += round((b.text_output + b.reasoning) * b.passes_factor)
-        summary["cost"] += b.cost_nanousd
-    return summary
+        output = b.text_output + b.reasoning
+        tokens += b.uncached + b.cache_read + b.cache_write + output
+        uncached += b.uncached
+        reasoning += b.reasoning
+        hidden_steps += 0 if b.visible else b.calls
+        if b.provider is not None:  # one pass per token unless speculative decoding cut it
+            passes += output if b.passes_factor == 1 else round(output * b.passes_factor)
+        cost += b.cost_nanousd
+    return {
+        "tokens": tokens,
+        "uncached_input": uncached,
+        "reasoning": reasoning,
+        "hidden_steps": hidden_steps,
+        "target_passes": passes,
+        "cost": cost,
+    }
 
 
 def load_plans(paths: Sequence[str | Path]) -> list[Plan]:
