@@ -73,45 +73,69 @@ class CustomerLedger:
 TaskKey = tuple[str, str | None]
 
 
-def ledgers(
+@dataclass(frozen=True)
+class PeriodTasks:
+    """The period's tasks in order, with what no scenario changes: facts and outcomes."""
+
+    blanks: list[tuple[str, TaskUnits]]
+    """(customer, task) per task, by customer (task-less usage first), then task; no usage."""
+    verified: dict[str, list[tuple[str, Decimal]]]
+    """Per customer, every outcome verified in the period, in the order verified."""
+
+
+def period_tasks(
     buckets: Iterable[Bucket],
     facts: Mapping[TaskKey, TaskFact],
     outcomes: Sequence[tuple[str, str, str, Decimal]],
-) -> dict[str, CustomerLedger]:
-    """Per customer: tasks with usage, tasks that ended, and tasks with verified outcomes.
+) -> PeriodTasks:
+    """Tasks with usage, tasks that ended, and tasks with verified outcomes.
 
     `outcomes` are (customer, task, type, value) in the order they were verified.
     """
+    by_task: dict[TaskKey, list[tuple[str, Decimal]]] = defaultdict(list)
+    verified: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+    for customer, outcome_task, kind, value in outcomes:
+        by_task[(customer, outcome_task)].append((kind, value))
+        verified[customer].append((kind, value))
+    keys = sorted(
+        {(b.customer, b.task) for b in buckets}
+        | {k for k, f in facts.items() if f.ended}
+        | set(by_task),
+        key=lambda k: (k[0], k[1] is not None, k[1] or ""),
+    )
+    blanks = []
+    for customer, task in keys:
+        fact = facts.get((customer, task), TaskFact(None, "open", False))
+        outcomes_of = tuple(by_task.get((customer, task), ()))
+        blank = TaskUnits(task, fact.type, fact.status, fact.ended, outcomes=outcomes_of)
+        blanks.append((customer, blank))
+    return PeriodTasks(blanks, dict(verified))
+
+
+def ledgers(
+    buckets: Sequence[Bucket],
+    facts: Mapping[TaskKey, TaskFact],
+    outcomes: Sequence[tuple[str, str, str, Decimal]],
+    tasks: PeriodTasks | None = None,
+) -> dict[str, CustomerLedger]:
+    """Per customer: its tasks of the period (`period_tasks`, unless given: a scenario keeps
+    the ledger's tasks) with their usage summed from `buckets`, and its verified outcomes."""
+    tasks = tasks or period_tasks(buckets, facts, outcomes)
     usage: dict[TaskKey, TaskUsage] = defaultdict(TaskUsage)
     for b in buckets:
         usage[(b.customer, b.task)].add(b)
-    by_task: dict[TaskKey, list[tuple[str, Decimal]]] = defaultdict(list)
-    for customer, outcome_task, kind, value in outcomes:
-        by_task[(customer, outcome_task)].append((kind, value))
-    keys = sorted(
-        set(usage) | {k for k, f in facts.items() if f.ended} | set(by_task),
-        key=lambda k: (k[0], k[1] is not None, k[1] or ""),
-    )
     result: dict[str, CustomerLedger] = defaultdict(CustomerLedger)
-    for key in keys:
-        customer, task = key
-        fact = facts.get(key, TaskFact(None, "open", False))
-        used = usage.get(key, TaskUsage())
-        result[customer].units.append(
-            TaskUnits(
-                task=task,
-                type=fact.type,
-                status=fact.status,
-                ended=fact.ended,
-                tokens=used.tokens,
-                visible_output=used.visible_output,
-                cost_nanousd=used.cost_nanousd,
-                outcomes=tuple(by_task.get(key, ())),
-            )
-        )
-        result[customer].usage.append(used)
-    for customer, _, kind, value in outcomes:
-        result[customer].outcomes.append((kind, value))
+    for customer, blank in tasks.blanks:
+        used = usage.pop((customer, blank.task), None) or TaskUsage()
+        ledger = result[customer]
+        ledger.units.append(
+            TaskUnits(blank.task, blank.type, blank.status, blank.ended, used.tokens,
+                      used.visible_output, used.cost_nanousd, blank.outcomes)
+        )  # fmt: skip
+        ledger.usage.append(used)
+    assert not usage, "every bucket belongs to a task of the period"
+    for customer, verified in tasks.verified.items():
+        result[customer].outcomes.extend(verified)
     return dict(result)
 
 

@@ -14,7 +14,14 @@ from typing import Any
 
 from payoff.catalog import Catalog
 from payoff.core.attribution import Attribution, Line, TaskUnits, attribute
-from payoff.core.economics import CustomerLedger, TaskFact, grouped, ledgers, simulate_plans
+from payoff.core.economics import (
+    CustomerLedger,
+    TaskFact,
+    grouped,
+    ledgers,
+    period_tasks,
+    simulate_plans,
+)
 from payoff.core.errors import PayoffError
 from payoff.core.figures import Figures, ratio
 from payoff.core.periods import US_PER_DAY, Period
@@ -246,10 +253,11 @@ def simulate(
     prices = pricer(catalog, data.buckets)
     baseline: dict[str, Figures] = {}
     base_usage: dict[str, int] = {}
+    tasks = period_tasks(data.buckets, data.facts, data.outcomes)  # the same in every scenario
     results = []
     for scenario in scenarios:
         buckets = scenario.apply(data.buckets, prices)
-        customers = ledgers(buckets, data.facts, data.outcomes)
+        customers = ledgers(buckets, data.facts, data.outcomes, tasks)
         usage = _usage_summary(buckets)
         base_usage = base_usage or usage
         by_plan = {}
