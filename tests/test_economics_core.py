@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from fractions import Fraction
 
@@ -12,7 +13,16 @@ from hypothesis import strategies as st
 from payoff.core.allocation import allocate
 from payoff.core.attribution import Line, TaskUnits, attribute
 from payoff.core.costing import PriceTable, TokenRates
-from payoff.core.economics import TaskFact, ledgers, simulate_plan
+from payoff.core.economics import (
+    TaskFact,
+    customer_figures,
+    ledgers,
+    plan_lines,
+    simulate_plan,
+    simulate_plans,
+    usage_totals,
+)
+from payoff.core.figures import Figures
 from payoff.core.plan import Charge, Plan
 from payoff.core.pricing.spec import PriceSpec
 from payoff.core.scenarios import (
@@ -169,3 +179,34 @@ def test_simulating_a_plan_on_a_hand_made_ledger() -> None:
     derived = figures.derived()
     assert derived["provider_risk"] == "0.0000"  # the subscription reaches every task
     assert Decimal(derived["customer_risk"]) + Decimal(derived["value_alignment"]) == 1
+
+
+def test_figures_add_sums_every_field() -> None:
+    names = [f.name for f in dataclasses.fields(Figures)]
+    one = Figures(**{n: Decimal(i + 1) if n in MONEY else i + 1 for i, n in enumerate(names)})
+    total = Figures()
+    total.add(one)
+    total.add(one)
+    assert all(getattr(total, n) == 2 * getattr(one, n) for n in names)
+
+
+MONEY = ("revenue", "spend_verified")
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.booleans(), st.booleans(), st.booleans()),
+                max_size=12))  # fmt: skip
+def test_simulated_figures_are_the_task_by_task_sums(
+    tasks: list[tuple[int, bool, bool, bool]],
+) -> None:
+    facts = {("acme", f"t{i}"): TaskFact("x", "completed" if done else "failed", ended)
+             for i, (_, done, ended, _) in enumerate(tasks)}  # fmt: skip
+    buckets = [bucket(task=f"t{i}", cost_nanousd=cost, visible=i % 2 == 0)
+               for i, (cost, _, _, _) in enumerate(tasks)] + [bucket(task=None)]  # fmt: skip
+    outcomes = [("acme", f"t{i}", "won", Decimal(0)) for i, t in enumerate(tasks) if t[3]]
+    customers = ledgers(buckets, facts, outcomes)
+    expected = Figures()
+    for ledger in customers.values():
+        lines = plan_lines(PLAN, usage_totals(ledger, PLAN, 30), "2026-11")
+        for row in customer_figures(ledger, attribute(lines, ledger.units, "USD")):
+            expected.add(row)
+    assert simulate_plans([PLAN, PLAN], customers, "2026-11", 30) == [expected, expected]

@@ -22,16 +22,13 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
     assert total > 0, "at least one weight is positive"
     if amount < 0:
         return [-part for part in allocate(-amount, weights)]
-    parts = []
-    remainders = []
-    for index, weight in enumerate(weights):
-        part, remainder = divmod(amount * weight, total)
-        parts.append(part)
-        remainders.append((-remainder, index))
+    shares = [divmod(amount * weight, total) for weight in weights]
+    parts = [part for part, _ in shares]
     left = amount - sum(parts)
     assert 0 <= left < len(weights)
-    for _, index in sorted(remainders)[:left]:
-        parts[index] += 1
+    if left:  # a stable sort: equal remainders keep the earlier part first
+        for index in sorted(range(len(shares)), key=lambda i: -shares[i][1])[:left]:
+            parts[index] += 1
     assert sum(parts) == amount
     return parts
 

@@ -63,8 +63,8 @@ class Attribution:
     unattributed: Decimal
 
 
-def _per_task(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[Decimal]:
-    return [Decimal(0 if t.task is None else 1) for t in tasks]
+def _per_task(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[int]:
+    return [0 if t.task is None else 1 for t in tasks]
 
 
 def _budgeted_tokens(charge: Charge, task: TaskUnits) -> int:
@@ -76,18 +76,18 @@ def _budgeted_tokens(charge: Charge, task: TaskUnits) -> int:
     return counted - max(0, hidden - cap)
 
 
-def _tokens(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[Decimal]:
+def _tokens(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[int]:
     assert charge is not None
     if charge.markup is not None:
-        return [Decimal(t.cost_nanousd) for t in tasks]
-    return [Decimal(_budgeted_tokens(charge, t)) for t in tasks]
+        return [t.cost_nanousd for t in tasks]
+    return [_budgeted_tokens(charge, t) for t in tasks]
 
 
-def _tasks(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[Decimal]:
+def _tasks(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[int]:
     assert charge is not None
     statuses = ("completed",) if charge.count == "completed" else FINAL_STATUSES
     return [
-        Decimal(
+        int(
             t.task is not None
             and t.ended
             and t.status in statuses
@@ -97,25 +97,28 @@ def _tasks(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[Decimal]:
     ]
 
 
-def _outcomes(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[Decimal]:
+def _outcomes(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[int]:
     assert charge is not None and charge.price is not None
     spec = charge.price
+    if spec.model != "percentage":  # one share per matching outcome: whole numbers already
+        return [sum(charge.outcome in (ANY, kind) for kind, _ in t.outcomes) for t in tasks]
 
     def weight(kind: str, value: Decimal) -> Decimal:
-        if charge.outcome not in (ANY, kind):
-            return ZERO
         # A percentage charge weighs each outcome by its own fee (free claims aside).
-        return fee_for(spec, value) if spec.model == "percentage" else Decimal(1)
+        return fee_for(spec, value) if charge.outcome in (ANY, kind) else ZERO
 
-    return [sum((weight(kind, value) for kind, value in t.outcomes), ZERO) for t in tasks]
+    return integer_weights(
+        [sum((weight(kind, value) for kind, value in t.outcomes), ZERO) for t in tasks]
+    )
 
 
-WEIGHTS: dict[str, Callable[[Charge | None, Sequence[TaskUnits]], list[Decimal]]] = {
+WEIGHTS: dict[str, Callable[[Charge | None, Sequence[TaskUnits]], list[int]]] = {
     "subscription": _per_task,
     "tokens": _tokens,
     "task": _tasks,
     "outcome": _outcomes,
 }
+"""Each charge type's weights: non-negative integers, index-aligned with the tasks."""
 
 
 def attribute(lines: Sequence[Line], tasks: Sequence[TaskUnits], currency: str) -> Attribution:
@@ -129,6 +132,8 @@ def attribute(lines: Sequence[Line], tasks: Sequence[TaskUnits], currency: str) 
     for line in ordered:
         assert line.kind in LINE_KINDS, f"line kind {line.kind!r}"
         amount = to_minor(line.amount, currency)
+        if amount == 0:  # shares nothing and earns nothing, whatever its weights
+            continue
         weights = _line_weights(line, tasks, minor)
         if not weights or sum(weights) == 0:
             unattributed += amount
@@ -152,6 +157,6 @@ def _line_weights(line: Line, tasks: Sequence[TaskUnits], minor: Sequence[int]) 
     if line.kind == "discount":
         return [max(0, m) for m in minor]
     if line.kind == "true_up":
-        return integer_weights(_per_task(None, tasks))
+        return _per_task(None, tasks)
     assert line.charge is not None, "a charge line names its charge"
-    return integer_weights(WEIGHTS[line.charge.type](line.charge, tasks))
+    return WEIGHTS[line.charge.type](line.charge, tasks)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -35,7 +35,8 @@ class TaskFact:
 class TaskUsage:
     """One task's usage summed over its buckets."""
 
-    tokens: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tokens: dict[str, int] = field(default_factory=dict)
+    """By plan token class; empty until the task has a bucket."""
     visible_output: int = 0
     hidden: int = 0
     cost_nanousd: int = 0
@@ -43,12 +44,17 @@ class TaskUsage:
     unpriced: int = 0
 
     def add(self, b: Bucket) -> None:
-        self.tokens["input"] += b.uncached
-        self.tokens["cache_read"] += b.cache_read
-        self.tokens["cache_write"] += b.cache_write
-        self.tokens["output"] += b.text_output + b.reasoning
-        self.visible_output += b.tokens_visible
-        self.hidden += b.tokens - b.tokens_visible
+        tokens = self.tokens
+        if not tokens:
+            tokens.update(input=0, cache_read=0, cache_write=0, output=0)
+        output = b.text_output + b.reasoning
+        tokens["input"] += b.uncached
+        tokens["cache_read"] += b.cache_read
+        tokens["cache_write"] += b.cache_write
+        tokens["output"] += output
+        visible = b.text_output if b.visible else 0
+        self.visible_output += visible
+        self.hidden += b.uncached + b.cache_read + b.cache_write + output - visible
         self.cost_nanousd += b.cost_nanousd
         self.cost_visible_nanousd += b.cost_visible_nanousd
         self.unpriced += b.unpriced
@@ -67,45 +73,69 @@ class CustomerLedger:
 TaskKey = tuple[str, str | None]
 
 
-def ledgers(
+@dataclass(frozen=True)
+class PeriodTasks:
+    """The period's tasks in order, with what no scenario changes: facts and outcomes."""
+
+    blanks: list[tuple[str, TaskUnits]]
+    """(customer, task) per task, by customer (task-less usage first), then task; no usage."""
+    verified: dict[str, list[tuple[str, Decimal]]]
+    """Per customer, every outcome verified in the period, in the order verified."""
+
+
+def period_tasks(
     buckets: Iterable[Bucket],
     facts: Mapping[TaskKey, TaskFact],
     outcomes: Sequence[tuple[str, str, str, Decimal]],
-) -> dict[str, CustomerLedger]:
-    """Per customer: tasks with usage, tasks that ended, and tasks with verified outcomes.
+) -> PeriodTasks:
+    """Tasks with usage, tasks that ended, and tasks with verified outcomes.
 
     `outcomes` are (customer, task, type, value) in the order they were verified.
     """
+    by_task: dict[TaskKey, list[tuple[str, Decimal]]] = defaultdict(list)
+    verified: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+    for customer, outcome_task, kind, value in outcomes:
+        by_task[(customer, outcome_task)].append((kind, value))
+        verified[customer].append((kind, value))
+    keys = sorted(
+        {(b.customer, b.task) for b in buckets}
+        | {k for k, f in facts.items() if f.ended}
+        | set(by_task),
+        key=lambda k: (k[0], k[1] is not None, k[1] or ""),
+    )
+    blanks = []
+    for customer, task in keys:
+        fact = facts.get((customer, task), TaskFact(None, "open", False))
+        outcomes_of = tuple(by_task.get((customer, task), ()))
+        blank = TaskUnits(task, fact.type, fact.status, fact.ended, outcomes=outcomes_of)
+        blanks.append((customer, blank))
+    return PeriodTasks(blanks, dict(verified))
+
+
+def ledgers(
+    buckets: Sequence[Bucket],
+    facts: Mapping[TaskKey, TaskFact],
+    outcomes: Sequence[tuple[str, str, str, Decimal]],
+    tasks: PeriodTasks | None = None,
+) -> dict[str, CustomerLedger]:
+    """Per customer: its tasks of the period (`period_tasks`, unless given: a scenario keeps
+    the ledger's tasks) with their usage summed from `buckets`, and its verified outcomes."""
+    tasks = tasks or period_tasks(buckets, facts, outcomes)
     usage: dict[TaskKey, TaskUsage] = defaultdict(TaskUsage)
     for b in buckets:
         usage[(b.customer, b.task)].add(b)
-    by_task: dict[TaskKey, list[tuple[str, Decimal]]] = defaultdict(list)
-    for customer, outcome_task, kind, value in outcomes:
-        by_task[(customer, outcome_task)].append((kind, value))
-    keys = sorted(
-        set(usage) | {k for k, f in facts.items() if f.ended} | set(by_task),
-        key=lambda k: (k[0], k[1] is not None, k[1] or ""),
-    )
     result: dict[str, CustomerLedger] = defaultdict(CustomerLedger)
-    for key in keys:
-        customer, task = key
-        fact = facts.get(key, TaskFact(None, "open", False))
-        used = usage.get(key, TaskUsage())
-        result[customer].units.append(
-            TaskUnits(
-                task=task,
-                type=fact.type,
-                status=fact.status,
-                ended=fact.ended,
-                tokens=used.tokens,
-                visible_output=used.visible_output,
-                cost_nanousd=used.cost_nanousd,
-                outcomes=tuple(by_task.get(key, ())),
-            )
-        )
-        result[customer].usage.append(used)
-    for customer, _, kind, value in outcomes:
-        result[customer].outcomes.append((kind, value))
+    for customer, blank in tasks.blanks:
+        used = usage.pop((customer, blank.task), None) or TaskUsage()
+        ledger = result[customer]
+        ledger.units.append(
+            TaskUnits(blank.task, blank.type, blank.status, blank.ended, used.tokens,
+                      used.visible_output, used.cost_nanousd, blank.outcomes)
+        )  # fmt: skip
+        ledger.usage.append(used)
+    assert not usage, "every bucket belongs to a task of the period"
+    for customer, verified in tasks.verified.items():
+        result[customer].outcomes.extend(verified)
     return dict(result)
 
 
@@ -113,12 +143,36 @@ def usage_totals(
     ledger: CustomerLedger, plan: Plan, period_days: int, output_factor: Fraction = Fraction(1)
 ) -> UsageTotals:
     """The whole period's totals of a customer, as if on `plan` for all of it."""
+    return plan_totals(customer_totals(ledger, period_days, output_factor), ledger, plan)
+
+
+def customer_totals(
+    ledger: CustomerLedger, period_days: int, output_factor: Fraction = Fraction(1)
+) -> UsageTotals:
+    """A customer's totals whatever the plan: every field but the reasoning budgets'."""
     tokens: dict[str, int] = defaultdict(int)
     for used in ledger.usage:
         for name, count in used.tokens.items():
             tokens[name] += count
     if output_factor != 1:  # list prices of output tracking a lower cost (see scenarios)
         tokens["output"] = round(tokens["output"] * output_factor)
+    tasks: dict[tuple[str | None, str], int] = defaultdict(int)
+    for t in ledger.units:
+        if t.task is not None and t.ended and t.status in FINAL_STATUSES:
+            tasks[(t.type, t.status)] += 1
+    return UsageTotals(
+        active_days=period_days,
+        period_days=period_days,
+        tokens=dict(tokens),
+        cost_nanousd=sum(u.cost_nanousd for u in ledger.usage),
+        unpriced_steps=sum(u.unpriced for u in ledger.usage),
+        tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
+        outcomes=tuple(ledger.outcomes),
+    )
+
+
+def plan_totals(base: UsageTotals, ledger: CustomerLedger, plan: Plan) -> UsageTotals:
+    """`base` with what `plan`'s reasoning budgets absorb of the customer's tasks."""
     absorbed = {
         c.name: sum(
             max(0, u.hidden - c.hidden_tokens_per_task_max)
@@ -128,20 +182,7 @@ def usage_totals(
         for c in plan.charges
         if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
     }
-    tasks: dict[tuple[str | None, str], int] = defaultdict(int)
-    for t in ledger.units:
-        if t.task is not None and t.ended and t.status in FINAL_STATUSES:
-            tasks[(t.type, t.status)] += 1
-    return UsageTotals(
-        active_days=period_days,
-        period_days=period_days,
-        tokens=dict(tokens),
-        absorbed=absorbed,
-        cost_nanousd=sum(u.cost_nanousd for u in ledger.usage),
-        unpriced_steps=sum(u.unpriced for u in ledger.usage),
-        tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
-        outcomes=tuple(ledger.outcomes),
-    )
+    return replace(base, absorbed=absorbed)
 
 
 def plan_lines(plan: Plan, totals_in: UsageTotals, label: str) -> list[Line]:
@@ -185,6 +226,60 @@ def customer_figures(ledger: CustomerLedger, shared: Attribution) -> list[Figure
     return rows
 
 
+def fixed_figures(ledger: CustomerLedger) -> Figures:
+    """The figures of a customer's tasks that no plan changes (revenue and risks aside)."""
+    result = Figures()
+    for unit, used in zip(ledger.units, ledger.usage, strict=True):
+        result.cost_nanousd += used.cost_nanousd
+        result.cost_visible_nanousd += used.cost_visible_nanousd
+        result.outcomes_verified += len(unit.outcomes)
+        result.tokens_visible += used.visible_output
+        result.tokens_hidden += used.hidden
+        result.unpriced_events += used.unpriced
+        if unit.task is not None:
+            result.tasks += 1
+            result.tasks_verified += 1 if unit.outcomes else 0
+    return result
+
+
+def shared_figures(ledger: CustomerLedger, shared: Attribution) -> Figures:
+    """What a plan's attribution adds to `fixed_figures`: revenue, spend and cost unearned.
+
+    The same sums as `customer_figures` gives, task by task (tested)."""
+    result = Figures(revenue=sum(shared.amounts, shared.unattributed))
+    for unit, used, amount, earned in zip(
+        ledger.units, ledger.usage, shared.amounts, shared.earned, strict=True
+    ):
+        if unit.outcomes:
+            result.spend_verified += amount
+        if not earned:
+            result.cost_unearned_nanousd += used.cost_nanousd
+    return result
+
+
+def simulate_plans(
+    plans: Sequence[Plan],
+    customers: Mapping[str, CustomerLedger],
+    label: str,
+    period_days: int,
+    output_factor: Fraction = Fraction(1),
+) -> list[Figures]:
+    """Every customer on each plan for the whole period: the figures of all of them, per plan.
+
+    What does not depend on the plan (usage totals, task counts, costs) is summed once."""
+    results = [Figures() for _ in plans]
+    for name in sorted(customers):
+        ledger = customers[name]
+        base = customer_totals(ledger, period_days, output_factor)
+        fixed = fixed_figures(ledger)
+        for plan, result in zip(plans, results, strict=True):
+            lines = plan_lines(plan, plan_totals(base, ledger, plan), label)
+            shared = attribute(lines, ledger.units, plan.currency)
+            result.add(fixed)
+            result.add(shared_figures(ledger, shared))
+    return results
+
+
 def simulate_plan(
     plan: Plan,
     customers: Mapping[str, CustomerLedger],
@@ -193,14 +288,7 @@ def simulate_plan(
     output_factor: Fraction = Fraction(1),
 ) -> Figures:
     """Every customer on `plan` for the whole period: the figures of all of them."""
-    result = Figures()
-    for name in sorted(customers):
-        ledger = customers[name]
-        lines = plan_lines(plan, usage_totals(ledger, plan, period_days, output_factor), label)
-        shared = attribute(lines, ledger.units, plan.currency)
-        for figures in customer_figures(ledger, shared):
-            result.add(figures)
-    return result
+    return simulate_plans([plan], customers, label, period_days, output_factor)[0]
 
 
 KeyOf = Callable[[str, TaskUnits], str]

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from payoff.core.allocation import allocate
+from payoff.core.money import round_div_half_even
 from payoff.core.usage import CATALOG, Bucket, Pricer
 
 MAX_SCENARIO_NAME = 64
@@ -36,20 +37,37 @@ Params = Mapping[str, Decimal]
 
 def _scale(count: int, factor: Decimal | Fraction) -> int:
     """count x factor rounded half-even to a whole token (or call)."""
-    if isinstance(factor, Fraction):
-        exact = count * factor
-        return round(exact)  # Fraction rounds half to even, exactly
+    if isinstance(factor, Fraction):  # in integers: what round(count * factor) gives
+        return round_div_half_even(count * factor.numerator, factor.denominator)
     return int((count * factor).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def _priced_alike(old: Bucket, new: Bucket) -> bool:
+    """Whether the price table reads the same of both: then their catalog costs are equal."""
+    return (
+        old.batch == new.batch
+        and old.calls == new.calls
+        and old.uncached == new.uncached
+        and old.cache_read == new.cache_read
+        and old.cache_write == new.cache_write
+        and old.text_output == new.text_output
+        and old.reasoning == new.reasoning
+        and old.cost_factor == new.cost_factor
+    )
 
 
 def _recost(pricer: Pricer, old: Bucket, new: Bucket) -> Bucket:
     """`new` costed as the ledger cost of `old` plus the change at catalog prices."""
     if new.source != CATALOG:
         return new
+    if _priced_alike(old, new):  # no change to price: the ledger's cost, unless unpriceable
+        if pricer.table(new) is None:
+            return new
+        return new.replaced(cost_nanousd=max(0, old.cost_nanousd))
     before, after = pricer.cost(old), pricer.cost(new)
     if before is None or after is None:
         return new
-    return new._replace(cost_nanousd=max(0, old.cost_nanousd + after - before))
+    return new.replaced(cost_nanousd=max(0, old.cost_nanousd + after - before))
 
 
 # -- the techniques ---------------------------------------------------------------------
@@ -65,7 +83,7 @@ def cache_hit(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list
             continue
         total = b.uncached + b.cache_read + b.cache_write
         read = min(_scale(total, share), total - b.cache_write)
-        new = b._replace(cache_read=read, uncached=total - b.cache_write - read)
+        new = b.replaced(cache_read=read, uncached=total - b.cache_write - read)
         result.append(_recost(pricer, b, new))
     return result
 
@@ -77,7 +95,7 @@ def _split(b: Bucket, calls: int) -> tuple[Bucket, Bucket]:
     def part(count: int) -> int:
         return _scale(count, share)
 
-    moved = b._replace(
+    moved = b.replaced(
         calls=calls,
         uncached=part(b.uncached),
         cache_read=part(b.cache_read),
@@ -85,7 +103,7 @@ def _split(b: Bucket, calls: int) -> tuple[Bucket, Bucket]:
         text_output=part(b.text_output),
         reasoning=part(b.reasoning),
     )
-    rest = b._replace(
+    rest = b.replaced(
         calls=b.calls - calls,
         uncached=b.uncached - moved.uncached,
         cache_read=b.cache_read - moved.cache_read,
@@ -113,8 +131,8 @@ def batch(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Buc
             result.append(b)
             continue
         # The part left interactive keeps the ledger's cost less what the moved part cost.
-        rest = rest._replace(cost_nanousd=max(0, b.cost_nanousd - base + rest_cost))
-        result.append(moved._replace(batch=True, cost_nanousd=moved_cost))
+        rest = rest.replaced(cost_nanousd=max(0, b.cost_nanousd - base + rest_cost))
+        result.append(moved.replaced(batch=True, cost_nanousd=moved_cost))
         if rest.calls:
             result.append(rest)
     return result
@@ -145,9 +163,9 @@ def speculative(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> li
         if b.provider is None or b.model is None:  # tools and custom units are not decoded
             result.append(b)
             continue
-        new = b._replace(passes_factor=passes)
+        new = b.replaced(passes_factor=passes)
         if (b.provider, b.model) in pricer.gpu_priced:
-            new = new._replace(cost_factor=cost)
+            new = new.replaced(cost_factor=cost)
         result.append(_recost(pricer, b, new))
     return result
 
@@ -168,7 +186,7 @@ def reasoning_cap(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> 
         cuts = allocate(spent - cap, [buckets[i].reasoning for i in indexes])
         for i, cut in zip(indexes, cuts, strict=True):
             old = buckets[i]
-            result[i] = _recost(pricer, old, old._replace(reasoning=old.reasoning - cut))
+            result[i] = _recost(pricer, old, old.replaced(reasoning=old.reasoning - cut))
     return result
 
 
@@ -180,7 +198,7 @@ def loops(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Buc
         if b.visible:
             result.append(b)
             continue
-        new = b._replace(
+        new = b.replaced(
             calls=_scale(b.calls, factor),
             uncached=_scale(b.uncached, factor),
             cache_read=_scale(b.cache_read, factor),
@@ -192,7 +210,7 @@ def loops(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Buc
         if b.source == CATALOG:
             new = _recost(pricer, b, new)
         else:  # a cost given with the record (a tool call) scales with the calls
-            new = new._replace(cost_nanousd=_scale(b.cost_nanousd, factor))
+            new = new.replaced(cost_nanousd=_scale(b.cost_nanousd, factor))
         result.append(new)
     return result
 

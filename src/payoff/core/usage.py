@@ -9,7 +9,7 @@ scenario can scale or move each one without breaking the rule that parts fit the
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from payoff.core.costing import PriceTable
 from payoff.core.tokens import TokenCounts
@@ -42,6 +42,13 @@ class Bucket(NamedTuple):
     cost_factor: Fraction = ONE
     """What the output part of the cost is multiplied by (speculative decoding, GPU time)."""
 
+    def replaced(self, **changes: Any) -> Bucket:
+        """`_replace`, faster: a scenario replaces fields of every bucket it touches."""
+        values: list[Any] = list(self)
+        for name, value in changes.items():
+            values[_FIELD_INDEX[name]] = value
+        return Bucket(*values)
+
     @property
     def counts(self) -> TokenCounts:
         """The inclusive buckets, as the price table reads them."""
@@ -63,6 +70,8 @@ class Bucket(NamedTuple):
         """What the end user sees: the text output of visible steps."""
         return self.text_output if self.visible else 0
 
+
+_FIELD_INDEX = {name: index for index, name in enumerate(Bucket._fields)}
 
 PriceKey = tuple[str, str, bool, int]
 """(provider, model, batch, day since the epoch)."""
