@@ -278,6 +278,13 @@ def server_section(r: server.ServerResult, file_rate: float) -> list[str]:
                     _verdict(p99 <= SERVER_P99_MAX_MS),
                 ),
                 (
+                    "bare: one-row sqlite3 INSERT + COMMIT (WAL, FULL) on the same disk, p50 / p99",
+                    f"{r.latency_percentile(0.5, bare=True):.1f} / "
+                    f"{r.latency_percentile(0.99, bare=True):.1f} ms",
+                    "",
+                    "",
+                ),
+                (
                     "single-record POST right after the batched ingest, p50 / p99",
                     f"{r.latency_percentile(0.5, after_bulk=True):.1f} / "
                     f"{r.latency_percentile(0.99, after_bulk=True):.1f} ms",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import multiprocessing
 import socket
 import statistics
 import subprocess
@@ -41,6 +42,8 @@ class ServerResult:
     """On a fresh ledger."""
     latencies_after_bulk_ms: list[float]
     """Right after the batched ingest, on its ledger: its WAL is being checkpointed."""
+    bare_commit_ms: list[float]
+    """One-row commits with sqlite3 alone on the same disk: the floor under any latency."""
     latency_load: str
     otlp_spans: int
     otlp_seconds: list[float]
@@ -49,8 +52,11 @@ class ServerResult:
     def batch_rate(self) -> float:
         return self.records / statistics.median(self.batch_seconds)
 
-    def latency_percentile(self, share: float, *, after_bulk: bool = False) -> float:
-        ordered = sorted(self.latencies_after_bulk_ms if after_bulk else self.latencies_ms)
+    def latency_percentile(
+        self, share: float, *, after_bulk: bool = False, bare: bool = False
+    ) -> float:
+        chosen = self.bare_commit_ms if bare else self.latencies_ms
+        ordered = sorted(self.latencies_after_bulk_ms if after_bulk else chosen)
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
     @property
@@ -164,25 +170,52 @@ def _batched(port: int, key: str, bodies: list[bytes], records: int) -> float:
     return seconds
 
 
-def _latencies(port: int, key: str, prefix: str) -> list[float]:
+def _latency_client(port: int, key: str, prefix: str) -> list[float]:
+    """One client: one-record requests back to back, each timed from send to answer."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    latencies: list[float] = []
-    counter = itertools.count()
+    bodies = [
+        json.dumps([{
+            "id": f"{prefix}-{number}", "time": "2026-11-03T10:00:00Z", "customer": "acme",
+            "task": f"{prefix}-t{number // 10}", "provider": "openai", "model": "gpt-4o-mini",
+            "input_tokens": 1200, "output_tokens": 300,
+        }]).encode()
+        for number in range(LATENCY_REQUESTS_PER_CLIENT)
+    ]  # fmt: skip
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    latencies = []
+    for body in bodies:
+        started = time.perf_counter()
+        _post(connection, "/v1/events", body, headers)
+        latencies.append((time.perf_counter() - started) * 1000)
+    connection.close()
+    return latencies
 
-    def work(connection: http.client.HTTPConnection) -> None:
-        for _ in range(LATENCY_REQUESTS_PER_CLIENT):
-            number = next(counter)
-            record = {
-                "id": f"{prefix}-{number}", "time": "2026-11-03T10:00:00Z", "customer": "acme",
-                "task": f"{prefix}-t{number // 10}", "provider": "openai", "model": "gpt-4o-mini",
-                "input_tokens": 1200, "output_tokens": 300,
-            }  # fmt: skip
-            body = json.dumps([record]).encode()
-            started = time.perf_counter()
-            _post(connection, "/v1/events", body, headers)
-            latencies.append((time.perf_counter() - started) * 1000)
 
-    _run_clients(port, LATENCY_CLIENTS, work)
+def _latencies(port: int, key: str, prefix: str) -> list[float]:
+    """LATENCY_CLIENTS clients at once, each a process of its own: the timings measure the
+    server, not the clients' turns at one interpreter lock."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(LATENCY_CLIENTS) as pool:
+        jobs = [(port, key, f"{prefix}-c{n}") for n in range(LATENCY_CLIENTS)]
+        return [ms for one in pool.starmap(_latency_client, jobs) for ms in one]
+
+
+def bare_commit_latencies(folder: Path, commits: int) -> list[float]:
+    """One-row INSERT + COMMIT with sqlite3, WAL, synchronous=FULL: the disk's floor."""
+    import sqlite3
+
+    connection = sqlite3.connect(folder / "bare.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("CREATE TABLE events (id TEXT PRIMARY KEY, body TEXT)")
+    latencies = []
+    for number in range(commits):
+        started = time.perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT INTO events VALUES (?, ?)", (f"e{number}", "x" * 300))
+        connection.execute("COMMIT")
+        latencies.append((time.perf_counter() - started) * 1000)
+    connection.close()
     return latencies
 
 
@@ -248,8 +281,12 @@ def measure(
     usage_file: Path, records: int, repeats: int, log: Callable[[str], None]
 ) -> ServerResult:
     bodies = _bodies(usage_file)
-    batch_seconds, otlp_seconds, latencies, after_bulk = [], [], [], []
+    batch_seconds, otlp_seconds, latencies, after_bulk, bare = [], [], [], [], []
     for repeat in range(repeats):
+        with tempfile.TemporaryDirectory(dir=WORK) as folder:
+            bare += bare_commit_latencies(
+                Path(folder), LATENCY_CLIENTS * LATENCY_REQUESTS_PER_CLIENT
+            )
         with tempfile.TemporaryDirectory(dir=WORK) as folder, _server(Path(folder)) as (port, key):
             latencies += _latencies(port, key, f"lat{repeat}")
         with tempfile.TemporaryDirectory(dir=WORK) as folder, _server(Path(folder)) as (port, key):
@@ -272,6 +309,7 @@ def measure(
         batch_seconds,
         latencies,
         after_bulk,
+        bare,
         load,
         OTLP_TRACES * OTLP_SPANS_PER_TRACE,
         otlp_seconds,
