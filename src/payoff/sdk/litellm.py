@@ -52,6 +52,9 @@ class PayoffCallback(CustomLogger):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.meter = meter
+        # LiteLLM keeps one callback per class and public str/int attributes; this keeps the
+        # callbacks of two Meters apart.
+        self.meter_id = id(meter)
         self.customer = customer
         self.task_type = task_type
         self.visible = visible
