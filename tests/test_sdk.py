@@ -240,3 +240,19 @@ def test_remote_and_embedded_compute_the_same_remaining(tmp_path: Path) -> None:
     assert figures[0] == figures[1]
     assert remote.close(timeout_s=0.2) is False  # nothing listens there: the spool keeps them
     embedded.close()
+
+
+def test_the_example_agent_runs_end_to_end(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "sdk_agent.py"
+    ledger = tmp_path / "agent.db"
+    run = subprocess.run(
+        [sys.executable, str(example), str(ledger)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert "visible tokens: 120\n" in run.stdout and "hidden tokens:  8,100\n" in run.stdout
+    (summary,) = payoff.list_tasks(payoff.open_store(ledger), "acme")
+    assert f"cost:           {payoff.format_nanousd(summary.cost_nanousd)} USD" in run.stdout
+    assert summary.steps == 3 and summary.status == "completed"
