@@ -41,5 +41,10 @@ def test_exported_names_are_pinned_and_sorted() -> None:
 
 
 def test_errors_form_one_tree() -> None:
-    for error in (payoff.RecordError, payoff.CatalogError, payoff.StoreError, payoff.BudgetExceeded):
+    for error in (
+        payoff.RecordError,
+        payoff.CatalogError,
+        payoff.StoreError,
+        payoff.BudgetExceeded,
+    ):
         assert issubclass(error, payoff.PayoffError)

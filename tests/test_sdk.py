@@ -47,9 +47,11 @@ def test_each_sdks_response_is_recorded_with_its_normalised_buckets(
         task.record(responses_response())
         task.record(
             anthropic_message(
-                input_tokens=3, cache_read_input_tokens=1111, cache_creation_input_tokens=50,
+                input_tokens=3,
+                cache_read_input_tokens=1111,
+                cache_creation_input_tokens=50,
                 output_tokens=406,
-            )  # fmt: skip
+            )
         )
         task.record(gemini_response(), visible=True)
     rows = events(db, task.id)
@@ -88,7 +90,9 @@ def test_dicts_work_too_and_a_tool_and_an_outcome_land(meter: payoff.Meter, db: 
     assert rows[1]["kind"] == "tool" and rows[1]["cost_nanousd"] == 4_000_000
     assert '"gen_ai.tool.name":"web_search"' in rows[1]["attributes"]
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT task, value FROM outcomes WHERE id = ?", (outcome,)).fetchone() == (
+        assert conn.execute(
+            "SELECT task, value FROM outcomes WHERE id = ?", (outcome,)
+        ).fetchone() == (
             task.id,
             "120.00",
         )
@@ -134,8 +138,8 @@ def test_a_bad_record_is_refused_at_the_call_site_and_nothing_is_stored(
 def test_ids_are_time_ordered_unique_uuid7() -> None:
     ids = [uuid7() for _ in range(20_000)]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i)
-               for i in ids[:100])  # fmt: skip
+    shape = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+    assert all(shape.fullmatch(i) for i in ids[:100])
 
 
 def test_record_ids_are_made_at_the_call_site_so_a_resend_is_a_duplicate(
@@ -152,6 +156,7 @@ def test_record_ids_are_made_at_the_call_site_so_a_resend_is_a_duplicate(
 
 
 # -- budgets, at the exact boundary ---------------------------------------------------------
+
 
 # chat_completion(prompt=P, cached=0, completion=C, reasoning=0) hides P + C tokens (not visible).
 def hidden_step(tokens: int) -> object:
@@ -174,7 +179,11 @@ def test_hidden_tokens_at_the_limit_are_within_budget_one_more_is_over(
             task.tool("web_search", cost="0.001")  # the next call raises, after recording
         with pytest.raises(payoff.BudgetExceeded):
             task.check()
-    assert (raised.value.budget, raised.value.limit, raised.value.spent) == ("hidden_tokens", 1000, 1001)
+    assert (raised.value.budget, raised.value.limit, raised.value.spent) == (
+        "hidden_tokens",
+        1000,
+        1001,
+    )
     rows = events(db, task.id)
     assert len(rows) == 4  # every step that was spent is in the ledger
     assert '"payoff.budget_exceeded":"hidden_tokens"' in rows[2]["attributes"]
@@ -183,7 +192,9 @@ def test_hidden_tokens_at_the_limit_are_within_budget_one_more_is_over(
 
 def test_visible_output_does_not_count_against_a_hidden_budget(meter: payoff.Meter) -> None:
     with meter.task(customer="acme", budget=payoff.Budget(hidden_tokens=100)) as task:
-        task.record(chat_completion(prompt=100, cached=0, completion=500, reasoning=0), visible=True)
+        task.record(
+            chat_completion(prompt=100, cached=0, completion=500, reasoning=0), visible=True
+        )
     assert (task.tokens_hidden, task.tokens_visible, task.flags) == (100, 500, [])
 
 
@@ -233,7 +244,9 @@ def test_remote_and_embedded_compute_the_same_remaining(tmp_path: Path) -> None:
     embedded = payoff.Meter(tmp_path / "l.db")
     figures = []
     for meter in (remote, embedded):
-        with meter.task(customer="acme", budget=payoff.Budget(hidden_tokens=5000, cost="1")) as task:
+        with meter.task(
+            customer="acme", budget=payoff.Budget(hidden_tokens=5000, cost="1")
+        ) as task:
             task.record(chat_completion())
             task.tool("web_search", cost="0.004")
         figures.append(task.remaining())

@@ -58,13 +58,15 @@ def anthropic_events() -> list[Any]:
     return [
         anthropic_types.RawMessageStartEvent(type="message_start", message=start),
         anthropic_types.RawContentBlockStartEvent(
-            type="content_block_start", index=0,
+            type="content_block_start",
+            index=0,
             content_block=anthropic_types.TextBlock(type="text", text=""),
-        ),  # fmt: skip
+        ),
         anthropic_types.RawContentBlockDeltaEvent(
-            type="content_block_delta", index=0,
+            type="content_block_delta",
+            index=0,
             delta=anthropic_types.TextDelta(type="text_delta", text="Done."),
-        ),  # fmt: skip
+        ),
         anthropic_types.RawContentBlockStopEvent(type="content_block_stop", index=0),
         anthropic_types.RawMessageDeltaEvent(
             type="message_delta",
@@ -89,11 +91,17 @@ def gemini_chunks() -> list[genai_types.GenerateContentResponse]:
 
     return [
         chunk("Hel", {"prompt_token_count": 373, "cached_content_token_count": 204}),
-        chunk("lo", {
-            "prompt_token_count": 373, "cached_content_token_count": 204,
-            "candidates_token_count": 89, "thoughts_token_count": 167,
-            "tool_use_prompt_token_count": 40, "total_token_count": 669,
-        }),  # fmt: skip
+        chunk(
+            "lo",
+            {
+                "prompt_token_count": 373,
+                "cached_content_token_count": 204,
+                "candidates_token_count": 89,
+                "thoughts_token_count": 167,
+                "tool_use_prompt_token_count": 40,
+                "total_token_count": 669,
+            },
+        ),
     ]
 
 

@@ -23,7 +23,7 @@ def usd_nanousd(amount: str | Decimal, what: str) -> int:
     """A USD amount given as a decimal string (or Decimal) in nano-USD, refusing float."""
     if not isinstance(amount, str | Decimal):
         raise TypeError(
-            f"{what} is USD as a decimal string such as \"0.004\" (got {type(amount).__name__}: "
+            f'{what} is USD as a decimal string such as "0.004" (got {type(amount).__name__}: '
             "a float cannot say an amount of money exactly)"
         )
     try:
@@ -54,7 +54,9 @@ class Budget:
         if self.hidden_tokens is not None and (
             type(self.hidden_tokens) is not int or self.hidden_tokens < 0
         ):
-            raise ValueError(f"hidden_tokens must be a non-negative int, got {self.hidden_tokens!r}")
+            raise ValueError(
+                f"hidden_tokens must be a non-negative int, got {self.hidden_tokens!r}"
+            )
         if self.cost is not None:
             object.__setattr__(self, "cost_nanousd", usd_nanousd(self.cost, "Budget cost"))
 

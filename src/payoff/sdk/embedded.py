@@ -63,4 +63,3 @@ class EmbeddedSink:
                 self._closed = True
                 self.store.close()
         return True
-

@@ -85,7 +85,9 @@ class Meter:
         if self.remote:
             key = api_key or os.environ.get("PAYOFF_API_KEY")
             if not key:
-                raise ValueError("a remote Meter needs an ingest key: api_key=... or PAYOFF_API_KEY")
+                raise ValueError(
+                    "a remote Meter needs an ingest key: api_key=... or PAYOFF_API_KEY"
+                )
             state = DEFAULT_STATE / _folder_name(text)
             spool_folder = Path(spool) if spool is not None else state / "spool"
             letters = Path(dead_letter) if dead_letter else spool_folder / "dead-letter.jsonl"

@@ -420,7 +420,7 @@ class Task:
             }
             if value is not None:
                 if not isinstance(value, str | Decimal):
-                    raise TypeError("an outcome value is a decimal string such as \"120.00\"")
+                    raise TypeError('an outcome value is a decimal string such as "120.00"')
                 record["value"] = str(value)
             if evidence_digest is not None:
                 record["evidence_digest"] = evidence_digest
