@@ -98,7 +98,7 @@ class PayoffCallback(CustomLogger):  # type: ignore[misc]
 
     def _record(self, kwargs: dict[str, Any], response: Any) -> None:
         provider = str(kwargs.get("custom_llm_provider") or "openai")
-        fields = {
+        fields: dict[str, Any] = {
             "usage_format": "openai.chat",
             "provider": _PROVIDERS.get(provider, provider),
             "model": _model(kwargs, response),
