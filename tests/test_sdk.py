@@ -129,6 +129,8 @@ def test_a_bad_record_is_refused_at_the_call_site_and_nothing_is_stored(
         assert raised.value.field == "attributes[...]"
         with pytest.raises(TypeError, match="float"):
             task.tool("x", cost=0.004)  # type: ignore[arg-type]
+        with pytest.raises(payoff.RecordError, match="bytes"):
+            task.tool("x", attributes={"big": "x" * 2**20})
         with pytest.raises(ValueError, match="9 decimal places"):
             task.tool("x", cost="0.0000000001")
     assert events(db, task.id) == []

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import msgspec
 
 from payoff.catalog import Catalog
+from payoff.core.errors import RecordError
 from payoff.core.periods import Period, to_us
 from payoff.core.tokens import TokenCounts
 from payoff.records import Record, decode_record
@@ -36,6 +37,8 @@ from payoff.sdk.task import Task
 DEFAULT_LEDGER = Path("payoff.db")
 DEFAULT_STATE = Path(".payoff")
 CLOSE_AT_EXIT_TIMEOUT_S = 5.0
+MAX_RECORD_BYTES = 2**20
+"""One record's JSON at most: far above any real record, far below a request's limits."""
 
 _encode = msgspec.json.Encoder().encode
 
@@ -162,6 +165,8 @@ class Meter:
         if self._closed:
             raise RuntimeError("this Meter is closed")
         line = _encode(record)
+        if len(line) > MAX_RECORD_BYTES:
+            raise RecordError(f"the record is {len(line):,} bytes; at most {MAX_RECORD_BYTES:,}")
         decoded = decode_record(line)  # RecordError here, at the call site, never later
         self.sink.submit(line)
         return decoded
