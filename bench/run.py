@@ -20,7 +20,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from bench import costing, economics, ingest, rating, server, workload
+from bench import costing, economics, ingest, rating, sdk, server, workload
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 QUICK_RESULTS = workload.WORK / "RESULTS-quick.md"
@@ -334,6 +334,36 @@ def write_economics_section(r: economics.EconomicsResult) -> Path:
     return RESULTS
 
 
+def sdk_section(r: sdk.SdkResult) -> list[str]:
+    ratio = r.remote_median_us / r.bare_median_us
+    return [
+        "## The SDK: `task.record()` overhead per call",
+        "",
+        *_table(
+            [
+                (
+                    "remote sink (enqueue only), median",
+                    f"{r.remote_median_us:.1f} µs",
+                    f"≤ {sdk.TARGET_REMOTE_MEDIAN_US:.0f} µs",
+                    _verdict(r.remote_median_us <= sdk.TARGET_REMOTE_MEDIAN_US),
+                ),
+                ("embedded sink (one SQLite commit per record), median",
+                 f"{r.embedded_median_us:.0f} µs", "", ""),
+                ("bare `usage_from_response` of the same response, median",
+                 f"{r.bare_median_us:.1f} µs", "", ""),
+                ("remote record / bare usage read", f"{ratio:.1f}x", "", ""),
+            ]
+        ),
+        "",
+        f"Method: one `task.record(response)` of an OpenAI chat completion body (a dict) at a "
+        f"time, each call timed alone with `perf_counter_ns`; medians over "
+        f"{len(r.remote_us):,} remote and {len(r.embedded_us):,} embedded calls. The remote "
+        f"Meter points at a port where nothing listens, so its threads spool and retry while "
+        f"the calls are timed and no call waits for the network; the embedded Meter commits "
+        f"each record (`synchronous=FULL`) before returning (bench/sdk.py).",
+    ]  # fmt: skip
+
+
 def ingest_batch() -> int:
     from payoff.service import BATCH_RECORDS
 
@@ -369,6 +399,8 @@ def main() -> None:
     economics_result = economics.measure(records, repeats, log)
     log("server:")
     server_result = server.measure(usage_file, records, repeats, log)
+    log("sdk:")
+    sdk_result = sdk.measure(repeats, log)
 
     lines = [
         "# Benchmark results",
@@ -390,6 +422,8 @@ def main() -> None:
         "",
         *server_section(server_result, ingest_result.payoff_rate),
         "",
+        *sdk_section(sdk_result),
+        "",
     ]
     output = QUICK_RESULTS if args.quick else RESULTS
     output.write_text("\n".join(lines))
@@ -404,6 +438,10 @@ def main() -> None:
     log(
         f"server: {server_result.batch_rate:,.0f} events/s batched, p99 "
         f"{server_result.latency_percentile(0.99):.1f} ms, {server_result.otlp_rate:,.0f} spans/s"
+    )
+    log(
+        f"sdk: task.record() median {sdk_result.remote_median_us:.1f} µs remote, "
+        f"{sdk_result.embedded_median_us:.0f} µs embedded"
     )
     log(f"wrote {output}")
 

@@ -97,8 +97,8 @@ class LiveServer:
         self.process.wait(timeout=10)
 
 
-def start_server(db: Path, log: Path, *args: str) -> LiveServer:
-    port = free_port()
+def start_server(db: Path, log: Path, *args: str, port: int | None = None) -> LiveServer:
+    port = port or free_port()
     command = [
         sys.executable, "-m", "payoff.cli", "--db", str(db), "serve",
         "--port", str(port), *args,

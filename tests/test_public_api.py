@@ -8,14 +8,19 @@ import payoff
 def test_exported_names_are_pinned_and_sorted() -> None:
     assert payoff.__all__ == sorted(payoff.__all__)
     assert payoff.__all__ == [
+        "Budget",
+        "BudgetExceeded",
         "Catalog",
         "CatalogError",
         "IngestReport",
+        "Meter",
         "PayoffError",
         "PriceTable",
         "Problem",
         "RecordError",
+        "Remaining",
         "StoreError",
+        "Task",
         "TokenCounts",
         "TokenRates",
         "__version__",
@@ -36,5 +41,10 @@ def test_exported_names_are_pinned_and_sorted() -> None:
 
 
 def test_errors_form_one_tree() -> None:
-    for error in (payoff.RecordError, payoff.CatalogError, payoff.StoreError):
+    for error in (
+        payoff.RecordError,
+        payoff.CatalogError,
+        payoff.StoreError,
+        payoff.BudgetExceeded,
+    ):
         assert issubclass(error, payoff.PayoffError)

@@ -10,6 +10,7 @@ from importlib.metadata import version as _version
 from payoff.catalog import Catalog, load_overrides
 from payoff.core.costing import PriceTable, TokenRates
 from payoff.core.errors import (
+    BudgetExceeded,
     CatalogError,
     PayoffError,
     RecordError,
@@ -18,6 +19,7 @@ from payoff.core.errors import (
 from payoff.core.money import format_nanousd, usd_to_nanousd
 from payoff.core.tokens import TokenCounts, normalise_usage
 from payoff.records import decode_record, record_from_dict
+from payoff.sdk import Budget, Meter, Remaining, Task
 from payoff.service import IngestReport, Problem, ingest_lines, list_tasks, numbered_lines
 from payoff.sources.providers import usage_from_response
 from payoff.store import open_store
@@ -25,14 +27,19 @@ from payoff.store import open_store
 __version__ = _version("payoff")
 
 __all__ = [
+    "Budget",
+    "BudgetExceeded",
     "Catalog",
     "CatalogError",
     "IngestReport",
+    "Meter",
     "PayoffError",
     "PriceTable",
     "Problem",
     "RecordError",
+    "Remaining",
     "StoreError",
+    "Task",
     "TokenCounts",
     "TokenRates",
     "__version__",

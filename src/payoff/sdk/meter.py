@@ -1,0 +1,218 @@
+"""The Meter: where an application's tasks send their records, embedded or remote.
+
+    meter = payoff.Meter()                                   # ./payoff.db
+    meter = payoff.Meter("http://127.0.0.1:8000", api_key=KEY)
+    with meter.task(customer="acme", type="support.ticket") as task:
+        task.record(response)
+
+Both sinks take the same records v1, validated here first; costs for budgets come from the
+Meter's own catalog, so budgets behave the same on both. See docs/sdk.md.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import os
+import re
+import threading
+import urllib.parse
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+
+from payoff.catalog import Catalog
+from payoff.core.errors import RecordError
+from payoff.core.periods import Period, to_us
+from payoff.core.tokens import TokenCounts
+from payoff.records import Record, decode_record
+from payoff.sdk.budget import Budget, CustomerBudget, usd_nanousd
+from payoff.sdk.deadletter import DeadLetters, ProblemCallback
+from payoff.sdk.embedded import EmbeddedSink
+from payoff.sdk.remote import RemoteSink
+from payoff.sdk.task import Task
+
+DEFAULT_LEDGER = Path("payoff.db")
+DEFAULT_STATE = Path(".payoff")
+CLOSE_AT_EXIT_TIMEOUT_S = 5.0
+MAX_RECORD_BYTES = 2**20
+"""One record's JSON at most: far above any real record, far below a request's limits."""
+
+_encode = msgspec.json.Encoder().encode
+
+
+class Sink(Protocol):
+    def submit(self, record: bytes) -> None: ...
+
+    def period_spend_nanousd(self, customer: str, period: Period) -> int: ...
+
+    def flush(self, timeout_s: float | None = ...) -> bool: ...
+
+    def close(self, timeout_s: float | None = ...) -> bool: ...
+
+
+class Meter:
+    """Meters tasks into an embedded ledger (a path; `./payoff.db` by default) or a server.
+
+    Remote options: `api_key` (default: env PAYOFF_API_KEY), `spool` (folder of the
+    spool files, default `./.payoff/spool/HOST_PORT`), `queue_records`, `batch_records`,
+    `spool_interval_s`, `timeout_s`. Undeliverable records go to `dead_letter` (a JSON Lines
+    file) and to `on_problem(problem)`. `catalog` prices steps for budgets (pass the one with
+    your overrides so that budgets see the costs your ledger will).
+    """
+
+    def __init__(
+        self,
+        target: str | Path | None = None,
+        *,
+        api_key: str | None = None,
+        catalog: Catalog | None = None,
+        spool: str | Path | None = None,
+        dead_letter: str | Path | None = None,
+        on_problem: ProblemCallback | None = None,
+        queue_records: int = 10_000,
+        batch_records: int = 1_000,
+        spool_interval_s: float = 0.2,
+        timeout_s: float = 10.0,
+        close_at_exit: bool = True,
+    ) -> None:
+        self.catalog = catalog or Catalog()
+        self._lock = threading.Lock()
+        self._customer_budgets: dict[str, CustomerBudget] = {}
+        self._customer_spend: dict[tuple[str, str], int] = {}
+        text = str(target) if target is not None else str(DEFAULT_LEDGER)
+        self.remote = text.startswith(("http://", "https://"))
+        self.sink: Sink
+        if self.remote:
+            key = api_key or os.environ.get("PAYOFF_API_KEY")
+            if not key:
+                raise ValueError(
+                    "a remote Meter needs an ingest key: api_key=... or PAYOFF_API_KEY"
+                )
+            state = DEFAULT_STATE / _folder_name(text)
+            spool_folder = Path(spool) if spool is not None else state / "spool"
+            letters = Path(dead_letter) if dead_letter else spool_folder / "dead-letter.jsonl"
+            self.dead_letters = DeadLetters(letters, on_problem)
+            self.sink = RemoteSink(
+                text,
+                key,
+                spool_folder,
+                self.dead_letters,
+                queue_records=queue_records,
+                batch_records=batch_records,
+                spool_interval_s=spool_interval_s,
+                timeout_s=timeout_s,
+            )
+        else:
+            path = Path(text)
+            letters = Path(dead_letter) if dead_letter else Path(f"{path}.dead-letter.jsonl")
+            self.dead_letters = DeadLetters(letters, on_problem)
+            self.sink = EmbeddedSink(path, self.catalog, self.dead_letters)
+        self._closed = False
+        if close_at_exit:
+            atexit.register(self._close_at_exit)
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def task(
+        self,
+        customer: str,
+        type: str | None = None,
+        *,
+        id: str | None = None,
+        budget: Budget | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> Task:
+        """A task of `customer`; use `with meter.task(...) as task:` (see Task)."""
+        return Task(self, customer, type, id, budget, attributes)
+
+    def customer_budget(
+        self, customer: str, *, cost_per_period: str | Decimal, enforce: bool = False
+    ) -> None:
+        """Limit what one customer's tasks may cost per calendar month (UTC); see docs/sdk.md."""
+        limit = usd_nanousd(cost_per_period, "cost_per_period")
+        with self._lock:
+            self._customer_budgets[customer] = CustomerBudget(customer, limit, enforce)
+
+    def customer_budget_of(self, customer: str) -> CustomerBudget | None:
+        return self._customer_budgets.get(customer)
+
+    def customer_spend_nanousd(self, customer: str, period: str) -> int:
+        """The customer's spend in the period: the ledger's (embedded) plus this Meter's."""
+        if customer not in self._customer_budgets:
+            return 0  # nothing to check: spare the ledger the query
+        key = (customer, period)
+        with self._lock:
+            if key not in self._customer_spend:
+                self._customer_spend[key] = self.sink.period_spend_nanousd(
+                    customer, Period.month(period)
+                )
+            return self._customer_spend[key]
+
+    def add_customer_spend(self, customer: str, period: str, cost_nanousd: int) -> None:
+        if customer not in self._customer_budgets or not cost_nanousd:
+            return
+        self.customer_spend_nanousd(customer, period)  # loads the ledger's part first
+        with self._lock:
+            self._customer_spend[(customer, period)] += cost_nanousd
+
+    # -- records --------------------------------------------------------------------------
+
+    def emit(self, record: dict[str, Any]) -> Record:
+        """Validate one record v1 with the ledger's decoder and hand it to the sink."""
+        if self._closed:
+            raise RuntimeError("this Meter is closed")
+        line = _encode(record)
+        if len(line) > MAX_RECORD_BYTES:
+            raise RecordError(f"the record is {len(line):,} bytes; at most {MAX_RECORD_BYTES:,}")
+        decoded = decode_record(line)  # RecordError here, at the call site, never later
+        self.sink.submit(line)
+        return decoded
+
+    def cost_nanousd(
+        self,
+        provider: str,
+        model: str,
+        batch: bool,
+        moment: dt.datetime,
+        counts: TokenCounts,
+        visible: bool,
+    ) -> int | None:
+        """A model call's cost from the catalog, as ingest will cost it; None if unpriced."""
+        with self._lock:  # the catalog's caches are not made for concurrent writers
+            table = self.catalog.price_table(provider, model, batch, to_us(moment))
+        if table is None:
+            return None
+        return table.cost_nanousd(counts, visible=visible)[0]
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def flush(self, timeout_s: float | None = 30.0) -> bool:
+        """Deliver everything recorded so far; False when the server did not take it in time
+        (the records are safe in the spool and are sent later)."""
+        return self.sink.flush(timeout_s)
+
+    def close(self, timeout_s: float | None = 30.0) -> bool:
+        """Flush and stop. What could not be delivered stays in the spool for the next Meter."""
+        if self._closed:
+            return True
+        self._closed = True
+        atexit.unregister(self._close_at_exit)
+        return self.sink.close(timeout_s)
+
+    def _close_at_exit(self) -> None:
+        self.close(CLOSE_AT_EXIT_TIMEOUT_S)
+
+    def __enter__(self) -> Meter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _folder_name(url: str) -> str:
+    """A file-name-safe name for a server URL: its host and port."""
+    parts = urllib.parse.urlsplit(url)
+    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{parts.hostname}_{parts.port or parts.scheme}")
