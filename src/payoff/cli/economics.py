@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from payoff import charts
 from payoff.cli import Settings, app, emit_json, out
 from payoff.service import economics
 
@@ -50,6 +49,8 @@ def report(
     result = economics.report(store, period, by)
     if chart is not None:  # the chart is of agent types, whatever the rows are by
         types = result if by == "task_type" else economics.report(store, period, "task_type")
+        from payoff import charts  # matplotlib: loaded only when a chart is asked for
+
         charts.tokens_chart(types, chart)
     if as_json:
         emit_json(result)
@@ -88,6 +89,8 @@ def simulate(
         settings.store(create=False), period, plans, scenarios, settings.catalog()
     )
     if chart is not None:
+        from payoff import charts
+
         charts.simulation_chart(result, chart)
     if as_json:
         emit_json(result)
