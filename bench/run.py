@@ -301,8 +301,10 @@ def server_section(r: server.ServerResult, file_rate: float) -> list[str]:
         ),
         "",
         f"Method: `payoff serve` (one server process, with its writer thread and one builder "
-        f"process) on a fresh ledger, an ingest key; clients are threads of the benchmark "
-        f"process with one keep-alive `http.client` connection each, on the same two cores. "
+        f"process) on a fresh ledger, an ingest key; clients hold one keep-alive "
+        f"`http.client` connection each, on the same two cores (batched: threads of the "
+        f"benchmark process; latency: a process each, so that they do not take turns at one "
+        f"interpreter lock). "
         f"Batched: the {r.records:,} records of the ingest workload as JSON Lines bodies of "
         f"{server.RECORDS_PER_REQUEST:,}, {server.BATCH_CLIENTS} clients taking the next body "
         f"as they finish, wall time from first request to last answer, every record checked "

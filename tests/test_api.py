@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -305,3 +306,18 @@ def test_filtered_lists_page_through_every_match_once(client, keys) -> None:
         if cursor is None:
             break
     assert sorted(seen) == [(f"fo{n}", "claimed") for n in range(0, 10, 2)]
+
+
+def test_a_key_revoked_by_another_process_stops_within_a_second(client, keys, tmp_path) -> None:
+    from payoff.service import access
+    from payoff.store import open_store
+
+    admin = keys.header(keys.admin)
+    created = client.post("/v1/keys", json={"scope": "ingest"}, headers=admin).json()
+    headers = keys.header(created["key"])
+    assert client.post("/v1/events", content=b"[]", headers=headers).status_code == 400
+    other = open_store(tmp_path / "l.db")  # as `payoff keys revoke` would, elsewhere
+    access.revoke_key(other, created["id"])
+    other.close()
+    time.sleep(1.1)
+    assert client.post("/v1/events", content=b"[]", headers=headers).status_code == 401

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from payoff import __version__
 from payoff.api import billing, docs_page, keys, ledger, records
-from payoff.api.auth import Caller
+from payoff.api.auth import Caller, KeyCache
 from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
 from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, BodyLimit
@@ -42,6 +42,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         store = open_store(config.db)
         app.state.config = config
         app.state.store = store
+        app.state.keys = KeyCache()
         app.state.catalog = catalog = Catalog.from_file(config.prices)
         app.state.writer = LedgerWriter(store)
         workers = default_workers() if config.builders is None else config.builders

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
 from payoff.api.auth import Admin, Ledger
 from payoff.api.models import ERRORS, KeyCreated
@@ -31,6 +31,7 @@ def list_keys(store: Ledger, _: Admin) -> list[dict[str, Any]]:
 
 
 @router.delete("/keys/{key_id}", summary="Revoke a key; it stops working at once")
-def revoke_key(store: Ledger, key_id: str, _: Admin) -> dict[str, Any]:
+def revoke_key(store: Ledger, key_id: str, _: Admin, request: Request) -> dict[str, Any]:
     access.revoke_key(store, key_id)
+    request.app.state.keys.clear()
     return {"id": key_id, "revoked": True}
