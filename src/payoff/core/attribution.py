@@ -67,13 +67,21 @@ def _per_task(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[int]:
     return [0 if t.task is None else 1 for t in tasks]
 
 
+def over_budget(classes: Sequence[str], cap: int, unit: TaskUnits) -> int:
+    """A task's hidden tokens of the counted `classes` above `cap`, as an invoice run counts
+    them (store `hidden_over_budget`): its tokens of those classes, less its visible output
+    when output is counted. Task-less usage has no budget."""
+    if unit.task is None:
+        return 0
+    counted = sum(unit.tokens.get(name, 0) for name in classes)
+    hidden = counted - (unit.visible_output if "output" in classes else 0)
+    return max(0, hidden - cap)
+
+
 def _budgeted_tokens(charge: Charge, task: TaskUnits) -> int:
     counted = sum(task.tokens.get(name, 0) for name in charge.classes)
     cap = charge.hidden_tokens_per_task_max
-    if cap is None or task.task is None:
-        return counted
-    hidden = counted - (task.visible_output if "output" in charge.classes else 0)
-    return counted - max(0, hidden - cap)
+    return counted if cap is None else counted - over_budget(charge.classes, cap, task)
 
 
 def _tokens(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[int]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 
-from payoff.core.attribution import Attribution, Line, TaskUnits, attribute
+from payoff.core.attribution import Attribution, Line, TaskUnits, attribute, over_budget
 from payoff.core.figures import Figures
 from payoff.core.invoicing import totals
 from payoff.core.plan import Plan
@@ -172,12 +172,11 @@ def customer_totals(
 
 
 def plan_totals(base: UsageTotals, ledger: CustomerLedger, plan: Plan) -> UsageTotals:
-    """`base` with what `plan`'s reasoning budgets absorb of the customer's tasks."""
+    """`base` with what `plan`'s reasoning budgets absorb of the customer's tasks: per
+    charge, only the hidden tokens of the classes it counts."""
     absorbed = {
         c.name: sum(
-            max(0, u.hidden - c.hidden_tokens_per_task_max)
-            for t, u in zip(ledger.units, ledger.usage, strict=True)
-            if t.task is not None
+            over_budget(c.classes, c.hidden_tokens_per_task_max, unit) for unit in ledger.units
         )
         for c in plan.charges
         if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
