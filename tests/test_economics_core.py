@@ -81,8 +81,10 @@ def test_the_speculative_formula_gives_3_36_tokens_per_target_pass() -> None:
     [
         # half of each call's input read from the cache at 0.10 instead of 1.00
         ("s:cache_hit=0.5", [3_000_000 - 500 * 900, 400_000 - 100 * 900, 5_000_000]),
-        # one of the two hidden calls at batch prices: 500x500 + 250x2000, the rest at list
-        ("s:batch=0.5", [750_000, 1_500_000, 400_000, 5_000_000]),
+        # two of the three calls (1.5, half to even) at batch prices, by largest remainder:
+        # one hidden call, 500x500 + 250x2000, the rest at list; the visible call,
+        # 200x500 + 50x2000
+        ("s:batch=0.5", [750_000, 1_500_000, 200_000, 5_000_000]),
         # 300 reasoning tokens cut at 4000 nano-USD each
         ("s:reasoning_cap=100", [3_000_000 - 300 * 4000, 400_000, 5_000_000]),
         # hidden steps halved, tools included; the visible answer kept
@@ -210,3 +212,34 @@ def test_simulated_figures_are_the_task_by_task_sums(
         for row in customer_figures(ledger, attribute(lines, ledger.units, "USD")):
             expected.add(row)
     assert simulate_plans([PLAN, PLAN], customers, "2026-11", 30) == [expected, expected]
+
+
+# Many one-call buckets, as the ledger has them (task x model x day): half of 40 calls.
+ONE_CALL = [
+    bucket(customer=f"c{i % 3}", task=f"t{i}", calls=1, uncached=100, text_output=10,
+           reasoning=40, cost_nanousd=260_000)
+    for i in range(40)
+]  # fmt: skip
+
+
+def test_batch_moves_its_share_of_the_calls_over_the_ledger_not_per_bucket() -> None:
+    after = parse_scenario("s:batch=0.5").apply(ONE_CALL, Pricer(TABLES))
+    moved = [b for b in after if b.batch]
+    assert sum(b.calls for b in moved) == 20
+    assert sum(b.tokens for b in moved) == sum(b.tokens for b in ONE_CALL) // 2
+    assert sum(b.calls for b in after) == 40 and sum(b.tokens for b in after) == 6000
+    assert not [b for b in after if b.calls == 0]
+    # Each customer moves its own share to a call: 14, 13 and 13 calls give 7, 6.5 and 6.5,
+    # the call left over to the earlier of the equal remainders.
+    per_customer = {c: sum(b.calls for b in moved if b.customer == c) for c in ("c0", "c1", "c2")}
+    assert per_customer == {"c0": 7, "c1": 7, "c2": 6}
+
+
+def test_loops_scale_hidden_steps_over_the_ledger_and_leave_no_call_less_tokens() -> None:
+    after = parse_scenario("s:loops=0.5").apply(ONE_CALL, Pricer(TABLES))
+    assert sum(b.calls for b in after) == 20
+    assert sum(b.tokens for b in after) == sum(b.tokens for b in ONE_CALL) // 2
+    assert not [b for b in after if b.calls == 0 and (b.tokens or b.cost_nanousd)]
+    more = parse_scenario("s:loops=1.5").apply(ONE_CALL, Pricer(TABLES))
+    assert sum(b.calls for b in more) == 60
+    assert sum(b.tokens for b in more) == sum(b.tokens for b in ONE_CALL) * 3 // 2

@@ -114,27 +114,62 @@ def _split(b: Bucket, calls: int) -> tuple[Bucket, Bucket]:
     return moved, rest
 
 
+def whole_calls(buckets: Sequence[Bucket], indexes: Sequence[int], factor: Decimal) -> list[int]:
+    """The calls of the buckets at `indexes` after scaling by `factor`, in whole calls.
+
+    The total is round(factor x their calls), half-even, over all of them: rounding each
+    bucket (most hold a call or two) would move none of them at 0.5. It is shared across
+    customers, then across each customer's buckets, by largest remainder, so every customer
+    gets its own share to a call (a plan is rated per customer).
+    """
+    result = [0] * len(indexes)
+    total = _scale(sum(buckets[i].calls for i in indexes), factor)
+    if total == 0:
+        return result
+    by_customer: dict[str, list[int]] = defaultdict(list)  # positions in `indexes`
+    for position, i in enumerate(indexes):
+        by_customer[buckets[i].customer].append(position)
+    names = sorted(by_customer)
+    weights = [sum(buckets[indexes[p]].calls for p in by_customer[name]) for name in names]
+    for name, share in zip(names, allocate(total, weights), strict=True):
+        positions = by_customer[name]
+        if share == 0:
+            continue
+        parts = allocate(share, [buckets[indexes[p]].calls for p in positions])
+        for position, part in zip(positions, parts, strict=True):
+            result[position] = part
+    return result
+
+
+def _batched(pricer: Pricer, b: Bucket, calls: int) -> list[Bucket]:
+    """`calls` of the bucket's calls at the batch price, the rest as they were."""
+    base = pricer.cost(b)
+    moved, rest = _split(b, calls)
+    moved_cost = pricer.cost(moved, batch=True)
+    rest_cost = pricer.cost(rest)
+    assert base is not None and moved_cost is not None and rest_cost is not None
+    # The part left interactive keeps the ledger's cost less what the moved part cost.
+    rest = rest.replaced(cost_nanousd=max(0, b.cost_nanousd - base + rest_cost))
+    return [moved.replaced(batch=True, cost_nanousd=moved_cost), *([rest] if rest.calls else [])]
+
+
 def batch(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
-    """A share B of the calls not already batched runs at the catalog's batch price."""
-    share = params["batch"]
-    result = []
-    for b in buckets:
-        moved_calls = _scale(b.calls, share)
-        if b.source != CATALOG or b.batch or moved_calls == 0:
-            result.append(b)
-            continue
-        base = pricer.cost(b)
-        moved, rest = _split(b, moved_calls)
-        moved_cost = pricer.cost(moved, batch=True)
-        rest_cost = pricer.cost(rest)
-        if base is None or moved_cost is None or rest_cost is None:
-            result.append(b)
-            continue
-        # The part left interactive keeps the ledger's cost less what the moved part cost.
-        rest = rest.replaced(cost_nanousd=max(0, b.cost_nanousd - base + rest_cost))
-        result.append(moved.replaced(batch=True, cost_nanousd=moved_cost))
-        if rest.calls:
-            result.append(rest)
+    """A share B of the calls not already batched (of models with a batch price) runs at
+    the catalog's batch price: whole calls, B of them over the ledger (`whole_calls`)."""
+    eligible = [
+        i
+        for i, b in enumerate(buckets)
+        if b.source == CATALOG
+        and not b.batch
+        and b.calls > 0
+        and pricer.table(b) is not None
+        and pricer.table(b, batch=True) is not None
+    ]
+    moving = dict(zip(eligible, whole_calls(buckets, eligible, params["batch"]), strict=True))
+    result: list[Bucket] = []
+    for i, b in enumerate(buckets):
+        calls = moving.get(i, 0)
+        result.extend(_batched(pricer, b, calls) if calls else [b])
     return result
 
 
@@ -191,26 +226,32 @@ def reasoning_cap(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> 
 
 
 def loops(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
-    """Hidden steps (every step not visible) scaled by F: calls, tokens and given costs."""
-    factor = params["loops"]
+    """Hidden steps (every step not visible) scaled by F: calls, over the ledger in whole
+    calls (`whole_calls`); each bucket's tokens and given costs with its calls."""
+    hidden = [i for i, b in enumerate(buckets) if not b.visible and b.calls > 0]
+    scaled = dict(zip(hidden, whole_calls(buckets, hidden, params["loops"]), strict=True))
     result = []
-    for b in buckets:
-        if b.visible:
+    for i, b in enumerate(buckets):
+        if i not in scaled:
             result.append(b)
             continue
+        calls = scaled[i]
+        if calls == 0:  # the steps no longer run: no tokens, no cost
+            continue
+        share = Fraction(calls, b.calls)
         new = b.replaced(
-            calls=_scale(b.calls, factor),
-            uncached=_scale(b.uncached, factor),
-            cache_read=_scale(b.cache_read, factor),
-            cache_write=_scale(b.cache_write, factor),
-            text_output=_scale(b.text_output, factor),
-            reasoning=_scale(b.reasoning, factor),
-            unpriced=_scale(b.unpriced, factor),
+            calls=calls,
+            uncached=_scale(b.uncached, share),
+            cache_read=_scale(b.cache_read, share),
+            cache_write=_scale(b.cache_write, share),
+            text_output=_scale(b.text_output, share),
+            reasoning=_scale(b.reasoning, share),
+            unpriced=min(calls, _scale(b.unpriced, share)),
         )
         if b.source == CATALOG:
             new = _recost(pricer, b, new)
         else:  # a cost given with the record (a tool call) scales with the calls
-            new = new.replaced(cost_nanousd=_scale(b.cost_nanousd, factor))
+            new = new.replaced(cost_nanousd=_scale(b.cost_nanousd, share))
         result.append(new)
     return result
 
