@@ -118,3 +118,82 @@ def test_the_demo_writes_valid_charts_and_the_same_svg_twice(tmp_path: Path) -> 
     svgs = [charts.tokens_chart(by_type, tmp_path / f"t{i}.svg").read_bytes() for i in (1, 2)]
     assert svgs[0] == svgs[1] and len(svgs[0]) > 10_000
     ET.fromstring(svgs[0])  # parses as XML
+
+
+MID_PERIOD_PLANS = {
+    "pa": """
+id: pa
+version: 1
+currency: USD
+minimum: "20.00"
+charges:
+  - {name: main, type: task, task_type: x, count: all, model: volume, tiers: [{up_to: 1, unit_price: "2.00"}, {up_to: null, unit_price: "1.50"}]}
+  - {name: toks, type: tokens, classes: [output], model: graduated, per: 1000, hidden_tokens_per_task_max: 1000, tiers: [{up_to: 2, unit_price: "0.10"}, {up_to: null, unit_price: "0.05", flat: "1.00"}]}
+  - {name: sub, type: subscription, amount: "10.00"}
+""",  # noqa: E501
+    "pb": """
+id: pb
+version: 1
+currency: USD
+maximum: "30.00"
+charges:
+  - {name: main, type: outcome, outcome: ok, model: package, package_size: 2, package_price: "3.00"}
+  - {name: pct, type: outcome, outcome: sale, model: percentage, rate: "0.1", min_per_event: "0.50"}
+  - {name: sub, type: subscription, amount: "10.00"}
+""",
+}
+MID_PERIOD_PRICES = """
+prices:
+  - {provider: lab, model: m1, batch: false, input_mtok: "1.00", cache_read_mtok: "0.10", output_mtok: "4.00"}
+"""  # noqa: E501
+
+
+def _mid_period_lines() -> list[tuple[int, bytes]]:
+    usage = [
+        ("x1", "x", "03", 5000, 3000, 2500, False), ("x1", "x", "03", 1000, 500, 0, True),
+        ("x2", "x", "05", 2000, 800, 0, True), ("y1", "y", "20", 2000, 700, 0, True),
+        ("y2", "y", "21", 2000, 600, 0, True), ("y3", "y", "22", 2000, 400, 0, True),
+    ]  # fmt: skip
+    records: list[dict[str, object]] = []
+    for n, (task, kind, day, inp, out, reasoning, visible) in enumerate(usage):
+        records.append({"id": f"u{n}", "time": f"2026-11-{day}T10:0{n}:00Z", "customer": "c1",
+                        "task": task, "task_type": kind, "provider": "lab", "model": "m1",
+                        "input_tokens": inp, "output_tokens": out,
+                        "reasoning_tokens": reasoning, "visible": visible})  # fmt: skip
+    ends = {"x1": ("03", "failed"), "x2": ("05", "completed"), "y1": ("20", "completed"),
+            "y2": ("21", "completed"), "y3": ("22", "completed")}  # fmt: skip
+    for task, (day, status) in ends.items():
+        records.append({"record": "task", "id": task, "customer": "c1", "type": task[0],
+                        "status": status, "time": f"2026-11-{day}T11:00:00Z"})  # fmt: skip
+    outcomes = [("x2", "ok", None, "05"), ("y1", "ok", None, "20"), ("y1", "sale", "100.00", "20"),
+                ("y2", "ok", None, "21"), ("y3", "sale", "3.00", "22")]  # fmt: skip
+    for n, (task, kind, value, day) in enumerate(outcomes):
+        record = {"record": "outcome", "id": f"o{n}", "task": task, "customer": "c1",
+                  "type": kind, "time": f"2026-11-{day}T12:00:00Z"}  # fmt: skip
+        records.append(record if value is None else {**record, "value": value})
+    return list(demo.as_lines(records))  # type: ignore[arg-type]
+
+
+def test_a_mid_period_plan_change_attributes_each_window_with_its_own_plan(
+    tmp_path: Path,
+) -> None:
+    # Window 1 (days 1-15, pa): x1 and x2. main 3.00 by task (1.50 each); toks 1.22 by
+    # output over the budget's absorption (x1 1500, x2 800: 0.80 and 0.42); sub 5.00 by
+    # task (2.50 each): x = 9.22. Window 2 (days 16-30, pb): main 3.00 by "ok" outcome (y1,
+    # y2); pct 10.50 by outcome fee (y1 10.00, y3 0.50); sub 5.00 over y1-y3: y = 18.50.
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(MID_PERIOD_PRICES)
+    store = open_store(tmp_path / "mid.db")
+    for name, text in MID_PERIOD_PLANS.items():
+        billing.apply_plan_text(store, text, name)
+    billing.subscribe(store, "c1", "pa@1", dt.date(2026, 11, 1))
+    billing.subscribe(store, "c1", "pb@1", dt.date(2026, 11, 16))
+    ingest_lines(store, _mid_period_lines(), catalog=Catalog.from_file(prices))
+    (invoice,) = billing.run_invoices(store, "2026-11")
+    assert invoice["total"] == "27.72" and len(invoice["windows"]) == 2
+    rows = {
+        row["key"]: row["revenue"]
+        for row in economics.report(store, "2026-11", "task_type")["rows"]
+    }
+    assert rows == {"x": "9.22", "y": "18.50"}
+    store.close()

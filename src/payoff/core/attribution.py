@@ -11,6 +11,10 @@
 - a late line (an earlier period's correction) and any line with nothing to share it by
   stay unattributed.
 
+A charge line of a subscription window (a plan change mid-period) is shared by the tasks
+as that window saw them (`Line.units`): its usage, tasks ended and outcomes verified in
+its days.
+
 Shares are split in minor units by the largest-remainder method (`allocation.allocate`), so
 the tasks' amounts plus the unattributed amount sum back to the invoice's total exactly.
 """
@@ -54,6 +58,10 @@ class Line:
     kind: str
     amount: Decimal  # rounded to the currency's minor unit
     charge: Charge | None = None
+    units: Sequence[TaskUnits] | None = None
+    """A charge line of one subscription window: the tasks as that window saw them,
+    index-aligned with the tasks attributed to (`TaskUnits(None)` for a task the window did
+    not see); None: the tasks themselves."""
 
 
 @dataclass(frozen=True)
@@ -167,4 +175,6 @@ def _line_weights(line: Line, tasks: Sequence[TaskUnits], minor: Sequence[int]) 
     if line.kind == "true_up":
         return _per_task(None, tasks)
     assert line.charge is not None, "a charge line names its charge"
-    return WEIGHTS[line.charge.type](line.charge, tasks)
+    seen = tasks if line.units is None else line.units
+    assert len(seen) == len(tasks), "a window's tasks are aligned with the period's"
+    return WEIGHTS[line.charge.type](line.charge, seen)

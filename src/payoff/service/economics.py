@@ -9,7 +9,7 @@ import gc
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from payoff.core.economics import (
 from payoff.core.errors import PayoffError
 from payoff.core.figures import Figures, ratio
 from payoff.core.periods import US_PER_DAY, Period
-from payoff.core.plan import Charge, Plan
+from payoff.core.plan import Plan
 from payoff.core.rating import FINAL_STATUSES
 from payoff.core.scenarios import BASELINE, Scenario, ScenarioError, parse_scenario
 from payoff.core.usage import CATALOG, Bucket, PriceKey, Pricer
@@ -54,6 +54,10 @@ class Loaded:
     buckets: list[Bucket]
     facts: dict[tuple[str, str | None], TaskFact]
     outcomes: list[tuple[str, str, str, Decimal]]
+    ended_days: dict[tuple[str, str | None], int]
+    """Day of the period (from 0) each task that ended in it ended on."""
+    outcome_days: list[int]
+    """Day of the period each outcome was verified on, index-aligned with `outcomes`."""
 
 
 def _period(label: str) -> Period:
@@ -69,6 +73,7 @@ def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
     as_of = store.stable_time(now_us) if as_of_us is None else as_of_us
     buckets = store.usage_buckets(period.start_us, period.end_us, as_of)  # type: ignore[attr-defined]
     facts = {}
+    ended_days = {}
     for row in store.task_rows(period.start_us, period.end_us):  # type: ignore[attr-defined]
         ended = (
             row.status in FINAL_STATUSES
@@ -76,6 +81,11 @@ def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
             and period.start_us <= row.status_at_us < period.end_us
         )
         facts[(row.customer, row.task)] = TaskFact(row.type, row.status, ended)
+        if ended:
+            ended_days[(row.customer, row.task)] = (
+                row.status_at_us - period.start_us
+            ) // US_PER_DAY
+    verified = verified_in(store, period, as_of, None)
     outcomes = [
         (
             v.outcome.customer,
@@ -83,9 +93,10 @@ def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
             v.outcome.type,
             v.outcome.value if v.outcome.value is not None else Decimal(0),
         )
-        for v in verified_in(store, period, as_of, None)
+        for v in verified
     ]
-    return Loaded(period, as_of, buckets, facts, outcomes)
+    outcome_days = [(v.verified_at_us - period.start_us) // US_PER_DAY for v in verified]
+    return Loaded(period, as_of, buckets, facts, outcomes, ended_days, outcome_days)
 
 
 def pricer(catalog: Catalog, buckets: Sequence[Bucket]) -> Pricer:
@@ -108,18 +119,66 @@ def pricer(catalog: Catalog, buckets: Sequence[Bucket]) -> Pricer:
 # -- the report ---------------------------------------------------------------------------
 
 
-def _invoice_lines(store: Store, document: dict[str, Any]) -> list[Line]:
-    charges: dict[str, Charge] = {}
+class _Windows:
+    """The tasks of a customer as each subscription window of its invoice saw them: usage,
+    tasks ended and outcomes verified within the window's days (as `invoice run` rates)."""
+
+    def __init__(self, data: Loaded) -> None:
+        self.data = data
+        self.start_day = data.period.start_us // US_PER_DAY
+        self.buckets: dict[str, list[Bucket]] = defaultdict(list)
+        for b in data.buckets:
+            self.buckets[b.customer].append(b)
+        self.facts: dict[str, dict[tuple[str, str | None], TaskFact]] = defaultdict(dict)
+        for key, fact in data.facts.items():
+            self.facts[key[0]][key] = fact
+        self.outcomes: dict[str, list[tuple[int, tuple[str, str, str, Decimal]]]]
+        self.outcomes = defaultdict(list)
+        for day, outcome in zip(data.outcome_days, data.outcomes, strict=True):
+            self.outcomes[outcome[0]].append((day, outcome))
+
+    def units(
+        self, customer: str, period_units: Sequence[TaskUnits], window: dict[str, Any]
+    ) -> list[TaskUnits] | None:
+        """The window's view of `period_units`, or None when it spans the whole period."""
+        days = range(int(window["first_day"]) - 1, int(window["last_day"]))
+        if days == range(self.data.period.days):
+            return None
+        ended_days = self.data.ended_days
+        facts = {
+            key: replace(fact, ended=fact.ended and ended_days.get(key) in days)
+            for key, fact in self.facts[customer].items()
+        }
+        buckets = [b for b in self.buckets[customer] if b.day - self.start_day in days]
+        outcomes = [outcome for day, outcome in self.outcomes[customer] if day in days]
+        seen = ledgers(buckets, facts, outcomes).get(customer, CustomerLedger()).units
+        by_task = {unit.task: unit for unit in seen}
+        return [by_task.get(unit.task, TaskUnits(None)) for unit in period_units]
+
+
+def _invoice_lines(
+    store: Store, document: dict[str, Any], windows: _Windows, units: Sequence[TaskUnits]
+) -> list[Line]:
+    """The invoice's lines; each window's fees with the charges of its own plan, shared by
+    the tasks as that window saw them (fees follow the windows, one per charge of each)."""
+    own = [fee for fee in document["fees"] if "late_period" not in fee]
+    lines, position = [], 0
     for window in document.get("windows") or [{"plan": document["plan"]}]:
-        for charge in plan_of(find_plan(store, window["plan"])).charges:
-            charges[charge.name] = charge
-    lines = []
-    for fee in document["fees"]:
-        amount = Decimal(fee["amount"])
-        if "late_period" in fee:
-            lines.append(Line("late", amount))
-        else:
-            lines.append(Line("charge", amount, charges[fee["charge"]]))
+        charges = plan_of(find_plan(store, window["plan"])).charges
+        fees = own[position : position + len(charges)]
+        position += len(charges)
+        if [fee["charge"] for fee in fees] != [charge.name for charge in charges]:
+            raise EconomicsError(
+                f"invoice {document['id']}: its fees do not follow the plans of its windows"
+            )
+        seen = windows.units(document["customer"], units, window) if "first_day" in window else None
+        lines += [
+            Line("charge", Decimal(fee["amount"]), charge, seen)
+            for fee, charge in zip(fees, charges, strict=True)
+        ]
+    if position != len(own):
+        raise EconomicsError(f"invoice {document['id']}: fees beyond the plans of its windows")
+    lines += [Line("late", Decimal(fee["amount"])) for fee in document["fees"] if fee not in own]
     lines.append(Line("true_up", Decimal(document["minimum_true_up"])))
     lines.append(Line("discount", -Decimal(document["maximum_discount"])))
     return lines
@@ -151,6 +210,7 @@ def report(
     customers = ledgers(data.buckets, data.facts, data.outcomes)
     shares: dict[str, Attribution] = {}
     plans: dict[str, str] = {}
+    windows = _Windows(data)
     invoices = [i for i in store.list_invoices(period=label, limit=None) if i.status != "void"]
     for invoice in invoices:  # in creation order: the latest of a customer's wins
         if invoice.currency != "USD":
@@ -159,7 +219,7 @@ def report(
                 "against provider cost in USD"
             )
         ledger = customers.setdefault(invoice.customer, CustomerLedger())
-        lines = _invoice_lines(store, invoice.document)
+        lines = _invoice_lines(store, invoice.document, windows, ledger.units)
         shares[invoice.customer] = attribute(lines, ledger.units, invoice.currency)
         plans[invoice.customer] = invoice.document["plan"]
     models = _main_models(data.buckets)
