@@ -192,7 +192,7 @@ def test_figures_add_sums_every_field() -> None:
     assert all(getattr(total, n) == 2 * getattr(one, n) for n in names)
 
 
-MONEY = ("revenue", "spend_verified")
+MONEY = ("revenue", "revenue_late", "spend_verified")
 
 
 @given(st.lists(st.tuples(st.integers(0, 10**6), st.booleans(), st.booleans(), st.booleans()),
@@ -243,3 +243,20 @@ def test_loops_scale_hidden_steps_over_the_ledger_and_leave_no_call_less_tokens(
     more = parse_scenario("s:loops=1.5").apply(ONE_CALL, Pricer(TABLES))
     assert sum(b.calls for b in more) == 60
     assert sum(b.tokens for b in more) == sum(b.tokens for b in ONE_CALL) * 3 // 2
+
+
+def test_risks_stay_within_0_and_1_when_a_late_line_lowers_the_revenue() -> None:
+    # Two verified tasks share a 10.00 outcome line; a late credit of -5.00 (an earlier
+    # period's reversal) is part of the revenue but of no task's spend.
+    facts = {("acme", t): TaskFact("x", "completed", True) for t in ("t1", "t2")}
+    won = [("acme", t, "ok", Decimal(0)) for t in ("t1", "t2")]
+    ledger = ledgers([bucket(task="t1"), bucket(task="t2")], facts, won)["acme"]
+    wins = Charge("wins", "outcome", outcome="ok",
+                  price=PriceSpec("per_unit", unit_price=Decimal("5.00")))  # fmt: skip
+    lines = [Line("charge", Decimal("10.00"), wins), Line("late", Decimal("-5.00"))]
+    total = Figures()
+    for row in customer_figures(ledger, attribute(lines, ledger.units, "USD")):
+        total.add(row)
+    derived = total.derived()
+    assert derived["customer_risk"] == "0.0000" and derived["value_alignment"] == "1.0000"
+    assert derived["revenue"] == "5.00" and derived["late_revenue"] == "-5.00"

@@ -69,6 +69,8 @@ class Attribution:
     amounts: list[Decimal]  # index-aligned with the tasks
     earned: list[bool]  # the task had a share of a line with a positive amount
     unattributed: Decimal
+    late: Decimal = ZERO
+    """The late lines (earlier periods' corrections), part of `unattributed`."""
 
 
 def _per_task(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[int]:
@@ -142,7 +144,7 @@ def attribute(lines: Sequence[Line], tasks: Sequence[TaskUnits], currency: str) 
     exponent = minor_unit(currency)
     minor = [0] * len(tasks)
     earned = [False] * len(tasks)
-    unattributed = 0
+    unattributed = late = 0
     # The discount is shared by what the other lines gave each task, so it comes last.
     ordered = sorted(lines, key=lambda line: line.kind == "discount")
     for line in ordered:
@@ -151,6 +153,7 @@ def attribute(lines: Sequence[Line], tasks: Sequence[TaskUnits], currency: str) 
         if amount == 0:  # shares nothing and earns nothing, whatever its weights
             continue
         weights = _line_weights(line, tasks, minor)
+        late += amount if line.kind == "late" else 0
         if not weights or sum(weights) == 0:
             unattributed += amount
             continue
@@ -164,6 +167,7 @@ def attribute(lines: Sequence[Line], tasks: Sequence[TaskUnits], currency: str) 
         amounts=[Decimal(m).scaleb(-exponent) for m in minor],
         earned=earned,
         unattributed=Decimal(unattributed).scaleb(-exponent),
+        late=Decimal(late).scaleb(-exponent),
     )
 
 

@@ -221,7 +221,7 @@ def customer_figures(ledger: CustomerLedger, shared: Attribution) -> list[Figure
             ledger.units, ledger.usage, shared.amounts, shared.earned, strict=True
         )
     ]
-    rows.append(Figures(revenue=shared.unattributed))
+    rows.append(Figures(revenue=shared.unattributed, revenue_late=shared.late))
     return rows
 
 
@@ -245,7 +245,7 @@ def shared_figures(ledger: CustomerLedger, shared: Attribution) -> Figures:
     """What a plan's attribution adds to `fixed_figures`: revenue, spend and cost unearned.
 
     The same sums as `customer_figures` gives, task by task (tested)."""
-    result = Figures(revenue=sum(shared.amounts, shared.unattributed))
+    result = Figures(revenue=sum(shared.amounts, shared.unattributed), revenue_late=shared.late)
     for unit, used, amount, earned in zip(
         ledger.units, ledger.usage, shared.amounts, shared.earned, strict=True
     ):

@@ -37,6 +37,7 @@ class Figures:
     """Exact sums over tasks; `derived()` turns them into the reported figures."""
 
     revenue: Decimal = ZERO
+    revenue_late: Decimal = ZERO  # late lines: earlier periods' corrections, in revenue
     cost_nanousd: int = 0
     cost_visible_nanousd: int = 0
     cost_unearned_nanousd: int = 0  # cost of work that earned no revenue
@@ -52,6 +53,7 @@ class Figures:
         # Field by field, written out: this runs once per task and plan (a test checks that
         # every field is summed).
         self.revenue += other.revenue
+        self.revenue_late += other.revenue_late
         self.cost_nanousd += other.cost_nanousd
         self.cost_visible_nanousd += other.cost_visible_nanousd
         self.cost_unearned_nanousd += other.cost_unearned_nanousd
@@ -80,8 +82,11 @@ class Figures:
         def usd(value: int | None) -> str | None:
             return None if value is None else format_nanousd(value)
 
+        # Customer spend of the period: the late lines belong to earlier periods' work.
+        spend = self.revenue - self.revenue_late
         return {
             "revenue": text(self.revenue),
+            "late_revenue": text(self.revenue_late),
             "cost": format_nanousd(self.cost_nanousd),
             "margin": text(self.margin),
             "margin_pct": text(ratio(self.margin * 100, self.revenue)),
@@ -98,6 +103,6 @@ class Figures:
             ),
             "unpriced_events": self.unpriced_events,
             "provider_risk": text(ratio(self.cost_unearned_nanousd, self.cost_nanousd)),
-            "customer_risk": text(ratio(self.revenue - self.spend_verified, self.revenue)),
-            "value_alignment": text(ratio(self.spend_verified, self.revenue)),
+            "customer_risk": text(ratio(spend - self.spend_verified, spend)),
+            "value_alignment": text(ratio(self.spend_verified, spend)),
         }
