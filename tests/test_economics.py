@@ -197,3 +197,19 @@ def test_a_mid_period_plan_change_attributes_each_window_with_its_own_plan(
     }
     assert rows == {"x": "9.22", "y": "18.50"}
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("now", "before", "expected"),
+    [
+        ("-5", "-10", "0.5000"),  # a loss halved is an improvement
+        ("-15", "-10", "-0.5000"),  # a loss grown by half is a worsening
+        ("5", "-10", "1.5000"),
+        ("15", "10", "0.5000"),
+        ("1", "0", None),
+    ],
+)
+def test_changes_have_the_sign_of_the_move_whatever_the_baseline_sign(
+    now: str, before: str, expected: str | None
+) -> None:
+    assert economics._change(Decimal(now), Decimal(before)) == expected

@@ -298,7 +298,9 @@ def parse_scenarios(texts: Sequence[str]) -> list[Scenario]:
 
 
 def _change(now: Decimal | int, before: Decimal | int) -> str | None:
-    share = ratio(Decimal(now) - Decimal(before), before)
+    """(now - before) / |before|: positive when the figure went up, whatever the sign of the
+    baseline (a loss that shrinks is a rise in margin)."""
+    share = ratio(Decimal(now) - Decimal(before), abs(before))
     return None if share is None else format(share, "f")
 
 
