@@ -260,3 +260,20 @@ def test_risks_stay_within_0_and_1_when_a_late_line_lowers_the_revenue() -> None
     derived = total.derived()
     assert derived["customer_risk"] == "0.0000" and derived["value_alignment"] == "1.0000"
     assert derived["revenue"] == "5.00" and derived["late_revenue"] == "-5.00"
+
+
+def test_visible_cost_is_split_and_repriced_with_the_cost() -> None:
+    answer = bucket(visible=True, calls=2, uncached=400, text_output=100, reasoning=0,
+                    cost_nanousd=800_000, cost_visible_nanousd=400_000)  # fmt: skip
+    moved, rest = parse_scenario("s:batch=0.5").apply([answer], Pricer(TABLES))
+    assert moved.batch and not rest.batch
+    assert moved.cost_visible_nanousd == 50 * 2000  # the moved half's text at batch price
+    assert rest.cost_visible_nanousd == 50 * 4000  # the half left, at list price
+    # Speculative decoding on a model priced by GPU time: the output costs 1/3.3616 as much.
+    (fast,) = parse_scenario("s:spec_accept=0.8,spec_draft=4").apply(
+        [answer], Pricer(TABLES, frozenset({("openai", "m")}))
+    )
+    assert fast.cost_visible_nanousd == round(Fraction(400_000) / Fraction("3.3616"))
+    for name in ("s:cache_hit=1", "s:batch=1", "s:loops=3", "s:reasoning_cap=0"):
+        for b in parse_scenario(name).apply([*LEDGER, answer], Pricer(TABLES)):
+            assert 0 <= b.cost_visible_nanousd <= b.cost_nanousd, name

@@ -56,8 +56,18 @@ def _priced_alike(old: Bucket, new: Bucket) -> bool:
     )
 
 
+def _anchored_visible(pricer: Pricer, old: Bucket, new: Bucket, batch: bool | None) -> int:
+    """`new`'s visible cost: `old`'s plus the change to its visible output at catalog prices
+    (`batch`: the price `new` is costed at), within 0 and `new`'s cost."""
+    before, after = pricer.visible_cost(old), pricer.visible_cost(new, batch)
+    if before is None or after is None:
+        return min(old.cost_visible_nanousd, new.cost_nanousd)
+    return min(max(0, old.cost_visible_nanousd + after - before), new.cost_nanousd)
+
+
 def _recost(pricer: Pricer, old: Bucket, new: Bucket) -> Bucket:
-    """`new` costed as the ledger cost of `old` plus the change at catalog prices."""
+    """`new` costed as the ledger cost of `old` plus the change at catalog prices; its
+    visible cost likewise."""
     if new.source != CATALOG:
         return new
     if _priced_alike(old, new):  # no change to price: the ledger's cost, unless unpriceable
@@ -67,7 +77,8 @@ def _recost(pricer: Pricer, old: Bucket, new: Bucket) -> Bucket:
     before, after = pricer.cost(old), pricer.cost(new)
     if before is None or after is None:
         return new
-    return new.replaced(cost_nanousd=max(0, old.cost_nanousd + after - before))
+    new = new.replaced(cost_nanousd=max(0, old.cost_nanousd + after - before))
+    return new.replaced(cost_visible_nanousd=_anchored_visible(pricer, old, new, None))
 
 
 # -- the techniques ---------------------------------------------------------------------
@@ -148,9 +159,16 @@ def _batched(pricer: Pricer, b: Bucket, calls: int) -> list[Bucket]:
     moved_cost = pricer.cost(moved, batch=True)
     rest_cost = pricer.cost(rest)
     assert base is not None and moved_cost is not None and rest_cost is not None
-    # The part left interactive keeps the ledger's cost less what the moved part cost.
+    # The part left interactive keeps the ledger's cost less what the moved part cost; the
+    # moved part is costed at the batch price, its visible output too.
     rest = rest.replaced(cost_nanousd=max(0, b.cost_nanousd - base + rest_cost))
-    return [moved.replaced(batch=True, cost_nanousd=moved_cost), *([rest] if rest.calls else [])]
+    rest = rest.replaced(cost_visible_nanousd=_anchored_visible(pricer, b, rest, None))
+    moved_visible = pricer.visible_cost(moved, batch=True)
+    assert moved_visible is not None
+    moved = moved.replaced(
+        batch=True, cost_nanousd=moved_cost, cost_visible_nanousd=min(moved_visible, moved_cost)
+    )
+    return [moved, *([rest] if rest.calls else [])]
 
 
 def batch(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:

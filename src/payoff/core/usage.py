@@ -102,3 +102,11 @@ class Pricer:
         if table is None:
             return None
         return table.bucket_cost_nanousd(bucket.counts, bucket.calls, bucket.cost_factor)
+
+    def visible_cost(self, bucket: Bucket, batch: bool | None = None) -> int | None:
+        """The catalog cost of the bucket's visible output (text output of a visible step):
+        its cost less its cost without that output, at its tier; None when unpriceable."""
+        if not bucket.visible or bucket.text_output == 0:
+            return 0
+        whole, rest = self.cost(bucket, batch), self.cost(bucket.replaced(text_output=0), batch)
+        return None if whole is None or rest is None else whole - rest
