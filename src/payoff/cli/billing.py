@@ -169,7 +169,8 @@ def _print_fees(document: dict[str, Any], currency: str) -> None:
     out.print(table)
 
 
-def _as_of(value: str | None) -> int | None:
+def parse_as_of(value: str | None) -> int | None:
+    """An RFC 3339 `--as-of` time in microseconds since the epoch (None: now)."""
     if value is None:
         return None
     try:
@@ -196,7 +197,9 @@ def invoice_run(
 ) -> None:
     """Make draft invoices for a period from the ledger (replacing earlier drafts)."""
     settings: Settings = ctx.obj
-    documents = billing.run_invoices(settings.store(create=False), period, customer, _as_of(as_of))
+    documents = billing.run_invoices(
+        settings.store(create=False), period, customer, parse_as_of(as_of)
+    )
     if as_json:
         emit_json(documents)
         return

@@ -9,11 +9,16 @@ import typer
 from rich.table import Table
 
 from payoff.cli import Settings, app, emit_json, out
+from payoff.cli.billing import parse_as_of
 from payoff.service import economics
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Chart = Annotated[Path | None, typer.Option("--chart", help="Also draw a chart: FILE.png or .svg.")]
 Period = Annotated[str, typer.Option("--period", help="The period, YYYY-MM.")]
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Read what the ledger held at this time (RFC 3339); default now."),
+]
 
 REPORT_COLUMNS = (
     "revenue", "cost", "margin", "margin_pct", "tasks", "verified_outcomes", "success_rate",
@@ -40,15 +45,19 @@ def report(
     by: Annotated[str, typer.Option(help="Rows by customer, plan, task_type or model.")] = (
         "customer"
     ),
+    as_of: AsOf = None,
     as_json: AsJson = False,
     chart: Chart = None,
 ) -> None:
     """Revenue, cost, margin, outcomes, hidden tokens and risks of a period, per row."""
     settings: Settings = ctx.obj
     store = settings.store(create=False)
-    result = economics.report(store, period, by)
+    as_of_us = parse_as_of(as_of)
+    result = economics.report(store, period, by, as_of_us)
     if chart is not None:  # the chart is of agent types, whatever the rows are by
-        types = result if by == "task_type" else economics.report(store, period, "task_type")
+        types = (
+            result if by == "task_type" else economics.report(store, period, "task_type", as_of_us)
+        )
         from payoff import charts  # matplotlib: loaded only when a chart is asked for
 
         charts.tokens_chart(types, chart)
@@ -78,15 +87,17 @@ def simulate(
         list[str] | None,
         typer.Option("--scenario", help="NAME:key=value,... (see docs/economics.md); repeat."),
     ] = None,
+    as_of: AsOf = None,
     as_json: AsJson = False,
     chart: Chart = None,
 ) -> None:
     """Price the period's ledger as if every customer were on each plan, under scenarios."""
     settings: Settings = ctx.obj
+    as_of_us = parse_as_of(as_of)
     plans = economics.load_plans(plan)
     scenarios = economics.parse_scenarios(scenario or [])
     result = economics.simulate(
-        settings.store(create=False), period, plans, scenarios, settings.catalog()
+        settings.store(create=False), period, plans, scenarios, settings.catalog(), as_of_us
     )
     if chart is not None:
         from payoff import charts
