@@ -232,3 +232,13 @@ def test_cli_report_and_simulate_can_be_pinned_to_an_as_of_time(ledger: Path) ->
                        figures["cost"]) == 0  # fmt: skip
         bad = runner.invoke(app, [*args, "--as-of", "yesterday"])
         assert bad.exit_code != 0 and "--as-of" in bad.output
+
+
+@pytest.mark.parametrize("name", ["missing/chart.png", "chart.gif"])
+def test_a_chart_path_that_cannot_be_written_is_refused_before_any_work(
+    ledger: Path, tmp_path: Path, name: str
+) -> None:
+    args = ["--db", str(ledger), "report", "--period", "2026-11", "--chart", str(tmp_path / name)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--chart" in result.output, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback

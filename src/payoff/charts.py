@@ -28,6 +28,8 @@ class ChartError(ValueError):
 def _check(path: Path) -> None:
     if path.suffix.lower() not in SUFFIXES:
         raise ChartError(f"--chart: a .png or .svg file, got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise ChartError(f"--chart: no folder {str(path.parent)!r}")
 
 
 def _save(figure: Any, path: Path) -> Path:

@@ -34,6 +34,16 @@ PLAN_COLUMNS = (
 USAGE_KEYS = ("tokens", "uncached_input", "reasoning", "hidden_steps", "target_passes", "cost")
 
 
+def _chart_path(chart: Path | None) -> None:
+    """Refuse a chart path that cannot be written before any work is done."""
+    if chart is None:
+        return
+    if chart.suffix.lower() not in (".png", ".svg"):
+        raise typer.BadParameter(f"a .png or .svg file, got {str(chart)!r}", param_hint="--chart")
+    if not chart.parent.is_dir():
+        raise typer.BadParameter(f"no folder {str(chart.parent)!r}", param_hint="--chart")
+
+
 def _cell(value: Any) -> str:
     return "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
 
@@ -51,6 +61,7 @@ def report(
 ) -> None:
     """Revenue, cost, margin, outcomes, hidden tokens and risks of a period, per row."""
     settings: Settings = ctx.obj
+    _chart_path(chart)
     store = settings.store(create=False)
     as_of_us = parse_as_of(as_of)
     result = economics.report(store, period, by, as_of_us)
@@ -93,6 +104,7 @@ def simulate(
 ) -> None:
     """Price the period's ledger as if every customer were on each plan, under scenarios."""
     settings: Settings = ctx.obj
+    _chart_path(chart)
     as_of_us = parse_as_of(as_of)
     plans = economics.load_plans(plan)
     scenarios = economics.parse_scenarios(scenario or [])
