@@ -277,3 +277,12 @@ def test_visible_cost_is_split_and_repriced_with_the_cost() -> None:
     for name in ("s:cache_hit=1", "s:batch=1", "s:loops=3", "s:reasoning_cap=0"):
         for b in parse_scenario(name).apply([*LEDGER, answer], Pricer(TABLES)):
             assert 0 <= b.cost_visible_nanousd <= b.cost_nanousd, name
+
+
+def test_cache_hit_changes_nothing_on_a_model_without_a_cache_read_price() -> None:
+    plain = PriceTable.flat(TokenRates(input_mtok=Decimal("1.00"), output_mtok=Decimal("4.00")))
+    tables = {("openai", "nocache", False, 0): plain}
+    no_cache = bucket(model="nocache", uncached=1000, cache_read=0)
+    assert parse_scenario("s:cache_hit=0.9").apply([no_cache], Pricer(tables)) == [no_cache]
+    unknown = bucket(model="unknown")  # no price table at all: no change either
+    assert parse_scenario("s:cache_hit=0.9").apply([unknown], Pricer(tables)) == [unknown]

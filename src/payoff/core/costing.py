@@ -156,6 +156,11 @@ class PriceTable:
         shown = counts.output - counts.reasoning
         return total, round_div_half_even(c.visible_output * shown, self._denominator)
 
+    @property
+    def reads_cache(self) -> bool:
+        """Whether the model has a cache-read price (in its base rates)."""
+        return self.tiers[0][1].cache_read_mtok is not None
+
     def bucket_cost_nanousd(
         self, counts: TokenCounts, calls: int, output_factor: Fraction = Fraction(1)
     ) -> int:

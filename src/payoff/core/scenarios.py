@@ -85,11 +85,13 @@ def _recost(pricer: Pricer, old: Bucket, new: Bucket) -> Bucket:
 
 
 def cache_hit(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
-    """A share H of each call's input is read from the prompt cache; writes are kept."""
+    """A share H of each call's input is read from the prompt cache; writes are kept. A
+    model without a cache-read price (or without prices) is left as it is."""
     share = params["cache_hit"]
     result = []
     for b in buckets:
-        if b.source != CATALOG:
+        table = pricer.table(b) if b.source == CATALOG else None
+        if table is None or not table.reads_cache:
             result.append(b)
             continue
         total = b.uncached + b.cache_read + b.cache_write
