@@ -119,6 +119,9 @@ def test_a_scenario_leaves_its_input_as_it_was() -> None:
         ("s:colour=1", "colour"),
         ("baseline:loops=1", "scenario"),
         ("s:reasoning_cap=1.5", "reasoning_cap"),
+        ("s:spec_accept=1e-999999999,spec_draft=4", "spec_accept"),  # Fraction(...) would hang
+        ("s:cache_hit=0." + "1" * 40, "cache_hit"),
+        ("s:loops=" + "0" * 10_000 + "1", "loops"),
     ],
 )
 def test_bad_scenarios_name_the_parameter(text: str, field: str) -> None:

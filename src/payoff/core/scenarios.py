@@ -25,6 +25,10 @@ MAX_SCENARIO_NAME = 64
 MAX_REASONING_CAP = 10**12
 MAX_LOOP_FACTOR = Decimal(100)
 MAX_DRAFT_LENGTH = 64
+MAX_VALUE_CHARS = 24
+MAX_VALUE_PLACES = 12
+"""A parameter's text and decimal places are bounded: 1e-999999999 is within 0 and 1, but
+its exact fraction would take a billion digits."""
 BASELINE = "baseline"
 
 
@@ -351,10 +355,14 @@ def _value(key: str, text: str) -> Decimal:
         if text.lower() not in _BOOLEANS:
             raise ScenarioError(f"{key}: true or false, got {text!r}")
         return _BOOLEANS[text.lower()]
+    if len(text) > MAX_VALUE_CHARS:
+        raise ScenarioError(f"{key}: at most {MAX_VALUE_CHARS} characters, got {text[:32]!r}...")
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise ScenarioError(f"{key}: not a number: {text!r}") from None
+    if value.is_finite() and -int(value.as_tuple().exponent) > MAX_VALUE_PLACES:
+        raise ScenarioError(f"{key}: at most {MAX_VALUE_PLACES} decimal places, got {text!r}")
     if not value.is_finite() or not low <= value <= high:
         raise ScenarioError(f"{key}: between {low} and {high}, got {text!r}")
     if whole and value != value.to_integral_value():
