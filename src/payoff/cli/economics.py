@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,8 +45,29 @@ def _chart_path(chart: Path | None) -> None:
         raise typer.BadParameter(f"no folder {str(chart.parent)!r}", param_hint="--chart")
 
 
-def _cell(value: Any) -> str:
-    return "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+MONEY_COLUMNS = frozenset(
+    {"revenue", "cost", "margin", "cost_per_task", "cost_per_verified_outcome"}
+)
+CENT = Decimal("0.01")
+
+
+def _cell(value: Any, column: str = "") -> str:
+    """Table text: money to the cent (exact figures stay in --json), counts with separators."""
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if column in MONEY_COLUMNS:
+        return f"{Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_EVEN):,}"
+    return str(value)
+
+
+def _table(*headers: str, title: str) -> Table:
+    """Columns fold rather than cut: a narrow terminal wraps a name, never hides it."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
 
 
 @app.command("report")
@@ -81,9 +103,9 @@ def report(
 
 
 def print_report(result: dict[str, Any]) -> None:
-    table = Table(result["by"], *REPORT_COLUMNS, title=f"Economics, {result['period']}")
+    table = _table(result["by"], *REPORT_COLUMNS, title=f"Economics, {result['period']}")
     for row in [*result["rows"], {"key": "TOTAL", **result["total"]}]:
-        table.add_row(row["key"], *(_cell(row[c]) for c in REPORT_COLUMNS))
+        table.add_row(row["key"], *(_cell(row[c], c) for c in REPORT_COLUMNS))
     out.print(table)
     if not result["invoices"]:
         out.print("No invoices for the period: run `payoff invoice run` for revenue.")
@@ -124,19 +146,20 @@ def simulate(
 
 
 def print_simulation(result: dict[str, Any]) -> None:
-    table = Table(
+    table = _table(
         "scenario", "plan", *PLAN_COLUMNS, title=f"Plans and scenarios, {result['period']}"
     )
     for scenario in result["scenarios"]:
         for name, figures in scenario["plans"].items():
-            table.add_row(scenario["scenario"], name, *(_cell(figures[c]) for c in PLAN_COLUMNS))
+            cells = (_cell(figures[c], c) for c in PLAN_COLUMNS)
+            table.add_row(scenario["scenario"], name, *cells)
     out.print(table)
     print_techniques(result)
 
 
 def print_techniques(result: dict[str, Any]) -> None:
     """Each technique's reduction in tokens or passes, and the revenue change per plan."""
-    table = Table(
+    table = _table(
         "technique",
         *(f"{key} change" for key in USAGE_KEYS),
         *(f"revenue change {plan}" for plan in result["plans"]),
