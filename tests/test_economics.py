@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ET
 from decimal import Decimal
 from pathlib import Path
 
+import matplotlib.image
+import numpy
 import pytest
 from tests.conftest import REPO
 from typer.testing import CliRunner
@@ -113,6 +115,10 @@ def test_the_demo_writes_valid_charts_and_the_same_svg_twice(tmp_path: Path) -> 
         assert str(path) in result.output
         data = path.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+        pixels = matplotlib.image.imread(path)  # decodes the whole image
+        height, width = pixels.shape[:2]
+        assert width >= 600 and height >= 300
+        assert len(numpy.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 10  # drawn
     store = open_store(db, create=False)
     by_type = economics.report(store, "2026-11", "task_type", AS_OF)
     store.close()
