@@ -56,6 +56,10 @@ class DeadLetters:
             f", field {problem.field}" if problem.field else "",
             self.path,
         )
+        self.report(problem)
+
+    def report(self, problem: Problem) -> None:
+        """Hand one problem to the `on_problem` callback, if any."""
         if self.on_problem is not None:
             try:
                 self.on_problem(problem)

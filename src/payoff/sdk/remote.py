@@ -134,15 +134,15 @@ class RemoteSink:
                 logger.exception("payoff: cannot write the spool; records stay queued")
             with self._progress:
                 self._progress.notify_all()
-            if self._stopping and not self._queue:
-                return
+            if self._stopping:
+                return  # close() makes the last try itself, once the threads are gone
 
     # -- the sender thread --------------------------------------------------------------
 
     def _sender(self) -> None:
         failures = 0
         while True:
-            if self._stopping and (failures or not self._pending()):
+            if self._stopping and (failures or not self._spool_pending()):
                 return  # closing: a failed try ends it; the spool keeps the rest
             spool = next((s for s in self._spools if s.pending()), None)
             if spool is None:
@@ -208,8 +208,11 @@ class RemoteSink:
 
     # -- flush and close ----------------------------------------------------------------
 
+    def _spool_pending(self) -> bool:
+        return any(spool.pending() for spool in self._spools)
+
     def _pending(self) -> bool:
-        return bool(self._queue) or any(spool.pending() for spool in self._spools)
+        return bool(self._queue) or self._spool_pending()
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
         """Send everything recorded so far; False if the server did not take it in time."""
@@ -236,9 +239,7 @@ class RemoteSink:
         self._send_now.set()
         for thread in self._threads:
             thread.join(timeout=self._client.timeout_s + 1)
-        with self._spool_lock:
-            if self._queue:  # the spooler could not write: one last try, here
-                self._spool_queue()
+        self._spool_leftovers()
         if not self._threads[1].is_alive():
             for spool in self._spools:
                 spool.close()
@@ -250,6 +251,23 @@ class RemoteSink:
             )
         self._client.close()
         return delivered
+
+    def _spool_leftovers(self) -> None:
+        """One last try to spool what the spooler could not write; report what still fails."""
+        try:
+            self._spool_queue()
+            return
+        except OSError as exc:
+            reason = f"the spool could not be written: {exc}"
+        with self._queue_lock:
+            lost = list(self._queue)
+            self._queue.clear()
+        # Nowhere left to keep them (the dead-letter file sits on the same disk): say how
+        # many, loudly, and hand each to on_problem rather than hang or drop them silently.
+        logger.error("payoff: %d records could not be spooled and are lost (%s)", len(lost), reason)
+        for record in lost:
+            problem = Problem(None, record_id(record), "lost", reason, None, self.url)
+            self.dead_letters.report(problem)
 
 
 class _Client:
