@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-from api_support import free_port
+from api_support import free_port, live_server, prepare_ledger
 
 FULL_DISK_AGENT = """
 import resource, signal, payoff
@@ -40,3 +41,48 @@ def test_exit_with_a_full_spool_disk_reports_the_lost_records_and_does_not_hang(
     assert time.monotonic() - started < 30
     assert "recorded" in agent.stdout
     assert "could not be spooled" in agent.stderr, agent.stderr[-3000:]
+
+
+FORK_AGENT = """
+import os, sys, time, payoff
+meter = payoff.Meter("{url}", api_key="{key}", spool={spool!r}, spool_interval_s=0.05)
+with meter.task(customer="acme", type="parent") as task:
+    task.tool("lookup", cost="0.001")
+pid = os.fork()
+if pid == 0:
+    with meter.task(customer="globex", type="child") as task:
+        for _ in range(10):
+            task.tool("lookup", cost="0.001")
+    sys.exit(0)  # the Meter closes at exit, in the child as in any process
+started = time.monotonic()
+while time.monotonic() - started < 20:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("child", os.waitstatus_to_exitcode(status), round(time.monotonic() - started))
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, 9)
+    print("child hung")
+with meter.task(customer="acme", type="parent") as task:
+    task.tool("lookup", cost="0.001")
+print("parent flushed", meter.flush(20))
+"""
+
+
+def test_a_meter_made_before_fork_delivers_the_childs_records_and_the_child_exits(
+    tmp_path: Path,
+) -> None:
+    db, log = tmp_path / "l.db", tmp_path / "serve.log"
+    keys = prepare_ledger(db)
+    with live_server(db, log) as server:
+        source = FORK_AGENT.format(url=server.url, key=keys.ingest, spool=str(tmp_path / "sp"))
+        agent = run_agent(source)
+    assert agent.returncode == 0, agent.stderr[-3000:]
+    lines = agent.stdout.splitlines()
+    assert lines[0].startswith("child 0 "), agent.stdout + agent.stderr[-3000:]
+    assert int(lines[0].split()[2]) <= 6
+    assert lines[1] == "parent flushed True"
+    with sqlite3.connect(db) as conn:
+        rows = dict(conn.execute("SELECT customer, count(*) FROM events GROUP BY customer"))
+    assert rows == {"acme": 2, "globex": 10}

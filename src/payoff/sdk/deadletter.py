@@ -31,6 +31,9 @@ class DeadLetters:
         self.count = 0
         self._lock = threading.Lock()
 
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # a parent's thread may have held it at fork()
+
     def add(self, record: bytes, problem: Problem) -> None:
         entry = msgspec.json.encode(
             {

@@ -22,12 +22,15 @@ same spool folder.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
+import os
 import random
 import threading
 import time
 import urllib.parse
+import weakref
 from collections import deque
 from pathlib import Path
 
@@ -72,28 +75,61 @@ class RemoteSink:
         self.spool_interval_s = spool_interval_s
         self._client = _Client(self.url, api_key, timeout_s)
         spool_folder.mkdir(parents=True, exist_ok=True)
+        self._spool_folder = spool_folder
         own = spool_folder / f"spool-{uuid7()}.jsonl"
         self._spools = [*adopt_orphans(spool_folder, own), Spool(own)]
         self._queue: deque[bytes] = deque()
+        self._stopping = False
+        self._closed = False
+        self._new_locks()
+        self._threads: list[threading.Thread] = []
+        self._start()
+        os.register_at_fork(after_in_child=functools.partial(_in_forked_child, weakref.ref(self)))
+
+    def _new_locks(self) -> None:
         self._queue_lock = threading.Lock()
         self._spool_lock = threading.Lock()  # one writer of the spool at a time keeps order
+        self._start_lock = threading.Lock()
         self._spool_now = threading.Event()
         self._send_now = threading.Event()
         self._progress = threading.Condition()
-        self._stopping = False
-        self._closed = False
-        self._threads = [
-            threading.Thread(target=self._spooler, name="payoff-spooler", daemon=True),
-            threading.Thread(target=self._sender, name="payoff-sender", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._threads:
+                return
+            if not self._spools:  # a forked child: a spool file of its own
+                own = self._spool_folder / f"spool-{uuid7()}.jsonl"
+                self._spools = [Spool(own)]
+            self._threads = [
+                threading.Thread(target=self._spooler, name="payoff-spooler", daemon=True),
+                threading.Thread(target=self._sender, name="payoff-sender", daemon=True),
+            ]
+            for thread in self._threads:
+                thread.start()
+
+    def after_fork_in_child(self) -> None:
+        """Give a forked child a sink of its own; the parent's state is the parent's.
+
+        The child inherits the parent's queue, locks (perhaps held by a thread that does not
+        exist here), spool descriptors and connection, but none of its threads. It drops the
+        parent's queued records (the parent sends them), never touches the parent's spool
+        files (closing them could delete them), and starts its own spool and threads on its
+        first record.
+        """
+        self._queue = deque()
+        self._new_locks()
+        self._spools = []
+        self._threads = []
+        self._client.forget()
 
     # -- the call site ------------------------------------------------------------------
 
     def submit(self, record: bytes) -> None:
         if self._closed:
             raise RuntimeError("this Meter is closed")
+        if not self._threads:
+            self._start()  # a forked child starts its threads on its first record
         with self._queue_lock:
             if len(self._queue) < self.queue_records:
                 self._queue.append(record)
@@ -115,14 +151,15 @@ class RemoteSink:
                 self._queue.clear()
             if also is not None:
                 records.append(also)
+            if not records:
+                return
             try:
                 self._spools[-1].append(records)
             except OSError:
                 with self._queue_lock:
                     self._queue.extendleft(reversed(records))
                 raise
-        if records:
-            self._send_now.set()
+        self._send_now.set()
 
     def _spooler(self) -> None:
         while True:
@@ -240,10 +277,10 @@ class RemoteSink:
         for thread in self._threads:
             thread.join(timeout=self._client.timeout_s + 1)
         self._spool_leftovers()
-        if not self._threads[1].is_alive():
+        if not any(thread.is_alive() for thread in self._threads):
             for spool in self._spools:
                 spool.close()
-        if not delivered:
+        if not delivered and self._spools:
             logger.warning(
                 "payoff: records not yet delivered to %s stay in %s for the next Meter",
                 self.url,
@@ -304,7 +341,17 @@ class _Client:
             self.close()
             raise
 
+    def forget(self) -> None:
+        """Drop the connection without closing it: after fork() the socket is the parent's."""
+        self._connection = None
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _in_forked_child(reference: weakref.ref[RemoteSink]) -> None:
+    sink = reference()
+    if sink is not None:
+        sink.after_fork_in_child()
