@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import http.server
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
-from api_support import free_port, live_server, prepare_ledger
+import payoff
+from api_support import free_port, live_server, prepare_ledger, start_server
 
 FULL_DISK_AGENT = """
 import resource, signal, payoff
@@ -86,3 +89,57 @@ def test_a_meter_made_before_fork_delivers_the_childs_records_and_the_child_exit
     with sqlite3.connect(db) as conn:
         rows = dict(conn.execute("SELECT customer, count(*) FROM events GROUP BY customer"))
     assert rows == {"acme": 2, "globex": 10}
+
+
+class HtmlHandler(http.server.BaseHTTPRequestHandler):
+    """A proxy's error page answered with status 200: not the server's JSON."""
+
+    posts = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).posts += 1
+        body = b"<html><body>Gateway says hello</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_non_json_200_is_retried_and_the_records_reach_the_real_server(
+    tmp_path: Path,
+) -> None:
+    db, log = tmp_path / "l.db", tmp_path / "serve.log"
+    keys = prepare_ledger(db)
+    port = free_port()
+    impostor = http.server.HTTPServer(("127.0.0.1", port), HtmlHandler)
+    threading.Thread(target=impostor.serve_forever, daemon=True).start()
+    meter = payoff.Meter(
+        f"http://127.0.0.1:{port}", api_key=keys.ingest, spool=tmp_path / "spool",
+        spool_interval_s=0.02, timeout_s=2, close_at_exit=False,
+    )  # fmt: skip
+    with meter.task(customer="acme") as task:
+        task.tool("lookup", cost="0.001")
+    deadline = time.monotonic() + 10
+    while HtmlHandler.posts < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)  # the first answer was HTML: the sender must try again
+    impostor.shutdown()
+    impostor.server_close()
+    assert HtmlHandler.posts >= 2
+    assert [t.name for t in threading.enumerate() if t.name == "payoff-sender"]
+    server = start_server(db, log, port=port)
+    try:
+        assert meter.flush(timeout_s=30)
+        assert meter.close()
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=10)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM events WHERE task = ?", (task.id,)
+        ).fetchone() == (1,)
+    assert meter.dead_letters.count == 0

@@ -181,15 +181,17 @@ class RemoteSink:
         while True:
             if self._stopping and (failures or not self._spool_pending()):
                 return  # closing: a failed try ends it; the spool keeps the rest
-            spool = next((s for s in self._spools if s.pending()), None)
-            if spool is None:
-                self._retire_orphans()
+            try:
+                sent = self._send_next_batch()
+            except Exception:
+                # An error nobody foresaw (a full disk under the dead-letter file, a bug)
+                # must not end delivery for good: say so, back off, and try again.
+                logger.exception("payoff: the sender failed; retrying, records wait in the spool")
+                sent = False
+            if sent is None:
                 self._send_now.wait(self.spool_interval_s)
                 self._send_now.clear()
-                continue
-            records, end = spool.read(self.batch_records)
-            if self._deliver(records):
-                spool.acknowledge(end)
+            elif sent:
                 failures = 0
                 with self._progress:
                     self._progress.notify_all()
@@ -198,6 +200,18 @@ class RemoteSink:
                 delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** min(failures, 16))
                 self._send_now.wait(delay * random.uniform(0.5, 1.0))
                 self._send_now.clear()
+
+    def _send_next_batch(self) -> bool | None:
+        """Send the oldest unacknowledged batch: None when there is none, else if it went."""
+        spool = next((s for s in self._spools if s.pending()), None)
+        if spool is None:
+            self._retire_orphans()
+            return None
+        records, end = spool.read(self.batch_records)
+        if not self._deliver(records):
+            return False
+        spool.acknowledge(end)
+        return True
 
     def _retire_orphans(self) -> None:
         while len(self._spools) > 1 and not self._spools[0].pending():
@@ -211,7 +225,14 @@ class RemoteSink:
             logger.info("payoff: server unreachable (%s); records wait in the spool", exc)
             return False
         if status == 200:
-            self._report(records, msgspec.json.decode(body, type=_Answer))
+            try:
+                answer = msgspec.json.decode(body, type=_Answer)
+            except msgspec.DecodeError:
+                # The server answers JSON: this came from something in between (a proxy's
+                # page), so the records may not have arrived. Resending is safe (ids).
+                logger.warning("payoff: a 200 answer that is not payoff's JSON; retrying")
+                return False
+            self._report(records, answer)
             return True
         if status >= 500 or status in RETRIED_STATUSES:
             logger.info("payoff: server answered %s; retrying", status)
