@@ -11,8 +11,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import payoff
 from api_support import free_port, live_server, prepare_ledger, start_server
+from payoff.sdk.spool import Spool
 
 FULL_DISK_AGENT = """
 import resource, signal, payoff
@@ -143,3 +146,26 @@ def test_a_non_json_200_is_retried_and_the_records_reach_the_real_server(
             "SELECT count(*) FROM events WHERE task = ?", (task.id,)
         ).fetchone() == (1,)
     assert meter.dead_letters.count == 0
+
+
+def test_flush_and_close_wait_for_records_the_spooler_is_still_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_append = Spool.append
+
+    def slow_append(self: Spool, records: list[bytes]) -> None:
+        time.sleep(0.4)  # a slow write and fsync, as on a busy disk
+        real_append(self, records)
+
+    monkeypatch.setattr(Spool, "append", slow_append)
+    meter = payoff.Meter(
+        f"http://127.0.0.1:{free_port()}", api_key="k", spool=tmp_path / "spool",
+        spool_interval_s=0.05, timeout_s=0.5, close_at_exit=False,
+    )  # fmt: skip
+    with meter.task(customer="acme") as task:
+        task.tool("lookup", cost="0.001")
+    time.sleep(0.15)  # the spooler has taken the queue and is writing it
+    assert not meter.flush(timeout_s=0.1)  # nothing is listening: nothing was delivered
+    assert not meter.close(timeout_s=1)
+    spooled = b"".join(path.read_bytes() for path in (tmp_path / "spool").glob("spool-*.jsonl"))
+    assert spooled.count(b"\n") == 3 and task.id.encode() in spooled

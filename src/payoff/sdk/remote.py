@@ -79,6 +79,7 @@ class RemoteSink:
         own = spool_folder / f"spool-{uuid7()}.jsonl"
         self._spools = [*adopt_orphans(spool_folder, own), Spool(own)]
         self._queue: deque[bytes] = deque()
+        self._spooling = 0  # records taken from the queue whose spool write has not ended
         self._stopping = False
         self._closed = False
         self._new_locks()
@@ -118,6 +119,7 @@ class RemoteSink:
         first record.
         """
         self._queue = deque()
+        self._spooling = 0
         self._new_locks()
         self._spools = []
         self._threads = []
@@ -149,8 +151,10 @@ class RemoteSink:
             with self._queue_lock:
                 records = list(self._queue)
                 self._queue.clear()
-            if also is not None:
-                records.append(also)
+                if also is not None:
+                    records.append(also)
+                # Out of the queue, not yet in the spool: still pending for flush() and close().
+                self._spooling = len(records)
             if not records:
                 return
             try:
@@ -159,6 +163,9 @@ class RemoteSink:
                 with self._queue_lock:
                     self._queue.extendleft(reversed(records))
                 raise
+            finally:
+                with self._queue_lock:
+                    self._spooling = 0
         self._send_now.set()
 
     def _spooler(self) -> None:
@@ -270,7 +277,7 @@ class RemoteSink:
         return any(spool.pending() for spool in self._spools)
 
     def _pending(self) -> bool:
-        return bool(self._queue) or self._spool_pending()
+        return bool(self._queue or self._spooling) or self._spool_pending()
 
     def flush(self, timeout_s: float | None = 30.0) -> bool:
         """Send everything recorded so far; False if the server did not take it in time."""
