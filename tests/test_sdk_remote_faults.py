@@ -169,3 +169,63 @@ def test_flush_and_close_wait_for_records_the_spooler_is_still_writing(
     assert not meter.close(timeout_s=1)
     spooled = b"".join(path.read_bytes() for path in (tmp_path / "spool").glob("spool-*.jsonl"))
     assert spooled.count(b"\n") == 3 and task.id.encode() in spooled
+
+
+TORN_WRITE = """
+import json, resource, signal
+from pathlib import Path
+from payoff.sdk.spool import Spool
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+spool = Spool(Path({path!r}))
+def batch(first, last):
+    return [json.dumps({{"n": n, "pad": "x" * 100}}).encode() for n in range(first, last)]
+spool.append(batch(0, 10))
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (spool._size + 500, hard))  # the disk fills up
+kept = list(range(10))
+try:
+    spool.append(batch(10, 20))  # about 1,100 bytes: only part of it fits
+except OSError:
+    pass
+else:
+    kept += range(10, 20)
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # the disk is freed
+spool.append(batch(20, 25))
+kept += range(20, 25)
+records, end = spool.read(1000)
+print(json.dumps([json.loads(record)["n"] for record in records]))
+print(json.dumps(kept))
+print(end, Path({path!r}).stat().st_size)
+"""
+
+
+def test_a_write_cut_short_by_a_full_disk_leaves_the_spool_aligned(tmp_path: Path) -> None:
+    agent = run_agent(TORN_WRITE.format(path=str(tmp_path / "spool-x.jsonl")))
+    assert agent.returncode == 0, agent.stderr[-3000:]
+    read, kept, sizes = agent.stdout.splitlines()
+    assert read == kept
+    end, size = sizes.split()
+    assert end == size
+
+
+def test_a_record_already_queued_is_not_refused_when_the_spool_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(self: Spool, records: list[bytes]) -> None:
+        raise OSError(28, "No space left on device")
+
+    real_append = Spool.append
+    monkeypatch.setattr(Spool, "append", full_disk)
+    meter = payoff.Meter(
+        f"http://127.0.0.1:{free_port()}", api_key="k", spool=tmp_path / "spool",
+        queue_records=2, spool_interval_s=60, timeout_s=0.5, close_at_exit=False,
+    )  # fmt: skip
+    task = meter.task(customer="acme")
+    task.open()
+    for _ in range(3):
+        task.tool("lookup", cost="0.001")  # the queue is full: no OSError to the caller
+    assert len(meter.sink._queue) == 4  # type: ignore[attr-defined]
+    monkeypatch.setattr(Spool, "append", real_append)  # the disk is freed
+    assert not meter.close(timeout_s=0.5)
+    spooled = b"".join(path.read_bytes() for path in (tmp_path / "spool").glob("spool-*.jsonl"))
+    assert spooled.count(b"\n") == 4

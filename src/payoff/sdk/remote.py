@@ -139,7 +139,12 @@ class RemoteSink:
                     self._spool_now.set()
                 return
         # Full: spool here, queue first, so the order stays the order of recording.
-        self._spool_queue(also=record)
+        try:
+            self._spool_queue(also=record)
+        except OSError:
+            # The record is queued (put back with the rest): raising would make a caller
+            # that retries record it twice. It waits in memory until the disk takes it.
+            logger.exception("payoff: cannot write the spool; records stay queued in memory")
 
     def period_spend_nanousd(self, customer: str, period: Period) -> int:
         return 0  # a remote Meter knows only what it recorded itself (see docs/sdk.md)

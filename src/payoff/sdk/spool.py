@@ -36,6 +36,7 @@ class Spool:
             self._file.close()
             raise SpoolLocked(str(path)) from None
         self._drop_torn_tail()
+        self._torn = False
         self._size = os.fstat(self._file.fileno()).st_size
         self._offset = min(self._read_offset(), self._size)
 
@@ -56,14 +57,34 @@ class Spool:
             return 0  # re-sending from the start only yields duplicates
 
     def append(self, records: list[bytes]) -> None:
+        """Append and fsync; on an error the file is left as it was and the error raised."""
         if not records:
             return
         data = b"\n".join(records) + b"\n"
         with self._lock:
-            self._file.write(data)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            if self._torn:  # end the fragment a failed write left: the records start clean
+                data = b"\n" + data
+            fd = self._file.fileno()
+            try:
+                written = 0
+                while written < len(data):  # unbuffered: a failure leaves nothing to flush later
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError:
+                self._cut_back(fd)
+                raise
             self._size += len(data)
+            self._torn = False
+
+    def _cut_back(self, fd: int) -> None:
+        """Undo a write cut short (a full disk): later reads must start on a record boundary."""
+        try:
+            os.ftruncate(fd, self._size)
+        except OSError:
+            # The fragment stays; the next append ends it with a newline, so it is sent as one
+            # malformed line the server refuses (dead-lettered) and every record stays whole.
+            self._size = os.fstat(fd).st_size
+            self._torn = True
 
     def pending(self) -> bool:
         with self._lock:
