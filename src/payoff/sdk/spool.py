@@ -3,7 +3,9 @@
 Every batch the remote sink queues is appended here and fsync'ed before it is sent, so the
 file holds, in order, every record not yet acknowledged. A side file keeps the byte offset
 acknowledged so far; losing it only means re-sending records the server will answer as
-duplicates. When everything is acknowledged the file is emptied. An exclusive `flock`
+duplicates. When everything is acknowledged the file is emptied; when the acknowledged
+prefix passes COMPACT_MIN_BYTES and half the file, the rest is copied to a new file that
+replaces it, so the spool stays small under steady load. An exclusive `flock`
 marks a spool as owned by a live Meter: a spool whose lock can be taken belongs to a Meter
 that ended (closed with the server down, or crashed) and is adopted by the next Meter that
 starts on the same folder, which sends it before its own records.
@@ -18,6 +20,10 @@ from pathlib import Path
 
 MAX_BATCH_BYTES = 8 * 2**20
 """Bytes read for one request at most: well under the server's 32 MiB body limit."""
+
+
+COMPACT_MIN_BYTES = 2**20
+"""An acknowledged prefix larger than this (and than half the file) is compacted away."""
 
 
 class SpoolLocked(Exception):
@@ -109,9 +115,46 @@ class Spool:
             self._offset = end_offset
             if self._offset >= self._size:
                 # Everything sent: start the file over rather than let it grow for ever.
-                self._file.truncate(0)
+                os.ftruncate(self._file.fileno(), 0)
                 self._offset = self._size = 0
-            self._offset_path.write_text(str(self._offset))
+            elif self._offset > COMPACT_MIN_BYTES and self._offset * 2 > self._size:
+                self._compact()  # under steady load the end is never reached: drop the prefix
+            self._write_offset(self._offset)
+
+    def _write_offset(self, offset: int) -> None:
+        with self._offset_path.open("w") as file:
+            file.write(str(offset))
+            file.flush()
+            os.fsync(file.fileno())  # else a crash could bring back an older offset
+
+    def _compact(self) -> None:
+        """Replace the file by its unacknowledged tail, so that a crash at any point only
+        resends records (duplicates), never skips one."""
+        fresh_path = self.path.with_name(self.path.name + ".compacting")
+        fresh = fresh_path.open("wb+")
+        try:
+            fcntl.flock(fresh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours before it is seen
+            start = self._offset
+            while start < self._size:  # bounded reads: the tail may be large
+                chunk = os.pread(
+                    self._file.fileno(), min(MAX_BATCH_BYTES, self._size - start), start
+                )
+                fresh.write(chunk)
+                start += len(chunk)
+            fresh.flush()
+            os.fsync(fresh.fileno())
+            # Offset 0 first: if we crash before the rename, the old file is resent whole.
+            self._write_offset(0)
+            os.replace(fresh_path, self.path)
+            _fsync_folder(self.path.parent)
+        except BaseException:
+            fresh.close()
+            fresh_path.unlink(missing_ok=True)
+            raise
+        self._file.close()
+        self._file = fresh
+        self._size -= self._offset
+        self._offset = 0
 
     def close(self, *, delete_if_empty: bool = True) -> None:
         with self._lock:
@@ -133,3 +176,11 @@ def adopt_orphans(folder: Path, own: Path) -> list[Spool]:
         except (SpoolLocked, FileNotFoundError):
             continue  # a live Meter's, or removed by its owner meanwhile
     return orphans
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)  # makes the rename itself survive a crash
+    finally:
+        os.close(descriptor)
