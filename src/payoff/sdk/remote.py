@@ -7,8 +7,9 @@ The call that records only appends to the queue; it never waits for the network.
 `spool_interval_s` (or sooner when a batch is full) the spooler appends what is queued to
 the spool and fsyncs it. The sender posts what is in the spool, in order, up to
 `batch_records` a request, and moves the acknowledged offset on. Connection errors, 5xx,
-408 and 429 are retried with exponential backoff, for ever: the records wait on disk. Other
-4xx answers, and records answered `rejected` or `conflict`, would be refused again: they go
+408 and 429 are retried with exponential backoff, for ever: the records wait on disk; so
+are 401, 403 and 404 (a configuration error, reported once per status). Other 4xx
+answers, and records answered `rejected` or `conflict`, would be refused again: they go
 to the dead-letter file and the `on_problem` callback (payoff.sdk.deadletter).
 
 When the queue is full the recording call itself appends the queue to the spool (a disk
@@ -48,6 +49,9 @@ logger = logging.getLogger("payoff.sdk")
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 5.0
 RETRIED_STATUSES = frozenset({408, 429})
+CONFIGURATION_STATUSES = frozenset({401, 403, 404})
+"""A wrong key, a key without ingest rights, a wrong URL: the records are fine, so they wait
+in the spool (retried with backoff) until the configuration is fixed, never dead-lettered."""
 
 
 class _Answer(msgspec.Struct):
@@ -80,6 +84,7 @@ class RemoteSink:
         self._spools = [*adopt_orphans(spool_folder, own), Spool(own)]
         self._queue: deque[bytes] = deque()
         self._spooling = 0  # records taken from the queue whose spool write has not ended
+        self._reported_statuses: set[int] = set()
         self._stopping = False
         self._closed = False
         self._new_locks()
@@ -249,6 +254,9 @@ class RemoteSink:
         if status >= 500 or status in RETRIED_STATUSES:
             logger.info("payoff: server answered %s; retrying", status)
             return False
+        if status in CONFIGURATION_STATUSES:
+            self._report_configuration(status, body)
+            return False
         if status == 413 and len(records) > 1:
             self.batch_records = max(1, len(records) // 2)
             return False
@@ -257,6 +265,20 @@ class RemoteSink:
             problem = Problem(None, record_id(record), "rejected", reason, None, self.url)
             self.dead_letters.add(record, problem)
         return True
+
+    def _report_configuration(self, status: int, body: bytes) -> None:
+        reason = f"HTTP {status}: {body[:500].decode('utf-8', 'replace')}"
+        if status in self._reported_statuses:
+            logger.info("payoff: %s still answers %s; records wait in the spool", self.url, reason)
+            return
+        self._reported_statuses.add(status)  # once per status: retries must not flood
+        logger.error(
+            "payoff: %s answers %s: check the URL and the ingest key; records wait in the "
+            "spool and are retried",
+            self.url,
+            reason,
+        )
+        self.dead_letters.report(Problem(None, None, "refused", reason, None, self.url))
 
     def _report(self, records: list[bytes], answer: _Answer) -> None:
         for problem in answer.problems:
