@@ -83,17 +83,23 @@ def test_refused_records_go_to_the_dead_letter_file_and_the_callback(tmp_path: P
             task.outcome("ticket.resolved", id="o1", value="1.00")
             task.outcome("ticket.resolved", id="o1", value="2.00")  # same id, other body
         assert meter.close()
+        refusals: list[Problem] = []
         wrong_key = payoff.Meter(
-            server.url, api_key="not-a-key", spool=tmp_path / "spool2", close_at_exit=False
-        )
+            server.url, api_key="not-a-key", spool=tmp_path / "spool2",
+            on_problem=refusals.append, close_at_exit=False,
+        )  # fmt: skip
         with wrong_key.task(customer="acme"):
             pass
-        assert wrong_key.close()  # a 4xx is final: nothing is retried
+        # A wrong key is a configuration error, not a fault of the records: they stay
+        # spooled for a Meter with the right key, and the problem is reported once.
+        assert not wrong_key.close(timeout_s=1.5)
     assert [(p.id, p.status) for p in problems] == [("o1", "conflict")]
     letters = (tmp_path / "spool" / "dead-letter.jsonl").read_text().splitlines()
     assert len(letters) == 1 and '"value":"2.00"' in letters[0]
-    refused = (tmp_path / "spool2" / "dead-letter.jsonl").read_text()
-    assert refused.count("HTTP 401") == 2  # the task's open and completed records, kept
+    assert not (tmp_path / "spool2" / "dead-letter.jsonl").exists()
+    assert [(p.status, p.reason[:8]) for p in refusals] == [("refused", "HTTP 401")]
+    spooled = b"".join(path.read_bytes() for path in (tmp_path / "spool2").glob("spool-*.jsonl"))
+    assert spooled.count(b"\n") == 2  # the task's open and completed records, kept
 
 
 def test_a_crashed_agents_spool_is_sent_by_the_next_meter(tmp_path: Path) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anthropic.types as anthropic_types
+import httpx
+import openai
 import pytest
 from google.genai import types as genai_types
 from openai.types import CompletionUsage
@@ -204,3 +207,48 @@ def test_an_enforced_budget_over_before_a_stream_raises_when_it_ends(meter: payo
         with pytest.raises(payoff.BudgetExceeded):
             list(task.record(iter(gemini_chunks())))
     assert task.steps == 2
+
+
+def openai_client_streaming(chunks: list[ChatCompletionChunk]) -> openai.OpenAI:
+    """A real openai client whose transport answers with these chunks as server-sent events."""
+    body = "".join(f"data: {chunk.model_dump_json()}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, content=body.encode())
+
+    transport = httpx.MockTransport(answer)
+    return openai.OpenAI(api_key="x", http_client=httpx.Client(transport=transport))
+
+
+def test_a_stream_abandoned_with_break_is_recorded_once_when_collected(
+    meter: payoff.Meter,
+) -> None:
+    client = openai_client_streaming(openai_chat_chunks(include_usage=True))
+    with meter.task(customer="acme") as task:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
+            stream_options={"include_usage": True},
+        )  # fmt: skip
+        for _ in task.record(stream):
+            break  # never closed, never read to its end
+        del stream
+        gc.collect()
+        assert task.steps == 1  # recorded, with what it saw: no usage yet, so unknown
+        gc.collect()
+    assert task.steps == 1
+    rows = events(meter.sink.store.path, task.id)  # type: ignore[attr-defined]
+    assert [(row["kind"], row["unit"]) for row in rows] == [("custom", UNKNOWN_USAGE_UNIT)]
+
+
+def test_the_openai_stream_helper_usage_is_read_from_its_chunk_events(
+    meter: payoff.Meter,
+) -> None:
+    client = openai_client_streaming(openai_chat_chunks(include_usage=True))
+    with meter.task(customer="acme") as task, client.chat.completions.stream(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+        stream_options={"include_usage": True},
+    ) as stream:  # fmt: skip
+        for _ in task.record(stream):
+            pass
+    assert task.steps == 1 and task.tokens_total == 1500

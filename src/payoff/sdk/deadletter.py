@@ -31,6 +31,9 @@ class DeadLetters:
         self.count = 0
         self._lock = threading.Lock()
 
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # a parent's thread may have held it at fork()
+
     def add(self, record: bytes, problem: Problem) -> None:
         entry = msgspec.json.encode(
             {
@@ -56,6 +59,10 @@ class DeadLetters:
             f", field {problem.field}" if problem.field else "",
             self.path,
         )
+        self.report(problem)
+
+    def report(self, problem: Problem) -> None:
+        """Hand one problem to the `on_problem` callback, if any."""
         if self.on_problem is not None:
             try:
                 self.on_problem(problem)

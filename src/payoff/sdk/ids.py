@@ -19,6 +19,14 @@ _last_ms = 0
 _sequence = 0
 
 
+def _new_lock_in_forked_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # a parent's thread may have held it at fork()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_forked_child)
+
+
 def _next_ms_and_sequence() -> tuple[int, int]:
     global _last_ms, _sequence
     now_ms = time.time_ns() // 1_000_000

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import functools
 import os
 import re
 import threading
 import urllib.parse
+import weakref
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -112,7 +114,13 @@ class Meter:
             self.sink = EmbeddedSink(path, self.catalog, self.dead_letters)
         self._closed = False
         if close_at_exit:
-            atexit.register(self._close_at_exit)
+            atexit.register(self._close_at_exit)  # a forked child inherits it: it closes too
+        os.register_at_fork(after_in_child=functools.partial(_in_forked_child, weakref.ref(self)))
+
+    def after_fork_in_child(self) -> None:
+        """New locks in a forked child: a parent's thread may have held them at fork()."""
+        self._lock = threading.Lock()
+        self.dead_letters.after_fork_in_child()
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -216,3 +224,9 @@ def _folder_name(url: str) -> str:
     """A file-name-safe name for a server URL: its host and port."""
     parts = urllib.parse.urlsplit(url)
     return re.sub(r"[^A-Za-z0-9._-]", "_", f"{parts.hostname}_{parts.port or parts.scheme}")
+
+
+def _in_forked_child(reference: weakref.ref[Meter]) -> None:
+    meter = reference()
+    if meter is not None:
+        meter.after_fork_in_child()

@@ -3,7 +3,9 @@
 Every batch the remote sink queues is appended here and fsync'ed before it is sent, so the
 file holds, in order, every record not yet acknowledged. A side file keeps the byte offset
 acknowledged so far; losing it only means re-sending records the server will answer as
-duplicates. When everything is acknowledged the file is emptied. An exclusive `flock`
+duplicates. When everything is acknowledged the file is emptied; when the acknowledged
+prefix passes COMPACT_MIN_BYTES and half the file, the rest is copied to a new file that
+replaces it, so the spool stays small under steady load. An exclusive `flock`
 marks a spool as owned by a live Meter: a spool whose lock can be taken belongs to a Meter
 that ended (closed with the server down, or crashed) and is adopted by the next Meter that
 starts on the same folder, which sends it before its own records.
@@ -18,6 +20,10 @@ from pathlib import Path
 
 MAX_BATCH_BYTES = 8 * 2**20
 """Bytes read for one request at most: well under the server's 32 MiB body limit."""
+
+
+COMPACT_MIN_BYTES = 2**20
+"""An acknowledged prefix larger than this (and than half the file) is compacted away."""
 
 
 class SpoolLocked(Exception):
@@ -36,6 +42,7 @@ class Spool:
             self._file.close()
             raise SpoolLocked(str(path)) from None
         self._drop_torn_tail()
+        self._torn = False
         self._size = os.fstat(self._file.fileno()).st_size
         self._offset = min(self._read_offset(), self._size)
 
@@ -56,14 +63,34 @@ class Spool:
             return 0  # re-sending from the start only yields duplicates
 
     def append(self, records: list[bytes]) -> None:
+        """Append and fsync; on an error the file is left as it was and the error raised."""
         if not records:
             return
         data = b"\n".join(records) + b"\n"
         with self._lock:
-            self._file.write(data)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            if self._torn:  # end the fragment a failed write left: the records start clean
+                data = b"\n" + data
+            fd = self._file.fileno()
+            try:
+                written = 0
+                while written < len(data):  # unbuffered: a failure leaves nothing to flush later
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError:
+                self._cut_back(fd)
+                raise
             self._size += len(data)
+            self._torn = False
+
+    def _cut_back(self, fd: int) -> None:
+        """Undo a write cut short (a full disk): later reads must start on a record boundary."""
+        try:
+            os.ftruncate(fd, self._size)
+        except OSError:
+            # The fragment stays; the next append ends it with a newline, so it is sent as one
+            # malformed line the server refuses (dead-lettered) and every record stays whole.
+            self._size = os.fstat(fd).st_size
+            self._torn = True
 
     def pending(self) -> bool:
         with self._lock:
@@ -88,9 +115,46 @@ class Spool:
             self._offset = end_offset
             if self._offset >= self._size:
                 # Everything sent: start the file over rather than let it grow for ever.
-                self._file.truncate(0)
+                os.ftruncate(self._file.fileno(), 0)
                 self._offset = self._size = 0
-            self._offset_path.write_text(str(self._offset))
+            elif self._offset > COMPACT_MIN_BYTES and self._offset * 2 > self._size:
+                self._compact()  # under steady load the end is never reached: drop the prefix
+            self._write_offset(self._offset)
+
+    def _write_offset(self, offset: int) -> None:
+        with self._offset_path.open("w") as file:
+            file.write(str(offset))
+            file.flush()
+            os.fsync(file.fileno())  # else a crash could bring back an older offset
+
+    def _compact(self) -> None:
+        """Replace the file by its unacknowledged tail, so that a crash at any point only
+        resends records (duplicates), never skips one."""
+        fresh_path = self.path.with_name(self.path.name + ".compacting")
+        fresh = fresh_path.open("wb+")
+        try:
+            fcntl.flock(fresh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours before it is seen
+            start = self._offset
+            while start < self._size:  # bounded reads: the tail may be large
+                chunk = os.pread(
+                    self._file.fileno(), min(MAX_BATCH_BYTES, self._size - start), start
+                )
+                fresh.write(chunk)
+                start += len(chunk)
+            fresh.flush()
+            os.fsync(fresh.fileno())
+            # Offset 0 first: if we crash before the rename, the old file is resent whole.
+            self._write_offset(0)
+            os.replace(fresh_path, self.path)
+            _fsync_folder(self.path.parent)
+        except BaseException:
+            fresh.close()
+            fresh_path.unlink(missing_ok=True)
+            raise
+        self._file.close()
+        self._file = fresh
+        self._size -= self._offset
+        self._offset = 0
 
     def close(self, *, delete_if_empty: bool = True) -> None:
         with self._lock:
@@ -112,3 +176,11 @@ def adopt_orphans(folder: Path, own: Path) -> list[Spool]:
         except (SpoolLocked, FileNotFoundError):
             continue  # a live Meter's, or removed by its owner meanwhile
     return orphans
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)  # makes the rename itself survive a crash
+    finally:
+        os.close(descriptor)

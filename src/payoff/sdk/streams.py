@@ -10,13 +10,15 @@ Where each provider puts the usage of a stream:
   `message_delta` the final output count, and may repeat input fields: the later wins;
 - Gemini: `usage_metadata` of the chunks, cumulative; the last one counts.
 
-The wrapper records its step once, when the stream ends, is closed, or fails; a stream
+The wrapper records its step once, when the stream ends, is closed, fails, or is abandoned
+(the wrapper garbage-collected, with the usage seen so far); a stream
 that carried no usage is recorded as a step of unknown usage (see Task.record).
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -58,7 +60,10 @@ class StreamUsage:
 
     def see(self, chunk: Any) -> None:
         kind = _get(chunk, "type")
-        if kind in ("message_start", "message_stop") and _get(chunk, "message") is not None:
+        if kind == "chunk" and _get(chunk, "chunk") is not None:
+            # openai's `chat.completions.stream()` helper wraps each raw chunk in a ChunkEvent.
+            self.see(_get(chunk, "chunk"))
+        elif kind in ("message_start", "message_stop") and _get(chunk, "message") is not None:
             message = _get(chunk, "message")
             if _get(message, "usage") is not None:
                 self._take("anthropic", _fields(_get(message, "usage")), message)
@@ -90,6 +95,26 @@ class StreamUsage:
         return usage_format, counts, self.model
 
 
+class _Ending:
+    """Calls `on_end(usage)` once, whichever comes first: the end, a close, or collection."""
+
+    def __init__(self, on_end: Callable[[StreamUsage], None], usage: StreamUsage) -> None:
+        self._on_end: Callable[[StreamUsage], None] | None = on_end
+        self._usage = usage
+
+    def __call__(self) -> None:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end(self._usage)
+
+
+def _end_abandoned(ending: _Ending) -> None:
+    try:
+        ending()
+    except Exception:  # no caller to raise to (garbage collection): an enforced budget too
+        logger.exception("payoff: recording an abandoned stream failed")
+
+
 class RecordedStream:
     """Iterates the wrapped stream (sync or async) and calls `on_end` once, at its end.
 
@@ -99,9 +124,13 @@ class RecordedStream:
 
     def __init__(self, stream: Any, on_end: Callable[[StreamUsage], None]) -> None:
         self._stream = stream
-        self._on_end: Callable[[StreamUsage], None] | None = on_end
         self._usage = StreamUsage()
+        self._ending = _Ending(on_end, self._usage)
         self._iterator: Any = None
+        # A stream left with `break` and never closed still used tokens: record it, with the
+        # usage seen so far, when the wrapper is collected (or at exit). The finalizer holds
+        # only the ending, never the wrapper, or the wrapper would never be collected.
+        weakref.finalize(self, _end_abandoned, self._ending)
 
     def _see(self, chunk: Any) -> None:
         try:
@@ -110,9 +139,7 @@ class RecordedStream:
             logger.exception("payoff: could not read usage from a stream chunk")
 
     def _finish(self) -> None:
-        on_end, self._on_end = self._on_end, None
-        if on_end is not None:
-            on_end(self._usage)
+        self._ending()
 
     def __iter__(self) -> RecordedStream:
         return self
