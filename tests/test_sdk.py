@@ -271,3 +271,15 @@ def test_the_example_agent_runs_end_to_end(tmp_path: Path) -> None:
     (summary,) = payoff.list_tasks(payoff.open_store(ledger), "acme")
     assert f"cost:           {payoff.format_nanousd(summary.cost_nanousd)} USD" in run.stdout
     assert summary.steps == 3 and summary.status == "completed"
+
+
+def test_the_agents_exception_survives_a_meter_closed_inside_the_task(db: Path) -> None:
+    class Boom(Exception):
+        pass
+
+    meter = payoff.Meter(db)
+    error = Boom("agent failed")
+    with pytest.raises(Boom) as raised, meter.task(customer="acme", type="t"):
+        meter.close()  # reporting the failed status is now impossible
+        raise error
+    assert raised.value is error

@@ -59,7 +59,7 @@ class Meter:
     """Meters tasks into an embedded ledger (a path; `./payoff.db` by default) or a server.
 
     Remote options: `api_key` (default: env PAYOFF_API_KEY), `spool` (folder of the
-    spool files, default `./.payoff/spool/HOST_PORT`), `queue_records`, `batch_records`,
+    spool files, default `./.payoff/HOST_PORT/spool`), `queue_records`, `batch_records`,
     `spool_interval_s`, `timeout_s`. Undeliverable records go to `dead_letter` (a JSON Lines
     file) and to `on_problem(problem)`. `catalog` prices steps for budgets (pass the one with
     your overrides so that budgets see the costs your ledger will).

@@ -106,8 +106,15 @@ class Task:
     ) -> None:
         if self._context_tokens:
             _current.reset(self._context_tokens.pop())
-        # The caller's exception, if any, propagates untouched: this returns None.
-        self.end("failed" if exc_type is not None else "completed")
+        if exc_type is None:
+            self.end("completed")
+            return
+        # The agent's own exception propagates untouched (this returns None): a failure to
+        # report the failed status is logged, never raised in its place.
+        try:
+            self.end("failed")
+        except Exception:
+            logger.exception("payoff: could not record task %s as failed", self.id)
 
     def open(self) -> None:
         """Report the task as `open`: it then exists in the ledger before its first step."""
