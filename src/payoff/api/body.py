@@ -1,8 +1,9 @@
-"""Reading a request body with a bound, refusing too large ones with 413 before reading them.
+"""Reading a request body, gzip included.
 
-OTLP exporters (the OpenTelemetry Collector among them) send gzip bodies by default; the
-bound applies to the body both as sent and once inflated, so a small compressed body cannot
-inflate into gigabytes.
+The body as sent is bounded by the BodyLimit middleware (payoff.api.guards) before any
+route runs. OTLP exporters (the OpenTelemetry Collector among them) send gzip bodies by
+default; the same bound applies once inflated, so a small compressed body cannot inflate
+into gigabytes.
 """
 
 from __future__ import annotations
@@ -15,16 +16,8 @@ GZIP_WINDOW = 16 + zlib.MAX_WBITS
 
 
 async def read_body(request: Request, limit_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
-        raise HTTPException(413, f"body of {declared} bytes; at most {limit_bytes} are accepted")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit_bytes:
-            raise HTTPException(413, f"body larger than {limit_bytes} bytes, the most accepted")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    """The body, inflated when gzip; `limit_bytes` bounds the inflated size."""
+    body = await request.body()
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding == "gzip":
         return _gunzip(body, limit_bytes)

@@ -54,6 +54,13 @@ class Principal:
         return self.is_admin or self.customer == customer
 
 
+def _known_customer(store: Store, customer: str) -> None:
+    if not store.customer_exists(customer):
+        raise AccessError(
+            f"no customer {customer!r}; add it first with `payoff customers add {customer}`"
+        )
+
+
 def check_scope(store: Store, scope: str) -> str:
     if scope in (ADMIN, INGEST):
         return scope
@@ -61,10 +68,7 @@ def check_scope(store: Store, scope: str) -> str:
         customer = scope.removeprefix(CUSTOMER_PREFIX)
         if not 1 <= len(customer) <= 255:
             raise AccessError("scope customer:ID needs a customer id of 1-255 characters")
-        if not store.customer_exists(customer):
-            raise AccessError(
-                f"no customer {customer!r}; add it first with `payoff customers add {customer}`"
-            )
+        _known_customer(store, customer)
         return scope
     raise AccessError(f"unknown scope {scope!r}; use admin, ingest or customer:ID")
 
@@ -106,10 +110,7 @@ def rotate_secret(store: Store, customer: str, overlap_s: int = DEFAULT_SECRET_O
     """A new webhook secret for `customer`; the previous one keeps working for `overlap_s`."""
     if not 0 <= overlap_s <= MAX_SECRET_OVERLAP_S:
         raise AccessError(f"overlap must be between 0 and {MAX_SECRET_OVERLAP_S} seconds")
-    if not store.customer_exists(customer):
-        raise AccessError(
-            f"no customer {customer!r}; add it first with `payoff customers add {customer}`"
-        )
+    _known_customer(store, customer)
     secret = SECRET_PREFIX + secrets.token_hex(32)
     now = now_us()
     store.add_secret(customer, secret, now, now + overlap_s * 1_000_000)

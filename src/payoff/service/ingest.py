@@ -282,19 +282,10 @@ class _Ingest:
         from payoff.service.outcomes import check_attestations
 
         refusals = check_attestations(self.store, batch.attestations, batch.outcomes)
-        kept_rows, kept_lines = [], []
-        for row, line, refusal in zip(
-            batch.attestations, batch.lines["attestations"], refusals, strict=True
-        ):
-            if refusal is None:
-                kept_rows.append(row)
-                kept_lines.append(line)
-            else:
-                _, reason, at = refusal
-                problems.append(
-                    Problem(line, str(row[0]), REJECTED, reason or REJECTED, at, self.source)
-                )
-        batch.attestations, batch.lines["attestations"] = kept_rows, kept_lines
+        problems.extend(
+            Problem(line, record, REJECTED, reason, at, self.source)
+            for line, record, reason, at in take_out_refused(batch, iter(refusals))
+        )
 
     def _account(
         self, rows: list[Row], lines: list[int], statuses: list[Status], problems: list[Problem]
@@ -321,6 +312,29 @@ class _Ingest:
             self.report.problems.append(problem)
         if self.on_problem is not None:
             self.on_problem(problem)
+
+
+Refused = tuple[int, str, str, str | None]
+"""(line, record id, reason, field at fault) of a verdict taken out of its batch."""
+
+
+def take_out_refused(batch: WriteBatch, refusals: Iterator[Status | None]) -> list[Refused]:
+    """Take the verdicts refused (a status, not None) out of `batch`, rows and lines alike.
+
+    `refusals` is read for exactly this batch's verdicts, so one iterator can serve several
+    batches in a row.
+    """
+    rows, lines = batch.attestations, batch.lines["attestations"]
+    verdicts = itertools.islice(refusals, len(rows))
+    kept_rows, kept_lines, refused = [], [], []
+    for row, line, refusal in zip(rows, lines, verdicts, strict=True):
+        if refusal is None:
+            kept_rows.append(row)
+            kept_lines.append(line)
+        else:
+            refused.append((line, str(row[0]), refusal[1] or REJECTED, refusal[2]))
+    batch.attestations, batch.lines["attestations"] = kept_rows, kept_lines
+    return refused
 
 
 def _accepted_unpriced(batch: WriteBatch, statuses: list[Status]) -> int:

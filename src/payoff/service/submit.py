@@ -7,13 +7,14 @@ status in the order the records were sent, and the reason for each one not accep
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from payoff.core.errors import PayoffError
-from payoff.service.ingest import Line, Problem
+from payoff.service.ingest import Line, Problem, take_out_refused
 from payoff.service.writer import Written
 from payoff.store.protocol import ACCEPTED, DUPLICATE, EVENTS, RECORD_KINDS, REJECTED, WriteBatch
 
@@ -89,9 +90,11 @@ def refuse_unsigned_verdicts(batch: WriteBatch, problems: list[Problem]) -> None
     Over HTTP a verdict stands for the customer only when the customer signed it; a key
     that may write records must not be able to accept outcomes on a customer's behalf.
     """
-    for row, line in zip(batch.attestations, batch.lines["attestations"], strict=True):
-        problems.append(Problem(line, str(row[0]), REJECTED, UNSIGNED_VERDICT, "record"))
-    batch.attestations, batch.lines["attestations"] = [], []
+    refusal = (REJECTED, UNSIGNED_VERDICT, "record")
+    problems.extend(
+        Problem(line, record, REJECTED, reason, at)
+        for line, record, reason, at in take_out_refused(batch, itertools.repeat(refusal))
+    )
 
 
 def answer(count: int, batch: WriteBatch, problems: list[Problem], written: Written) -> Answer:

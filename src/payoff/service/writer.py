@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from payoff.core.errors import PayoffError
 from payoff.service.clock import now_us
+from payoff.service.ingest import Refused, take_out_refused
 from payoff.service.outcomes import check_attestations
-from payoff.store.protocol import RECORD_KINDS, Row, Status, Store, WriteBatch, WriteResult
+from payoff.store.protocol import RECORD_KINDS, Status, Store, WriteBatch, WriteResult
 
 MAX_GROUP_RECORDS = 20_000
 """Records per group transaction: a few requests of 1,000 to 10,000 records."""
@@ -52,15 +53,15 @@ class Written:
 
     result: WriteResult
     """Statuses aligned with the batch's rows (its attestations as kept, see `refused`)."""
-    refused: list[tuple[int, str, str, str | None]] = field(default_factory=list)
-    """(line, id, reason, field) of verdicts the outcome lifecycle refused before writing."""
+    refused: list[Refused] = field(default_factory=list)
+    """Verdicts the outcome lifecycle refused before writing."""
 
 
 @dataclass
 class _Submission:
     batch: WriteBatch
     future: Future[Written]
-    refused: list[tuple[int, str, str, str | None]] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
     """Verdicts taken out of `batch` by the lifecycle check (kept if the write is retried)."""
 
 
@@ -177,16 +178,5 @@ class LedgerWriter:
         outcomes = [row for sub in group for row in sub.batch.outcomes]
         verdicts = iter(check_attestations(self.store, attestations, outcomes))
         for submission in group:
-            batch = submission.batch
-            kept_rows: list[Row] = []
-            kept_lines: list[int] = []
-            for row, line in zip(batch.attestations, batch.lines["attestations"], strict=True):
-                refusal = next(verdicts)
-                if refusal is None:
-                    kept_rows.append(row)
-                    kept_lines.append(line)
-                else:
-                    _, reason, at = refusal
-                    submission.refused.append((line, str(row[0]), reason or "rejected", at))
-            batch.attestations, batch.lines["attestations"] = kept_rows, kept_lines
+            submission.refused += take_out_refused(submission.batch, verdicts)
         merged.attestations = [row for sub in group for row in sub.batch.attestations]

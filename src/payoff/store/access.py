@@ -45,7 +45,9 @@ class AccessQueries:
     engine: Engine
 
     def customer_exists(self, customer: str) -> bool:
-        return customer_exists(self.engine, customer)
+        c = s.customers.c
+        with self.engine.connect() as conn:
+            return conn.execute(select(c.id).where(c.id == customer)).first() is not None
 
     def add_key(
         self, key_id: str, key_sha256: str, scope: str, name: str | None, now_us: int
@@ -113,11 +115,3 @@ class AccessQueries:
                 .order_by(c.seq.desc())
             )
             return [StoredSecret(*row) for row in rows]
-
-
-def customer_exists(engine: Engine, customer: str) -> bool:
-    with engine.connect() as conn:
-        return (
-            conn.execute(select(s.customers.c.id).where(s.customers.c.id == customer)).first()
-            is not None
-        )
