@@ -26,7 +26,7 @@ from payoff.store.protocol import EVENTS, WriteBatch
 
 COST_FROM_CATALOG = "catalog"
 COST_FROM_RECORD = "record"
-COST_AT = EVENTS.index("cost_nanousd")
+COST_AT = EVENTS.column_index("cost_nanousd")
 
 # Attributes are stored with sorted keys: the same map is the same text, whatever its order.
 _encode = msgspec.json.Encoder(order="sorted").encode

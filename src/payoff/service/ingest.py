@@ -340,7 +340,7 @@ def take_out_refused(batch: WriteBatch, refusals: Iterator[Status | None]) -> li
 def _accepted_unpriced(batch: WriteBatch, statuses: list[Status]) -> int:
     if statuses.count(ACCEPTED_STATUS) == len(statuses):
         return batch.unpriced_events
-    cost_at = EVENTS.index("cost_nanousd")
+    cost_at = EVENTS.column_index("cost_nanousd")
     return sum(
         1
         for row, status in zip(batch.events, statuses, strict=True)

@@ -18,7 +18,7 @@ from payoff.service.ingest import Line, Problem, take_out_refused
 from payoff.service.writer import Written
 from payoff.store.protocol import ACCEPTED, DUPLICATE, EVENTS, RECORD_KINDS, REJECTED, WriteBatch
 
-COST_AT = EVENTS.index("cost_nanousd")
+COST_AT = EVENTS.column_index("cost_nanousd")
 
 
 class BodyError(PayoffError):

@@ -77,8 +77,7 @@ class LedgerWriter:
         self._wrote = threading.Event()
         self._stopped = threading.Event()
         self._checkpointer: threading.Thread | None = None
-        if hasattr(store, "checkpoint_in_background"):
-            store.checkpoint_in_background()
+        if store.defer_checkpoints():
             self._checkpointer = threading.Thread(
                 target=self._checkpoints, name="payoff-checkpoint", daemon=True
             )
@@ -90,7 +89,7 @@ class LedgerWriter:
         while not self._stopped.wait(CHECKPOINT_INTERVAL_S):
             if self._wrote.is_set():
                 self._wrote.clear()
-                self.store.checkpoint()  # type: ignore[attr-defined]
+                self.store.checkpoint()
 
     def submit(self, batch: WriteBatch, *, wait: bool = False) -> Future[Written]:
         """Queue a batch; raise WriterBusy when MAX_QUEUED wait already, unless `wait`."""
@@ -116,7 +115,7 @@ class LedgerWriter:
             self._stopped.set()
             if self._checkpointer is not None:
                 self._checkpointer.join()
-                self.store.checkpoint()  # type: ignore[attr-defined]
+                self.store.checkpoint()
 
     def _run(self) -> None:
         while True:

@@ -6,9 +6,23 @@ never sees raw rows. Every backend passes the same contract suite (tests/test_st
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from payoff.core.usage import Bucket
+    from payoff.store.access import StoredKey, StoredSecret
+    from payoff.store.billing import (
+        DayBudget,
+        DayTasks,
+        DayUsage,
+        StoredInvoice,
+        StoredPlan,
+        Subscription,
+    )
+    from payoff.store.economics import TaskRow
+    from payoff.store.outcomes import StoredOutcome, StoredVerdict, TaskActivity
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -36,7 +50,7 @@ class RowShape(NamedTuple):
     key_length: int
     content_length: int
 
-    def index(self, column: str) -> int:
+    def column_index(self, column: str) -> int:
         return self.columns.index(column)
 
     @property
@@ -174,15 +188,61 @@ class LedgerCounts:
     attestations: int
 
 
-class Store(Protocol):
+# -- the contract ------------------------------------------------------------------------
+#
+# One protocol per concern. A use case names only the roles it uses (an invoice run needs
+# `UsageAggregates` and `BillingStore`, not the API keys), so a fake or a new backend can
+# implement a slice, and reading a signature tells what a function may touch. `Store` is all
+# of them: what a backend implements and `open_store` returns. tests/test_store_contract.py
+# checks that every public method of the SQL backend belongs to exactly one role.
+
+
+class RecordStore(Protocol):
+    """Idempotent writes of records, and the housekeeping of the file they land in."""
+
     def write(
         self,
         batch: WriteBatch,
         clock: Callable[[], int],
         check: Callable[[WriteBatch], None] | None = None,
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Write a batch in one transaction, idempotently by each record's key.
 
-    def stable_time(self, clock: Callable[[], int]) -> int: ...
+        Each row is accepted, a duplicate (same key, same content) or a conflict (same key,
+        other content); the result lists one status per row, in the batch's order. `check`
+        runs inside the transaction, under the write lock, before anything is written: it
+        may take rows out of the batch (a verdict the lifecycle refuses). `clock` stamps
+        `received_at_us` inside the transaction. Either every accepted row is stored or none.
+        """
+        ...
+
+    def stable_time(self, clock: Callable[[], int]) -> int:
+        """A time at or before which every record that will ever be stamped has committed."""
+        ...
+
+    def counts(self) -> LedgerCounts:
+        """How many customers, events, tasks, outcomes and attestations are stored."""
+        ...
+
+    def defer_checkpoints(self) -> bool:
+        """Stop commits from doing maintenance inline (SQLite: folding the WAL).
+
+        True when the caller must now call `checkpoint()` from a thread of its own; False
+        when the backend has nothing to fold (the caller then never needs to).
+        """
+        ...
+
+    def checkpoint(self) -> None:
+        """Fold pending maintenance without blocking writers; a no-op when there is none."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        ...
+
+
+class TaskReads(Protocol):
+    """Tasks with their steps and totals, as the CLI, the API and the SDK show them."""
 
     def tasks(
         self,
@@ -191,12 +251,292 @@ class Store(Protocol):
         limit: int = 1000,
         offset: int = 0,
         task_id: str | None = None,
-    ) -> list[TaskSummary]: ...
+    ) -> list[TaskSummary]:
+        """Tasks ordered by customer and id, each with its steps' token and cost totals."""
+        ...
 
-    def task_steps(self, task_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]: ...
+    def task_steps(self, task_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """A task's steps in time order, as stored (costs in nano-USD, times in µs)."""
+        ...
 
-    def task_types(self, customer: str | None = None) -> list[TaskTypeSummary]: ...
+    def task_types(self, customer: str | None = None) -> list[TaskTypeSummary]:
+        """Totals by task type: tasks, failures, steps, tokens, cost, outcomes."""
+        ...
 
-    def counts(self) -> LedgerCounts: ...
+    def task_activity(
+        self, start_us: int, end_us: int, customer: str | None = None
+    ) -> list[TaskActivity]:
+        """Per customer and task type: tasks started in `[start, end)` and what they cost."""
+        ...
 
-    def close(self) -> None: ...
+    def task_types_of(self, ids: Iterable[str]) -> dict[str, str | None]:
+        """The type of each known task among `ids` (unknown ids are left out)."""
+        ...
+
+
+class UsageAggregates(Protocol):
+    """Usage summed by the keys rating and economics need, over a half-open period.
+
+    Every question is "sum these buckets, grouped by these keys, over [start, end), as
+    received by `as_of_us`": the shape a rollup table or a columnar events engine answers
+    without the core ever seeing a raw row.
+    """
+
+    def usage_by_day(
+        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
+    ) -> list[DayUsage]:
+        """Token classes, cost and custom quantities by customer, UTC day, kind and model."""
+        ...
+
+    def hidden_over_budget(
+        self,
+        start_us: int,
+        end_us: int,
+        as_of_us: int,
+        classes: Sequence[str],
+        budget: int,
+        customer: str | None = None,
+    ) -> list[DayBudget]:
+        """Per customer and day: the tokens of `classes` that tasks spent beyond `budget`."""
+        ...
+
+    def tasks_by_day(
+        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
+    ) -> list[DayTasks]:
+        """Tasks that ended in the period, by customer, day, type and final status."""
+        ...
+
+    def usage_buckets(
+        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
+    ) -> list[Bucket]:
+        """Usage by customer, task and pricing key, for re-costing under scenarios."""
+        ...
+
+    def task_rows(self, start_us: int, end_us: int, customer: str | None = None) -> list[TaskRow]:
+        """Each task touched in the period with its type, status and when it ended."""
+        ...
+
+
+class BillingStore(Protocol):
+    """Plans, customers and subscriptions, invoices and credit notes."""
+
+    def put_plan(
+        self,
+        plan_id: str,
+        version: int,
+        currency: str,
+        body: dict[str, Any],
+        digest: str,
+        now_us: int,
+    ) -> bool:
+        """Store a plan version; False when the same body is already stored under it."""
+        ...
+
+    def get_plan(self, plan_id: str, version: int | None = None) -> StoredPlan | None:
+        """A plan version, or its newest version when `version` is None."""
+        ...
+
+    def list_plans(self) -> list[StoredPlan]:
+        """Every stored plan version."""
+        ...
+
+    def known_types(self) -> tuple[set[str], set[str]]:
+        """The task types and outcome types the ledger has seen."""
+        ...
+
+    def add_customer(self, customer: str, name: str | None, now_us: int) -> bool:
+        """Register a customer; False when it was already known."""
+        ...
+
+    def subscribe(
+        self, customer: str, plan_id: str, version: int, starts_at_us: int, now_us: int
+    ) -> None:
+        """Put a customer on a plan version from a time, ending the running subscription."""
+        ...
+
+    def end_subscription(self, customer: str, ends_at_us: int, now_us: int) -> bool:
+        """End the running subscription; False when there is none."""
+        ...
+
+    def subscriptions(
+        self, start_us: int, end_us: int, customer: str | None = None
+    ) -> list[Subscription]:
+        """The subscriptions that overlap `[start, end)`."""
+        ...
+
+    def task_updates_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
+        """Whether a task status change for the customer arrived in `(after, until]`."""
+        ...
+
+    def received_between(
+        self, customer: str, start_us: int, end_us: int, after_us: int, until_us: int
+    ) -> bool:
+        """Whether usage of `[start, end)` for the customer arrived in `(after, until]`."""
+        ...
+
+    def save_drafts(self, documents: Sequence[dict[str, Any]], as_of_us: int, now_us: int) -> None:
+        """Replace the drafts of the same customers and periods with these, in one go."""
+        ...
+
+    def get_invoice(self, invoice_id: str) -> StoredInvoice | None:
+        """An invoice by id, or None."""
+        ...
+
+    def list_invoices(
+        self,
+        customer: str | None = None,
+        period: str | None = None,
+        status: str | None = None,
+        *,
+        statuses: Sequence[str] = (),
+        since_period: str | None = None,
+        limit: int | None = ...,
+        offset: int = 0,
+    ) -> list[StoredInvoice]:
+        """Invoices ordered by period, customer and id, filtered as asked."""
+        ...
+
+    def set_invoice_status(self, invoice_id: str, expected: str, new: str, now_us: int) -> bool:
+        """Move an invoice from `expected` to `new`; False when it was not `expected`."""
+        ...
+
+    def save_credit_note(self, document: dict[str, Any], now_us: int) -> bool:
+        """Store a credit note; False when one with its id is already stored."""
+        ...
+
+    def credit_notes(
+        self, invoice: str | None = None, customer: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Credit notes in the order they were issued."""
+        ...
+
+
+class OutcomeStore(Protocol):
+    """Outcome claims and the verdicts given on them (attestations and decisions)."""
+
+    def get_outcomes(self, ids: Iterable[str]) -> dict[str, StoredOutcome]:
+        """The stored outcomes among `ids`."""
+        ...
+
+    def outcomes_in(
+        self,
+        claimed_from_us: int,
+        start_us: int,
+        end_us: int,
+        as_of_us: int,
+        customer: str | None = None,
+    ) -> list[StoredOutcome]:
+        """Outcomes claimed since `claimed_from_us` whose verdicts may fall in the period."""
+        ...
+
+    def verdicts_in(
+        self,
+        claimed_from_us: int,
+        start_us: int,
+        end_us: int,
+        as_of_us: int,
+        customer: str | None = None,
+    ) -> dict[str, list[StoredVerdict]]:
+        """The verdicts received by `as_of_us` on the outcomes `outcomes_in` returns."""
+        ...
+
+    def stored_attestations(self, ids: Iterable[str]) -> set[str]:
+        """The attestation ids among `ids` that are already stored."""
+        ...
+
+    def list_outcome_claims(
+        self, customer: str | None = None, *, limit: int = ..., offset: int = 0
+    ) -> list[StoredOutcome]:
+        """Outcome claims in time order."""
+        ...
+
+    def verdicts_for(
+        self, ids: Iterable[str], as_of_us: int | None = None
+    ) -> dict[str, list[StoredVerdict]]:
+        """The verdicts on each outcome among `ids`, in the order given."""
+        ...
+
+    def add_decision(
+        self,
+        outcome: str,
+        action: str,
+        by: str,
+        reason: str | None,
+        at_us: int,
+        now_us: int,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        """Append an auditor's or operator's decision; `check` runs under the write lock."""
+        ...
+
+    def outcomes_moved(
+        self,
+        customer: str,
+        claimed_from_us: int,
+        received_after_us: int,
+        until_us: int,
+        period_end_us: int,
+    ) -> bool:
+        """Whether outcomes or verdicts that bear on a period arrived in the window."""
+        ...
+
+    def verdicts_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
+        """Whether a verdict on the customer's outcomes arrived in `(after, until]`."""
+        ...
+
+
+class AccessStore(Protocol):
+    """API keys (stored hashed) and the customers' signing secrets."""
+
+    def customer_exists(self, customer: str) -> bool:
+        """Whether the customer is known to the ledger."""
+        ...
+
+    def add_key(
+        self, key_id: str, key_sha256: str, scope: str, name: str | None, now_us: int
+    ) -> None:
+        """Store a new key's hash and scope."""
+        ...
+
+    def key_by_hash(self, key_sha256: str) -> StoredKey | None:
+        """The key with this hash, revoked or not, or None."""
+        ...
+
+    def list_keys(self) -> list[StoredKey]:
+        """Every key, without its secret."""
+        ...
+
+    def revoke_key(self, key_id: str, now_us: int) -> bool:
+        """Revoke a key; False when it is unknown or already revoked."""
+        ...
+
+    def add_secret(self, customer: str, secret: str, now_us: int, old_retire_at_us: int) -> None:
+        """Store a new signing secret; the current ones retire at `old_retire_at_us`."""
+        ...
+
+    def secrets(self, customer: str, now_us: int) -> list[StoredSecret]:
+        """The customer's secrets still valid at `now_us`, newest first."""
+        ...
+
+
+class Store(
+    RecordStore,
+    TaskReads,
+    UsageAggregates,
+    BillingStore,
+    OutcomeStore,
+    AccessStore,
+    Protocol,
+):
+    """Every role: what a backend implements and `open_store` returns."""
+
+
+ROLES: tuple[type, ...] = (
+    RecordStore,
+    TaskReads,
+    UsageAggregates,
+    BillingStore,
+    OutcomeStore,
+    AccessStore,
+)
+"""The role protocols, in the order drawn above."""

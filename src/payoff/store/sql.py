@@ -322,7 +322,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
 
     def _write_attestations(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
         statuses: list[Status | None] = [None] * len(rows)
-        outcome_at = ATTESTATIONS.index("outcome")
+        outcome_at = ATTESTATIONS.column_index("outcome")
         wanted = sorted({row[outcome_at] for row in rows})  # type: ignore[type-var]
         known: set[str] = set()
         for chunk in _chunks(wanted):
@@ -497,6 +497,12 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         )
         with self.engine.connect() as conn:
             return LedgerCounts(*conn.execute(query).one())
+
+    def defer_checkpoints(self) -> bool:
+        return False  # nothing to fold: a server-backed database does its own maintenance
+
+    def checkpoint(self) -> None:
+        return None
 
     def close(self) -> None:
         self.engine.dispose()

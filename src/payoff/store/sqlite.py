@@ -49,7 +49,7 @@ class SqliteStore(SqlStore):
         self._settings = {"autocheckpoint": True}
         super().__init__(sqlite_engine(self.path, self._settings))
 
-    def checkpoint_in_background(self) -> None:
+    def defer_checkpoints(self) -> bool:
         """Stop commits from checkpointing the WAL; `checkpoint()` must then be called.
 
         By default the commit that grows the WAL past 1,000 pages copies it into the
@@ -58,6 +58,7 @@ class SqliteStore(SqlStore):
         """
         self._settings["autocheckpoint"] = False
         self.engine.dispose()  # pooled connections were made with the old setting
+        return True
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers (a passive checkpoint)."""
