@@ -58,7 +58,8 @@ def open_store(target: str | Path, *, create: bool = True) -> Store:
         migrate(store.engine)
     except SQLAlchemyError as exc:
         store.close()
-        raise StoreError(f"cannot open ledger {path}: {exc.orig or exc}") from None
+        reason = getattr(exc, "orig", None) or exc  # the driver's own message, when there is one
+        raise StoreError(f"cannot open ledger {path}: {reason}") from None
     return store
 
 

@@ -37,7 +37,7 @@ def _key(row: Any) -> StoredKey:
         row.scope,
         row.name,
         row.created_at_us,
-        row.revoked_at_us,  # type: ignore[attr-defined]
+        row.revoked_at_us,
     )
 
 

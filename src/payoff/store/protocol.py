@@ -97,7 +97,9 @@ ATTESTATIONS = _shape(
 )
 EVENT_COLUMNS = EVENTS.columns
 
-Row = tuple[object, ...]
+Row = tuple[Any, ...]
+"""One record's column values (str, int or None), in its RowShape's order: positional,
+since the ingest path builds and compares 100,000 of them a second."""
 
 RECORD_KINDS = ("events", "task_updates", "outcomes", "attestations")
 """The row lists of a WriteBatch and a WriteResult, in the order they are written."""

@@ -79,6 +79,11 @@ TASK_COLUMNS = (
 )
 
 
+def _values(row: Any) -> tuple[Any, ...]:
+    """A result row as a plain tuple, for building a value from its columns in order."""
+    return tuple(row)
+
+
 def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -323,7 +328,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
     def _write_attestations(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
         statuses: list[Status | None] = [None] * len(rows)
         outcome_at = ATTESTATIONS.column_index("outcome")
-        wanted = sorted({row[outcome_at] for row in rows})  # type: ignore[type-var]
+        wanted = sorted({row[outcome_at] for row in rows})
         known: set[str] = set()
         for chunk in _chunks(wanted):
             known.update(conn.scalars(select(s.outcomes.c.id).where(s.outcomes.c.id.in_(chunk))))
@@ -399,7 +404,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         t = s.metadata.tables[shape.table]
         content = [t.c[name] for name in shape.columns[: shape.content_length]]
         found: dict[Row, Row] = {}
-        for chunk in _chunks(sorted({row[0] for row in rows})):  # type: ignore[type-var]
+        for chunk in _chunks(sorted({row[0] for row in rows})):
             for stored in conn.execute(select(*content).where(content[0].in_(chunk))):
                 found[tuple(stored[: shape.key_length])] = tuple(stored)
         return found
@@ -439,7 +444,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         if task_id is not None:
             query = query.where(t.id == task_id)
         with self.engine.connect() as conn:
-            return [TaskSummary(*(row)) for row in conn.execute(query)]
+            return [TaskSummary(*_values(row)) for row in conn.execute(query)]
 
     def task_steps(self, task_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
         """A task's steps in time order, as stored (costs in nano-USD, times in µs)."""
