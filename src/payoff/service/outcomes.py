@@ -237,7 +237,10 @@ def check_attestations(
     `outcome_rows` are the outcomes written in the same batch. Attestations already stored
     are left to the store (duplicates or conflicts), as are unknown outcomes.
     """
-    at = {name: ATTESTATIONS.column_index(name) for name in ("id", "outcome", "verdict", "occurred_at_us")}
+    at = {
+        name: ATTESTATIONS.column_index(name)
+        for name in ("id", "outcome", "verdict", "occurred_at_us")
+    }
     outcomes = _claims_in_batch(outcome_rows)
     outcomes.update(store.get_outcomes(str(row[at["outcome"]]) for row in rows))
     known = store.stored_attestations(str(row[at["id"]]) for row in rows)
