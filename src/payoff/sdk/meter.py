@@ -6,7 +6,9 @@
         task.record(response)
 
 Both sinks take the same records v1, validated here first; costs for budgets come from the
-Meter's own catalog, so budgets behave the same on both. See docs/sdk.md.
+Meter's own catalog and are kept in its BudgetBook, so budgets behave the same on both. The
+embedded sink (and with it the store and the ingest pipeline) is imported only by a Meter
+that writes a local ledger. See docs/sdk.md.
 """
 
 from __future__ import annotations
