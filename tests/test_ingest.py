@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from payoff.catalog import Catalog
 from payoff.demo import generate
 from payoff.service import ingest as ingest_module
-from payoff.service.ingest import ingest_lines
+from payoff.service.ingest import Builder, build_batch, ingest_lines
 from payoff.store import open_store
 
 
@@ -64,6 +69,26 @@ def test_the_builder_process_gives_the_same_result_as_building_here(
     assert [p.line for p in problems] == sorted(p.line for p in problems)
     assert (problems[0].line, problems[0].id) == (11, "broken")
     assert len(ledger) > 20_000
+
+
+def test_a_builder_whose_worker_died_builds_the_batch_here_and_starts_a_new_worker() -> None:
+    catalog = Catalog()
+    lines = _lines_with_faults(40_000)[:50]
+    expected = build_batch(catalog, "s", lines)
+
+    async def scenario(builder: Builder) -> None:
+        assert await builder.build("s", lines) == expected
+        first_pool = builder._pool
+        for pid in list(first_pool._processes or {}):  # an OOM kill, say
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        assert await builder.build("s", lines) == expected  # built here, in a thread
+        assert builder._pool is not first_pool
+        assert await asyncio.wrap_future(builder.submit("s", lines)) == expected  # a new worker
+
+    # fork: the worker starts in milliseconds; a server's Builder spawns instead
+    with Builder(catalog, 1, multiprocessing.get_context("fork")) as builder:
+        asyncio.run(scenario(builder))
 
 
 def test_report_counts_add_up_across_files(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import payoff
 from api_support import free_port, live_server, prepare_ledger, start_server
+from payoff.problems import Problem
 from payoff.records import record_id
-from payoff.service.ingest import Problem
 
 
 def stored(db: Path, table: str = "events") -> Counter[str]:

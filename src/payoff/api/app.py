@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +17,7 @@ from payoff.api.config import ServerConfig
 from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, BodyLimit
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
-from payoff.service.ingest import build_in_worker, builder_pool, default_workers
+from payoff.service.ingest import Builder, default_workers
 from payoff.service.writer import LedgerWriter, WriterBusy
 from payoff.store import open_store
 
@@ -46,9 +45,9 @@ def create_app(config: ServerConfig) -> FastAPI:
         app.state.catalog = catalog = Catalog.from_file(config.prices)
         app.state.writer = LedgerWriter(store)
         workers = default_workers() if config.builders is None else config.builders
-        app.state.builder = builder_pool(catalog, workers) if workers else None
+        app.state.builder = Builder(catalog, workers) if workers else None
         if app.state.builder is not None:  # start it now, not on the first large request
-            await asyncio.wrap_future(app.state.builder.submit(build_in_worker, None, []))
+            await app.state.builder.build(None, [])
         try:
             yield
         finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures.process import BrokenProcessPool
 from typing import Annotated, Any
 
 import msgspec
@@ -16,7 +15,7 @@ from payoff.api.auth import Caller, Writer
 from payoff.api.body import read_body
 from payoff.api.models import ERRORS, Attested, IngestAnswer
 from payoff.service import attestations, submit
-from payoff.service.ingest import Built, build_batch, build_in_worker, builder_pool
+from payoff.service.ingest import Built, build_batch
 from payoff.service.submit import Answer
 from payoff.sources import otlp
 
@@ -70,14 +69,7 @@ async def _build(state: Any, lines: list[tuple[int, bytes]]) -> Built:
     elif state.builder is not None and len(lines) >= BUILDER_RECORDS:
         # Decoding and costing are pure Python: in another process they run beside the
         # writer and the event loop instead of taking turns with them for one interpreter.
-        pool = state.builder
-        try:
-            batch, problems = await asyncio.wrap_future(pool.submit(build_in_worker, None, lines))
-        except BrokenProcessPool:  # the builder died (killed, out of memory): start another
-            if state.builder is pool:
-                pool.shutdown(wait=False)
-                state.builder = builder_pool(state.catalog, 1)
-            batch, problems = await run_in_threadpool(build_batch, state.catalog, None, lines)
+        batch, problems = await state.builder.build(None, lines)
     else:
         batch, problems = await run_in_threadpool(build_batch, state.catalog, None, lines)
     return batch, problems

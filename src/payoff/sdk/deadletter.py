@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from payoff.service.ingest import Problem
+from payoff.problems import Problem
 
 logger = logging.getLogger("payoff.sdk")
 ProblemCallback = Callable[[Problem], None]

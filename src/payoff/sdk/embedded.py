@@ -13,8 +13,9 @@ from pathlib import Path
 
 from payoff.catalog import Catalog
 from payoff.core.periods import Period
+from payoff.problems import Problem
 from payoff.sdk.deadletter import DeadLetters
-from payoff.service.ingest import Problem, ingest_lines
+from payoff.service.ingest import ingest_lines
 from payoff.store import open_store
 
 # Usage received up to the end of time counts: the budget wants everything in the ledger.

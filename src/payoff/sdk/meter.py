@@ -6,7 +6,9 @@
         task.record(response)
 
 Both sinks take the same records v1, validated here first; costs for budgets come from the
-Meter's own catalog, so budgets behave the same on both. See docs/sdk.md.
+Meter's own catalog and are kept in its BudgetBook, so budgets behave the same on both. The
+embedded sink (and with it the store and the ingest pipeline) is imported only by a Meter
+that writes a local ledger. See docs/sdk.md.
 """
 
 from __future__ import annotations
@@ -30,9 +32,8 @@ from payoff.core.errors import RecordError
 from payoff.core.periods import Period, to_us
 from payoff.core.tokens import TokenCounts
 from payoff.records import Record, decode_record
-from payoff.sdk.budget import Budget, CustomerBudget, usd_nanousd
+from payoff.sdk.budget import Budget, BudgetBook, parse_usd_argument
 from payoff.sdk.deadletter import DeadLetters, ProblemCallback
-from payoff.sdk.embedded import EmbeddedSink
 from payoff.sdk.remote import RemoteSink
 from payoff.sdk.task import Task
 
@@ -81,37 +82,27 @@ class Meter:
         close_at_exit: bool = True,
     ) -> None:
         self.catalog = catalog or Catalog()
-        self._lock = threading.Lock()
-        self._customer_budgets: dict[str, CustomerBudget] = {}
-        self._customer_spend: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()  # the catalog's caches (see cost_nanousd)
         text = str(target) if target is not None else str(DEFAULT_LEDGER)
         self.remote = text.startswith(("http://", "https://"))
         self.sink: Sink
         if self.remote:
-            key = api_key or os.environ.get("PAYOFF_API_KEY")
-            if not key:
-                raise ValueError(
-                    "a remote Meter needs an ingest key: api_key=... or PAYOFF_API_KEY"
-                )
-            state = DEFAULT_STATE / _folder_name(text)
-            spool_folder = Path(spool) if spool is not None else state / "spool"
-            letters = Path(dead_letter) if dead_letter else spool_folder / "dead-letter.jsonl"
-            self.dead_letters = DeadLetters(letters, on_problem)
-            self.sink = RemoteSink(
+            self.dead_letters, self.sink = _remote_sink(
                 text,
-                key,
-                spool_folder,
-                self.dead_letters,
+                api_key,
+                spool,
+                dead_letter,
+                on_problem,
                 queue_records=queue_records,
                 batch_records=batch_records,
                 spool_interval_s=spool_interval_s,
                 timeout_s=timeout_s,
             )
         else:
-            path = Path(text)
-            letters = Path(dead_letter) if dead_letter else Path(f"{path}.dead-letter.jsonl")
-            self.dead_letters = DeadLetters(letters, on_problem)
-            self.sink = EmbeddedSink(path, self.catalog, self.dead_letters)
+            self.dead_letters, self.sink = _embedded_sink(
+                Path(text), self.catalog, dead_letter, on_problem
+            )
+        self.budgets = BudgetBook(self.sink.period_spend_nanousd)
         self._closed = False
         if close_at_exit:
             atexit.register(self._close_at_exit)  # a forked child inherits it: it closes too
@@ -120,6 +111,7 @@ class Meter:
     def after_fork_in_child(self) -> None:
         """New locks in a forked child: a parent's thread may have held them at fork()."""
         self._lock = threading.Lock()
+        self.budgets.after_fork_in_child()
         self.dead_letters.after_fork_in_child()
 
     # -- tasks ----------------------------------------------------------------------------
@@ -140,31 +132,8 @@ class Meter:
         self, customer: str, *, cost_per_period: str | Decimal, enforce: bool = False
     ) -> None:
         """Limit what one customer's tasks may cost per calendar month (UTC); see docs/sdk.md."""
-        limit = usd_nanousd(cost_per_period, "cost_per_period")
-        with self._lock:
-            self._customer_budgets[customer] = CustomerBudget(customer, limit, enforce)
-
-    def customer_budget_of(self, customer: str) -> CustomerBudget | None:
-        return self._customer_budgets.get(customer)
-
-    def customer_spend_nanousd(self, customer: str, period: str) -> int:
-        """The customer's spend in the period: the ledger's (embedded) plus this Meter's."""
-        if customer not in self._customer_budgets:
-            return 0  # nothing to check: spare the ledger the query
-        key = (customer, period)
-        with self._lock:
-            if key not in self._customer_spend:
-                self._customer_spend[key] = self.sink.period_spend_nanousd(
-                    customer, Period.month(period)
-                )
-            return self._customer_spend[key]
-
-    def add_customer_spend(self, customer: str, period: str, cost_nanousd: int) -> None:
-        if customer not in self._customer_budgets or not cost_nanousd:
-            return
-        self.customer_spend_nanousd(customer, period)  # loads the ledger's part first
-        with self._lock:
-            self._customer_spend[(customer, period)] += cost_nanousd
+        limit = parse_usd_argument(cost_per_period, "cost_per_period")
+        self.budgets.set_customer_budget(customer, limit, enforce)
 
     # -- records --------------------------------------------------------------------------
 
@@ -172,6 +141,10 @@ class Meter:
         """Validate one record v1 with the ledger's decoder and hand it to the sink."""
         if self._closed:
             raise RuntimeError("this Meter is closed")
+        # Encoded, decoded only to validate, and the bytes (not the decoded value) go on: a
+        # record is then checked by the very decoder ingest uses, one validation path for
+        # every sink, and the sink receives exactly the line a file or a server would. The
+        # round trip costs microseconds beside the model call being metered.
         line = _encode(record)
         if len(line) > MAX_RECORD_BYTES:
             raise RecordError(f"the record is {len(line):,} bytes; at most {MAX_RECORD_BYTES:,}")
@@ -218,6 +191,54 @@ class Meter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _remote_sink(
+    url: str,
+    api_key: str | None,
+    spool: str | Path | None,
+    dead_letter: str | Path | None,
+    on_problem: ProblemCallback | None,
+    *,
+    queue_records: int,
+    batch_records: int,
+    spool_interval_s: float,
+    timeout_s: float,
+) -> tuple[DeadLetters, Sink]:
+    """A server's sink: a spool under ./.payoff/HOST_PORT unless told otherwise."""
+    key = api_key or os.environ.get("PAYOFF_API_KEY")
+    if not key:
+        raise ValueError("a remote Meter needs an ingest key: api_key=... or PAYOFF_API_KEY")
+    state = DEFAULT_STATE / _folder_name(url)
+    spool_folder = Path(spool) if spool is not None else state / "spool"
+    letters = Path(dead_letter) if dead_letter else spool_folder / "dead-letter.jsonl"
+    dead_letters = DeadLetters(letters, on_problem)
+    sink = RemoteSink(
+        url,
+        key,
+        spool_folder,
+        dead_letters,
+        queue_records=queue_records,
+        batch_records=batch_records,
+        spool_interval_s=spool_interval_s,
+        timeout_s=timeout_s,
+    )
+    return dead_letters, sink
+
+
+def _embedded_sink(
+    path: Path,
+    catalog: Catalog,
+    dead_letter: str | Path | None,
+    on_problem: ProblemCallback | None,
+) -> tuple[DeadLetters, Sink]:
+    """A local ledger's sink. Imported here: a remote-only application never loads the
+    store and the ingest pipeline (SQLAlchemy, Alembic) it needs."""
+    from payoff.sdk.embedded import EmbeddedSink
+
+    letters = Path(dead_letter) if dead_letter else Path(f"{path}.dead-letter.jsonl")
+    dead_letters = DeadLetters(letters, on_problem)
+    return dead_letters, EmbeddedSink(path, catalog, dead_letters)
 
 
 def _folder_name(url: str) -> str:

@@ -38,11 +38,11 @@ from pathlib import Path
 import msgspec
 
 from payoff.core.periods import Period
+from payoff.problems import Problem
 from payoff.records import record_id
 from payoff.sdk.deadletter import DeadLetters
 from payoff.sdk.ids import uuid7
 from payoff.sdk.spool import Spool, adopt_orphans
-from payoff.service.ingest import Problem
 
 logger = logging.getLogger("payoff.sdk")
 

@@ -2,8 +2,9 @@
 
 Every method builds a record v1, has the Meter validate it with the ledger's own decoder
 (a bad record raises RecordError here, at the call site) and hand it to the sink. The task
-keeps running totals (visible and hidden tokens, cost from the local catalog) so that its
-budget can be checked without asking the ledger, the same way on every sink.
+keeps running totals (visible and hidden tokens, cost from the local catalog) in a TaskSpend
+that the Meter's BudgetBook checks and updates, without asking the ledger, the same way on
+every sink.
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ import contextvars
 import datetime as dt
 import logging
 import threading
-from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from payoff.core.errors import BudgetExceeded, RecordError
+from payoff.core.errors import RecordError
 from payoff.core.tokens import TokenCounts
 from payoff.sdk.budget import (
-    COST,
-    CUSTOMER_COST,
-    HIDDEN_TOKENS,
     Budget,
     Remaining,
-    exceeded,
+    Step,
+    TaskSpend,
     month_of,
-    usd_nanousd,
+    parse_usd_argument,
 )
 from payoff.sdk.ids import new_id
 from payoff.sdk.streams import RecordedStream, StreamUsage, is_stream
@@ -49,15 +47,6 @@ def current_task() -> Task | None:
     return _current.get()
 
 
-@dataclass(frozen=True)
-class _Step:
-    """What one step adds to its task's totals."""
-
-    tokens_total: int
-    tokens_visible: int
-    cost_nanousd: int | None  # None: the catalog cannot price it, the cost is unknown
-
-
 class Task:
     """Made by `Meter.task`; use it as a context manager, or call `open` and `end` yourself."""
 
@@ -74,22 +63,46 @@ class Task:
         self.customer = customer
         self.type = type
         self.id = id or new_id("task")
-        self.budget = budget or Budget()
         self.attributes = dict(attributes or {})
         self.status: str | None = None
-        self.steps = 0
-        self.unpriced_steps = 0
-        self.tokens_total = 0
-        self.tokens_visible = 0
-        self.cost_nanousd = 0
-        self.flags: list[str] = []
-        """Budgets this task went over, in the order it did (flagged, enforced or not)."""
+        self.spend = TaskSpend(self.id, customer, budget or Budget())
         self._lock = threading.RLock()
         self._context_tokens: list[contextvars.Token[Task | None]] = []
 
+    # What the task spent so far (see TaskSpend), read-only here.
+
+    @property
+    def budget(self) -> Budget:
+        return self.spend.budget
+
+    @property
+    def steps(self) -> int:
+        return self.spend.steps
+
+    @property
+    def unpriced_steps(self) -> int:
+        return self.spend.unpriced_steps
+
+    @property
+    def tokens_total(self) -> int:
+        return self.spend.tokens_total
+
+    @property
+    def tokens_visible(self) -> int:
+        return self.spend.tokens_visible
+
     @property
     def tokens_hidden(self) -> int:
-        return self.tokens_total - self.tokens_visible
+        return self.spend.tokens_hidden
+
+    @property
+    def cost_nanousd(self) -> int:
+        return self.spend.cost_nanousd
+
+    @property
+    def flags(self) -> list[str]:
+        """Budgets this task went over, in the order it did (flagged, enforced or not)."""
+        return self.spend.flags
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -231,7 +244,7 @@ class Task:
             record["batch"] = True
         costs = self.meter.cost_nanousd(provider, model, batch, moment, counts, visible)
         visible_tokens = counts.output - counts.reasoning if visible else 0
-        self._add_step(record, _Step(counts.total, visible_tokens, costs), moment)
+        self._add_step(record, Step(counts.total, visible_tokens, costs), moment)
 
     def _record_unknown(
         self,
@@ -252,7 +265,7 @@ class Task:
             record["provider"] = provider
         if model is not None:
             record["model"] = model
-        self._add_step(record, _Step(0, 0, None), moment)
+        self._add_step(record, Step(0, 0, None), moment)
 
     def tool(
         self,
@@ -268,9 +281,9 @@ class Task:
         record["attributes"] = {**record.get("attributes", {}), "gen_ai.tool.name": name}
         cost_nanousd = None
         if cost is not None:
-            cost_nanousd = usd_nanousd(cost, "tool cost")
+            cost_nanousd = parse_usd_argument(cost, "tool cost")
             record["cost"] = str(cost)
-        self._add_step(record, _Step(0, 0, cost_nanousd), moment)
+        self._add_step(record, Step(0, 0, cost_nanousd), moment)
 
     def _usage_record(
         self, moment: dt.datetime, kind: str, attributes: dict[str, str] | None, visible: bool
@@ -292,116 +305,34 @@ class Task:
             record["attributes"] = merged
         return record
 
-    def _add_step(self, record: dict[str, Any], step: _Step, moment: dt.datetime) -> None:
-        """Emit a step's record, add it to the totals, and apply the budgets."""
+    def _add_step(self, record: dict[str, Any], step: Step, moment: dt.datetime) -> None:
+        """Emit a step's record and count it against the budgets; raise a refusal after."""
+        book = self.meter.budgets
         with self._lock:
             if self.status is None:
                 self.open()
-            period = month_of(moment)
-            before = self._over(self.meter.customer_spend_nanousd(self.customer, period))
-            cost = step.cost_nanousd or 0
-            after_customer = self.meter.customer_spend_nanousd(self.customer, period) + cost
-            after = self._over(
-                after_customer,
-                tokens_hidden=self.tokens_hidden + step.tokens_total - step.tokens_visible,
-                cost_nanousd=self.cost_nanousd + cost,
-            )
-            crossed = [name for name in after if name not in before]
-            if crossed:
+            crossing = book.crossing(self.spend, step, month_of(moment))
+            if crossing.crossed:
                 # The step that crossed a budget says so in the ledger, for audits.
-                record.setdefault("attributes", {})["payoff.budget_exceeded"] = ",".join(crossed)
+                attributes = record.setdefault("attributes", {})
+                attributes["payoff.budget_exceeded"] = ",".join(crossing.crossed)
             self.meter.emit(record)
-            self.meter.add_customer_spend(self.customer, period, cost)
-            self.steps += 1
-            self.tokens_total += step.tokens_total
-            self.tokens_visible += step.tokens_visible
-            self.cost_nanousd += cost
-            self.unpriced_steps += step.cost_nanousd is None
-            for name in crossed:
-                self._flag(name)
-            refusal = self._refusal(before, period)
+            refusal = book.add(self.spend, step, crossing)
         if refusal is not None:
             raise refusal
-
-    def _over(
-        self,
-        customer_spend_nanousd: int,
-        *,
-        tokens_hidden: int | None = None,
-        cost_nanousd: int | None = None,
-    ) -> dict[str, tuple[int, int, bool]]:
-        """Budgets strictly over their limit: name -> (limit, spent, enforced)."""
-        tokens_hidden = self.tokens_hidden if tokens_hidden is None else tokens_hidden
-        cost_nanousd = self.cost_nanousd if cost_nanousd is None else cost_nanousd
-        over: dict[str, tuple[int, int, bool]] = {}
-        budget = self.budget
-        if budget.hidden_tokens is not None and exceeded(budget.hidden_tokens, tokens_hidden):
-            over[HIDDEN_TOKENS] = (budget.hidden_tokens, tokens_hidden, budget.enforce)
-        if budget.cost_nanousd is not None and exceeded(budget.cost_nanousd, cost_nanousd):
-            over[COST] = (budget.cost_nanousd, cost_nanousd, budget.enforce)
-        customer = self.meter.customer_budget_of(self.customer)
-        if customer is not None and exceeded(
-            customer.cost_per_period_nanousd, customer_spend_nanousd
-        ):
-            over[CUSTOMER_COST] = (
-                customer.cost_per_period_nanousd,
-                customer_spend_nanousd,
-                customer.enforce,
-            )
-        return over
-
-    def _flag(self, name: str) -> None:
-        if name not in self.flags:
-            self.flags.append(name)
-            logger.warning("payoff: task %s went over its %s budget", self.id, name)
-
-    def _refusal(
-        self, over_before: dict[str, tuple[int, int, bool]], period: str
-    ) -> BudgetExceeded | None:
-        """The error for the first enforced budget that was over before this step."""
-        for name, (limit, _, enforced) in over_before.items():
-            if enforced:
-                spent = self._spent(name, period)
-                return BudgetExceeded(self.id, name, limit, spent)
-        return None
-
-    def _spent(self, name: str, period: str) -> int:
-        if name == HIDDEN_TOKENS:
-            return self.tokens_hidden
-        if name == COST:
-            return self.cost_nanousd
-        return self.meter.customer_spend_nanousd(self.customer, period)
 
     def check(self) -> None:
         """Raise BudgetExceeded if an enforced budget is already exceeded: call it before a
         model call to stop spending, rather than learn it at the next `record`."""
         with self._lock:
-            period = month_of(_now())
-            refusal = self._refusal(
-                self._over(self.meter.customer_spend_nanousd(self.customer, period)), period
-            )
+            refusal = self.meter.budgets.refusal(self.spend, month_of(_now()))
         if refusal is not None:
             raise refusal
 
     def remaining(self) -> Remaining:
         """What is left of each budget set on this task and its customer (see Remaining)."""
         with self._lock:
-            period = month_of(_now())
-            spend = self.meter.customer_spend_nanousd(self.customer, period)
-            customer = self.meter.customer_budget_of(self.customer)
-            budget = self.budget
-            return Remaining(
-                hidden_tokens=None
-                if budget.hidden_tokens is None
-                else budget.hidden_tokens - self.tokens_hidden,
-                cost_nanousd=None
-                if budget.cost_nanousd is None
-                else budget.cost_nanousd - self.cost_nanousd,
-                customer_cost_nanousd=None
-                if customer is None
-                else customer.cost_per_period_nanousd - spend,
-                exceeded=tuple(self._over(spend)),
-            )
+            return self.meter.budgets.remaining(self.spend, month_of(_now()))
 
     # -- outcomes -------------------------------------------------------------------------
 

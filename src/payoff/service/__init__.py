@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from payoff.problems import Problem
 from payoff.service.clock import now_us
 from payoff.service.ingest import (
     BATCH_RECORDS,
     IngestReport,
-    Problem,
     ProblemSink,
     ingest_lines,
     numbered_lines,

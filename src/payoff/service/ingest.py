@@ -4,25 +4,31 @@ The pipeline is lines -> batches of BATCH_RECORDS -> decode and cost (rows) -> o
 transaction per batch -> per-record statuses. Decoding and costing are pure Python work;
 writing is mostly SQLite's. On a machine with a spare core, a worker process builds batch
 k+1 while this process writes batch k, so the two overlap. Batches are written in order, so
-the result is the same, record for record, as building them here one after another.
+the result is the same, record for record, as building them here one after another. The
+server keeps a Builder too, for its large requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import multiprocessing
+import multiprocessing.context
 import os
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from payoff.catalog import Catalog, Override
 from payoff.core.errors import RecordError
+from payoff.problems import Problem
 from payoff.records import decode_record, record_id
 from payoff.rows import RowBuilder
 from payoff.service.clock import now_us
@@ -48,29 +54,7 @@ MAX_PROBLEMS_KEPT = 1_000
 
 Line = tuple[int, bytes]
 UTF8_BOM = b"\xef\xbb\xbf"
-ProblemSink = Callable[["Problem"], None]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A record that was rejected or conflicted, with where it came from."""
-
-    line: int | None
-    id: str | None
-    status: str
-    reason: str
-    field: str | None = None
-    source: str | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "line": self.line,
-            "id": self.id,
-            "status": self.status,
-            "field": self.field,
-            "reason": self.reason,
-        }
+ProblemSink = Callable[[Problem], None]
 
 
 @dataclass
@@ -175,29 +159,73 @@ def _start_worker(overrides: list[Override]) -> None:
     _worker_catalog = Catalog(overrides)
 
 
-def _build_in_worker(source: str | None, lines: list[Line]) -> Built:
+def build_in_worker(source: str | None, lines: list[Line]) -> Built:
+    """build_batch in a builder process, with the catalog the process started with."""
     assert _worker_catalog is not None
     return build_batch(_worker_catalog, source, lines)
 
 
-def builder_pool(catalog: Catalog, workers: int) -> ProcessPoolExecutor:
-    """Processes that build batches for a long-running server: `submit(build_in_worker, ...)`.
+class Builder:
+    """Processes that build batches (decode and cost) beside the process that writes them.
 
-    A server has threads (its event loop, its writer), which a forked child would inherit in
-    whatever state they were; the pool's processes start as fresh interpreters instead. They
-    are the server's own children, so they die with it (see _die_with_parent).
+    File ingest passes a fork context on Linux (the imported modules are shared, a worker
+    starts in milliseconds). A long-running server keeps the default, spawn: it has threads
+    (its event loop, its writer), which a forked child would inherit in whatever state they
+    were. Either way the processes are this one's children and die with it (see
+    _die_with_parent).
+
+    A worker that dies (killed, out of memory) breaks its pool for good: `build` then starts
+    a fresh pool for the next batches and builds the batch at hand in a thread instead, so
+    a lost worker costs one slower batch, never a request.
     """
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(catalog.overrides,),
-    )
 
+    def __init__(
+        self,
+        catalog: Catalog,
+        workers: int,
+        context: multiprocessing.context.BaseContext | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.workers = workers
+        self.context = context or multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._pool = self._start()
 
-def build_in_worker(source: str | None, lines: list[Line]) -> Built:
-    """build_batch in a builder process (see builder_pool)."""
-    return _build_in_worker(source, lines)
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=self.context,
+            initializer=_start_worker,
+            initargs=(self.catalog.overrides,),
+        )
+
+    def submit(self, source: str | None, lines: list[Line]) -> Future[Built]:
+        """Build one batch in a worker; the future raises BrokenProcessPool if it died."""
+        return self._pool.submit(build_in_worker, source, lines)
+
+    async def build(self, source: str | None, lines: list[Line]) -> Built:
+        """Build one batch in a worker without blocking the event loop; see the class."""
+        pool = self._pool
+        try:
+            return await asyncio.wrap_future(pool.submit(build_in_worker, source, lines))
+        except BrokenProcessPool:
+            self._replace(pool)
+            return await asyncio.to_thread(build_batch, self.catalog, source, lines)
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is broken:  # not yet replaced by a request that failed alongside
+                broken.shutdown(wait=False)
+                self._pool = self._start()
+
+    def shutdown(self, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(cancel_futures=cancel_futures)
+
+    def __enter__(self) -> Builder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
 
 
 def default_workers() -> int:
@@ -245,16 +273,10 @@ class _Ingest:
         # On Linux, fork shares the imported modules, so a worker starts in milliseconds;
         # elsewhere fork is unsafe with threads, and the platform's default is used.
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(self.catalog.overrides,),
-        )
-        with pool:
+        with Builder(self.catalog, workers, context) as builder:
             pending: deque[Future[Built]] = deque()
             for lines_of_batch in batches:
-                pending.append(pool.submit(_build_in_worker, self.source, lines_of_batch))
+                pending.append(builder.submit(self.source, lines_of_batch))
                 # Keep every worker busy while this process writes, and no more in memory.
                 while len(pending) > workers:
                     self.write(*pending.popleft().result())

@@ -14,7 +14,8 @@ from typing import Any
 import msgspec
 
 from payoff.core.errors import PayoffError
-from payoff.service.ingest import Line, Problem, take_out_refused
+from payoff.problems import Problem
+from payoff.service.ingest import Line, take_out_refused
 from payoff.service.writer import Written
 from payoff.store.protocol import ACCEPTED, DUPLICATE, EVENTS, RECORD_KINDS, REJECTED, WriteBatch
 
