@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import REPO
 from payoff.cli import app
+from payoff.core.canonical import DocumentError
 from payoff.demo import generate
 from payoff.service import ingest_lines, invoices, plans
 from payoff.store import open_store
@@ -265,3 +266,47 @@ def test_a_reasoning_budget_shows_what_the_provider_absorbed(ledger: Store) -> N
         ledger, "SELECT sum(input_tokens + output_tokens) FROM events WHERE customer = 'acme'"
     )
     assert Decimal(overage["units"]) == counted - absorbed
+
+
+def test_a_stored_invoice_whose_total_was_edited_is_refused_on_load(ledger: Store) -> None:
+    (document, *_) = invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
+    stored = _sql(ledger, "SELECT document FROM invoices WHERE id = ?", document["id"])
+    edited = stored.replace(f'"total":"{document["total"]}"', '"total":"0.01"')
+    assert edited != stored
+    with sqlite3.connect(ledger.path) as conn:  # type: ignore[attr-defined]
+        conn.execute("UPDATE invoices SET document = ? WHERE id = ?", (edited, document["id"]))
+    with pytest.raises(DocumentError, match="total"):
+        invoices.invoice_document(ledger, document["id"])
+
+
+def test_an_invoice_rated_with_another_plan_body_is_refused(ledger: Store) -> None:
+    (document, *_) = invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
+    plan_id, version = document["plan"].split("@")
+    with sqlite3.connect(ledger.path) as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            "UPDATE plans SET digest = 'sha256:0' WHERE id = ? AND version = ?",
+            (plan_id, int(version)),
+        )
+    with pytest.raises(plans.BillingError, match="not the version it was rated with"):
+        invoices.act_on_invoice(ledger, document["id"], "finalize")
+
+
+def test_the_cli_and_the_service_list_plans_in_one_shape(ledger: Store) -> None:
+    listed = plans.list_plans(ledger)
+    assert [(p["id"], p["version"]) for p in listed] == [
+        ("cost-plus", 1),
+        ("hybrid", 1),
+        ("per-outcome", 1),
+    ]
+    hybrid = listed[1]
+    assert hybrid["charges"] == [c["name"] for c in hybrid["body"]["charges"]]
+    ledger.close()
+    result = runner.invoke(app, ["--db", str(ledger.path), "plans", "list", "--json"])  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == listed
+
+
+def test_adding_a_customer_twice_renames_it(ledger: Store) -> None:
+    assert plans.add_customer(ledger, "hooli", "Hooli") is True
+    assert plans.add_customer(ledger, "hooli", "Hooli Inc.") is False
+    assert _sql(ledger, "SELECT name FROM customers WHERE id = 'hooli'") == "Hooli Inc."

@@ -54,7 +54,7 @@ def find_plan(store: Store, reference: str) -> StoredPlan:
     plan_id, _, version = reference.partition("@")
     if version and not (version.isascii() and version.isdigit() and len(version) <= 9):
         raise BillingError(f"plan version must be a number below 10^9, got {reference!r}")
-    found = store.get_plan(plan_id, int(version) if version else None)
+    found: StoredPlan | None = store.get_plan(plan_id, int(version) if version else None)
     if found is None:
         raise BillingError(f"no plan {reference!r}; apply it with `payoff plans apply FILE`")
     return found
