@@ -25,7 +25,7 @@ from bench.workload import MONTH, SEED, WORK
 from payoff import demo
 from payoff.core.periods import Period
 from payoff.demo import generate
-from payoff.service import billing, ingest_lines
+from payoff.service import ingest_lines, invoices, plans
 from payoff.store import open_store
 
 CUSTOMERS = 100
@@ -87,10 +87,10 @@ def ledger(events: int, log: Any = print) -> tuple[Path, int]:
         report = ingest_lines(store, lines)
         assert report.rejected == 0, report.problems[:3]
         for name in PLAN_NAMES:
-            billing.apply_plan(store, PLANS / f"{name}.yaml")
+            plans.apply_plan(store, PLANS / f"{name}.yaml")
         customers = sorted({row.customer for row in store.usage_by_day(0, 2**62, 2**62)})
         for index, customer in enumerate(customers):
-            billing.subscribe(store, customer, PLAN_NAMES[index % 3], dt.date(2026, 11, 1))
+            plans.subscribe(store, customer, PLAN_NAMES[index % 3], dt.date(2026, 11, 1))
         store.close()
         partial.replace(path)
     with sqlite3.connect(path) as conn:
@@ -157,7 +157,7 @@ def bare_seconds(path: Path, as_of_us: int) -> float:
 def payoff_seconds(path: Path, as_of_us: int) -> float:
     store = open_store(path)
     start = time.perf_counter()
-    documents = billing.run_invoices(store, MONTH, as_of_us=as_of_us)
+    documents = invoices.run_invoices(store, MONTH, as_of_us=as_of_us)
     seconds = time.perf_counter() - start
     store.close()
     assert len(documents) == CUSTOMERS, len(documents)

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from payoff.service import access, billing
+from payoff.service import access, plans
 from payoff.store import open_store
 
 OUTCOME_PLAN = """id: outcomes
@@ -54,10 +54,10 @@ def prepare_ledger(path: Path) -> Keys:
             store.add_customer(customer, None, 0)
         plan_file = path.with_suffix(".plan.yaml")
         plan_file.write_text(OUTCOME_PLAN)
-        billing.apply_plan(store, plan_file)
+        plans.apply_plan(store, plan_file)
         start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=60)
         for customer in ("acme", "globex"):
-            billing.subscribe(store, customer, "outcomes", start)
+            plans.subscribe(store, customer, "outcomes", start)
         return Keys(
             *(access.create_key(store, scope)[1]
               for scope in ("admin", "ingest", "customer:acme", "customer:globex"))

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from conftest import REPO
 from payoff.cli import app
+from payoff.core.canonical import DocumentError
 from payoff.demo import generate
-from payoff.service import billing, ingest_lines
+from payoff.service import ingest_lines, invoices, plans
 from payoff.store import open_store
 from payoff.store.billing import PlanConflict
 from payoff.store.protocol import Store
@@ -38,12 +39,12 @@ def ledger(tmp_path: Path) -> Store:
     lines = [(n, msgspec.json.encode(r)) for n, r in enumerate(records, start=1)]
     assert ingest_lines(store, lines).clean
     for name in ("cost-plus", "per-outcome", "hybrid"):
-        billing.apply_plan(store, PLANS / f"{name}.yaml")
-    billing.subscribe(store, "acme", "hybrid", dt.date(2026, 11, 1))
-    billing.subscribe(store, "globex", "cost-plus@1", dt.date(2026, 11, 1))
-    billing.subscribe(store, "initech", "per-outcome", dt.date(2026, 11, 1))
-    billing.subscribe(store, "umbrella", "hybrid", dt.date(2026, 11, 16))
-    store.as_of_us = billing.now_us()  # type: ignore[attr-defined]
+        plans.apply_plan(store, PLANS / f"{name}.yaml")
+    plans.subscribe(store, "acme", "hybrid", dt.date(2026, 11, 1))
+    plans.subscribe(store, "globex", "cost-plus@1", dt.date(2026, 11, 1))
+    plans.subscribe(store, "initech", "per-outcome", dt.date(2026, 11, 1))
+    plans.subscribe(store, "umbrella", "hybrid", dt.date(2026, 11, 16))
+    store.as_of_us = invoices.now_us()  # type: ignore[attr-defined]
     return store
 
 
@@ -59,7 +60,7 @@ def _fee(document: dict[str, Any], charge: str) -> dict[str, Any]:
 
 def test_invoices_for_three_kinds_of_plan(ledger: Store) -> None:
     documents = {
-        d["customer"]: d for d in billing.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
+        d["customer"]: d for d in invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
     }
     assert set(documents) == {"acme", "globex", "initech", "umbrella"}
     for document in documents.values():
@@ -69,7 +70,7 @@ def test_invoices_for_three_kinds_of_plan(ledger: Store) -> None:
             fees + Decimal(document["minimum_true_up"]) - Decimal(document["maximum_discount"])
         )
         assert Decimal(document["total"]) == expected
-        assert document["as_of"] == billing.iso(ledger.as_of_us)  # type: ignore[attr-defined]
+        assert document["as_of"] == invoices.iso(ledger.as_of_us)  # type: ignore[attr-defined]
         assert document["inputs_digest"].startswith("sha256:")
 
     # Cost-plus: the provider cost of globex's November steps, from the ledger, times 1.30.
@@ -93,16 +94,16 @@ def test_invoices_for_three_kinds_of_plan(ledger: Store) -> None:
 
 
 def test_the_same_inputs_give_the_same_invoice_byte_for_byte(ledger: Store) -> None:
-    first = billing.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
-    again = billing.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
-    assert [billing.invoice_json(d) for d in first] == [billing.invoice_json(d) for d in again]
+    first = invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
+    again = invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
+    assert [invoices.invoice_json(d) for d in first] == [invoices.invoice_json(d) for d in again]
     assert len(ledger.list_invoices(period="2026-11")) == 4  # drafts replaced, not added
 
 
 def test_finalized_invoices_are_kept_and_late_usage_is_billed_once(ledger: Store) -> None:
-    for document in billing.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us):
-        billing.act(ledger, document["id"], "finalize")
-    assert billing.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us + 1) == []
+    for document in invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us):
+        invoices.act_on_invoice(ledger, document["id"], "finalize")
+    assert invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us + 1) == []
 
     # Usage of November that arrives after November was billed.
     late = [
@@ -114,48 +115,48 @@ def test_finalized_invoices_are_kept_and_late_usage_is_billed_once(ledger: Store
     lines = [(n, msgspec.json.encode(r)) for n, r in enumerate(late, start=1)]
     assert ingest_lines(ledger, lines).counts()["accepted"] == 3
     # gpt-4o: 1M input at 2.50 + 100k output at 10.00 = 3.50 USD a call; x 3 x 1.30.
-    (december,) = [d for d in billing.run_invoices(ledger, "2026-12") if d["customer"] == "globex"]
+    (december,) = [d for d in invoices.run_invoices(ledger, "2026-12") if d["customer"] == "globex"]
     (line,) = [f for f in december["fees"] if f.get("late_period") == "2026-11"]
     assert (line["charge"], line["amount"]) == ("usage", "13.65")
     assert Decimal(line["units"]) == Decimal("10.5")  # provider cost, USD
-    billing.act(ledger, december["id"], "finalize")
+    invoices.act_on_invoice(ledger, december["id"], "finalize")
 
     # January: nothing new arrived, so November's late usage is not billed again.
-    (january,) = [d for d in billing.run_invoices(ledger, "2027-01") if d["customer"] == "globex"]
+    (january,) = [d for d in invoices.run_invoices(ledger, "2027-01") if d["customer"] == "globex"]
     assert not [f for f in january["fees"] if "late_period" in f]
 
 
 def test_lifecycle_is_a_table(ledger: Store) -> None:
-    (document, *_) = billing.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
+    (document, *_) = invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
     invoice = document["id"]
-    with pytest.raises(billing.BillingError, match="cannot void an invoice that is draft"):
-        billing.act(ledger, invoice, "void")
-    assert billing.act(ledger, invoice, "finalize")["status"] == "finalized"
-    with pytest.raises(billing.BillingError, match="cannot finalize an invoice that is finalized"):
-        billing.act(ledger, invoice, "finalize")
-    assert billing.act(ledger, invoice, "pay")["status"] == "paid"
-    with pytest.raises(billing.BillingError, match="allowed: none"):
-        billing.act(ledger, invoice, "void")
+    with pytest.raises(plans.BillingError, match="cannot void an invoice that is draft"):
+        invoices.act_on_invoice(ledger, invoice, "void")
+    assert invoices.act_on_invoice(ledger, invoice, "finalize")["status"] == "finalized"
+    with pytest.raises(plans.BillingError, match="cannot finalize an invoice that is finalized"):
+        invoices.act_on_invoice(ledger, invoice, "finalize")
+    assert invoices.act_on_invoice(ledger, invoice, "pay")["status"] == "paid"
+    with pytest.raises(plans.BillingError, match="allowed: none"):
+        invoices.act_on_invoice(ledger, invoice, "void")
 
 
 def test_a_voided_invoice_makes_way_for_a_new_one(ledger: Store) -> None:
-    first = billing.run_invoices(ledger, "2026-11", customer="acme", as_of_us=ledger.as_of_us)[0]
-    billing.act(ledger, first["id"], "finalize")
-    billing.act(ledger, first["id"], "void")
-    second = billing.run_invoices(ledger, "2026-11", customer="acme", as_of_us=ledger.as_of_us)[0]
+    first = invoices.run_invoices(ledger, "2026-11", customer="acme", as_of_us=ledger.as_of_us)[0]
+    invoices.act_on_invoice(ledger, first["id"], "finalize")
+    invoices.act_on_invoice(ledger, first["id"], "void")
+    second = invoices.run_invoices(ledger, "2026-11", customer="acme", as_of_us=ledger.as_of_us)[0]
     assert (first["id"], second["id"]) == ("acme-2026-11", "acme-2026-11-2")
 
 
 def test_plans_are_immutable(ledger: Store, tmp_path: Path) -> None:
-    _, created, _ = billing.apply_plan(ledger, PLANS / "hybrid.yaml")
+    _, created, _ = plans.apply_plan(ledger, PLANS / "hybrid.yaml")
     assert not created
     changed = tmp_path / "hybrid.yaml"
     changed.write_text((PLANS / "hybrid.yaml").read_text().replace("499.00", "599.00"))
     with pytest.raises(PlanConflict, match="apply it as version 2"):
-        billing.apply_plan(ledger, changed)
+        plans.apply_plan(ledger, changed)
     bumped = tmp_path / "hybrid2.yaml"
     bumped.write_text(changed.read_text().replace("version: 1", "version: 2"))
-    assert billing.apply_plan(ledger, bumped)[1]
+    assert plans.apply_plan(ledger, bumped)[1]
 
 
 def test_invalid_plans_name_the_charge_and_field(tmp_path: Path) -> None:
@@ -205,7 +206,7 @@ def test_invoice_commands_and_exports(ledger: Store, tmp_path: Path) -> None:
             "--period",
             "2026-11",
             "--as-of",
-            billing.iso(ledger.as_of_us),
+            invoices.iso(ledger.as_of_us),
             "--json",
         ],
     )
@@ -244,12 +245,12 @@ def test_invoice_commands_and_exports(ledger: Store, tmp_path: Path) -> None:
 
 
 def test_an_as_of_time_in_the_future_is_refused(ledger: Store) -> None:
-    with pytest.raises(billing.BillingError, match="in the future"):
-        billing.run_invoices(ledger, "2026-11", as_of_us=billing.now_us() + 60 * 10**6)
+    with pytest.raises(plans.BillingError, match="in the future"):
+        invoices.run_invoices(ledger, "2026-11", as_of_us=invoices.now_us() + 60 * 10**6)
 
 
 def test_a_reasoning_budget_shows_what_the_provider_absorbed(ledger: Store) -> None:
-    (acme,) = billing.run_invoices(ledger, "2026-11", customer="acme", as_of_us=ledger.as_of_us)  # type: ignore[attr-defined]
+    (acme,) = invoices.run_invoices(ledger, "2026-11", customer="acme", as_of_us=ledger.as_of_us)  # type: ignore[attr-defined]
     overage = _fee(acme, "token-overage")
     # Per task, hidden tokens above 20,000 are not billed: recompute that from the ledger.
     absorbed = _sql(
@@ -265,3 +266,47 @@ def test_a_reasoning_budget_shows_what_the_provider_absorbed(ledger: Store) -> N
         ledger, "SELECT sum(input_tokens + output_tokens) FROM events WHERE customer = 'acme'"
     )
     assert Decimal(overage["units"]) == counted - absorbed
+
+
+def test_a_stored_invoice_whose_total_was_edited_is_refused_on_load(ledger: Store) -> None:
+    (document, *_) = invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
+    stored = _sql(ledger, "SELECT document FROM invoices WHERE id = ?", document["id"])
+    edited = stored.replace(f'"total":"{document["total"]}"', '"total":"0.01"')
+    assert edited != stored
+    with sqlite3.connect(ledger.path) as conn:  # type: ignore[attr-defined]
+        conn.execute("UPDATE invoices SET document = ? WHERE id = ?", (edited, document["id"]))
+    with pytest.raises(DocumentError, match="total"):
+        invoices.invoice_document(ledger, document["id"])
+
+
+def test_an_invoice_rated_with_another_plan_body_is_refused(ledger: Store) -> None:
+    (document, *_) = invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
+    plan_id, version = document["plan"].split("@")
+    with sqlite3.connect(ledger.path) as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            "UPDATE plans SET digest = 'sha256:0' WHERE id = ? AND version = ?",
+            (plan_id, int(version)),
+        )
+    with pytest.raises(plans.BillingError, match="not the version it was rated with"):
+        invoices.act_on_invoice(ledger, document["id"], "finalize")
+
+
+def test_the_cli_and_the_service_list_plans_in_one_shape(ledger: Store) -> None:
+    listed = plans.list_plans(ledger)
+    assert [(p["id"], p["version"]) for p in listed] == [
+        ("cost-plus", 1),
+        ("hybrid", 1),
+        ("per-outcome", 1),
+    ]
+    hybrid = listed[1]
+    assert hybrid["charges"] == [c["name"] for c in hybrid["body"]["charges"]]
+    ledger.close()
+    result = runner.invoke(app, ["--db", str(ledger.path), "plans", "list", "--json"])  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == listed
+
+
+def test_adding_a_customer_twice_renames_it(ledger: Store) -> None:
+    assert plans.add_customer(ledger, "hooli", "Hooli") is True
+    assert plans.add_customer(ledger, "hooli", "Hooli Inc.") is False
+    assert _sql(ledger, "SELECT name FROM customers WHERE id = 'hooli'") == "Hooli Inc."

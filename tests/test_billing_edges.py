@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from payoff.service import billing, ingest_lines
+from payoff.service import ingest_lines, invoices, plans
 from payoff.store import open_store
 from payoff.store.protocol import Store
 
@@ -43,7 +43,7 @@ def ingest(store: Store, *lines: bytes) -> None:
 
 
 def run(store: Store, period: str, customer: str = "c") -> dict[str, Any]:
-    (document,) = [d for d in billing.run_invoices(store, period) if d["customer"] == customer]
+    (document,) = [d for d in invoices.run_invoices(store, period) if d["customer"] == customer]
     return document
 
 
@@ -63,29 +63,29 @@ def store(tmp_path: Path) -> Store:
 
 def test_late_usage_after_a_plan_change_mid_period(store: Store, tmp_path: Path) -> None:
     sub = "  - {name: platform, type: subscription, amount: '300.00'}\n"
-    billing.apply_plan(store, plan_file(tmp_path, "a", TOKENS + sub))
-    billing.apply_plan(store, plan_file(tmp_path, "b", TOKENS + sub))
-    billing.subscribe(store, "c", "a", dt.date(2026, 11, 1))
-    billing.subscribe(store, "c", "b", dt.date(2026, 11, 16))
+    plans.apply_plan(store, plan_file(tmp_path, "a", TOKENS + sub))
+    plans.apply_plan(store, plan_file(tmp_path, "b", TOKENS + sub))
+    plans.subscribe(store, "c", "a", dt.date(2026, 11, 1))
+    plans.subscribe(store, "c", "b", dt.date(2026, 11, 16))
     ingest(store, step("e1", "2026-11-05T00:00:00Z"), step("e2", "2026-11-20T00:00:00Z"))
     november = run(store, NOV)
     assert november["total"] == "304.00"  # 150 + 150 + 2 + 2
-    billing.act(store, november["id"], "finalize")
+    invoices.act_on_invoice(store, november["id"], "finalize")
     ingest(store, step("e3", "2026-11-25T00:00:00Z"))  # 1,000 late tokens: 2.00
     assert late(run(store, "2026-12")) == [(NOV, "tok", "2.00")]
 
 
 def test_void_and_rerun_does_not_bill_late_lines_twice(store: Store, tmp_path: Path) -> None:
-    billing.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
-    billing.subscribe(store, "c", "a", dt.date(2026, 10, 1))
+    plans.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
+    plans.subscribe(store, "c", "a", dt.date(2026, 10, 1))
     ingest(store, step("e1", "2026-10-05T00:00:00Z"))
-    billing.act(store, run(store, "2026-10")["id"], "finalize")
+    invoices.act_on_invoice(store, run(store, "2026-10")["id"], "finalize")
     ingest(store, step("e2", "2026-10-06T00:00:00Z"))
     november = run(store, NOV)
     assert late(november) == [("2026-10", "tok", "2.00")]
-    billing.act(store, november["id"], "finalize")
-    with pytest.raises(billing.BillingError, match="bills late lines of 2026-10"):
-        billing.act(store, "c-2026-10", "void")
+    invoices.act_on_invoice(store, november["id"], "finalize")
+    with pytest.raises(plans.BillingError, match="bills late lines of 2026-10"):
+        invoices.act_on_invoice(store, "c-2026-10", "void")
 
 
 def test_a_volume_drop_on_late_usage_is_a_credit(store: Store, tmp_path: Path) -> None:
@@ -93,12 +93,12 @@ def test_a_volume_drop_on_late_usage_is_a_credit(store: Store, tmp_path: Path) -
         "charges:\n  - {name: v, type: tokens, model: volume, per: 1, tiers: "
         "[{up_to: 1000, unit_price: '0.30'}, {up_to: null, unit_price: '0.10'}]}\n"
     )
-    billing.apply_plan(store, plan_file(tmp_path, "vol", volume))
-    billing.subscribe(store, "c", "vol", dt.date(2026, 10, 1))
+    plans.apply_plan(store, plan_file(tmp_path, "vol", volume))
+    plans.subscribe(store, "c", "vol", dt.date(2026, 10, 1))
     ingest(store, step("e1", "2026-10-05T00:00:00Z", tokens=1000))
     october = run(store, "2026-10")
     assert october["total"] == "300.00"
-    billing.act(store, october["id"], "finalize")
+    invoices.act_on_invoice(store, october["id"], "finalize")
     ingest(store, step("e2", "2026-10-06T00:00:00Z", tokens=1))
     november = run(store, NOV)
     assert late(november) == [("2026-10", "v", "-199.90")]  # 1,001 x 0.10 = 100.10
@@ -107,10 +107,10 @@ def test_a_volume_drop_on_late_usage_is_a_credit(store: Store, tmp_path: Path) -
 
 def test_late_lines_keep_their_own_periods_minimum_and_cap(store: Store, tmp_path: Path) -> None:
     capped = "maximum: '5.00'\nminimum: '1.00'\n" + TOKENS
-    billing.apply_plan(store, plan_file(tmp_path, "cap", capped))
-    billing.subscribe(store, "c", "cap", dt.date(2026, 10, 1))
+    plans.apply_plan(store, plan_file(tmp_path, "cap", capped))
+    plans.subscribe(store, "c", "cap", dt.date(2026, 10, 1))
     ingest(store, step("e1", "2026-10-05T00:00:00Z", tokens=2000))  # 4.00
-    billing.act(store, run(store, "2026-10")["id"], "finalize")
+    invoices.act_on_invoice(store, run(store, "2026-10")["id"], "finalize")
     ingest(
         store,
         step("e2", "2026-10-06T00:00:00Z", tokens=2000),  # October: 8.00, capped at 5
@@ -130,8 +130,8 @@ def test_count_all_bills_a_task_once_when_it_ends(store: Store, tmp_path: Path) 
         "charges:\n  - {name: runs, type: task, task_type: '*', count: all, model: "
         "per_unit, unit_price: '1.00'}\n"
     )
-    billing.apply_plan(store, plan_file(tmp_path, "t", tasks))
-    billing.subscribe(store, "c", "t", dt.date(2026, 10, 1))
+    plans.apply_plan(store, plan_file(tmp_path, "t", tasks))
+    plans.subscribe(store, "c", "t", dt.date(2026, 10, 1))
     ingest(store, step("e1", "2026-10-28T00:00:00Z", task="t1"))
     assert run(store, "2026-10")["total"] == "0.00"  # still open
     ingest(
@@ -151,45 +151,45 @@ def test_count_all_bills_a_task_once_when_it_ends(store: Store, tmp_path: Path) 
 
 def test_proration_multiplies_before_dividing(store: Store, tmp_path: Path) -> None:
     sub = "charges:\n  - {name: platform, type: subscription, amount: '19.95'}\n"
-    billing.apply_plan(store, plan_file(tmp_path, "s", sub))
-    billing.subscribe(store, "c", "s", dt.date(2026, 11, 24))  # 7 of November's 30 days
+    plans.apply_plan(store, plan_file(tmp_path, "s", sub))
+    plans.subscribe(store, "c", "s", dt.date(2026, 11, 24))  # 7 of November's 30 days
     (line,) = run(store, NOV)["fees"]
     assert (line["precise_amount"], line["amount"]) == ("4.655", "4.66")  # half-even of 4.655
 
 
 def test_proration_at_month_edges(store: Store, tmp_path: Path) -> None:
     sub = "charges:\n  - {name: platform, type: subscription, amount: '30.00'}\n"
-    billing.apply_plan(store, plan_file(tmp_path, "s", sub))
-    billing.subscribe(store, "c", "s", dt.date(2026, 11, 30))
+    plans.apply_plan(store, plan_file(tmp_path, "s", sub))
+    plans.subscribe(store, "c", "s", dt.date(2026, 11, 30))
     assert run(store, NOV)["fees"][0]["amount"] == "1.00"
-    billing.unsubscribe(store, "c", dt.date(2026, 12, 11))
+    plans.unsubscribe(store, "c", dt.date(2026, 12, 11))
     assert run(store, "2026-12")["fees"][0]["amount"] == "9.68"  # 10 of 31 days
-    assert [d["customer"] for d in billing.run_invoices(store, "2027-01")] == []
+    assert [d["customer"] for d in invoices.run_invoices(store, "2027-01")] == []
 
 
 def test_a_customer_keeps_one_currency(store: Store, tmp_path: Path) -> None:
-    billing.apply_plan(store, plan_file(tmp_path, "yen", TOKENS, currency="JPY"))
-    billing.apply_plan(store, plan_file(tmp_path, "usd", TOKENS))
-    billing.subscribe(store, "c", "yen", dt.date(2026, 11, 1))
-    with pytest.raises(billing.BillingError, match="billed in JPY"):
-        billing.subscribe(store, "c", "usd", dt.date(2026, 12, 1))
+    plans.apply_plan(store, plan_file(tmp_path, "yen", TOKENS, currency="JPY"))
+    plans.apply_plan(store, plan_file(tmp_path, "usd", TOKENS))
+    plans.subscribe(store, "c", "yen", dt.date(2026, 11, 1))
+    with pytest.raises(plans.BillingError, match="billed in JPY"):
+        plans.subscribe(store, "c", "usd", dt.date(2026, 12, 1))
 
 
 def test_jpy_invoices_round_to_whole_yen(store: Store, tmp_path: Path) -> None:
     yen = "charges:\n  - {name: tok, type: tokens, model: per_unit, unit_price: '2.5', per: 1000}\n"
-    billing.apply_plan(store, plan_file(tmp_path, "yen", yen, currency="JPY"))
-    billing.subscribe(store, "c", "yen", dt.date(2026, 11, 1))
+    plans.apply_plan(store, plan_file(tmp_path, "yen", yen, currency="JPY"))
+    plans.subscribe(store, "c", "yen", dt.date(2026, 11, 1))
     ingest(store, step("e1", "2026-11-05T00:00:00Z", tokens=1000))
     document = run(store, NOV)
     assert (document["fees"][0]["amount"], document["total"]) == ("2", "2")  # 2.5 -> 2
 
 
 def test_no_subscription_change_inside_a_finalized_period(store: Store, tmp_path: Path) -> None:
-    billing.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
-    billing.subscribe(store, "c", "a", dt.date(2026, 10, 1))
-    billing.act(store, run(store, "2026-10")["id"], "finalize")
-    with pytest.raises(billing.BillingError, match="2026-10 is finalized"):
-        billing.subscribe(store, "c", "a", dt.date(2026, 10, 20))
+    plans.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
+    plans.subscribe(store, "c", "a", dt.date(2026, 10, 1))
+    invoices.act_on_invoice(store, run(store, "2026-10")["id"], "finalize")
+    with pytest.raises(plans.BillingError, match="2026-10 is finalized"):
+        plans.subscribe(store, "c", "a", dt.date(2026, 10, 20))
 
 
 @pytest.mark.parametrize(
@@ -224,10 +224,10 @@ def test_plans_refuse_what_does_not_belong(tmp_path: Path, body: str, message: s
 
 
 def test_cost_plus_line_shows_unpriced_steps(store: Store, tmp_path: Path) -> None:
-    billing.apply_plan(
+    plans.apply_plan(
         store, plan_file(tmp_path, "cp", "charges:\n  - {name: u, type: tokens, markup: '0.20'}\n")
     )
-    billing.subscribe(store, "c", "cp", dt.date(2026, 11, 1))
+    plans.subscribe(store, "c", "cp", dt.date(2026, 11, 1))
     ingest(
         store,
         step("e1", "2026-11-05T00:00:00Z"),
@@ -239,37 +239,37 @@ def test_cost_plus_line_shows_unpriced_steps(store: Store, tmp_path: Path) -> No
 
 
 def test_a_stale_draft_cannot_be_finalized(store: Store, tmp_path: Path) -> None:
-    billing.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
-    billing.subscribe(store, "c", "a", dt.date(2026, 10, 1))
+    plans.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
+    plans.subscribe(store, "c", "a", dt.date(2026, 10, 1))
     ingest(store, step("e1", "2026-10-05T00:00:00Z"))
-    billing.act(store, run(store, "2026-10")["id"], "finalize")
+    invoices.act_on_invoice(store, run(store, "2026-10")["id"], "finalize")
     ingest(store, step("e2", "2026-10-06T00:00:00Z"))
     november, december = run(store, NOV), run(store, "2026-12")
     assert late(november) == late(december) == [("2026-10", "tok", "2.00")]
-    billing.act(store, november["id"], "finalize")
-    with pytest.raises(billing.BillingError, match="run the period again"):
-        billing.act(store, december["id"], "finalize")
+    invoices.act_on_invoice(store, november["id"], "finalize")
+    with pytest.raises(plans.BillingError, match="run the period again"):
+        invoices.act_on_invoice(store, december["id"], "finalize")
     assert late(run(store, "2026-12")) == []  # re-run: October's late usage is billed once
 
 
 def test_subscriptions_never_overlap(store: Store, tmp_path: Path) -> None:
-    billing.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
-    billing.apply_plan(store, plan_file(tmp_path, "b", TOKENS))
-    billing.subscribe(store, "c", "a", dt.date(2026, 12, 1))
-    billing.unsubscribe(store, "c", dt.date(2026, 12, 21))
-    billing.subscribe(store, "c", "b", dt.date(2026, 12, 11))
+    plans.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
+    plans.apply_plan(store, plan_file(tmp_path, "b", TOKENS))
+    plans.subscribe(store, "c", "a", dt.date(2026, 12, 1))
+    plans.unsubscribe(store, "c", dt.date(2026, 12, 21))
+    plans.subscribe(store, "c", "b", dt.date(2026, 12, 11))
     ingest(store, step("e1", "2026-12-15T00:00:00Z"))
     assert run(store, "2026-12")["total"] == "2.00"  # billed once, under b
 
 
 def test_changes_cannot_reach_back_into_billed_periods(store: Store, tmp_path: Path) -> None:
-    billing.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
-    billing.subscribe(store, "c", "a", dt.date(2026, 10, 1))
-    billing.act(store, run(store, NOV)["id"], "finalize")
-    with pytest.raises(billing.BillingError, match="2026-11 is finalized"):
-        billing.subscribe(store, "c", "a", dt.date(2026, 10, 20))
-    with pytest.raises(billing.BillingError, match="2026-11 is finalized"):
-        billing.unsubscribe(store, "c", dt.date(2026, 10, 20))
+    plans.apply_plan(store, plan_file(tmp_path, "a", TOKENS))
+    plans.subscribe(store, "c", "a", dt.date(2026, 10, 1))
+    invoices.act_on_invoice(store, run(store, NOV)["id"], "finalize")
+    with pytest.raises(plans.BillingError, match="2026-11 is finalized"):
+        plans.subscribe(store, "c", "a", dt.date(2026, 10, 20))
+    with pytest.raises(plans.BillingError, match="2026-11 is finalized"):
+        plans.unsubscribe(store, "c", dt.date(2026, 10, 20))
 
 
 def test_a_task_that_ends_later_is_taken_out_of_its_billed_period(
@@ -279,8 +279,8 @@ def test_a_task_that_ends_later_is_taken_out_of_its_billed_period(
         "charges:\n  - {name: runs, type: task, task_type: '*', count: all, model: "
         "per_unit, unit_price: '1.00'}\n"
     )
-    billing.apply_plan(store, plan_file(tmp_path, "t", tasks))
-    billing.subscribe(store, "c", "t", dt.date(2026, 10, 1))
+    plans.apply_plan(store, plan_file(tmp_path, "t", tasks))
+    plans.subscribe(store, "c", "t", dt.date(2026, 10, 1))
 
     def status(value: str, time: str) -> bytes:
         return msgspec.json.encode(
@@ -294,7 +294,7 @@ def test_a_task_that_ends_later_is_taken_out_of_its_billed_period(
     )
     october = run(store, "2026-10")
     assert october["total"] == "1.00"
-    billing.act(store, october["id"], "finalize")
+    invoices.act_on_invoice(store, october["id"], "finalize")
     ingest(store, status("completed", "2026-11-02T00:00:00Z"))  # it ended, later, in November
     november = run(store, NOV)
     assert late(november) == [("2026-10", "runs", "-1.00")]

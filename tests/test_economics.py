@@ -21,7 +21,7 @@ from payoff.catalog import Catalog
 from payoff.cli import app
 from payoff.core.periods import to_us
 from payoff.plans import load_plan, parse_plan
-from payoff.service import billing, economics, ingest_lines
+from payoff.service import economics, ingest_lines, invoices, plans
 from payoff.store import open_store
 
 PLANS = sorted((REPO / "examples" / "plans").glob("*.yaml"))
@@ -35,14 +35,14 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     demo._subscribe(store, 4, "2026-11")
     records = list(demo.generate(seed=3, customers=4, month="2026-11", scale=0.2))
     ingest_lines(store, demo.as_lines(records), catalog=Catalog())
-    billing.run_invoices(store, "2026-11")
+    invoices.run_invoices(store, "2026-11")
     store.close()
     return path
 
 
 def test_report_revenue_sums_back_to_the_invoices_exactly(ledger: Path) -> None:
     store = open_store(ledger, create=False)
-    invoiced = sum(Decimal(i["total"]) for i in billing.list_invoices(store, period="2026-11"))
+    invoiced = sum(Decimal(i["total"]) for i in invoices.list_invoices(store, period="2026-11"))
     for by in economics.GROUPINGS:
         result = economics.report(store, "2026-11", by)
         assert Decimal(result["total"]["revenue"]) == invoiced
@@ -192,11 +192,11 @@ def test_a_mid_period_plan_change_attributes_each_window_with_its_own_plan(
     prices.write_text(MID_PERIOD_PRICES)
     store = open_store(tmp_path / "mid.db")
     for name, text in MID_PERIOD_PLANS.items():
-        billing.apply_plan_text(store, text, name)
-    billing.subscribe(store, "c1", "pa@1", dt.date(2026, 11, 1))
-    billing.subscribe(store, "c1", "pb@1", dt.date(2026, 11, 16))
+        plans.apply_plan_text(store, text, name)
+    plans.subscribe(store, "c1", "pa@1", dt.date(2026, 11, 1))
+    plans.subscribe(store, "c1", "pb@1", dt.date(2026, 11, 16))
     ingest_lines(store, _mid_period_lines(), catalog=Catalog.from_file(prices))
-    (invoice,) = billing.run_invoices(store, "2026-11")
+    (invoice,) = invoices.run_invoices(store, "2026-11")
     assert invoice["total"] == "27.72" and len(invoice["windows"]) == 2
     rows = {
         row["key"]: row["revenue"]

@@ -15,7 +15,7 @@ from payoff.catalog import Catalog
 from payoff.core.economics import ledgers, simulate_plans
 from payoff.core.periods import to_us
 from payoff.plans import parse_plan
-from payoff.service import billing, economics, ingest_lines
+from payoff.service import economics, ingest_lines, invoices, plans
 from payoff.store import open_store
 
 # The reviewer's plans: reasoning budgets on a charge that counts output only.
@@ -47,16 +47,16 @@ RECORDS = list(demo.generate(seed=5, customers=3, month="2026-11", scale=0.1))
 def test_simulated_baseline_revenue_is_the_invoice_total(name: str, tmp_path: Path) -> None:
     plan = parse_plan(PLAN_TEXTS[name], name)[0]
     store = open_store(tmp_path / "parity.db")
-    billing.apply_plan_text(store, PLAN_TEXTS[name], name)
+    plans.apply_plan_text(store, PLAN_TEXTS[name], name)
     for customer in demo.customer_names(3):
-        billing.subscribe(store, customer, f"{plan.id}@{plan.version}", dt.date(2026, 11, 1))
+        plans.subscribe(store, customer, f"{plan.id}@{plan.version}", dt.date(2026, 11, 1))
     ingest_lines(store, demo.as_lines(RECORDS), catalog=Catalog())
-    invoices = billing.run_invoices(store, "2026-11")
-    assert invoices
-    as_of_us = billing_as_of(invoices[0]["as_of"])
+    drafts = invoices.run_invoices(store, "2026-11")
+    assert drafts
+    as_of_us = billing_as_of(drafts[0]["as_of"])
     data = economics.load(store, "2026-11", as_of_us)
     customers = ledgers(data.buckets, data.facts, data.outcomes)
-    for invoice in invoices:
+    for invoice in drafts:
         ledger = {invoice["customer"]: customers[invoice["customer"]]}
         figures = simulate_plans([plan], ledger, "2026-11", data.period.days)[0]
         assert figures.revenue == Decimal(invoice["total"]), (name, invoice["customer"])

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from payoff.core.outcomes import LifecycleError
-from payoff.service import billing, ingest_lines, integrity
+from payoff.service import ingest_lines, integrity, invoices, plans
 from payoff.service import outcomes as service
 from payoff.store import open_store
 from payoff.store.protocol import Store
@@ -65,8 +65,8 @@ def ingest(store: Store, *records: dict[str, Any]) -> Any:
 def store(tmp_path: Path) -> Store:
     opened = open_store(tmp_path / "l.db")
     (tmp_path / "plan.yaml").write_text(PLAN)
-    billing.apply_plan(opened, tmp_path / "plan.yaml")
-    billing.subscribe(opened, "c", "outcomes", dt.date(2026, 9, 1))
+    plans.apply_plan(opened, tmp_path / "plan.yaml")
+    plans.subscribe(opened, "c", "outcomes", dt.date(2026, 9, 1))
     return opened
 
 
@@ -88,10 +88,10 @@ def test_each_verified_outcome_is_billed_once_in_the_period_it_is_verified(store
     )  # fmt: skip
     assert report.clean
     # o2 has no verdict: deemed verified seven days after its claim, in November.
-    october = billing.run_invoices(store, "2026-10")[0]
+    october = invoices.run_invoices(store, "2026-10")[0]
     assert billed(october) == [("2026-10", "resolved", "1")]
-    billing.act(store, october["id"], "finalize")
-    november = billing.run_invoices(store, "2026-11")[0]
+    invoices.act_on_invoice(store, october["id"], "finalize")
+    november = invoices.run_invoices(store, "2026-11")[0]
     assert billed(november) == [("2026-11", "resolved", "1")]
     states = {s.outcome.id: s.lifecycle for s in service.list_states(store)}
     assert states["o2"].verified_by == "deemed"
@@ -105,22 +105,22 @@ def test_a_reversal_inside_the_warranty_is_credited(store: Store) -> None:
         claim("o1", "t1", "2026-10-02T00:00:00Z"),
         verdict("a1", "o1", "accept", "2026-10-03T00:00:00Z"),
     )
-    october = billing.run_invoices(store, "2026-10")[0]
-    billing.act(store, october["id"], "finalize")
+    october = invoices.run_invoices(store, "2026-10")[0]
+    invoices.act_on_invoice(store, october["id"], "finalize")
     assert ingest(store, verdict("a2", "o1", "reverse", "2026-11-10T00:00:00Z")).clean
-    november = billing.run_invoices(store, "2026-11")[0]
+    november = invoices.run_invoices(store, "2026-11")[0]
     assert [
         (f["late_period"], f["charge"], f["amount"]) for f in november["fees"] if "late_period" in f
     ] == [("2026-10", "resolved", "-1.00")]
-    billing.act(store, november["id"], "finalize")
-    (note,) = billing.show(store, october["id"])["credit_notes"]
+    invoices.act_on_invoice(store, november["id"], "finalize")
+    (note,) = invoices.invoice_document(store, october["id"])["credit_notes"]
     assert (note["invoice"], note["applied_on"], note["total"]) == (
         october["id"],
         november["id"],
         "-1.00",
     )
     # Nothing finalized was edited: October still says what it said.
-    assert billing.show(store, october["id"])["total"] == october["total"]
+    assert invoices.invoice_document(store, october["id"])["total"] == october["total"]
 
 
 def test_a_reversal_after_the_warranty_is_refused(store: Store) -> None:
@@ -162,8 +162,8 @@ def test_operators_decide_and_the_warranty_binds_them_too(store: Store, tmp_path
         "verification: customer", 'verification: audit\n    audit_rate: "1"'
     )
     (tmp_path / "audit.yaml").write_text(audit)
-    billing.apply_plan(store, tmp_path / "audit.yaml")
-    billing.subscribe(store, "d", "audited", dt.date(2026, 9, 1))
+    plans.apply_plan(store, tmp_path / "audit.yaml")
+    plans.subscribe(store, "d", "audited", dt.date(2026, 9, 1))
     ingest(
         store,
         usage("u1", "t1", "2026-10-01T00:00:00Z", "d"),
@@ -210,7 +210,7 @@ def _month(
 
 def test_integrity_flags_an_over_claiming_customer_and_not_a_clean_one(store: Store) -> None:
     for customer in ("honest", "greedy"):
-        billing.subscribe(store, customer, "outcomes", dt.date(2026, 9, 1))
+        plans.subscribe(store, customer, "outcomes", dt.date(2026, 9, 1))
     _month(store, "honest", 1, 1, 28, 60, reject_every=50)
     _month(store, "greedy", 1, 1, 14, 30, reject_every=50)  # first half: like honest
     _month(store, "greedy", 3, 16, 14, 30, reject_every=3)  # then three claims a task
@@ -272,8 +272,8 @@ def test_outcome_commands(store: Store, tmp_path: Path) -> None:
         "verification: customer", 'verification: audit\n    audit_rate: "1"'
     )
     (tmp_path / "audit.yaml").write_text(audited)
-    billing.apply_plan(store, tmp_path / "audit.yaml")
-    billing.subscribe(store, "d", "audited", dt.date(2026, 9, 1))
+    plans.apply_plan(store, tmp_path / "audit.yaml")
+    plans.subscribe(store, "d", "audited", dt.date(2026, 9, 1))
     # Every claim is sampled: it waits for an auditor, whatever the date.
     ingest(
         store,
@@ -312,12 +312,12 @@ def test_a_plan_change_that_puts_a_stored_verdict_out_of_order_breaks_nothing(
             "    verification: customer\n    accept_after_days: 7\n    warranty_days: 90\n", ""
         )
     )
-    billing.apply_plan(store, tmp_path / "none.yaml")
-    billing.subscribe(store, "c", "plain", dt.date(2026, 9, 15))
+    plans.apply_plan(store, tmp_path / "none.yaml")
+    plans.subscribe(store, "c", "plain", dt.date(2026, 9, 15))
     (state,) = service.list_states(store)
     assert state.lifecycle.status == "verified"
     assert state.lifecycle.steps[-1].status == "ignored"
-    assert billing.run_invoices(store, "2026-10")[0]["total"] == "1.00"
+    assert invoices.run_invoices(store, "2026-10")[0]["total"] == "1.00"
     assert integrity.report(store, "2026-10")[0].stats.claims == 1
 
 
@@ -329,7 +329,7 @@ def test_a_claim_before_the_subscription_does_not_decide_later_claims(store: Sto
         usage("u1", "t1", "2026-10-01T00:00:00Z"),
         claim("o1", "t1", "2026-10-30T00:00:00Z"),
     )  # customer-verified: deemed 6 November
-    october = billing.run_invoices(store, "2026-10")[0]
+    october = invoices.run_invoices(store, "2026-10")[0]
     assert [f["units"] for f in october["fees"]] == ["0"]
 
 
@@ -370,13 +370,13 @@ def test_deemed_exactly_at_the_start_of_a_period_is_billed_in_it(store: Store) -
         usage("u2", "t2", "2026-10-01T00:00:00Z"),
         claim("o2", "t2", "2026-10-25T00:00:00Z"),
     )
-    october = billing.run_invoices(store, "2026-10")[0]
-    november = billing.run_invoices(store, "2026-11")[0]
+    october = invoices.run_invoices(store, "2026-10")[0]
+    november = invoices.run_invoices(store, "2026-11")[0]
     assert (october["fees"][0]["units"], november["fees"][0]["units"]) == ("1", "1")
 
 
 def test_the_warranty_binds_operators(store: Store) -> None:
-    billing.subscribe(store, "w", "outcomes", dt.date(2026, 1, 1))
+    plans.subscribe(store, "w", "outcomes", dt.date(2026, 1, 1))
     ingest(
         store,
         usage("u1", "t1", "2026-01-01T00:00:00Z", "w"),
@@ -390,10 +390,10 @@ def test_the_warranty_binds_operators(store: Store) -> None:
 def test_a_late_claim_is_billed_on_the_next_invoice(store: Store) -> None:
     ingest(store, usage("u1", "t1", "2026-09-20T00:00:00Z"))
     for label in ("2026-09", "2026-10"):
-        billing.act(store, billing.run_invoices(store, label)[0]["id"], "finalize")
+        invoices.act_on_invoice(store, invoices.run_invoices(store, label)[0]["id"], "finalize")
     # A claim of 28 September arrives now: deemed on 5 October, an October already billed.
     ingest(store, claim("o1", "t1", "2026-09-28T00:00:00Z"))
-    november = billing.run_invoices(store, "2026-11")[0]
+    november = invoices.run_invoices(store, "2026-11")[0]
     assert [(f["late_period"], f["amount"]) for f in november["fees"] if "late_period" in f] == [
         ("2026-10", "1.00")
     ]
@@ -406,12 +406,12 @@ def test_a_credit_note_applied_on_a_voided_invoice_no_longer_stands(store: Store
         claim("o1", "t1", "2026-10-02T00:00:00Z"),
         verdict("a1", "o1", "accept", "2026-10-03T00:00:00Z"),
     )
-    billing.act(store, billing.run_invoices(store, "2026-10")[0]["id"], "finalize")
+    invoices.act_on_invoice(store, invoices.run_invoices(store, "2026-10")[0]["id"], "finalize")
     ingest(store, verdict("a2", "o1", "reverse", "2026-11-10T00:00:00Z"))
-    november = billing.run_invoices(store, "2026-11")[0]
-    billing.act(store, november["id"], "finalize")
-    billing.act(store, november["id"], "void")
-    (note,) = billing.show(store, "c-2026-10")["credit_notes"]
+    november = invoices.run_invoices(store, "2026-11")[0]
+    invoices.act_on_invoice(store, november["id"], "finalize")
+    invoices.act_on_invoice(store, november["id"], "void")
+    (note,) = invoices.invoice_document(store, "c-2026-10")["credit_notes"]
     assert note["status"] == "void"
 
 
@@ -420,8 +420,8 @@ def test_audit_and_stale_flags_through_the_report(store: Store, tmp_path: Path) 
         "verification: customer", 'verification: audit\n    audit_rate: "1"'
     )
     (tmp_path / "audit.yaml").write_text(audited)
-    billing.apply_plan(store, tmp_path / "audit.yaml")
-    billing.subscribe(store, "d", "audited", dt.date(2026, 9, 1))
+    plans.apply_plan(store, tmp_path / "audit.yaml")
+    plans.subscribe(store, "d", "audited", dt.date(2026, 9, 1))
     records = []
     for n in range(12):
         records += [

@@ -444,15 +444,15 @@ charges:
 def _subscribe(store: Any, customers: int, month: str) -> None:
     """Put the demo's customers on the demo plan from the month's first day (before their
     claims arrive: the plan says how claims are verified)."""
-    from payoff.service import billing
+    from payoff.service import plans
 
-    billing.apply_plan_text(store, DEMO_PLAN, "demo plan")
+    plans.apply_plan_text(store, DEMO_PLAN, "demo plan")
     start, _ = month_bounds(month)
     first = dt.date(start.year, start.month, 1)
     subscribed = {s.customer for s in store.subscriptions(0, 2**62)}
     for customer in customer_names(customers):
         if customer not in subscribed:
-            billing.subscribe(store, customer, "demo-outcomes", first)
+            plans.subscribe(store, customer, "demo-outcomes", first)
 
 
 def _integrity(store: Any, month: str, console: Any) -> None:

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from payoff.core.canonical import digest
 from payoff.core.errors import PayoffError
-from payoff.core.invoicing import digest
 from payoff.core.outcomes import Policy
 from payoff.core.plan import TOKEN_CLASSES, Charge, Plan
 from payoff.core.pricing import PriceSpec, Tier

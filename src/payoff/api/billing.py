@@ -14,8 +14,7 @@ from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page, SecretRotated
 from payoff.api.pages import page
 from payoff.core.periods import to_us
-from payoff.service import access, billing
-from payoff.service.clock import now_us
+from payoff.service import access, invoices, plans
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 Id = Annotated[str, Body(min_length=1, max_length=255)]
@@ -37,7 +36,7 @@ INVOICE_ACTIONS = ("finalize", "pay", "void")
 def add_customer(
     store: Ledger, _: Admin, id: Id, name: Annotated[str | None, Body(max_length=1000)] = None
 ) -> dict[str, Any]:
-    created = store.add_customer(id, name, now_us())
+    created = plans.add_customer(store, id, name)
     return {"id": id, "name": name, "created": created}
 
 
@@ -60,16 +59,7 @@ def rotate_secret(
 
 @router.get("/plans", summary="Every plan version")
 def list_plans(store: Ledger, _: Admin) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": p.id,
-            "version": p.version,
-            "currency": p.currency,
-            "digest": p.digest,
-            "body": p.body,
-        }
-        for p in store.list_plans()
-    ]
+    return plans.list_plans(store)
 
 
 @router.post("/plans", openapi_extra=PLAN_BODY, summary="Apply a plan (YAML or JSON)")
@@ -81,7 +71,7 @@ async def apply_plan(store: Ledger, _: Admin, request: Request) -> dict[str, Any
     except UnicodeDecodeError:
         raise HTTPException(400, "a plan is UTF-8 text (YAML or JSON)") from None
     plan, created, warnings = await run_in_threadpool(
-        billing.apply_plan_text, store, text, "request body"
+        plans.apply_plan_text, store, text, "request body"
     )
     return {"id": plan.id, "version": plan.version, "created": created, "warnings": warnings}
 
@@ -94,7 +84,7 @@ def subscribe(
     plan: Annotated[str, Body(description="PLAN_ID or PLAN_ID@VERSION")],
     starts: Annotated[dt.date, Body(alias="from", description="First day, YYYY-MM-DD (UTC)")],
 ) -> dict[str, Any]:
-    chosen = billing.subscribe(store, customer, plan, starts)
+    chosen = plans.subscribe(store, customer, plan, starts)
     return {"customer": customer, "plan": chosen.id, "version": chosen.version, "from": str(starts)}
 
 
@@ -105,7 +95,7 @@ def unsubscribe(
     customer: Id,
     ends: Annotated[dt.date, Body(alias="from", description="First day not billed")],
 ) -> dict[str, Any]:
-    billing.unsubscribe(store, customer, ends)
+    plans.unsubscribe(store, customer, ends)
     return {"customer": customer, "ends": str(ends)}
 
 
@@ -120,7 +110,7 @@ async def run_invoices(
     if as_of is not None and as_of.tzinfo is None:
         raise HTTPException(422, "as_of needs a time-zone offset (e.g. Z)")
     as_of_us = None if as_of is None else to_us(as_of)
-    return await run_in_threadpool(billing.run_invoices, store, period, customer, as_of_us)
+    return await run_in_threadpool(invoices.run_invoices, store, period, customer, as_of_us)
 
 
 @router.get("/invoices", response_model=Page, summary="Invoices, newest periods first")
@@ -135,7 +125,7 @@ def list_invoices(
 ) -> dict[str, Any]:
     only = readable_customer(caller, customer)
     return page(
-        lambda offset, count: billing.list_invoices(
+        lambda offset, count: invoices.list_invoices(
             store, only, period, status, limit=count, offset=offset
         ),
         cursor,
@@ -145,7 +135,7 @@ def list_invoices(
 
 @router.get("/invoices/{invoice_id}", summary="One invoice, with its credit notes")
 def show_invoice(store: Ledger, invoice_id: str, caller: Reader) -> dict[str, Any]:
-    document = billing.show(store, invoice_id)
+    document = invoices.invoice_document(store, invoice_id)
     not_found_unless(caller, document["customer"], f"invoice {invoice_id!r}")
     return document
 
@@ -154,4 +144,4 @@ def show_invoice(store: Ledger, invoice_id: str, caller: Reader) -> dict[str, An
 def act_on_invoice(store: Ledger, invoice_id: str, action: str, _: Admin) -> dict[str, Any]:
     if action not in INVOICE_ACTIONS:
         raise HTTPException(404, f"no invoice action {action!r}; use {', '.join(INVOICE_ACTIONS)}")
-    return billing.act(store, invoice_id, action)
+    return invoices.act_on_invoice(store, invoice_id, action)

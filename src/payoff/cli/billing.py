@@ -17,7 +17,7 @@ from payoff.cli import Settings, app, emit_json, err, out
 from payoff.core.errors import PayoffError
 from payoff.core.periods import to_us
 from payoff.plans import load_plan
-from payoff.service import billing
+from payoff.service import invoices, plans, rating
 
 plans_app = typer.Typer(help="Versioned, immutable price plans.", no_args_is_help=True)
 customers_app = typer.Typer(help="Billed accounts.", no_args_is_help=True)
@@ -37,7 +37,7 @@ def plans_apply(
 ) -> None:
     """Store a plan version; the same (id, version) with another body is refused."""
     settings: Settings = ctx.obj
-    plan, created, warnings = billing.apply_plan(settings.store(), file)
+    plan, created, warnings = plans.apply_plan(settings.store(), file)
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False)
     state = "applied" if created else "unchanged (already applied)"
@@ -48,17 +48,7 @@ def plans_apply(
 def plans_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List every plan version."""
     settings: Settings = ctx.obj
-    found = settings.store(create=False).list_plans()
-    rows = [
-        {
-            "id": p.id,
-            "version": p.version,
-            "currency": p.currency,
-            "digest": p.digest,
-            "charges": [c["name"] for c in p.body["charges"]],
-        }
-        for p in found
-    ]
+    rows = plans.list_plans(settings.store(create=False))
     if as_json:
         emit_json(rows)
         return
@@ -76,7 +66,7 @@ def customers_add(
 ) -> None:
     """Add a customer, or rename one."""
     settings: Settings = ctx.obj
-    created = settings.store().add_customer(customer, name, billing.now_us())
+    created = plans.add_customer(settings.store(), customer, name)
     out.print(f"customer {customer} {'added' if created else 'updated'}", markup=False)
 
 
@@ -96,7 +86,7 @@ def subscribe(
 ) -> None:
     """Put a customer on a plan version from a date; the previous subscription ends then."""
     settings: Settings = ctx.obj
-    chosen = billing.subscribe(settings.store(), customer, plan, _date(starts))
+    chosen = plans.subscribe(settings.store(), customer, plan, _date(starts))
     out.print(f"{customer} on {chosen.id}@{chosen.version} from {starts}", markup=False)
 
 
@@ -108,7 +98,7 @@ def unsubscribe(
 ) -> None:
     """End a customer's subscription; it is billed up to the day before."""
     settings: Settings = ctx.obj
-    billing.unsubscribe(settings.store(create=False), customer, _date(ends))
+    plans.unsubscribe(settings.store(create=False), customer, _date(ends))
     out.print(f"{customer} unsubscribed from {ends}", markup=False)
 
 
@@ -152,7 +142,7 @@ def quote(
         k: [_decimal(part, k) for part in v.split(",") if part]
         for k, v in _pairs(values or [], "values").items()
     }
-    result = billing.quote_document(plan, quantities, value_lists)
+    result = rating.quote_document(plan, quantities, value_lists)
     if as_json:
         emit_json(result)
         return
@@ -197,7 +187,7 @@ def invoice_run(
 ) -> None:
     """Make draft invoices for a period from the ledger (replacing earlier drafts)."""
     settings: Settings = ctx.obj
-    documents = billing.run_invoices(
+    documents = invoices.run_invoices(
         settings.store(create=False), period, customer, parse_as_of(as_of)
     )
     if as_json:
@@ -223,7 +213,7 @@ def _lifecycle(action: str, help_text: str) -> None:
         invoice_id: Annotated[str, typer.Argument(help="The invoice id.")],
     ) -> None:
         settings: Settings = ctx.obj
-        result = billing.act(settings.store(create=False), invoice_id, action)
+        result = invoices.act_on_invoice(settings.store(create=False), invoice_id, action)
         out.print(f"invoice {invoice_id} {result['status']}", markup=False)
 
     command.__doc__ = help_text
@@ -243,7 +233,7 @@ def invoice_show(
 ) -> None:
     """Show one invoice."""
     settings: Settings = ctx.obj
-    document = billing.show(settings.store(create=False), invoice_id)
+    document = invoices.invoice_document(settings.store(create=False), invoice_id)
     if as_json:
         emit_json(document)
         return
@@ -265,7 +255,7 @@ def invoice_list(
 ) -> None:
     """List invoices."""
     settings: Settings = ctx.obj
-    found = billing.list_invoices(settings.store(create=False), customer, period, status)
+    found = invoices.list_invoices(settings.store(create=False), customer, period, status)
     if as_json:
         emit_json(found)
         return
@@ -290,8 +280,8 @@ def invoice_export(
 ) -> None:
     """Export an invoice as JSON, CSV, or a printable HTML page."""
     settings: Settings = ctx.obj
-    document = billing.show(settings.store(create=False), invoice_id)
-    renderers = {"json": billing.invoice_json, "csv": invoice_csv, "html": invoice_html}
+    document = invoices.invoice_document(settings.store(create=False), invoice_id)
+    renderers = {"json": invoices.invoice_json, "csv": invoice_csv, "html": invoice_html}
     if fmt not in renderers:
         raise typer.BadParameter(f"--format is one of {', '.join(renderers)}, got {fmt!r}")
     text = renderers[fmt](document)

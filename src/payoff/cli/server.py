@@ -12,7 +12,7 @@ from payoff.api.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS, Serve
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import AsJson, customers_app
 from payoff.service import access
-from payoff.service.billing import iso
+from payoff.service.invoices import iso
 
 keys_app = typer.Typer(help="API keys for the server: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

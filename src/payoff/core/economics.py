@@ -2,7 +2,7 @@
 
 Pure: the shell loads buckets (usage summed in SQL), task facts, verified outcomes and
 invoices; this module groups them per customer and task, rates plans the way invoices are
-rated (`rating.rate`, `invoicing.totals`), attributes every line to tasks
+rated (`rating.fees_for`, `invoicing.totals`), attributes every line to tasks
 (`attribution.attribute`) and sums `Figures`.
 """
 
@@ -18,7 +18,7 @@ from payoff.core.attribution import Attribution, Line, TaskUnits, attribute, ove
 from payoff.core.figures import Figures
 from payoff.core.invoicing import totals
 from payoff.core.plan import Plan
-from payoff.core.rating import FINAL_STATUSES, UsageTotals, rate
+from payoff.core.rating import FINAL_STATUSES, UsageTotals, fees_for
 from payoff.core.usage import Bucket
 
 NO_TASK = None
@@ -186,7 +186,7 @@ def plan_totals(base: UsageTotals, ledger: CustomerLedger, plan: Plan) -> UsageT
 
 def plan_lines(plan: Plan, totals_in: UsageTotals, label: str) -> list[Line]:
     """The lines of the invoice `plan` would make of these totals, as real ones are made."""
-    fees = rate(plan, totals_in, label)
+    fees = fees_for(plan, totals_in, label)
     charges = {c.name: c for c in plan.charges}
     made = totals(plan, fees)
     return [

@@ -1,20 +1,30 @@
-"""Invoices: fees assembled into a document, the minimum and maximum applied, and the
-invoice lifecycle as a transition table.
+"""Invoices: fees assembled into a typed `Invoice`, the minimum and maximum applied, and
+the invoice lifecycle as a transition table.
 
-    total = sum of rounded fees + minimum true-up - maximum discount
+    total = subtotal + minimum true-up - maximum discount;  subtotal = sum of rounded lines
 
-The document is canonical JSON: the same fees, plan and inputs give the same bytes.
+An `Invoice` holds both identities (checked when it is made and when it is read back), and
+has one JSON codec: `to_json()` is canonical JSON, so the same fees, plan and inputs give the
+same bytes, and `from_json()` reads those bytes back to the same value.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from payoff.core.canonical import (
+    DocumentError,
+    canonical_json,
+    check_keys,
+    decimal_field,
+    optional_int_field,
+    text_field,
+    typed_field,
+)
 from payoff.core.currency import round_money
 from payoff.core.plan import Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
@@ -89,10 +99,18 @@ def plain(value: Decimal) -> str:
     return format(value, "f")
 
 
-def fee_json(fee: Fee) -> dict[str, Any]:
+# -- the JSON codec: fields, lines, windows ---------------------------------------------
+
+
+LINE_KEYS = {"charge", "units", "amount", "precise_amount"}
+LINE_OPTIONAL = {"late_period", "absorbed_hidden_tokens", "unpriced_steps"}
+
+
+def line_json(fee: Fee) -> dict[str, Any]:
+    """A fee as an invoice line (the quantity under its historical key, "units")."""
     line: dict[str, Any] = {
         "charge": fee.charge,
-        "units": plain(fee.units),
+        "units": plain(fee.quantity),
         "amount": plain(fee.amount),
         "precise_amount": plain(fee.precise_amount),
     }
@@ -105,13 +123,223 @@ def fee_json(fee: Fee) -> dict[str, Any]:
     return line
 
 
-def digest(value: Any) -> str:
-    """sha256 of a value's canonical JSON: what an invoice records of its inputs."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+def line_from_json(line: object, period: str) -> Fee:
+    """An invoice line back as a fee; `period` is the invoice's, for lines that are not late."""
+    check_keys(line, LINE_KEYS, LINE_OPTIONAL, "invoice line")
+    assert isinstance(line, Mapping)
+    late = "late_period" in line
+    return Fee(
+        charge=text_field(line, "charge"),
+        quantity=decimal_field(line, "units"),
+        precise_amount=decimal_field(line, "precise_amount"),
+        amount=decimal_field(line, "amount"),
+        period=text_field(line, "late_period") if late else period,
+        late=late,
+        absorbed_tokens=optional_int_field(line, "absorbed_hidden_tokens"),
+        unpriced_steps=optional_int_field(line, "unpriced_steps"),
+    )
 
 
-def document(
+@dataclass(frozen=True)
+class Window:
+    """One subscription window an invoice rated: the plan version, its digest, and the days
+    of the period it covers (from 1, both ends included)."""
+
+    plan: str
+    """The plan as "ID@VERSION"."""
+    plan_digest: str
+    first_day: int
+    last_day: int
+
+    def to_json_value(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "plan_digest": self.plan_digest,
+            "first_day": self.first_day,
+            "last_day": self.last_day,
+        }
+
+    @classmethod
+    def from_json_value(cls, value: object) -> Window:
+        check_keys(value, {"plan", "plan_digest", "first_day", "last_day"}, set(), "invoice window")
+        assert isinstance(value, Mapping)
+        first_day: int = typed_field(value, "first_day", int)
+        last_day: int = typed_field(value, "last_day", int)
+        return cls(text_field(value, "plan"), text_field(value, "plan_digest"), first_day, last_day)
+
+
+# -- the invoice -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """One customer's invoice for one period.
+
+    `fees` are the period's own lines, one per charge of each window's plan in window
+    order; `late` the lines for earlier periods; `windows` the subscription windows rated;
+    `basis` the finalized invoices the late lines were computed against (finalizing is
+    refused once they change; None on documents written before it was recorded).
+    """
+
+    id: str
+    customer: str
+    period: str
+    status: str
+    currency: str
+    plan: str
+    """The period's last plan, as "ID@VERSION": its minimum and maximum apply."""
+    as_of: str
+    fees: tuple[Fee, ...]
+    late: tuple[Fee, ...]
+    totals: Totals
+    plan_digest: str
+    inputs_digest: str
+    windows: tuple[Window, ...] = ()
+    basis: tuple[str, ...] | None = ()
+
+    def __post_init__(self) -> None:
+        # The pair assertion: the totals are what the lines add up to.
+        lines = sum((fee.amount for fee in self.lines), ZERO)
+        t = self.totals
+        if t.subtotal != lines:
+            raise DocumentError(
+                f"invoice {self.id}: subtotal {plain(t.subtotal)} is not the sum of its "
+                f"lines, {plain(lines)}"
+            )
+        if t.total != t.subtotal + t.minimum_true_up - t.maximum_discount:
+            raise DocumentError(
+                f"invoice {self.id}: total {plain(t.total)} is not subtotal + true-up - discount"
+            )
+        if any(fee.late for fee in self.fees) or not all(fee.late for fee in self.late):
+            raise DocumentError(f"invoice {self.id}: own and late lines are mixed up")
+
+    @property
+    def lines(self) -> tuple[Fee, ...]:
+        """Every line: the period's own, then the late ones."""
+        return (*self.fees, *self.late)
+
+    def with_status(self, status: str) -> Invoice:
+        return replace(self, status=status)
+
+    def billed_for(self, period: str) -> list[Fee]:
+        """What this invoice billed for a period: its own lines and adjustments (the true-up
+        and discount as lines), or its late lines for that period."""
+        fees = [fee for fee in self.lines if fee.period == period]
+        if self.period == period:
+            true_up, discount = self.totals.minimum_true_up, self.totals.maximum_discount
+            fees.append(Fee(TRUE_UP_LINE, ZERO, true_up, true_up, period))
+            fees.append(Fee(DISCOUNT_LINE, ZERO, -discount, -discount, period))
+        return fees
+
+    def to_document(self) -> dict[str, Any]:
+        """The invoice as a JSON-ready dict, amounts as decimal strings, with its status."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "customer": self.customer,
+            "period": self.period,
+            "status": self.status,
+            "currency": self.currency,
+            "plan": self.plan,
+            "as_of": self.as_of,
+            "fees": [line_json(fee) for fee in self.lines],
+            "subtotal": plain(self.totals.subtotal),
+            "minimum_true_up": plain(self.totals.minimum_true_up),
+            "maximum_discount": plain(self.totals.maximum_discount),
+            "total": plain(self.totals.total),
+            "plan_digest": self.plan_digest,
+            "inputs_digest": self.inputs_digest,
+        }
+        if self.windows:
+            body["windows"] = [window.to_json_value() for window in self.windows]
+        if self.basis is not None:
+            body["basis"] = list(self.basis)
+        return body
+
+    def to_json(self) -> str:
+        """The invoice as stored: canonical JSON, without its status (which moves)."""
+        document = self.to_document()
+        del document["status"]
+        return canonical_json(document)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, status: str) -> Invoice:
+        """An invoice back from its stored JSON; raises DocumentError when it does not hold
+        together (see `from_document`)."""
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise DocumentError(f"invoice: not JSON: {exc}") from None
+        return cls.from_document(document, status)
+
+    @classmethod
+    def from_document(cls, document: object, status: str | None = None) -> Invoice:
+        """An invoice from its JSON value (`status`, when given, overrides the document's).
+        Refuses unknown keys, totals that do not add up, and a plan or plan digest that is
+        not the last window's."""
+        check_keys(document, INVOICE_KEYS, INVOICE_OPTIONAL, "invoice")
+        assert isinstance(document, Mapping)
+        period = text_field(document, "period")
+        raw_lines = typed_field(document, "fees", list)
+        lines = [line_from_json(line, period) for line in raw_lines]
+        windows = tuple(Window.from_json_value(w) for w in document.get("windows", ()))
+        basis = document.get("basis")
+        if basis is not None and not (
+            isinstance(basis, list) and all(isinstance(b, str) for b in basis)
+        ):
+            raise DocumentError(f"basis: expected a list of strings, got {basis!r}")
+        invoice = cls(
+            id=text_field(document, "id"),
+            customer=text_field(document, "customer"),
+            period=period,
+            status=status if status is not None else text_field(document, "status"),
+            currency=text_field(document, "currency"),
+            plan=text_field(document, "plan"),
+            as_of=text_field(document, "as_of"),
+            fees=tuple(fee for fee in lines if not fee.late),
+            late=tuple(fee for fee in lines if fee.late),
+            totals=Totals(
+                subtotal=decimal_field(document, "subtotal"),
+                minimum_true_up=decimal_field(document, "minimum_true_up"),
+                maximum_discount=decimal_field(document, "maximum_discount"),
+                total=decimal_field(document, "total"),
+            ),
+            plan_digest=text_field(document, "plan_digest"),
+            inputs_digest=text_field(document, "inputs_digest"),
+            windows=windows,
+            basis=None if basis is None else tuple(basis),
+        )
+        if invoice.lines != tuple(lines):
+            raise DocumentError(f"invoice {invoice.id}: late lines come before its own")
+        if windows and (windows[-1].plan, windows[-1].plan_digest) != (
+            invoice.plan,
+            invoice.plan_digest,
+        ):
+            raise DocumentError(
+                f"invoice {invoice.id}: plan {invoice.plan} ({invoice.plan_digest}) is not "
+                f"its last window's, {windows[-1].plan} ({windows[-1].plan_digest})"
+            )
+        return invoice
+
+
+INVOICE_KEYS = {
+    "id",
+    "customer",
+    "period",
+    "currency",
+    "plan",
+    "as_of",
+    "fees",
+    "subtotal",
+    "minimum_true_up",
+    "maximum_discount",
+    "total",
+    "plan_digest",
+    "inputs_digest",
+}
+INVOICE_OPTIONAL = {"status", "windows", "basis"}
+
+
+def make_invoice(
     *,
     invoice_id: str,
     customer: str,
@@ -123,33 +351,24 @@ def document(
     plan_digest: str,
     inputs_digest: str,
     late: Sequence[Fee] = (),
-    windows: Sequence[dict[str, Any]] = (),
+    windows: Sequence[Window] = (),
     basis: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The invoice as a JSON-ready dict, amounts as decimal strings.
-
-    `fees` are the period's own lines; `late` the lines for earlier periods; `windows` the
-    subscription windows rated (plan, its digest, days); `basis` the finalized invoices the
-    late lines were computed against (finalizing is refused once they change).
-    """
-    result = totals(plan, fees, late)
-    body: dict[str, Any] = {
-        "id": invoice_id,
-        "customer": customer,
-        "period": period,
-        "status": status,
-        "currency": plan.currency,
-        "plan": f"{plan.id}@{plan.version}",
-        "as_of": as_of,
-        "fees": [fee_json(fee) for fee in [*fees, *late]],
-        "subtotal": plain(result.subtotal),
-        "minimum_true_up": plain(result.minimum_true_up),
-        "maximum_discount": plain(result.maximum_discount),
-        "total": plain(result.total),
-        "plan_digest": plan_digest,
-        "inputs_digest": inputs_digest,
-    }
-    if windows:
-        body["windows"] = list(windows)
-    body["basis"] = list(basis)
-    return body
+) -> Invoice:
+    """An invoice of a period's own `fees` and `late` lines, with the plan's minimum and
+    maximum applied (see `totals`)."""
+    return Invoice(
+        id=invoice_id,
+        customer=customer,
+        period=period,
+        status=status,
+        currency=plan.currency,
+        plan=f"{plan.id}@{plan.version}",
+        as_of=as_of,
+        fees=tuple(fees),
+        late=tuple(late),
+        totals=totals(plan, fees, late),
+        plan_digest=plan_digest,
+        inputs_digest=inputs_digest,
+        windows=tuple(windows),
+        basis=tuple(basis),
+    )

@@ -1,6 +1,6 @@
 """Rating: usage totals of one customer and window, priced by a plan, into fees.
 
-records -> aggregate (in SQL, by the store) -> units (here) -> price (charge model) -> fee
+records -> aggregate (in SQL, by the store) -> counted (here) -> price (charge model) -> fee
 (rounded once, here). Pure: the same totals and plan give the same fees.
 """
 
@@ -39,10 +39,16 @@ class UsageTotals:
 
 @dataclass(frozen=True)
 class Fee:
-    """One priced line. `precise_amount` is kept beside `amount`, rounded once."""
+    """One priced line of an invoice. `precise_amount` is kept beside `amount`, rounded once.
+
+    `quantity` is what the charge counted: tokens, tasks, outcomes, the share of the period
+    for a subscription, or the provider cost in USD for a cost-plus charge (its JSON key is
+    "units"). `period` is the period the line bills: the invoice's own, or an earlier one for
+    a late line.
+    """
 
     charge: str
-    units: Decimal
+    quantity: Decimal
     precise_amount: Decimal
     amount: Decimal
     period: str
@@ -57,15 +63,15 @@ def _matches(wanted: str | None, actual: str | None) -> bool:
     return wanted in (ANY, actual)
 
 
-def units(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...]:
+def counted(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...]:
     """What a charge counts: a quantity, or for percentage charges the outcome values."""
     if charge.type == "subscription":
         # The share of the period, shown to six places; the amount is computed from the days.
         share = Decimal(totals.active_days) / Decimal(totals.period_days)
         return share.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN).normalize()
     if charge.type == "tokens":
-        counted = sum(totals.tokens.get(name, 0) for name in charge.classes)
-        return Decimal(counted - totals.absorbed.get(charge.name, 0))
+        tokens = sum(totals.tokens.get(name, 0) for name in charge.classes)
+        return Decimal(tokens - totals.absorbed.get(charge.name, 0))
     if charge.type == "task":
         # Tasks count in the period they end in: an open task is counted once, when it ends.
         statuses = ("completed",) if charge.count == "completed" else FINAL_STATUSES
@@ -83,50 +89,50 @@ def units(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...]:
 
 
 def precise_amount(
-    charge: Charge, counted: Decimal | tuple[Decimal, ...], cost_usd: Decimal
+    charge: Charge, measured: Decimal | tuple[Decimal, ...], cost_usd: Decimal
 ) -> Decimal:
     """A charge's precise amount for what it counted (cost_usd: for cost-plus charges)."""
     if charge.type == "subscription":
-        assert charge.amount is not None and isinstance(counted, Decimal)
-        return charge.amount * counted
+        assert charge.amount is not None and isinstance(measured, Decimal)
+        return charge.amount * measured
     if charge.markup is not None:
         return cost_usd * (1 + charge.markup)
     assert charge.price is not None
-    if isinstance(counted, tuple):
-        return pricing.price_values(charge.price, counted)
-    return pricing.price(charge.price, counted)
+    if isinstance(measured, tuple):
+        return pricing.price_values(charge.price, measured)
+    return pricing.price(charge.price, measured)
 
 
 def make_fee(
     plan: Plan,
     charge: Charge,
-    counted: Decimal | tuple[Decimal, ...],
+    measured: Decimal | tuple[Decimal, ...],
     cost_usd: Decimal,
     period: str,
 ) -> Fee:
-    precise = precise_amount(charge, counted, cost_usd)
+    precise = precise_amount(charge, measured, cost_usd)
     assert precise >= 0, f"charge {charge.name}: negative amount {precise}"
     if charge.markup is not None:
-        shown_units = cost_usd  # a cost-plus charge counts provider cost, in USD
-    elif isinstance(counted, tuple):
-        shown_units = Decimal(len(counted))
+        quantity = cost_usd  # a cost-plus charge counts provider cost, in USD
+    elif isinstance(measured, tuple):
+        quantity = Decimal(len(measured))
     else:
-        shown_units = counted
+        quantity = measured
     return Fee(
         charge=charge.name,
-        units=shown_units,
+        quantity=quantity,
         precise_amount=precise,
         amount=round_money(precise, plan.currency, plan.rounding),
         period=period,
     )
 
 
-def rate(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
+def fees_for(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
     """The fees of one window under one plan, each rounded once."""
     cost_usd = Decimal(totals.cost_nanousd) / NANOUSD_PER_USD
     fees = []
     for charge in plan.charges:
-        fee = make_fee(plan, charge, units(charge, totals), cost_usd, period)
+        fee = make_fee(plan, charge, counted(charge, totals), cost_usd, period)
         if charge.type == "subscription":
             # Prorated by days, multiplied before dividing: rounded once, when the fee is made.
             assert charge.amount is not None
@@ -150,19 +156,19 @@ def quote(
     values: Mapping[str, Sequence[Decimal]],
     period: str = "quote",
 ) -> list[Fee]:
-    """Fees for given units, without a ledger: a price calculator.
+    """Fees for given quantities, without a ledger: a price calculator.
 
-    A subscription's units are the share of the period (default 1); a cost-plus charge's
-    units are the provider cost in USD; a percentage charge prices `values`.
+    A subscription's quantity is the share of the period (default 1); a cost-plus charge's
+    quantity is the provider cost in USD; a percentage charge prices `values`.
     """
     fees = []
     for charge in plan.charges:
         default = Decimal(1) if charge.type == "subscription" else Decimal(0)
         quantity = quantities.get(charge.name, default)
-        counted: Decimal | tuple[Decimal, ...] = quantity
+        measured: Decimal | tuple[Decimal, ...] = quantity
         if charge.price is not None and charge.price.model == "percentage":
-            counted = tuple(values.get(charge.name, ()))
-        fees.append(make_fee(plan, charge, counted, quantity, period))
+            measured = tuple(values.get(charge.name, ()))
+        fees.append(make_fee(plan, charge, measured, quantity, period))
     return fees
 
 
@@ -192,7 +198,8 @@ def late_fees(plan: Plan, now: Sequence[Fee], billed: Sequence[Fee], period: str
         lines.append(
             Fee(
                 charge=name,
-                units=sum((f.units for f in current), ZERO) - sum((f.units for f in before), ZERO),
+                quantity=sum((f.quantity for f in current), ZERO)
+                - sum((f.quantity for f in before), ZERO),
                 precise_amount=sum((f.precise_amount for f in current), ZERO)
                 - sum((f.precise_amount for f in before), ZERO),
                 amount=round_money(amount, plan.currency, plan.rounding),

@@ -26,15 +26,16 @@ from payoff.core.economics import (
 )
 from payoff.core.errors import PayoffError
 from payoff.core.figures import Figures, ratio
+from payoff.core.invoicing import Invoice, Window
 from payoff.core.periods import US_PER_DAY, Period
-from payoff.core.plan import Plan
-from payoff.core.rating import FINAL_STATUSES
+from payoff.core.plan import Charge, Plan
+from payoff.core.rating import FINAL_STATUSES, Fee
 from payoff.core.scenarios import BASELINE, Scenario, ScenarioError, parse_scenario
 from payoff.core.usage import CATALOG, Bucket, PriceKey, Pricer
 from payoff.plans import load_plan
-from payoff.service.billing import find_plan, plan_of
 from payoff.service.clock import now_us
 from payoff.service.outcomes import verified_in
+from payoff.service.plans import find_plan, plan_of
 from payoff.store.protocol import Store
 
 GROUPINGS = ("customer", "plan", "task_type", "model")
@@ -138,10 +139,10 @@ class _Windows:
             self.outcomes[outcome[0]].append((day, outcome))
 
     def units(
-        self, customer: str, period_units: Sequence[TaskUnits], window: dict[str, Any]
+        self, customer: str, period_units: Sequence[TaskUnits], window: Window
     ) -> list[TaskUnits] | None:
         """The window's view of `period_units`, or None when it spans the whole period."""
-        days = range(int(window["first_day"]) - 1, int(window["last_day"]))
+        days = range(window.first_day - 1, window.last_day)
         if days == range(self.data.period.days):
             return None
         ended_days = self.data.ended_days
@@ -157,31 +158,34 @@ class _Windows:
 
 
 def _invoice_lines(
-    store: Store, document: dict[str, Any], windows: _Windows, units: Sequence[TaskUnits]
+    store: Store, invoice: Invoice, windows: _Windows, units: Sequence[TaskUnits]
 ) -> list[Line]:
-    """The invoice's lines; each window's fees with the charges of its own plan, shared by
-    the tasks as that window saw them (fees follow the windows, one per charge of each)."""
-    own = [fee for fee in document["fees"] if "late_period" not in fee]
-    lines, position = [], 0
-    for window in document.get("windows") or [{"plan": document["plan"]}]:
-        charges = plan_of(find_plan(store, window["plan"])).charges
-        fees = own[position : position + len(charges)]
-        position += len(charges)
-        if [fee["charge"] for fee in fees] != [charge.name for charge in charges]:
-            raise EconomicsError(
-                f"invoice {document['id']}: its fees do not follow the plans of its windows"
-            )
-        seen = windows.units(document["customer"], units, window) if "first_day" in window else None
-        lines += [
-            Line("charge", Decimal(fee["amount"]), charge, seen)
-            for fee, charge in zip(fees, charges, strict=True)
-        ]
-    if position != len(own):
-        raise EconomicsError(f"invoice {document['id']}: fees beyond the plans of its windows")
-    lines += [Line("late", Decimal(fee["amount"])) for fee in document["fees"] if fee not in own]
-    lines.append(Line("true_up", Decimal(document["minimum_true_up"])))
-    lines.append(Line("discount", -Decimal(document["maximum_discount"])))
+    """The invoice's lines; each window's fees with the charges of its own plan (found by
+    name), shared by the tasks as that window saw them."""
+    lines: list[Line] = []
+    own = list(invoice.fees)
+    whole = Window(invoice.plan, invoice.plan_digest, 1, Period.month(invoice.period).days)
+    for window in invoice.windows or (whole,):
+        charges = {c.name: c for c in plan_of(find_plan(store, window.plan)).charges}
+        fees, own = _window_fees(invoice.id, own, charges), own[len(charges) :]
+        seen = windows.units(invoice.customer, units, window)
+        lines += [Line("charge", fee.amount, charges[fee.charge], seen) for fee in fees]
+    if own:
+        raise EconomicsError(f"invoice {invoice.id}: fees beyond the plans of its windows")
+    lines += [Line("late", fee.amount) for fee in invoice.late]
+    lines.append(Line("true_up", invoice.totals.minimum_true_up))
+    lines.append(Line("discount", -invoice.totals.maximum_discount))
     return lines
+
+
+def _window_fees(invoice_id: str, fees: Sequence[Fee], charges: dict[str, Charge]) -> list[Fee]:
+    """A window's fees: the next ones, one for each charge of its plan, each named by it."""
+    taken = list(fees[: len(charges)])
+    if sorted(fee.charge for fee in taken) != sorted(charges):
+        raise EconomicsError(
+            f"invoice {invoice_id}: its fees do not follow the plans of its windows"
+        )
+    return taken
 
 
 def _main_models(buckets: Sequence[Bucket]) -> dict[tuple[str, str | None], str]:
@@ -219,9 +223,9 @@ def report(
                 "against provider cost in USD"
             )
         ledger = customers.setdefault(invoice.customer, CustomerLedger())
-        lines = _invoice_lines(store, invoice.document, windows, ledger.units)
+        lines = _invoice_lines(store, invoice.invoice, windows, ledger.units)
         shares[invoice.customer] = attribute(lines, ledger.units, invoice.currency)
-        plans[invoice.customer] = invoice.document["plan"]
+        plans[invoice.customer] = invoice.invoice.plan
     models = _main_models(data.buckets)
 
     def key_of(customer: str, unit: TaskUnits) -> str:

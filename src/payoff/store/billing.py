@@ -1,8 +1,12 @@
-"""The billing side of the SQL store: plans, subscriptions, invoices, rating aggregates.
+"""The billing side of the SQL store: plans, subscriptions, rating aggregates, invoices and
+credit notes.
 
 Rating aggregates are computed in SQL as sums by (customer, day of the period), so that one
 scan answers every customer, and a subscription window (which starts and ends on day
 boundaries) is a sum of its days. The core never sees event rows.
+
+Invoices and credit notes are stored as their canonical JSON (`Invoice.to_json()`,
+`CreditNote.to_json()`) and read back through the same codec, which re-checks their totals.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, and_, case, func, literal, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
+from payoff.core.canonical import canonical_json
+from payoff.core.credit_notes import CreditNote
 from payoff.core.errors import StoreError
+from payoff.core.invoicing import Invoice, plain
 from payoff.store import schema as s
 
 US_PER_DAY = 86_400_000_000
@@ -54,7 +61,8 @@ class StoredInvoice:
     currency: str
     total: Decimal
     as_of_us: int
-    document: dict[str, Any]
+    invoice: Invoice
+    """The document, read back through its codec, with the stored status."""
     finalized_at_us: int | None
 
 
@@ -100,10 +108,6 @@ def any_row(engine: Engine, queries: Sequence[Any]) -> bool:
         return any(conn.execute(query.limit(1)).first() is not None for query in queries)
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 def _day(column: Any, start_us: int) -> Any:
     # Floor division: SQLAlchemy renders `/` on integers as true (float) division.
     return ((column - start_us) // US_PER_DAY).label("day")
@@ -141,7 +145,7 @@ class BillingQueries:
                     id=plan_id,
                     version=version,
                     currency=currency,
-                    body=_canonical(body),
+                    body=canonical_json(body),
                     digest=digest,
                     created_at_us=now_us,
                 )
@@ -411,12 +415,12 @@ class BillingQueries:
 
     # -- invoices ------------------------------------------------------------------------
 
-    def save_drafts(self, documents: Sequence[dict[str, Any]], as_of_us: int, now_us: int) -> None:
+    def save_drafts(self, drafts: Sequence[Invoice], as_of_us: int, now_us: int) -> None:
         """Store draft invoices in one transaction, each replacing its period's draft."""
         i = s.invoices.c
         with self.engine.begin() as conn:
-            for document in documents:
-                customer, period = document["customer"], document["period"]
+            for draft in drafts:
+                customer, period = draft.customer, draft.period
                 same_period = and_(i.customer == customer, i.period == period)
                 closed = conn.execute(
                     select(i.id).where(same_period, i.status.in_(("finalized", "paid")))
@@ -426,14 +430,14 @@ class BillingQueries:
                 conn.execute(s.invoices.delete().where(same_period, i.status == "draft"))
                 conn.execute(
                     s.invoices.insert().values(
-                        id=document["id"],
+                        id=draft.id,
                         customer=customer,
                         period=period,
                         status="draft",
-                        currency=document["currency"],
-                        total=document["total"],
+                        currency=draft.currency,
+                        total=plain(draft.totals.total),
                         as_of_us=as_of_us,
-                        document=_canonical(document),
+                        document=draft.to_json(),
                         created_at_us=now_us,
                     )
                 )
@@ -482,6 +486,38 @@ class BillingQueries:
             ).rowcount
         return bool(changed)
 
+    # -- credit notes --------------------------------------------------------------------
+
+    def save_credit_note(self, note: CreditNote, now_us: int) -> bool:
+        """Store a credit note once; False when its id exists already."""
+        c = s.credit_notes.c
+        with self.engine.begin() as conn:
+            if conn.execute(select(c.id).where(c.id == note.id)).first() is not None:
+                return False
+            conn.execute(
+                s.credit_notes.insert().values(
+                    id=note.id,
+                    invoice=note.invoice,
+                    customer=note.customer,
+                    document=note.to_json(),
+                    created_at_us=now_us,
+                )
+            )
+        return True
+
+    def credit_notes(
+        self, invoice: str | None = None, customer: str | None = None
+    ) -> list[CreditNote]:
+        """Credit notes against an invoice or of a customer, in the order they were issued."""
+        c = s.credit_notes.c
+        query = select(c.document).order_by(c.created_at_us, c.id)
+        if invoice is not None:
+            query = query.where(c.invoice == invoice)
+        if customer is not None:
+            query = query.where(c.customer == customer)
+        with self.engine.connect() as conn:
+            return [CreditNote.from_json(text) for text in conn.scalars(query)]
+
 
 def _invoice(row: Any) -> StoredInvoice:
     return StoredInvoice(
@@ -492,6 +528,6 @@ def _invoice(row: Any) -> StoredInvoice:
         row.currency,
         Decimal(row.total),
         row.as_of_us,
-        json.loads(row.document),
+        Invoice.from_json(row.document, row.status),
         row.finalized_at_us,
     )

@@ -1,4 +1,4 @@
-"""The outcome side of the SQL store: claims, the verdicts given on them, credit notes.
+"""The outcome side of the SQL store: claims and the verdicts given on them.
 
 Verdicts are kept as given: a customer's attestations (records) and auditors' or
 operators' decisions, append-only. An outcome's status is derived from them by the pure
@@ -7,7 +7,6 @@ core (`payoff.core.outcomes`), as of any time.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -257,35 +256,6 @@ class OutcomeQueries:
             for column in (a, d)
         ]
         return any_row(self.engine, queries)
-
-    def save_credit_note(self, document: dict[str, Any], now_us: int) -> bool:
-        """Store a credit note once; False when its id exists already."""
-        c = s.credit_notes.c
-        with self.engine.begin() as conn:
-            if conn.execute(select(c.id).where(c.id == document["id"])).first() is not None:
-                return False
-            conn.execute(
-                s.credit_notes.insert().values(
-                    id=document["id"],
-                    invoice=document["invoice"],
-                    customer=document["customer"],
-                    document=json.dumps(document, sort_keys=True, separators=(",", ":")),
-                    created_at_us=now_us,
-                )
-            )
-        return True
-
-    def credit_notes(
-        self, invoice: str | None = None, customer: str | None = None
-    ) -> list[dict[str, Any]]:
-        c = s.credit_notes.c
-        query = select(c.document).order_by(c.created_at_us, c.id)
-        if invoice is not None:
-            query = query.where(c.invoice == invoice)
-        if customer is not None:
-            query = query.where(c.customer == customer)
-        with self.engine.connect() as conn:
-            return [json.loads(text) for text in conn.scalars(query)]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,293 @@
+"""Rating use cases: a period's aggregates loaded from the store and priced by each
+customer's plans, window by window; late lines for earlier finalized periods whose fees
+moved; and quotes (a plan priced without a ledger).
+
+Aggregates are computed by the store in SQL (by customer and day of the period); a
+subscription window is a sum of its days. Rating is a pure function of (aggregates, plan
+versions, period, as-of time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from payoff.core.invoicing import Window, adjustment_lines, make_invoice
+from payoff.core.periods import US_PER_DAY, Period
+from payoff.core.plan import MAX_NUMBER, Plan
+from payoff.core.rating import Fee, UsageTotals, fees_for, late_fees, quote
+from payoff.service.outcomes import verified_in
+from payoff.service.plans import BillingError, find_plan, plan_of
+from payoff.store.billing import DayOutcome, StoredInvoice, Subscription
+from payoff.store.protocol import Store
+
+LATE_LOOKBACK_PERIODS = 24
+"""How many earlier finalized periods an invoice run checks for late usage."""
+
+
+def billing_period(label: str) -> Period:
+    """The month a label names (YYYY-MM), refused as a BillingError."""
+    try:
+        return Period.month(label)
+    except ValueError as exc:
+        raise BillingError(str(exc)) from None
+
+
+def months_before(period: Period, months: int) -> str:
+    for _ in range(months):
+        period = period.previous()
+    return period.label
+
+
+def inputs_digest(inputs: list[UsageTotals]) -> str:
+    """sha256 of the aggregates an invoice was rated from (canonical JSON, keys in order)."""
+    encoded = msgspec.json.encode(inputs, order="sorted")
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
+
+
+# -- quotes ------------------------------------------------------------------------------
+
+
+def quote_document(
+    plan: Plan, quantities: dict[str, Decimal], values: dict[str, list[Decimal]]
+) -> dict[str, Any]:
+    """A plan priced for given quantities and outcome values, without a ledger: its fees
+    and totals as an invoice would show them."""
+    names = {charge.name for charge in plan.charges}
+    unknown = sorted((set(quantities) | set(values)) - names)
+    if unknown:
+        raise BillingError(f"no charge named {', '.join(unknown)} in plan {plan.id}")
+    too_large = sorted(name for name, q in quantities.items() if q >= MAX_NUMBER)
+    too_large += sorted(name for name, vs in values.items() if any(v >= MAX_NUMBER for v in vs))
+    if too_large:
+        raise BillingError(f"quantities and values stay below {MAX_NUMBER:,}: {too_large}")
+    for charge in plan.charges:
+        by_value = charge.price is not None and charge.price.model == "percentage"
+        if by_value and charge.name in quantities:
+            raise BillingError(f"charge {charge.name!r} prices values: use --values, not --units")
+        if not by_value and charge.name in values:
+            raise BillingError(f"charge {charge.name!r} prices units: use --units, not --values")
+    fees = quote(plan, quantities, values)
+    full = make_invoice(
+        invoice_id="quote",
+        customer="",
+        period="quote",
+        status="quote",
+        plan=plan,
+        fees=fees,
+        as_of="",
+        plan_digest="",
+        inputs_digest="",
+    )
+    keep = ("fees", "subtotal", "minimum_true_up", "maximum_discount", "total")
+    document = full.to_document()
+    return {key: document[key] for key in keep}
+
+
+# -- rating a period ---------------------------------------------------------------
+
+
+@dataclass
+class _PeriodUsage:
+    """The period's aggregates of every customer, by day, from the store."""
+
+    usage: dict[str, list[Any]]
+    tasks: dict[str, list[Any]]
+    outcomes: dict[str, list[Any]]
+    budgets: dict[tuple[tuple[str, ...], int], dict[str, list[Any]]]
+
+
+def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.customer].append(row)
+    return grouped
+
+
+def _load_period(
+    store: Store, period: Period, as_of_us: int, customer: str | None, plans: Iterable[Plan]
+) -> _PeriodUsage:
+    args = (period.start_us, period.end_us, as_of_us)
+    budgets = {
+        (c.classes, c.hidden_tokens_per_task_max)
+        for plan in plans
+        for c in plan.charges
+        if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
+    }
+    return _PeriodUsage(
+        usage=_by_customer(store.usage_by_day(*args, customer=customer)),
+        tasks=_by_customer(store.tasks_by_day(*args, customer=customer)),
+        outcomes=_by_customer(_verified_by_day(store, period, as_of_us, customer)),
+        budgets={
+            (classes, cap): _by_customer(
+                store.hidden_over_budget(*args, classes, cap, customer=customer)
+            )
+            for classes, cap in budgets  # type: ignore[misc]
+        },
+    )
+
+
+def _verified_by_day(
+    store: Store, period: Period, as_of_us: int, customer: str | None
+) -> list[DayOutcome]:
+    """Outcomes verified in the period, by the day they were verified: what is billed."""
+    return [
+        DayOutcome(
+            found.outcome.customer,
+            (found.verified_at_us - period.start_us) // US_PER_DAY,
+            found.outcome.type,
+            found.outcome.value if found.outcome.value is not None else Decimal(0),
+        )
+        for found in verified_in(store, period, as_of_us, customer)
+    ]
+
+
+def _window_days(period: Period, sub: Subscription) -> tuple[int, int]:
+    first = max(0, (sub.starts_at_us - period.start_us) // US_PER_DAY)
+    last = (
+        period.days
+        if sub.ends_at_us is None
+        else min(period.days, -(-(sub.ends_at_us - period.start_us) // US_PER_DAY))
+    )
+    return first, last
+
+
+def _totals(
+    data: _PeriodUsage, plan: Plan, customer: str, days: tuple[int, int], period: Period
+) -> UsageTotals:
+    first, last = days
+
+    def inside(row: Any) -> bool:
+        return first <= row.day < last
+
+    usage = [row for row in data.usage.get(customer, ()) if inside(row)]
+    tasks: dict[tuple[str | None, str], int] = defaultdict(int)
+    for row in data.tasks.get(customer, ()):
+        if inside(row):
+            tasks[(row.type, row.status)] += row.tasks
+    absorbed = {
+        c.name: sum(
+            row.absorbed
+            for row in data.budgets[(c.classes, c.hidden_tokens_per_task_max)].get(customer, ())
+            if inside(row)
+        )
+        for c in plan.charges
+        if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
+    }
+    return UsageTotals(
+        active_days=last - first,
+        period_days=period.days,
+        tokens={
+            name: sum(getattr(row, name) for row in usage)
+            for name in ("input", "cache_read", "cache_write", "output")
+        },
+        absorbed=absorbed,
+        cost_nanousd=sum(row.cost_nanousd for row in usage),
+        unpriced_steps=sum(row.unpriced_steps for row in usage),
+        tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
+        outcomes=tuple(
+            (row.type, row.value) for row in data.outcomes.get(customer, ()) if inside(row)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Rated:
+    """A customer's own fees for a period, window by window, and what they were rated from."""
+
+    fees: list[Fee]
+    plan: Plan  # the period's last plan: its currency, minimum and maximum apply
+    plan_digest: str
+    inputs: list[UsageTotals]
+    windows: list[Window]
+
+
+def rate_period(
+    store: Store, period: Period, as_of_us: int, customer: str | None
+) -> dict[str, Rated]:
+    """Every subscribed customer's own fees for the period, as of a time."""
+    subs = store.subscriptions(period.start_us, period.end_us, customer)
+    stored = {
+        (s.plan_id, s.plan_version): find_plan(store, f"{s.plan_id}@{s.plan_version}") for s in subs
+    }
+    plans = {key: plan_of(value) for key, value in stored.items()}
+    data = _load_period(store, period, as_of_us, customer, plans.values())
+    rated: dict[str, Rated] = {}
+    for sub in subs:
+        key = (sub.plan_id, sub.plan_version)
+        plan, days = plans[key], _window_days(period, sub)
+        totals = _totals(data, plan, sub.customer, days, period)
+        earlier = rated.get(sub.customer)
+        if earlier is not None and earlier.plan.currency != plan.currency:
+            raise BillingError(f"{sub.customer}: plans in {period.label} differ in currency")
+        window = Window(f"{plan.id}@{plan.version}", stored[key].digest, days[0] + 1, days[1])
+        rated[sub.customer] = Rated(
+            fees=(earlier.fees if earlier else []) + fees_for(plan, totals, period.label),
+            plan=plan,
+            plan_digest=stored[key].digest,
+            inputs=(earlier.inputs if earlier else []) + [totals],
+            windows=(earlier.windows if earlier else []) + [window],
+        )
+    return rated
+
+
+# -- late lines --------------------------------------------------------------------------
+
+
+def late_lines(
+    store: Store,
+    customer: str,
+    period: Period,
+    as_of_us: int,
+    billed: list[StoredInvoice],
+    deemed_days: int,
+) -> tuple[list[Fee], list[UsageTotals]]:
+    """Lines for earlier finalized periods whose fees moved since they were billed.
+
+    `billed` holds the customer's finalized and paid invoices of the look-back window;
+    `deemed_days` is the longest acceptance window of any plan.
+    """
+    lines: list[Fee] = []
+    inputs: list[UsageTotals] = []
+    earlier_periods = sorted({i.period for i in billed if i.period < period.label}, reverse=True)
+    for label in earlier_periods[:LATE_LOOKBACK_PERIODS]:
+        earlier = Period.month(label)
+        billed_as_of = max(i.as_of_us for i in billed if i.period == label)
+        # Records of the period that arrived after it was billed, or verdicts (a reversal)
+        # on the customer's outcomes: the period is re-rated.
+        moved = store.received_between(
+            customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
+        ) or store.verdicts_received_between(customer, billed_as_of, as_of_us)
+        moved = moved or store.task_updates_received_between(customer, billed_as_of, as_of_us)
+        # Claims that arrived late, or whose acceptance deadline may have passed since.
+        claimed_from = billed_as_of - deemed_days * US_PER_DAY if deemed_days else as_of_us + 1
+        moved = moved or store.outcomes_moved(
+            customer, claimed_from, billed_as_of, as_of_us, earlier.end_us
+        )
+        if not moved:
+            continue
+        now = rate_period(store, earlier, as_of_us, customer).get(customer)
+        if now is None:
+            continue
+        # The earlier period is re-rated whole, with its own plan's minimum and cap.
+        current = now.fees + adjustment_lines(now.plan, now.fees, label)
+        already = [fee for stored in billed for fee in stored.invoice.billed_for(label)]
+        lines += late_fees(now.plan, current, already, label)
+        inputs += now.inputs
+    return lines, inputs
+
+
+def longest_acceptance_window(store: Store) -> int:
+    """The longest `accept_after_days` of any plan (0 when none deems claims)."""
+    longest = 0
+    for stored in store.list_plans():
+        for charge in plan_of(stored).charges:
+            if charge.type == "outcome" and charge.policy.accept_after_days is not None:
+                longest = max(longest, charge.policy.accept_after_days)
+    return longest
