@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from payoff.core.credit_notes import CreditNote
+    from payoff.core.invoicing import Invoice
     from payoff.core.usage import Bucket
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.billing import (
@@ -376,8 +378,8 @@ class BillingStore(Protocol):
         """Whether usage of `[start, end)` for the customer arrived in `(after, until]`."""
         ...
 
-    def save_drafts(self, documents: Sequence[dict[str, Any]], as_of_us: int, now_us: int) -> None:
-        """Replace the drafts of the same customers and periods with these, in one go."""
+    def save_drafts(self, drafts: Sequence[Invoice], as_of_us: int, now_us: int) -> None:
+        """Store draft invoices in one transaction, each replacing its period's draft."""
         ...
 
     def get_invoice(self, invoice_id: str) -> StoredInvoice | None:
@@ -402,14 +404,14 @@ class BillingStore(Protocol):
         """Move an invoice from `expected` to `new`; False when it was not `expected`."""
         ...
 
-    def save_credit_note(self, document: dict[str, Any], now_us: int) -> bool:
+    def save_credit_note(self, note: CreditNote, now_us: int) -> bool:
         """Store a credit note; False when one with its id is already stored."""
         ...
 
     def credit_notes(
         self, invoice: str | None = None, customer: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Credit notes in the order they were issued."""
+    ) -> list[CreditNote]:
+        """Credit notes against an invoice or of a customer, in the order they were issued."""
         ...
 
 
