@@ -71,7 +71,7 @@ async def principal(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(principal)]
-Ledger = Annotated[Store, Depends(store_of)]
+StoreDep = Annotated[Store, Depends(store_of)]
 
 
 async def admin(caller: Caller) -> Principal:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from payoff.core.currency import round_money
+from payoff.core.errors import Refused
 from payoff.core.plan import Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
 
@@ -29,7 +30,7 @@ TRANSITIONS = {
 }
 
 
-class TransitionError(ValueError):
+class TransitionError(Refused, ValueError):
     """An invoice action its status does not allow."""
 
 

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from payoff.core.errors import PayoffError
+from payoff.core.errors import NotFound, Refused
 from payoff.service.clock import now_us
 from payoff.store.access import StoredKey
 from payoff.store.protocol import Store
@@ -26,8 +26,16 @@ DEFAULT_SECRET_OVERLAP_S = 24 * 3600
 MAX_SECRET_OVERLAP_S = 30 * 24 * 3600
 
 
-class AccessError(PayoffError):
+class AccessError(Refused):
     """A key or secret request is not valid (an unknown scope, customer or key)."""
+
+
+class CustomerNotFound(NotFound, AccessError):
+    """No customer with that id."""
+
+
+class KeyNotFound(NotFound, AccessError):
+    """No API key with that id."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class Principal:
 
 def _known_customer(store: Store, customer: str) -> None:
     if not store.customer_exists(customer):
-        raise AccessError(
+        raise CustomerNotFound(
             f"no customer {customer!r}; add it first with `payoff customers add {customer}`"
         )
 
@@ -93,7 +101,7 @@ def list_keys(store: Store) -> list[StoredKey]:
 
 def revoke_key(store: Store, key_id: str) -> None:
     if not store.revoke_key(key_id, now_us()):
-        raise AccessError(f"no key {key_id!r} (see `payoff keys list`)")
+        raise KeyNotFound(f"no key {key_id!r} (see `payoff keys list`)")
 
 
 def authenticate(store: Store, key: str) -> Principal | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from payoff.core.errors import PayoffError
+from payoff.core.errors import NotFound, Refused
 from payoff.core.invoicing import adjustment_lines, digest, document, transition
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import MAX_NUMBER, Plan
@@ -36,8 +36,16 @@ LATE_LOOKBACK_PERIODS = 24
 """How many earlier finalized periods an invoice run checks for late usage."""
 
 
-class BillingError(PayoffError):
+class BillingError(Refused):
     """A billing request that cannot be carried out; the message says why."""
+
+
+class PlanNotFound(NotFound, BillingError):
+    """No plan with that id, or no such version of it."""
+
+
+class InvoiceNotFound(NotFound, BillingError):
+    """No invoice with that id."""
 
 
 def iso(moment_us: int) -> str:
@@ -75,7 +83,7 @@ def find_plan(store: Store, reference: str) -> StoredPlan:
         raise BillingError(f"plan version must be a number below 10^9, got {reference!r}")
     found = store.get_plan(plan_id, int(version) if version else None)
     if found is None:
-        raise BillingError(f"no plan {reference!r}; apply it with `payoff plans apply FILE`")
+        raise PlanNotFound(f"no plan {reference!r}; apply it with `payoff plans apply FILE`")
     return found
 
 
@@ -483,7 +491,7 @@ def _months_before(period: Period, months: int) -> str:
 def show(store: Store, invoice_id: str) -> dict[str, Any]:
     invoice = store.get_invoice(invoice_id)
     if invoice is None:
-        raise BillingError(f"no invoice {invoice_id!r}")
+        raise InvoiceNotFound(f"no invoice {invoice_id!r}")
     shown = {**invoice.document, "status": invoice.status}
     notes = store.credit_notes(invoice=invoice_id)
     if notes:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from payoff.catalog import Catalog, Override
 from payoff.core.errors import RecordError
@@ -126,11 +126,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-Built = tuple[WriteBatch, list[Problem]]
-"""A batch ready to write, and the lines refused while decoding it."""
+class BuiltBatch(NamedTuple):
+    """A batch ready to write, and the lines refused while decoding it."""
+
+    batch: WriteBatch
+    problems: list[Problem]
 
 
-def build_batch(catalog: Catalog, source: str | None, lines: list[Line]) -> Built:
+def build_batch(catalog: Catalog, source: str | None, lines: list[Line]) -> BuiltBatch:
     """Decode and cost a batch of lines: the pure-Python half of ingest."""
     add = RowBuilder(catalog).add
     batch, problems = WriteBatch(), []
@@ -144,7 +147,7 @@ def build_batch(catalog: Catalog, source: str | None, lines: list[Line]) -> Buil
         except Exception as exc:  # one record must never sink its batch
             reason = f"could not be processed ({type(exc).__name__}: {exc})"
             problems.append(Problem(number, record_id(line), REJECTED, reason, None, source))
-    return batch, problems
+    return BuiltBatch(batch, problems)
 
 
 # -- the worker process ------------------------------------------------------------------
@@ -175,7 +178,7 @@ def _start_worker(overrides: list[Override]) -> None:
     _worker_catalog = Catalog(overrides)
 
 
-def _build_in_worker(source: str | None, lines: list[Line]) -> Built:
+def _build_in_worker(source: str | None, lines: list[Line]) -> BuiltBatch:
     assert _worker_catalog is not None
     return build_batch(_worker_catalog, source, lines)
 
@@ -195,7 +198,7 @@ def builder_pool(catalog: Catalog, workers: int) -> ProcessPoolExecutor:
     )
 
 
-def build_in_worker(source: str | None, lines: list[Line]) -> Built:
+def build_in_worker(source: str | None, lines: list[Line]) -> BuiltBatch:
     """build_batch in a builder process (see builder_pool)."""
     return _build_in_worker(source, lines)
 
@@ -252,7 +255,7 @@ class _Ingest:
             initargs=(self.catalog.overrides,),
         )
         with pool:
-            pending: deque[Future[Built]] = deque()
+            pending: deque[Future[BuiltBatch]] = deque()
             for lines_of_batch in batches:
                 pending.append(pool.submit(_build_in_worker, self.source, lines_of_batch))
                 # Keep every worker busy while this process writes, and no more in memory.

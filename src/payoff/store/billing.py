@@ -16,14 +16,14 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, and_, case, func, literal, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
-from payoff.core.errors import StoreError
+from payoff.core.errors import Conflict, StoreError
 from payoff.store import schema as s
 
 US_PER_DAY = 86_400_000_000
 MAX_INVOICES_LISTED = 10_000
 
 
-class PlanConflict(StoreError):
+class PlanConflict(Conflict, StoreError):
     """A plan (id, version) was applied before with a different body."""
 
 
