@@ -193,3 +193,11 @@ def test_a_task_with_no_priced_step_has_an_unknown_cost(tmp_path: Path) -> None:
     (task,) = json.loads(stdout)
     costs = (task["cost_usd"], task["cost_visible_usd"], task["cost_hidden_usd"])
     assert costs == (None, None, None) and task["unpriced_steps"] == 1
+
+
+def test_python_dash_m_payoff_runs_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "payoff", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Meter AI work in tokens" in done.stdout

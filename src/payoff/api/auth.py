@@ -64,7 +64,8 @@ async def principal(request: Request) -> Principal:
             401, "missing bearer key: send `Authorization: Bearer <key>`",
             headers={"WWW-Authenticate": "Bearer"},
         )  # fmt: skip
-    found = request.app.state.keys.principal(request.app.state.store, header[len(BEARER) :].strip())
+    keys: KeyCache = request.app.state.keys
+    found = keys.principal(request.app.state.store, header[len(BEARER) :].strip())
     if found is None:
         raise HTTPException(401, "unknown or revoked key", headers={"WWW-Authenticate": "Bearer"})
     return found
