@@ -12,13 +12,14 @@ from fastapi.responses import HTMLResponse
 
 from payoff import __version__
 from payoff.api import billing, docs_page, keys, reads, records
-from payoff.api.auth import Caller, KeyCache
+from payoff.api.auth import Caller
 from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
 from payoff.api.errors import payoff_error_response
 from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, BodyLimit
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
+from payoff.service.access import KeyCache
 from payoff.service.ingest import build_in_worker, builder_pool, default_workers
 from payoff.service.writer import LedgerWriter
 from payoff.store import open_store

@@ -27,4 +27,3 @@ __all__ = [
     "now_us",
     "numbered_lines",
 ]
-

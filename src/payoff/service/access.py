@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from payoff.core.errors import NotFound, Refused
@@ -127,3 +128,36 @@ def rotate_secret(store: Store, customer: str, overlap_s: int = DEFAULT_SECRET_O
 
 def current_secrets(store: Store, customer: str) -> list[str]:
     return [stored.secret for stored in store.secrets(customer, now_us())]
+
+
+KEY_CACHE_SECONDS = 1.0
+MAX_CACHED_KEYS = 10_000
+
+
+class KeyCache:
+    """Keys found valid in the last KEY_CACHE_SECONDS, so most requests skip the lookup.
+
+    A key revoked through this server process stops at once (the cache is cleared); one
+    revoked elsewhere (`payoff keys revoke`, another worker) stops within the second.
+    Unknown keys are never cached, so guessing cannot fill memory.
+    """
+
+    def __init__(self) -> None:
+        self._valid: dict[str, tuple[Principal, float]] = {}
+
+    def principal(self, store: Store, key: str) -> Principal | None:
+        now = time.monotonic()
+        cached = self._valid.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        found = authenticate(store, key)
+        if found is None:
+            self._valid.pop(key, None)
+            return None
+        if len(self._valid) >= MAX_CACHED_KEYS:
+            self._valid.clear()
+        self._valid[key] = (found, now + KEY_CACHE_SECONDS)
+        return found
+
+    def clear(self) -> None:
+        self._valid.clear()
