@@ -14,6 +14,10 @@ from fastapi.testclient import TestClient
 
 from api_support import Keys, iso, prepare_ledger, usage
 from payoff.api import ServerConfig, create_app
+from payoff.api.errors import payoff_error_response
+from payoff.service.tasks import task_json
+from payoff.service.writer import WriterBusy
+from payoff.store import open_store
 
 
 @pytest.fixture
@@ -321,3 +325,54 @@ def test_a_key_revoked_by_another_process_stops_within_a_second(client, keys, tm
     other.close()
     time.sleep(1.1)
     assert client.post("/v1/events", content=b"[]", headers=headers).status_code == 401
+
+
+def test_a_task_has_the_shape_payoff_tasks_json_prints(client, keys, tmp_path) -> None:
+    post_events(client, keys.ingest, msgspec.json.encode([usage("e1"), usage("e2")]))
+    (item,) = client.get("/v1/tasks", headers=keys.header(keys.admin)).json()["items"]
+    store = open_store(str(tmp_path / "l.db"), create=False)
+    try:
+        assert item == task_json(store.tasks()[0])
+    finally:
+        store.close()
+    shown = client.get("/v1/tasks/t1", headers=keys.header(keys.admin)).json()
+    assert {k: v for k, v in shown.items() if not k.startswith("step_list")} == item
+    assert len(shown["step_list"]) == 2 and "cost_usd" in shown["step_list"][0]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/v1/tasks/nope", {}, 404),  # TaskNotFound
+        ("DELETE", "/v1/keys/nope", {}, 404),  # KeyNotFound
+        ("POST", "/v1/keys", {"json": {"scope": "customer:nobody"}}, 404),  # CustomerNotFound
+        ("POST", "/v1/keys", {"json": {"scope": "everything"}}, 422),  # AccessError
+        ("GET", "/v1/invoices/nope", {}, 404),  # InvoiceNotFound
+        ("POST", "/v1/subscriptions",
+         {"json": {"customer": "acme", "plan": "nope", "from": "2026-01-01"}}, 404),  # PlanNotFound
+        ("POST", "/v1/traces", {"content": b"{}", "headers": {"content-type": "text/plain"}}, 415),
+        ("POST", "/v1/traces",
+         {"content": b"not json", "headers": {"content-type": "application/json"}}, 400),
+    ],
+)  # fmt: skip
+def test_errors_are_answered_by_their_type(client, keys, method, path, kwargs, status) -> None:
+    headers = keys.header(keys.admin) | kwargs.pop("headers", {})
+    response = client.request(method, path, headers=headers, **kwargs)
+    assert response.status_code == status, response.text
+
+
+def test_a_plan_version_with_another_body_is_a_conflict(client, keys) -> None:
+    admin = keys.header(keys.admin)
+    plan = "id: flat\nversion: 1\ncurrency: USD\ncharges:\n  - name: base\n    type: subscription\n"
+    assert client.post(
+        "/v1/plans", content=f"{plan}    amount: '10.00'\n", headers=admin
+    ).is_success
+    changed = client.post("/v1/plans", content=f"{plan}    amount: '11.00'\n", headers=admin)
+    assert changed.status_code == 409
+    assert "apply it as version 2" in changed.json()["detail"]
+
+
+def test_a_busy_writer_is_503_with_retry_after() -> None:
+    response = payoff_error_response(None, WriterBusy("100 requests are waiting"))  # type: ignore[arg-type]
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert b"busy: 100 requests are waiting; retry shortly" in response.body

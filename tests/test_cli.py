@@ -101,15 +101,17 @@ def test_tasks_json(tmp_path: Path) -> None:
         "type",
         "status",
         "steps",
+        "tokens_total",
         "tokens_visible",
         "tokens_hidden",
         "hidden_ratio",
-        "cost",
-        "cost_hidden",
+        "cost_usd",
+        "cost_visible_usd",
+        "cost_hidden_usd",
         "unpriced_steps",
     }
     assert (task["steps"], task["unpriced_steps"]) == (3, 1)
-    assert isinstance(task["cost"], str) and task["cost"] == "0.012000000"
+    assert isinstance(task["cost_usd"], str) and task["cost_usd"] == "0.012000000"
     code, stdout, _ = run("--db", str(db), "tasks", "--customer", "globex", "--json")
     assert json.loads(stdout) == []
 
@@ -189,4 +191,13 @@ def test_a_task_with_no_priced_step_has_an_unknown_cost(tmp_path: Path) -> None:
     assert "1 accepted steps could not be priced" in stdout
     _, stdout, _ = run("--db", str(db), "tasks", "--json")
     (task,) = json.loads(stdout)
-    assert (task["cost"], task["cost_hidden"], task["unpriced_steps"]) == (None, None, 1)
+    costs = (task["cost_usd"], task["cost_visible_usd"], task["cost_hidden_usd"])
+    assert costs == (None, None, None) and task["unpriced_steps"] == 1
+
+
+def test_python_dash_m_payoff_runs_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "payoff", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Meter AI work in tokens" in done.stdout

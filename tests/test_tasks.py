@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from conftest import usage
-from payoff.cli import task_json
 from payoff.service import IngestReport
+from payoff.service.tasks import task_json
 from payoff.store.protocol import Store
 
 
@@ -59,11 +59,13 @@ def test_hidden_and_visible_arithmetic(ingest: Callable[..., IngestReport], stor
         "type": None,
         "status": "open",
         "steps": 4,
+        "tokens_total": 4110,
         "tokens_visible": 400,
         "tokens_hidden": 3710,
         "hidden_ratio": "9.28",
-        "cost": "0.018750000",
-        "cost_hidden": "0.014750000",
+        "cost_usd": "0.018750000",
+        "cost_visible_usd": "0.004000000",
+        "cost_hidden_usd": "0.014750000",
         "unpriced_steps": 1,
     }
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import matplotlib
 
+from payoff.core.errors import Refused
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
@@ -21,7 +23,7 @@ SUFFIXES = (".png", ".svg")
 HASH_SALT = "payoff"
 
 
-class ChartError(ValueError):
+class ChartError(Refused, ValueError):
     """A chart path payoff cannot write."""
 
 

@@ -15,13 +15,13 @@ import msgspec
 import yaml
 
 from payoff.core.canonical import digest
-from payoff.core.errors import PayoffError
+from payoff.core.errors import Refused
 from payoff.core.outcomes import Policy
 from payoff.core.plan import TOKEN_CLASSES, Charge, Plan
 from payoff.core.pricing import PriceSpec, Tier
 
 
-class PlanError(PayoffError):
+class PlanError(Refused):
     """A plan file is malformed or invalid; the message names the charge and field."""
 
 

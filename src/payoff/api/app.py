@@ -6,56 +6,49 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from payoff import __version__
-from payoff.api import billing, docs_page, keys, ledger, records
-from payoff.api.auth import Caller, KeyCache
+from payoff.api import billing, docs_page, keys, reads, records
+from payoff.api.auth import Caller
 from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
+from payoff.api.errors import payoff_error_response
 from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, BodyLimit
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
+from payoff.service.access import KeyCache
 from payoff.service.ingest import Builder, default_workers
-from payoff.service.writer import LedgerWriter, WriterBusy
+from payoff.service.writer import LedgerWriter
 from payoff.store import open_store
 
 SUMMARY = "Meter AI work in tokens, visible and hidden; cost it exactly; price it by outcomes."
 
 
-def _busy(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"busy: {exc}; retry shortly"}, 503, {"Retry-After": "1"})
-
-
-def _payoff_error(_: Request, exc: Exception) -> JSONResponse:
-    # Service errors are about the request: "no X" means X does not exist (404); anything
-    # else is a request the ledger's rules refuse (422). Messages never carry secrets.
-    message = str(exc)
-    return JSONResponse({"detail": message}, 404 if message.startswith("no ") else 422)
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open what the routes share, from `app.state.config`, and close it at shutdown."""
+    config: ServerConfig = app.state.config
+    store = open_store(config.db)
+    app.state.store = store
+    app.state.keys = KeyCache()
+    app.state.catalog = catalog = Catalog.from_file(config.prices)
+    app.state.writer = LedgerWriter(store)
+    workers = default_workers() if config.builders is None else config.builders
+    app.state.builder = Builder(catalog, workers) if workers else None
+    if app.state.builder is not None:  # start it now, not on the first large request
+        await app.state.builder.build(None, [])
+    try:
+        yield
+    finally:
+        app.state.writer.close()
+        if app.state.builder is not None:
+            app.state.builder.shutdown(cancel_futures=True)
+        store.close()
 
 
 def create_app(config: ServerConfig) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(config.db)
-        app.state.config = config
-        app.state.store = store
-        app.state.keys = KeyCache()
-        app.state.catalog = catalog = Catalog.from_file(config.prices)
-        app.state.writer = LedgerWriter(store)
-        workers = default_workers() if config.builders is None else config.builders
-        app.state.builder = Builder(catalog, workers) if workers else None
-        if app.state.builder is not None:  # start it now, not on the first large request
-            await app.state.builder.build(None, [])
-        try:
-            yield
-        finally:
-            app.state.writer.close()
-            if app.state.builder is not None:
-                app.state.builder.shutdown(cancel_futures=True)
-            store.close()
-
     app = FastAPI(
         title="payoff",
         version=__version__,
@@ -65,8 +58,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         redoc_url=None,
         openapi_url=None,  # served below, behind a key like everything but /healthz
     )
-    app.add_exception_handler(PayoffError, _payoff_error)
-    app.add_exception_handler(WriterBusy, _busy)
+    app.state.config = config
+    app.add_exception_handler(PayoffError, payoff_error_response)
 
     @app.get("/healthz", summary="Liveness: no key needed")
     def healthz() -> dict[str, str]:
@@ -80,7 +73,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     def openapi(_: Caller) -> dict[str, Any]:
         return app.openapi()
 
-    routers = [module.router for module in (records, ledger, billing, keys)]
+    routers = [module.router for module in (records, reads, billing, keys)]
     for router in routers:
         app.include_router(router)
     every_route = [*app.routes, *(route for router in routers for route in router.routes)]

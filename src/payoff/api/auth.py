@@ -7,48 +7,14 @@ would get if that data did not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from payoff.service.access import ADMIN, INGEST, Principal, authenticate
+from payoff.service.access import ADMIN, INGEST, KeyCache, Principal
 from payoff.store.protocol import Store
 
 BEARER = "bearer "
-
-
-KEY_CACHE_SECONDS = 1.0
-MAX_CACHED_KEYS = 10_000
-
-
-class KeyCache:
-    """Keys found valid in the last KEY_CACHE_SECONDS, so most requests skip the lookup.
-
-    A key revoked through this server process stops at once (the cache is cleared); one
-    revoked elsewhere (`payoff keys revoke`, another worker) stops within the second.
-    Unknown keys are never cached, so guessing cannot fill memory.
-    """
-
-    def __init__(self) -> None:
-        self._valid: dict[str, tuple[Principal, float]] = {}
-
-    def principal(self, store: Store, key: str) -> Principal | None:
-        now = time.monotonic()
-        cached = self._valid.get(key)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        found = authenticate(store, key)
-        if found is None:
-            self._valid.pop(key, None)
-            return None
-        if len(self._valid) >= MAX_CACHED_KEYS:
-            self._valid.clear()
-        self._valid[key] = (found, now + KEY_CACHE_SECONDS)
-        return found
-
-    def clear(self) -> None:
-        self._valid.clear()
 
 
 # The dependencies are coroutines: FastAPI runs plain functions on its thread pool, and two
@@ -64,14 +30,15 @@ async def principal(request: Request) -> Principal:
             401, "missing bearer key: send `Authorization: Bearer <key>`",
             headers={"WWW-Authenticate": "Bearer"},
         )  # fmt: skip
-    found = request.app.state.keys.principal(request.app.state.store, header[len(BEARER) :].strip())
+    keys: KeyCache = request.app.state.keys
+    found = keys.principal(request.app.state.store, header[len(BEARER) :].strip())
     if found is None:
         raise HTTPException(401, "unknown or revoked key", headers={"WWW-Authenticate": "Bearer"})
     return found
 
 
 Caller = Annotated[Principal, Depends(principal)]
-Ledger = Annotated[Store, Depends(store_of)]
+StoreDep = Annotated[Store, Depends(store_of)]
 
 
 async def admin(caller: Caller) -> Principal:

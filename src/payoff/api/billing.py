@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from payoff.api.auth import Admin, Ledger, Reader, not_found_unless, readable_customer
+from payoff.api.auth import Admin, Reader, StoreDep, not_found_unless, readable_customer
 from payoff.api.body import read_body
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page, SecretRotated
@@ -34,7 +34,7 @@ INVOICE_ACTIONS = ("finalize", "pay", "void")
 
 @router.post("/customers", summary="Add a customer, or rename one")
 def add_customer(
-    store: Ledger, _: Admin, id: Id, name: Annotated[str | None, Body(max_length=1000)] = None
+    store: StoreDep, _: Admin, id: Id, name: Annotated[str | None, Body(max_length=1000)] = None
 ) -> dict[str, Any]:
     created = plans.add_customer(store, id, name)
     return {"id": id, "name": name, "created": created}
@@ -46,7 +46,7 @@ def add_customer(
     summary="Rotate a customer's webhook secret (shown once)",
 )
 def rotate_secret(
-    store: Ledger,
+    store: StoreDep,
     customer: str,
     _: Admin,
     previous_valid_for_s: Annotated[
@@ -58,12 +58,12 @@ def rotate_secret(
 
 
 @router.get("/plans", summary="Every plan version")
-def list_plans(store: Ledger, _: Admin) -> list[dict[str, Any]]:
+def list_plans(store: StoreDep, _: Admin) -> list[dict[str, Any]]:
     return plans.list_plans(store)
 
 
 @router.post("/plans", openapi_extra=PLAN_BODY, summary="Apply a plan (YAML or JSON)")
-async def apply_plan(store: Ledger, _: Admin, request: Request) -> dict[str, Any]:
+async def apply_plan(store: StoreDep, _: Admin, request: Request) -> dict[str, Any]:
     """The plan file `payoff plans apply` reads (JSON is YAML too); applying it twice is a no-op."""
     body = await read_body(request, MAX_PLAN_BYTES)
     try:
@@ -78,7 +78,7 @@ async def apply_plan(store: Ledger, _: Admin, request: Request) -> dict[str, Any
 
 @router.post("/subscriptions", summary="Put a customer on a plan version from a day")
 def subscribe(
-    store: Ledger,
+    store: StoreDep,
     _: Admin,
     customer: Id,
     plan: Annotated[str, Body(description="PLAN_ID or PLAN_ID@VERSION")],
@@ -90,7 +90,7 @@ def subscribe(
 
 @router.post("/subscriptions/end", summary="End a customer's subscription from a day")
 def unsubscribe(
-    store: Ledger,
+    store: StoreDep,
     _: Admin,
     customer: Id,
     ends: Annotated[dt.date, Body(alias="from", description="First day not billed")],
@@ -101,7 +101,7 @@ def unsubscribe(
 
 @router.post("/invoice-runs", summary="Draft invoices for a period from the ledger")
 async def run_invoices(
-    store: Ledger,
+    store: StoreDep,
     _: Admin,
     period: Annotated[str, Body(pattern=r"^\d{4}-\d{2}$")],
     customer: Annotated[str | None, Body(max_length=255)] = None,
@@ -113,9 +113,9 @@ async def run_invoices(
     return await run_in_threadpool(invoices.run_invoices, store, period, customer, as_of_us)
 
 
-@router.get("/invoices", response_model=Page, summary="Invoices, newest periods first")
+@router.get("/invoices", response_model=Page, summary="Invoices, oldest periods first")
 def list_invoices(
-    store: Ledger,
+    store: StoreDep,
     caller: Reader,
     customer: str | None = None,
     period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
@@ -134,14 +134,14 @@ def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}", summary="One invoice, with its credit notes")
-def show_invoice(store: Ledger, invoice_id: str, caller: Reader) -> dict[str, Any]:
+def show_invoice(store: StoreDep, invoice_id: str, caller: Reader) -> dict[str, Any]:
     document = invoices.invoice_document(store, invoice_id)
     not_found_unless(caller, document["customer"], f"invoice {invoice_id!r}")
     return document
 
 
 @router.post("/invoices/{invoice_id}/{action}", summary="finalize, pay or void an invoice")
-def act_on_invoice(store: Ledger, invoice_id: str, action: str, _: Admin) -> dict[str, Any]:
+def act_on_invoice(store: StoreDep, invoice_id: str, action: str, _: Admin) -> dict[str, Any]:
     if action not in INVOICE_ACTIONS:
         raise HTTPException(404, f"no invoice action {action!r}; use {', '.join(INVOICE_ACTIONS)}")
     return invoices.act_on_invoice(store, invoice_id, action)

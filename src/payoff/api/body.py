@@ -39,7 +39,7 @@ def _gunzip(body: bytes, limit_bytes: int) -> bytes:
         if size > limit_bytes or inflater.unconsumed_tail:
             raise HTTPException(413, f"body inflates beyond {limit_bytes} bytes, the most accepted")
         if not inflater.eof:
-            raise HTTPException(400, "body is not valid gzip: it ends before its end")
+            raise HTTPException(400, "body is not valid gzip: the gzip stream is truncated")
         parts.append(part)
         rest = inflater.unused_data
     return b"".join(parts)

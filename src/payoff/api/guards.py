@@ -48,7 +48,7 @@ class BodyLimit:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":  # the client left mid-body
-                await _refuse(send, 400, "the body ended before its end")
+                await _refuse(send, 400, "the client disconnected before the body was complete")
                 return
             chunk = message.get("body", b"")
             size += len(chunk)

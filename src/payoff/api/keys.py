@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from payoff.api.auth import Admin, Ledger
+from payoff.api.auth import Admin, StoreDep
 from payoff.api.models import ERRORS, KeyCreated
 from payoff.service import access
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 
 @router.post("/keys", response_model=KeyCreated, summary="Create a key (the key is shown once)")
 def create_key(
-    store: Ledger,
+    store: StoreDep,
     _: Admin,
     scope: Annotated[str, Body(description="admin, ingest or customer:ID", max_length=300)],
     name: Annotated[str | None, Body(max_length=1000)] = None,
@@ -26,12 +26,12 @@ def create_key(
 
 
 @router.get("/keys", summary="Every key: id, scope, name, created, revoked (never the key)")
-def list_keys(store: Ledger, _: Admin) -> list[dict[str, Any]]:
+def list_keys(store: StoreDep, _: Admin) -> list[dict[str, Any]]:
     return [asdict(key) for key in access.list_keys(store)]
 
 
 @router.delete("/keys/{key_id}", summary="Revoke a key; it stops working at once")
-def revoke_key(store: Ledger, key_id: str, _: Admin, request: Request) -> dict[str, Any]:
+def revoke_key(store: StoreDep, key_id: str, _: Admin, request: Request) -> dict[str, Any]:
     access.revoke_key(store, key_id)
     request.app.state.keys.clear()
     return {"id": key_id, "revoked": True}

@@ -14,9 +14,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from payoff.api.auth import Caller, Writer
 from payoff.api.body import read_body
 from payoff.api.models import ERRORS, Attested, IngestAnswer
-from payoff.service import attestations, submit
-from payoff.service.ingest import Built, build_batch
-from payoff.service.submit import Answer
+from payoff.service import attestations, http_records
+from payoff.service.http_records import RecordsAnswer
+from payoff.service.ingest import BuiltBatch, build_batch
 from payoff.sources import otlp
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -49,21 +49,20 @@ INLINE_RECORDS = 16
 """Requests up to this many records are decoded on the event loop, larger ones on a thread."""
 BUILDER_RECORDS = 200
 """Requests from this many records are built in the builder process, when there is one."""
-REFUSALS = {"invalid": 422, "not_found": 404, "signature": 401, "replay": 409, "lifecycle": 422}
 
 
 def _json(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status, media_type="application/json")
 
 
-async def _write_lines(request: Request, lines: list[tuple[int, bytes]]) -> Answer:
+async def _write_lines(request: Request, lines: list[tuple[int, bytes]]) -> RecordsAnswer:
     batch, problems = await _build(request.app.state, lines)
-    submit.refuse_unsigned_verdicts(batch, problems)
+    http_records.refuse_unsigned_verdicts(batch, problems)
     written = await asyncio.wrap_future(request.app.state.writer.submit(batch))
-    return submit.answer(len(lines), batch, problems, written)
+    return http_records.answer_records(len(lines), batch, problems, written)
 
 
-async def _build(state: Any, lines: list[tuple[int, bytes]]) -> Built:
+async def _build(state: Any, lines: list[tuple[int, bytes]]) -> BuiltBatch:
     if len(lines) <= INLINE_RECORDS:  # tens of microseconds: less than a thread hop
         batch, problems = build_batch(state.catalog, None, lines)
     elif state.builder is not None and len(lines) >= BUILDER_RECORDS:
@@ -72,7 +71,7 @@ async def _build(state: Any, lines: list[tuple[int, bytes]]) -> Built:
         batch, problems = await state.builder.build(None, lines)
     else:
         batch, problems = await run_in_threadpool(build_batch, state.catalog, None, lines)
-    return batch, problems
+    return BuiltBatch(batch, problems)
 
 
 @router.post(
@@ -89,12 +88,7 @@ async def post_events(request: Request, _: Writer) -> Response:
     """
     config = request.app.state.config
     body = await read_body(request, config.max_body_bytes)
-    try:
-        lines = submit.split_body(body, config.max_records)
-    except submit.TooManyRecords as exc:
-        raise HTTPException(413, str(exc)) from None
-    except submit.BodyError as exc:
-        raise HTTPException(400, str(exc)) from None
+    lines = http_records.split_body(body, config.max_records)
     return _json((await _write_lines(request, lines)).as_json())
 
 
@@ -109,11 +103,7 @@ async def post_traces(request: Request, _: Writer) -> Response:
     config = request.app.state.config
     body = await read_body(request, config.max_body_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        export = await run_in_threadpool(otlp.parse_export, body, content_type)
-    except otlp.OtlpError as exc:
-        unsupported = content_type not in ("application/x-protobuf", "application/json")
-        raise HTTPException(415 if unsupported else 400, str(exc)) from None
+    export = await run_in_threadpool(otlp.parse_export, body, content_type)
     spans = sum(len(s.spans) for r in export.resource_spans for s in r.scope_spans)
     if spans > config.max_records:
         raise HTTPException(
@@ -129,7 +119,7 @@ async def post_traces(request: Request, _: Writer) -> Response:
 
 
 def otlp_response(
-    content_type: str, conversion: otlp.Conversion, answer: Answer | None
+    content_type: str, conversion: otlp.Conversion, answer: RecordsAnswer | None
 ) -> Response:
     refused = len(conversion.refused) + (0 if answer is None else len(answer.problems))
     ignored = (
@@ -167,16 +157,13 @@ async def post_attestation(
     """
     body = await read_body(request, attestations.MAX_ATTESTATION_BYTES)
     state = request.app.state
-    try:
-        done = await run_in_threadpool(
-            attestations.receive,
-            state.store,
-            state.writer,
-            state.catalog,
-            body,
-            payoff_signature,
-            caller.customer,
-        )
-    except attestations.AttestationRefused as exc:
-        raise HTTPException(REFUSALS[exc.kind], str(exc)) from None
+    done = await run_in_threadpool(
+        attestations.receive,
+        state.store,
+        state.writer,
+        state.catalog,
+        body,
+        payoff_signature,
+        caller.customer,
+    )
     return _json(done)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -25,10 +24,10 @@ from rich.table import Table
 from payoff import service
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
-from payoff.core.money import format_nanousd
 from payoff.core.periods import Period
+from payoff.service.tasks import task_json
 from payoff.store import open_store
-from payoff.store.protocol import Store, TaskSummary
+from payoff.store.protocol import Store
 
 app = typer.Typer(
     name="payoff",
@@ -181,37 +180,6 @@ def _ingest_one(
         )
 
 
-def _ratio(numerator: int, denominator: int) -> str | None:
-    if denominator == 0:
-        return None
-    return str(
-        (Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-    )
-
-
-def _cost_or_unknown(amount_nanousd: int, task: TaskSummary) -> str | None:
-    """A task's cost, or None when no step of it could be priced (unknown, not zero)."""
-    if task.unpriced_steps and task.unpriced_steps == task.steps:
-        return None
-    return format_nanousd(amount_nanousd)
-
-
-def task_json(task: TaskSummary) -> dict[str, Any]:
-    return {
-        "id": task.id,
-        "customer": task.customer,
-        "type": task.type,
-        "status": task.status,
-        "steps": task.steps,
-        "tokens_visible": task.tokens_visible,
-        "tokens_hidden": task.tokens_hidden,
-        "hidden_ratio": _ratio(task.tokens_hidden, task.tokens_visible),
-        "cost": _cost_or_unknown(task.cost_nanousd, task),
-        "cost_hidden": _cost_or_unknown(task.cost_hidden_nanousd, task),
-        "unpriced_steps": task.unpriced_steps,
-    }
-
-
 @app.command()
 def tasks(
     ctx: typer.Context,
@@ -253,7 +221,7 @@ def tasks(
             f"{task.tokens_visible:,}",
             f"{task.tokens_hidden:,}",
             row["hidden_ratio"] or "-",
-            row["cost"] or "unknown",
+            row["cost_usd"] or "unknown",
             str(task.unpriced_steps),
         )
     out.print(table)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from payoff.core.errors import Refused
+
 
 def canonical_json(value: object, default: Callable[[object], object] | None = None) -> str:
     """A value as canonical JSON text; `default` converts what JSON cannot hold (else it is
@@ -27,7 +29,7 @@ def digest(value: object) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-class DocumentError(ValueError):
+class DocumentError(Refused, ValueError):
     """A billing document (invoice, credit note) whose JSON does not hold together: a field
     missing, unknown or of the wrong type, or totals that do not add up."""
 

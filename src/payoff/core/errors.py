@@ -1,13 +1,55 @@
 """The errors payoff raises, one tree.
 
+Every error derives from `PayoffError` through one category, and the category says what
+kind of refusal it is; the HTTP API answers each category with one status (the table is
+`payoff.api.errors.STATUS_BY_ERROR`). A class with a second base keeps that base for
+callers that catch it (`ValueError`, or the error of its own module).
+
     PayoffError
-     ├── RecordError        a record is malformed: names the line (when known) and the field
-     ├── CatalogError       a price override file is malformed, or a price cannot be resolved
-     ├── StoreError         the ledger cannot be opened, migrated or written
-     ├── SignatureError     a signed request's signature header is missing, malformed,
-     │                      stale, from the future, or matches no secret
-     └── BudgetExceeded     (SDK) an enforced task or customer budget was already exceeded
-                            when a step was recorded; the step itself is recorded
+     ├── NotFound           404  what the request names does not exist (or is not the
+     │    │                      caller's to see)
+     │    ├── PlanNotFound             (also BillingError)   no such plan or version
+     │    ├── InvoiceNotFound          (also BillingError)   no such invoice
+     │    ├── OutcomeNotFound          (also OutcomeError)   no such outcome
+     │    ├── AttestedOutcomeNotFound  (also AttestationRefused)  a verdict names none
+     │    ├── CustomerNotFound         (also AccessError)    no such customer
+     │    ├── KeyNotFound              (also AccessError)    no such API key
+     │    └── TaskNotFound                                   no such task
+     ├── Refused            422  the request is understood and the rules refuse it
+     │    ├── RecordError       a record is malformed: names the line (when known) and the field
+     │    ├── CatalogError      a price override file is malformed, or a price cannot be resolved
+     │    ├── PlanError         a plan file is malformed
+     │    ├── StoreError        the ledger cannot be opened or migrated, or refuses a write
+     │    ├── BudgetExceeded    (SDK) an enforced task or customer budget was already
+     │    │                     exceeded when a step was recorded; the step itself is recorded
+     │    ├── LifecycleError    (also ValueError) an outcome's lifecycle forbids a verdict
+     │    ├── TransitionError   (also ValueError) an invoice's lifecycle forbids an action
+     │    ├── ScenarioError     (also ValueError) a what-if scenario is malformed
+     │    ├── ChartError        (also ValueError) a chart cannot be written where asked
+     │    ├── DocumentError     (also ValueError) a stored invoice or credit note does not
+     │    │                     hold together (a field missing or unknown, totals that differ)
+     │    ├── BillingError      a plan, subscription, quote or invoice request is refused
+     │    ├── OutcomeError      a verdict or an integrity report is refused
+     │    ├── AccessError       a key or secret request is refused
+     │    ├── EconomicsError    a report or simulation request is refused
+     │    └── AttestationRefused  a signed verdict is malformed or out of lifecycle order
+     ├── Conflict           409  the id was used before, with another body or already received
+     │    ├── PlanConflict             (also StoreError)    a plan version with another body
+     │    └── AttestationReplayed      (also AttestationRefused)  the verdict's id was received
+     ├── Unauthorized       401  a signature cannot be trusted
+     │    ├── SignatureError    a signed request's signature header is missing, malformed,
+     │    │                     stale, from the future, or matches no secret
+     │    └── AttestationUnsigned      (also AttestationRefused)  its signature failed
+     ├── Unreadable         400  a body cannot be read as what it says it is
+     │    ├── BodyError         a request body is not records at all
+     │    └── OtlpError         a body is not a valid OTLP trace export
+     ├── Unsupported        415  a body in a format payoff does not read
+     │    └── UnsupportedContentType   (also OtlpError)     not protobuf or JSON
+     ├── TooLarge           413  more than a request may hold
+     │    └── TooManyRecords    more records in one request than the server accepts
+     └── Busy               503  a resource is taken for now: retry shortly
+          ├── WriterBusy        the ledger writer's queue is full
+          └── SpoolLocked       (SDK) another process holds the spool
 
 Every error carries a message meant for the person who sent the input.
 """
@@ -19,7 +61,39 @@ class PayoffError(Exception):
     """Base of every error payoff raises on purpose."""
 
 
-class RecordError(PayoffError):
+class NotFound(PayoffError):
+    """What the request names does not exist, or the caller may not see it (the same answer)."""
+
+
+class Refused(PayoffError):
+    """The request is understood, and the rules refuse it; the message says which rule."""
+
+
+class Conflict(PayoffError):
+    """An id was used before: with another body, or the same record was already received."""
+
+
+class Unauthorized(PayoffError):
+    """A signature cannot be trusted."""
+
+
+class Unreadable(PayoffError):
+    """A body cannot be read as what it says it is (not JSON, not a trace export...)."""
+
+
+class Unsupported(PayoffError):
+    """A body in a format payoff does not read."""
+
+
+class TooLarge(PayoffError):
+    """More than one request may hold."""
+
+
+class Busy(PayoffError):
+    """A resource is taken for now; the same request may succeed shortly."""
+
+
+class RecordError(Refused):
     """A record is malformed. `field` names the offending field when one is to blame."""
 
     def __init__(self, reason: str, *, field: str | None = None, line: int | None = None) -> None:
@@ -37,19 +111,23 @@ class RecordError(PayoffError):
         return f"{', '.join(where)}: {self.reason}" if where else self.reason
 
 
-class CatalogError(PayoffError):
+class CatalogError(Refused):
     """A price override file is malformed, or a price cannot be resolved."""
 
 
-class StoreError(PayoffError):
-    """The ledger cannot be opened, migrated or written."""
+class StoreError(Refused):
+    """The ledger cannot be opened or migrated, or refuses a write that breaks its rules."""
 
 
-class SignatureError(PayoffError):
+class SignatureError(Unauthorized):
     """A signed request cannot be trusted; the message says why, never with a secret in it."""
 
 
-class BudgetExceeded(PayoffError):
+class TaskNotFound(NotFound):
+    """No task with that id (or none the caller may read)."""
+
+
+class BudgetExceeded(Refused):
     """An enforced budget was exceeded before this step (the SDK's `Task.record` and `tool`).
 
     `budget` names it (`hidden_tokens`, `cost` or `customer_cost`); `limit` and `spent` are

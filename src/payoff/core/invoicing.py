@@ -26,6 +26,7 @@ from payoff.core.canonical import (
     typed_field,
 )
 from payoff.core.currency import round_money
+from payoff.core.errors import Refused
 from payoff.core.plan import Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
 
@@ -39,7 +40,7 @@ TRANSITIONS = {
 }
 
 
-class TransitionError(ValueError):
+class TransitionError(Refused, ValueError):
     """An invoice action its status does not allow."""
 
 

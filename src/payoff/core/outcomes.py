@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from payoff.core.errors import Refused
+
 US_PER_DAY = 86_400_000_000
 MAX_WINDOW_DAYS = 365
 """Acceptance windows and warranties are at most a year: billing looks back that far."""
@@ -36,7 +38,7 @@ TRANSITIONS = {
 VERDICT_ACTIONS = {"accept": "verify", "reject": "reject", "reverse": "reverse"}
 
 
-class LifecycleError(ValueError):
+class LifecycleError(Refused, ValueError):
     """A verdict the outcome's status does not allow, or one given too late."""
 
 

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from payoff.core.allocation import allocate
+from payoff.core.errors import Refused
 from payoff.core.money import round_div_half_even
 from payoff.core.usage import CATALOG, Bucket, Pricer
 
@@ -32,7 +33,7 @@ its exact fraction would take a billion digits."""
 BASELINE = "baseline"
 
 
-class ScenarioError(ValueError):
+class ScenarioError(Refused, ValueError):
     """A scenario that cannot be read; the message names the parameter."""
 
 

@@ -18,6 +18,8 @@ import os
 import threading
 from pathlib import Path
 
+from payoff.core.errors import Busy
+
 MAX_BATCH_BYTES = 8 * 2**20
 """Bytes read for one request at most: well under the server's 32 MiB body limit."""
 
@@ -26,7 +28,7 @@ COMPACT_MIN_BYTES = 2**20
 """An acknowledged prefix larger than this (and than half the file) is compacted away."""
 
 
-class SpoolLocked(Exception):
+class SpoolLocked(Busy):
     """Another live Meter owns this spool file."""
 
 

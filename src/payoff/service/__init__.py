@@ -1,4 +1,8 @@
-"""Use cases: load from the store, call the core, save. The only caller of the clock."""
+"""Use cases: load from the store, call the core, save. The only caller of the clock.
+
+The shells (CLI, HTTP API) parse, call one function here and format; they never read the
+clock or the store themselves.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from payoff.service.ingest import (
     ingest_lines,
     numbered_lines,
 )
-from payoff.store.protocol import Store, TaskSummary
+from payoff.service.tasks import list_tasks
 
 __all__ = [
     "BATCH_RECORDS",
@@ -23,9 +27,3 @@ __all__ = [
     "now_us",
     "numbered_lines",
 ]
-
-
-def list_tasks(
-    store: Store, customer: str | None = None, *, limit: int = 1000, offset: int = 0
-) -> list[TaskSummary]:
-    return store.tasks(customer, limit=limit, offset=offset)

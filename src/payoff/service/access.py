@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
-from payoff.core.errors import PayoffError
+from payoff.core.errors import NotFound, Refused
 from payoff.service.clock import now_us
 from payoff.store.access import StoredKey
 from payoff.store.protocol import Store
@@ -26,8 +27,16 @@ DEFAULT_SECRET_OVERLAP_S = 24 * 3600
 MAX_SECRET_OVERLAP_S = 30 * 24 * 3600
 
 
-class AccessError(PayoffError):
+class AccessError(Refused):
     """A key or secret request is not valid (an unknown scope, customer or key)."""
+
+
+class CustomerNotFound(NotFound, AccessError):
+    """No customer with that id."""
+
+
+class KeyNotFound(NotFound, AccessError):
+    """No API key with that id."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class Principal:
 
 def _known_customer(store: Store, customer: str) -> None:
     if not store.customer_exists(customer):
-        raise AccessError(
+        raise CustomerNotFound(
             f"no customer {customer!r}; add it first with `payoff customers add {customer}`"
         )
 
@@ -93,7 +102,7 @@ def list_keys(store: Store) -> list[StoredKey]:
 
 def revoke_key(store: Store, key_id: str) -> None:
     if not store.revoke_key(key_id, now_us()):
-        raise AccessError(f"no key {key_id!r} (see `payoff keys list`)")
+        raise KeyNotFound(f"no key {key_id!r} (see `payoff keys list`)")
 
 
 def authenticate(store: Store, key: str) -> Principal | None:
@@ -119,3 +128,36 @@ def rotate_secret(store: Store, customer: str, overlap_s: int = DEFAULT_SECRET_O
 
 def current_secrets(store: Store, customer: str) -> list[str]:
     return [stored.secret for stored in store.secrets(customer, now_us())]
+
+
+KEY_CACHE_SECONDS = 1.0
+MAX_CACHED_KEYS = 10_000
+
+
+class KeyCache:
+    """Keys found valid in the last KEY_CACHE_SECONDS, so most requests skip the lookup.
+
+    A key revoked through this server process stops at once (the cache is cleared); one
+    revoked elsewhere (`payoff keys revoke`, another worker) stops within the second.
+    Unknown keys are never cached, so guessing cannot fill memory.
+    """
+
+    def __init__(self) -> None:
+        self._valid: dict[str, tuple[Principal, float]] = {}
+
+    def principal(self, store: Store, key: str) -> Principal | None:
+        now = time.monotonic()
+        cached = self._valid.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        found = authenticate(store, key)
+        if found is None:
+            self._valid.pop(key, None)
+            return None
+        if len(self._valid) >= MAX_CACHED_KEYS:
+            self._valid.clear()
+        self._valid[key] = (found, now + KEY_CACHE_SECONDS)
+        return found
+
+    def clear(self) -> None:
+        self._valid.clear()

@@ -13,7 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from payoff.catalog import Catalog
-from payoff.core.errors import PayoffError, RecordError, SignatureError
+from payoff.core.errors import (
+    Conflict,
+    NotFound,
+    RecordError,
+    Refused,
+    SignatureError,
+    Unauthorized,
+)
 from payoff.core.periods import to_us
 from payoff.core.signatures import TOLERANCE_S, verify
 from payoff.records import AttestationRecord, decode_record
@@ -26,21 +33,33 @@ from payoff.store.protocol import ACCEPTED, Store
 MAX_ATTESTATION_BYTES = 64 * 1024
 
 
-class AttestationRefused(PayoffError):
-    """A signed verdict was refused; `kind` says which check failed."""
+class AttestationRefused(Refused):
+    """A signed verdict was refused: malformed, or out of its outcome's lifecycle order.
 
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind  # invalid, not_found, signature, replay, lifecycle
-        super().__init__(message)
+    The subclasses are the other checks: the outcome is unknown, the signature fails, the
+    verdict was already received.
+    """
+
+
+class AttestedOutcomeNotFound(NotFound, AttestationRefused):
+    """The verdict names no outcome the caller may see."""
+
+
+class AttestationUnsigned(Unauthorized, AttestationRefused):
+    """The verdict's signature cannot be trusted."""
+
+
+class AttestationReplayed(Conflict, AttestationRefused):
+    """The verdict's id was received before: a replay changes nothing."""
 
 
 def _record(body: bytes) -> AttestationRecord:
     try:
         record = decode_record(body)
     except RecordError as exc:
-        raise AttestationRefused("invalid", str(exc)) from None
+        raise AttestationRefused(str(exc)) from None
     if not isinstance(record, AttestationRecord):
-        raise AttestationRefused("invalid", "the body must be one attestation record")
+        raise AttestationRefused("the body must be one attestation record")
     return record
 
 
@@ -56,31 +75,28 @@ def receive(
     record = _record(body)
     outcome = store.get_outcomes([record.outcome]).get(record.outcome)
     if outcome is None or (only_customer is not None and outcome.customer != only_customer):
-        raise AttestationRefused("not_found", f"no outcome {record.outcome!r}")
+        raise AttestedOutcomeNotFound(f"no outcome {record.outcome!r}")
     now_s = now_us() // 1_000_000
     try:
         signed_at_s = verify(signature, body, current_secrets(store, outcome.customer), now_s)
     except SignatureError as exc:
-        raise AttestationRefused("signature", str(exc)) from None
+        raise AttestationUnsigned(str(exc)) from None
     if abs(to_us(record.time) // 1_000_000 - signed_at_s) > TOLERANCE_S:
         raise AttestationRefused(
-            "invalid",
             f"field `time`: a signed verdict's time must be within {TOLERANCE_S} s "
             "of its signature's timestamp",
         )
     if store.stored_attestations([record.id]):
-        raise AttestationRefused("replay", f"attestation {record.id!r} was already received")
+        raise AttestationReplayed(f"attestation {record.id!r} was already received")
     batch, problems = build_batch(catalog, None, [(1, body)])
     if problems:
-        raise AttestationRefused("invalid", problems[0].reason)
+        raise AttestationRefused(problems[0].reason)
     written = writer.write(batch)
     if written.refused:
-        raise AttestationRefused("lifecycle", written.refused[0][2])
+        raise AttestationRefused(written.refused[0][2])
     ((status, reason, _),) = written.result.attestations
     if status != ACCEPTED:  # the same id arrived at the same moment by another request
-        raise AttestationRefused(
-            "replay", reason or f"attestation {record.id!r} was already received"
-        )
+        raise AttestationReplayed(reason or f"attestation {record.id!r} was already received")
     return {
         "id": record.id,
         "outcome": record.outcome,

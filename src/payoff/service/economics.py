@@ -24,7 +24,7 @@ from payoff.core.economics import (
     period_tasks,
     simulate_plans,
 )
-from payoff.core.errors import PayoffError
+from payoff.core.errors import Refused
 from payoff.core.figures import Figures, ratio
 from payoff.core.invoicing import Invoice, Window
 from payoff.core.periods import US_PER_DAY, Period
@@ -44,7 +44,7 @@ MAX_PLANS = 16
 MAX_SCENARIOS = 16
 
 
-class EconomicsError(PayoffError):
+class EconomicsError(Refused):
     """An economics request that cannot be carried out; the message says why."""
 
 

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from payoff.catalog import Catalog, Override
 from payoff.core.errors import RecordError
@@ -110,11 +110,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-Built = tuple[WriteBatch, list[Problem]]
-"""A batch ready to write, and the lines refused while decoding it."""
+class BuiltBatch(NamedTuple):
+    """A batch ready to write, and the lines refused while decoding it."""
+
+    batch: WriteBatch
+    problems: list[Problem]
 
 
-def build_batch(catalog: Catalog, source: str | None, lines: list[Line]) -> Built:
+def build_batch(catalog: Catalog, source: str | None, lines: list[Line]) -> BuiltBatch:
     """Decode and cost a batch of lines: the pure-Python half of ingest."""
     add = RowBuilder(catalog).add
     batch, problems = WriteBatch(), []
@@ -128,7 +131,7 @@ def build_batch(catalog: Catalog, source: str | None, lines: list[Line]) -> Buil
         except Exception as exc:  # one record must never sink its batch
             reason = f"could not be processed ({type(exc).__name__}: {exc})"
             problems.append(Problem(number, record_id(line), REJECTED, reason, None, source))
-    return batch, problems
+    return BuiltBatch(batch, problems)
 
 
 # -- the worker process ------------------------------------------------------------------
@@ -159,7 +162,7 @@ def _start_worker(overrides: list[Override]) -> None:
     _worker_catalog = Catalog(overrides)
 
 
-def build_in_worker(source: str | None, lines: list[Line]) -> Built:
+def build_in_worker(source: str | None, lines: list[Line]) -> BuiltBatch:
     """build_batch in a builder process, with the catalog the process started with."""
     assert _worker_catalog is not None
     return build_batch(_worker_catalog, source, lines)
@@ -199,11 +202,11 @@ class Builder:
             initargs=(self.catalog.overrides,),
         )
 
-    def submit(self, source: str | None, lines: list[Line]) -> Future[Built]:
+    def submit(self, source: str | None, lines: list[Line]) -> Future[BuiltBatch]:
         """Build one batch in a worker; the future raises BrokenProcessPool if it died."""
         return self._pool.submit(build_in_worker, source, lines)
 
-    async def build(self, source: str | None, lines: list[Line]) -> Built:
+    async def build(self, source: str | None, lines: list[Line]) -> BuiltBatch:
         """Build one batch in a worker without blocking the event loop; see the class."""
         pool = self._pool
         try:
@@ -274,7 +277,7 @@ class _Ingest:
         # elsewhere fork is unsafe with threads, and the platform's default is used.
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
         with Builder(self.catalog, workers, context) as builder:
-            pending: deque[Future[Built]] = deque()
+            pending: deque[Future[BuiltBatch]] = deque()
             for lines_of_batch in batches:
                 pending.append(builder.submit(self.source, lines_of_batch))
                 # Keep every worker busy while this process writes, and no more in memory.

@@ -19,7 +19,7 @@ from payoff.core.invoicing import Invoice, make_invoice, transition
 from payoff.core.periods import Period
 from payoff.core.rating import Fee, UsageTotals
 from payoff.service.clock import now_us
-from payoff.service.plans import FINAL, BillingError, find_plan
+from payoff.service.plans import FINAL, BillingError, InvoiceNotFound, find_plan
 from payoff.service.rating import (
     LATE_LOOKBACK_PERIODS,
     Rated,
@@ -151,7 +151,7 @@ def _load(store: Store, invoice_id: str) -> Invoice:
     version stored under its name."""
     stored = store.get_invoice(invoice_id)
     if stored is None:
-        raise BillingError(f"no invoice {invoice_id!r}")
+        raise InvoiceNotFound(f"no invoice {invoice_id!r}")
     invoice: Invoice = stored.invoice
     for window in invoice.windows:
         if find_plan(store, window.plan).digest != window.plan_digest:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from payoff.core.errors import PayoffError
+from payoff.core.errors import NotFound, Refused
 from payoff.core.outcomes import (
     US_PER_DAY,
     VERDICT_ACTIONS,
@@ -34,8 +34,12 @@ MAX_VERIFICATION_DAYS = 366  # MAX_WINDOW_DAYS, and a day to spare
 """How far back an invoice run looks for claims that become verified in its period."""
 
 
-class OutcomeError(PayoffError):
+class OutcomeError(Refused):
     """An outcome request that cannot be carried out; the message says why."""
+
+
+class OutcomeNotFound(NotFound, OutcomeError):
+    """No outcome with that id."""
 
 
 class Policies:
@@ -273,7 +277,7 @@ def decide(store: Store, outcome_id: str, action: str, by: str, reason: str | No
         raise OutcomeError(f"the decider (by) is one of {', '.join(DECIDERS)}, got {by!r}")
     outcome = store.get_outcomes([outcome_id]).get(outcome_id)
     if outcome is None:
-        raise OutcomeError(f"no outcome {outcome_id!r}")
+        raise OutcomeNotFound(f"no outcome {outcome_id!r}")
     at_us = now_us()
     try:
         store.add_decision(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from payoff.core.canonical import digest
-from payoff.core.errors import PayoffError
+from payoff.core.errors import NotFound, Refused
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Plan
 from payoff.plans import load_plan, parse_plan, plan_from_body
@@ -25,8 +25,16 @@ FINAL = ("finalized", "paid")
 """Invoice statuses that bill a period for good."""
 
 
-class BillingError(PayoffError):
+class BillingError(Refused):
     """A billing request that cannot be carried out; the message says why."""
+
+
+class PlanNotFound(NotFound, BillingError):
+    """No plan with that id, or no such version of it."""
+
+
+class InvoiceNotFound(NotFound, BillingError):
+    """No invoice with that id."""
 
 
 def apply_plan(store: Store, path: str | Path) -> tuple[Plan, bool, list[str]]:
@@ -56,7 +64,7 @@ def find_plan(store: Store, reference: str) -> StoredPlan:
         raise BillingError(f"plan version must be a number below 10^9, got {reference!r}")
     found: StoredPlan | None = store.get_plan(plan_id, int(version) if version else None)
     if found is None:
-        raise BillingError(f"no plan {reference!r}; apply it with `payoff plans apply FILE`")
+        raise PlanNotFound(f"no plan {reference!r}; apply it with `payoff plans apply FILE`")
     return found
 
 

@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
-from payoff.core.errors import PayoffError
+from payoff.core.errors import Busy
 from payoff.service.clock import now_us
 from payoff.service.ingest import Refused, take_out_refused
 from payoff.service.outcomes import check_attestations
@@ -28,7 +28,7 @@ MAX_QUEUED = 256
 """Requests waiting for the writer; beyond it, submitters wait (back-pressure, bounded memory)."""
 
 
-class WriterBusy(PayoffError):
+class WriterBusy(Busy):
     """The writer's queue is full: the caller should retry shortly (back-pressure)."""
 
 

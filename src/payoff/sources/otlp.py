@@ -33,7 +33,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from payoff.core.errors import PayoffError
+from payoff.core.errors import Unreadable, Unsupported
 from payoff.records import COST as COST_SYNTAX
 from payoff.records import MAX_ID_LENGTH, MAX_TOKENS
 
@@ -165,8 +165,12 @@ OTHER = "other"
 Attributes = dict[str, object]
 
 
-class OtlpError(PayoffError):
+class OtlpError(Unreadable):
     """A body that is not a valid OTLP trace export."""
+
+
+class UnsupportedContentType(Unsupported, OtlpError):
+    """A body that is neither OTLP protobuf nor OTLP JSON."""
 
 
 @dataclass
@@ -216,7 +220,7 @@ def parse_export(body: bytes, content_type: str) -> ExportTraceServiceRequest:
         return _parse_protobuf(body)
     if media_type == JSON:
         return _parse_json(body)
-    raise OtlpError(
+    raise UnsupportedContentType(
         f"unsupported content type {content_type!r}: an OTLP/HTTP trace export is "
         f"{PROTOBUF} or {JSON}"
     )

@@ -22,7 +22,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.canonical import canonical_json
 from payoff.core.credit_notes import CreditNote
-from payoff.core.errors import StoreError
+from payoff.core.errors import Conflict, StoreError
 from payoff.core.invoicing import Invoice, plain
 from payoff.store import schema as s
 
@@ -30,7 +30,7 @@ US_PER_DAY = 86_400_000_000
 MAX_INVOICES_LISTED = 10_000
 
 
-class PlanConflict(StoreError):
+class PlanConflict(Conflict, StoreError):
     """A plan (id, version) was applied before with a different body."""
 
 

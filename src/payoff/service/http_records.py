@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from payoff.core.errors import PayoffError
+from payoff.core.errors import TooLarge, Unreadable
 from payoff.problems import Problem
 from payoff.service.ingest import Line, take_out_refused
 from payoff.service.writer import Written
@@ -22,11 +22,11 @@ from payoff.store.protocol import ACCEPTED, DUPLICATE, EVENTS, RECORD_KINDS, REJ
 COST_AT = EVENTS.column_index("cost_nanousd")
 
 
-class BodyError(PayoffError):
+class BodyError(Unreadable):
     """A request body cannot be read as records at all (each bad record is answered alone)."""
 
 
-class TooManyRecords(PayoffError):
+class TooManyRecords(TooLarge):
     """More records in one request than the server accepts."""
 
 
@@ -54,7 +54,7 @@ def split_body(body: bytes, max_records: int) -> list[Line]:
 
 
 @dataclass
-class Answer:
+class RecordsAnswer:
     """Per-record statuses (aligned with the records sent) and the problems among them."""
 
     statuses: list[str]
@@ -98,9 +98,11 @@ def refuse_unsigned_verdicts(batch: WriteBatch, problems: list[Problem]) -> None
     )
 
 
-def answer(count: int, batch: WriteBatch, problems: list[Problem], written: Written) -> Answer:
+def answer_records(
+    count: int, batch: WriteBatch, problems: list[Problem], written: Written
+) -> RecordsAnswer:
     """Fold build problems, lifecycle refusals and store statuses into one answer."""
-    result = Answer([REJECTED] * count)
+    result = RecordsAnswer([REJECTED] * count)
     for kind in RECORD_KINDS:
         rows = getattr(batch, kind)
         for row, line, (status, reason, at) in zip(
