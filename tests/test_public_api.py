@@ -33,8 +33,8 @@ def test_exported_names_are_pinned_and_sorted() -> None:
         "numbered_lines",
         "open_store",
         "record_from_dict",
+        "round_usd_to_nanousd",
         "usage_from_response",
-        "usd_to_nanousd",
     ]
     for name in payoff.__all__:
         assert hasattr(payoff, name)

@@ -16,7 +16,7 @@ from payoff.core.errors import (
     RecordError,
     StoreError,
 )
-from payoff.core.money import format_nanousd, usd_to_nanousd
+from payoff.core.money import format_nanousd, round_usd_to_nanousd
 from payoff.core.tokens import TokenCounts, normalise_usage
 from payoff.records import decode_record, record_from_dict
 from payoff.sdk import Budget, Meter, Remaining, Task
@@ -52,6 +52,6 @@ __all__ = [
     "numbered_lines",
     "open_store",
     "record_from_dict",
+    "round_usd_to_nanousd",
     "usage_from_response",
-    "usd_to_nanousd",
 ]

@@ -12,7 +12,7 @@ import msgspec
 from msgspec.structs import astuple
 
 from payoff.catalog import Catalog
-from payoff.core.money import parse_usd_exact
+from payoff.core.money import parse_usd_exact_nanousd
 from payoff.core.periods import to_us
 from payoff.core.tokens import TokenCounts
 from payoff.records import (
@@ -35,7 +35,7 @@ _encode = msgspec.json.Encoder(order="sorted").encode
 @lru_cache(maxsize=4096)
 def _explicit_cost(text: str) -> int:
     # Explicit costs repeat (a tool's price per call): parse each distinct string once.
-    return parse_usd_exact(text)
+    return parse_usd_exact_nanousd(text)
 
 
 class RowBuilder:

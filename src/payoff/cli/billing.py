@@ -16,7 +16,7 @@ from rich.table import Table
 from payoff.cli import Settings, app, emit_json, err, out
 from payoff.core.errors import PayoffError
 from payoff.core.periods import to_us
-from payoff.plans import load_plan
+from payoff.plan_files import load_plan
 from payoff.service import billing
 
 plans_app = typer.Typer(help="Versioned, immutable price plans.", no_args_is_help=True)

@@ -19,7 +19,7 @@ from payoff.core.figures import Figures
 from payoff.core.invoicing import totals
 from payoff.core.plan import Plan
 from payoff.core.rating import FINAL_STATUSES, UsageTotals, rate
-from payoff.core.usage import Bucket
+from payoff.core.buckets import Bucket
 
 NO_TASK = None
 
@@ -61,7 +61,7 @@ class TaskUsage:
 
 
 @dataclass
-class CustomerLedger:
+class CustomerPeriod:
     """A customer's period: its tasks (index-aligned units and usage) and outcomes."""
 
     units: list[TaskUnits] = field(default_factory=list)
@@ -77,7 +77,7 @@ TaskKey = tuple[str, str | None]
 class PeriodTasks:
     """The period's tasks in order, with what no scenario changes: facts and outcomes."""
 
-    blanks: list[tuple[str, TaskUnits]]
+    task_skeletons: list[tuple[str, TaskUnits]]
     """(customer, task) per task, by customer (task-less usage first), then task; no usage."""
     verified: dict[str, list[tuple[str, Decimal]]]
     """Per customer, every outcome verified in the period, in the order verified."""
@@ -103,34 +103,34 @@ def period_tasks(
         | set(by_task),
         key=lambda k: (k[0], k[1] is not None, k[1] or ""),
     )
-    blanks = []
+    task_skeletons = []
     for customer, task in keys:
         fact = facts.get((customer, task), TaskFact(None, "open", False))
         outcomes_of = tuple(by_task.get((customer, task), ()))
-        blank = TaskUnits(task, fact.type, fact.status, fact.ended, outcomes=outcomes_of)
-        blanks.append((customer, blank))
-    return PeriodTasks(blanks, dict(verified))
+        skeleton = TaskUnits(task, fact.type, fact.status, fact.ended, outcomes=outcomes_of)
+        task_skeletons.append((customer, skeleton))
+    return PeriodTasks(task_skeletons, dict(verified))
 
 
-def ledgers(
+def customer_periods(
     buckets: Sequence[Bucket],
     facts: Mapping[TaskKey, TaskFact],
     outcomes: Sequence[tuple[str, str, str, Decimal]],
     tasks: PeriodTasks | None = None,
-) -> dict[str, CustomerLedger]:
+) -> dict[str, CustomerPeriod]:
     """Per customer: its tasks of the period (`period_tasks`, unless given: a scenario keeps
     the ledger's tasks) with their usage summed from `buckets`, and its verified outcomes."""
     tasks = tasks or period_tasks(buckets, facts, outcomes)
     usage: dict[TaskKey, TaskUsage] = defaultdict(TaskUsage)
     for b in buckets:
         usage[(b.customer, b.task)].add(b)
-    result: dict[str, CustomerLedger] = defaultdict(CustomerLedger)
-    for customer, blank in tasks.blanks:
-        used = usage.pop((customer, blank.task), None) or TaskUsage()
+    result: dict[str, CustomerPeriod] = defaultdict(CustomerPeriod)
+    for customer, skeleton in tasks.task_skeletons:
+        used = usage.pop((customer, skeleton.task), None) or TaskUsage()
         ledger = result[customer]
         ledger.units.append(
-            TaskUnits(blank.task, blank.type, blank.status, blank.ended, used.tokens,
-                      used.visible_output, used.cost_nanousd, blank.outcomes)
+            TaskUnits(skeleton.task, skeleton.type, skeleton.status, skeleton.ended, used.tokens,
+                      used.visible_output, used.cost_nanousd, skeleton.outcomes)
         )  # fmt: skip
         ledger.usage.append(used)
     assert not usage, "every bucket belongs to a task of the period"
@@ -140,14 +140,14 @@ def ledgers(
 
 
 def usage_totals(
-    ledger: CustomerLedger, plan: Plan, period_days: int, output_factor: Fraction = Fraction(1)
+    ledger: CustomerPeriod, plan: Plan, period_days: int, output_factor: Fraction = Fraction(1)
 ) -> UsageTotals:
     """The whole period's totals of a customer, as if on `plan` for all of it."""
     return plan_totals(customer_totals(ledger, period_days, output_factor), ledger, plan)
 
 
 def customer_totals(
-    ledger: CustomerLedger, period_days: int, output_factor: Fraction = Fraction(1)
+    ledger: CustomerPeriod, period_days: int, output_factor: Fraction = Fraction(1)
 ) -> UsageTotals:
     """A customer's totals whatever the plan: every field but the reasoning budgets'."""
     tokens: dict[str, int] = defaultdict(int)
@@ -171,7 +171,7 @@ def customer_totals(
     )
 
 
-def plan_totals(base: UsageTotals, ledger: CustomerLedger, plan: Plan) -> UsageTotals:
+def plan_totals(base: UsageTotals, ledger: CustomerPeriod, plan: Plan) -> UsageTotals:
     """`base` with what `plan`'s reasoning budgets absorb of the customer's tasks: per
     charge, only the hidden tokens of the classes it counts."""
     absorbed = {
@@ -213,7 +213,7 @@ def task_figures(unit: TaskUnits, used: TaskUsage, amount: Decimal, earned: bool
     )
 
 
-def customer_figures(ledger: CustomerLedger, shared: Attribution) -> list[Figures]:
+def customer_figures(ledger: CustomerPeriod, shared: Attribution) -> list[Figures]:
     """One Figures per task, and a last one for what no task was attributed."""
     rows = [
         task_figures(unit, used, amount, earned)
@@ -225,7 +225,7 @@ def customer_figures(ledger: CustomerLedger, shared: Attribution) -> list[Figure
     return rows
 
 
-def fixed_figures(ledger: CustomerLedger) -> Figures:
+def fixed_figures(ledger: CustomerPeriod) -> Figures:
     """The figures of a customer's tasks that no plan changes (revenue and risks aside)."""
     result = Figures()
     for unit, used in zip(ledger.units, ledger.usage, strict=True):
@@ -241,7 +241,7 @@ def fixed_figures(ledger: CustomerLedger) -> Figures:
     return result
 
 
-def shared_figures(ledger: CustomerLedger, shared: Attribution) -> Figures:
+def shared_figures(ledger: CustomerPeriod, shared: Attribution) -> Figures:
     """What a plan's attribution adds to `fixed_figures`: revenue, spend and cost unearned.
 
     The same sums as `customer_figures` gives, task by task (tested)."""
@@ -258,7 +258,7 @@ def shared_figures(ledger: CustomerLedger, shared: Attribution) -> Figures:
 
 def simulate_plans(
     plans: Sequence[Plan],
-    customers: Mapping[str, CustomerLedger],
+    customers: Mapping[str, CustomerPeriod],
     label: str,
     period_days: int,
     output_factor: Fraction = Fraction(1),
@@ -281,7 +281,7 @@ def simulate_plans(
 
 def simulate_plan(
     plan: Plan,
-    customers: Mapping[str, CustomerLedger],
+    customers: Mapping[str, CustomerPeriod],
     label: str,
     period_days: int,
     output_factor: Fraction = Fraction(1),
@@ -294,7 +294,7 @@ KeyOf = Callable[[str, TaskUnits], str]
 
 
 def grouped(
-    customers: Mapping[str, CustomerLedger],
+    customers: Mapping[str, CustomerPeriod],
     shares: Mapping[str, Attribution],
     key_of: KeyOf,
 ) -> tuple[dict[str, Figures], Figures]:

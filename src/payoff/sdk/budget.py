@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from payoff.core.money import format_nanousd, parse_usd_exact
+from payoff.core.money import format_nanousd, parse_usd_exact_nanousd
 
 HIDDEN_TOKENS = "hidden_tokens"
 COST = "cost"
@@ -27,7 +27,7 @@ def usd_nanousd(amount: str | Decimal, what: str) -> int:
             "a float cannot say an amount of money exactly)"
         )
     try:
-        return parse_usd_exact(str(amount))
+        return parse_usd_exact_nanousd(str(amount))
     except ValueError as exc:
         raise ValueError(f"{what}: {exc}") from None
 

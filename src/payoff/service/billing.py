@@ -25,7 +25,7 @@ from payoff.core.invoicing import adjustment_lines, digest, document, transition
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import MAX_NUMBER, Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee, UsageTotals, late_fees, quote, rate
-from payoff.plans import load_plan, parse_plan, plan_from_body
+from payoff.plan_files import load_plan, parse_plan, plan_from_body
 from payoff.service.clock import now_us
 from payoff.service.outcomes import verified_in
 from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription

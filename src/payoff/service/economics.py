@@ -17,10 +17,10 @@ from typing import Any
 from payoff.catalog import Catalog
 from payoff.core.attribution import Attribution, Line, TaskUnits, attribute
 from payoff.core.economics import (
-    CustomerLedger,
+    CustomerPeriod,
     TaskFact,
     grouped,
-    ledgers,
+    customer_periods,
     period_tasks,
     simulate_plans,
 )
@@ -30,8 +30,8 @@ from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Plan
 from payoff.core.rating import FINAL_STATUSES
 from payoff.core.scenarios import BASELINE, Scenario, ScenarioError, parse_scenario
-from payoff.core.usage import CATALOG, Bucket, PriceKey, Pricer
-from payoff.plans import load_plan
+from payoff.core.buckets import CATALOG, Bucket, PriceKey, BucketCoster
+from payoff.plan_files import load_plan
 from payoff.service.billing import find_plan, plan_of
 from payoff.service.clock import now_us
 from payoff.service.outcomes import verified_in
@@ -99,7 +99,7 @@ def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
     return Loaded(period, as_of, buckets, facts, outcomes, ended_days, outcome_days)
 
 
-def pricer(catalog: Catalog, buckets: Sequence[Bucket]) -> Pricer:
+def pricer(catalog: Catalog, buckets: Sequence[Bucket]) -> BucketCoster:
     """Price tables for every (provider, model, day) the buckets name, batch and not."""
     tables: dict[PriceKey, Any] = {}
     models = set()
@@ -113,7 +113,7 @@ def pricer(catalog: Catalog, buckets: Sequence[Bucket]) -> Pricer:
                 tables[key] = catalog.price_table(b.provider, b.model, batch, b.day * US_PER_DAY)
     gpu = {(o.provider.lower(), o.model.lower()) for o in catalog.overrides if o.gpu_hour_usd}
     gpu_priced = frozenset(m for m in models if (m[0].lower(), m[1].lower()) in gpu)
-    return Pricer(tables, gpu_priced)
+    return BucketCoster(tables, gpu_priced)
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class _Windows:
         }
         buckets = [b for b in self.buckets[customer] if b.day - self.start_day in days]
         outcomes = [outcome for day, outcome in self.outcomes[customer] if day in days]
-        seen = ledgers(buckets, facts, outcomes).get(customer, CustomerLedger()).units
+        seen = customer_periods(buckets, facts, outcomes).get(customer, CustomerPeriod()).units
         by_task = {unit.task: unit for unit in seen}
         return [by_task.get(unit.task, TaskUnits(None)) for unit in period_units]
 
@@ -207,7 +207,7 @@ def report(
     if by not in GROUPINGS:
         raise EconomicsError(f"--by: one of {', '.join(GROUPINGS)}, got {by!r}")
     data = load(store, label, as_of_us)
-    customers = ledgers(data.buckets, data.facts, data.outcomes)
+    customers = customer_periods(data.buckets, data.facts, data.outcomes)
     shares: dict[str, Attribution] = {}
     plans: dict[str, str] = {}
     windows = _Windows(data)
@@ -218,7 +218,7 @@ def report(
                 f"invoice {invoice.id}: currency {invoice.currency}; the report sets revenue "
                 "against provider cost in USD"
             )
-        ledger = customers.setdefault(invoice.customer, CustomerLedger())
+        ledger = customers.setdefault(invoice.customer, CustomerPeriod())
         lines = _invoice_lines(store, invoice.document, windows, ledger.units)
         shares[invoice.customer] = attribute(lines, ledger.units, invoice.currency)
         plans[invoice.customer] = invoice.document["plan"]
@@ -350,7 +350,7 @@ def _simulate(
     results = []
     for scenario in scenarios:
         buckets = scenario.apply(data.buckets, prices)
-        customers = ledgers(buckets, data.facts, data.outcomes, tasks)
+        customers = customer_periods(buckets, data.facts, data.outcomes, tasks)
         usage = _usage_summary(buckets)
         base_usage = base_usage or usage
         by_plan = {}

@@ -23,7 +23,7 @@ from payoff.core.outcomes import (
     lifecycle,
 )
 from payoff.core.periods import Period
-from payoff.plans import plan_from_body
+from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
 from payoff.store.outcomes import StoredOutcome, StoredVerdict
 from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, Status, Store

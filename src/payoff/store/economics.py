@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Engine, and_, case, func, or_, select
 
-from payoff.core.usage import Bucket
+from payoff.core.buckets import Bucket
 from payoff.store import schema as s
 
 US_PER_DAY = 86_400_000_000

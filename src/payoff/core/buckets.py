@@ -77,7 +77,7 @@ PriceKey = tuple[str, str, bool, int]
 """(provider, model, batch, day since the epoch)."""
 
 
-class Pricer:
+class BucketCoster:
     """Re-costs buckets with the catalog's price tables, resolved by the shell beforehand."""
 
     def __init__(
