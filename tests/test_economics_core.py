@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from payoff.core.allocation import allocate
 from payoff.core.attribution import Line, TaskUnits, attribute
+from payoff.core.buckets import Bucket, BucketCoster
 from payoff.core.costing import PriceTable, TokenRates
 from payoff.core.economics import (
     TaskFact,
@@ -31,7 +32,6 @@ from payoff.core.scenarios import (
     speculative_cost_factor,
     target_passes_per_token,
 )
-from payoff.core.buckets import Bucket, BucketCoster
 
 # USD per million tokens: 1 nano-USD per token is 0.001 USD per million.
 LIST = TokenRates(input_mtok=Decimal("1.00"), output_mtok=Decimal("4.00"),

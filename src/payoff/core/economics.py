@@ -15,11 +15,11 @@ from decimal import Decimal
 from fractions import Fraction
 
 from payoff.core.attribution import Attribution, Line, TaskUnits, attribute, over_budget
+from payoff.core.buckets import Bucket
 from payoff.core.figures import Figures
 from payoff.core.invoicing import totals
 from payoff.core.plan import Plan
 from payoff.core.rating import FINAL_STATUSES, UsageTotals, rate
-from payoff.core.buckets import Bucket
 
 NO_TASK = None
 

@@ -18,8 +18,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from payoff.core.allocation import allocate
-from payoff.core.money import round_div_half_even
 from payoff.core.buckets import CATALOG, Bucket, BucketCoster
+from payoff.core.money import round_div_half_even
 
 MAX_SCENARIO_NAME = 64
 MAX_REASONING_CAP = 10**12

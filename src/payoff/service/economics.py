@@ -16,11 +16,12 @@ from typing import Any
 
 from payoff.catalog import Catalog
 from payoff.core.attribution import Attribution, Line, TaskUnits, attribute
+from payoff.core.buckets import CATALOG, Bucket, BucketCoster, PriceKey
 from payoff.core.economics import (
     CustomerPeriod,
     TaskFact,
-    grouped,
     customer_periods,
+    grouped,
     period_tasks,
     simulate_plans,
 )
@@ -30,7 +31,6 @@ from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Plan
 from payoff.core.rating import FINAL_STATUSES
 from payoff.core.scenarios import BASELINE, Scenario, ScenarioError, parse_scenario
-from payoff.core.buckets import CATALOG, Bucket, PriceKey, BucketCoster
 from payoff.plan_files import load_plan
 from payoff.service.billing import find_plan, plan_of
 from payoff.service.clock import now_us
