@@ -12,6 +12,7 @@ import msgspec
 from msgspec.structs import astuple
 
 from payoff.catalog import Catalog
+from payoff.core.buckets import COST_FROM_CATALOG, COST_FROM_RECORD
 from payoff.core.money import parse_usd_exact_nanousd
 from payoff.core.periods import to_us
 from payoff.core.tokens import TokenCounts
@@ -24,9 +25,8 @@ from payoff.records import (
 )
 from payoff.store.protocol import EVENTS, WriteBatch
 
-COST_FROM_CATALOG = "catalog"
-COST_FROM_RECORD = "record"
 COST_AT = EVENTS.index("cost_nanousd")
+"""Where an event row holds its cost: None marks an unpriced step."""
 
 # Attributes are stored with sorted keys: the same map is the same text, whatever its order.
 _encode = msgspec.json.Encoder(order="sorted").encode

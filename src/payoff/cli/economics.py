@@ -11,9 +11,9 @@ from rich.table import Table
 
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import parse_as_of
+from payoff.cli.options import AsJson
 from payoff.service import economics
 
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Chart = Annotated[Path | None, typer.Option("--chart", help="Also draw a chart: FILE.png or .svg.")]
 PeriodOption = Annotated[str, typer.Option("--period", help="The period, YYYY-MM.")]
 AsOf = Annotated[

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from payoff.cli import Settings, app, emit_json, err, out
+from payoff.cli.options import AsJson
 from payoff.service import integrity
 from payoff.service import outcomes as service
 from payoff.store.outcomes import MAX_OUTCOMES_LISTED
@@ -18,7 +19,6 @@ outcomes_app = typer.Typer(
 )
 app.add_typer(outcomes_app, name="outcomes")
 
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 STATUSES = ("claimed", "verified", "rejected", "reversed")
 
 

@@ -27,11 +27,11 @@ from decimal import Decimal
 
 from payoff.core.allocation import allocate, integer_weights
 from payoff.core.currency import minor_unit, to_minor
+from payoff.core.money import ZERO
 from payoff.core.plan import ANY, Charge
 from payoff.core.pricing.percentage import fee_for
 from payoff.core.rating import FINAL_STATUSES
 
-ZERO = Decimal(0)
 LINE_KINDS = ("charge", "true_up", "discount", "late")
 
 

@@ -15,14 +15,16 @@ from payoff.core.costing import PriceTable
 from payoff.core.tokens import TokenCounts
 
 ONE = Fraction(1)
-CATALOG = "catalog"
+COST_FROM_CATALOG = "catalog"
 """Cost source of steps priced from the catalog: the only ones a scenario re-costs."""
+COST_FROM_RECORD = "record"
+"""Cost source of steps whose record gave their cost."""
 
 
 class Bucket(NamedTuple):
     customer: str
     task: str | None
-    source: str | None  # "catalog", "record" (a cost given with the record), None: unpriced
+    source: str | None  # COST_FROM_CATALOG, COST_FROM_RECORD, None: unpriced
     provider: str | None
     model: str | None
     batch: bool

@@ -12,10 +12,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from payoff.core.money import NANOUSD_PER_USD, format_nanousd, round_div_half_even
+from payoff.core.money import NANOUSD_PER_USD, ZERO, format_nanousd, round_div_half_even
 
 RATIO_PLACES = 4
-ZERO = Decimal(0)
 
 
 def ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | None:

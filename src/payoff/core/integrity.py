@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-ZERO = Decimal(0)
-
+from payoff.core.money import ZERO
 
 SHARES = ("cost_per_claim_drop", "audit_disagreement", "high_disputes", "high_reversals")
 """Thresholds that are shares of a whole (outcome_rate_jump is a rise, and may exceed 1)."""

@@ -16,10 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from payoff.core.currency import round_money
+from payoff.core.money import ZERO
 from payoff.core.plan import Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
-
-ZERO = Decimal(0)
 
 # (status, action) -> new status. Anything else is refused.
 TRANSITIONS = {

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 NANOUSD_PER_USD = 10**9
 NANO = Decimal(1).scaleb(-9)
+ZERO = Decimal(0)
 
 
 def round_usd_to_nanousd(amount_usd: Decimal) -> int:

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-US_PER_DAY = 86_400_000_000
+from payoff.core.periods import US_PER_DAY
+
 MAX_WINDOW_DAYS = 365
 """Acceptance windows and warranties are at most a year: billing looks back that far."""
 VERIFICATION_MODES = ("none", "customer", "audit")

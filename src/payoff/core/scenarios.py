@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from payoff.core.allocation import allocate
-from payoff.core.buckets import CATALOG, Bucket, BucketCoster
+from payoff.core.buckets import COST_FROM_CATALOG, Bucket, BucketCoster
 from payoff.core.money import round_div_half_even
 
 MAX_SCENARIO_NAME = 64
@@ -72,7 +72,7 @@ def _anchored_visible(pricer: BucketCoster, old: Bucket, new: Bucket, batch: boo
 def _recost(pricer: BucketCoster, old: Bucket, new: Bucket) -> Bucket:
     """`new` costed as the ledger cost of `old` plus the change at catalog prices; its
     visible cost likewise."""
-    if new.source != CATALOG:
+    if new.source != COST_FROM_CATALOG:
         return new
     if _priced_alike(old, new):  # no change to price: the ledger's cost, unless unpriceable
         if pricer.table(new) is None:
@@ -94,7 +94,7 @@ def cache_hit(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -
     share = params["cache_hit"]
     result = []
     for b in buckets:
-        table = pricer.table(b) if b.source == CATALOG else None
+        table = pricer.table(b) if b.source == COST_FROM_CATALOG else None
         if table is None or not table.reads_cache:
             result.append(b)
             continue
@@ -183,7 +183,7 @@ def batch(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> li
     eligible = [
         i
         for i, b in enumerate(buckets)
-        if b.source == CATALOG
+        if b.source == COST_FROM_CATALOG
         and not b.batch
         and b.calls > 0
         and pricer.table(b) is not None
@@ -272,7 +272,7 @@ def loops(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> li
             reasoning=_scale(b.reasoning, share),
             unpriced=min(calls, _scale(b.unpriced, share)),
         )
-        if b.source == CATALOG:
+        if b.source == COST_FROM_CATALOG:
             new = _recost(pricer, b, new)
         else:  # a cost given with the record (a tool call) scales with the calls
             new = new.replaced(cost_nanousd=_scale(b.cost_nanousd, share))

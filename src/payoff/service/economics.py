@@ -5,10 +5,8 @@ never writes.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 
 from payoff.catalog import Catalog
 from payoff.core.attribution import Attribution, Line, TaskUnits, attribute
-from payoff.core.buckets import CATALOG, Bucket, BucketCoster, PriceKey
+from payoff.core.buckets import COST_FROM_CATALOG, Bucket, BucketCoster, PriceKey
 from payoff.core.economics import (
     CustomerPeriod,
     TaskFact,
@@ -34,6 +32,7 @@ from payoff.core.scenarios import BASELINE, Scenario, ScenarioError, parse_scena
 from payoff.plan_files import load_plan
 from payoff.service.billing import find_plan, plan_of
 from payoff.service.clock import now_us
+from payoff.service.gc_pause import gc_paused
 from payoff.service.outcomes import verified_in
 from payoff.store.protocol import Store
 
@@ -99,12 +98,12 @@ def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
     return Loaded(period, as_of, buckets, facts, outcomes, ended_days, outcome_days)
 
 
-def pricer(catalog: Catalog, buckets: Sequence[Bucket]) -> BucketCoster:
+def bucket_coster(catalog: Catalog, buckets: Sequence[Bucket]) -> BucketCoster:
     """Price tables for every (provider, model, day) the buckets name, batch and not."""
     tables: dict[PriceKey, Any] = {}
     models = set()
     for b in buckets:
-        if b.source != CATALOG or b.provider is None or b.model is None:
+        if b.source != COST_FROM_CATALOG or b.provider is None or b.model is None:
             continue
         models.add((b.provider, b.model))
         for batch in (False, True):
@@ -218,9 +217,9 @@ def report(
                 f"invoice {invoice.id}: currency {invoice.currency}; the report sets revenue "
                 "against provider cost in USD"
             )
-        ledger = customers.setdefault(invoice.customer, CustomerPeriod())
-        lines = _invoice_lines(store, invoice.document, windows, ledger.units)
-        shares[invoice.customer] = attribute(lines, ledger.units, invoice.currency)
+        customer_period = customers.setdefault(invoice.customer, CustomerPeriod())
+        lines = _invoice_lines(store, invoice.document, windows, customer_period.units)
+        shares[invoice.customer] = attribute(lines, customer_period.units, invoice.currency)
         plans[invoice.customer] = invoice.document["plan"]
     models = _main_models(data.buckets)
 
@@ -304,23 +303,6 @@ def _change(now: Decimal | int, before: Decimal | int) -> str | None:
     return None if share is None else format(share, "f")
 
 
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """The garbage collector paused, then restored as it was.
-
-    A simulation makes millions of short-lived objects without reference cycles (buckets,
-    per-task sums), freed by reference counting; the cycle collector found nothing in them
-    and took a fifth of the time at a million events, rescanning the ledger on every pass.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def simulate(
     store: Store,
     label: str,
@@ -330,7 +312,7 @@ def simulate(
     as_of_us: int | None = None,
 ) -> dict[str, Any]:
     """Every customer on each plan, under each scenario, side by side. Read only."""
-    with _without_cycle_collection():
+    with gc_paused():
         return _simulate(store, label, plans, scenarios, catalog, as_of_us)
 
 
@@ -343,7 +325,7 @@ def _simulate(
     as_of_us: int | None,
 ) -> dict[str, Any]:
     data = load(store, label, as_of_us)
-    prices = pricer(catalog, data.buckets)
+    prices = bucket_coster(catalog, data.buckets)
     baseline: dict[str, Figures] = {}
     base_usage: dict[str, int] = {}
     tasks = period_tasks(data.buckets, data.facts, data.outcomes)  # the same in every scenario

@@ -14,11 +14,17 @@ from typing import Any
 import msgspec
 
 from payoff.core.errors import PayoffError
+from payoff.rows import COST_AT
 from payoff.service.ingest import Line, Problem, take_out_refused
 from payoff.service.writer import Written
-from payoff.store.protocol import ACCEPTED, DUPLICATE, EVENTS, RECORD_KINDS, REJECTED, WriteBatch
-
-COST_AT = EVENTS.index("cost_nanousd")
+from payoff.store.protocol import (
+    ACCEPTED,
+    CONFLICT,
+    DUPLICATE,
+    RECORD_KINDS,
+    REJECTED,
+    WriteBatch,
+)
 
 
 class BodyError(PayoffError):
@@ -65,7 +71,7 @@ class Answer:
         return {
             "accepted": count(ACCEPTED),
             "duplicates": count(DUPLICATE),
-            "conflicts": count("conflict"),
+            "conflicts": count(CONFLICT),
             "rejected": count(REJECTED),
             "unpriced": self.unpriced,
             "statuses": self.statuses,

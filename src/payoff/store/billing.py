@@ -17,9 +17,9 @@ from sqlalchemy import Engine, and_, case, func, literal, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.errors import StoreError
+from payoff.core.periods import US_PER_DAY
 from payoff.store import schema as s
 
-US_PER_DAY = 86_400_000_000
 MAX_INVOICES_LISTED = 10_000
 
 

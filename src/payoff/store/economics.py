@@ -12,9 +12,8 @@ from typing import NamedTuple
 from sqlalchemy import Engine, and_, case, func, or_, select
 
 from payoff.core.buckets import Bucket
+from payoff.core.periods import US_PER_DAY
 from payoff.store import schema as s
-
-US_PER_DAY = 86_400_000_000
 
 
 class TaskRow(NamedTuple):
