@@ -12,6 +12,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from payoff.core.costing import PriceTable
+from payoff.core.token_classes import PART_COLUMNS, VISIBLE_PART
 from payoff.core.tokens import TokenCounts
 
 ONE = Fraction(1)
@@ -31,6 +32,7 @@ class Bucket(NamedTuple):
     visible: bool
     day: int  # days since the Unix epoch, UTC: which day's prices apply
     calls: int
+    # The disjoint parts of `token_classes.PART_COLUMNS`, in its order: the store sums them.
     uncached: int
     cache_read: int
     cache_write: int
@@ -53,7 +55,8 @@ class Bucket(NamedTuple):
 
     @property
     def counts(self) -> TokenCounts:
-        """The inclusive buckets, as the price table reads them."""
+        """The inclusive buckets, as the price table reads them: the inverse of
+        `PART_COLUMNS` (a test checks it)."""
         return TokenCounts(
             input=self.uncached + self.cache_read + self.cache_write,
             cache_read=self.cache_read,
@@ -74,6 +77,9 @@ class Bucket(NamedTuple):
 
 
 _FIELD_INDEX = {name: index for index, name in enumerate(Bucket._fields)}
+_PARTS_AT = _FIELD_INDEX["uncached"]
+assert Bucket._fields[_PARTS_AT : _PARTS_AT + len(PART_COLUMNS)] == tuple(PART_COLUMNS)
+assert VISIBLE_PART == "text_output", "tokens_visible reads the part named visible"
 
 PriceKey = tuple[str, str, bool, int]
 """(provider, model, batch, day since the epoch)."""

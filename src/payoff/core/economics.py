@@ -19,7 +19,9 @@ from payoff.core.buckets import Bucket
 from payoff.core.figures import Figures
 from payoff.core.invoicing import totals
 from payoff.core.plan import Plan
-from payoff.core.rating import FINAL_STATUSES, UsageTotals, rate
+from payoff.core.rating import UsageTotals, rate
+from payoff.core.statuses import FINAL_STATUSES, OPEN
+from payoff.core.token_classes import CLASS_PARTS
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,23 @@ class TaskUsage:
     def add(self, b: Bucket) -> None:
         tokens = self.tokens
         if not tokens:
-            tokens.update(input=0, cache_read=0, cache_write=0, output=0)
-        output = b.text_output + b.reasoning
-        tokens["input"] += b.uncached
-        tokens["cache_read"] += b.cache_read
-        tokens["cache_write"] += b.cache_write
-        tokens["output"] += output
-        visible = b.text_output if b.visible else 0
+            tokens.update(dict.fromkeys(CLASS_PARTS, 0))
+        for name, at in _CLASS_AT:
+            for i in at:
+                tokens[name] += b[i]
+        visible = b.tokens_visible
         self.visible_output += visible
-        self.hidden += b.uncached + b.cache_read + b.cache_write + output - visible
+        self.hidden += b.tokens - visible
         self.cost_nanousd += b.cost_nanousd
         self.cost_visible_nanousd += b.cost_visible_nanousd
         self.unpriced += b.unpriced
+
+
+_CLASS_AT = tuple(
+    (name, tuple(Bucket._fields.index(part) for part in parts))
+    for name, parts in CLASS_PARTS.items()
+)
+"""Each plan class with the bucket fields it sums."""
 
 
 @dataclass
@@ -103,7 +110,7 @@ def period_tasks(
     )
     task_skeletons = []
     for customer, task in keys:
-        fact = facts.get((customer, task), TaskFact(None, "open", False))
+        fact = facts.get((customer, task), TaskFact(None, OPEN, False))
         outcomes_of = tuple(by_task.get((customer, task), ()))
         skeleton = TaskUnits(task, fact.type, fact.status, fact.ended, outcomes=outcomes_of)
         task_skeletons.append((customer, skeleton))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from payoff.core.periods import US_PER_DAY
+from payoff.core.statuses import OutcomeStatus
 
 MAX_WINDOW_DAYS = 365
 """Acceptance windows and warranties are at most a year: billing looks back that far."""
@@ -29,7 +30,7 @@ VERIFICATION_MODES = ("none", "customer", "audit")
 ACTORS = ("rule", "customer", "auditor", "deemed")
 
 # (status, action) -> new status. Anything else is out of lifecycle order.
-TRANSITIONS = {
+TRANSITIONS: dict[tuple[str, str], OutcomeStatus] = {
     ("claimed", "verify"): "verified",
     ("claimed", "reject"): "rejected",
     ("verified", "reverse"): "reversed",

@@ -15,11 +15,9 @@ from payoff.core import pricing
 from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
 from payoff.core.outcomes import Policy
 from payoff.core.pricing.spec import PriceSpec
+from payoff.core.token_classes import TOKEN_CLASSES
 
 CHARGE_TYPES = ("subscription", "tokens", "task", "outcome")
-TOKEN_CLASSES = ("input", "cache_read", "cache_write", "output")
-"""Disjoint token classes: `input` is the uncached input (total input less cache reads and
-writes); `output` is all output, reasoning included."""
 TASK_COUNTS = ("completed", "all")
 PERIODS = ("month",)
 ANY = "*"

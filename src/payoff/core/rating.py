@@ -14,8 +14,7 @@ from payoff.core import pricing
 from payoff.core.currency import round_money
 from payoff.core.money import NANOUSD_PER_USD, ZERO
 from payoff.core.plan import ANY, Charge, Plan
-
-FINAL_STATUSES = ("completed", "failed", "abandoned")
+from payoff.core.statuses import FINAL_STATUSES
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from payoff.core.errors import PayoffError
 from payoff.core.figures import Figures, ratio
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Plan
-from payoff.core.rating import FINAL_STATUSES
 from payoff.core.scenarios import BASELINE, Scenario, ScenarioError, parse_scenario
+from payoff.core.statuses import ended_within
 from payoff.plan_files import load_plan
 from payoff.service.billing import find_plan, plan_of
 from payoff.service.clock import now_us
@@ -74,13 +74,9 @@ def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
     facts = {}
     ended_days = {}
     for row in store.task_rows(period.start_us, period.end_us):  # type: ignore[attr-defined]
-        ended = (
-            row.status in FINAL_STATUSES
-            and row.status_at_us is not None
-            and period.start_us <= row.status_at_us < period.end_us
-        )
+        ended = ended_within(row.status, row.status_at_us, period.start_us, period.end_us)
         facts[(row.customer, row.task)] = TaskFact(row.type, row.status, ended)
-        if ended:
+        if ended and row.status_at_us is not None:
             ended_days[(row.customer, row.task)] = (
                 row.status_at_us - period.start_us
             ) // US_PER_DAY

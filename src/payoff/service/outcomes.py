@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 
 from payoff.core.errors import PayoffError
 from payoff.core.outcomes import (
-    US_PER_DAY,
     VERDICT_ACTIONS,
     Lifecycle,
     LifecycleError,
@@ -22,7 +21,7 @@ from payoff.core.outcomes import (
     Verdict,
     lifecycle,
 )
-from payoff.core.periods import Period
+from payoff.core.periods import US_PER_DAY, Period
 from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
 from payoff.store.outcomes import StoredOutcome, StoredVerdict

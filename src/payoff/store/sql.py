@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
-from payoff.core.rating import FINAL_STATUSES
+from payoff.core.statuses import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
 from payoff.store.billing import BillingQueries
