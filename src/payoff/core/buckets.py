@@ -54,6 +54,11 @@ class Bucket(NamedTuple):
         return Bucket(*values)
 
     @property
+    def parts(self) -> tuple[int, int, int, int, int]:
+        """The disjoint token parts, in `PART_COLUMNS` order."""
+        return (self.uncached, self.cache_read, self.cache_write, self.text_output, self.reasoning)
+
+    @property
     def counts(self) -> TokenCounts:
         """The inclusive buckets, as the price table reads them: the inverse of
         `PART_COLUMNS` (a test checks it)."""

@@ -21,7 +21,7 @@ from payoff.core.invoicing import totals
 from payoff.core.plan import Plan
 from payoff.core.rating import UsageTotals, rate
 from payoff.core.statuses import FINAL_STATUSES, OPEN
-from payoff.core.token_classes import CLASS_PARTS
+from payoff.core.token_classes import CLASS_PARTS, PART_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,10 @@ class TaskUsage:
         tokens = self.tokens
         if not tokens:
             tokens.update(dict.fromkeys(CLASS_PARTS, 0))
+        parts = b.parts
         for name, at in _CLASS_AT:
             for i in at:
-                tokens[name] += b[i]
+                tokens[name] += parts[i]
         visible = b.tokens_visible
         self.visible_output += visible
         self.hidden += b.tokens - visible
@@ -59,10 +60,10 @@ class TaskUsage:
 
 
 _CLASS_AT = tuple(
-    (name, tuple(Bucket._fields.index(part) for part in parts))
+    (name, tuple(tuple(PART_COLUMNS).index(part) for part in parts))
     for name, parts in CLASS_PARTS.items()
 )
-"""Each plan class with the bucket fields it sums."""
+"""Each plan class with the positions of the parts it sums in `Bucket.parts`."""
 
 
 @dataclass
