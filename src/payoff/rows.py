@@ -76,7 +76,6 @@ class RowBuilder:
                     record.value,
                     record.evidence_digest,
                     occurred_at_us,
-                    "claimed",
                 )
             )
         else:

@@ -73,7 +73,7 @@ OUTCOMES = _shape(
     "outcomes",
     ("id",),
     ("task", "customer", "type", "value", "evidence_digest", "occurred_at_us"),
-    ("status", "received_at_us"),
+    ("received_at_us",),
 )
 ATTESTATIONS = _shape(
     "attestations",
