@@ -18,7 +18,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.errors import StoreError
 from payoff.core.periods import US_PER_DAY
-from payoff.core.statuses import BILLED_STATUSES, FINAL_STATUSES, OPEN
+from payoff.core.statuses import BILLED_STATUSES, OPEN
 from payoff.core.token_classes import TOKEN_CLASSES, VISIBLE_CLASS, VISIBLE_PART
 from payoff.store import schema as s
 from payoff.store.token_columns import class_column, part_column
@@ -362,10 +362,9 @@ class BillingQueries:
         latest = ranked.subquery()
         status = func.coalesce(latest.c.status, OPEN)
         # `statuses.ended_within`: a final status dates the task; an open one, its start.
-        when = case(
-            (latest.c.status.in_(FINAL_STATUSES), latest.c.occurred_at_us),
-            else_=t.started_at_us,
-        )
+        # Every status but OPEN is final (a test holds the vocabulary to that).
+        ended = and_(latest.c.status.is_not(None), latest.c.status != OPEN)
+        when = case((ended, latest.c.occurred_at_us), else_=t.started_at_us)
         day = _day(when, start_us)
         query = (
             select(t.customer, day, t.type, status, func.count())
