@@ -295,7 +295,7 @@ class BillingQueries:
             .group_by(e.customer, day)
         )
         with self.engine.connect() as conn:
-            return [DayUsage(*row) for row in conn.execute(query)]
+            return [DayUsage._make(row) for row in conn.execute(query)]
 
     def hidden_over_budget(
         self,
