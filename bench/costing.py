@@ -20,7 +20,7 @@ import genai_prices
 from genai_prices import Usage
 
 from payoff.catalog import Catalog
-from payoff.core.money import usd_to_nanousd
+from payoff.core.money import round_usd_to_nanousd
 from payoff.core.periods import to_us
 from payoff.core.tokens import TokenCounts
 from payoff.records import UsageRecord, decode_record
@@ -104,7 +104,7 @@ def reference_cost(call: Call) -> int | None:
         )
     except LookupError:
         return None
-    return usd_to_nanousd(price.total_price)
+    return round_usd_to_nanousd(price.total_price)
 
 
 def measure(

@@ -160,7 +160,7 @@ def test_plans_are_immutable(ledger: Store, tmp_path: Path) -> None:
 
 
 def test_invalid_plans_name_the_charge_and_field(tmp_path: Path) -> None:
-    from payoff.plans import PlanError, load_plan
+    from payoff.plan_files import PlanError, load_plan
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(

@@ -217,7 +217,7 @@ def test_no_subscription_change_inside_a_finalized_period(store: Store, tmp_path
     ],
 )
 def test_plans_refuse_what_does_not_belong(tmp_path: Path, body: str, message: str) -> None:
-    from payoff.plans import PlanError, load_plan
+    from payoff.plan_files import PlanError, load_plan
 
     with pytest.raises(PlanError, match=message.replace("(", r"\(")):
         load_plan(plan_file(tmp_path, "bad", body))
@@ -319,7 +319,7 @@ def test_a_task_that_ends_later_is_taken_out_of_its_billed_period(
     ],
 )
 def test_plans_refuse_unusable_numbers(tmp_path: Path, body: str, message: str) -> None:
-    from payoff.plans import PlanError, load_plan
+    from payoff.plan_files import PlanError, load_plan
 
     with pytest.raises(PlanError, match=message):
         load_plan(plan_file(tmp_path, "bad", body))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from payoff.catalog import Catalog, load_overrides
 from payoff.core.costing import PriceTable, TokenRates, rates_from_gpu_hour
 from payoff.core.errors import CatalogError
-from payoff.core.money import format_nanousd, parse_usd_exact, usd_to_nanousd
+from payoff.core.money import format_nanousd, parse_usd_exact_nanousd, round_usd_to_nanousd
 from payoff.core.periods import EPOCH
 from payoff.core.tokens import TokenCounts
 
@@ -65,7 +65,7 @@ def test_cache_write_and_reasoning_priced_separately_when_the_model_says_so() ->
         + Decimal("0.009")
         + Decimal("0.008")
     )
-    assert PriceTable.flat(rates).cost_nanousd(counts)[0] == usd_to_nanousd(expected_usd)
+    assert PriceTable.flat(rates).cost_nanousd(counts)[0] == round_usd_to_nanousd(expected_usd)
 
 
 def test_cliff_tier_applies_above_its_start_only() -> None:
@@ -96,10 +96,10 @@ def test_gpu_hour_rates() -> None:
 def test_money_formatting_and_parsing() -> None:
     assert format_nanousd(1) == "0.000000001"
     assert format_nanousd(12_340_000_000) == "12.340000000"
-    assert parse_usd_exact("0.004") == 4_000_000
+    assert parse_usd_exact_nanousd("0.004") == 4_000_000
     for bad in ("abc", "-1", "0.0000000001", "NaN", "Infinity"):
         with pytest.raises(ValueError):
-            parse_usd_exact(bad)
+            parse_usd_exact_nanousd(bad)
 
 
 # -- the catalog against genai-prices ------------------------------------------------------
@@ -157,7 +157,7 @@ def test_catalog_cost_equals_genai_prices(
         assert expected is None or expected == 0
     else:
         assert expected is not None
-        assert table.cost_nanousd(counts)[0] == usd_to_nanousd(expected)
+        assert table.cost_nanousd(counts)[0] == round_usd_to_nanousd(expected)
 
 
 def test_unknown_model_is_unpriced_not_free() -> None:
@@ -182,7 +182,7 @@ def test_time_of_day_prices_resolve_per_window() -> None:
             provider_id="deepseek",
             genai_request_timestamp=EPOCH + dt.timedelta(microseconds=at_us),
         ).total_price
-        assert table.cost_nanousd(counts)[0] == usd_to_nanousd(expected)
+        assert table.cost_nanousd(counts)[0] == round_usd_to_nanousd(expected)
 
 
 def test_overrides_win_and_start_on_their_date(tmp_path) -> None:  # type: ignore[no-untyped-def]

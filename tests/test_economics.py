@@ -20,7 +20,7 @@ from payoff import charts, demo
 from payoff.catalog import Catalog
 from payoff.cli import app
 from payoff.core.periods import to_us
-from payoff.plans import load_plan, parse_plan
+from payoff.plan_files import load_plan, parse_plan
 from payoff.service import economics, ingest_lines, invoices, plans
 from payoff.store import open_store
 

@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 
 from payoff.core.allocation import allocate
 from payoff.core.attribution import Line, TaskUnits, attribute
+from payoff.core.buckets import Bucket, BucketCoster
 from payoff.core.costing import PriceTable, TokenRates
 from payoff.core.economics import (
     TaskFact,
     customer_figures,
-    ledgers,
+    customer_periods,
     plan_lines,
     simulate_plan,
     simulate_plans,
@@ -31,7 +32,6 @@ from payoff.core.scenarios import (
     speculative_cost_factor,
     target_passes_per_token,
 )
-from payoff.core.usage import Bucket, Pricer
 
 # USD per million tokens: 1 nano-USD per token is 0.001 USD per million.
 LIST = TokenRates(input_mtok=Decimal("1.00"), output_mtok=Decimal("4.00"),
@@ -64,7 +64,7 @@ LEDGER = (HIDDEN, VISIBLE, TOOL)
 
 def costs(name: str, gpu: frozenset[tuple[str, str]] = frozenset()) -> list[int]:
     scenario = parse_scenario(name)
-    return [b.cost_nanousd for b in scenario.apply(LEDGER, Pricer(TABLES, gpu))]
+    return [b.cost_nanousd for b in scenario.apply(LEDGER, BucketCoster(TABLES, gpu))]
 
 
 def test_the_speculative_formula_gives_3_36_tokens_per_target_pass() -> None:
@@ -106,7 +106,9 @@ def test_speculative_decoding_moves_the_cost_of_gpu_priced_models() -> None:
 
 def test_a_scenario_leaves_its_input_as_it_was() -> None:
     before = list(LEDGER)
-    parse_scenario("s:cache_hit=1,batch=1,reasoning_cap=0,loops=2").apply(LEDGER, Pricer(TABLES))
+    parse_scenario("s:cache_hit=1,batch=1,reasoning_cap=0,loops=2").apply(
+        LEDGER, BucketCoster(TABLES)
+    )
     assert list(LEDGER) == before
 
 
@@ -174,7 +176,7 @@ def test_simulating_a_plan_on_a_hand_made_ledger() -> None:
     facts = {("acme", "t1"): TaskFact("x", "completed", True),
              ("acme", "t2"): TaskFact("x", "failed", True)}  # fmt: skip
     buckets = [bucket(), bucket(task="t2", cost_nanousd=1_000_000)]
-    customers = ledgers(buckets, facts, [("acme", "t1", "won", Decimal(0))])
+    customers = customer_periods(buckets, facts, [("acme", "t1", "won", Decimal(0))])
     figures = simulate_plan(PLAN, customers, "2026-11", 30)
     # 10.00 + 2 x 1500 tokens x 0.001 + 1 completed run 0.33 + 1 outcome 1.01 = 14.34,
     # lifted to the 50.00 minimum.
@@ -208,7 +210,7 @@ def test_simulated_figures_are_the_task_by_task_sums(
     buckets = [bucket(task=f"t{i}", cost_nanousd=cost, visible=i % 2 == 0)
                for i, (cost, _, _, _) in enumerate(tasks)] + [bucket(task=None)]  # fmt: skip
     outcomes = [("acme", f"t{i}", "won", Decimal(0)) for i, t in enumerate(tasks) if t[3]]
-    customers = ledgers(buckets, facts, outcomes)
+    customers = customer_periods(buckets, facts, outcomes)
     expected = Figures()
     for ledger in customers.values():
         lines = plan_lines(PLAN, usage_totals(ledger, PLAN, 30), "2026-11")
@@ -226,7 +228,7 @@ ONE_CALL = [
 
 
 def test_batch_moves_its_share_of_the_calls_over_the_ledger_not_per_bucket() -> None:
-    after = parse_scenario("s:batch=0.5").apply(ONE_CALL, Pricer(TABLES))
+    after = parse_scenario("s:batch=0.5").apply(ONE_CALL, BucketCoster(TABLES))
     moved = [b for b in after if b.batch]
     assert sum(b.calls for b in moved) == 20
     assert sum(b.tokens for b in moved) == sum(b.tokens for b in ONE_CALL) // 2
@@ -239,11 +241,11 @@ def test_batch_moves_its_share_of_the_calls_over_the_ledger_not_per_bucket() -> 
 
 
 def test_loops_scale_hidden_steps_over_the_ledger_and_leave_no_call_less_tokens() -> None:
-    after = parse_scenario("s:loops=0.5").apply(ONE_CALL, Pricer(TABLES))
+    after = parse_scenario("s:loops=0.5").apply(ONE_CALL, BucketCoster(TABLES))
     assert sum(b.calls for b in after) == 20
     assert sum(b.tokens for b in after) == sum(b.tokens for b in ONE_CALL) // 2
     assert not [b for b in after if b.calls == 0 and (b.tokens or b.cost_nanousd)]
-    more = parse_scenario("s:loops=1.5").apply(ONE_CALL, Pricer(TABLES))
+    more = parse_scenario("s:loops=1.5").apply(ONE_CALL, BucketCoster(TABLES))
     assert sum(b.calls for b in more) == 60
     assert sum(b.tokens for b in more) == sum(b.tokens for b in ONE_CALL) * 3 // 2
 
@@ -253,7 +255,7 @@ def test_risks_stay_within_0_and_1_when_a_late_line_lowers_the_revenue() -> None
     # period's reversal) is part of the revenue but of no task's spend.
     facts = {("acme", t): TaskFact("x", "completed", True) for t in ("t1", "t2")}
     won = [("acme", t, "ok", Decimal(0)) for t in ("t1", "t2")]
-    ledger = ledgers([bucket(task="t1"), bucket(task="t2")], facts, won)["acme"]
+    ledger = customer_periods([bucket(task="t1"), bucket(task="t2")], facts, won)["acme"]
     wins = Charge("wins", "outcome", outcome="ok",
                   price=PriceSpec("per_unit", unit_price=Decimal("5.00")))  # fmt: skip
     lines = [Line("charge", Decimal("10.00"), wins), Line("late", Decimal("-5.00"))]
@@ -268,17 +270,17 @@ def test_risks_stay_within_0_and_1_when_a_late_line_lowers_the_revenue() -> None
 def test_visible_cost_is_split_and_repriced_with_the_cost() -> None:
     answer = bucket(visible=True, calls=2, uncached=400, text_output=100, reasoning=0,
                     cost_nanousd=800_000, cost_visible_nanousd=400_000)  # fmt: skip
-    moved, rest = parse_scenario("s:batch=0.5").apply([answer], Pricer(TABLES))
+    moved, rest = parse_scenario("s:batch=0.5").apply([answer], BucketCoster(TABLES))
     assert moved.batch and not rest.batch
     assert moved.cost_visible_nanousd == 50 * 2000  # the moved half's text at batch price
     assert rest.cost_visible_nanousd == 50 * 4000  # the half left, at list price
     # Speculative decoding on a model priced by GPU time: the output costs 1/3.3616 as much.
     (fast,) = parse_scenario("s:spec_accept=0.8,spec_draft=4").apply(
-        [answer], Pricer(TABLES, frozenset({("openai", "m")}))
+        [answer], BucketCoster(TABLES, frozenset({("openai", "m")}))
     )
     assert fast.cost_visible_nanousd == round(Fraction(400_000) / Fraction("3.3616"))
     for name in ("s:cache_hit=1", "s:batch=1", "s:loops=3", "s:reasoning_cap=0"):
-        for b in parse_scenario(name).apply([*LEDGER, answer], Pricer(TABLES)):
+        for b in parse_scenario(name).apply([*LEDGER, answer], BucketCoster(TABLES)):
             assert 0 <= b.cost_visible_nanousd <= b.cost_nanousd, name
 
 
@@ -286,6 +288,6 @@ def test_cache_hit_changes_nothing_on_a_model_without_a_cache_read_price() -> No
     plain = PriceTable.flat(TokenRates(input_mtok=Decimal("1.00"), output_mtok=Decimal("4.00")))
     tables = {("openai", "nocache", False, 0): plain}
     no_cache = bucket(model="nocache", uncached=1000, cache_read=0)
-    assert parse_scenario("s:cache_hit=0.9").apply([no_cache], Pricer(tables)) == [no_cache]
+    assert parse_scenario("s:cache_hit=0.9").apply([no_cache], BucketCoster(tables)) == [no_cache]
     unknown = bucket(model="unknown")  # no price table at all: no change either
-    assert parse_scenario("s:cache_hit=0.9").apply([unknown], Pricer(tables)) == [unknown]
+    assert parse_scenario("s:cache_hit=0.9").apply([unknown], BucketCoster(tables)) == [unknown]

@@ -12,9 +12,9 @@ from tests.conftest import REPO
 
 from payoff import demo
 from payoff.catalog import Catalog
-from payoff.core.economics import ledgers, simulate_plans
+from payoff.core.economics import customer_periods, simulate_plans
 from payoff.core.periods import to_us
-from payoff.plans import parse_plan
+from payoff.plan_files import parse_plan
 from payoff.service import economics, ingest_lines, invoices, plans
 from payoff.store import open_store
 
@@ -55,7 +55,7 @@ def test_simulated_baseline_revenue_is_the_invoice_total(name: str, tmp_path: Pa
     assert drafts
     as_of_us = billing_as_of(drafts[0]["as_of"])
     data = economics.load(store, "2026-11", as_of_us)
-    customers = ledgers(data.buckets, data.facts, data.outcomes)
+    customers = customer_periods(data.buckets, data.facts, data.outcomes)
     for invoice in drafts:
         ledger = {invoice["customer"]: customers[invoice["customer"]]}
         figures = simulate_plans([plan], ledger, "2026-11", data.period.days)[0]

@@ -18,7 +18,7 @@ from genai_prices import Usage
 
 from payoff.catalog import Catalog
 from payoff.core.errors import RecordError
-from payoff.core.money import usd_to_nanousd
+from payoff.core.money import round_usd_to_nanousd
 from payoff.core.tokens import TokenCounts, normalise_usage
 from payoff.records import UsageRecord, record_from_dict
 from payoff.sources.providers import provider_for_format, usage_from_response
@@ -241,7 +241,7 @@ def test_record_decodes_and_costs_as_genai_prices(n: int, line: dict[str, Any]) 
             provider_id=provider,
             genai_request_timestamp=NOV_3,
         )
-        return usd_to_nanousd(price.total_price)
+        return round_usd_to_nanousd(price.total_price)
 
     if table is None:
         with pytest.raises(LookupError):
@@ -278,7 +278,7 @@ def test_cost_gaps_against_genai_prices_full_extraction_are_the_known_ones() -> 
             provider_id=line["provider"],
             api_flavor=API_FLAVORS[line["usage_format"]],
         )
-        full = usd_to_nanousd(extracted.calc_price(genai_request_timestamp=NOV_3).total_price)
+        full = round_usd_to_nanousd(extracted.calc_price(genai_request_timestamp=NOV_3).total_price)
         ours = table.cost_nanousd(normalise_usage(line["usage_format"], line["usage"]))[0]
         if ours != full:
             extra = {key for key, value in vars(extracted.usage).items() if value} - FIVE_BUCKETS

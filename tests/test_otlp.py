@@ -34,7 +34,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCod
 from conftest import NOV_3_US
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
-from payoff.core.money import parse_usd_exact
+from payoff.core.money import parse_usd_exact_nanousd
 from payoff.core.tokens import TokenCounts
 from payoff.records import TaskRecord, UsageRecord, decode_record
 from payoff.service import IngestReport, ingest_lines
@@ -228,7 +228,7 @@ def test_an_agent_trace_becomes_its_steps_and_a_completed_task(store: Store) -> 
         "support",
         3,
     )
-    assert summary.cost_nanousd == plan_cost + answer_cost + parse_usd_exact("0.004")
+    assert summary.cost_nanousd == plan_cost + answer_cost + parse_usd_exact_nanousd("0.004")
     assert summary.cost_visible_nanousd == answer_visible_cost > 0
     assert summary.tokens_total == 1200 + 300 + 2500 + 420
     assert summary.tokens_visible == 420 - 128

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from payoff.core.integrity import FLAG_RULES, OutcomeStats, Thresholds, flags
 from payoff.core.outcomes import (
     TRANSITIONS,
     US_PER_DAY,
@@ -192,3 +193,21 @@ def test_windows_are_capped_at_a_year() -> None:
     assert any(
         "at most 365 days" in e for e in Policy("customer", accept_after_days=400).validate()
     )
+
+
+def test_every_flag_says_why_with_its_numbers() -> None:
+    before = OutcomeStats(claims=20, verified=18, tasks=40, cost_nanousd=2_000_000)
+    now = OutcomeStats(
+        claims=40, verified=20, rejected=10, reversed=5, pending=5, audited=6,
+        audit_decided=5, audit_rejected=2, stale=3, tasks=40, cost_nanousd=2_000_000,
+    )  # fmt: skip
+    assert [rule.name for rule in FLAG_RULES] == [f.name for f in flags(now, before, Thresholds())]
+    assert [f.why for f in flags(now, before, Thresholds())] == [
+        "claims per task 0.5000 -> 1.0000 (+100.0%) while cost per claim fell 50.0%: "
+        "the bar for claiming may have been lowered",
+        "auditors rejected 2 of the 5 sampled claims they decided (40.0%; 6 sampled)",
+        "10 of 40 claims rejected (25.0%)",
+        "5 of 25 verified claims reversed (20.0%)",
+        "3 claims pending for more than 14 days",
+    ]
+    assert flags(now, None, Thresholds())[0].name == "audit_disagreement"

@@ -38,8 +38,8 @@ def test_exported_names_are_pinned_and_sorted() -> None:
         "numbered_lines",
         "open_store",
         "record_from_dict",
+        "round_usd_to_nanousd",
         "usage_from_response",
-        "usd_to_nanousd",
     ]
     for name in payoff.__all__:
         assert hasattr(payoff, name)
@@ -52,7 +52,7 @@ ERROR_MODULES = (
     "payoff.core.invoicing",
     "payoff.core.outcomes",
     "payoff.core.scenarios",
-    "payoff.plans",
+    "payoff.plan_files",
     "payoff.sdk.spool",
     "payoff.service.access",
     "payoff.service.attestations",

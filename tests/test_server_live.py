@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from api_support import Keys, live_server, prepare_ledger, start_server, usage
-from payoff.core.money import format_nanousd, usd_to_nanousd
+from payoff.core.money import format_nanousd, round_usd_to_nanousd
 
 BATCH = 1_000
 CLIENTS = 3
@@ -112,7 +112,7 @@ def expected_cost_nanousd(calls: list[tuple[int, int, int, int]], when: dt.datet
             provider_id="openai",
             genai_request_timestamp=when,
         ).total_price
-        total += usd_to_nanousd(price)
+        total += round_usd_to_nanousd(price)
     return total
 
 

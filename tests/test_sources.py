@@ -25,7 +25,7 @@ from openai.types.responses.response_usage import InputTokensDetails, OutputToke
 
 from payoff.catalog import Catalog
 from payoff.core.errors import RecordError
-from payoff.core.money import usd_to_nanousd
+from payoff.core.money import round_usd_to_nanousd
 from payoff.core.tokens import TokenCounts
 from payoff.records import UsageRecord, record_from_dict
 from payoff.sources.providers import (
@@ -210,7 +210,7 @@ def test_anthropic_cache_double_count_input_adds_cache_and_cost_counts_it_once()
         provider_id="anthropic",
         genai_request_timestamp=NOV_3,
     )
-    assert cost == usd_to_nanousd(expected.total_price)
+    assert cost == round_usd_to_nanousd(expected.total_price)
     # By hand, in nano-USD per token: 4 uncached at 3, 1163 read at 0.3, 10 written at 3.75,
     # 202 output at 15 (USD per million tokens).
     assert cost == 4 * 3000 + 1163 * 300 + 10 * 3750 + 202 * 15000

@@ -18,7 +18,7 @@ from payoff.core.errors import (
     RecordError,
     StoreError,
 )
-from payoff.core.money import format_nanousd, usd_to_nanousd
+from payoff.core.money import format_nanousd, round_usd_to_nanousd
 from payoff.core.tokens import TokenCounts, normalise_usage
 from payoff.problems import Problem
 from payoff.records import decode_record, record_from_dict
@@ -57,8 +57,8 @@ __all__ = [
     "numbered_lines",
     "open_store",
     "record_from_dict",
+    "round_usd_to_nanousd",
     "usage_from_response",
-    "usd_to_nanousd",
 ]
 
 # The ledger's side (the store, with SQLAlchemy and Alembic, and the ingest pipeline) loads

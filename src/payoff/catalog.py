@@ -40,9 +40,8 @@ from genai_prices import types as gp
 
 from payoff.core.costing import PriceTable, TokenRates, rates_from_gpu_hour
 from payoff.core.errors import CatalogError
-from payoff.core.periods import EPOCH
+from payoff.core.periods import US_PER_DAY, from_us
 
-US_PER_DAY = 86_400_000_000
 US_PER_SECOND = 1_000_000
 _UNRESOLVED = object()
 MAX_CACHED_MODELS = 10_000
@@ -121,10 +120,6 @@ def load_overrides(path: str | Path) -> list[Override]:
         except ValueError as exc:
             raise CatalogError(f"price overrides {path}: $.prices[{index}]: {exc}") from None
     return parsed.prices
-
-
-def _utc_datetime(at_us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=at_us)
 
 
 def _tiered_rate(price: Decimal | gp.TieredPrices | None, input_tokens: int) -> Decimal | None:
@@ -261,7 +256,7 @@ class Catalog:
         return _ModelEntry(gp_provider, gp_model, overrides, _time_of_day_bounds(gp_model))
 
     def _resolve_table(self, entry: _ModelEntry, batch: bool, at_us: int) -> PriceTable | None:
-        when = _utc_datetime(at_us)
+        when = from_us(at_us)
         started = [
             o
             for o in entry.overrides

@@ -552,7 +552,7 @@ def _economics(store: Any, catalog: Any, month: str, console: Any, prefix: Path)
     """The four pricing models side by side, the technique table, and the charts."""
     from payoff import charts
     from payoff.cli.economics import print_simulation
-    from payoff.plans import parse_plan
+    from payoff.plan_files import parse_plan
     from payoff.service import economics
 
     _, end = month_bounds(month)

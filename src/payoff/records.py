@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from payoff.core.errors import RecordError
+from payoff.core.statuses import TaskStatus
 from payoff.core.tokens import TokenCounts, normalise_usage
 
 MAX_ID_LENGTH = 255
@@ -175,7 +176,7 @@ class TaskRecord(_Record, tag="task"):
 
     id: Id
     customer: Name
-    status: Literal["open", "completed", "failed", "abandoned"]
+    status: TaskStatus
     time: Time
     type: Name | None = None
 

@@ -12,7 +12,8 @@ import msgspec
 from msgspec.structs import astuple
 
 from payoff.catalog import Catalog
-from payoff.core.money import parse_usd_exact
+from payoff.core.buckets import COST_FROM_CATALOG, COST_FROM_RECORD
+from payoff.core.money import parse_usd_exact_nanousd
 from payoff.core.periods import to_us
 from payoff.core.tokens import TokenCounts
 from payoff.records import (
@@ -24,9 +25,8 @@ from payoff.records import (
 )
 from payoff.store.protocol import EVENTS, WriteBatch
 
-COST_FROM_CATALOG = "catalog"
-COST_FROM_RECORD = "record"
 COST_AT = EVENTS.column_index("cost_nanousd")
+"""Where an event row holds its cost: None marks an unpriced step."""
 
 # Attributes are stored with sorted keys: the same map is the same text, whatever its order.
 _encode = msgspec.json.Encoder(order="sorted").encode
@@ -35,7 +35,7 @@ _encode = msgspec.json.Encoder(order="sorted").encode
 @lru_cache(maxsize=4096)
 def _explicit_cost(text: str) -> int:
     # Explicit costs repeat (a tool's price per call): parse each distinct string once.
-    return parse_usd_exact(text)
+    return parse_usd_exact_nanousd(text)
 
 
 class RowBuilder:
@@ -76,7 +76,6 @@ class RowBuilder:
                     record.value,
                     record.evidence_digest,
                     occurred_at_us,
-                    "claimed",
                 )
             )
         else:

@@ -14,9 +14,10 @@ import typer
 from rich.table import Table
 
 from payoff.cli import Settings, app, emit_json, err, out
+from payoff.cli.options import AsJson
 from payoff.core.errors import PayoffError
 from payoff.core.periods import to_us
-from payoff.plans import load_plan
+from payoff.plan_files import load_plan
 from payoff.service import invoices, plans, rating
 
 plans_app = typer.Typer(help="Versioned, immutable price plans.", no_args_is_help=True)
@@ -27,8 +28,6 @@ invoice_app = typer.Typer(
 app.add_typer(plans_app, name="plans")
 app.add_typer(customers_app, name="customers")
 app.add_typer(invoice_app, name="invoice")
-
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @plans_app.command("apply")

@@ -11,11 +11,11 @@ from rich.table import Table
 
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import parse_as_of
+from payoff.cli.options import AsJson
 from payoff.service import economics
 
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Chart = Annotated[Path | None, typer.Option("--chart", help="Also draw a chart: FILE.png or .svg.")]
-Period = Annotated[str, typer.Option("--period", help="The period, YYYY-MM.")]
+PeriodOption = Annotated[str, typer.Option("--period", help="The period, YYYY-MM.")]
 AsOf = Annotated[
     str | None,
     typer.Option("--as-of", help="Read what the ledger held at this time (RFC 3339); default now."),
@@ -73,7 +73,7 @@ def _table(*headers: str, title: str) -> Table:
 @app.command("report")
 def report(
     ctx: typer.Context,
-    period: Period,
+    period: PeriodOption,
     by: Annotated[str, typer.Option(help="Rows by customer, plan, task_type or model.")] = (
         "customer"
     ),
@@ -114,7 +114,7 @@ def print_report(result: dict[str, Any]) -> None:
 @app.command("simulate")
 def simulate(
     ctx: typer.Context,
-    period: Period,
+    period: PeriodOption,
     plan: Annotated[list[Path], typer.Option("--plan", help="A plan file; repeat for more.")],
     scenario: Annotated[
         list[str] | None,

@@ -9,6 +9,8 @@ import typer
 from rich.table import Table
 
 from payoff.cli import Settings, app, emit_json, err, out
+from payoff.cli.options import AsJson
+from payoff.core.statuses import OUTCOME_STATUSES
 from payoff.service import integrity
 from payoff.service import outcomes as service
 from payoff.store.outcomes import MAX_OUTCOMES_LISTED
@@ -17,9 +19,6 @@ outcomes_app = typer.Typer(
     help="Outcome claims: their status, and verdicts on them.", no_args_is_help=True
 )
 app.add_typer(outcomes_app, name="outcomes")
-
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-STATUSES = ("claimed", "verified", "rejected", "reversed")
 
 
 @outcomes_app.command("list")
@@ -33,8 +32,10 @@ def outcomes_list(
 ) -> None:
     """List outcome claims with their status as of now, and the steps that led there."""
     settings: Settings = ctx.obj
-    if status is not None and status not in STATUSES:
-        raise typer.BadParameter(f"--status is one of {', '.join(STATUSES)}, got {status!r}")
+    if status is not None and status not in OUTCOME_STATUSES:
+        raise typer.BadParameter(
+            f"--status is one of {', '.join(OUTCOME_STATUSES)}, got {status!r}"
+        )
     found = service.list_states(settings.store(create=False), customer, status)
     if len(found) >= MAX_OUTCOMES_LISTED:
         err.print(f"showing the first {MAX_OUTCOMES_LISTED:,} outcomes; filter by --customer")

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from payoff.api.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS, ServerConfig
 from payoff.cli import Settings, app, emit_json, out
-from payoff.cli.billing import AsJson, customers_app
+from payoff.cli.billing import customers_app
+from payoff.cli.options import AsJson
 from payoff.service import access
 from payoff.service.invoices import iso
 

@@ -27,11 +27,12 @@ from decimal import Decimal
 
 from payoff.core.allocation import allocate, integer_weights
 from payoff.core.currency import minor_unit, to_minor
+from payoff.core.money import ZERO
 from payoff.core.plan import ANY, Charge
 from payoff.core.pricing.percentage import fee_for
-from payoff.core.rating import FINAL_STATUSES
+from payoff.core.statuses import FINAL_STATUSES, OPEN
+from payoff.core.token_classes import hidden_tokens, tokens_over_budget
 
-ZERO = Decimal(0)
 LINE_KINDS = ("charge", "true_up", "discount", "late")
 
 
@@ -41,7 +42,7 @@ class TaskUnits:
 
     task: str | None  # None: usage recorded outside any task
     type: str | None = None
-    status: str = "open"
+    status: str = OPEN
     ended: bool = False  # ended (completed, failed, abandoned) within the period
     tokens: Mapping[str, int] = field(default_factory=dict)
     """By plan token class: input (uncached), cache_read, cache_write, output."""
@@ -84,8 +85,7 @@ def over_budget(classes: Sequence[str], cap: int, unit: TaskUnits) -> int:
     if unit.task is None:
         return 0
     counted = sum(unit.tokens.get(name, 0) for name in classes)
-    hidden = counted - (unit.visible_output if "output" in classes else 0)
-    return max(0, hidden - cap)
+    return tokens_over_budget(hidden_tokens(classes, counted, unit.visible_output), cap)
 
 
 def _budgeted_tokens(charge: Charge, task: TaskUnits) -> int:

@@ -15,13 +15,13 @@ from decimal import Decimal
 from fractions import Fraction
 
 from payoff.core.attribution import Attribution, Line, TaskUnits, attribute, over_budget
+from payoff.core.buckets import Bucket
 from payoff.core.figures import Figures
 from payoff.core.invoicing import totals
 from payoff.core.plan import Plan
-from payoff.core.rating import FINAL_STATUSES, UsageTotals, fees_for
-from payoff.core.usage import Bucket
-
-NO_TASK = None
+from payoff.core.rating import UsageTotals, fees_for
+from payoff.core.statuses import FINAL_STATUSES, OPEN
+from payoff.core.token_classes import CLASS_PARTS, PART_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -46,22 +46,28 @@ class TaskUsage:
     def add(self, b: Bucket) -> None:
         tokens = self.tokens
         if not tokens:
-            tokens.update(input=0, cache_read=0, cache_write=0, output=0)
-        output = b.text_output + b.reasoning
-        tokens["input"] += b.uncached
-        tokens["cache_read"] += b.cache_read
-        tokens["cache_write"] += b.cache_write
-        tokens["output"] += output
-        visible = b.text_output if b.visible else 0
+            tokens.update(dict.fromkeys(CLASS_PARTS, 0))
+        parts = b.parts
+        for name, at in _CLASS_AT:
+            for i in at:
+                tokens[name] += parts[i]
+        visible = b.tokens_visible
         self.visible_output += visible
-        self.hidden += b.uncached + b.cache_read + b.cache_write + output - visible
+        self.hidden += b.tokens - visible
         self.cost_nanousd += b.cost_nanousd
         self.cost_visible_nanousd += b.cost_visible_nanousd
         self.unpriced += b.unpriced
 
 
+_CLASS_AT = tuple(
+    (name, tuple(tuple(PART_COLUMNS).index(part) for part in parts))
+    for name, parts in CLASS_PARTS.items()
+)
+"""Each plan class with the positions of the parts it sums in `Bucket.parts`."""
+
+
 @dataclass
-class CustomerLedger:
+class CustomerPeriod:
     """A customer's period: its tasks (index-aligned units and usage) and outcomes."""
 
     units: list[TaskUnits] = field(default_factory=list)
@@ -77,7 +83,7 @@ TaskKey = tuple[str, str | None]
 class PeriodTasks:
     """The period's tasks in order, with what no scenario changes: facts and outcomes."""
 
-    blanks: list[tuple[str, TaskUnits]]
+    task_skeletons: list[tuple[str, TaskUnits]]
     """(customer, task) per task, by customer (task-less usage first), then task; no usage."""
     verified: dict[str, list[tuple[str, Decimal]]]
     """Per customer, every outcome verified in the period, in the order verified."""
@@ -103,36 +109,36 @@ def period_tasks(
         | set(by_task),
         key=lambda k: (k[0], k[1] is not None, k[1] or ""),
     )
-    blanks = []
+    task_skeletons = []
     for customer, task in keys:
-        fact = facts.get((customer, task), TaskFact(None, "open", False))
+        fact = facts.get((customer, task), TaskFact(None, OPEN, False))
         outcomes_of = tuple(by_task.get((customer, task), ()))
-        blank = TaskUnits(task, fact.type, fact.status, fact.ended, outcomes=outcomes_of)
-        blanks.append((customer, blank))
-    return PeriodTasks(blanks, dict(verified))
+        skeleton = TaskUnits(task, fact.type, fact.status, fact.ended, outcomes=outcomes_of)
+        task_skeletons.append((customer, skeleton))
+    return PeriodTasks(task_skeletons, dict(verified))
 
 
-def ledgers(
+def customer_periods(
     buckets: Sequence[Bucket],
     facts: Mapping[TaskKey, TaskFact],
     outcomes: Sequence[tuple[str, str, str, Decimal]],
     tasks: PeriodTasks | None = None,
-) -> dict[str, CustomerLedger]:
+) -> dict[str, CustomerPeriod]:
     """Per customer: its tasks of the period (`period_tasks`, unless given: a scenario keeps
     the ledger's tasks) with their usage summed from `buckets`, and its verified outcomes."""
     tasks = tasks or period_tasks(buckets, facts, outcomes)
     usage: dict[TaskKey, TaskUsage] = defaultdict(TaskUsage)
     for b in buckets:
         usage[(b.customer, b.task)].add(b)
-    result: dict[str, CustomerLedger] = defaultdict(CustomerLedger)
-    for customer, blank in tasks.blanks:
-        used = usage.pop((customer, blank.task), None) or TaskUsage()
-        ledger = result[customer]
-        ledger.units.append(
-            TaskUnits(blank.task, blank.type, blank.status, blank.ended, used.tokens,
-                      used.visible_output, used.cost_nanousd, blank.outcomes)
+    result: dict[str, CustomerPeriod] = defaultdict(CustomerPeriod)
+    for customer, skeleton in tasks.task_skeletons:
+        used = usage.pop((customer, skeleton.task), None) or TaskUsage()
+        customer_period = result[customer]
+        customer_period.units.append(
+            TaskUnits(skeleton.task, skeleton.type, skeleton.status, skeleton.ended, used.tokens,
+                      used.visible_output, used.cost_nanousd, skeleton.outcomes)
         )  # fmt: skip
-        ledger.usage.append(used)
+        customer_period.usage.append(used)
     assert not usage, "every bucket belongs to a task of the period"
     for customer, verified in tasks.verified.items():
         result[customer].outcomes.extend(verified)
@@ -140,43 +146,49 @@ def ledgers(
 
 
 def usage_totals(
-    ledger: CustomerLedger, plan: Plan, period_days: int, output_factor: Fraction = Fraction(1)
+    customer_period: CustomerPeriod,
+    plan: Plan,
+    period_days: int,
+    output_factor: Fraction = Fraction(1),
 ) -> UsageTotals:
     """The whole period's totals of a customer, as if on `plan` for all of it."""
-    return plan_totals(customer_totals(ledger, period_days, output_factor), ledger, plan)
+    return plan_totals(
+        customer_totals(customer_period, period_days, output_factor), customer_period, plan
+    )
 
 
 def customer_totals(
-    ledger: CustomerLedger, period_days: int, output_factor: Fraction = Fraction(1)
+    customer_period: CustomerPeriod, period_days: int, output_factor: Fraction = Fraction(1)
 ) -> UsageTotals:
     """A customer's totals whatever the plan: every field but the reasoning budgets'."""
     tokens: dict[str, int] = defaultdict(int)
-    for used in ledger.usage:
+    for used in customer_period.usage:
         for name, count in used.tokens.items():
             tokens[name] += count
     if output_factor != 1:  # list prices of output tracking a lower cost (see scenarios)
         tokens["output"] = round(tokens["output"] * output_factor)
     tasks: dict[tuple[str | None, str], int] = defaultdict(int)
-    for t in ledger.units:
+    for t in customer_period.units:
         if t.task is not None and t.ended and t.status in FINAL_STATUSES:
             tasks[(t.type, t.status)] += 1
     return UsageTotals(
         active_days=period_days,
         period_days=period_days,
         tokens=dict(tokens),
-        cost_nanousd=sum(u.cost_nanousd for u in ledger.usage),
-        unpriced_steps=sum(u.unpriced for u in ledger.usage),
+        cost_nanousd=sum(u.cost_nanousd for u in customer_period.usage),
+        unpriced_steps=sum(u.unpriced for u in customer_period.usage),
         tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
-        outcomes=tuple(ledger.outcomes),
+        outcomes=tuple(customer_period.outcomes),
     )
 
 
-def plan_totals(base: UsageTotals, ledger: CustomerLedger, plan: Plan) -> UsageTotals:
+def plan_totals(base: UsageTotals, customer_period: CustomerPeriod, plan: Plan) -> UsageTotals:
     """`base` with what `plan`'s reasoning budgets absorb of the customer's tasks: per
     charge, only the hidden tokens of the classes it counts."""
     absorbed = {
         c.name: sum(
-            over_budget(c.classes, c.hidden_tokens_per_task_max, unit) for unit in ledger.units
+            over_budget(c.classes, c.hidden_tokens_per_task_max, unit)
+            for unit in customer_period.units
         )
         for c in plan.charges
         if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
@@ -213,22 +225,22 @@ def task_figures(unit: TaskUnits, used: TaskUsage, amount: Decimal, earned: bool
     )
 
 
-def customer_figures(ledger: CustomerLedger, shared: Attribution) -> list[Figures]:
+def customer_figures(customer_period: CustomerPeriod, shared: Attribution) -> list[Figures]:
     """One Figures per task, and a last one for what no task was attributed."""
     rows = [
         task_figures(unit, used, amount, earned)
         for unit, used, amount, earned in zip(
-            ledger.units, ledger.usage, shared.amounts, shared.earned, strict=True
+            customer_period.units, customer_period.usage, shared.amounts, shared.earned, strict=True
         )
     ]
     rows.append(Figures(revenue=shared.unattributed, revenue_late=shared.late))
     return rows
 
 
-def fixed_figures(ledger: CustomerLedger) -> Figures:
+def fixed_figures(customer_period: CustomerPeriod) -> Figures:
     """The figures of a customer's tasks that no plan changes (revenue and risks aside)."""
     result = Figures()
-    for unit, used in zip(ledger.units, ledger.usage, strict=True):
+    for unit, used in zip(customer_period.units, customer_period.usage, strict=True):
         result.cost_nanousd += used.cost_nanousd
         result.cost_visible_nanousd += used.cost_visible_nanousd
         result.outcomes_verified += len(unit.outcomes)
@@ -241,13 +253,13 @@ def fixed_figures(ledger: CustomerLedger) -> Figures:
     return result
 
 
-def shared_figures(ledger: CustomerLedger, shared: Attribution) -> Figures:
+def shared_figures(customer_period: CustomerPeriod, shared: Attribution) -> Figures:
     """What a plan's attribution adds to `fixed_figures`: revenue, spend and cost unearned.
 
     The same sums as `customer_figures` gives, task by task (tested)."""
     result = Figures(revenue=sum(shared.amounts, shared.unattributed), revenue_late=shared.late)
     for unit, used, amount, earned in zip(
-        ledger.units, ledger.usage, shared.amounts, shared.earned, strict=True
+        customer_period.units, customer_period.usage, shared.amounts, shared.earned, strict=True
     ):
         if unit.outcomes:
             result.spend_verified += amount
@@ -258,7 +270,7 @@ def shared_figures(ledger: CustomerLedger, shared: Attribution) -> Figures:
 
 def simulate_plans(
     plans: Sequence[Plan],
-    customers: Mapping[str, CustomerLedger],
+    customers: Mapping[str, CustomerPeriod],
     label: str,
     period_days: int,
     output_factor: Fraction = Fraction(1),
@@ -268,20 +280,20 @@ def simulate_plans(
     What does not depend on the plan (usage totals, task counts, costs) is summed once."""
     results = [Figures() for _ in plans]
     for name in sorted(customers):
-        ledger = customers[name]
-        base = customer_totals(ledger, period_days, output_factor)
-        fixed = fixed_figures(ledger)
+        customer_period = customers[name]
+        base = customer_totals(customer_period, period_days, output_factor)
+        fixed = fixed_figures(customer_period)
         for plan, result in zip(plans, results, strict=True):
-            lines = plan_lines(plan, plan_totals(base, ledger, plan), label)
-            shared = attribute(lines, ledger.units, plan.currency)
+            lines = plan_lines(plan, plan_totals(base, customer_period, plan), label)
+            shared = attribute(lines, customer_period.units, plan.currency)
             result.add(fixed)
-            result.add(shared_figures(ledger, shared))
+            result.add(shared_figures(customer_period, shared))
     return results
 
 
 def simulate_plan(
     plan: Plan,
-    customers: Mapping[str, CustomerLedger],
+    customers: Mapping[str, CustomerPeriod],
     label: str,
     period_days: int,
     output_factor: Fraction = Fraction(1),
@@ -294,7 +306,7 @@ KeyOf = Callable[[str, TaskUnits], str]
 
 
 def grouped(
-    customers: Mapping[str, CustomerLedger],
+    customers: Mapping[str, CustomerPeriod],
     shares: Mapping[str, Attribution],
     key_of: KeyOf,
 ) -> tuple[dict[str, Figures], Figures]:
@@ -303,12 +315,16 @@ def grouped(
     rows: dict[str, Figures] = defaultdict(Figures)
     total = Figures()
     for name in sorted(customers):
-        ledger = customers[name]
+        customer_period = customers[name]
         shared = shares.get(name) or Attribution(
-            [Decimal(0)] * len(ledger.units), [False] * len(ledger.units), Decimal(0)
+            [Decimal(0)] * len(customer_period.units),
+            [False] * len(customer_period.units),
+            Decimal(0),
         )
-        figures = customer_figures(ledger, shared)
-        keys = [key_of(name, unit) for unit in ledger.units] + [key_of(name, TaskUnits(None))]
+        figures = customer_figures(customer_period, shared)
+        keys = [key_of(name, unit) for unit in customer_period.units] + [
+            key_of(name, TaskUnits(None))
+        ]
         for key, row in zip(keys, figures, strict=True):
             rows[key].add(row)
             total.add(row)

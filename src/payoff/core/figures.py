@@ -12,10 +12,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from payoff.core.money import NANOUSD_PER_USD, format_nanousd, round_div_half_even
+from payoff.core.money import NANOUSD_PER_USD, ZERO, format_nanousd, round_div_half_even
 
 RATIO_PLACES = 4
-ZERO = Decimal(0)
 
 
 def ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | None:
@@ -28,7 +27,8 @@ def ratio(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | Non
     return Decimal(sign * scaled).scaleb(-RATIO_PLACES)
 
 
-def per(amount_nanousd: int, count: int) -> int | None:
+def average_nanousd(amount_nanousd: int, count: int) -> int | None:
+    """The amount per item, rounded half-even; None when there are no items."""
     return None if count == 0 else round_div_half_even(amount_nanousd, count)
 
 
@@ -93,8 +93,10 @@ class Figures:
             "tasks": self.tasks,
             "verified_outcomes": self.outcomes_verified,
             "success_rate": text(ratio(self.tasks_verified, self.tasks)),
-            "cost_per_task": usd(per(self.cost_nanousd, self.tasks)),
-            "cost_per_verified_outcome": usd(per(self.cost_nanousd, self.outcomes_verified)),
+            "cost_per_task": usd(average_nanousd(self.cost_nanousd, self.tasks)),
+            "cost_per_verified_outcome": usd(
+                average_nanousd(self.cost_nanousd, self.outcomes_verified)
+            ),
             "visible_tokens": self.tokens_visible,
             "hidden_tokens": self.tokens_hidden,
             "hidden_ratio": text(ratio(self.tokens_hidden, self.tokens_visible)),

@@ -7,11 +7,11 @@ customers disputing or reversing them, claims left pending.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-ZERO = Decimal(0)
-
+from payoff.core.money import ZERO
 
 SHARES = ("cost_per_claim_drop", "audit_disagreement", "high_disputes", "high_reversals")
 """Thresholds that are shares of a whole (outcome_rate_jump is a rise, and may exceed 1)."""
@@ -109,68 +109,104 @@ def _pct(value: Decimal) -> str:
     return f"{(value * 100).quantize(Decimal('0.1'), ROUND_HALF_EVEN)}%"
 
 
+Check = Callable[[OutcomeStats, OutcomeStats | None, Thresholds], bool]
+Message = Callable[[OutcomeStats, OutcomeStats | None, Thresholds], str]
+
+
+@dataclass(frozen=True)
+class FlagRule:
+    """One flag: when a window raises it, and the sentence that says why, with numbers."""
+
+    name: str
+    applies: Check
+    message: Message
+
+
+def _enough(now: OutcomeStats, limits: Thresholds) -> bool:
+    return now.claims >= limits.min_claims
+
+
+def _jump(now: OutcomeStats, baseline: OutcomeStats | None) -> tuple[Decimal, Decimal] | None:
+    """Claims per task and cost per claim, relative changes against the baseline."""
+    if baseline is None:
+        return None
+    rate_change = change(now.outcome_rate, baseline.outcome_rate)
+    cost_change = change(now.cost_per_claim_nanousd, baseline.cost_per_claim_nanousd)
+    if rate_change is None or cost_change is None:
+        return None
+    return rate_change, cost_change
+
+
+def _rate_jumped(now: OutcomeStats, baseline: OutcomeStats | None, limits: Thresholds) -> bool:
+    if not _enough(now, limits) or baseline is None or baseline.claims < limits.min_claims:
+        return False
+    jump = _jump(now, baseline)
+    return (
+        jump is not None
+        and jump[0] >= limits.outcome_rate_jump
+        and -jump[1] >= limits.cost_per_claim_drop
+    )
+
+
+def _rate_jump_why(now: OutcomeStats, baseline: OutcomeStats | None, _: Thresholds) -> str:
+    jump = _jump(now, baseline)
+    assert baseline is not None and jump is not None, "only said of a jump"
+    rate_change, cost_change = jump
+    return (
+        f"claims per task {baseline.outcome_rate} -> {now.outcome_rate} "
+        f"(+{_pct(rate_change)}) while cost per claim fell {_pct(-cost_change)}: "
+        "the bar for claiming may have been lowered"
+    )
+
+
+FLAG_RULES = (
+    FlagRule("outcome_rate_jump", _rate_jumped, _rate_jump_why),
+    FlagRule(
+        "audit_disagreement",
+        lambda now, _, limits: (
+            now.audit_decided >= limits.min_audited
+            and (now.audit_disagreement or ZERO) >= limits.audit_disagreement
+        ),
+        lambda now, _, __: (
+            f"auditors rejected {now.audit_rejected} of the {now.audit_decided} sampled "
+            f"claims they decided ({_pct(now.audit_disagreement or ZERO)}; "
+            f"{now.audited} sampled)"
+        ),
+    ),
+    FlagRule(
+        "high_disputes",
+        lambda now, _, limits: (
+            _enough(now, limits) and (now.dispute_rate or ZERO) >= limits.high_disputes
+        ),
+        lambda now, _, __: (
+            f"{now.rejected} of {now.claims} claims rejected ({_pct(now.dispute_rate or ZERO)})"
+        ),
+    ),
+    FlagRule(
+        "high_reversals",
+        lambda now, _, limits: (
+            _enough(now, limits) and (now.reversal_rate or ZERO) >= limits.high_reversals
+        ),
+        lambda now, _, __: (
+            f"{now.reversed} of {now.verified + now.reversed} verified claims reversed "
+            f"({_pct(now.reversal_rate or ZERO)})"
+        ),
+    ),
+    FlagRule(
+        "stale_claims",
+        lambda now, _, __: now.stale > 0,
+        lambda now, _, limits: (
+            f"{now.stale} claims pending for more than {limits.stale_after_days} days"
+        ),
+    ),
+)
+"""Every flag, in the order raised: a new flag is one more rule."""
+
+
 def flags(now: OutcomeStats, baseline: OutcomeStats | None, limits: Thresholds) -> list[Flag]:
     """The flags a window raises, each saying why with its numbers."""
-    raised = []
-    enough = now.claims >= limits.min_claims
-    if enough and baseline is not None and baseline.claims >= limits.min_claims:
-        rate_change = change(now.outcome_rate, baseline.outcome_rate)
-        cost_change = change(now.cost_per_claim_nanousd, baseline.cost_per_claim_nanousd)
-        if (
-            rate_change is not None
-            and cost_change is not None
-            and rate_change >= limits.outcome_rate_jump
-            and -cost_change >= limits.cost_per_claim_drop
-        ):
-            raised.append(
-                Flag(
-                    "outcome_rate_jump",
-                    (
-                        f"claims per task {baseline.outcome_rate} -> {now.outcome_rate} "
-                        f"(+{_pct(rate_change)}) while cost per claim fell {_pct(-cost_change)}: "
-                        "the bar for claiming may have been lowered"
-                    ),
-                )
-            )
-    if (
-        now.audit_decided >= limits.min_audited
-        and (now.audit_disagreement or ZERO) >= limits.audit_disagreement
-    ):
-        raised.append(
-            Flag(
-                "audit_disagreement",
-                (
-                    f"auditors rejected {now.audit_rejected} of the {now.audit_decided} sampled "
-                    f"claims they decided ({_pct(now.audit_disagreement or ZERO)}; "
-                    f"{now.audited} sampled)"
-                ),
-            )
-        )
-    if enough and (now.dispute_rate or ZERO) >= limits.high_disputes:
-        raised.append(
-            Flag(
-                "high_disputes",
-                (
-                    f"{now.rejected} of {now.claims} claims rejected "
-                    f"({_pct(now.dispute_rate or ZERO)})"
-                ),
-            )
-        )
-    if enough and (now.reversal_rate or ZERO) >= limits.high_reversals:
-        raised.append(
-            Flag(
-                "high_reversals",
-                (
-                    f"{now.reversed} of {now.verified + now.reversed} verified claims reversed "
-                    f"({_pct(now.reversal_rate or ZERO)})"
-                ),
-            )
-        )
-    if now.stale:
-        raised.append(
-            Flag(
-                "stale_claims",
-                (f"{now.stale} claims pending for more than {limits.stale_after_days} days"),
-            )
-        )
-    return raised
+    return [
+        Flag(rule.name, rule.message(now, baseline, limits))
+        for rule in FLAG_RULES
+        if rule.applies(now, baseline, limits)
+    ]

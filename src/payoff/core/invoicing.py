@@ -27,10 +27,9 @@ from payoff.core.canonical import (
 )
 from payoff.core.currency import round_money
 from payoff.core.errors import Refused
+from payoff.core.money import ZERO
 from payoff.core.plan import Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
-
-ZERO = Decimal(0)
 
 # (status, action) -> new status. Anything else is refused.
 TRANSITIONS = {

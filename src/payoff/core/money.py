@@ -13,14 +13,15 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 NANOUSD_PER_USD = 10**9
 NANO = Decimal(1).scaleb(-9)
+ZERO = Decimal(0)
 
 
-def usd_to_nanousd(amount_usd: Decimal) -> int:
+def round_usd_to_nanousd(amount_usd: Decimal) -> int:
     """Round a precise USD amount to whole nano-USD, half-even."""
     return int(amount_usd.scaleb(9).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
-def parse_usd_exact(text: str) -> int:
+def parse_usd_exact_nanousd(text: str) -> int:
     """Parse a decimal string of USD into nano-USD, refusing anything that would round.
 
     Raises ValueError with a sentence fit for an error message.

@@ -22,15 +22,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from payoff.core.errors import Refused
+from payoff.core.periods import US_PER_DAY
+from payoff.core.statuses import OutcomeStatus
 
-US_PER_DAY = 86_400_000_000
 MAX_WINDOW_DAYS = 365
 """Acceptance windows and warranties are at most a year: billing looks back that far."""
 VERIFICATION_MODES = ("none", "customer", "audit")
 ACTORS = ("rule", "customer", "auditor", "deemed")
 
 # (status, action) -> new status. Anything else is out of lifecycle order.
-TRANSITIONS = {
+TRANSITIONS: dict[tuple[str, str], OutcomeStatus] = {
     ("claimed", "verify"): "verified",
     ("claimed", "reject"): "rejected",
     ("verified", "reverse"): "reversed",
@@ -152,26 +153,32 @@ def lifecycle(
     for verdict in sorted(verdicts, key=lambda v: v.at_us):
         if verdict.at_us > as_of_us:
             break
-        if status == "claimed" and deadline is not None and verdict.at_us > deadline:
-            status = "verified"
-            steps.append(Step("verified", "deemed", deadline, "no verdict in time"))
+        if deadline is not None and verdict.at_us > deadline:
+            status = _deemed(status, deadline, steps)
         try:
             if verdict.at_us < claimed_at_us:
                 raise LifecycleError("a verdict cannot be dated before the claim")
-            status = apply(status, verdict, steps, policy)
+            status = apply_verdict(status, verdict, steps, policy)
         except LifecycleError as exc:
             if strict:
                 raise
             steps.append(Step("ignored", verdict.by, verdict.at_us, str(exc)))
             continue
         steps.append(Step(status, verdict.by, verdict.at_us, verdict.reason))
-    if status == "claimed" and deadline is not None and deadline <= as_of_us:
-        status = "verified"
-        steps.append(Step("verified", "deemed", deadline, "no verdict in time"))
+    if deadline is not None and deadline <= as_of_us:
+        status = _deemed(status, deadline, steps)
     return Lifecycle(status, tuple(steps), audited)
 
 
-def apply(status: str, verdict: Verdict, steps: Sequence[Step], policy: Policy) -> str:
+def _deemed(status: str, deadline_us: int, steps: list[Step]) -> str:
+    """A claim the customer left without a verdict until its deadline is verified then."""
+    if status != "claimed":
+        return status
+    steps.append(Step("verified", "deemed", deadline_us, "no verdict in time"))
+    return "verified"
+
+
+def apply_verdict(status: str, verdict: Verdict, steps: Sequence[Step], policy: Policy) -> str:
     """The status after a verdict; LifecycleError when it is out of order or too late.
 
     Accepting an outcome already verified (by rule, or deemed) confirms it and changes

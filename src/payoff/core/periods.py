@@ -13,8 +13,14 @@ _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def to_us(moment: dt.datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime."""
     since = moment - EPOCH
     return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
+
+
+def from_us(moment_us: int) -> dt.datetime:
+    """The UTC datetime of microseconds since the Unix epoch (the inverse of `to_us`)."""
+    return EPOCH + dt.timedelta(microseconds=moment_us)
 
 
 FIRST_YEAR, LAST_YEAR = 1900, 9998
@@ -40,11 +46,11 @@ class Period:
         return cls(to_us(start), to_us(start + dt.timedelta(days=days)), label)
 
     def next(self) -> Period:
-        end = EPOCH + dt.timedelta(microseconds=self.end_us)
+        end = from_us(self.end_us)
         return Period.month(f"{end.year:04d}-{end.month:02d}")
 
     def previous(self) -> Period:
-        start = EPOCH + dt.timedelta(microseconds=self.start_us) - dt.timedelta(days=1)
+        start = from_us(self.start_us) - dt.timedelta(days=1)
         return Period.month(f"{start.year:04d}-{start.month:02d}")
 
     @property

@@ -8,6 +8,7 @@ field at fault.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -15,11 +16,9 @@ from payoff.core import pricing
 from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
 from payoff.core.outcomes import Policy
 from payoff.core.pricing.spec import PriceSpec
+from payoff.core.token_classes import TOKEN_CLASSES
 
 CHARGE_TYPES = ("subscription", "tokens", "task", "outcome")
-TOKEN_CLASSES = ("input", "cache_read", "cache_write", "output")
-"""Disjoint token classes: `input` is the uncached input (total input less cache reads and
-writes); `output` is all output, reasoning included."""
 TASK_COUNTS = ("completed", "all")
 PERIODS = ("month",)
 ANY = "*"
@@ -89,77 +88,108 @@ class Charge:
             if value is not None and (not value.is_finite() or abs(value) >= MAX_NUMBER)
         ]  # fmt: skip
 
-    def _foreign_fields(self) -> list[str]:
-        return _foreign(self)
-
     def _type_errors(self) -> list[str]:
-        if self.type not in CHARGE_TYPES:
+        rules = _CHARGE_RULES.get(self.type)
+        if rules is None:
             return [f"type: unknown charge type {self.type!r}; expected {', '.join(CHARGE_TYPES)}"]
-        errors = [f"{name}: not a field of {self.type} charges" for name in self._foreign_fields()]
-        if not self.name.strip():
-            errors.append("name: a charge needs a name")
-        if self.name in RESERVED_NAMES:
-            errors.append(f"name: {self.name!r} names invoice adjustment lines; choose another")
-        if self.type == "subscription":
-            if self.amount is None or self.amount < 0:
-                errors.append("amount: a subscription needs a non-negative amount")
-        elif self.type == "tokens":
-            unknown = [c for c in self.classes if c not in TOKEN_CLASSES]
-            if unknown or not self.classes or len(set(self.classes)) != len(self.classes):
-                errors.append(f"classes: a non-empty set of {', '.join(TOKEN_CLASSES)}")
-            if (self.markup is None) == (self.price is None):
-                errors.append("model: a tokens charge has either a price model or a markup")
-            if self.markup is not None and self.markup < -1:
-                errors.append(f"markup: must be at least -1, got {self.markup}")
-            budget = self.hidden_tokens_per_task_max
-            if budget is not None and budget < 0:
-                errors.append(f"hidden_tokens_per_task_max: must not be negative, got {budget}")
-            if budget is not None and self.markup is not None:
-                errors.append(
-                    "hidden_tokens_per_task_max: a cost-plus charge bills provider cost; a "
-                    "reasoning budget applies to a priced tokens charge"
-                )
-        elif self.type == "task":
-            if not self.task_type:
-                errors.append("task_type: required (a task type, or '*')")
-            if self.count not in TASK_COUNTS:
-                errors.append(f"count: one of {', '.join(TASK_COUNTS)}, got {self.count!r}")
-        elif self.type == "outcome" and not self.outcome:
-            errors.append("outcome: required (an outcome type, or '*')")
-        if self.type in ("task", "outcome") and self.price is None:
-            errors.append("model: required")
+        errors = [f"{name}: not a field of {self.type} charges" for name in _foreign(self, rules)]
+        errors += _name_errors(self)
+        errors += rules.errors(self)
         if self.price is not None and self.price.model == "percentage" and self.type != "outcome":
             errors.append("model: percentage prices outcome values; use it on outcome charges")
         return errors
 
 
-# The fields each charge type may set, beyond name and type.
-_OWN_FIELDS = {
-    "subscription": {"amount"},
-    "tokens": {"price", "classes", "markup", "hidden_tokens_per_task_max"},
-    "task": {"price", "task_type", "count"},
-    "outcome": {"price", "outcome", "policy"},
+def _name_errors(charge: Charge) -> list[str]:
+    if not charge.name.strip():
+        return ["name: a charge needs a name"]
+    if charge.name in RESERVED_NAMES:
+        return [f"name: {charge.name!r} names invoice adjustment lines; choose another"]
+    return []
+
+
+def _subscription_errors(charge: Charge) -> list[str]:
+    if charge.amount is None or charge.amount < 0:
+        return ["amount: a subscription needs a non-negative amount"]
+    return []
+
+
+def _tokens_errors(charge: Charge) -> list[str]:
+    errors = []
+    classes = charge.classes
+    unknown = [c for c in classes if c not in TOKEN_CLASSES]
+    if unknown or not classes or len(set(classes)) != len(classes):
+        errors.append(f"classes: a non-empty set of {', '.join(TOKEN_CLASSES)}")
+    if (charge.markup is None) == (charge.price is None):
+        errors.append("model: a tokens charge has either a price model or a markup")
+    if charge.markup is not None and charge.markup < -1:
+        errors.append(f"markup: must be at least -1, got {charge.markup}")
+    budget = charge.hidden_tokens_per_task_max
+    if budget is not None and budget < 0:
+        errors.append(f"hidden_tokens_per_task_max: must not be negative, got {budget}")
+    if budget is not None and charge.markup is not None:
+        errors.append(
+            "hidden_tokens_per_task_max: a cost-plus charge bills provider cost; a "
+            "reasoning budget applies to a priced tokens charge"
+        )
+    return errors
+
+
+def _task_errors(charge: Charge) -> list[str]:
+    errors = []
+    if not charge.task_type:
+        errors.append("task_type: required (a task type, or '*')")
+    if charge.count not in TASK_COUNTS:
+        errors.append(f"count: one of {', '.join(TASK_COUNTS)}, got {charge.count!r}")
+    return errors + _price_required(charge)
+
+
+def _outcome_errors(charge: Charge) -> list[str]:
+    errors = [] if charge.outcome else ["outcome: required (an outcome type, or '*')"]
+    return errors + _price_required(charge)
+
+
+def _price_required(charge: Charge) -> list[str]:
+    return ["model: required"] if charge.price is None else []
+
+
+@dataclass(frozen=True)
+class ChargeRules:
+    """What one charge type may set, beyond name and type, and how its fields are checked."""
+
+    own_fields: frozenset[str]
+    errors: Callable[[Charge], list[str]]
+
+
+_CHARGE_RULES = {
+    "subscription": ChargeRules(frozenset({"amount"}), _subscription_errors),
+    "tokens": ChargeRules(
+        frozenset({"price", "classes", "markup", "hidden_tokens_per_task_max"}), _tokens_errors
+    ),
+    "task": ChargeRules(frozenset({"price", "task_type", "count"}), _task_errors),
+    "outcome": ChargeRules(frozenset({"price", "outcome", "policy"}), _outcome_errors),
 }
+assert tuple(_CHARGE_RULES) == CHARGE_TYPES
 _DEFAULTS = {"classes": TOKEN_CLASSES, "count": "completed", "policy": Policy()}
+_OPTIONAL_FIELDS = (
+    "price",
+    "amount",
+    "classes",
+    "markup",
+    "hidden_tokens_per_task_max",
+    "task_type",
+    "count",
+    "outcome",
+    "policy",
+)
 
 
-def _foreign(charge: Charge) -> list[str]:
-    own = _OWN_FIELDS[charge.type]
-    names = (
-        "price",
-        "amount",
-        "classes",
-        "markup",
-        "hidden_tokens_per_task_max",
-        "task_type",
-        "count",
-        "outcome",
-        "policy",
-    )
+def _foreign(charge: Charge, rules: ChargeRules) -> list[str]:
+    """Fields set away from their default that the charge's type does not read."""
     return [
         "model" if name == "price" else name
-        for name in names
-        if name not in own and getattr(charge, name) != _DEFAULTS.get(name)
+        for name in _OPTIONAL_FIELDS
+        if name not in rules.own_fields and getattr(charge, name) != _DEFAULTS.get(name)
     ]
 
 
@@ -176,34 +206,7 @@ class Plan:
 
     def validate(self) -> list[str]:
         """Errors that refuse the plan; empty when it is valid."""
-        errors = []
-        if not self.id or "@" in self.id:
-            errors.append(f"id: a non-empty name without '@', got {self.id!r}")
-        if self.version < 1:
-            errors.append(f"version: a positive integer, got {self.version}")
-        if self.currency not in MINOR_UNITS:
-            errors.append(f"currency: unknown ISO 4217 code {self.currency!r}")
-        if self.period not in PERIODS:
-            errors.append(f"period: one of {', '.join(PERIODS)}, got {self.period!r}")
-        if self.rounding not in ROUNDING_MODES:
-            errors.append(f"rounding: one of {', '.join(ROUNDING_MODES)}, got {self.rounding!r}")
-        for name in ("minimum", "maximum"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not value.is_finite() or value < 0 or value >= MAX_NUMBER:
-                errors.append(f"{name}: a non-negative amount, got {value}")
-            elif self.currency in MINOR_UNITS and value != value.quantize(quantum(self.currency)):
-                errors.append(f"{name}: {value} is finer than a {self.currency} minor unit")
-        bounded = [v for v in (self.minimum, self.maximum) if v is not None and v.is_finite()]
-        if len(bounded) == 2 and self.minimum > self.maximum:  # type: ignore[operator]
-            errors.append(f"minimum: {self.minimum} exceeds maximum {self.maximum}")
-        names = [charge.name for charge in self.charges]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            errors.append(f"charges: names must be unique within a plan: {', '.join(repeated)}")
-        if not self.charges:
-            errors.append("charges: a plan needs at least one charge")
+        errors = [error for _, check in PLAN_CHECKS for error in check(self)]
         for charge in self.charges:
             errors += charge.validate(self.currency)
         return errors
@@ -224,3 +227,69 @@ class Plan:
             if charge.outcome not in (None, ANY) and charge.outcome not in outcome_types:
                 found.append(f"charge {charge.name!r}: outcome {charge.outcome!r} unseen")
         return found
+
+
+def _id_errors(plan: Plan) -> list[str]:
+    if not plan.id or "@" in plan.id:
+        return [f"id: a non-empty name without '@', got {plan.id!r}"]
+    return []
+
+
+def _version_errors(plan: Plan) -> list[str]:
+    return [f"version: a positive integer, got {plan.version}"] if plan.version < 1 else []
+
+
+def _currency_errors(plan: Plan) -> list[str]:
+    if plan.currency not in MINOR_UNITS:
+        return [f"currency: unknown ISO 4217 code {plan.currency!r}"]
+    return []
+
+
+def _period_errors(plan: Plan) -> list[str]:
+    if plan.period not in PERIODS:
+        return [f"period: one of {', '.join(PERIODS)}, got {plan.period!r}"]
+    return []
+
+
+def _rounding_errors(plan: Plan) -> list[str]:
+    if plan.rounding not in ROUNDING_MODES:
+        return [f"rounding: one of {', '.join(ROUNDING_MODES)}, got {plan.rounding!r}"]
+    return []
+
+
+def _bound_errors(plan: Plan) -> list[str]:
+    errors = []
+    for name, value in (("minimum", plan.minimum), ("maximum", plan.maximum)):
+        if value is None:
+            continue
+        if not value.is_finite() or value < 0 or value >= MAX_NUMBER:
+            errors.append(f"{name}: a non-negative amount, got {value}")
+        elif plan.currency in MINOR_UNITS and value != value.quantize(quantum(plan.currency)):
+            errors.append(f"{name}: {value} is finer than a {plan.currency} minor unit")
+    low, high = plan.minimum, plan.maximum
+    if low is not None and high is not None and low.is_finite() and high.is_finite() and low > high:
+        errors.append(f"minimum: {low} exceeds maximum {high}")
+    return errors
+
+
+def _charge_set_errors(plan: Plan) -> list[str]:
+    errors = []
+    names = [charge.name for charge in plan.charges]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        errors.append(f"charges: names must be unique within a plan: {', '.join(repeated)}")
+    if not plan.charges:
+        errors.append("charges: a plan needs at least one charge")
+    return errors
+
+
+PLAN_CHECKS: tuple[tuple[str, Callable[[Plan], list[str]]], ...] = (
+    ("id", _id_errors),
+    ("version", _version_errors),
+    ("currency", _currency_errors),
+    ("period", _period_errors),
+    ("rounding", _rounding_errors),
+    ("minimum and maximum", _bound_errors),
+    ("charges", _charge_set_errors),
+)
+"""The plan's own checks, in the order their errors are reported (each charge's follow)."""

@@ -12,11 +12,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from payoff.core import pricing
 from payoff.core.currency import round_money
-from payoff.core.money import NANOUSD_PER_USD
+from payoff.core.money import NANOUSD_PER_USD, ZERO
 from payoff.core.plan import ANY, Charge, Plan
-
-ZERO = Decimal(0)
-FINAL_STATUSES = ("completed", "failed", "abandoned")
+from payoff.core.statuses import FINAL_STATUSES
 
 
 @dataclass(frozen=True)

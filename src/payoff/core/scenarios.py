@@ -18,9 +18,9 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from payoff.core.allocation import allocate
+from payoff.core.buckets import COST_FROM_CATALOG, Bucket, BucketCoster
 from payoff.core.errors import Refused
 from payoff.core.money import round_div_half_even
-from payoff.core.usage import CATALOG, Bucket, Pricer
 
 MAX_SCENARIO_NAME = 64
 MAX_REASONING_CAP = 10**12
@@ -61,7 +61,7 @@ def _priced_alike(old: Bucket, new: Bucket) -> bool:
     )
 
 
-def _anchored_visible(pricer: Pricer, old: Bucket, new: Bucket, batch: bool | None) -> int:
+def _anchored_visible(pricer: BucketCoster, old: Bucket, new: Bucket, batch: bool | None) -> int:
     """`new`'s visible cost: `old`'s plus the change to its visible output at catalog prices
     (`batch`: the price `new` is costed at), within 0 and `new`'s cost."""
     before, after = pricer.visible_cost(old), pricer.visible_cost(new, batch)
@@ -70,10 +70,10 @@ def _anchored_visible(pricer: Pricer, old: Bucket, new: Bucket, batch: bool | No
     return min(max(0, old.cost_visible_nanousd + after - before), new.cost_nanousd)
 
 
-def _recost(pricer: Pricer, old: Bucket, new: Bucket) -> Bucket:
+def _recost(pricer: BucketCoster, old: Bucket, new: Bucket) -> Bucket:
     """`new` costed as the ledger cost of `old` plus the change at catalog prices; its
     visible cost likewise."""
-    if new.source != CATALOG:
+    if new.source != COST_FROM_CATALOG:
         return new
     if _priced_alike(old, new):  # no change to price: the ledger's cost, unless unpriceable
         if pricer.table(new) is None:
@@ -89,13 +89,13 @@ def _recost(pricer: Pricer, old: Bucket, new: Bucket) -> Bucket:
 # -- the techniques ---------------------------------------------------------------------
 
 
-def cache_hit(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+def cache_hit(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> list[Bucket]:
     """A share H of each call's input is read from the prompt cache; writes are kept. A
     model without a cache-read price (or without prices) is left as it is."""
     share = params["cache_hit"]
     result = []
     for b in buckets:
-        table = pricer.table(b) if b.source == CATALOG else None
+        table = pricer.table(b) if b.source == COST_FROM_CATALOG else None
         if table is None or not table.reads_cache:
             result.append(b)
             continue
@@ -159,7 +159,7 @@ def whole_calls(buckets: Sequence[Bucket], indexes: Sequence[int], factor: Decim
     return result
 
 
-def _batched(pricer: Pricer, b: Bucket, calls: int) -> list[Bucket]:
+def _batched(pricer: BucketCoster, b: Bucket, calls: int) -> list[Bucket]:
     """`calls` of the bucket's calls at the batch price, the rest as they were."""
     base = pricer.cost(b)
     moved, rest = _split(b, calls)
@@ -178,13 +178,13 @@ def _batched(pricer: Pricer, b: Bucket, calls: int) -> list[Bucket]:
     return [moved, *([rest] if rest.calls else [])]
 
 
-def batch(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+def batch(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> list[Bucket]:
     """A share B of the calls not already batched (of models with a batch price) runs at
     the catalog's batch price: whole calls, B of them over the ledger (`whole_calls`)."""
     eligible = [
         i
         for i, b in enumerate(buckets)
-        if b.source == CATALOG
+        if b.source == COST_FROM_CATALOG
         and not b.batch
         and b.calls > 0
         and pricer.table(b) is not None
@@ -211,7 +211,7 @@ def speculative_cost_factor(accept: Fraction, draft: int, draft_cost: Fraction) 
     return (1 + draft * draft_cost) * target_passes_per_token(accept, draft)
 
 
-def speculative(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+def speculative(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> list[Bucket]:
     """Speculative decoding: fewer target passes per output token on every model; the
     provider's cost follows its passes only on models it pays GPU time for."""
     accept = Fraction(params["spec_accept"])
@@ -230,7 +230,7 @@ def speculative(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> li
     return result
 
 
-def reasoning_cap(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+def reasoning_cap(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> list[Bucket]:
     """At most N reasoning tokens per task; the cut is shared over the task's calls pro rata
     (largest remainder), and the output shrinks by what is cut."""
     cap = int(params["reasoning_cap"])
@@ -250,7 +250,7 @@ def reasoning_cap(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> 
     return result
 
 
-def loops(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Bucket]:
+def loops(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> list[Bucket]:
     """Hidden steps (every step not visible) scaled by F: calls, over the ledger in whole
     calls (`whole_calls`); each bucket's tokens and given costs with its calls."""
     hidden = [i for i, b in enumerate(buckets) if not b.visible and b.calls > 0]
@@ -273,7 +273,7 @@ def loops(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Buc
             reasoning=_scale(b.reasoning, share),
             unpriced=min(calls, _scale(b.unpriced, share)),
         )
-        if b.source == CATALOG:
+        if b.source == COST_FROM_CATALOG:
             new = _recost(pricer, b, new)
         else:  # a cost given with the record (a tool call) scales with the calls
             new = new.replaced(cost_nanousd=_scale(b.cost_nanousd, share))
@@ -281,7 +281,7 @@ def loops(buckets: Sequence[Bucket], params: Params, pricer: Pricer) -> list[Buc
     return result
 
 
-Transform = Callable[[Sequence[Bucket], Params, Pricer], list[Bucket]]
+Transform = Callable[[Sequence[Bucket], Params, BucketCoster], list[Bucket]]
 
 
 @dataclass(frozen=True)
@@ -317,7 +317,7 @@ class Scenario:
             if any(key in self.params for key in technique.required)
         ]
 
-    def apply(self, buckets: Sequence[Bucket], pricer: Pricer) -> list[Bucket]:
+    def apply(self, buckets: Sequence[Bucket], pricer: BucketCoster) -> list[Bucket]:
         """The buckets as they would be under this scenario (the input is left as it is)."""
         result = list(buckets)
         for name in self.techniques():

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from payoff.core.errors import BudgetExceeded
-from payoff.core.money import format_nanousd, parse_usd_exact
+from payoff.core.money import format_nanousd, parse_usd_exact_nanousd
 from payoff.core.periods import Period
 
 logger = logging.getLogger("payoff.sdk")
@@ -43,7 +43,7 @@ def parse_usd_argument(amount: str | Decimal, what: str) -> int:
             "a float cannot say an amount of money exactly)"
         )
     try:
-        return parse_usd_exact(str(amount))
+        return parse_usd_exact_nanousd(str(amount))
     except ValueError as exc:
         raise ValueError(f"{what}: {exc}") from None
 

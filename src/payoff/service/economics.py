@@ -5,10 +5,8 @@ never writes.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -16,11 +14,12 @@ from typing import Any
 
 from payoff.catalog import Catalog
 from payoff.core.attribution import Attribution, Line, TaskUnits, attribute
+from payoff.core.buckets import COST_FROM_CATALOG, Bucket, BucketCoster, PriceKey
 from payoff.core.economics import (
-    CustomerLedger,
+    CustomerPeriod,
     TaskFact,
+    customer_periods,
     grouped,
-    ledgers,
     period_tasks,
     simulate_plans,
 )
@@ -29,11 +28,12 @@ from payoff.core.figures import Figures, ratio
 from payoff.core.invoicing import Invoice, Window
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Charge, Plan
-from payoff.core.rating import FINAL_STATUSES, Fee
+from payoff.core.rating import Fee
 from payoff.core.scenarios import BASELINE, Scenario, ScenarioError, parse_scenario
-from payoff.core.usage import CATALOG, Bucket, PriceKey, Pricer
-from payoff.plans import load_plan
+from payoff.core.statuses import ended_within
+from payoff.plan_files import load_plan
 from payoff.service.clock import now_us
+from payoff.service.gc_pause import gc_paused
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import find_plan, plan_of
 from payoff.store.protocol import Store
@@ -76,13 +76,9 @@ def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
     facts = {}
     ended_days = {}
     for row in store.task_rows(period.start_us, period.end_us):  # type: ignore[attr-defined]
-        ended = (
-            row.status in FINAL_STATUSES
-            and row.status_at_us is not None
-            and period.start_us <= row.status_at_us < period.end_us
-        )
+        ended = ended_within(row.status, row.status_at_us, period.start_us, period.end_us)
         facts[(row.customer, row.task)] = TaskFact(row.type, row.status, ended)
-        if ended:
+        if ended and row.status_at_us is not None:
             ended_days[(row.customer, row.task)] = (
                 row.status_at_us - period.start_us
             ) // US_PER_DAY
@@ -100,12 +96,12 @@ def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
     return Loaded(period, as_of, buckets, facts, outcomes, ended_days, outcome_days)
 
 
-def pricer(catalog: Catalog, buckets: Sequence[Bucket]) -> Pricer:
+def bucket_coster(catalog: Catalog, buckets: Sequence[Bucket]) -> BucketCoster:
     """Price tables for every (provider, model, day) the buckets name, batch and not."""
     tables: dict[PriceKey, Any] = {}
     models = set()
     for b in buckets:
-        if b.source != CATALOG or b.provider is None or b.model is None:
+        if b.source != COST_FROM_CATALOG or b.provider is None or b.model is None:
             continue
         models.add((b.provider, b.model))
         for batch in (False, True):
@@ -114,7 +110,7 @@ def pricer(catalog: Catalog, buckets: Sequence[Bucket]) -> Pricer:
                 tables[key] = catalog.price_table(b.provider, b.model, batch, b.day * US_PER_DAY)
     gpu = {(o.provider.lower(), o.model.lower()) for o in catalog.overrides if o.gpu_hour_usd}
     gpu_priced = frozenset(m for m in models if (m[0].lower(), m[1].lower()) in gpu)
-    return Pricer(tables, gpu_priced)
+    return BucketCoster(tables, gpu_priced)
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -152,7 +148,7 @@ class _Windows:
         }
         buckets = [b for b in self.buckets[customer] if b.day - self.start_day in days]
         outcomes = [outcome for day, outcome in self.outcomes[customer] if day in days]
-        seen = ledgers(buckets, facts, outcomes).get(customer, CustomerLedger()).units
+        seen = customer_periods(buckets, facts, outcomes).get(customer, CustomerPeriod()).units
         by_task = {unit.task: unit for unit in seen}
         return [by_task.get(unit.task, TaskUnits(None)) for unit in period_units]
 
@@ -211,7 +207,7 @@ def report(
     if by not in GROUPINGS:
         raise EconomicsError(f"--by: one of {', '.join(GROUPINGS)}, got {by!r}")
     data = load(store, label, as_of_us)
-    customers = ledgers(data.buckets, data.facts, data.outcomes)
+    customers = customer_periods(data.buckets, data.facts, data.outcomes)
     shares: dict[str, Attribution] = {}
     plans: dict[str, str] = {}
     windows = _Windows(data)
@@ -222,9 +218,9 @@ def report(
                 f"invoice {invoice.id}: currency {invoice.currency}; the report sets revenue "
                 "against provider cost in USD"
             )
-        ledger = customers.setdefault(invoice.customer, CustomerLedger())
-        lines = _invoice_lines(store, invoice.invoice, windows, ledger.units)
-        shares[invoice.customer] = attribute(lines, ledger.units, invoice.currency)
+        customer_period = customers.setdefault(invoice.customer, CustomerPeriod())
+        lines = _invoice_lines(store, invoice.invoice, windows, customer_period.units)
+        shares[invoice.customer] = attribute(lines, customer_period.units, invoice.currency)
         plans[invoice.customer] = invoice.invoice.plan
     models = _main_models(data.buckets)
 
@@ -308,23 +304,6 @@ def _change(now: Decimal | int, before: Decimal | int) -> str | None:
     return None if share is None else format(share, "f")
 
 
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """The garbage collector paused, then restored as it was.
-
-    A simulation makes millions of short-lived objects without reference cycles (buckets,
-    per-task sums), freed by reference counting; the cycle collector found nothing in them
-    and took a fifth of the time at a million events, rescanning the ledger on every pass.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def simulate(
     store: Store,
     label: str,
@@ -334,7 +313,7 @@ def simulate(
     as_of_us: int | None = None,
 ) -> dict[str, Any]:
     """Every customer on each plan, under each scenario, side by side. Read only."""
-    with _without_cycle_collection():
+    with gc_paused():
         return _simulate(store, label, plans, scenarios, catalog, as_of_us)
 
 
@@ -347,14 +326,14 @@ def _simulate(
     as_of_us: int | None,
 ) -> dict[str, Any]:
     data = load(store, label, as_of_us)
-    prices = pricer(catalog, data.buckets)
+    prices = bucket_coster(catalog, data.buckets)
     baseline: dict[str, Figures] = {}
     base_usage: dict[str, int] = {}
     tasks = period_tasks(data.buckets, data.facts, data.outcomes)  # the same in every scenario
     results = []
     for scenario in scenarios:
         buckets = scenario.apply(data.buckets, prices)
-        customers = ledgers(buckets, data.facts, data.outcomes, tasks)
+        customers = customer_periods(buckets, data.facts, data.outcomes, tasks)
         usage = _usage_summary(buckets)
         base_usage = base_usage or usage
         by_plan = {}

@@ -15,11 +15,17 @@ import msgspec
 
 from payoff.core.errors import TooLarge, Unreadable
 from payoff.problems import Problem
+from payoff.rows import COST_AT
 from payoff.service.ingest import Line, take_out_refused
 from payoff.service.writer import Written
-from payoff.store.protocol import ACCEPTED, DUPLICATE, EVENTS, RECORD_KINDS, REJECTED, WriteBatch
-
-COST_AT = EVENTS.column_index("cost_nanousd")
+from payoff.store.protocol import (
+    ACCEPTED,
+    CONFLICT,
+    DUPLICATE,
+    RECORD_KINDS,
+    REJECTED,
+    WriteBatch,
+)
 
 
 class BodyError(Unreadable):
@@ -66,7 +72,7 @@ class RecordsAnswer:
         return {
             "accepted": count(ACCEPTED),
             "duplicates": count(DUPLICATE),
-            "conflicts": count("conflict"),
+            "conflicts": count(CONFLICT),
             "rejected": count(REJECTED),
             "unpriced": self.unpriced,
             "statuses": self.statuses,

@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
@@ -30,14 +29,14 @@ from payoff.catalog import Catalog, Override
 from payoff.core.errors import RecordError
 from payoff.problems import Problem
 from payoff.records import decode_record, record_id
-from payoff.rows import RowBuilder
+from payoff.rows import COST_AT, RowBuilder
 from payoff.service.clock import now_us
+from payoff.service.gc_pause import gc_paused
 from payoff.store.protocol import (
     ACCEPTED,
     ACCEPTED_STATUS,
     CONFLICT,
     DUPLICATE,
-    EVENTS,
     RECORD_KINDS,
     REJECTED,
     Row,
@@ -93,23 +92,6 @@ def numbered_lines(
             yield number, line
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a bulk load.
-
-    Ingest allocates millions of short-lived, acyclic objects (records, rows, tuples); the
-    collector's repeated scans of them cost more than decoding itself (measured: about 2/3
-    of decode time). Reference counting still frees everything; nothing here forms cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 class BuiltBatch(NamedTuple):
     """A batch ready to write, and the lines refused while decoding it."""
 
@@ -158,7 +140,7 @@ def _die_with_parent() -> None:
 def _start_worker(overrides: list[Override]) -> None:
     global _worker_catalog
     _die_with_parent()
-    gc.disable()  # the worker only builds batches: see _gc_paused
+    gc.disable()  # the worker only builds batches: see gc_paused
     _worker_catalog = Catalog(overrides)
 
 
@@ -263,7 +245,7 @@ class _Ingest:
     def run(self, lines: Iterable[Line], workers: int) -> IngestReport:
         batches = _batches(lines)
         first_two = list(itertools.islice(batches, 2))
-        with _gc_paused():
+        with gc_paused():
             if workers == 0 or len(first_two) < 2:
                 # Small inputs are not worth starting a process for.
                 for lines_of_batch in itertools.chain(first_two, batches):
@@ -365,11 +347,10 @@ def take_out_refused(batch: WriteBatch, refusals: Iterator[Status | None]) -> li
 def _accepted_unpriced(batch: WriteBatch, statuses: list[Status]) -> int:
     if statuses.count(ACCEPTED_STATUS) == len(statuses):
         return batch.unpriced_events
-    cost_at = EVENTS.column_index("cost_nanousd")
     return sum(
         1
         for row, status in zip(batch.events, statuses, strict=True)
-        if status is ACCEPTED_STATUS and row[cost_at] is None
+        if status is ACCEPTED_STATUS and row[COST_AT] is None
     )
 
 

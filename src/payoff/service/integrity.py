@@ -18,8 +18,7 @@ from typing import Any
 import msgspec
 
 from payoff.core.integrity import Flag, OutcomeStats, Thresholds, change, flags
-from payoff.core.outcomes import US_PER_DAY
-from payoff.core.periods import Period
+from payoff.core.periods import US_PER_DAY, Period
 from payoff.service.clock import now_us
 from payoff.service.outcomes import OutcomeError, OutcomeState, states
 from payoff.store.protocol import Store

@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 
 from payoff.core.errors import NotFound, Refused
 from payoff.core.outcomes import (
-    US_PER_DAY,
     VERDICT_ACTIONS,
     Lifecycle,
     LifecycleError,
@@ -22,8 +21,8 @@ from payoff.core.outcomes import (
     Verdict,
     lifecycle,
 )
-from payoff.core.periods import Period
-from payoff.plans import plan_from_body
+from payoff.core.periods import US_PER_DAY, Period
+from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
 from payoff.store.outcomes import StoredOutcome, StoredVerdict
 from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, Status, Store

@@ -16,7 +16,7 @@ from payoff.core.canonical import digest
 from payoff.core.errors import NotFound, Refused
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Plan
-from payoff.plans import load_plan, parse_plan, plan_from_body
+from payoff.plan_files import load_plan, parse_plan, plan_from_body
 from payoff.service.clock import now_us
 from payoff.store.billing import StoredPlan
 from payoff.store.protocol import Store

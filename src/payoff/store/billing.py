@@ -24,9 +24,12 @@ from payoff.core.canonical import canonical_json
 from payoff.core.credit_notes import CreditNote
 from payoff.core.errors import Conflict, StoreError
 from payoff.core.invoicing import Invoice, plain
+from payoff.core.periods import US_PER_DAY
+from payoff.core.statuses import BILLED_STATUSES, OPEN
+from payoff.core.token_classes import TOKEN_CLASSES, VISIBLE_CLASS, VISIBLE_PART
 from payoff.store import schema as s
+from payoff.store.token_columns import class_column, part_column
 
-US_PER_DAY = 86_400_000_000
 MAX_INVOICES_LISTED = 10_000
 
 
@@ -288,10 +291,7 @@ class BillingQueries:
             select(
                 e.customer,
                 day,
-                func.sum(e.input_tokens - e.cache_read_tokens - e.cache_write_tokens),
-                func.sum(e.cache_read_tokens),
-                func.sum(e.cache_write_tokens),
-                func.sum(e.output_tokens),
+                *(func.sum(class_column(s.events, name)) for name in TOKEN_CLASSES),
                 func.coalesce(func.sum(e.cost_nanousd), 0),
                 func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)),
             )
@@ -299,7 +299,7 @@ class BillingQueries:
             .group_by(e.customer, day)
         )
         with self.engine.connect() as conn:
-            return [DayUsage(*row) for row in conn.execute(query)]
+            return [DayUsage._make(row) for row in conn.execute(query)]
 
     def hidden_over_budget(
         self,
@@ -312,21 +312,17 @@ class BillingQueries:
     ) -> list[DayBudget]:
         """Per customer and day: hidden tokens of the counted classes above `budget`, per task.
 
-        A task's hidden tokens in the window are its counted tokens less its visible ones;
-        it belongs to the day of its first step in the window.
+        A task's hidden tokens in the window are its counted tokens less its visible ones
+        (`core.token_classes.hidden_tokens`); it belongs to the day of its first step in the
+        window.
         """
         e = s.events.c
-        class_columns = {
-            "input": e.input_tokens - e.cache_read_tokens - e.cache_write_tokens,
-            "cache_read": e.cache_read_tokens,
-            "cache_write": e.cache_write_tokens,
-            "output": e.output_tokens,
-        }
         counted: Any = literal(0)
         for name in classes:
-            counted = counted + class_columns[name]
-        visible: Any = case((e.visible, e.output_tokens - e.reasoning_tokens), else_=0)
-        hidden = func.sum(counted) - (func.sum(visible) if "output" in classes else 0)
+            counted = counted + class_column(s.events, name)
+        visible: Any = case((e.visible, part_column(s.events, VISIBLE_PART)), else_=0)
+        # The SQL twin of `token_classes.hidden_tokens` and `tokens_over_budget`.
+        hidden = func.sum(counted) - (func.sum(visible) if VISIBLE_CLASS in classes else 0)
         per_task = (
             select(
                 e.customer.label("customer"),
@@ -361,21 +357,18 @@ class BillingQueries:
             func.row_number()
             .over(
                 partition_by=u.task,
-                order_by=(u.occurred_at_us.desc(), case((u.status == "open", 1), else_=0)),
+                order_by=(u.occurred_at_us.desc(), case((u.status == OPEN, 1), else_=0)),
             )
             .label("rank"),
         ).where(known)
         if customer is not None:
             ranked = ranked.where(u.customer == customer)
         latest = ranked.subquery()
-        status = func.coalesce(latest.c.status, "open")
-        when = case(
-            (
-                and_(latest.c.status.is_not(None), latest.c.status != "open"),
-                latest.c.occurred_at_us,
-            ),
-            else_=t.started_at_us,
-        )
+        status = func.coalesce(latest.c.status, OPEN)
+        # `statuses.ended_within`: a final status dates the task; an open one, its start.
+        # Every status but OPEN is final (a test holds the vocabulary to that).
+        ended = and_(latest.c.status.is_not(None), latest.c.status != OPEN)
+        when = case((ended, latest.c.occurred_at_us), else_=t.started_at_us)
         day = _day(when, start_us)
         query = (
             select(t.customer, day, t.type, status, func.count())
@@ -423,7 +416,7 @@ class BillingQueries:
                 customer, period = draft.customer, draft.period
                 same_period = and_(i.customer == customer, i.period == period)
                 closed = conn.execute(
-                    select(i.id).where(same_period, i.status.in_(("finalized", "paid")))
+                    select(i.id).where(same_period, i.status.in_(BILLED_STATUSES))
                 ).first()
                 if closed is not None:
                     raise StoreError(f"invoice {closed.id} for {customer} {period} is finalized")

@@ -11,10 +11,12 @@ from typing import NamedTuple
 
 from sqlalchemy import Engine, and_, case, func, or_, select
 
-from payoff.core.usage import Bucket
+from payoff.core.buckets import Bucket
+from payoff.core.periods import US_PER_DAY
+from payoff.core.statuses import OPEN
+from payoff.core.token_classes import PART_COLUMNS
 from payoff.store import schema as s
-
-US_PER_DAY = 86_400_000_000
+from payoff.store.token_columns import part_column
 
 
 class TaskRow(NamedTuple):
@@ -39,11 +41,7 @@ class EconomicsQueries:
             select(
                 *keys,
                 func.count(),
-                func.sum(e.input_tokens - e.cache_read_tokens - e.cache_write_tokens),
-                func.sum(e.cache_read_tokens),
-                func.sum(e.cache_write_tokens),
-                func.sum(e.output_tokens - e.reasoning_tokens),
-                func.sum(e.reasoning_tokens),
+                *(func.sum(part_column(s.events, part)) for part in PART_COLUMNS),
                 func.coalesce(func.sum(e.cost_nanousd), 0),
                 func.coalesce(func.sum(e.cost_visible_nanousd), 0),
                 func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)),
@@ -73,7 +71,7 @@ class EconomicsQueries:
             .where(
                 and_(
                     func.coalesce(t.started_at_us, t.created_at_us) < end_us,
-                    or_(t.status == "open", t.status_at_us.is_(None), t.status_at_us >= start_us),
+                    or_(t.status == OPEN, t.status_at_us.is_(None), t.status_at_us >= start_us),
                 )
             )
             .order_by(t.customer, t.id)

@@ -8,7 +8,7 @@ core (`payoff.core.outcomes`), as of any time.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -18,8 +18,8 @@ from sqlalchemy import Engine, or_, select
 from payoff.core.outcomes import VERDICT_ACTIONS
 from payoff.store import schema as s
 from payoff.store.billing import any_row
+from payoff.store.in_lists import chunks
 
-MAX_IN_LIST = 500
 MAX_OUTCOMES_LISTED = 100_000
 
 
@@ -90,11 +90,6 @@ def _in_time_order(found: dict[str, list[StoredVerdict]]) -> dict[str, list[Stor
     return found
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), MAX_IN_LIST):
-        yield items[start : start + MAX_IN_LIST]
-
-
 class OutcomeQueries:
     engine: Engine
 
@@ -102,7 +97,7 @@ class OutcomeQueries:
         o = s.outcomes.c
         found: dict[str, StoredOutcome] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids))):
                 for row in conn.execute(select(s.outcomes).where(o.id.in_(chunk))):
                     found[row.id] = _outcome(row)
         return found
@@ -174,7 +169,7 @@ class OutcomeQueries:
         a = s.attestations.c
         found: set[str] = set()
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids))):
                 found.update(conn.scalars(select(a.id).where(a.id.in_(chunk))))
         return found
 
@@ -194,7 +189,7 @@ class OutcomeQueries:
         """Every verdict on these outcomes (received by `as_of_us`), in time order."""
         found: dict[str, list[StoredVerdict]] = defaultdict(list)
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids))):
                 _read_verdicts(conn, lambda column: column.in_(chunk), as_of_us, found)  # noqa: B023
         return _in_time_order(found)
 
@@ -297,7 +292,7 @@ class ActivityQueries:
         t = s.tasks.c
         found: dict[str, str | None] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids))):
                 found.update(
                     {
                         row.id: row.type

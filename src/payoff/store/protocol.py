@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 if TYPE_CHECKING:
     from payoff.core.credit_notes import CreditNote
     from payoff.core.invoicing import Invoice
-    from payoff.core.usage import Bucket
+    from payoff.core.buckets import Bucket
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.billing import (
         DayBudget,
@@ -89,7 +89,7 @@ OUTCOMES = _shape(
     "outcomes",
     ("id",),
     ("task", "customer", "type", "value", "evidence_digest", "occurred_at_us"),
-    ("status", "received_at_us"),
+    ("received_at_us",),
 )
 ATTESTATIONS = _shape(
     "attestations",

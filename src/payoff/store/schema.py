@@ -89,7 +89,6 @@ outcomes = Table(
     Column("type", String(255), nullable=False),
     Column("value", Text),
     Column("evidence_digest", Text),
-    Column("status", String(16), nullable=False),
     Column("occurred_at_us", BigInteger, nullable=False),
     Column("received_at_us", BigInteger, nullable=False),
 )

@@ -16,11 +16,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
-from payoff.core.rating import FINAL_STATUSES
+from payoff.core.statuses import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
 from payoff.store.billing import BillingQueries
 from payoff.store.economics import EconomicsQueries
+from payoff.store.in_lists import chunks
 from payoff.store.outcomes import ActivityQueries, OutcomeQueries
 from payoff.store.protocol import (
     ACCEPTED,
@@ -41,9 +42,6 @@ from payoff.store.protocol import (
     WriteBatch,
     WriteResult,
 )
-
-MAX_IN_LIST = 500
-"""Keys per `IN (...)` lookup: well under every backend's bound-parameter limit."""
 
 
 class TaskColumns(NamedTuple):
@@ -82,11 +80,6 @@ TASK_COLUMNS = (
 def _values(row: Any) -> tuple[Any, ...]:
     """A result row as a plain tuple, for building a value from its columns in order."""
     return tuple(row)
-
-
-def _chunks(items: Sequence[Any], size: int = MAX_IN_LIST) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, EconomicsQueries):
@@ -172,7 +165,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         """{task: (customer, type)} of the stored tasks among `ids`."""
         stored: dict[str, tuple[str, Any]] = {}
         t = s.tasks.c
-        for chunk in _chunks(sorted(set(ids))):
+        for chunk in chunks(sorted(set(ids))):
             rows = conn.execute(select(t.id, t.customer, t.type).where(t.id.in_(chunk)))
             stored.update({row.id: (row.customer, row.type) for row in rows})
         return stored
@@ -330,7 +323,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         outcome_at = ATTESTATIONS.column_index("outcome")
         wanted = sorted({row[outcome_at] for row in rows})
         known: set[str] = set()
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             known.update(conn.scalars(select(s.outcomes.c.id).where(s.outcomes.c.id.in_(chunk))))
         for index, row in enumerate(rows):
             if row[outcome_at] not in known:
@@ -404,7 +397,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         t = s.metadata.tables[shape.table]
         content = [t.c[name] for name in shape.columns[: shape.content_length]]
         found: dict[Row, Row] = {}
-        for chunk in _chunks(sorted({row[0] for row in rows})):
+        for chunk in chunks(sorted({row[0] for row in rows})):
             for stored in conn.execute(select(*content).where(content[0].in_(chunk))):
                 found[tuple(stored[: shape.key_length])] = tuple(stored)
         return found

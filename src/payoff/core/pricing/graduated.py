@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from payoff.core.pricing.spec import ZERO, PriceSpec, check_common
+from payoff.core.money import ZERO
+from payoff.core.pricing.spec import PriceSpec, check_common
 from payoff.core.pricing.tiers import validate_tiers
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from payoff.core.money import ZERO
 from payoff.core.pricing.spec import (
-    ZERO,
     PriceSpec,
     check_common,
     check_non_negative,

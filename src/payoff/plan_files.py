@@ -17,8 +17,9 @@ import yaml
 from payoff.core.canonical import digest
 from payoff.core.errors import Refused
 from payoff.core.outcomes import Policy
-from payoff.core.plan import TOKEN_CLASSES, Charge, Plan
+from payoff.core.plan import Charge, Plan
 from payoff.core.pricing import PriceSpec, Tier
+from payoff.core.token_classes import TOKEN_CLASSES
 
 
 class PlanError(Refused):

@@ -12,23 +12,27 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from payoff.core.costing import PriceTable
+from payoff.core.token_classes import PART_COLUMNS, VISIBLE_PART
 from payoff.core.tokens import TokenCounts
 
 ONE = Fraction(1)
-CATALOG = "catalog"
+COST_FROM_CATALOG = "catalog"
 """Cost source of steps priced from the catalog: the only ones a scenario re-costs."""
+COST_FROM_RECORD = "record"
+"""Cost source of steps whose record gave their cost."""
 
 
 class Bucket(NamedTuple):
     customer: str
     task: str | None
-    source: str | None  # "catalog", "record" (a cost given with the record), None: unpriced
+    source: str | None  # COST_FROM_CATALOG, COST_FROM_RECORD, None: unpriced
     provider: str | None
     model: str | None
     batch: bool
     visible: bool
     day: int  # days since the Unix epoch, UTC: which day's prices apply
     calls: int
+    # The disjoint parts of `token_classes.PART_COLUMNS`, in its order: the store sums them.
     uncached: int
     cache_read: int
     cache_write: int
@@ -50,8 +54,14 @@ class Bucket(NamedTuple):
         return Bucket(*values)
 
     @property
+    def parts(self) -> tuple[int, int, int, int, int]:
+        """The disjoint token parts, in `PART_COLUMNS` order."""
+        return (self.uncached, self.cache_read, self.cache_write, self.text_output, self.reasoning)
+
+    @property
     def counts(self) -> TokenCounts:
-        """The inclusive buckets, as the price table reads them."""
+        """The inclusive buckets, as the price table reads them: the inverse of
+        `PART_COLUMNS` (a test checks it)."""
         return TokenCounts(
             input=self.uncached + self.cache_read + self.cache_write,
             cache_read=self.cache_read,
@@ -72,12 +82,15 @@ class Bucket(NamedTuple):
 
 
 _FIELD_INDEX = {name: index for index, name in enumerate(Bucket._fields)}
+_PARTS_AT = _FIELD_INDEX["uncached"]
+assert Bucket._fields[_PARTS_AT : _PARTS_AT + len(PART_COLUMNS)] == tuple(PART_COLUMNS)
+assert VISIBLE_PART == "text_output", "tokens_visible reads the part named visible"
 
 PriceKey = tuple[str, str, bool, int]
 """(provider, model, batch, day since the epoch)."""
 
 
-class Pricer:
+class BucketCoster:
     """Re-costs buckets with the catalog's price tables, resolved by the shell beforehand."""
 
     def __init__(
