@@ -17,22 +17,10 @@ from typing import Any
 
 import httpx
 
+import factories
+from factories import OUTCOME_PLAN
 from payoff.service import access, billing
 from payoff.store import open_store
-
-OUTCOME_PLAN = """id: outcomes
-version: 1
-currency: USD
-charges:
-  - name: resolved
-    type: outcome
-    outcome: ticket.resolved
-    model: per_unit
-    unit_price: "1.00"
-    verification: customer
-    accept_after_days: 7
-    warranty_days: 90
-"""
 
 
 @dataclass
@@ -71,12 +59,8 @@ def iso(moment: dt.datetime) -> str:
 
 
 def usage(id: str, customer: str = "acme", task: str = "t1", **fields: Any) -> dict[str, Any]:
-    record = {
-        "id": id, "time": "2026-11-03T10:00:00Z", "customer": customer, "task": task,
-        "provider": "openai", "model": "gpt-4o", "input_tokens": 1200, "output_tokens": 300,
-    }  # fmt: skip
-    record.update(fields)
-    return record
+    """A usage record of `task`, with the customer first (as the API tests name it)."""
+    return factories.usage(id, customer=customer, task=task, **fields)
 
 
 def free_port() -> int:

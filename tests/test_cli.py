@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import jsonl, usage
+from factories import jsonl, usage
 from payoff.cli import app
 
 runner = CliRunner()

@@ -13,9 +13,9 @@ from pathlib import Path
 import matplotlib.image
 import numpy
 import pytest
-from tests.conftest import REPO
 from typer.testing import CliRunner
 
+from factories import REPO
 from payoff import charts, demo
 from payoff.catalog import Catalog
 from payoff.cli import app
