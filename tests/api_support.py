@@ -88,7 +88,8 @@ def start_server(db: Path, log: Path, *args: str, port: int | None = None) -> Li
         "--port", str(port), *args,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+    with log.open("ab") as output:  # the server writes to its own copy of the descriptor
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
