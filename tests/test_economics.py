@@ -105,6 +105,7 @@ def test_the_demo_plans_are_the_example_plans() -> None:
         )
 
 
+@pytest.mark.slow
 def test_the_demo_writes_valid_charts_and_the_same_svg_twice(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     result = CliRunner().invoke(app, ["--db", str(db), "demo", "--customers", "3"])
