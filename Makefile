@@ -1,21 +1,30 @@
-# One command per loop: `make demo`, `make test`, `make lint`, `make bench`.
+# One command per loop: `make demo`, `make test`, `make test-fast`, `make lint`, `make bench`.
+# Every target installs with requirements/constraints.txt, so versions match CI.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-test
+CONSTRAINTS := requirements/constraints.txt
+PIP := $(BIN)/python -m pip install --quiet -c $(CONSTRAINTS)
+STAMP := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test test-fast lint bench docs check-install constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# Tests, checkers and everything they import (the server and charts extras included).
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(PIP) -e '.[test,dev]'
 	touch $(STAMP)
 
-demo: | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# The demo writes charts: the core install and the charts extra.
+$(DEMO_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(PIP) -e '.[charts]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	rm -f demo.db demo.db-wal demo.db-shm demo-*.png
 	$(BIN)/payoff --db demo.db demo
 
@@ -25,15 +34,40 @@ test: $(STAMP)
 	if [ $$status -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; \
 	exit $$status
 
+# The edit loop: everything but the tests that start processes or a live server.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; fi; \
+	exit $$status
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	cd src && ../$(BIN)/mypy --strict --cache-dir ../.mypy_cache -p payoff.core
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy --cache-dir .mypy_cache
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-clean:
-	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm
-
 docs: $(STAMP)
 	PAYOFF_WRITE_DOCS=1 $(BIN)/python -m pytest -q tests/test_docs.py
+
+# A fresh venv per run: `pip install .` without extras, then with the server extra.
+check-install:
+	PYTHON=$(PYTHON) .ci/check-install
+
+# Rewrite the lock from what the ranges in pyproject.toml resolve to today (a fresh venv);
+# then run `make lint test` and commit requirements/constraints.txt.
+constraints:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet '.[test,dev]'
+	{ grep '^#' $(CONSTRAINTS); .venv-lock/bin/python -m pip freeze --exclude-editable \
+	  | grep -v '^payoff=='; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf .venv-lock
+
+clean:
+	rm -rf $(VENV) .venv-lock demo.db demo.db-wal demo.db-shm demo-*.png
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build src/*.egg-info bench/.work
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -17,22 +17,10 @@ from typing import Any
 
 import httpx
 
+import factories
+from factories import OUTCOME_PLAN
 from payoff.service import access, plans
 from payoff.store import open_store
-
-OUTCOME_PLAN = """id: outcomes
-version: 1
-currency: USD
-charges:
-  - name: resolved
-    type: outcome
-    outcome: ticket.resolved
-    model: per_unit
-    unit_price: "1.00"
-    verification: customer
-    accept_after_days: 7
-    warranty_days: 90
-"""
 
 
 @dataclass
@@ -71,12 +59,8 @@ def iso(moment: dt.datetime) -> str:
 
 
 def usage(id: str, customer: str = "acme", task: str = "t1", **fields: Any) -> dict[str, Any]:
-    record = {
-        "id": id, "time": "2026-11-03T10:00:00Z", "customer": customer, "task": task,
-        "provider": "openai", "model": "gpt-4o", "input_tokens": 1200, "output_tokens": 300,
-    }  # fmt: skip
-    record.update(fields)
-    return record
+    """A usage record of `task`, with the customer first (as the API tests name it)."""
+    return factories.usage(id, customer=customer, task=task, **fields)
 
 
 def free_port() -> int:
@@ -104,7 +88,8 @@ def start_server(db: Path, log: Path, *args: str, port: int | None = None) -> Li
         "--port", str(port), *args,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
+    with log.open("ab") as output:  # the server writes to its own copy of the descriptor
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -1,9 +1,13 @@
-"""Shared set-up for the SDK tests: real SDK response objects, built locally, and ledger reads."""
+"""Shared set-up for the SDK tests: real SDK response objects, built locally, and ledger reads.
+
+The provider response builders are the one copy test_sources.py uses too.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 import anthropic.types as anthropic_types
@@ -21,9 +25,24 @@ from openai.types.responses import (
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
 
-def chat_completion(
+def chat_usage(
     prompt: int = 1497, cached: int = 1408, completion: int = 1037, reasoning: int = 256
+) -> CompletionUsage:
+    return CompletionUsage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=cached, audio_tokens=0),
+        completion_tokens_details=CompletionTokensDetails(reasoning_tokens=reasoning),
+    )
+
+
+def chat_completion(
+    usage: CompletionUsage | EllipsisType | None = ..., model: str = "gpt-4o-mini", **tokens: int
 ) -> ChatCompletion:
+    """A chat completion; its usage is `chat_usage(**tokens)` unless given (None: no usage)."""
+    if isinstance(usage, EllipsisType):
+        usage = chat_usage(**tokens)
     return ChatCompletion(
         id="chatcmpl-1",
         choices=[
@@ -34,23 +53,17 @@ def chat_completion(
             )
         ],
         created=1762164000,
-        model="gpt-4o-mini",
+        model=model,
         object="chat.completion",
-        usage=CompletionUsage(
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=prompt + completion,
-            prompt_tokens_details=PromptTokensDetails(cached_tokens=cached),
-            completion_tokens_details=CompletionTokensDetails(reasoning_tokens=reasoning),
-        ),
+        usage=usage,
     )
 
 
-def responses_response() -> Response:
+def responses_response(model: str = "gpt-5") -> Response:
     return Response(
         id="resp_1",
         created_at=1762164000,
-        model="gpt-5",
+        model=model,
         object="response",
         output=[
             ResponseOutputMessage(
@@ -74,7 +87,12 @@ def responses_response() -> Response:
     )
 
 
-def anthropic_message(**usage: Any) -> anthropic_types.Message:
+def anthropic_message(
+    usage: anthropic_types.Usage | None = None, **counts: Any
+) -> anthropic_types.Message:
+    """A Messages API reply; its usage is `Usage(**counts)` unless given."""
+    if usage is None:
+        usage = anthropic_types.Usage(**counts)
     return anthropic_types.Message(
         id="msg_01",
         content=[anthropic_types.TextBlock(type="text", text="Done.")],
@@ -83,12 +101,12 @@ def anthropic_message(**usage: Any) -> anthropic_types.Message:
         stop_reason="end_turn",
         stop_sequence=None,
         type="message",
-        usage=anthropic_types.Usage(**usage),
+        usage=usage,
     )
 
 
-def gemini_response(with_usage: bool = True) -> genai_types.GenerateContentResponse:
-    usage = genai_types.GenerateContentResponseUsageMetadata(
+def gemini_usage() -> genai_types.GenerateContentResponseUsageMetadata:
+    return genai_types.GenerateContentResponseUsageMetadata(
         prompt_token_count=373,
         cached_content_token_count=204,
         candidates_token_count=89,
@@ -96,8 +114,11 @@ def gemini_response(with_usage: bool = True) -> genai_types.GenerateContentRespo
         tool_use_prompt_token_count=40,
         total_token_count=669,
     )
+
+
+def gemini_response(with_usage: bool = True) -> genai_types.GenerateContentResponse:
     return genai_types.GenerateContentResponse(
-        model_version="gemini-2.5-flash", usage_metadata=usage if with_usage else None
+        model_version="gemini-2.5-flash", usage_metadata=gemini_usage() if with_usage else None
     )
 
 

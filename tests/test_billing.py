@@ -13,7 +13,7 @@ import msgspec
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO
+from factories import REPO
 from payoff.cli import app
 from payoff.core.canonical import DocumentError
 from payoff.demo import generate

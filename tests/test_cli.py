@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import jsonl, usage
+from factories import jsonl, usage
 from payoff.cli import app
 
 runner = CliRunner()
@@ -131,6 +131,7 @@ def _ledger_dump(db: Path) -> list[tuple[object, ...]]:
         return [row for query in queries for row in conn.execute(query).fetchall()]
 
 
+@pytest.mark.slow
 def test_demo_is_deterministic(tmp_path: Path) -> None:
     first, second, other = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "c.db"
     code, stdout, _ = run("demo", "--db", str(first), "--seed", "3", "--customers", "4")

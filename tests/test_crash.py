@@ -10,8 +10,12 @@ import time
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from payoff.demo import generate
+
+# Every test here starts processes or a live server: seconds each.
+pytestmark = pytest.mark.slow
 
 RECORDS = 40_000
 

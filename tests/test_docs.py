@@ -11,7 +11,7 @@ from typing import Any
 
 import typer.main
 
-from conftest import REPO
+from factories import REPO
 from payoff.cli import app
 
 CLI_REFERENCE = REPO / "docs" / "cli.md"

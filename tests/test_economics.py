@@ -13,9 +13,9 @@ from pathlib import Path
 import matplotlib.image
 import numpy
 import pytest
-from tests.conftest import REPO
 from typer.testing import CliRunner
 
+from factories import REPO
 from payoff import charts, demo
 from payoff.catalog import Catalog
 from payoff.cli import app
@@ -105,6 +105,7 @@ def test_the_demo_plans_are_the_example_plans() -> None:
         )
 
 
+@pytest.mark.slow
 def test_the_demo_writes_valid_charts_and_the_same_svg_twice(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     result = CliRunner().invoke(app, ["--db", str(db), "demo", "--customers", "3"])

@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO
 
+from factories import REPO
 from payoff import demo
 from payoff.catalog import Catalog
 from payoff.core.economics import customer_periods, simulate_plans

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from payoff.catalog import Catalog
 from payoff.demo import generate
@@ -43,6 +44,7 @@ def _ledger(path: Path) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
+@pytest.mark.slow
 def test_the_builder_process_gives_the_same_result_as_building_here(
     tmp_path: Path, monkeypatch: Any
 ) -> None:

@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
-from conftest import NOV_3_US
+from factories import NOV_3_US
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
 from payoff.core.money import parse_usd_exact_nanousd

@@ -9,51 +9,22 @@ from typing import Any
 import msgspec
 import pytest
 
+from factories import OUTCOME_PLAN as PLAN
+from factories import attestation as verdict
+from factories import outcome, tool_usage
 from payoff.core.outcomes import LifecycleError
 from payoff.service import ingest_lines, integrity, invoices, plans
 from payoff.service import outcomes as service
 from payoff.store import open_store
 from payoff.store.protocol import Store
 
-PLAN = """id: outcomes
-version: 1
-currency: USD
-charges:
-  - name: resolved
-    type: outcome
-    outcome: ticket.resolved
-    model: per_unit
-    unit_price: "1.00"
-    verification: customer
-    accept_after_days: 7
-    warranty_days: 90
-"""
-
 
 def usage(id: str, task: str, time: str, customer: str = "c") -> dict[str, Any]:
-    return {
-        "id": id,
-        "time": time,
-        "customer": customer,
-        "task": task,
-        "kind": "tool",
-        "cost": "0.010",
-    }
+    return tool_usage(id, task=task, time=time, customer=customer)
 
 
 def claim(id: str, task: str, time: str, customer: str = "c") -> dict[str, Any]:
-    return {
-        "record": "outcome",
-        "id": id,
-        "task": task,
-        "customer": customer,
-        "type": "ticket.resolved",
-        "time": time,
-    }
-
-
-def verdict(id: str, outcome: str, value: str, time: str) -> dict[str, Any]:
-    return {"record": "attestation", "id": id, "outcome": outcome, "verdict": value, "time": time}
+    return outcome(id, task, customer, time=time, value=None)
 
 
 def ingest(store: Store, *records: dict[str, Any]) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from conftest import NOV_3, NOV_3_US, usage
+from factories import NOV_3, NOV_3_US, usage
 from payoff.core.errors import RecordError
 from payoff.records import (
     AttestationRecord,

@@ -20,6 +20,9 @@ from schemathesis import checks
 from api_support import prepare_ledger
 from payoff.api import ServerConfig, create_app
 
+# Every test here starts processes or a live server: seconds each.
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = int(os.environ.get("PAYOFF_SCHEMATHESIS_EXAMPLES", "25"))
 """Per operation: enough to find shape bugs, small enough for CI (raise it locally to dig)."""
 

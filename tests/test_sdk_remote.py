@@ -9,10 +9,15 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 import payoff
 from api_support import free_port, live_server, prepare_ledger, start_server
 from payoff.problems import Problem
 from payoff.records import record_id
+
+# Every test here starts processes or a live server: seconds each.
+pytestmark = pytest.mark.slow
 
 
 def stored(db: Path, table: str = "events") -> Counter[str]:

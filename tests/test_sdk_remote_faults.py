@@ -17,6 +17,9 @@ import payoff
 from api_support import free_port, live_server, prepare_ledger, start_server
 from payoff.sdk.spool import Spool
 
+# Every test here starts processes or a live server: seconds each.
+pytestmark = pytest.mark.slow
+
 FULL_DISK_AGENT = """
 import resource, signal, payoff
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG

@@ -39,3 +39,4 @@ def test_an_acknowledged_prefix_is_compacted_away_and_the_rest_kept_in_order(
     assert numbers(records) == list(range(500, 505))
     assert end == path.stat().st_size
     assert sorted(tmp_path.iterdir()) == [path, path.with_suffix(".offset")]  # no leftovers
+    again.close(delete_if_empty=False)

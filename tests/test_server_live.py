@@ -12,6 +12,7 @@ from typing import Any
 import genai_prices
 import httpx
 import msgspec
+import pytest
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -20,6 +21,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from api_support import Keys, live_server, prepare_ledger, start_server, usage
 from payoff.core.money import format_nanousd, round_usd_to_nanousd
+
+# Every test here starts processes or a live server: seconds each.
+pytestmark = pytest.mark.slow
 
 BATCH = 1_000
 CLIENTS = 3

@@ -12,17 +12,11 @@ import genai_prices
 import pytest
 from google.genai import types as genai_types
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionMessage
-from openai.types.chat.chat_completion import Choice
-from openai.types.completion_usage import CompletionTokensDetails, PromptTokensDetails
-from openai.types.responses import (
-    Response,
-    ResponseOutputMessage,
-    ResponseOutputText,
-    ResponseUsage,
-)
+from openai.types.chat import ChatCompletion
+from openai.types.responses import Response, ResponseUsage
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
+import sdk_support
 from payoff.catalog import Catalog
 from payoff.core.errors import RecordError
 from payoff.core.money import round_usd_to_nanousd
@@ -33,94 +27,23 @@ from payoff.sources.providers import (
     provider_for_format,
     usage_from_response,
 )
+from sdk_support import anthropic_message, chat_usage, gemini_response, gemini_usage
 
 NOV_3 = dt.datetime(2026, 11, 3, 10, tzinfo=dt.UTC)
 NOV_3_US = int(NOV_3.timestamp()) * 10**6
 
 
+# The dated model names the provider APIs answer with.
+CHAT_MODEL = "gpt-4o-mini-2024-07-18"
+RESPONSES_MODEL = "gpt-5-2025-08-07"
+
+
 def chat_completion(usage: CompletionUsage | None) -> ChatCompletion:
-    return ChatCompletion(
-        id="chatcmpl-1",
-        choices=[
-            Choice(
-                finish_reason="stop",
-                index=0,
-                message=ChatCompletionMessage(role="assistant", content="Done."),
-            )
-        ],
-        created=1762164000,
-        model="gpt-4o-mini-2024-07-18",
-        object="chat.completion",
-        usage=usage,
-    )
-
-
-def chat_usage() -> CompletionUsage:
-    return CompletionUsage(
-        prompt_tokens=1497,
-        completion_tokens=1037,
-        total_tokens=2534,
-        prompt_tokens_details=PromptTokensDetails(cached_tokens=1408, audio_tokens=0),
-        completion_tokens_details=CompletionTokensDetails(reasoning_tokens=256),
-    )
+    return sdk_support.chat_completion(usage, model=CHAT_MODEL)
 
 
 def responses_response() -> Response:
-    return Response(
-        id="resp_1",
-        created_at=1762164000,
-        model="gpt-5-2025-08-07",
-        object="response",
-        output=[
-            ResponseOutputMessage(
-                id="msg_1",
-                type="message",
-                role="assistant",
-                status="completed",
-                content=[ResponseOutputText(type="output_text", text="Done.", annotations=[])],
-            )
-        ],
-        parallel_tool_calls=True,
-        tool_choice="auto",
-        tools=[],
-        usage=ResponseUsage(
-            input_tokens=9299,
-            input_tokens_details=InputTokensDetails(cached_tokens=8448, cache_write_tokens=0),
-            output_tokens=577,
-            output_tokens_details=OutputTokensDetails(reasoning_tokens=512),
-            total_tokens=9876,
-        ),
-    )
-
-
-def anthropic_message(usage: anthropic_types.Usage) -> anthropic_types.Message:
-    return anthropic_types.Message(
-        id="msg_01",
-        content=[anthropic_types.TextBlock(type="text", text="Done.")],
-        model="claude-sonnet-4-5",
-        role="assistant",
-        stop_reason="end_turn",
-        stop_sequence=None,
-        type="message",
-        usage=usage,
-    )
-
-
-def gemini_usage() -> genai_types.GenerateContentResponseUsageMetadata:
-    return genai_types.GenerateContentResponseUsageMetadata(
-        prompt_token_count=373,
-        cached_content_token_count=204,
-        candidates_token_count=89,
-        thoughts_token_count=167,
-        tool_use_prompt_token_count=40,
-        total_token_count=669,
-    )
-
-
-def gemini_response() -> genai_types.GenerateContentResponse:
-    return genai_types.GenerateContentResponse(
-        model_version="gemini-2.5-flash", usage_metadata=gemini_usage()
-    )
+    return sdk_support.responses_response(model=RESPONSES_MODEL)
 
 
 # --- OpenAI ---------------------------------------------------------------------------------

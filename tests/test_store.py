@@ -8,36 +8,11 @@ from typing import Any
 
 import msgspec
 
-from conftest import NOV_3, usage
+from factories import NOV_3, outcome, task, usage
 from payoff.service import IngestReport
 from payoff.store.protocol import Store
 
 Ingest = Callable[..., IngestReport]
-
-
-def task(
-    id: str, status: str, time: str = NOV_3, customer: str = "acme", **extra: Any
-) -> dict[str, Any]:
-    return {
-        "record": "task",
-        "id": id,
-        "customer": customer,
-        "status": status,
-        "time": time,
-        **extra,
-    }
-
-
-def outcome(id: str, task: str, customer: str = "acme") -> dict[str, Any]:
-    return {
-        "record": "outcome",
-        "id": id,
-        "task": task,
-        "customer": customer,
-        "type": "ticket.resolved",
-        "value": "120.00",
-        "time": NOV_3,
-    }
 
 
 def test_same_id_same_body_is_a_duplicate(ingest: Ingest, store: Store) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import usage
+from factories import usage
 from payoff.service import IngestReport
 from payoff.service.tasks import task_json
 from payoff.store.protocol import Store

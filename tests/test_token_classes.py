@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from conftest import usage
+from factories import usage
 from payoff.core.attribution import TaskUnits, over_budget
 from payoff.core.buckets import Bucket
 from payoff.core.economics import TaskUsage

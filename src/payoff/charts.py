@@ -12,12 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
 from payoff.core.errors import Refused
+from payoff.extras import needs
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+with needs("charts", "Drawing charts (--chart, payoff demo)"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
 SUFFIXES = (".png", ".svg")
 HASH_SALT = "payoff"

@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from payoff.api.config import ServerConfig
+from payoff.extras import needs
 
 __all__ = ["ServerConfig", "create_app", "create_app_from_env"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("create_app", "create_app_from_env"):
-        from payoff.api import app
+        with needs("server", "payoff.api"):
+            from payoff.api import app
 
         return getattr(app, name)
     raise AttributeError(f"module 'payoff.api' has no attribute {name!r}")

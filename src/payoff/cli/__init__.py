@@ -25,6 +25,7 @@ from payoff import service
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
 from payoff.core.periods import Period
+from payoff.extras import MissingExtra
 from payoff.service.tasks import task_json
 from payoff.store import open_store
 from payoff.store.protocol import Store
@@ -280,3 +281,6 @@ def main() -> None:
     except PayoffError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+    except MissingExtra as exc:  # the feature asked for is not installed: say which extra
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -12,6 +12,7 @@ from payoff.api.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS, Serve
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import customers_app
 from payoff.cli.options import AsJson
+from payoff.extras import needs
 from payoff.service import access
 from payoff.service.invoices import iso
 
@@ -35,7 +36,11 @@ def serve(
     ] = DEFAULT_MAX_BODY_BYTES,
 ) -> None:
     """Run the HTTP API and OTLP receiver (docs at /docs, schema at /openapi.json)."""
-    import uvicorn
+    with needs("server", "payoff serve"):
+        import uvicorn
+
+        # The application's imports fail here, said plainly, rather than in a worker.
+        import payoff.api.app  # noqa: F401
 
     settings: Settings = ctx.obj
     # uvicorn's worker processes may not start processes of their own; with several of

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from payoff.core.buckets import Bucket
     from payoff.core.credit_notes import CreditNote
     from payoff.core.invoicing import Invoice
-    from payoff.core.buckets import Bucket
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.billing import (
         DayBudget,

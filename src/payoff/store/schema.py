@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Index,
     Integer,
     MetaData,
     String,
@@ -184,3 +185,10 @@ customer_secrets = Table(
     Column("created_at_us", BigInteger, nullable=False),
     Column("retires_at_us", BigInteger),
 )
+
+# Secondary indexes, declared beside the tables so the metadata is the whole current shape.
+Index("ix_subscriptions_customer", subscriptions.c.customer, subscriptions.c.starts_at_us)
+Index("ix_invoices_customer_period", invoices.c.customer, invoices.c.period)
+Index("ix_outcome_decisions_outcome", outcome_decisions.c.outcome)
+Index("ix_attestations_outcome", attestations.c.outcome)
+Index("ix_customer_secrets_customer", customer_secrets.c.customer)
