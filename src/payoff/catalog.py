@@ -43,7 +43,6 @@ from payoff.core.errors import CatalogError
 from payoff.core.periods import US_PER_DAY, from_us
 
 US_PER_SECOND = 1_000_000
-_UNRESOLVED = object()
 MAX_CACHED_MODELS = 10_000
 MAX_CACHED_TABLES = 100_000
 """Bounds of the resolution caches: a file naming endless distinct models cannot grow memory
@@ -202,10 +201,10 @@ class Catalog:
         """The table for a call, or None when the catalog cannot price it."""
         # Hot path: one dict lookup for models whose price is the same all day (nearly all).
         day_key = (provider, model, batch, at_us // US_PER_DAY)
-        table = self._day_tables.get(day_key, _UNRESOLVED)
-        if table is not _UNRESOLVED:
-            return table
-        return self._price_table_slow(provider, model, batch, at_us, day_key)
+        try:
+            return self._day_tables[day_key]  # a try costs nothing when it does not raise
+        except KeyError:
+            return self._price_table_slow(provider, model, batch, at_us, day_key)
 
     def _price_table_slow(
         self,

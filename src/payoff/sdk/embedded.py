@@ -50,9 +50,7 @@ class EmbeddedSink:
     def period_spend_nanousd(self, customer: str, period: Period) -> int:
         """What the ledger already holds for the customer in the period (priced steps)."""
         with self._lock:
-            days = self.store.usage_by_day(  # type: ignore[attr-defined]
-                period.start_us, period.end_us, _AS_OF_ALL_US, customer
-            )
+            days = self.store.usage_by_day(period.start_us, period.end_us, _AS_OF_ALL_US, customer)
         return sum(day.cost_nanousd for day in days)
 
     def flush(self, timeout_s: float | None = None) -> bool:

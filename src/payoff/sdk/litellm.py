@@ -39,7 +39,7 @@ MAX_CALLS_IN_FLIGHT = 10_000
 (a call that never reports its end must not grow memory for ever)."""
 
 
-class PayoffCallback(CustomLogger):  # type: ignore[misc]
+class PayoffCallback(CustomLogger):
     """A LiteLLM custom callback that records each successful call's usage."""
 
     def __init__(

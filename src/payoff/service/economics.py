@@ -72,10 +72,10 @@ def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
     """The period's buckets, task facts and verified outcomes, as of a time (default now)."""
     period = _period(label)
     as_of = store.stable_time(now_us) if as_of_us is None else as_of_us
-    buckets = store.usage_buckets(period.start_us, period.end_us, as_of)  # type: ignore[attr-defined]
-    facts = {}
-    ended_days = {}
-    for row in store.task_rows(period.start_us, period.end_us):  # type: ignore[attr-defined]
+    buckets = store.usage_buckets(period.start_us, period.end_us, as_of)
+    facts: dict[tuple[str, str | None], TaskFact] = {}
+    ended_days: dict[tuple[str, str | None], int] = {}
+    for row in store.task_rows(period.start_us, period.end_us):
         ended = ended_within(row.status, row.status_at_us, period.start_us, period.end_us)
         facts[(row.customer, row.task)] = TaskFact(row.type, row.status, ended)
         if ended and row.status_at_us is not None:
@@ -300,7 +300,7 @@ def parse_scenarios(texts: Sequence[str]) -> list[Scenario]:
 def _change(now: Decimal | int, before: Decimal | int) -> str | None:
     """(now - before) / |before|: positive when the figure went up, whatever the sign of the
     baseline (a loss that shrinks is a rise in margin)."""
-    share = ratio(Decimal(now) - Decimal(before), abs(before))
+    share = ratio(Decimal(now) - Decimal(before), abs(Decimal(before)))
     return None if share is None else format(share, "f")
 
 

@@ -225,8 +225,8 @@ def _claims_in_batch(rows: Sequence[Row]) -> dict[str, StoredOutcome]:
             customer=str(row[at["customer"]]),
             type=str(row[at["type"]]),
             value=None if value is None else Decimal(str(value)),
-            evidence_digest=row[at["evidence_digest"]],  # type: ignore[arg-type]
-            claimed_at_us=row[at["occurred_at_us"]],  # type: ignore[arg-type]
+            evidence_digest=row[at["evidence_digest"]],
+            claimed_at_us=row[at["occurred_at_us"]],
             received_at_us=0,  # stamped when written
         )
     return claims
@@ -251,14 +251,14 @@ def check_attestations(
     pending: dict[str, list[Verdict]] = defaultdict(list)
     statuses: list[Status | None] = [None] * len(rows)
     # Each outcome's verdicts of the batch are checked in time order, not file order.
-    order = sorted(range(len(rows)), key=lambda i: int(rows[i][at["occurred_at_us"]]))  # type: ignore[call-overload]
+    order = sorted(range(len(rows)), key=lambda i: int(rows[i][at["occurred_at_us"]]))
     for index in order:
         row = rows[index]
         outcome = outcomes.get(str(row[at["outcome"]]))
         if outcome is None or row[at["id"]] in known:
             continue
         action = VERDICT_ACTIONS[str(row[at["verdict"]])]
-        verdict = Verdict(action, "customer", int(row[at["occurred_at_us"]]))  # type: ignore[call-overload]
+        verdict = Verdict(action, "customer", int(row[at["occurred_at_us"]]))
         try:
             check_verdict(store, outcome, verdict, pending[outcome.id], policies)
         except LifecycleError as exc:

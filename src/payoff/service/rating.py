@@ -128,7 +128,7 @@ def _load_period(
             (classes, cap): _by_customer(
                 store.hidden_over_budget(*args, classes, cap, customer=customer)
             )
-            for classes, cap in budgets  # type: ignore[misc]
+            for classes, cap in budgets
         },
     )
 
@@ -164,7 +164,7 @@ def _totals(
     first, last = days
 
     def inside(row: Any) -> bool:
-        return first <= row.day < last
+        return bool(first <= row.day < last)
 
     usage = [row for row in data.usage.get(customer, ()) if inside(row)]
     tasks: dict[tuple[str | None, str], int] = defaultdict(int)

@@ -180,7 +180,7 @@ class BillingQueries:
         with self.engine.connect() as conn:
             tasks = set(conn.scalars(select(s.tasks.c.type).distinct()))
             outcomes = set(conn.scalars(select(s.outcomes.c.type).distinct()))
-        tasks.discard(None)  # type: ignore[arg-type]
+        tasks.discard(None)
         return tasks, outcomes
 
     # -- customers and subscriptions -----------------------------------------------------

@@ -59,7 +59,7 @@ class EconomicsQueries:
             query = query.where(e.customer == customer)
         with self.engine.connect() as conn:
             return [
-                Bucket(*row[:5], bool(row[5]), bool(row[6]), *(int(v) for v in row[7:]))
+                Bucket._make((*row[:5], bool(row[5]), bool(row[6]), *(int(v) for v in row[7:])))
                 for row in conn.execute(query)
             ]
 
