@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from payoff.core.errors import NotFound, Refused
 from payoff.service.clock import now_us
 from payoff.store.access import StoredKey
-from payoff.store.protocol import Store
+from payoff.store.protocol import AccessStore
 
 ADMIN = "admin"
 INGEST = "ingest"
@@ -63,14 +63,14 @@ class Principal:
         return self.is_admin or self.customer == customer
 
 
-def _known_customer(store: Store, customer: str) -> None:
+def _known_customer(store: AccessStore, customer: str) -> None:
     if not store.customer_exists(customer):
         raise CustomerNotFound(
             f"no customer {customer!r}; add it first with `payoff customers add {customer}`"
         )
 
 
-def check_scope(store: Store, scope: str) -> str:
+def check_scope(store: AccessStore, scope: str) -> str:
     if scope in (ADMIN, INGEST):
         return scope
     if scope.startswith(CUSTOMER_PREFIX):
@@ -86,7 +86,7 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(store: Store, scope: str, name: str | None = None) -> tuple[StoredKey, str]:
+def create_key(store: AccessStore, scope: str, name: str | None = None) -> tuple[StoredKey, str]:
     """A new key: its stored description and the key itself, which is never shown again."""
     scope = check_scope(store, scope)
     key_id = secrets.token_hex(6)
@@ -96,16 +96,16 @@ def create_key(store: Store, scope: str, name: str | None = None) -> tuple[Store
     return StoredKey(key_id, scope, name, created, None), key
 
 
-def list_keys(store: Store) -> list[StoredKey]:
+def list_keys(store: AccessStore) -> list[StoredKey]:
     return store.list_keys()
 
 
-def revoke_key(store: Store, key_id: str) -> None:
+def revoke_key(store: AccessStore, key_id: str) -> None:
     if not store.revoke_key(key_id, now_us()):
         raise KeyNotFound(f"no key {key_id!r} (see `payoff keys list`)")
 
 
-def authenticate(store: Store, key: str) -> Principal | None:
+def authenticate(store: AccessStore, key: str) -> Principal | None:
     """The caller a presented key stands for, or None when it is unknown or revoked."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
@@ -115,7 +115,9 @@ def authenticate(store: Store, key: str) -> Principal | None:
     return Principal(stored.id, stored.scope)
 
 
-def rotate_secret(store: Store, customer: str, overlap_s: int = DEFAULT_SECRET_OVERLAP_S) -> str:
+def rotate_secret(
+    store: AccessStore, customer: str, overlap_s: int = DEFAULT_SECRET_OVERLAP_S
+) -> str:
     """A new webhook secret for `customer`; the previous one keeps working for `overlap_s`."""
     if not 0 <= overlap_s <= MAX_SECRET_OVERLAP_S:
         raise AccessError(f"overlap must be between 0 and {MAX_SECRET_OVERLAP_S} seconds")
@@ -126,7 +128,7 @@ def rotate_secret(store: Store, customer: str, overlap_s: int = DEFAULT_SECRET_O
     return secret
 
 
-def current_secrets(store: Store, customer: str) -> list[str]:
+def current_secrets(store: AccessStore, customer: str) -> list[str]:
     return [stored.secret for stored in store.secrets(customer, now_us())]
 
 
@@ -145,7 +147,7 @@ class KeyCache:
     def __init__(self) -> None:
         self._valid: dict[str, tuple[Principal, float]] = {}
 
-    def principal(self, store: Store, key: str) -> Principal | None:
+    def principal(self, store: AccessStore, key: str) -> Principal | None:
         now = time.monotonic()
         cached = self._valid.get(key)
         if cached is not None and cached[1] > now:

@@ -28,7 +28,7 @@ from payoff.service.access import current_secrets
 from payoff.service.clock import now_us
 from payoff.service.ingest import build_batch
 from payoff.service.writer import LedgerWriter
-from payoff.store.protocol import ACCEPTED, Store
+from payoff.store.protocol import ACCEPTED, AttestationStore
 
 MAX_ATTESTATION_BYTES = 64 * 1024
 
@@ -64,7 +64,7 @@ def _record(body: bytes) -> AttestationRecord:
 
 
 def receive(
-    store: Store,
+    store: AttestationStore,
     writer: LedgerWriter,
     catalog: Catalog,
     body: bytes,

@@ -36,7 +36,7 @@ from payoff.service.clock import now_us
 from payoff.service.gc_pause import gc_paused
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import find_plan, plan_of
-from payoff.store.protocol import Store
+from payoff.store.protocol import RatingStore
 
 GROUPINGS = ("customer", "plan", "task_type", "model")
 NONE_KEY = "(none)"
@@ -68,7 +68,7 @@ def _period(label: str) -> Period:
         raise EconomicsError(f"--period: {exc}") from None
 
 
-def load(store: Store, label: str, as_of_us: int | None = None) -> Loaded:
+def load(store: RatingStore, label: str, as_of_us: int | None = None) -> Loaded:
     """The period's buckets, task facts and verified outcomes, as of a time (default now)."""
     period = _period(label)
     as_of = store.stable_time(now_us) if as_of_us is None else as_of_us
@@ -154,7 +154,7 @@ class _Windows:
 
 
 def _invoice_lines(
-    store: Store, invoice: Invoice, windows: _Windows, units: Sequence[TaskUnits]
+    store: RatingStore, invoice: Invoice, windows: _Windows, units: Sequence[TaskUnits]
 ) -> list[Line]:
     """The invoice's lines; each window's fees with the charges of its own plan (found by
     name), shared by the tasks as that window saw them."""
@@ -200,7 +200,7 @@ def _main_models(buckets: Sequence[Bucket]) -> dict[tuple[str, str | None], str]
 
 
 def report(
-    store: Store, label: str, by: str = "customer", as_of_us: int | None = None
+    store: RatingStore, label: str, by: str = "customer", as_of_us: int | None = None
 ) -> dict[str, Any]:
     """Revenue (from the period's invoices, drafts included), cost, outcomes, tokens and
     risks per row and in total. Read only."""
@@ -305,7 +305,7 @@ def _change(now: Decimal | int, before: Decimal | int) -> str | None:
 
 
 def simulate(
-    store: Store,
+    store: RatingStore,
     label: str,
     plans: Sequence[Plan],
     scenarios: Sequence[Scenario],
@@ -318,7 +318,7 @@ def simulate(
 
 
 def _simulate(
-    store: Store,
+    store: RatingStore,
     label: str,
     plans: Sequence[Plan],
     scenarios: Sequence[Scenario],

@@ -39,9 +39,9 @@ from payoff.store.protocol import (
     DUPLICATE,
     RECORD_KINDS,
     REJECTED,
+    IngestStore,
     Row,
     Status,
-    Store,
     WriteBatch,
 )
 
@@ -230,7 +230,7 @@ def _batches(lines: Iterable[Line]) -> Iterator[list[Line]]:
 class _Ingest:
     def __init__(
         self,
-        store: Store,
+        store: IngestStore,
         catalog: Catalog,
         on_problem: ProblemSink | None,
         source: str | None,
@@ -355,7 +355,7 @@ def _accepted_unpriced(batch: WriteBatch, statuses: list[Status]) -> int:
 
 
 def ingest_lines(
-    store: Store,
+    store: IngestStore,
     lines: Iterable[Line],
     *,
     catalog: Catalog | None = None,

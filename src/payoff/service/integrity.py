@@ -21,7 +21,7 @@ from payoff.core.integrity import Flag, OutcomeStats, Thresholds, change, flags
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.service.clock import now_us
 from payoff.service.outcomes import OutcomeError, OutcomeState, states
-from payoff.store.protocol import Store
+from payoff.store.protocol import IntegrityStore
 
 
 class ThresholdsFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -118,7 +118,12 @@ def _stats(
 
 
 def _window(
-    store: Store, start_us: int, end_us: int, now: int, customer: str | None, limits: Thresholds
+    store: IntegrityStore,
+    start_us: int,
+    end_us: int,
+    now: int,
+    customer: str | None,
+    limits: Thresholds,
 ) -> dict[tuple[str, str], OutcomeStats]:
     # Claims dated after now are not counted: the report is as of now.
     claims = [
@@ -141,7 +146,7 @@ def _window(
 
 
 def report(
-    store: Store,
+    store: IntegrityStore,
     period_label: str,
     customer: str | None = None,
     limits: Thresholds | None = None,

@@ -31,7 +31,7 @@ from payoff.service.rating import (
     rate_period,
 )
 from payoff.store.billing import StoredInvoice
-from payoff.store.protocol import Store
+from payoff.store.protocol import BillingStore, RatingStore, RecordStore
 
 
 def iso(moment_us: int) -> str:
@@ -43,7 +43,7 @@ def iso(moment_us: int) -> str:
 
 
 def run_invoices(
-    store: Store, period_label: str, customer: str | None = None, as_of_us: int | None = None
+    store: RatingStore, period_label: str, customer: str | None = None, as_of_us: int | None = None
 ) -> list[dict[str, Any]]:
     """Draft invoices for a period (replacing earlier drafts); finalized ones are kept."""
     period = billing_period(period_label)
@@ -64,7 +64,7 @@ def run_invoices(
     return [draft.to_document() for draft in drafts]
 
 
-def _checked_as_of(store: Store, as_of_us: int | None) -> int:
+def _checked_as_of(store: RecordStore, as_of_us: int | None) -> int:
     """The run's as-of time: now (as the store sees it) unless given, never in the future."""
     now = store.stable_time(now_us)
     if as_of_us is None:
@@ -79,7 +79,7 @@ def _checked_as_of(store: Store, as_of_us: int | None) -> int:
 
 
 def _billed_before(
-    store: Store, period: Period, customer: str | None, as_of_us: int
+    store: BillingStore, period: Period, customer: str | None, as_of_us: int
 ) -> dict[str, list[StoredInvoice]]:
     """The finalized and paid invoices of the look-back window, by customer."""
     billed: dict[str, list[StoredInvoice]] = defaultdict(list)
@@ -131,7 +131,7 @@ def _invoice_id(customer: str, period: str, existing: list[StoredInvoice]) -> st
     return f"{customer}-{period}" + (f"-{len(existing) + 1}" if existing else "")
 
 
-def _basis(store: Store, customer: str, period: Period) -> list[str]:
+def _basis(store: BillingStore, customer: str, period: Period) -> list[str]:
     """The finalized invoices a draft was rated against: its late lines depend on them."""
     since = months_before(period, LATE_LOOKBACK_PERIODS)
     return _basis_of(
@@ -146,7 +146,7 @@ def _basis_of(billed: list[StoredInvoice], period: Period) -> list[str]:
 # -- the invoice lifecycle ---------------------------------------------------------------
 
 
-def _load(store: Store, invoice_id: str) -> Invoice:
+def _load(store: BillingStore, invoice_id: str) -> Invoice:
     """An invoice from the store; each window's plan digest is re-checked against the plan
     version stored under its name."""
     stored = store.get_invoice(invoice_id)
@@ -161,7 +161,7 @@ def _load(store: Store, invoice_id: str) -> Invoice:
     return invoice
 
 
-def invoice_document(store: Store, invoice_id: str) -> dict[str, Any]:
+def invoice_document(store: BillingStore, invoice_id: str) -> dict[str, Any]:
     """An invoice as a JSON document, with its status and the credit notes against it."""
     document = _as_stored(_load(store, invoice_id))
     notes = store.credit_notes(invoice=invoice_id)
@@ -170,14 +170,14 @@ def invoice_document(store: Store, invoice_id: str) -> dict[str, Any]:
     return document
 
 
-def _note_document(store: Store, note: CreditNote) -> dict[str, Any]:
+def _note_document(store: BillingStore, note: CreditNote) -> dict[str, Any]:
     # A note applied on an invoice since voided no longer stands (it is kept, marked).
     applied = store.get_invoice(note.applied_on)
     voided = applied is not None and applied.status == "void"
     return {**json.loads(note.to_json()), "status": "void" if voided else "issued"}
 
 
-def act_on_invoice(store: Store, invoice_id: str, action: str) -> dict[str, Any]:
+def act_on_invoice(store: BillingStore, invoice_id: str, action: str) -> dict[str, Any]:
     """finalize, pay or void an invoice, by the lifecycle table."""
     invoice = _load(store, invoice_id)
     try:
@@ -195,7 +195,7 @@ def act_on_invoice(store: Store, invoice_id: str, action: str) -> dict[str, Any]
     return invoice_document(store, invoice_id)
 
 
-def _issue_credit_notes(store: Store, invoice: Invoice) -> None:
+def _issue_credit_notes(store: BillingStore, invoice: Invoice) -> None:
     """Negative late lines credit an earlier finalized invoice: a credit note against it,
     applied on this one. Nothing finalized is edited."""
     for period, lines in credits_by_period(invoice).items():
@@ -204,7 +204,7 @@ def _issue_credit_notes(store: Store, invoice: Invoice) -> None:
             store.save_credit_note(credit_note(invoice, against[-1].id, period, lines), now_us())
 
 
-def _check_basis(store: Store, invoice: Invoice) -> None:
+def _check_basis(store: BillingStore, invoice: Invoice) -> None:
     """Refuse to finalize a draft rated before another invoice of the customer changed."""
     current = _basis(store, invoice.customer, Period.month(invoice.period))
     if invoice.basis is None or list(invoice.basis) != current:
@@ -214,7 +214,7 @@ def _check_basis(store: Store, invoice: Invoice) -> None:
         )
 
 
-def _check_no_later_lines(store: Store, invoice: Invoice) -> None:
+def _check_no_later_lines(store: BillingStore, invoice: Invoice) -> None:
     """A period whose late lines sit on a later finalized invoice cannot be re-billed."""
     for other in store.list_invoices(invoice.customer, statuses=FINAL):
         if any(fee.period == invoice.period for fee in other.invoice.late):
@@ -233,7 +233,7 @@ def invoice_json(document: dict[str, Any]) -> str:
 
 
 def list_invoices(
-    store: Store,
+    store: BillingStore,
     customer: str | None = None,
     period: str | None = None,
     status: str | None = None,

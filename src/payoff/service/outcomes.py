@@ -25,7 +25,7 @@ from payoff.core.periods import US_PER_DAY, Period
 from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
 from payoff.store.outcomes import StoredOutcome, StoredVerdict
-from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, Status, Store
+from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, Status, VerifyingStore
 
 DECISION_ACTIONS = ("verify", "reject", "reverse")
 DECIDERS = ("auditor",)
@@ -44,7 +44,7 @@ class OutcomeNotFound(NotFound, OutcomeError):
 class Policies:
     """Each outcome's verification policy, resolved from subscriptions and plans (cached)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: VerifyingStore) -> None:
         self.store = store
         self._subscriptions: dict[str, list[Any]] = {}
         self._plans: dict[tuple[str, int], Any] = {}
@@ -117,7 +117,10 @@ class OutcomeState:
 
 
 def states(
-    store: Store, outcomes: Iterable[StoredOutcome], as_of_us: int, policies: Policies | None = None
+    store: VerifyingStore,
+    outcomes: Iterable[StoredOutcome],
+    as_of_us: int,
+    policies: Policies | None = None,
 ) -> list[OutcomeState]:
     """Each outcome's lifecycle as of a time, from its claim, verdicts and policy."""
     outcomes = list(outcomes)
@@ -146,7 +149,7 @@ class Verified(NamedTuple):
 
 
 def verified_in(
-    store: Store,
+    store: VerifyingStore,
     period: Period,
     as_of_us: int,
     customer: str | None,
@@ -187,7 +190,7 @@ def _verified_at(
 
 
 def check_verdict(
-    store: Store,
+    store: VerifyingStore,
     outcome: StoredOutcome,
     new: Verdict,
     pending: Sequence[Verdict] = (),
@@ -233,7 +236,7 @@ def _claims_in_batch(rows: Sequence[Row]) -> dict[str, StoredOutcome]:
 
 
 def check_attestations(
-    store: Store, rows: list[Row], outcome_rows: Sequence[Row] = ()
+    store: VerifyingStore, rows: list[Row], outcome_rows: Sequence[Row] = ()
 ) -> list[Status | None]:
     """Refusals for attestations out of lifecycle order (index-aligned with rows).
 
@@ -268,7 +271,9 @@ def check_attestations(
     return statuses
 
 
-def decide(store: Store, outcome_id: str, action: str, by: str, reason: str | None) -> OutcomeState:
+def decide(
+    store: VerifyingStore, outcome_id: str, action: str, by: str, reason: str | None
+) -> OutcomeState:
     """An auditor's or operator's verdict, checked against the lifecycle and kept forever."""
     if action not in DECISION_ACTIONS:
         raise OutcomeError(f"action is one of {', '.join(DECISION_ACTIONS)}")
@@ -289,13 +294,15 @@ def decide(store: Store, outcome_id: str, action: str, by: str, reason: str | No
     return state
 
 
-def states_page(store: Store, customer: str | None, offset: int, count: int) -> list[OutcomeState]:
+def states_page(
+    store: VerifyingStore, customer: str | None, offset: int, count: int
+) -> list[OutcomeState]:
     """The states of `count` claims from `offset`, in claim order: a page of a long list."""
     return states(store, store.list_outcome_claims(customer, limit=count, offset=offset), now_us())
 
 
 def list_states(
-    store: Store, customer: str | None = None, status: str | None = None
+    store: VerifyingStore, customer: str | None = None, status: str | None = None
 ) -> list[OutcomeState]:
     found = states(store, store.list_outcome_claims(customer), now_us())
     return [s for s in found if status is None or s.lifecycle.status == status]

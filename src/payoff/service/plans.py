@@ -19,7 +19,7 @@ from payoff.core.plan import Plan
 from payoff.plan_files import load_plan, parse_plan, plan_from_body
 from payoff.service.clock import now_us
 from payoff.store.billing import StoredPlan
-from payoff.store.protocol import Store
+from payoff.store.protocol import BillingStore
 
 FINAL = ("finalized", "paid")
 """Invoice statuses that bill a period for good."""
@@ -37,17 +37,17 @@ class InvoiceNotFound(NotFound, BillingError):
     """No invoice with that id."""
 
 
-def apply_plan(store: Store, path: str | Path) -> tuple[Plan, bool, list[str]]:
+def apply_plan(store: BillingStore, path: str | Path) -> tuple[Plan, bool, list[str]]:
     """Store a plan file's version: (plan, whether it is new, warnings)."""
     return _apply(store, *load_plan(path))
 
 
-def apply_plan_text(store: Store, text: str, source: str) -> tuple[Plan, bool, list[str]]:
+def apply_plan_text(store: BillingStore, text: str, source: str) -> tuple[Plan, bool, list[str]]:
     """As apply_plan, from a plan's YAML text."""
     return _apply(store, *parse_plan(text, source))
 
 
-def _apply(store: Store, plan: Plan, body: dict[str, Any]) -> tuple[Plan, bool, list[str]]:
+def _apply(store: BillingStore, plan: Plan, body: dict[str, Any]) -> tuple[Plan, bool, list[str]]:
     created = store.put_plan(plan.id, plan.version, plan.currency, body, digest(body), now_us())
     seen_tasks, seen_outcomes = store.known_types()
     return plan, created, plan.warnings(seen_tasks, seen_outcomes)
@@ -57,7 +57,7 @@ def plan_of(stored: StoredPlan) -> Plan:
     return plan_from_body(stored.body)
 
 
-def find_plan(store: Store, reference: str) -> StoredPlan:
+def find_plan(store: BillingStore, reference: str) -> StoredPlan:
     """A plan by `ID` (latest version) or `ID@VERSION`."""
     plan_id, _, version = reference.partition("@")
     if version and not (version.isascii() and version.isdigit() and len(version) <= 9):
@@ -81,12 +81,12 @@ def plan_json(stored: StoredPlan) -> dict[str, Any]:
     }
 
 
-def list_plans(store: Store) -> list[dict[str, Any]]:
+def list_plans(store: BillingStore) -> list[dict[str, Any]]:
     """Every plan version, by id and version."""
     return [plan_json(stored) for stored in store.list_plans()]
 
 
-def add_customer(store: Store, customer: str, name: str | None = None) -> bool:
+def add_customer(store: BillingStore, customer: str, name: str | None = None) -> bool:
     """Add a customer, or rename one (a `None` name keeps it); True when it is new."""
     created: bool = store.add_customer(customer, name, now_us())
     return created
@@ -102,7 +102,7 @@ def _day_start_us(day: dt.date) -> int:
     return Period.month(f"{day.year:04d}-{day.month:02d}").start_us + (day.day - 1) * US_PER_DAY
 
 
-def _check_not_finalized(store: Store, customer: str, day: dt.date) -> None:
+def _check_not_finalized(store: BillingStore, customer: str, day: dt.date) -> None:
     """A subscription change may not reach back into a period already billed."""
     label = f"{day.year:04d}-{day.month:02d}"
     billed = store.list_invoices(customer, statuses=FINAL, since_period=label, limit=None)
@@ -113,7 +113,7 @@ def _check_not_finalized(store: Store, customer: str, day: dt.date) -> None:
         )
 
 
-def subscribe(store: Store, customer: str, reference: str, starts: dt.date) -> StoredPlan:
+def subscribe(store: BillingStore, customer: str, reference: str, starts: dt.date) -> StoredPlan:
     """Put a customer on a plan version from a day; the previous subscription ends then.
 
     A customer keeps one currency (late usage is billed on later invoices, in it), and a
@@ -134,7 +134,7 @@ def subscribe(store: Store, customer: str, reference: str, starts: dt.date) -> S
     return plan
 
 
-def unsubscribe(store: Store, customer: str, ends: dt.date) -> None:
+def unsubscribe(store: BillingStore, customer: str, ends: dt.date) -> None:
     """End a customer's subscription at the start of a day (it is not billed from then)."""
     _check_not_finalized(store, customer, ends)
     if not store.end_subscription(customer, _day_start_us(ends), now_us()):

@@ -25,7 +25,7 @@ from payoff.core.rating import Fee, UsageTotals, fees_for, late_fees, quote
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import BillingError, find_plan, plan_of
 from payoff.store.billing import DayOutcome, StoredInvoice, Subscription
-from payoff.store.protocol import Store
+from payoff.store.protocol import BillingStore, RatingStore
 
 LATE_LOOKBACK_PERIODS = 24
 """How many earlier finalized periods an invoice run checks for late usage."""
@@ -111,7 +111,7 @@ def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
 
 
 def _load_period(
-    store: Store, period: Period, as_of_us: int, customer: str | None, plans: Iterable[Plan]
+    store: RatingStore, period: Period, as_of_us: int, customer: str | None, plans: Iterable[Plan]
 ) -> _PeriodUsage:
     args = (period.start_us, period.end_us, as_of_us)
     budgets = {
@@ -134,7 +134,7 @@ def _load_period(
 
 
 def _verified_by_day(
-    store: Store, period: Period, as_of_us: int, customer: str | None
+    store: RatingStore, period: Period, as_of_us: int, customer: str | None
 ) -> list[DayOutcome]:
     """Outcomes verified in the period, by the day they were verified: what is billed."""
     return [
@@ -209,7 +209,7 @@ class Rated:
 
 
 def rate_period(
-    store: Store, period: Period, as_of_us: int, customer: str | None
+    store: RatingStore, period: Period, as_of_us: int, customer: str | None
 ) -> dict[str, Rated]:
     """Every subscribed customer's own fees for the period, as of a time."""
     subs = store.subscriptions(period.start_us, period.end_us, customer)
@@ -241,7 +241,7 @@ def rate_period(
 
 
 def late_lines(
-    store: Store,
+    store: RatingStore,
     customer: str,
     period: Period,
     as_of_us: int,
@@ -283,7 +283,7 @@ def late_lines(
     return lines, inputs
 
 
-def longest_acceptance_window(store: Store) -> int:
+def longest_acceptance_window(store: BillingStore) -> int:
     """The longest `accept_after_days` of any plan (0 when none deems claims)."""
     longest = 0
     for stored in store.list_plans():

@@ -12,7 +12,7 @@ from typing import Any
 
 from payoff.core.errors import TaskNotFound
 from payoff.core.money import format_nanousd
-from payoff.store.protocol import Store, TaskSummary, TaskTypeSummary
+from payoff.store.protocol import TaskReads, TaskSummary, TaskTypeSummary
 
 MAX_STEPS_SHOWN = 1_000
 """Steps listed with one task; beyond it the list is cut and says so."""
@@ -20,13 +20,13 @@ RATIO_PLACES = Decimal("0.01")
 
 
 def list_tasks(
-    store: Store, customer: str | None = None, *, limit: int = 1000, offset: int = 0
+    store: TaskReads, customer: str | None = None, *, limit: int = 1000, offset: int = 0
 ) -> list[TaskSummary]:
     """Tasks, optionally of one customer, in the store's order, one page of them."""
     return store.tasks(customer, limit=limit, offset=offset)
 
 
-def task_with_steps(store: Store, task_id: str, customer: str | None) -> dict[str, Any]:
+def task_with_steps(store: TaskReads, task_id: str, customer: str | None) -> dict[str, Any]:
     """One task (of `customer` when given) as JSON, with up to MAX_STEPS_SHOWN of its steps."""
     found = store.tasks(customer, limit=1, task_id=task_id)
     if not found:
@@ -39,7 +39,7 @@ def task_with_steps(store: Store, task_id: str, customer: str | None) -> dict[st
     }
 
 
-def usage_by_type(store: Store, customer: str | None) -> list[dict[str, Any]]:
+def usage_by_type(store: TaskReads, customer: str | None) -> list[dict[str, Any]]:
     """Tasks, steps, visible and hidden tokens and cost per task type, as JSON."""
     return [task_type_json(row) for row in store.task_types(customer)]
 

@@ -18,7 +18,7 @@ from payoff.core.errors import Busy
 from payoff.service.clock import now_us
 from payoff.service.ingest import Refused, take_out_refused
 from payoff.service.outcomes import check_attestations
-from payoff.store.protocol import RECORD_KINDS, Status, Store, WriteBatch, WriteResult
+from payoff.store.protocol import RECORD_KINDS, IngestStore, Status, WriteBatch, WriteResult
 
 MAX_GROUP_RECORDS = 20_000
 """Records per group transaction: a few requests of 1,000 to 10,000 records."""
@@ -68,7 +68,7 @@ class _Submission:
 class LedgerWriter:
     """Writes batches from many threads through one thread, committing waiting ones together."""
 
-    def __init__(self, store: Store, *, max_group_records: int = MAX_GROUP_RECORDS) -> None:
+    def __init__(self, store: IngestStore, *, max_group_records: int = MAX_GROUP_RECORDS) -> None:
         self.store = store
         self.max_group_records = max_group_records
         self._queue: queue.Queue[_Submission | None] = queue.Queue(MAX_QUEUED)

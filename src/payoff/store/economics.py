@@ -7,7 +7,7 @@ million events comes back as a few rows per task, never as events.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, case, func, or_, select
 
@@ -58,10 +58,7 @@ class EconomicsQueries:
         if customer is not None:
             query = query.where(e.customer == customer)
         with self.engine.connect() as conn:
-            return [
-                Bucket._make((*row[:5], bool(row[5]), bool(row[6]), *(int(v) for v in row[7:])))
-                for row in conn.execute(query)
-            ]
+            return [_bucket(row) for row in conn.execute(query)]
 
     def task_rows(self, start_us: int, end_us: int, customer: str | None = None) -> list[TaskRow]:
         """Tasks alive in the period: started before its end, and not ended before its start."""
@@ -80,3 +77,10 @@ class EconomicsQueries:
             query = query.where(t.customer == customer)
         with self.engine.connect() as conn:
             return [TaskRow(*row) for row in conn.execute(query)]
+
+
+def _bucket(row: Any) -> Bucket:
+    """A bucket from its row: the flags as booleans, the sums as integers (a backend may
+    return SUM() as a decimal)."""
+    values: tuple[Any, ...] = (*row[:5], bool(row[5]), bool(row[6]), *map(int, row[7:]))
+    return Bucket(*values)

@@ -544,3 +544,29 @@ ROLES: tuple[type, ...] = (
     AccessStore,
 )
 """The role protocols, in the order drawn above."""
+
+
+# -- roles used together --------------------------------------------------------------------
+#
+# Python has no intersection types: a use case that needs several roles names one of these.
+
+
+class VerifyingStore(OutcomeStore, BillingStore, Protocol):
+    """Outcomes with the plans whose contracts say how each is verified."""
+
+
+class IngestStore(RecordStore, VerifyingStore, Protocol):
+    """Writing records, with the outcome lifecycle checked under the write lock."""
+
+
+class RatingStore(RecordStore, UsageAggregates, VerifyingStore, Protocol):
+    """What rating a period reads: a stable as-of time, the usage aggregates, the plans and
+    subscriptions, and the verdicts on outcomes (economics re-rates, so it reads the same)."""
+
+
+class IntegrityStore(TaskReads, VerifyingStore, Protocol):
+    """Task activity beside the outcomes and verdicts claimed for it."""
+
+
+class AttestationStore(IngestStore, AccessStore, Protocol):
+    """Signed verdicts: the customer's secrets, then an outcome-checked write."""
