@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from factories import REPO
 from payoff.cli import app
 from payoff.core.canonical import DocumentError
+from payoff.core.periods import iso_from_us
 from payoff.demo import generate
 from payoff.service import ingest_lines, invoices, plans
 from payoff.store import open_store
@@ -70,7 +71,7 @@ def test_invoices_for_three_kinds_of_plan(ledger: Store) -> None:
             fees + Decimal(document["minimum_true_up"]) - Decimal(document["maximum_discount"])
         )
         assert Decimal(document["total"]) == expected
-        assert document["as_of"] == invoices.iso(ledger.as_of_us)  # type: ignore[attr-defined]
+        assert document["as_of"] == iso_from_us(ledger.as_of_us)  # type: ignore[attr-defined]
         assert document["inputs_digest"].startswith("sha256:")
 
     # Cost-plus: the provider cost of globex's November steps, from the ledger, times 1.30.
@@ -206,7 +207,7 @@ def test_invoice_commands_and_exports(ledger: Store, tmp_path: Path) -> None:
             "--period",
             "2026-11",
             "--as-of",
-            invoices.iso(ledger.as_of_us),
+            iso_from_us(ledger.as_of_us),
             "--json",
         ],
     )

@@ -336,7 +336,7 @@ def test_the_store_stamps_records_inside_its_write(store: Store) -> None:
 
     RowBuilder(Catalog()).add(batch, decode_record(step("e1", "2026-11-05T00:00:00Z")), 1)
     store.write(batch, lambda: next(stamps))
-    assert store.stable_time(lambda: next(stamps)) == 222
+    assert store.committed_now_us(lambda: next(stamps)) == 222
     import sqlite3
 
     with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]

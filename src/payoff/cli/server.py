@@ -12,9 +12,9 @@ from payoff.api.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS, Serve
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import customers_app
 from payoff.cli.options import AsJson
+from payoff.core.periods import iso_from_us
 from payoff.extras import needs
 from payoff.service import access
-from payoff.service.invoices import iso
 
 keys_app = typer.Typer(help="API keys for the server: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -83,8 +83,8 @@ def keys_list(ctx: typer.Context, as_json: AsJson = False) -> None:
         return
     table = Table("key", "scope", "name", "created", "revoked")
     for k in found:
-        revoked = "" if k.revoked_at_us is None else iso(k.revoked_at_us)
-        table.add_row(k.id, k.scope, k.name or "", iso(k.created_at_us), revoked)
+        revoked = "" if k.revoked_at_us is None else iso_from_us(k.revoked_at_us)
+        table.add_row(k.id, k.scope, k.name or "", iso_from_us(k.created_at_us), revoked)
     out.print(table)
 
 

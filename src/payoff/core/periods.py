@@ -23,6 +23,11 @@ def from_us(moment_us: int) -> dt.datetime:
     return EPOCH + dt.timedelta(microseconds=moment_us)
 
 
+def iso_from_us(moment_us: int) -> str:
+    """RFC 3339 text of microseconds since the Unix epoch, in UTC with a `Z`."""
+    return from_us(moment_us).isoformat().replace("+00:00", "Z")
+
+
 FIRST_YEAR, LAST_YEAR = 1900, 9998
 
 

@@ -71,7 +71,7 @@ def _period(label: str) -> Period:
 def load(store: RatingStore, label: str, as_of_us: int | None = None) -> Loaded:
     """The period's buckets, task facts and verified outcomes, as of a time (default now)."""
     period = _period(label)
-    as_of = store.stable_time(now_us) if as_of_us is None else as_of_us
+    as_of = store.committed_now_us(now_us) if as_of_us is None else as_of_us
     buckets = store.usage_buckets(period.start_us, period.end_us, as_of)
     facts: dict[tuple[str, str | None], TaskFact] = {}
     ended_days: dict[tuple[str, str | None], int] = {}

@@ -25,6 +25,7 @@ from payoff.store.protocol import (
     RECORD_KINDS,
     REJECTED,
     WriteBatch,
+    WriteStatus,
 )
 
 
@@ -97,7 +98,7 @@ def refuse_unsigned_verdicts(batch: WriteBatch, problems: list[Problem]) -> None
     Over HTTP a verdict stands for the customer only when the customer signed it; a key
     that may write records must not be able to accept outcomes on a customer's behalf.
     """
-    refusal = (REJECTED, UNSIGNED_VERDICT, "record")
+    refusal = WriteStatus(REJECTED, UNSIGNED_VERDICT, "record")
     problems.extend(
         Problem(line, record, REJECTED, reason, at)
         for line, record, reason, at in take_out_refused(batch, itertools.repeat(refusal))

@@ -41,8 +41,8 @@ from payoff.store.protocol import (
     REJECTED,
     IngestStore,
     Row,
-    Status,
     WriteBatch,
+    WriteStatus,
 )
 
 BATCH_RECORDS = 10_000
@@ -295,7 +295,11 @@ class _Ingest:
         )
 
     def _account(
-        self, rows: list[Row], lines: list[int], statuses: list[Status], problems: list[Problem]
+        self,
+        rows: list[Row],
+        lines: list[int],
+        statuses: list[WriteStatus],
+        problems: list[Problem],
     ) -> None:
         accepted = statuses.count(ACCEPTED_STATUS)
         self.report.accepted += accepted
@@ -325,7 +329,7 @@ Refused = tuple[int, str, str, str | None]
 """(line, record id, reason, field at fault) of a verdict taken out of its batch."""
 
 
-def take_out_refused(batch: WriteBatch, refusals: Iterator[Status | None]) -> list[Refused]:
+def take_out_refused(batch: WriteBatch, refusals: Iterator[WriteStatus | None]) -> list[Refused]:
     """Take the verdicts refused (a status, not None) out of `batch`, rows and lines alike.
 
     `refusals` is read for exactly this batch's verdicts, so one iterator can serve several
@@ -344,7 +348,7 @@ def take_out_refused(batch: WriteBatch, refusals: Iterator[Status | None]) -> li
     return refused
 
 
-def _accepted_unpriced(batch: WriteBatch, statuses: list[Status]) -> int:
+def _accepted_unpriced(batch: WriteBatch, statuses: list[WriteStatus]) -> int:
     if statuses.count(ACCEPTED_STATUS) == len(statuses):
         return batch.unpriced_events
     return sum(

@@ -9,14 +9,13 @@ earlier invoice issues a credit note against it: nothing finalized is edited.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import defaultdict
 from typing import Any
 
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
 from payoff.core.invoicing import Invoice, make_invoice, transition
-from payoff.core.periods import Period
+from payoff.core.periods import Period, iso_from_us
 from payoff.core.rating import Fee, UsageTotals
 from payoff.service.clock import now_us
 from payoff.service.plans import FINAL, BillingError, InvoiceNotFound, find_plan
@@ -32,12 +31,6 @@ from payoff.service.rating import (
 )
 from payoff.store.billing import StoredInvoice
 from payoff.store.protocol import BillingStore, RatingStore, RecordStore
-
-
-def iso(moment_us: int) -> str:
-    moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=moment_us)
-    return moment.isoformat().replace("+00:00", "Z")
-
 
 # -- the invoice run ---------------------------------------------------------------------
 
@@ -66,7 +59,7 @@ def run_invoices(
 
 def _checked_as_of(store: RecordStore, as_of_us: int | None) -> int:
     """The run's as-of time: now (as the store sees it) unless given, never in the future."""
-    now = store.stable_time(now_us)
+    now = store.committed_now_us(now_us)
     if as_of_us is None:
         return now
     if as_of_us < 0:
@@ -74,7 +67,7 @@ def _checked_as_of(store: RecordStore, as_of_us: int | None) -> int:
     if as_of_us > now:
         # Records received between now and a future as-of time would count as billed
         # without being on the invoice: rating only looks back.
-        raise BillingError(f"the as-of time {iso(as_of_us)} is in the future")
+        raise BillingError(f"the as-of time {iso_from_us(as_of_us)} is in the future")
     return as_of_us
 
 
@@ -89,8 +82,8 @@ def _billed_before(
         if stored.as_of_us > as_of_us:
             # An earlier as-of would un-bill what the finalized invoice already counted.
             raise BillingError(
-                f"invoice {stored.id} was rated as of {iso(stored.as_of_us)}, after "
-                f"{iso(as_of_us)}: run with a later --as-of"
+                f"invoice {stored.id} was rated as of {iso_from_us(stored.as_of_us)}, after "
+                f"{iso_from_us(as_of_us)}: run with a later --as-of"
             )
     return billed
 
@@ -115,7 +108,7 @@ def _draft(
         plan=rated.plan,
         fees=rated.fees,
         late=late_fees,
-        as_of=iso(as_of_us),
+        as_of=iso_from_us(as_of_us),
         plan_digest=rated.plan_digest,
         inputs_digest=inputs_digest(rated.inputs + late_inputs),
         windows=rated.windows,

@@ -25,7 +25,7 @@ from payoff.core.periods import US_PER_DAY, Period
 from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
 from payoff.store.outcomes import StoredOutcome, StoredVerdict
-from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, Status, VerifyingStore
+from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, VerifyingStore, WriteStatus
 
 DECISION_ACTIONS = ("verify", "reject", "reverse")
 DECIDERS = ("auditor",)
@@ -237,7 +237,7 @@ def _claims_in_batch(rows: Sequence[Row]) -> dict[str, StoredOutcome]:
 
 def check_attestations(
     store: VerifyingStore, rows: list[Row], outcome_rows: Sequence[Row] = ()
-) -> list[Status | None]:
+) -> list[WriteStatus | None]:
     """Refusals for attestations out of lifecycle order (index-aligned with rows).
 
     `outcome_rows` are the outcomes written in the same batch. Attestations already stored
@@ -252,7 +252,7 @@ def check_attestations(
     known = store.stored_attestations(str(row[at["id"]]) for row in rows)
     policies = Policies(store)
     pending: dict[str, list[Verdict]] = defaultdict(list)
-    statuses: list[Status | None] = [None] * len(rows)
+    statuses: list[WriteStatus | None] = [None] * len(rows)
     # Each outcome's verdicts of the batch are checked in time order, not file order.
     order = sorted(range(len(rows)), key=lambda i: int(rows[i][at["occurred_at_us"]]))
     for index in order:
@@ -265,7 +265,7 @@ def check_attestations(
         try:
             check_verdict(store, outcome, verdict, pending[outcome.id], policies)
         except LifecycleError as exc:
-            statuses[index] = (REJECTED, str(exc), "verdict")
+            statuses[index] = WriteStatus(REJECTED, str(exc), "verdict")
             continue
         pending[outcome.id].append(verdict)
     return statuses
@@ -286,7 +286,7 @@ def decide(
     try:
         store.add_decision(
             outcome_id, action, by, reason, at_us, at_us,
-            check=lambda: check_verdict(store, outcome, Verdict(action, by, at_us, reason)),
+            before_write=lambda: check_verdict(store, outcome, Verdict(action, by, at_us, reason)),
         )  # fmt: skip
     except LifecycleError as exc:
         raise OutcomeError(f"outcome {outcome_id}: {exc}") from None

@@ -18,7 +18,7 @@ from payoff.core.errors import Busy
 from payoff.service.clock import now_us
 from payoff.service.ingest import Refused, take_out_refused
 from payoff.service.outcomes import check_attestations
-from payoff.store.protocol import RECORD_KINDS, IngestStore, Status, WriteBatch, WriteResult
+from payoff.store.protocol import RECORD_KINDS, IngestStore, WriteBatch, WriteResult, WriteStatus
 
 MAX_GROUP_RECORDS = 20_000
 """Records per group transaction: a few requests of 1,000 to 10,000 records."""
@@ -158,7 +158,7 @@ class LedgerWriter:
             return
         offsets = dict.fromkeys(RECORD_KINDS, 0)
         for submission in group:
-            statuses: dict[str, list[Status]] = {}
+            statuses: dict[str, list[WriteStatus]] = {}
             for kind in RECORD_KINDS:
                 count = len(getattr(submission.batch, kind))
                 statuses[kind] = getattr(result, kind)[offsets[kind] : offsets[kind] + count]

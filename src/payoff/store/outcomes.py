@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -201,12 +200,12 @@ class OutcomeQueries:
         reason: str | None,
         at_us: int,
         now_us: int,
-        check: Callable[[], None] | None = None,
+        before_write: Callable[[], None] | None = None,
     ) -> None:
-        """Keep a decision; `check` runs first, under the write lock (see SqlStore.write)."""
+        """Keep a decision; `before_write` runs first, under the write lock (see SqlStore.write)."""
         with self._write_transaction() as conn:  # type: ignore[attr-defined]
-            if check is not None:
-                check()
+            if before_write is not None:
+                before_write()
             conn.execute(
                 s.outcome_decisions.insert().values(
                     outcome=outcome,
@@ -251,52 +250,3 @@ class OutcomeQueries:
             for column in (a, d)
         ]
         return any_row(self.engine, queries)
-
-
-@dataclass(frozen=True)
-class TaskActivity:
-    customer: str
-    task_type: str | None
-    tasks: int
-    cost_nanousd: int
-
-
-class ActivityQueries:
-    engine: Engine
-
-    def task_activity(
-        self, start_us: int, end_us: int, customer: str | None = None
-    ) -> list[TaskActivity]:
-        """Per customer and task type: tasks started in the window, and what they cost."""
-        from sqlalchemy import func
-
-        t, e = s.tasks.c, s.events.c
-        cost = (
-            select(e.task, func.coalesce(func.sum(e.cost_nanousd), 0).label("cost"))
-            .where(e.task.is_not(None))
-            .group_by(e.task)
-            .subquery()
-        )
-        query = (
-            select(t.customer, t.type, func.count(), func.coalesce(func.sum(cost.c.cost), 0))
-            .select_from(s.tasks.outerjoin(cost, cost.c.task == t.id))
-            .where(t.started_at_us >= start_us, t.started_at_us < end_us)
-            .group_by(t.customer, t.type)
-        )
-        if customer is not None:
-            query = query.where(t.customer == customer)
-        with self.engine.connect() as conn:
-            return [TaskActivity(*row) for row in conn.execute(query)]
-
-    def task_types_of(self, ids: Iterable[str]) -> dict[str, str | None]:
-        t = s.tasks.c
-        found: dict[str, str | None] = {}
-        with self.engine.connect() as conn:
-            for chunk in chunks(sorted(set(ids))):
-                found.update(
-                    {
-                        row.id: row.type
-                        for row in conn.execute(select(t.id, t.type).where(t.id.in_(chunk)))
-                    }
-                )
-        return found

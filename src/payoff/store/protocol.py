@@ -1,7 +1,8 @@
 """The narrow interface between payoff's use cases and a ledger backend.
 
 A backend stores records idempotently and answers aggregate questions in SQL; the core
-never sees raw rows. Every backend passes the same contract suite (tests/test_store.py).
+never sees raw rows. Every backend passes the same contract suite (tests/test_store.py,
+tests/test_store_contract.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
         Subscription,
     )
     from payoff.store.economics import TaskRow
-    from payoff.store.outcomes import StoredOutcome, StoredVerdict, TaskActivity
+    from payoff.store.outcomes import StoredOutcome, StoredVerdict
+    from payoff.store.tasks import TaskActivity
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -38,7 +40,7 @@ class RowShape(NamedTuple):
     The first `key_length` columns are the idempotency key. The first `content_length`
     columns are what the record said: two rows with the same key are the same record (a
     duplicate) when their content is equal, and a conflict otherwise. The columns after
-    them are derived (costs from the catalog, lifecycle status, time of receipt) and may
+    them are derived (costs from the catalog, the time of receipt) and may
     differ between two sends of the same record. Comparing the stored content itself,
     rather than a hash of it, makes the check exact.
 
@@ -126,21 +128,29 @@ class WriteBatch:
         )
 
 
-Status = tuple[str, str | None, str | None]
-"""(ACCEPTED, DUPLICATE, CONFLICT or REJECTED; the reason; the field at fault, if one)."""
+class WriteStatus(NamedTuple):
+    """What became of one row of a write."""
 
-ACCEPTED_STATUS: Status = (ACCEPTED, None, None)
-DUPLICATE_STATUS: Status = (DUPLICATE, None, None)
+    status: str
+    """ACCEPTED, DUPLICATE, CONFLICT or REJECTED."""
+    reason: str | None
+    """Why a row was not accepted, for the person who sent it."""
+    field: str | None
+    """The record's field at fault, when one is."""
+
+
+ACCEPTED_STATUS = WriteStatus(ACCEPTED, None, None)
+DUPLICATE_STATUS = WriteStatus(DUPLICATE, None, None)
 
 
 @dataclass
 class WriteResult:
     """Per-row statuses, aligned with the rows of the WriteBatch."""
 
-    events: list[Status]
-    task_updates: list[Status]
-    outcomes: list[Status]
-    attestations: list[Status]
+    events: list[WriteStatus]
+    task_updates: list[WriteStatus]
+    outcomes: list[WriteStatus]
+    attestations: list[WriteStatus]
 
 
 @dataclass(frozen=True)
@@ -208,19 +218,20 @@ class RecordStore(Protocol):
         self,
         batch: WriteBatch,
         clock: Callable[[], int],
-        check: Callable[[WriteBatch], None] | None = None,
+        before_write: Callable[[WriteBatch], None] | None = None,
     ) -> WriteResult:
         """Write a batch in one transaction, idempotently by each record's key.
 
         Each row is accepted, a duplicate (same key, same content) or a conflict (same key,
-        other content); the result lists one status per row, in the batch's order. `check`
-        runs inside the transaction, under the write lock, before anything is written: it
-        may take rows out of the batch (a verdict the lifecycle refuses). `clock` stamps
-        `received_at_us` inside the transaction. Either every accepted row is stored or none.
+        other content); the result lists one status per row, in the batch's order.
+        `before_write` runs inside the transaction, under the write lock, before anything
+        is written: it may take rows out of the batch (a verdict the lifecycle refuses).
+        `clock` stamps `received_at_us` inside the transaction. Either every accepted row
+        is stored or none.
         """
         ...
 
-    def stable_time(self, clock: Callable[[], int]) -> int:
+    def committed_now_us(self, clock: Callable[[], int]) -> int:
         """A time at or before which every record that will ever be stamped has committed."""
         ...
 
@@ -468,9 +479,9 @@ class OutcomeStore(Protocol):
         reason: str | None,
         at_us: int,
         now_us: int,
-        check: Callable[[], None] | None = None,
+        before_write: Callable[[], None] | None = None,
     ) -> None:
-        """Append an auditor's or operator's decision; `check` runs under the write lock."""
+        """Append an auditor's or operator's decision; `before_write` runs under the write lock."""
         ...
 
     def outcomes_moved(

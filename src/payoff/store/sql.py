@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.statuses import FINAL_STATUSES
@@ -22,7 +22,7 @@ from payoff.store.access import AccessQueries
 from payoff.store.billing import BillingQueries
 from payoff.store.economics import EconomicsQueries
 from payoff.store.in_lists import chunks
-from payoff.store.outcomes import ActivityQueries, OutcomeQueries
+from payoff.store.outcomes import OutcomeQueries
 from payoff.store.protocol import (
     ACCEPTED,
     ACCEPTED_STATUS,
@@ -36,12 +36,11 @@ from payoff.store.protocol import (
     LedgerCounts,
     Row,
     RowShape,
-    Status,
-    TaskSummary,
-    TaskTypeSummary,
     WriteBatch,
     WriteResult,
+    WriteStatus,
 )
+from payoff.store.tasks import TaskQueries
 
 
 class TaskColumns(NamedTuple):
@@ -77,12 +76,7 @@ TASK_COLUMNS = (
 )
 
 
-def _values(row: Any) -> tuple[Any, ...]:
-    """A result row as a plain tuple, for building a value from its columns in order."""
-    return tuple(row)
-
-
-class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, EconomicsQueries):
+class SqlStore(TaskQueries, BillingQueries, OutcomeQueries, AccessQueries, EconomicsQueries):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:
@@ -116,7 +110,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
 
     _placeholder = "?"
 
-    def stable_time(self, clock: Callable[[], int]) -> int:
+    def committed_now_us(self, clock: Callable[[], int]) -> int:
         """The time, read under the write lock: every record stamped up to it is committed.
 
         An invoice run rates as of this time, so no record can be stamped before it and
@@ -129,19 +123,19 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         self,
         batch: WriteBatch,
         clock: Callable[[], int],
-        check: Callable[[WriteBatch], None] | None = None,
+        before_write: Callable[[WriteBatch], None] | None = None,
     ) -> WriteResult:
-        """Write a batch in one transaction; `check` runs first, under the write lock.
+        """Write a batch in one transaction; `before_write` runs first, under the write lock.
 
-        `check` may take rows out of the batch (verdicts the lifecycle refuses): what it
+        `before_write` may take rows out of the batch (verdicts the lifecycle refuses): what it
         reads cannot change before the batch commits, since no other writer can commit.
         """
         with self._write_transaction() as conn:
             # Read under the write lock: everything stamped up to now is committed before
             # any later stamp, so a reader that takes its as-of time the same way misses none.
             now_us = clock()
-            if check is not None:
-                check(batch)
+            if before_write is not None:
+                before_write(batch)
             events = self._write_events(conn, batch, now_us)
             task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
             outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
@@ -175,11 +169,11 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         conn: Connection,
         rows: list[Row],
         columns: TaskColumns,
-        insert: Callable[[list[Status | None]], list[Status]],
+        insert: Callable[[list[WriteStatus | None]], list[WriteStatus]],
         now_us: int,
         *,
         creates_tasks: bool = True,
-    ) -> list[Status]:
+    ) -> list[WriteStatus]:
         """Insert rows that name tasks: refuse a row whose task another customer owns, then
         create the tasks that accepted rows bring into being.
 
@@ -196,12 +190,12 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         # first occurrence overwrite the later ones.
         owners = dict(zip(reversed(tasks), reversed(customers), strict=True))
         owners.update({task: owner for task, (owner, _) in stored.items()})
-        statuses: list[Status | None] = [None] * len(rows)
+        statuses: list[WriteStatus | None] = [None] * len(rows)
         if not creates_tasks:
             # An outcome claims a result of work already metered: its task must exist.
             for index, task in enumerate(tasks):
                 if task is not None and task not in stored:
-                    statuses[index] = (REJECTED, f"unknown task `{task}`", "task")
+                    statuses[index] = WriteStatus(REJECTED, f"unknown task `{task}`", "task")
         if any(task is not None and owners[task] != customer for task, customer in pairs):
             for index, row in enumerate(rows):
                 task = row[task_at]
@@ -210,7 +204,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
                     and task is not None
                     and owners[task] != row[customer_at]
                 ):
-                    statuses[index] = (
+                    statuses[index] = WriteStatus(
                         REJECTED,
                         f"task `{task}` belongs to another customer",
                         "task",
@@ -224,7 +218,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         conn: Connection,
         rows: list[Row],
         columns: TaskColumns,
-        statuses: list[Status],
+        statuses: list[WriteStatus],
         stored: dict[str, tuple[str, Any]],
         owners: dict[Any, Any],
         now_us: int,
@@ -269,7 +263,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
                 [{"task": task, "type": kind} for task, kind in typed.items()],
             )
 
-    def _write_events(self, conn: Connection, batch: WriteBatch, now_us: int) -> list[Status]:
+    def _write_events(self, conn: Connection, batch: WriteBatch, now_us: int) -> list[WriteStatus]:
         rows = batch.events
         return self._with_tasks(
             conn,
@@ -279,7 +273,9 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
             now_us,
         )
 
-    def _write_task_updates(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
+    def _write_task_updates(
+        self, conn: Connection, rows: list[Row], now_us: int
+    ) -> list[WriteStatus]:
         result = self._with_tasks(
             conn,
             rows,
@@ -308,7 +304,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
             .values(status=status, status_at_us=occurred_at_us)
         )
 
-    def _write_outcomes(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
+    def _write_outcomes(self, conn: Connection, rows: list[Row], now_us: int) -> list[WriteStatus]:
         return self._with_tasks(
             conn,
             rows,
@@ -318,8 +314,10 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
             creates_tasks=False,
         )
 
-    def _write_attestations(self, conn: Connection, rows: list[Row], now_us: int) -> list[Status]:
-        statuses: list[Status | None] = [None] * len(rows)
+    def _write_attestations(
+        self, conn: Connection, rows: list[Row], now_us: int
+    ) -> list[WriteStatus]:
+        statuses: list[WriteStatus | None] = [None] * len(rows)
         outcome_at = ATTESTATIONS.column_index("outcome")
         wanted = sorted({row[outcome_at] for row in rows})
         known: set[str] = set()
@@ -327,7 +325,9 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
             known.update(conn.scalars(select(s.outcomes.c.id).where(s.outcomes.c.id.in_(chunk))))
         for index, row in enumerate(rows):
             if row[outcome_at] not in known:
-                statuses[index] = (REJECTED, f"unknown outcome `{row[outcome_at]}`", "outcome")
+                statuses[index] = WriteStatus(
+                    REJECTED, f"unknown outcome `{row[outcome_at]}`", "outcome"
+                )
         return self._insert_idempotent(conn, ATTESTATIONS, rows, statuses, now_us)
 
     def _insert_idempotent(
@@ -335,9 +335,9 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         conn: Connection,
         shape: RowShape,
         rows: list[Row],
-        statuses: list[Status | None],
+        statuses: list[WriteStatus | None],
         now_us: int,
-    ) -> list[Status]:
+    ) -> list[WriteStatus]:
         """Insert rows not yet stored, stamped `now_us`; classify the rest. `statuses` holds
         prior rejections."""
         if not rows:
@@ -402,84 +402,7 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
                 found[tuple(stored[: shape.key_length])] = tuple(stored)
         return found
 
-    # -- reading ---------------------------------------------------------------------------
-
-    def tasks(
-        self,
-        customer: str | None = None,
-        *,
-        limit: int = 1000,
-        offset: int = 0,
-        task_id: str | None = None,
-    ) -> list[TaskSummary]:
-        t = s.tasks.c
-        steps = _event_aggregates(customer, task_id)
-        query = (
-            select(
-                t.id,
-                t.customer,
-                t.type,
-                t.status,
-                func.coalesce(steps.c.steps, 0),
-                func.coalesce(steps.c.tokens_total, 0),
-                func.coalesce(steps.c.tokens_visible, 0),
-                func.coalesce(steps.c.cost_nanousd, 0),
-                func.coalesce(steps.c.cost_visible_nanousd, 0),
-                func.coalesce(steps.c.unpriced_steps, 0),
-            )
-            .select_from(s.tasks.outerjoin(steps, steps.c.task == t.id))
-            .order_by(t.customer, t.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        if customer is not None:
-            query = query.where(t.customer == customer)
-        if task_id is not None:
-            query = query.where(t.id == task_id)
-        with self.engine.connect() as conn:
-            return [TaskSummary(*_values(row)) for row in conn.execute(query)]
-
-    def task_steps(self, task_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
-        """A task's steps in time order, as stored (costs in nano-USD, times in µs)."""
-        e = s.events.c
-        query = (
-            select(*[e[name] for name in EVENTS.columns])
-            .where(e.task == task_id)
-            .order_by(e.occurred_at_us, e.seq)
-            .limit(limit)
-            .offset(offset)
-        )
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
-
-    def task_types(self, customer: str | None = None) -> list[TaskTypeSummary]:
-        t, o = s.tasks.c, s.outcomes.c
-        steps = _event_aggregates(customer)
-        outcome_counts = select(o.task, func.count().label("outcomes")).group_by(o.task).subquery()
-        query = (
-            select(
-                t.type,
-                func.count(),
-                func.sum(case((t.status == "failed", 1), else_=0)),
-                func.coalesce(func.sum(steps.c.steps), 0),
-                func.coalesce(func.sum(steps.c.tokens_total), 0),
-                func.coalesce(func.sum(steps.c.tokens_visible), 0),
-                func.coalesce(func.sum(steps.c.cost_nanousd), 0),
-                func.coalesce(func.sum(steps.c.unpriced_steps), 0),
-                func.coalesce(func.sum(outcome_counts.c.outcomes), 0),
-            )
-            .select_from(
-                s.tasks.outerjoin(steps, steps.c.task == t.id).outerjoin(
-                    outcome_counts, outcome_counts.c.task == t.id
-                )
-            )
-            .group_by(t.type)
-            .order_by(t.type)
-        )
-        if customer is not None:
-            query = query.where(t.customer == customer)
-        with self.engine.connect() as conn:
-            return [TaskTypeSummary(*row) for row in conn.execute(query)]
+    # -- the ledger's own figures ---------------------------------------------------------
 
     def counts(self) -> LedgerCounts:
         def count(table: Any, *where: ColumnElement[bool]) -> Any:
@@ -506,26 +429,6 @@ class SqlStore(BillingQueries, OutcomeQueries, ActivityQueries, AccessQueries, E
         self.engine.dispose()
 
 
-def _event_aggregates(customer: str | None, task_id: str | None = None) -> Any:
-    """Per-task sums over events, computed in SQL."""
-    e = s.events.c
-    visible_tokens = case((e.visible, e.output_tokens - e.reasoning_tokens), else_=0)
-    query = select(
-        e.task.label("task"),
-        func.count().label("steps"),
-        func.sum(e.input_tokens + e.output_tokens).label("tokens_total"),
-        func.sum(visible_tokens).label("tokens_visible"),
-        func.coalesce(func.sum(e.cost_nanousd), 0).label("cost_nanousd"),
-        func.coalesce(func.sum(e.cost_visible_nanousd), 0).label("cost_visible_nanousd"),
-        func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)).label("unpriced_steps"),
-    ).where(e.task.is_not(None))
-    if customer is not None:
-        query = query.where(e.customer == customer)
-    if task_id is not None:
-        query = query.where(e.task == task_id)
-    return query.group_by(e.task).subquery()
-
-
 def _all_distinct(rows: list[Row], key_length: int) -> bool:
     if key_length == 1:
         return len({row[0] for row in rows}) == len(rows)
@@ -536,7 +439,7 @@ def _status_order(row: Row) -> tuple[Any, bool]:
     return (row[TASK_UPDATE_TASK_COLUMNS.time], row[1] in FINAL_STATUSES)
 
 
-def _accepted_values(rows: list[Row], statuses: list[Status], at: int) -> set[Any]:
+def _accepted_values(rows: list[Row], statuses: list[WriteStatus], at: int) -> set[Any]:
     return {row[at] for row, status in zip(rows, statuses, strict=True) if status[0] == ACCEPTED}
 
 
@@ -544,15 +447,15 @@ def _accepted_values(rows: list[Row], statuses: list[Status], at: int) -> set[An
 RECORD_FIELDS = {"cost_given_nanousd": "cost", "occurred_at_us": "time"}
 
 
-def _compare(shape: RowShape, stored: Row, incoming: Row) -> Status:
+def _compare(shape: RowShape, stored: Row, incoming: Row) -> WriteStatus:
     if stored == incoming:
         return DUPLICATE_STATUS
     differing = next(i for i, (a, b) in enumerate(zip(stored, incoming, strict=True)) if a != b)
     column = shape.columns[differing]
     field = RECORD_FIELDS.get(column, column)
-    return (CONFLICT, f"the same id was stored earlier with another `{field}`", field)
+    return WriteStatus(CONFLICT, f"the same id was stored earlier with another `{field}`", field)
 
 
-def _finished(statuses: list[Status | None]) -> list[Status]:
+def _finished(statuses: list[WriteStatus | None]) -> list[WriteStatus]:
     assert all(status is not None for status in statuses)
     return statuses  # type: ignore[return-value]
