@@ -13,6 +13,7 @@ from payoff.api.body import read_body
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page, SecretRotated
 from payoff.api.pages import page
+from payoff.core.invoicing import INVOICE_ACTIONS
 from payoff.core.periods import to_us
 from payoff.service import access, invoices, plans
 
@@ -29,7 +30,6 @@ PLAN_BODY = {
     }
 }
 MAX_PLAN_BYTES = 256 * 1024
-INVOICE_ACTIONS = ("finalize", "pay", "void")
 
 
 @router.post("/customers", summary="Add a customer, or rename one")

@@ -37,6 +37,8 @@ TRANSITIONS = {
     ("finalized", "pay"): "paid",
     ("finalized", "void"): "void",
 }
+INVOICE_ACTIONS = tuple(dict.fromkeys(action for _, action in TRANSITIONS))
+"""Every action some status allows, in the table's order."""
 
 
 class TransitionError(Refused, ValueError):

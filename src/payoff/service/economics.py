@@ -116,7 +116,7 @@ def bucket_coster(catalog: Catalog, buckets: Sequence[Bucket]) -> BucketCoster:
 # -- the report ---------------------------------------------------------------------------
 
 
-class _Windows:
+class WindowViews:
     """The tasks of a customer as each subscription window of its invoice saw them: usage,
     tasks ended and outcomes verified within the window's days (as `invoice run` rates)."""
 
@@ -154,7 +154,7 @@ class _Windows:
 
 
 def _invoice_lines(
-    store: RatingStore, invoice: Invoice, windows: _Windows, units: Sequence[TaskUnits]
+    store: RatingStore, invoice: Invoice, windows: WindowViews, units: Sequence[TaskUnits]
 ) -> list[Line]:
     """The invoice's lines; each window's fees with the charges of its own plan (found by
     name), shared by the tasks as that window saw them."""
@@ -210,7 +210,7 @@ def report(
     customers = customer_periods(data.buckets, data.facts, data.outcomes)
     shares: dict[str, Attribution] = {}
     plans: dict[str, str] = {}
-    windows = _Windows(data)
+    windows = WindowViews(data)
     invoices = [i for i in store.list_invoices(period=label, limit=None) if i.status != "void"]
     for invoice in invoices:  # in creation order: the latest of a customer's wins
         if invoice.currency != "USD":
