@@ -35,7 +35,7 @@ def parse_usd_argument(amount: str | Decimal, what: str) -> int:
     """A USD argument given as a decimal string (or Decimal) in nano-USD, parsed exactly.
 
     It refuses float (TypeError) and anything finer than a nano-USD (ValueError), naming
-    the argument `what`; unlike core.money.usd_to_nanousd, it never rounds.
+    the argument `what`; unlike core.money.round_usd_to_nanousd, it never rounds.
     """
     if not isinstance(amount, str | Decimal):
         raise TypeError(
