@@ -42,7 +42,8 @@ def _settle(
         if exception is not None:
             future.set_exception(exception)
         else:
-            future.set_result(result)  # type: ignore[arg-type]
+            assert result is not None, "a settled future gets a result or an exception"
+            future.set_result(result)
     except InvalidStateError:  # cancelled between the check and now
         pass
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from payoff.core.outcomes import VERDICT_ACTIONS
 from payoff.store import schema as s
@@ -91,6 +92,8 @@ def _in_time_order(found: dict[str, list[StoredVerdict]]) -> dict[str, list[Stor
 
 class OutcomeQueries:
     engine: Engine
+    _write_transaction: Callable[[], AbstractContextManager[Connection]]
+    """SqlStore's: a transaction holding the write lock (decisions are checked under it)."""
 
     def get_outcomes(self, ids: Iterable[str]) -> dict[str, StoredOutcome]:
         o = s.outcomes.c
@@ -203,7 +206,7 @@ class OutcomeQueries:
         before_write: Callable[[], None] | None = None,
     ) -> None:
         """Keep a decision; `before_write` runs first, under the write lock (see SqlStore.write)."""
-        with self._write_transaction() as conn:  # type: ignore[attr-defined]
+        with self._write_transaction() as conn:
             if before_write is not None:
                 before_write()
             conn.execute(
