@@ -21,7 +21,7 @@ from payoff.core.invoicing import totals
 from payoff.core.plan import Plan
 from payoff.core.rating import UsageTotals, fees_for
 from payoff.core.statuses import FINAL_STATUSES, OPEN
-from payoff.core.token_classes import CLASS_PARTS, PART_COLUMNS
+from payoff.core.token_classes import CLASS_PARTS, PART_COLUMNS, VISIBLE_PART
 
 
 @dataclass(frozen=True)
@@ -44,26 +44,32 @@ class TaskUsage:
     unpriced: int = 0
 
     def add(self, b: Bucket) -> None:
+        # The hot loop of every simulation (each bucket, each scenario): the sums of
+        # CLASS_PARTS written out, checked against the table below when the module loads.
         tokens = self.tokens
         if not tokens:
             tokens.update(dict.fromkeys(CLASS_PARTS, 0))
-        parts = b.parts
-        for name, at in _CLASS_AT:
-            for i in at:
-                tokens[name] += parts[i]
-        visible = b.tokens_visible
+        output = b.text_output + b.reasoning
+        tokens["input"] += b.uncached
+        tokens["cache_read"] += b.cache_read
+        tokens["cache_write"] += b.cache_write
+        tokens["output"] += output
+        visible = b.text_output if b.visible else 0
         self.visible_output += visible
-        self.hidden += b.tokens - visible
+        self.hidden += b.uncached + b.cache_read + b.cache_write + output - visible
         self.cost_nanousd += b.cost_nanousd
         self.cost_visible_nanousd += b.cost_visible_nanousd
         self.unpriced += b.unpriced
 
 
-_CLASS_AT = tuple(
-    (name, tuple(tuple(PART_COLUMNS).index(part) for part in parts))
-    for name, parts in CLASS_PARTS.items()
-)
-"""Each plan class with the positions of the parts it sums in `Bucket.parts`."""
+assert CLASS_PARTS == {
+    "input": ("uncached",),
+    "cache_read": ("cache_read",),
+    "cache_write": ("cache_write",),
+    "output": ("text_output", "reasoning"),
+}, "TaskUsage.add sums each class's parts as CLASS_PARTS says"
+assert VISIBLE_PART == "text_output", "TaskUsage.add counts text output of visible steps"
+assert tuple(PART_COLUMNS) == ("uncached", "cache_read", "cache_write", "text_output", "reasoning")
 
 
 @dataclass
