@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 
 from payoff.core.periods import to_us
+from payoff.records import record_id
 
 CUSTOMER_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "soylent", "stark", "wayne")
 LARGEST_CUSTOMER_TASKS = 420
@@ -320,8 +321,21 @@ def generate(
             yield from writer.records
 
 
+FAULTS = (
+    "a retried send: the same record again (a duplicate: reported, nothing changes)",
+    "a retried send: the same record again (a duplicate: reported, nothing changes)",
+    "a retried send: the same record again (a duplicate: reported, nothing changes)",
+    "a stored id sent with one more output token (a conflict: refused, the first stays)",
+    "an unknown field `tokens` (rejected)",
+    "negative input_tokens (rejected)",
+    "a line cut short, its time `yesterday` (rejected)",
+)
+"""What each line `with_faults` appends is, in order: the demo says so."""
+
+
 def with_faults(records: list[dict[str, Any]], seed: int) -> list[dict[str, Any] | bytes]:
-    """The records plus a few faults ingest must catch: duplicates, a conflict, bad lines."""
+    """The records plus a few faults ingest must catch: duplicates, a conflict, bad lines
+    (appended after the records, as FAULTS says)."""
     rng = random.Random(seed + 1)
     usage = [r for r in records if "record" not in r]
     faulty: list[dict[str, Any] | bytes] = list(records)
@@ -333,6 +347,7 @@ def with_faults(records: list[dict[str, Any]], seed: int) -> list[dict[str, Any]
     unknown_field = dict(rng.choice(usage), id="malformed-1", tokens=12)
     negative = dict(rng.choice(usage), id="malformed-2", input_tokens=-5)
     faulty += [unknown_field, negative, b'{"id": "malformed-3", "time": "yesterday"']
+    assert len(faulty) - len(records) == len(FAULTS)
     return faulty
 
 
@@ -351,10 +366,12 @@ def run(
     month: str,
     console: Any,
     charts_prefix: Path | None = None,
+    ledger: str = "demo.db",
 ) -> None:
     """Generate, ingest and summarise a demo month (the `payoff demo` command); with
     `charts_prefix`, end with the pricing-model comparison, the technique table and charts
-    written as PREFIX-revenue.png, PREFIX-tokens.png and PREFIX-risk.png."""
+    written as PREFIX-revenue.png, PREFIX-tokens.png and PREFIX-risk.png. It ends with the
+    next commands to try on `ledger` (the README's Quickstart)."""
     from rich.table import Table
 
     from payoff import service
@@ -368,14 +385,7 @@ def run(
         f"accepted {report.accepted}, duplicates {report.duplicates}, "
         f"conflicts {report.conflicts}, rejected {report.rejected}."
     )
-    for problem in report.problems:
-        field = f" `{problem.field}`" if problem.field else ""
-        console.print(
-            f"  caught line {problem.line} ({problem.id}): {problem.status}{field}: "
-            f"{problem.reason}",
-            markup=False,
-            highlight=False,
-        )
+    _print_faults(records, report.problems, console)
     table = Table(
         "agent (task type)",
         "tasks",
@@ -422,6 +432,48 @@ def run(
         )
     if charts_prefix is not None:
         _economics(store, catalog, month, console, charts_prefix)
+    _next_steps(ledger, month, console)
+
+
+def _print_faults(records: list[dict[str, Any] | bytes], problems: Any, console: Any) -> None:
+    """Which lines were bad on purpose, and what ingest said of each it refused."""
+    said = {problem.line: problem for problem in problems}
+    first = len(records) - len(FAULTS) + 1
+    console.print(f"Bad on purpose: the last {len(FAULTS)} lines, for ingest to catch.")
+    injected = zip(records[first - 1 :], FAULTS, strict=True)
+    for number, (record, fault) in enumerate(injected, start=first):
+        shown = record.get("id") if isinstance(record, dict) else record_id(record)
+        console.print(f"  line {number} ({shown}): {fault}", markup=False, highlight=False)
+        problem = said.pop(number, None)
+        if problem is not None:
+            field = f" `{problem.field}`" if problem.field else ""
+            console.print(
+                f"    ingest said: {problem.status}{field}: {problem.reason}",
+                markup=False,
+                highlight=False,
+            )
+    for problem in said.values():  # none unless the generator itself went wrong
+        console.print(
+            f"  line {problem.line} ({problem.id}): {problem.status}: {problem.reason}",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _next_steps(ledger: str, month: str, console: Any) -> None:
+    """The commands to try next, as in the README's Quickstart."""
+    lines = (
+        "Next, on this ledger (the README's Quickstart goes on from here):",
+        "  source .venv/bin/activate      # or call .venv/bin/payoff",
+        f"  export PAYOFF_DB={ledger}",
+        "  payoff tasks --customer acme --limit 5",
+        "  payoff ingest examples/usage.jsonl",
+        f"  payoff invoice run --period {month}",
+        f"  payoff integrity --period {month}",
+        f"  payoff report --period {month} --by task_type",
+    )
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
 
 
 DEMO_ACCEPTANCE_DAYS = 7
@@ -465,7 +517,16 @@ def _integrity(store: Any, month: str, console: Any) -> None:
     _, end = month_bounds(month)
     as_of = end + dt.timedelta(days=DEMO_ACCEPTANCE_DAYS + 1)
     rows = integrity.report(store, month, as_of_us=to_us(as_of))
-    console.print("Outcome integrity (customers verify claims; flags say why):")
+    console.print(
+        f"Outcome integrity as of {as_of:%Y-%m-%d} (customers verify claims; flags say why). "
+        f"The demo judges claims as of the month's end plus the {DEMO_ACCEPTANCE_DAYS}-day "
+        "acceptance window and a day, so that the same ledger always prints the same report. "
+        "`payoff integrity` and `payoff invoice run` judge as of now: before that date a "
+        "claim still inside its window counts as pending there, not deemed verified, and "
+        "records ingested or verdicts given since change the counts.",
+        markup=False,
+        highlight=False,
+    )
     print_report(rows)
     flagged = sorted({row.customer for row in rows if row.flags})
     console.print(f"Flagged: {', '.join(flagged) if flagged else 'none'}.")

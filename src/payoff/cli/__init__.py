@@ -262,6 +262,7 @@ def demo(
         month=month,
         console=out,
         charts_prefix=path.with_name(path.stem),
+        ledger=str(path),
     )
     store.close()
 
