@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,13 @@ import pytest
 
 from api_support import live_server, prepare_ledger
 from payoff import demo, service
+from payoff.records import (
+    AttestationRecord,
+    OutcomeRecord,
+    TaskRecord,
+    UsageRecord,
+    record_from_dict,
+)
 from payoff.service import plans
 from payoff.store import open_store
 
@@ -113,3 +121,40 @@ def test_the_opentelemetry_example_agent_is_metered_by_a_live_server(tmp_path: P
             assert [s["kind"] for s in task["step_list"]] == ["llm", "tool", "llm"]
             assert task["tokens_visible"] > 0 and task["tokens_hidden"] > 0
             assert task["unpriced_steps"] == 0 and task["cost_usd"] is not None
+
+
+# -- docs/records.md is the record reference -----------------------------------------------
+
+DOCS = EXAMPLES.parent / "docs"
+REFERENCE = DOCS / "records.md"
+
+
+def reference_section(kind: str) -> str:
+    text = REFERENCE.read_text()
+    start = text.index(f"## `{kind}`")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+@pytest.mark.parametrize("struct", [UsageRecord, TaskRecord, OutcomeRecord, AttestationRecord])
+def test_the_record_reference_has_a_row_for_every_field_and_examples_that_decode(
+    struct: type,
+) -> None:
+    kind = struct.__struct_config__.tag
+    section = reference_section(kind)
+    documented = re.findall(r"^\| `(\w+)` \|", section, re.MULTILINE)
+    assert documented[0] == "record"
+    assert sorted(documented[1:]) == sorted(struct.__struct_fields__)
+    examples = re.findall(r"^```json\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    assert examples, f"no example of {kind}"
+    decoder, text, at = json.JSONDecoder(), examples[0].strip(), 0
+    while at < len(text):
+        record, at = decoder.raw_decode(text, at)
+        assert isinstance(record_from_dict(record), struct)
+        at = len(text) - len(text[at:].lstrip())
+
+
+def test_no_doc_points_outside_the_repository() -> None:
+    for page in [EXAMPLES.parent / "README.md", *sorted(DOCS.glob("*.md"))]:
+        text = page.read_text()
+        assert not re.search(r"\]\(\.\./|\bshared/|EVENTS\.md", text), page.name
+        assert "not built yet" not in text, page.name
