@@ -102,7 +102,7 @@ def report(
     if chart is not None:  # the chart has the rows of the table: by what --by says
         from payoff import charts  # matplotlib: loaded only when a chart is asked for
 
-        charts.report_chart(result, chart)
+        charts.tokens_chart(result, chart)
     if as_json:
         emit_json(result)
         return
