@@ -7,7 +7,7 @@ Plot values are display-only conversions of the exact figures (never fed back).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ RISK_NAMES = {
 def _bars(
     axes: Any,
     labels: Sequence[str],
-    series: dict[str, Sequence[Decimal]],
+    series: Mapping[str, Sequence[Decimal]],
     legend: bool = True,
     values: str | None = None,
 ) -> None:
