@@ -249,3 +249,25 @@ def test_a_chart_path_that_cannot_be_written_is_refused_before_any_work(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "--chart" in result.output, result.output
     assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+
+
+def test_report_chart_follows_by(ledger: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    drawn = {}
+    for by in ("customer", "task_type", "customer"):
+        path = tmp_path / f"{by}.svg"
+        args = ["--db", str(ledger), "report", "--period", "2026-11", "--by", by]
+        result = runner.invoke(
+            app, [*args, "--as-of", "2026-12-09T00:00:00Z", "--chart", str(path)]
+        )
+        assert result.exit_code == 0, result.output
+        drawn.setdefault(by, set()).add(path.read_bytes())
+    assert len(drawn["customer"]) == 1  # the same rows draw the same bytes
+    assert drawn["customer"] != drawn["task_type"]  # the rows are by what --by says
+    # one bar per row in each of the two panels (hidden, visible): 4 customers, 3 types
+    patches = {}
+    for by in ("customer", "task_type"):
+        svg = ET.fromstring(next(iter(drawn[by])))
+        groups = svg.iter("{http://www.w3.org/2000/svg}g")
+        patches[by] = sum(1 for g in groups if g.get("id", "").startswith("patch"))
+    assert patches["customer"] - patches["task_type"] == 2 * (4 - 3)
