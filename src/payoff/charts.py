@@ -79,7 +79,7 @@ def _bars(
         if values is not None:
             axes.bar_label(bars, fmt=values, fontsize=8, padding=2)
     axes.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))])
-    axes.set_xticklabels(labels, rotation=20, ha="right")
+    axes.set_xticklabels(labels, rotation=30, ha="right")
     axes.margins(y=0.12)  # room for the values above the highest bar
     axes.axhline(0, color="#444444", linewidth=0.8)
     axes.grid(axis="y", color="#dddddd", linewidth=0.6)
@@ -127,7 +127,7 @@ def _risk_panel(axes: Any, simulation: dict[str, Any]) -> None:
     _bars(axes, labels, risks, values="{:.0%}")
     axes.set_ylim(0, 1)  # shares: the whole scale, so that small risks look small
     axes.yaxis.set_major_formatter(PercentFormatter(xmax=1))
-    axes.set_ylabel("share")
+    axes.set_ylabel("share of spend (customer), of cost (provider)")
     axes.set_title("Who carries the risk")
 
 
