@@ -45,8 +45,8 @@ def test_report_revenue_sums_back_to_the_invoices_exactly(ledger: Path) -> None:
     invoiced = sum(Decimal(i["total"]) for i in invoices.list_invoices(store, period="2026-11"))
     for by in economics.GROUPINGS:
         result = economics.report(store, "2026-11", by)
-        assert Decimal(result["total"]["revenue"]) == invoiced
-        assert sum(Decimal(row["revenue"]) for row in result["rows"]) == invoiced
+        assert Decimal(result["total"]["revenue_usd"]) == invoiced
+        assert sum(Decimal(row["revenue_usd"]) for row in result["rows"]) == invoiced
     store.close()
 
 
@@ -200,7 +200,7 @@ def test_a_mid_period_plan_change_attributes_each_window_with_its_own_plan(
     (invoice,) = invoices.run_invoices(store, "2026-11")
     assert invoice["total"] == "27.72" and len(invoice["windows"]) == 2
     rows = {
-        row["key"]: row["revenue"]
+        row["key"]: row["revenue_usd"]
         for row in economics.report(store, "2026-11", "task_type")["rows"]
     }
     assert rows == {"x": "9.22", "y": "18.50"}
@@ -235,8 +235,8 @@ def test_cli_report_and_simulate_can_be_pinned_to_an_as_of_time(ledger: Path) ->
         assert now.output != before.output  # nothing was received by 2000
         result = json.loads(before.output)
         figures = result["total"] if "total" in result else result["scenarios"][0]["plans"]
-        assert Decimal(next(iter(figures.values()))["cost"] if "plans" in result else
-                       figures["cost"]) == 0  # fmt: skip
+        assert Decimal(next(iter(figures.values()))["cost_usd"] if "plans" in result else
+                       figures["cost_usd"]) == 0  # fmt: skip
         bad = runner.invoke(app, [*args, "--as-of", "yesterday"])
         assert bad.exit_code != 0 and "--as-of" in bad.output
 
@@ -249,3 +249,25 @@ def test_a_chart_path_that_cannot_be_written_is_refused_before_any_work(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "--chart" in result.output, result.output
     assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+
+
+def test_report_chart_follows_by(ledger: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    drawn = {}
+    for by in ("customer", "task_type", "customer"):
+        path = tmp_path / f"{by}.svg"
+        args = ["--db", str(ledger), "report", "--period", "2026-11", "--by", by]
+        result = runner.invoke(
+            app, [*args, "--as-of", "2026-12-09T00:00:00Z", "--chart", str(path)]
+        )
+        assert result.exit_code == 0, result.output
+        drawn.setdefault(by, set()).add(path.read_bytes())
+    assert len(drawn["customer"]) == 1  # the same rows draw the same bytes
+    assert drawn["customer"] != drawn["task_type"]  # the rows are by what --by says
+    # one bar per row in each of the two panels (hidden, visible): 4 customers, 3 types
+    patches = {}
+    for by in ("customer", "task_type"):
+        svg = ET.fromstring(next(iter(drawn[by])))
+        groups = svg.iter("{http://www.w3.org/2000/svg}g")
+        patches[by] = sum(1 for g in groups if g.get("id", "").startswith("patch"))
+    assert patches["customer"] - patches["task_type"] == 2 * (4 - 3)

@@ -264,7 +264,7 @@ def test_risks_stay_within_0_and_1_when_a_late_line_lowers_the_revenue() -> None
         total.add(row)
     derived = total.derived()
     assert derived["customer_risk"] == "0.0000" and derived["value_alignment"] == "1.0000"
-    assert derived["revenue"] == "5.00" and derived["late_revenue"] == "-5.00"
+    assert derived["revenue_usd"] == "5.00" and derived["late_revenue_usd"] == "-5.00"
 
 
 def test_visible_cost_is_split_and_repriced_with_the_cost() -> None:

@@ -7,7 +7,7 @@ Plot values are display-only conversions of the exact figures (never fed back).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ with needs("charts", "Drawing charts (--chart, payoff demo)"):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter, StrMethodFormatter
 
 SUFFIXES = (".png", ".svg")
 HASH_SALT = "payoff"
@@ -52,80 +53,130 @@ def _number(text: str | None) -> Decimal:
     return Decimal(0) if text is None else Decimal(text)
 
 
-def _bars(axes: Any, labels: Sequence[str], series: dict[str, Sequence[Decimal]]) -> None:
+GROUP_NAMES = {"customer": "customer", "plan": "plan", "task_type": "agent type", "model": "model"}
+"""How a chart title says what the rows of a report are (its `--by`)."""
+RISK_NAMES = {
+    "customer_risk": "Customer risk: spend without a verified outcome",
+    "provider_risk": "Provider risk: cost that earned nothing",
+}
+
+
+def _bars(
+    axes: Any,
+    labels: Sequence[str],
+    series: Mapping[str, Sequence[Decimal]],
+    legend: bool = True,
+    values: str | None = None,
+) -> None:
+    """Grouped bars; `values` (a format) writes each bar's value on it, so that a bar too
+    small to see against the others (a cost-plus revenue beside outcome revenue) or one at
+    zero still says what it is."""
     width = 0.8 / max(1, len(series))
-    for index, (name, values) in enumerate(series.items()):
+    for index, (name, amounts) in enumerate(series.items()):
         positions = [x + index * width for x in range(len(labels))]
         # Display only: the figures stay exact; the chart needs screen coordinates.
-        axes.bar(positions, [float(v) for v in values], width, label=name)
+        bars = axes.bar(positions, [float(v) for v in amounts], width, label=name)
+        if values is not None:
+            axes.bar_label(bars, fmt=values, fontsize=8, padding=2)
     axes.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))])
-    axes.set_xticklabels(labels, rotation=15, ha="right")
-    axes.legend()
+    axes.set_xticklabels(labels, rotation=30, ha="right")
+    axes.margins(y=0.12)  # room for the values above the highest bar
+    axes.axhline(0, color="#444444", linewidth=0.8)
+    axes.grid(axis="y", color="#dddddd", linewidth=0.6)
+    axes.set_axisbelow(True)
+    if legend:
+        axes.legend(frameon=False)
+
+
+def _amounts(axes: Any, label: str) -> None:
+    """A y axis of whole amounts with thousands separators, named with its unit."""
+    axes.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    axes.set_ylabel(label)
+
+
+def _usd(axes: Any, label: str) -> None:
+    """A y axis of USD: cents shown only where the amounts are small."""
+    top = max(abs(v) for v in axes.get_ylim())
+    axes.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}" if top >= 100 else "{x:,.2f}"))
+    axes.set_ylabel(label)
+
+
+def _money_panels(money: Any, cost: Any, simulation: dict[str, Any]) -> None:
+    """Revenue and margin on one panel, provider cost on its own: cost is often a hundredth
+    of revenue, and on a shared scale its bars would vanish (split, not log: margins can be
+    negative, which a log scale cannot show)."""
+    base = simulation["scenarios"][0]["plans"]
+    labels = list(base)
+    series = {
+        "Revenue": [_number(base[p]["revenue_usd"]) for p in labels],
+        "Margin (revenue - cost)": [_number(base[p]["margin_usd"]) for p in labels],
+    }
+    _bars(money, labels, series, values="{:,.0f}")
+    _usd(money, "USD")
+    money.set_title("What each plan earns")
+    costs = {"Provider cost": [_number(base[p]["cost_usd"]) for p in labels]}
+    _bars(cost, labels, costs, False, values="{:,.2f}")
+    _usd(cost, "USD")
+    cost.set_title("What the work cost the provider")
+
+
+def _risk_panel(axes: Any, simulation: dict[str, Any]) -> None:
+    base = simulation["scenarios"][0]["plans"]
+    labels = list(base)
+    risks = {RISK_NAMES[k]: [_number(base[p][k]) for p in labels] for k in RISK_NAMES}
+    _bars(axes, labels, risks, values="{:.0%}")
+    axes.set_ylim(0, 1)  # shares: the whole scale, so that small risks look small
+    axes.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    axes.set_ylabel("share of spend (customer), of cost (provider)")
+    axes.set_title("Who carries the risk")
 
 
 def money_chart(simulation: dict[str, Any], path: Path) -> Path:
-    """Revenue, cost and margin (USD) per plan, in the baseline scenario."""
-    base = simulation["scenarios"][0]["plans"]
-    labels = list(base)
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    _bars(
-        axes,
-        labels,
-        {key: [_number(base[p][key]) for p in labels] for key in ("revenue", "cost", "margin")},
-    )
-    axes.set_ylabel("USD")
-    axes.set_title(f"Revenue, cost and margin per plan, {simulation['period']}")
+    """Revenue and margin per plan beside the provider's cost, in the baseline scenario."""
+    figure, (money, cost) = plt.subplots(1, 2, figsize=(11, 4.8), width_ratios=(2, 1))
+    _money_panels(money, cost, simulation)
+    figure.suptitle(f"Revenue, margin and cost per plan, {simulation['period']} (USD)")
     return _save(figure, path)
 
 
 def risk_chart(simulation: dict[str, Any], path: Path) -> Path:
-    """Customer risk against provider risk per plan, in the baseline scenario."""
-    base = simulation["scenarios"][0]["plans"]
-    labels = list(base)
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    _bars(
-        axes,
-        labels,
-        {
-            key: [_number(base[p][key]) for p in labels]
-            for key in ("customer_risk", "provider_risk")
-        },
-    )
-    axes.set_ylim(0, 1)
-    axes.set_ylabel("share")
+    """Customer risk and provider risk per plan, in the baseline scenario."""
+    figure, axes = plt.subplots(figsize=(8, 4.8))
+    _risk_panel(axes, simulation)
     axes.set_title(f"Customer risk and provider risk per plan, {simulation['period']}")
     return _save(figure, path)
 
 
 def tokens_chart(report: dict[str, Any], path: Path) -> Path:
-    """Visible and hidden tokens per agent type (rows of a report by task type)."""
+    """Hidden and visible tokens per row of a report, whatever its rows are by.
+
+    Two panels, each on its own scale: hidden tokens are often 10-50 times the visible
+    ones, and on a shared scale the visible bars would be a line at zero. A log scale would
+    show both but hide how many times larger hidden work is; side by side panels with the
+    same rows keep both readable and the ratio is in the title."""
     rows = report["rows"]
     labels = [row["key"] for row in rows]
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    _bars(
-        axes,
-        labels,
-        {
-            "visible tokens": [Decimal(row["visible_tokens"]) for row in rows],
-            "hidden tokens": [Decimal(row["hidden_tokens"]) for row in rows],
-        },
-    )
-    axes.set_ylabel("tokens")
-    axes.set_title(f"Visible and hidden tokens per agent type, {report['period']}")
+    group = GROUP_NAMES.get(report["by"], report["by"])
+    figure, (hidden, visible) = plt.subplots(1, 2, figsize=(11, 4.8))
+    _bars(hidden, labels, {"Hidden": [Decimal(r["tokens_hidden"]) for r in rows]}, False)
+    hidden.set_title("Hidden tokens: inputs, reasoning, tool loops")
+    _amounts(hidden, "tokens")
+    _bars(visible, labels, {"Visible": [Decimal(r["tokens_visible"]) for r in rows]}, False)
+    visible.set_title("Visible tokens: what users see")
+    _amounts(visible, "tokens")
+    for axes in (hidden, visible):
+        axes.set_xlabel(group)
+    ratio = report["total"]["hidden_ratio"]
+    times = "" if ratio is None else f": {Decimal(ratio):.0f} hidden per visible token"
+    figure.suptitle(f"Tokens per {group}, {report['period']}{times}")
     return _save(figure, path)
 
 
 def simulation_chart(simulation: dict[str, Any], path: Path) -> Path:
-    """Both simulation charts in one file: money per plan beside risks per plan."""
+    """The simulation in one file: earnings, cost and risks per plan (baseline scenario)."""
     _check(path)
-    base = simulation["scenarios"][0]["plans"]
-    labels = list(base)
-    figure, (money, risk) = plt.subplots(1, 2, figsize=(13, 4.5))
-    keys = ("revenue", "cost", "margin")
-    _bars(money, labels, {k: [_number(base[p][k]) for p in labels] for k in keys})
-    money.set_title("Revenue, cost, margin (USD)")
-    risks = ("customer_risk", "provider_risk")
-    _bars(risk, labels, {k: [_number(base[p][k]) for p in labels] for k in risks})
-    risk.set_ylim(0, 1)
-    risk.set_title("Customer risk, provider risk")
+    figure, (money, cost, risk) = plt.subplots(1, 3, figsize=(16, 4.8), width_ratios=(2, 1, 2))
+    _money_panels(money, cost, simulation)
+    _risk_panel(risk, simulation)
+    figure.suptitle(f"Plans compared on {simulation['period']}'s work (baseline scenario)")
     return _save(figure, path)

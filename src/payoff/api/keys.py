@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -27,7 +26,7 @@ def create_key(
 
 @router.get("/keys", summary="Every key: id, scope, name, created, revoked (never the key)")
 def list_keys(store: StoreDep, _: Admin) -> list[dict[str, Any]]:
-    return [asdict(key) for key in access.list_keys(store)]
+    return [access.key_json(key) for key in access.list_keys(store)]
 
 
 @router.delete("/keys/{key_id}", summary="Revoke a key; it stops working at once")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -19,10 +20,10 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
 
 from payoff import service
 from payoff.catalog import Catalog
+from payoff.cli.tables import Column, cells, show
 from payoff.core.errors import PayoffError
 from payoff.core.periods import Period
 from payoff.extras import MissingExtra
@@ -37,8 +38,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output is not cut to 80 columns: tables stay readable in files and CI logs.
-out = Console(width=None if Console().is_terminal else 160)
+# Piped output is not cut to 80 columns (tables stay readable in files and CI logs),
+# unless COLUMNS says how wide it may be.
+out = Console(width=None if Console().is_terminal or "COLUMNS" in os.environ else 160)
 err = Console(stderr=True)
 
 PROBLEMS_SHOWN_WITH_REJECTS_FILE = 20
@@ -181,6 +183,20 @@ def _ingest_one(
         )
 
 
+TASK_COLUMNS = (
+    Column("id", "Task"),
+    Column("customer", "Customer"),
+    Column("type", "Type"),
+    Column("status", "Status"),
+    Column("steps", "Steps", "count"),
+    Column("tokens_visible", "Visible tokens", "count"),
+    Column("tokens_hidden", "Hidden tokens", "count"),
+    Column("hidden_ratio", "Hidden per visible", "exact"),
+    Column("cost_usd", "Cost", "exact"),
+    Column("unpriced_steps", "Unpriced steps", "count"),
+)
+
+
 @app.command()
 def tasks(
     ctx: typer.Context,
@@ -199,33 +215,8 @@ def tasks(
     if as_json:
         emit_json([task_json(task) for task in found])
         return
-    table = Table(
-        "task",
-        "customer",
-        "type",
-        "status",
-        "steps",
-        "visible",
-        "hidden",
-        "hidden/visible",
-        "cost USD",
-        "unpriced",
-    )
-    for task in found:
-        row = task_json(task)
-        table.add_row(
-            task.id,
-            task.customer,
-            task.type or "",
-            task.status,
-            str(task.steps),
-            f"{task.tokens_visible:,}",
-            f"{task.tokens_hidden:,}",
-            row["hidden_ratio"] or "-",
-            row["cost_usd"] or "unknown",
-            str(task.unpriced_steps),
-        )
-    out.print(table)
+    rows = [task_json(task) for task in found]
+    show(out, "Tasks, cost in USD", TASK_COLUMNS, [cells(row, TASK_COLUMNS) for row in rows])
 
 
 def _check_month(value: str) -> str:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from payoff.cli import Settings, app, emit_json, err, out
 from payoff.cli.options import AsJson
+from payoff.cli.tables import Column, cells, show
 from payoff.core.errors import PayoffError
 from payoff.core.periods import to_us
 from payoff.plan_files import load_plan
@@ -43,6 +43,14 @@ def plans_apply(
     out.print(f"plan {plan.id}@{plan.version} {state}", markup=False)
 
 
+PLAN_COLUMNS = (
+    Column("id", "Plan"),
+    Column("version", "Version", "count"),
+    Column("currency", "Currency"),
+    Column("charges", "Charges"),
+)
+
+
 @plans_app.command("list")
 def plans_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List every plan version."""
@@ -51,10 +59,8 @@ def plans_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("plan", "version", "currency", "charges")
-    for row in rows:
-        table.add_row(row["id"], str(row["version"]), row["currency"], ", ".join(row["charges"]))
-    out.print(table)
+    shown = [{**row, "charges": ", ".join(row["charges"])} for row in rows]
+    show(out, "Plans", PLAN_COLUMNS, [cells(row, PLAN_COLUMNS) for row in shown])
 
 
 @customers_app.command("add")
@@ -148,14 +154,28 @@ def quote(
     _print_fees(result, plan.currency)
 
 
+FEE_COLUMNS = (
+    Column("charge", "Charge"),
+    Column("units", "Units", "exact"),
+    Column("amount", "Amount", "exact"),
+    Column("precise_amount", "Precise amount", "exact"),
+)
+TOTALS = {
+    "subtotal": "Subtotal",
+    "minimum_true_up": "Minimum true-up",
+    "maximum_discount": "Cap discount",
+    "total": "Total",
+}
+
+
 def _print_fees(document: dict[str, Any], currency: str) -> None:
-    table = Table("charge", "units", f"amount {currency}", "precise")
+    rows = []
     for fee in document["fees"]:
-        label = fee["charge"] + (f" (late, {fee['late_period']})" if "late_period" in fee else "")
-        table.add_row(label, fee["units"], fee["amount"], fee["precise_amount"])
-    for key in ("subtotal", "minimum_true_up", "maximum_discount", "total"):
-        table.add_row(key.replace("_", " "), "", document[key], "")
-    out.print(table)
+        late = f" (late, {fee['late_period']})" if "late_period" in fee else ""
+        rows.append(cells({**fee, "charge": fee["charge"] + late}, FEE_COLUMNS))
+    for key, label in TOTALS.items():
+        rows.append([label, "", document[key], ""])
+    show(out, f"Fees, {currency}", FEE_COLUMNS, rows)
 
 
 def parse_as_of(value: str | None) -> int | None:
@@ -169,6 +189,16 @@ def parse_as_of(value: str | None) -> int | None:
     if moment.tzinfo is None:
         raise typer.BadParameter("--as-of needs a time-zone offset (e.g. Z)")
     return to_us(moment)
+
+
+INVOICE_COLUMNS = (
+    Column("id", "Invoice"),
+    Column("customer", "Customer"),
+    Column("period", "Period"),
+    Column("status", "Status"),
+    Column("total", "Total", "exact"),
+    Column("currency", "Currency"),
+)
 
 
 @invoice_app.command("run")
@@ -192,16 +222,8 @@ def invoice_run(
     if as_json:
         emit_json(documents)
         return
-    table = Table("invoice", "customer", "plan", "status", "total")
-    for doc in documents:
-        table.add_row(
-            doc["id"],
-            doc["customer"],
-            doc["plan"],
-            doc["status"],
-            f"{doc['total']} {doc['currency']}",
-        )
-    out.print(table)
+    columns = (*INVOICE_COLUMNS[:2], Column("plan", "Plan"), *INVOICE_COLUMNS[3:])
+    show(out, f"Draft invoices, {period}", columns, [cells(doc, columns) for doc in documents])
     if not documents:
         out.print("no invoices: no subscription in that period, or all are finalized")
 
@@ -258,16 +280,7 @@ def invoice_list(
     if as_json:
         emit_json(found)
         return
-    table = Table("invoice", "customer", "period", "status", "total")
-    for doc in found:
-        table.add_row(
-            doc["id"],
-            doc["customer"],
-            doc["period"],
-            doc["status"],
-            f"{doc['total']} {doc['currency']}",
-        )
-    out.print(table)
+    show(out, "Invoices", INVOICE_COLUMNS, [cells(doc, INVOICE_COLUMNS) for doc in found])
 
 
 @invoice_app.command("export")

@@ -2,37 +2,73 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import parse_as_of
 from payoff.cli.options import AsJson
+from payoff.cli.tables import Column, cells, show
 from payoff.service import economics
 
 Chart = Annotated[Path | None, typer.Option("--chart", help="Also draw a chart: FILE.png or .svg.")]
+Wide = Annotated[bool, typer.Option("--wide", help="Show every column, not the main ones.")]
 PeriodOption = Annotated[str, typer.Option("--period", help="The period, YYYY-MM.")]
 AsOf = Annotated[
     str | None,
     typer.Option("--as-of", help="Read what the ledger held at this time (RFC 3339); default now."),
 ]
 
-REPORT_COLUMNS = (
-    "revenue", "cost", "margin", "margin_pct", "tasks", "verified_outcomes", "success_rate",
-    "cost_per_task", "cost_per_verified_outcome", "visible_tokens", "hidden_tokens",
-    "hidden_ratio", "hidden_cost_share", "unpriced_events", "provider_risk", "customer_risk",
-    "value_alignment",
-)  # fmt: skip
-PLAN_COLUMNS = (
-    "revenue", "cost", "margin", "margin_pct", "provider_risk", "customer_risk",
-    "value_alignment", "cost_per_verified_outcome", "revenue_change", "cost_change",
-    "margin_change",
-)  # fmt: skip
-USAGE_KEYS = ("tokens", "uncached_input", "reasoning", "hidden_steps", "target_passes", "cost")
+HEADS = {"customer": "Customer", "plan": "Plan", "task_type": "Agent type", "model": "Model"}
+"""The key column's header for each `--by`."""
+FIGURES = (
+    Column("revenue_usd", "Revenue", "money"),
+    Column("cost_usd", "Cost", "money"),
+    Column("margin_usd", "Margin", "money"),
+    Column("margin_share", "Margin %", "percent"),
+    Column("tasks", "Tasks", "count"),
+    Column("tokens_hidden", "Hidden tokens", "count"),
+)
+"""What `report` shows by default (one table at 80 columns): money, work, hidden work."""
+FIGURES_WIDE = (
+    *FIGURES[:5],
+    Column("outcomes_verified", "Verified outcomes", "count"),
+    Column("success_rate", "Success rate", "percent"),
+    Column("cost_per_task_usd", "Cost per task", "price"),
+    Column("cost_per_verified_outcome_usd", "Cost per verified outcome", "price"),
+    Column("tokens_visible", "Visible tokens", "count"),
+    FIGURES[5],
+    Column("hidden_ratio", "Hidden per visible", "ratio"),
+    Column("hidden_cost_share", "Hidden cost", "percent"),
+    Column("unpriced_steps", "Unpriced steps", "count"),
+    Column("provider_risk", "Provider risk", "percent"),
+    Column("customer_risk", "Customer risk", "percent"),
+    Column("value_alignment", "Value alignment", "percent"),
+)
+"""Every figure of the report (`--wide`), in the order of docs/economics.md."""
+PLAN_FIGURES = (*FIGURES[:4], Column("customer_risk", "Customer risk", "percent"))
+"""What `simulate` shows per plan and scenario by default (one table at 80 columns)."""
+PLAN_FIGURES_WIDE = (
+    *PLAN_FIGURES,
+    Column("provider_risk", "Provider risk", "percent"),
+    Column("value_alignment", "Value alignment", "percent"),
+    Column("cost_per_verified_outcome_usd", "Cost per verified outcome", "price"),
+    Column("revenue_change", "Revenue change", "change"),
+    Column("cost_change", "Cost change", "change"),
+    Column("margin_change", "Margin change", "change"),
+)
+USAGE_FIGURES = (Column("tokens", "Tokens", "change"), Column("cost_usd", "Cost", "change"))
+USAGE_FIGURES_WIDE = (
+    USAGE_FIGURES[0],
+    Column("tokens_uncached_input", "Full-price input", "change"),
+    Column("tokens_reasoning", "Reasoning tokens", "change"),
+    Column("steps_hidden", "Hidden steps", "change"),
+    Column("target_passes", "Target-model passes", "change"),
+    USAGE_FIGURES[1],
+)
+"""A technique's change in each usage sum, against the baseline."""
 
 
 def _chart_path(chart: Path | None) -> None:
@@ -45,31 +81,6 @@ def _chart_path(chart: Path | None) -> None:
         raise typer.BadParameter(f"no folder {str(chart.parent)!r}", param_hint="--chart")
 
 
-MONEY_COLUMNS = frozenset(
-    {"revenue", "cost", "margin", "cost_per_task", "cost_per_verified_outcome"}
-)
-CENT = Decimal("0.01")
-
-
-def _cell(value: Any, column: str = "") -> str:
-    """Table text: money to the cent (exact figures stay in --json), counts with separators."""
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if column in MONEY_COLUMNS:
-        return f"{Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_EVEN):,}"
-    return str(value)
-
-
-def _table(*headers: str, title: str) -> Table:
-    """Columns fold rather than cut: a narrow terminal wraps a name, never hides it."""
-    table = Table(title=title)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
-
-
 @app.command("report")
 def report(
     ctx: typer.Context,
@@ -80,6 +91,7 @@ def report(
     as_of: AsOf = None,
     as_json: AsJson = False,
     chart: Chart = None,
+    wide: Wide = False,
 ) -> None:
     """Revenue, cost, margin, outcomes, hidden tokens and risks of a period, per row."""
     settings: Settings = ctx.obj
@@ -87,26 +99,23 @@ def report(
     store = settings.store(create=False)
     as_of_us = parse_as_of(as_of)
     result = economics.report(store, period, by, as_of_us)
-    if chart is not None:  # the chart is of agent types, whatever the rows are by
-        types = (
-            result if by == "task_type" else economics.report(store, period, "task_type", as_of_us)
-        )
+    if chart is not None:  # the chart has the rows of the table: by what --by says
         from payoff import charts  # matplotlib: loaded only when a chart is asked for
 
-        charts.tokens_chart(types, chart)
+        charts.tokens_chart(result, chart)
     if as_json:
         emit_json(result)
         return
-    print_report(result)
+    print_report(result, wide)
     if chart is not None:
         out.print(f"chart: {chart}", markup=False)
 
 
-def print_report(result: dict[str, Any]) -> None:
-    table = _table(result["by"], *REPORT_COLUMNS, title=f"Economics, {result['period']}")
-    for row in [*result["rows"], {"key": "TOTAL", **result["total"]}]:
-        table.add_row(row["key"], *(_cell(row[c], c) for c in REPORT_COLUMNS))
-    out.print(table)
+def print_report(result: dict[str, Any], wide: bool = False) -> None:
+    figures = FIGURES_WIDE if wide else FIGURES
+    columns = (Column("key", HEADS[result["by"]]), *figures)
+    rows = [cells(row, columns) for row in [*result["rows"], {"key": "Total", **result["total"]}]]
+    show(out, f"Economics of {result['period']}, USD", columns, rows)
     if not result["invoices"]:
         out.print("No invoices for the period: run `payoff invoice run` for revenue.")
 
@@ -123,6 +132,7 @@ def simulate(
     as_of: AsOf = None,
     as_json: AsJson = False,
     chart: Chart = None,
+    wide: Wide = False,
 ) -> None:
     """Price the period's ledger as if every customer were on each plan, under scenarios."""
     settings: Settings = ctx.obj
@@ -140,36 +150,35 @@ def simulate(
     if as_json:
         emit_json(result)
         return
-    print_simulation(result)
+    print_simulation(result, wide)
     if chart is not None:
         out.print(f"chart: {chart}", markup=False)
 
 
-def print_simulation(result: dict[str, Any]) -> None:
-    table = _table(
-        "scenario", "plan", *PLAN_COLUMNS, title=f"Plans and scenarios, {result['period']}"
-    )
-    for scenario in result["scenarios"]:
-        for name, figures in scenario["plans"].items():
-            cells = (_cell(figures[c], c) for c in PLAN_COLUMNS)
-            table.add_row(scenario["scenario"], name, *cells)
-    out.print(table)
-    print_techniques(result)
+def print_simulation(result: dict[str, Any], wide: bool = False) -> None:
+    figures = PLAN_FIGURES_WIDE if wide else PLAN_FIGURES
+    columns = (Column("scenario", "Scenario"), Column("plan", "Plan"), *figures)
+    rows = [
+        cells({"scenario": scenario["scenario"], "plan": name, **plan}, columns)
+        for scenario in result["scenarios"]
+        for name, plan in scenario["plans"].items()
+    ]
+    show(out, f"Plans and scenarios, {result['period']}, USD", columns, rows, keys=2)
+    print_techniques(result, wide)
 
 
-def print_techniques(result: dict[str, Any]) -> None:
-    """Each technique's reduction in tokens or passes, and the revenue change per plan."""
-    table = _table(
-        "technique",
-        *(f"{key} change" for key in USAGE_KEYS),
-        *(f"revenue change {plan}" for plan in result["plans"]),
-        title="Techniques: what they save, and what they do to revenue",
+def print_techniques(result: dict[str, Any], wide: bool = False) -> None:
+    """Each technique's change in tokens, passes and cost, and in revenue per plan."""
+    usage = USAGE_FIGURES_WIDE if wide else USAGE_FIGURES
+    columns = (
+        Column("technique", "Technique"),
+        *usage,
+        *(Column(plan, f"Revenue {plan}", "change") for plan in result["plans"]),
     )
+    rows = []
     for scenario in result["scenarios"][1:]:
-        params = ",".join(f"{k}={v}" for k, v in scenario["params"].items())
-        table.add_row(
-            f"{scenario['scenario']} ({params})",
-            *(_cell(scenario["usage_change"][key]) for key in USAGE_KEYS),
-            *(_cell(scenario["plans"][plan]["revenue_change"]) for plan in result["plans"]),
-        )
-    out.print(table)
+        params = ", ".join(f"{k}={v}" for k, v in scenario["params"].items())
+        revenue = {plan: scenario["plans"][plan]["revenue_change"] for plan in result["plans"]}
+        row = {"technique": f"{scenario['scenario']} ({params})", **scenario["usage_change"]}
+        rows.append(cells({**row, **revenue}, columns))
+    show(out, "Techniques: change against the baseline", columns, rows)

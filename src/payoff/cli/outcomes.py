@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from payoff.cli import Settings, app, emit_json, err, out
 from payoff.cli.options import AsJson
+from payoff.cli.tables import Column, cells, show
 from payoff.core.statuses import OUTCOME_STATUSES
 from payoff.service import integrity
 from payoff.service import outcomes as service
@@ -19,6 +19,17 @@ outcomes_app = typer.Typer(
     help="Outcome claims: their status, and verdicts on them.", no_args_is_help=True
 )
 app.add_typer(outcomes_app, name="outcomes")
+
+
+OUTCOME_COLUMNS = (
+    Column("id", "Outcome"),
+    Column("customer", "Customer"),
+    Column("type", "Type"),
+    Column("value", "Value", "exact"),
+    Column("status", "Status"),
+    Column("by", "Decided by"),
+    Column("verification", "Verification"),
+)
 
 
 @outcomes_app.command("list")
@@ -42,19 +53,8 @@ def outcomes_list(
     if as_json:
         emit_json([state.as_json() for state in found])
         return
-    table = Table("outcome", "customer", "type", "value", "status", "by", "verification")
-    for state in found:
-        o, life = state.outcome, state.lifecycle
-        table.add_row(
-            o.id,
-            o.customer,
-            o.type,
-            "" if o.value is None else str(o.value),
-            life.status,
-            life.steps[-1].by,
-            state.policy.verification,
-        )
-    out.print(table)
+    rows = [{**row, "by": row["steps"][-1]["by"]} for row in (s.as_json() for s in found)]
+    show(out, "Outcomes", OUTCOME_COLUMNS, [cells(row, OUTCOME_COLUMNS) for row in rows])
 
 
 def _decision(action: str, help_text: str) -> None:
@@ -97,41 +97,32 @@ def integrity_report(
     print_report(rows)
 
 
+INTEGRITY_COLUMNS = (
+    Column("customer", "Customer"),
+    Column("outcome_type", "Outcome"),
+    Column("claims", "Claims", "count"),
+    Column("verified", "Verified", "count"),
+    Column("rejected", "Rejected", "count"),
+    Column("reversed", "Reversed", "count"),
+    Column("pending", "Pending", "count"),
+    Column("deemed", "Deemed", "count"),
+    Column("outcome_rate", "Claims per task", "ratio"),
+    Column("outcome_rate_change", "Change", "change"),
+    Column("flags", "Flags"),
+)
+
+
 def print_report(rows: list[integrity.Row]) -> None:
-    table = Table(
-        "customer",
-        "outcome",
-        "claims",
-        "verified",
-        "rejected",
-        "reversed",
-        "pending",
-        "deemed",
-        "claims/task",
-        "change",
-        "flags",
-    )
+    shown = []
     for row in rows:
         data = row.as_json()
-        table.add_row(
-            row.customer,
-            row.outcome_type,
-            str(data["claims"]),
-            str(data["verified"]),
-            str(data["rejected"]),
-            str(data["reversed"]),
-            str(data["pending"]),
-            str(data["deemed"]),
-            data["outcome_rate"] or "-",
-            data["outcome_rate_change"] or "-",
-            ", ".join(f.name for f in row.flags) or "-",
-        )
-    out.print(table)
+        flags = ", ".join(flag["name"] for flag in data["flags"]) or "-"
+        shown.append(cells({**data, "flags": flags}, INTEGRITY_COLUMNS))
+    show(out, "Outcome integrity", INTEGRITY_COLUMNS, shown, keys=2)
     for row in rows:
         for flag in row.flags:
             out.print(
                 f"FLAG {flag.name} {row.customer} {row.outcome_type}: {flag.why}",
                 markup=False,
                 highlight=False,
-                soft_wrap=True,
             )

@@ -6,13 +6,12 @@ import os
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from payoff.api.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS, ServerConfig
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import customers_app
 from payoff.cli.options import AsJson
-from payoff.core.periods import iso_from_us
+from payoff.cli.tables import Column, cells, show
 from payoff.extras import needs
 from payoff.service import access
 
@@ -73,19 +72,25 @@ def keys_create(
     out.print(key, markup=False)
 
 
+KEY_COLUMNS = (
+    Column("id", "Key"),
+    Column("scope", "Scope"),
+    Column("name", "Name"),
+    Column("created_at", "Created at", "time"),
+    Column("revoked_at", "Revoked at", "time"),
+)
+
+
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List keys: id, scope, name, created, revoked (never the key itself)."""
     settings: Settings = ctx.obj
     found = access.list_keys(settings.store(create=False))
+    rows = [access.key_json(key) for key in found]
     if as_json:
-        emit_json([k.__dict__ for k in found])
+        emit_json(rows)
         return
-    table = Table("key", "scope", "name", "created", "revoked")
-    for k in found:
-        revoked = "" if k.revoked_at_us is None else iso_from_us(k.revoked_at_us)
-        table.add_row(k.id, k.scope, k.name or "", iso_from_us(k.created_at_us), revoked)
-    out.print(table)
+    show(out, "API keys", KEY_COLUMNS, [cells(row, KEY_COLUMNS) for row in rows])
 
 
 @keys_app.command("revoke")

@@ -74,7 +74,9 @@ class Figures:
         return self.revenue - self.cost_usd
 
     def derived(self) -> dict[str, Any]:
-        """Every reported figure; money as decimal strings, ratios as decimal strings."""
+        """Every reported figure, named as in docs/conventions.md: money as exact decimal
+        strings of USD (`_usd` last; the report and the simulation refuse other currencies),
+        counts as integers, ratios and shares as decimal strings (0.25 is a quarter)."""
 
         def text(value: Decimal | None) -> str | None:
             return None if value is None else format(value, "f")
@@ -85,25 +87,25 @@ class Figures:
         # Customer spend of the period: the late lines belong to earlier periods' work.
         spend = self.revenue - self.revenue_late
         return {
-            "revenue": text(self.revenue),
-            "late_revenue": text(self.revenue_late),
-            "cost": format_nanousd(self.cost_nanousd),
-            "margin": text(self.margin),
-            "margin_pct": text(ratio(self.margin * 100, self.revenue)),
+            "revenue_usd": text(self.revenue),
+            "late_revenue_usd": text(self.revenue_late),
+            "cost_usd": format_nanousd(self.cost_nanousd),
+            "margin_usd": text(self.margin),
+            "margin_share": text(ratio(self.margin, self.revenue)),
             "tasks": self.tasks,
-            "verified_outcomes": self.outcomes_verified,
+            "outcomes_verified": self.outcomes_verified,
             "success_rate": text(ratio(self.tasks_verified, self.tasks)),
-            "cost_per_task": usd(average_nanousd(self.cost_nanousd, self.tasks)),
-            "cost_per_verified_outcome": usd(
+            "cost_per_task_usd": usd(average_nanousd(self.cost_nanousd, self.tasks)),
+            "cost_per_verified_outcome_usd": usd(
                 average_nanousd(self.cost_nanousd, self.outcomes_verified)
             ),
-            "visible_tokens": self.tokens_visible,
-            "hidden_tokens": self.tokens_hidden,
+            "tokens_visible": self.tokens_visible,
+            "tokens_hidden": self.tokens_hidden,
             "hidden_ratio": text(ratio(self.tokens_hidden, self.tokens_visible)),
             "hidden_cost_share": text(
                 ratio(self.cost_nanousd - self.cost_visible_nanousd, self.cost_nanousd)
             ),
-            "unpriced_events": self.unpriced_events,
+            "unpriced_steps": self.unpriced_events,
             "provider_risk": text(ratio(self.cost_unearned_nanousd, self.cost_nanousd)),
             "customer_risk": text(ratio(spend - self.spend_verified, spend)),
             "value_alignment": text(ratio(self.spend_verified, spend)),

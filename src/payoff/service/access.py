@@ -11,8 +11,10 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from payoff.core.errors import NotFound, Refused
+from payoff.core.periods import iso_from_us
 from payoff.service.clock import now_us
 from payoff.store.access import StoredKey
 from payoff.store.protocol import AccessStore
@@ -98,6 +100,17 @@ def create_key(store: AccessStore, scope: str, name: str | None = None) -> tuple
 
 def list_keys(store: AccessStore) -> list[StoredKey]:
     return store.list_keys()
+
+
+def key_json(key: StoredKey) -> dict[str, Any]:
+    """One key (never the key itself), the same for the CLI and the HTTP API."""
+    return {
+        "id": key.id,
+        "scope": key.scope,
+        "name": key.name,
+        "created_at": iso_from_us(key.created_at_us),
+        "revoked_at": None if key.revoked_at_us is None else iso_from_us(key.revoked_at_us),
+    }
 
 
 def revoke_key(store: AccessStore, key_id: str) -> None:

@@ -26,6 +26,7 @@ from payoff.core.economics import (
 from payoff.core.errors import Refused
 from payoff.core.figures import Figures, ratio
 from payoff.core.invoicing import Invoice, Window
+from payoff.core.money import format_nanousd
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Charge, Plan
 from payoff.core.rating import Fee
@@ -271,6 +272,25 @@ def _usage_summary(buckets: Sequence[Bucket]) -> dict[str, int]:
     }
 
 
+USAGE_KEYS = {
+    "tokens": "tokens",
+    "uncached_input": "tokens_uncached_input",
+    "reasoning": "tokens_reasoning",
+    "hidden_steps": "steps_hidden",
+    "target_passes": "target_passes",
+    "cost": "cost_usd",
+}
+"""Each usage sum and its name in JSON: what it counts first, its unit last."""
+
+
+def usage_json(usage: dict[str, int]) -> dict[str, int | str]:
+    """A usage summary as JSON: counts as integers, the cost as exact USD."""
+    return {
+        key: format_nanousd(usage[name]) if name == "cost" else usage[name]
+        for name, key in USAGE_KEYS.items()
+    }
+
+
 def load_plans(paths: Sequence[str | Path]) -> list[Plan]:
     if not paths or len(paths) > MAX_PLANS:
         raise EconomicsError(f"--plan: between 1 and {MAX_PLANS} plan files")
@@ -353,8 +373,10 @@ def _simulate(
             {
                 "scenario": scenario.name,
                 "params": {k: format(v, "f") for k, v in sorted(scenario.params.items())},
-                "usage": usage,
-                "usage_change": {k: _change(usage[k], base_usage[k]) for k in usage},
+                "usage": usage_json(usage),
+                "usage_change": {
+                    key: _change(usage[name], base_usage[name]) for name, key in USAGE_KEYS.items()
+                },
                 "plans": by_plan,
             }
         )

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from payoff.core.integrity import Flag, OutcomeStats, Thresholds, change, flags
+from payoff.core.money import format_nanousd
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.service.clock import now_us
 from payoff.service.outcomes import OutcomeError, OutcomeState, states
@@ -47,6 +49,13 @@ def load_thresholds(path: str | Path | None) -> Thresholds:
     return limits
 
 
+def _usd(amount_nanousd: Decimal | None) -> str | None:
+    """Exact USD to the nano-dollar (half-even), as the economics report prints it."""
+    if amount_nanousd is None:
+        return None
+    return format_nanousd(int(amount_nanousd.to_integral_value(ROUND_HALF_EVEN)))
+
+
 @dataclass(frozen=True)
 class Row:
     customer: str
@@ -74,9 +83,7 @@ class Row:
             "audit_disagreement": text(s.audit_disagreement),
             "tasks": s.tasks, "outcome_rate": text(s.outcome_rate),
             "outcome_rate_change": text(change(c.outcome_rate, b.outcome_rate if b else None)),
-            "cost_per_verified_outcome": text(
-                None if s.cost_per_verified_nanousd is None
-                else s.cost_per_verified_nanousd / 10**9),
+            "cost_per_verified_outcome_usd": _usd(s.cost_per_verified_nanousd),
             "cost_per_verified_outcome_change": text(change(
                 c.cost_per_verified_nanousd, b.cost_per_verified_nanousd if b else None)),
             "baseline": self.baseline_name,

@@ -21,7 +21,7 @@ from payoff.core.outcomes import (
     Verdict,
     lifecycle,
 )
-from payoff.core.periods import US_PER_DAY, Period
+from payoff.core.periods import US_PER_DAY, Period, iso_from_us
 from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
 from payoff.store.outcomes import StoredOutcome, StoredVerdict
@@ -97,6 +97,10 @@ def _verdicts(stored: Sequence[StoredVerdict]) -> list[Verdict]:
     return [Verdict(v.action, v.by, v.at_us, v.reason) for v in stored]
 
 
+def _iso_or_none(moment_us: int | None) -> str | None:
+    return None if moment_us is None else iso_from_us(moment_us)
+
+
 @dataclass(frozen=True)
 class OutcomeState:
     outcome: StoredOutcome
@@ -104,15 +108,17 @@ class OutcomeState:
     lifecycle: Lifecycle
 
     def as_json(self) -> dict[str, Any]:
+        """One outcome, the same for the CLI and the HTTP API: times in RFC 3339."""
         o, life = self.outcome, self.lifecycle
         return {
             "id": o.id, "customer": o.customer, "task": o.task, "type": o.type,
             "value": None if o.value is None else str(o.value), "status": life.status,
-            "claimed_at_us": o.claimed_at_us, "verified_at_us": life.verified_at_us,
+            "claimed_at": iso_from_us(o.claimed_at_us),
+            "verified_at": _iso_or_none(life.verified_at_us),
             "verified_by": life.verified_by, "audited": life.audited,
             "verification": self.policy.verification,
-            "steps": [{"status": s.status, "by": s.by, "at_us": s.at_us, "reason": s.reason}
-                      for s in life.steps],
+            "steps": [{"status": s.status, "by": s.by, "at": iso_from_us(s.at_us),
+                       "reason": s.reason} for s in life.steps],
         }  # fmt: skip
 
 

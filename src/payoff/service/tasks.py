@@ -88,8 +88,11 @@ def step_json(step: dict[str, Any]) -> dict[str, Any]:
 
 
 def task_type_json(row: TaskTypeSummary) -> dict[str, Any]:
+    """Usage of one task type; its cost as exact USD, like a task's."""
+    shown = asdict(row)
+    del shown["cost_nanousd"]
     return {
-        **asdict(row),
+        **shown,
         "tokens_hidden": row.tokens_hidden,
         "cost_usd": format_nanousd(row.cost_nanousd),
     }
