@@ -156,6 +156,12 @@ def test_restore_refuses_what_is_not_a_sound_ledger(tmp_path: Path) -> None:
         backups.restore(tmp_path / "other.db", str(db))
     with pytest.raises(StoreError, match="no backup"):
         backups.restore(tmp_path / "missing.db", str(db))
+    newer = tmp_path / "newer.db"
+    open_store(newer).close()
+    with sqlite3.connect(newer) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StoreError, match="newer payoff"):
+        backups.restore(newer, str(db))
 
 
 def _payoff(*args: str) -> subprocess.CompletedProcess[str]:

@@ -72,7 +72,7 @@ def test_deploy_md_covers_running_it_for_real() -> None:
         "/healthz",
         "client_max_body_size",
         "X-Forwarded-For",
-        "--forwarded-allow-ips",
+        "FORWARDED_ALLOW_IPS",
         "chmod 600",
         "integrity_check",
         "## Upgrading",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from payoff.core.errors import StoreError
 from payoff.store.protocol import LedgerCounts, RecordStore
-from payoff.store.sqlite import Progress, check_file, restore_file
+from payoff.store.sqlite import Progress, check_file, known_revision, restore_file
 
 BACKUP_FILE_MODE = 0o600
 
@@ -67,7 +67,12 @@ def restore(backup_path: Path, ledger: str, progress: Progress | None = None) ->
     """Write a checked backup over the ledger; refused while another process has it open."""
     if not backup_path.is_file():
         raise StoreError(f"no backup at {backup_path}")
-    _checked(backup_path, "the backup")
+    revision, _ = _checked(backup_path, "the backup")
+    if not known_revision(revision):
+        raise StoreError(
+            f"the backup is at migration revision {revision}, which this payoff does not know "
+            "(it was taken by a newer payoff): install that version to restore it"
+        )
     if "://" in ledger and not ledger.startswith("sqlite:///"):
         raise StoreError("restore writes SQLite ledgers only: give --db a file path")
     path = Path(ledger.removeprefix("sqlite:///"))

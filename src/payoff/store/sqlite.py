@@ -153,6 +153,14 @@ class LedgerFileCheck:
     """None when the file is not sound or not a ledger."""
 
 
+def known_revision(revision: str) -> bool:
+    """Whether this payoff's migrations know `revision` (a newer payoff's are unknown)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(Path(__file__).parent / "migrations"))
+    return revision in {script.revision for script in scripts.walk_revisions()}
+
+
 def check_file(path: Path) -> LedgerFileCheck:
     """Check a ledger file (a backup) read-only: integrity, migration revision, counts."""
     store = SqlStore(create_engine(f"sqlite:///file:{path}?mode=ro&uri=true"))
