@@ -145,6 +145,29 @@ def test_restore_writes_a_backup_back_and_refuses_an_open_ledger(tmp_path: Path)
     reopened.close()
 
 
+def test_a_restore_cut_short_leaves_the_ledger_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "l.db"
+    store = open_store(db)
+    for number in range(50):
+        ingest_lines(store, _batch(number))
+    backups.backup(store, tmp_path / "copy.db")
+    store.close()
+    other = open_store(tmp_path / "other.db")
+    ingest_lines(other, _batch(99))
+    other.close()
+    monkeypatch.setattr(sqlite, "BACKUP_STEP_PAGES", 2)
+
+    def stop_midway(copied: int, total: int) -> None:
+        if copied > total // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        backups.restore(tmp_path / "other.db", str(db), stop_midway)
+    assert _batches_in(db) == list(range(50))
+
+
 def test_restore_refuses_what_is_not_a_sound_ledger(tmp_path: Path) -> None:
     db = tmp_path / "l.db"
     open_store(db).close()

@@ -123,7 +123,7 @@ def restore_file(backup: Path, ledger: Path, progress: Progress | None = None) -
     Going through SQLite (rather than copying the file) also folds a WAL left by a crash
     and keeps the ledger whole if the restore itself is cut short.
     """
-    source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True, isolation_level=None)
+    source = _read_only(backup)
     target = sqlite3.connect(ledger, isolation_level=None, timeout=0)
     try:
         target.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -153,6 +153,16 @@ class LedgerFileCheck:
     """None when the file is not sound or not a ledger."""
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change the file (nor create it when it is missing)."""
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro",
+        uri=True,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+
+
 def known_revision(revision: str) -> bool:
     """Whether this payoff's migrations know `revision` (a newer payoff's are unknown)."""
     from alembic.script import ScriptDirectory
@@ -163,7 +173,7 @@ def known_revision(revision: str) -> bool:
 
 def check_file(path: Path) -> LedgerFileCheck:
     """Check a ledger file (a backup) read-only: integrity, migration revision, counts."""
-    store = SqlStore(create_engine(f"sqlite:///file:{path}?mode=ro&uri=true"))
+    store = SqlStore(create_engine("sqlite://", creator=lambda: _read_only(path)))
     try:
         with store.engine.connect() as conn:
             found = conn.exec_driver_sql(
