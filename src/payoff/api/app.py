@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse
 
 from payoff import __version__
 from payoff.api import billing, docs_page, keys, reads, records
-from payoff.api.auth import Caller
 from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
 from payoff.api.errors import payoff_error_response
@@ -56,7 +55,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # FastAPI's pages load scripts from a CDN; /docs below needs none
         redoc_url=None,
-        openapi_url=None,  # served below, behind a key like everything but /healthz
+        openapi_url=None,  # served below: the reference is public, the API behind it is not
     )
     app.state.config = config
     app.add_exception_handler(PayoffError, payoff_error_response)
@@ -65,12 +64,13 @@ def create_app(config: ServerConfig) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # No key for the reference: it says how to call the API, and holds no ledger data.
     @app.get("/docs", include_in_schema=False)
-    def docs(_: Caller) -> HTMLResponse:
+    def docs() -> HTMLResponse:
         return HTMLResponse(docs_page.render(app.openapi()))
 
     @app.get("/openapi.json", include_in_schema=False)
-    def openapi(_: Caller) -> dict[str, Any]:
+    def openapi() -> dict[str, Any]:
         return app.openapi()
 
     routers = [module.router for module in (records, reads, billing, keys)]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from payoff.api import examples
 from payoff.api.auth import Admin, Reader, StoreDep, not_found_unless, readable_customer
 from payoff.api.body import read_body
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
@@ -99,7 +100,11 @@ def unsubscribe(
     return {"customer": customer, "ends": str(ends)}
 
 
-@router.post("/invoice-runs", summary="Draft invoices for a period from the ledger")
+@router.post(
+    "/invoice-runs",
+    summary="Draft invoices for a period from the ledger",
+    openapi_extra={"requestBody": {"content": examples.INVOICE_RUN}},
+)
 async def run_invoices(
     store: StoreDep,
     _: Admin,

@@ -33,7 +33,24 @@ def _body(operation: dict[str, Any]) -> str:
     if not content:
         return ""
     kinds = ", ".join(f"<code>{html.escape(kind)}</code>" for kind in content)
-    return f"<p>Body: {kinds}</p>"
+    shown = "".join(
+        _example(kind, example)
+        for kind, media in content.items()
+        for example in media.get("examples", {}).values()
+    )
+    return f"<p>Body: {kinds}</p>{shown}"
+
+
+def _example(kind: str, example: dict[str, Any]) -> str:
+    """One request example: a JSON value pretty-printed, a text body (JSON Lines) as sent."""
+    value = example.get("value")
+    body = value if isinstance(value, str) else json.dumps(value, indent=2)
+    note = example.get("description", "")
+    return (
+        f"<p>Example ({html.escape(kind)}): {html.escape(example.get('summary', ''))}</p>"
+        + (f"<p>{html.escape(note)}</p>" if note else "")
+        + f"<pre>{html.escape(body)}</pre>"
+    )
 
 
 def _responses(operation: dict[str, Any]) -> str:
@@ -63,8 +80,9 @@ def render(openapi: dict[str, Any]) -> str:
         f"<title>{html.escape(info.get('title', 'API'))} API</title><style>{STYLE}</style>"
         f"<h1>{html.escape(info.get('title', ''))} {html.escape(info.get('version', ''))}</h1>"
         f"<p>{html.escape(info.get('summary', ''))}</p>"
-        "<p>Every endpoint but <code>/healthz</code> needs <code>Authorization: Bearer KEY</code>."
-        " The machine-readable document is <a href=/openapi.json>/openapi.json</a>.</p>"
+        "<p>Every <code>/v1</code> endpoint needs <code>Authorization: Bearer KEY</code>; this"
+        " page, <code>/healthz</code> and the machine-readable document"
+        " <a href=/openapi.json>/openapi.json</a> need none.</p>"
         "<h2>Endpoints</h2>" + "".join(sections) + "<h2>Schemas</h2>"
         f"<pre>{html.escape(schemas)}</pre></html>"
     )

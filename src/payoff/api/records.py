@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from payoff.api import examples
 from payoff.api.auth import Caller, Writer
 from payoff.api.body import read_body
 from payoff.api.models import ERRORS, Attested, IngestAnswer
@@ -25,8 +26,14 @@ EVENTS_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-            "application/x-ndjson": {"schema": {"type": "string"}},
+            "application/json": {
+                "schema": {"type": "array", "items": {"type": "object"}},
+                **examples.EVENTS["application/json"],
+            },
+            "application/x-ndjson": {
+                "schema": {"type": "string"},
+                **examples.EVENTS["application/x-ndjson"],
+            },
         },
     }
 }
@@ -35,14 +42,22 @@ TRACES_BODY = {
         "required": True,
         "content": {
             "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
-            "application/json": {"schema": {"type": "object"}},
+            "application/json": {
+                "schema": {"type": "object"},
+                **examples.TRACES["application/json"],
+            },
         },
     }
 }
 ATTESTATION_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {
+            "application/json": {
+                "schema": {"type": "object"},
+                **examples.ATTESTATION["application/json"],
+            }
+        },
     }
 }
 INLINE_RECORDS = 16
@@ -148,7 +163,9 @@ def otlp_response(
 async def post_attestation(
     request: Request,
     caller: Caller,
-    payoff_signature: Annotated[str | None, Header()] = None,
+    payoff_signature: Annotated[
+        str | None, Header(description="t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>")
+    ] = None,
 ) -> Response:
     """Signed with the customer's webhook secret: `payoff-signature: t=<unix>,v1=<hex>`.
 

@@ -261,10 +261,11 @@ def demo(
 # The billing, economics, outcome and server commands register themselves on `app`.
 from payoff.cli import billing as _billing  # noqa: E402
 from payoff.cli import economics as _economics  # noqa: E402
+from payoff.cli import ops as _ops  # noqa: E402
 from payoff.cli import outcomes as _outcomes  # noqa: E402
 from payoff.cli import server as _server  # noqa: E402
 
-del _billing, _economics, _outcomes, _server
+del _billing, _economics, _ops, _outcomes, _server
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from typing import Annotated
 
@@ -14,6 +15,17 @@ from payoff.cli.options import AsJson
 from payoff.cli.tables import Column, cells, show
 from payoff.extras import needs
 from payoff.service import access
+
+
+class LogLevel(enum.StrEnum):
+    """uvicorn's levels: `info` logs each request (the access log), `warning` only trouble."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
 
 keys_app = typer.Typer(help="API keys for the server: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -33,6 +45,9 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(help="Bytes accepted per request body (413 beyond).", min=1024)
     ] = DEFAULT_MAX_BODY_BYTES,
+    log_level: Annotated[
+        LogLevel, typer.Option(help="Least severe log lines written (to stderr).")
+    ] = LogLevel.info,
 ) -> None:
     """Run the HTTP API and OTLP receiver (docs at /docs, schema at /openapi.json)."""
     with needs("server", "payoff serve"):
@@ -54,7 +69,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_level=log_level.value,
         server_header=False,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -237,6 +238,14 @@ class RecordStore(Protocol):
 
     def counts(self) -> LedgerCounts:
         """How many customers, events, tasks, outcomes and attestations are stored."""
+        ...
+
+    def backup_to(self, path: Path, progress: Callable[[int, int], None] | None = None) -> None:
+        """Copy the ledger as committed at one moment into a new file at `path`.
+
+        Writers go on while it copies; the copy holds every transaction committed before it
+        began and none after. `progress(pages_copied, pages_total)` is called after each step.
+        """
         ...
 
     def defer_checkpoints(self) -> bool:

@@ -1,0 +1,87 @@
+"""Operating a ledger: backup and restore."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from payoff.cli import Settings, app, err, out
+from payoff.service import backup as backups
+from payoff.store.sqlite import Progress as OnPages
+
+
+@contextmanager
+def _pages_bar(description: str) -> Iterator[OnPages | None]:
+    """A progress bar in pages on a terminal; nothing when stderr is a file or a pipe."""
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pages"),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def on_pages(copied: int, total: int) -> None:
+            bar.update(task, completed=copied, total=total)
+
+        yield on_pages
+
+
+def _print_copy(verb: str, copy: backups.LedgerCopy) -> None:
+    counts = copy.counts
+    out.print(
+        f"{verb} {copy.path} ({copy.size_bytes:,} bytes, revision {copy.revision}): "
+        f"{counts.customers:,} customers, {counts.events:,} events, {counts.tasks:,} tasks, "
+        f"{counts.outcomes:,} outcomes, {counts.attestations:,} attestations; "
+        "integrity check ok",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command()
+def backup(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The backup file to write.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
+) -> None:
+    """Copy the ledger to PATH while it is in use (a server may keep writing), then check it.
+
+    The copy holds every record committed before it began. It is written beside PATH under
+    a hidden name and renamed once complete and checked (PRAGMA integrity_check, migration
+    revision), so PATH never holds half a backup.
+    """
+    settings: Settings = ctx.obj
+    store = settings.store(create=False)
+    try:
+        with _pages_bar(f"backup to {path}") as on_pages:
+            copy = backups.backup(store, path, force=force, progress=on_pages)
+    finally:
+        store.close()
+    _print_copy("wrote", copy)
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    backup_file: Annotated[Path, typer.Argument(help="A file written by `payoff backup`.")],
+) -> None:
+    """Replace the ledger with a backup; refused while a server (or any process) has it open.
+
+    The backup is checked first; the ledger is then written in one transaction, so a restore
+    cut short leaves the ledger as it was.
+    """
+    settings: Settings = ctx.obj
+    with _pages_bar(f"restore {backup_file}") as on_pages:
+        copy = backups.restore(backup_file, settings.db, on_pages)
+    _print_copy("restored", copy)
