@@ -45,7 +45,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── BodyError         a request body is not records at all
      │    └── OtlpError         a body is not a valid OTLP trace export
      ├── Unsupported        415  a body in a format payoff does not read
-     │    └── UnsupportedContentType   (also OtlpError)     not protobuf or JSON
+     │    ├── UnsupportedContentType   (also OtlpError)     not protobuf or JSON
+     │    └── PdfUnavailable    PDF needs the Pango system library, missing here
      ├── TooLarge           413  more than a request may hold
      │    └── TooManyRecords    more records in one request than the server accepts
      └── Busy               503  a resource is taken for now: retry shortly

@@ -217,7 +217,7 @@ def describe(charge: Charge) -> str:
 
 def unit_of(charge: Charge) -> str:
     if charge.type == "subscription":
-        return "of the period"
+        return "month"  # the only plan period; a share of it when the plan changed mid-month
     if charge.type == "tokens":
         return "USD of provider cost" if charge.markup is not None else "tokens"
     return "tasks" if charge.type == "task" else "outcomes"
@@ -226,7 +226,7 @@ def unit_of(charge: Charge) -> str:
 def unit_price(charge: Charge) -> str:
     """One unit's price in words; "tiered" where tiers decide it."""
     if charge.type == "subscription":
-        return f"{plain(charge.amount or ZERO)} per period"
+        return f"{plain(charge.amount or ZERO)} per month"
     if charge.markup is not None:
         return f"cost + {plain((charge.markup * 100).normalize())} %"
     spec = charge.price
