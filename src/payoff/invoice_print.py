@@ -40,13 +40,15 @@ dl.meta dd { margin: 0; font-weight: 600; text-align: right; }
 .label { font-size: 8pt; text-transform: uppercase; letter-spacing: .08em; color: #5b6475;
   margin-bottom: 1mm; }
 .address { white-space: pre-line; }
-table { width: 100%; border-collapse: collapse; margin-top: 2mm; }
+table { width: 100%; border-collapse: collapse; margin-top: 2mm; table-layout: fixed; }
+col.description { width: 44%; } col.quantity { width: 18%; } col.price { width: 20%; }
+col.amount { width: 18%; }
 th { font-size: 8pt; text-transform: uppercase; letter-spacing: .06em; color: #5b6475;
   text-align: left; border-bottom: 1px solid #1d2330; padding: 2mm 2mm; }
 td { padding: 2.2mm 2mm; border-bottom: 1px solid #e3e6ec; vertical-align: top; }
 .n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 td small { display: block; color: #5b6475; font-size: 8.5pt; }
-table.totals { width: 48%; margin-left: auto; margin-top: 4mm; }
+table.totals { width: 48%; margin-left: auto; margin-top: 4mm; table-layout: auto; }
 table.totals td { border: 0; padding: 1mm 2mm; }
 table.totals tr.due td { border-top: 2px solid #1d2330; font-weight: 700; font-size: 12pt;
   padding-top: 2mm; }
@@ -77,7 +79,9 @@ def quantity(value: Decimal) -> str:
 def _line(line: PrintableLine, currency: str) -> str:
     e = html.escape
     note = f"<small>{e(line.note)}</small>" if line.note else ""
-    unit = f" {e(line.unit)}" if line.unit else ""
+    # "1 token", "2 tokens": units are written in the plural.
+    unit = line.unit[:-1] if line.quantity == 1 and line.unit.endswith("s") else line.unit
+    unit = f" {e(unit)}" if unit else ""
     return (
         f"<tr><td>{e(line.description)}{note}</td>"
         f"<td class=n>{e(quantity(line.quantity))}{unit}</td>"
@@ -89,7 +93,8 @@ def _line(line: PrintableLine, currency: str) -> str:
 def _lines_table(lines: tuple[PrintableLine, ...], currency: str) -> str:
     rows = "".join(_line(line, currency) for line in lines)
     return (
-        "<table><thead><tr><th>Description</th><th class=n>Quantity</th>"
+        "<table><colgroup><col class=description><col class=quantity><col class=price>"
+        "<col class=amount></colgroup><thead><tr><th>Description</th><th class=n>Quantity</th>"
         f"<th class=n>Unit price ({html.escape(currency)})</th><th class=n>Amount</th></tr>"
         f"</thead><tbody>{rows}</tbody></table>"
     )
@@ -112,7 +117,8 @@ def _references(doc: PrintableInvoice) -> str:
         for ref in doc.references
     )
     return (
-        "<h2>Credit notes issued against this invoice</h2><table><thead><tr><th>Document</th>"
+        "<h2>Credit notes issued against this invoice</h2>"
+        "<table class=refs><thead><tr><th>Document</th>"
         f"<th class=n>Date</th><th class=n>Amount</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
@@ -148,6 +154,8 @@ def _meta(doc: PrintableInvoice) -> str:
     if doc.due_on is not None:
         rows.append(("Due date", day(doc.due_on)))
     rows.append(("Period", f"{day(doc.period_start)} to {day(doc.period_end)}"))
+    if doc.kind == "credit_note" and doc.references:
+        rows.append(("Corrects invoice", _named(doc.references[0])))
     if doc.status not in ("finalized", "issued", "draft"):
         rows.append(("Status", doc.status.upper()))
     return "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
@@ -202,7 +210,7 @@ def printable_html(doc: PrintableInvoice) -> str:
     name = f"{doc.title} {doc.number or doc.id}"
     draft = (
         "<div class=watermark>DRAFT</div><div class=draft-banner>DRAFT — not a request for "
-        "payment; numbers and dates are given when it is finalized</div>"
+        "payment. Numbered and dated when finalized.</div>"
         if doc.draft
         else ""
     )
@@ -211,12 +219,13 @@ def printable_html(doc: PrintableInvoice) -> str:
         if doc.credits
         else ""
     )
+    party = "Credit to" if doc.kind == "credit_note" else "Bill to"
     return f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>{e(name)}</title>
 <style>{STYLE}</style></head><body>
 {draft}<header><div class=issuer>{_issuer(doc)}</div>
 <div><h1>{e(doc.title)}</h1><dl class=meta>{_meta(doc)}</dl></div></header>
-<div class=parties><section><div class=label>Bill to</div>{_customer(doc)}</section>
+<div class=parties><section><div class=label>{party}</div>{_customer(doc)}</section>
 <section><div class=label>Amounts in</div><b>{e(doc.currency)}</b></section></div>
 {_lines_table(doc.lines, doc.currency)}
 {credits}
