@@ -15,8 +15,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api_support import prepare_ledger
+from payoff.api import ServerConfig, create_app
 from payoff.cli import app
 from payoff.core.printable import Issuer, IssuerError, describe
 from payoff.invoice_print import day, printable_html, printable_pdf
@@ -309,3 +312,19 @@ def test_issuer_settings_are_checked(tmp_path: Path) -> None:
     assert Issuer.from_json(Issuer("X", tax_rate=Decimal("0.075")).to_json()).tax_rate == Decimal(
         "0.075"
     )
+
+
+def test_the_api_takes_contact_details(tmp_path: Path) -> None:
+    keys = prepare_ledger(tmp_path / "l.db")
+    config = ServerConfig(str(tmp_path / "l.db"), builders=0)
+    body = {"id": "acme", "address": "1 Main St\nSpringfield", "tax_id": "DE123"}
+    with TestClient(create_app(config)) as client:
+        answer = client.post("/v1/customers", json=body, headers=keys.header(keys.admin))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {**body, "name": None, "email": None, "created": False}
+    store = open_store(tmp_path / "l.db")
+    try:
+        found = store.get_customer("acme")
+    finally:
+        store.close()
+    assert found is not None and (found.address, found.tax_id) == (body["address"], "DE123")
