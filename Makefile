@@ -8,14 +8,19 @@ PIP := $(BIN)/python -m pip install --quiet -c $(CONSTRAINTS)
 STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test test-fast lint bench docs check-install constraints clean
+.PHONY: demo test test-fast lint bench docs check-install constraints clean system-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Tests, checkers and everything they import (the server and charts extras included).
+# Pango for PDF invoices and pdftotext for their tests: apt-get, only when missing and root.
+system-packages:
+	.ci/system-packages
+
+# Tests, checkers and everything they import (the server, charts and pdf extras included).
 $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	.ci/system-packages
 	$(PIP) -e '.[test,dev]'
 	touch $(STAMP)
 

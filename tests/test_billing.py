@@ -242,7 +242,7 @@ def test_invoice_commands_and_exports(ledger: Store, tmp_path: Path) -> None:
         app, ["--db", db, "invoice", "export", invoice, "--format", "html", "--output", str(page)]
     )
     text = page.read_text()
-    assert f"Invoice {invoice}" in text and "http" not in text and "<script" not in text
+    assert f"Reference {invoice}" in text and "http" not in text and "<script" not in text
 
 
 def test_an_as_of_time_in_the_future_is_refused(ledger: Store) -> None:

@@ -2,8 +2,8 @@
 
 `pip install payoff` gives the ledger, the CLI and the SDK. Serving (`payoff serve`,
 `payoff.api`) needs the `server` extra; charts (`--chart`, the demo's charts) need the
-`charts` extra. Used without its extra, a feature says what to install instead of showing
-a traceback:
+`charts` extra; PDF invoices (`invoice export --format pdf`) the `pdf` extra. Used
+without its extra, a feature says what to install instead of showing a traceback:
 
     with needs("server", "payoff serve"):
         import uvicorn
@@ -18,6 +18,7 @@ from contextlib import contextmanager
 EXTRA_MODULES = {
     "server": frozenset({"fastapi", "starlette", "pydantic", "uvicorn", "opentelemetry", "google"}),
     "charts": frozenset({"matplotlib"}),
+    "pdf": frozenset({"weasyprint"}),
 }
 
 

@@ -61,6 +61,7 @@ class ChargeFile(_Strict):
     accept_after_days: int | None = None
     warranty_days: int | None = None
     audit_rate: Decimal = Decimal(0)
+    description: str | None = None
 
     def to_charge(self) -> Charge:
         price = None
@@ -95,6 +96,7 @@ class ChargeFile(_Strict):
                 warranty_days=self.warranty_days,
                 audit_rate=self.audit_rate,
             ),
+            description=self.description,
         )
 
 
@@ -170,6 +172,11 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
     if errors:
         raise PlanError(f"{source}: " + "; ".join(errors))
     body = msgspec.to_builtins(parsed)
+    for charge in body["charges"]:
+        # A charge without a description keeps the body (and digest) it had before
+        # descriptions existed.
+        if charge["description"] is None:
+            del charge["description"]
     return plan, body
 
 

@@ -33,12 +33,23 @@ PLAN_BODY = {
 MAX_PLAN_BYTES = 256 * 1024
 
 
-@router.post("/customers", summary="Add a customer, or rename one")
+Detail = Annotated[str | None, Body(max_length=1000)]
+
+
+@router.post("/customers", summary="Add a customer, or update its name and contact details")
 def add_customer(
-    store: StoreDep, _: Admin, id: Id, name: Annotated[str | None, Body(max_length=1000)] = None
+    store: StoreDep,
+    _: Admin,
+    id: Id,
+    name: Detail = None,
+    address: Detail = None,
+    email: Detail = None,
+    tax_id: Detail = None,
 ) -> dict[str, Any]:
-    created = plans.add_customer(store, id, name)
-    return {"id": id, "name": name, "created": created}
+    """Details not given are kept; they are printed on the customer's invoices."""
+    created = plans.add_customer(store, id, name, address=address, email=email, tax_id=tax_id)
+    details = {"name": name, "address": address, "email": email, "tax_id": tax_id}
+    return {"id": id, **details, "created": created}
 
 
 @router.post(

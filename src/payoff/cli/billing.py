@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import html
 import io
+import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +17,7 @@ from payoff.cli.options import AsJson
 from payoff.cli.tables import Column, cells, show
 from payoff.core.errors import PayoffError
 from payoff.core.periods import to_us
+from payoff.invoice_print import printable_html, printable_pdf
 from payoff.plan_files import load_plan
 from payoff.service import invoices, plans, rating
 
@@ -67,11 +68,19 @@ def plans_list(ctx: typer.Context, as_json: AsJson = False) -> None:
 def customers_add(
     ctx: typer.Context,
     customer: Annotated[str, typer.Argument(help="The customer's external id.")],
-    name: Annotated[str | None, typer.Option(help="A display name.")] = None,
+    name: Annotated[str | None, typer.Option(help="The name printed on invoices.")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Postal address; \\n or new lines separate lines.")
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="Billing email address.")] = None,
+    tax_id: Annotated[str | None, typer.Option("--tax-id", help="VAT or tax number.")] = None,
 ) -> None:
-    """Add a customer, or rename one."""
+    """Add a customer, or update its name and contact details (printed on invoices)."""
     settings: Settings = ctx.obj
-    created = plans.add_customer(settings.store(), customer, name)
+    address = None if address is None else address.replace("\\n", "\n")
+    created = plans.add_customer(
+        settings.store(), customer, name, address=address, email=email, tax_id=tax_id
+    )
     out.print(f"customer {customer} {'added' if created else 'updated'}", markup=False)
 
 
@@ -286,22 +295,42 @@ def invoice_list(
 @invoice_app.command("export")
 def invoice_export(
     ctx: typer.Context,
-    invoice_id: Annotated[str, typer.Argument(help="The invoice id.")],
-    fmt: Annotated[str, typer.Option("--format", help="json, csv or html.")] = "json",
+    invoice_id: Annotated[
+        str, typer.Argument(help="An invoice id (or, for html and pdf, a credit note id).")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="json, csv, html or pdf.")] = "json",
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
-    """Export an invoice as JSON, CSV, or a printable HTML page."""
+    """Export an invoice as JSON or CSV, or an invoice or credit note as a document for the
+    customer: one self-contained HTML page, or PDF. The issuer printed on it comes from the
+    PAYOFF_ISSUER settings file (see docs/invoices.md)."""
     settings: Settings = ctx.obj
-    document = invoices.invoice_document(settings.store(create=False), invoice_id)
-    renderers = {"json": invoices.invoice_json, "csv": invoice_csv, "html": invoice_html}
-    if fmt not in renderers:
-        raise typer.BadParameter(f"--format is one of {', '.join(renderers)}, got {fmt!r}")
-    text = renderers[fmt](document)
+    if fmt not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"--format is one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    store = settings.store(create=False)
+    data: str | bytes
+    if fmt in ("json", "csv"):
+        document = invoices.invoice_document(store, invoice_id)
+        data = invoices.invoice_json(document) if fmt == "json" else invoice_csv(document)
+    else:
+        page = printable_html(invoices.printable_document(store, invoice_id))
+        data = page if fmt == "html" else printable_pdf(page)
+    _write(data, output)
+
+
+EXPORT_FORMATS = ("json", "csv", "html", "pdf")
+
+
+def _write(data: str | bytes, output: Path | None) -> None:
     if output is None:
-        out.file.write(text)
+        if isinstance(data, bytes):
+            out.file.flush()
+            sys.stdout.buffer.write(data)
+        else:
+            out.file.write(data)
         return
     try:
-        output.write_text(text)
+        output.write_bytes(data) if isinstance(data, bytes) else output.write_text(data)
     except OSError as exc:
         raise PayoffError(f"cannot write {output}: {exc.strerror}") from None
     out.print(f"wrote {output}", markup=False)
@@ -328,41 +357,3 @@ def invoice_csv(document: dict[str, Any]) -> str:
     for key in ("subtotal", "minimum_true_up", "maximum_discount", "total"):
         writer.writerow([document["id"], key, "", "", document[key], "", document["currency"]])
     return buffer.getvalue()
-
-
-def invoice_html(document: dict[str, Any]) -> str:
-    """A self-contained printable page: no scripts, fonts or styles from elsewhere."""
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{e(f['charge'])}"
-        + (f" <small>(late usage, {e(f['late_period'])})</small>" if "late_period" in f else "")
-        + f"</td><td class=n>{e(f['units'])}</td><td class=n>{e(f['amount'])}</td></tr>"
-        for f in document["fees"]
-    )
-    totals = "".join(
-        f"<tr class=t><td colspan=2>{e(label)}</td><td class=n>{e(document[key])}</td></tr>"
-        for key, label in (
-            ("subtotal", "Subtotal"),
-            ("minimum_true_up", "Minimum true-up"),
-            ("maximum_discount", "Cap discount"),
-            ("total", "Total"),
-        )
-    )
-    return f"""<!doctype html>
-<html lang=en><head><meta charset=utf-8><title>Invoice {e(document["id"])}</title>
-<style>
-body{{font:14px/1.5 system-ui,sans-serif;margin:2em auto;max-width:46em;color:#111}}
-table{{width:100%;border-collapse:collapse}}td,th{{padding:.3em .5em;border-bottom:1px solid #ddd}}
-.n{{text-align:right;font-variant-numeric:tabular-nums}}.t td{{font-weight:600}}
-small{{color:#555}}@media print{{body{{margin:0}}}}
-</style></head><body>
-<h1>Invoice {e(document["id"])}</h1>
-<p>Customer <b>{e(document["customer"])}</b> &middot; period {e(document["period"])} &middot;
-plan {e(document["plan"])} &middot; status {e(document["status"])} &middot;
-amounts in {e(document["currency"])}</p>
-<table><tr><th>Line</th><th class=n>Units</th><th class=n>Amount</th></tr>
-{rows}{totals}</table>
-<p><small>As of {e(document["as_of"])}. Plan {e(document["plan_digest"])};
-inputs {e(document["inputs_digest"])}.</small></p>
-</body></html>
-"""

@@ -32,6 +32,7 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── OutcomeError      a verdict or an integrity report is refused
      │    ├── AccessError       a key or secret request is refused
      │    ├── EconomicsError    a report or simulation request is refused
+     │    ├── IssuerError       the issuer's settings (PAYOFF_ISSUER) are malformed
      │    └── AttestationRefused  a signed verdict is malformed or out of lifecycle order
      ├── Conflict           409  the id was used before, with another body or already received
      │    ├── PlanConflict             (also StoreError)    a plan version with another body
@@ -44,7 +45,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── BodyError         a request body is not records at all
      │    └── OtlpError         a body is not a valid OTLP trace export
      ├── Unsupported        415  a body in a format payoff does not read
-     │    └── UnsupportedContentType   (also OtlpError)     not protobuf or JSON
+     │    ├── UnsupportedContentType   (also OtlpError)     not protobuf or JSON
+     │    └── PdfUnavailable    PDF needs the Pango system library, missing here
      ├── TooLarge           413  more than a request may hold
      │    └── TooManyRecords    more records in one request than the server accepts
      └── Busy               503  a resource is taken for now: retry shortly

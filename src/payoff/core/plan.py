@@ -41,6 +41,7 @@ class Charge:
     count: str = "completed"  # task
     outcome: str | None = None  # outcome
     policy: Policy = field(default_factory=Policy)  # outcome: verification and warranty
+    description: str | None = None  # the line's words on an invoice; derived when None
 
     def validate(self, currency: str) -> list[str]:
         errors = self._number_errors()
@@ -100,12 +101,19 @@ class Charge:
         return errors
 
 
+MAX_DESCRIPTION_CHARS = 200
+
+
 def _name_errors(charge: Charge) -> list[str]:
+    errors = []
+    text = charge.description
+    if text is not None and not (0 < len(text.strip()) <= MAX_DESCRIPTION_CHARS):
+        errors.append(f"description: non-empty text of at most {MAX_DESCRIPTION_CHARS} characters")
     if not charge.name.strip():
-        return ["name: a charge needs a name"]
-    if charge.name in RESERVED_NAMES:
-        return [f"name: {charge.name!r} names invoice adjustment lines; choose another"]
-    return []
+        errors.append("name: a charge needs a name")
+    elif charge.name in RESERVED_NAMES:
+        errors.append(f"name: {charge.name!r} names invoice adjustment lines; choose another")
+    return errors
 
 
 def _subscription_errors(charge: Charge) -> list[str]:

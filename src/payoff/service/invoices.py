@@ -9,16 +9,31 @@ earlier invoice issues a credit note against it: nothing finalized is edited.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
 from payoff.core.invoicing import Invoice, make_invoice, transition
-from payoff.core.periods import Period, iso_from_us
+from payoff.core.periods import Period, from_us, iso_from_us
+from payoff.core.plan import Plan
+from payoff.core.printable import (
+    CREDIT_NOTE_PREFIX,
+    Issuer,
+    Party,
+    PrintableInvoice,
+    Reference,
+    due_date,
+    printable_credit_note,
+    printable_invoice,
+    tax_on,
+)
 from payoff.core.rating import Fee, UsageTotals
 from payoff.service.clock import now_us
-from payoff.service.plans import FINAL, BillingError, InvoiceNotFound, find_plan
+from payoff.service.issuer import configured_issuer, logo_data_uri
+from payoff.service.plans import FINAL, BillingError, InvoiceNotFound, find_plan, plan_of
 from payoff.service.rating import (
     LATE_LOOKBACK_PERIODS,
     Rated,
@@ -155,8 +170,15 @@ def _load(store: BillingStore, invoice_id: str) -> Invoice:
 
 
 def invoice_document(store: BillingStore, invoice_id: str) -> dict[str, Any]:
-    """An invoice as a JSON document, with its status and the credit notes against it."""
+    """An invoice as a JSON document, with its status and the credit notes against it;
+    once finalized, with its number, issue date and due date too."""
     document = _as_stored(_load(store, invoice_id))
+    stored = store.get_invoice(invoice_id)
+    if stored is not None and stored.number is not None:
+        issued_on = _issued_on(stored.finalized_at_us)
+        document["number"] = stored.number
+        document["issued_on"] = str(issued_on)
+        document["due_on"] = str(due_date(issued_on, _issuer_of(stored.issuer)))
     notes = store.credit_notes(invoice=invoice_id)
     if notes:
         document["credit_notes"] = [_note_document(store, note) for note in notes]
@@ -181,20 +203,31 @@ def act_on_invoice(store: BillingStore, invoice_id: str, action: str) -> dict[st
         _check_no_later_lines(store, invoice)
     if action == "finalize":
         _check_basis(store, invoice)
-    if not store.set_invoice_status(invoice_id, invoice.status, new, now_us()):
+        _finalize(store, invoice)
+    elif not store.set_invoice_status(invoice_id, invoice.status, new, now_us()):
         raise BillingError(f"invoice {invoice_id} changed while being {action}d; try again")
-    if action == "finalize":
-        _issue_credit_notes(store, invoice)
     return invoice_document(store, invoice_id)
 
 
-def _issue_credit_notes(store: BillingStore, invoice: Invoice) -> None:
+def _finalize(store: BillingStore, invoice: Invoice) -> None:
+    """Finalize with the next number of the issuer's year (given in the same transaction,
+    so never twice) and the issuer's details as they are now; then the credit notes."""
+    issuer, at_us = configured_issuer(), now_us()
+    year = from_us(at_us).year
+    prefix = f"{issuer.number_prefix}-{year}-"
+    if store.finalize_invoice(invoice.id, prefix, issuer.to_json(), at_us) is None:
+        raise BillingError(f"invoice {invoice.id} changed while being finalized; try again")
+    _issue_credit_notes(store, invoice, f"{CREDIT_NOTE_PREFIX}-{year}-")
+
+
+def _issue_credit_notes(store: BillingStore, invoice: Invoice, number_prefix: str) -> None:
     """Negative late lines credit an earlier finalized invoice: a credit note against it,
     applied on this one. Nothing finalized is edited."""
     for period, lines in credits_by_period(invoice).items():
         against = store.list_invoices(invoice.customer, period, statuses=FINAL, limit=None)
         if against:
-            store.save_credit_note(credit_note(invoice, against[-1].id, period, lines), now_us())
+            note = credit_note(invoice, against[-1].id, period, lines)
+            store.save_credit_note(note, now_us(), number_prefix)
 
 
 def _check_basis(store: BillingStore, invoice: Invoice) -> None:
@@ -249,3 +282,101 @@ def _as_stored(invoice: Invoice) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(invoice.to_json())
     document["status"] = invoice.status
     return document
+
+
+# -- documents for a person --------------------------------------------------------------
+
+
+def printable_document(store: BillingStore, document_id: str) -> PrintableInvoice:
+    """An invoice or a credit note, by id, as a document for a person (see core.printable).
+
+    A finalized invoice is printed with the issuer's details kept when it was finalized; a
+    draft with the issuer configured now (PAYOFF_ISSUER)."""
+    stored = store.get_invoice(document_id)
+    if stored is None:
+        note = store.get_credit_note(document_id)
+        if note is None:
+            raise InvoiceNotFound(f"no invoice or credit note {document_id!r}")
+        return _printable_note(store, note.note, note.number, note.created_at_us)
+    invoice = _load(store, document_id)
+    issuer = _issuer_of(stored.issuer)
+    plans = _plans_of(store, invoice)
+    references = [
+        _note_reference(store, note, issuer, plans[invoice.plan].rounding)
+        for note in store.credit_notes(invoice=document_id)
+    ]
+    document = printable_invoice(
+        invoice,
+        plans,
+        issuer,
+        _party(store, invoice.customer),
+        number=stored.number,
+        issued_on=_issued_on(stored.finalized_at_us),
+        credit_notes=references,
+    )
+    return _with_logo(document)
+
+
+def _printable_note(
+    store: BillingStore, note: CreditNote, number: str | None, created_at_us: int
+) -> PrintableInvoice:
+    corrected = store.get_invoice(note.invoice)
+    if corrected is None:
+        raise InvoiceNotFound(f"credit note {note.id}: no invoice {note.invoice!r}")
+    issuer = _issuer_of(corrected.issuer)
+    plans = _plans_of(store, corrected.invoice)
+    rounding = plans[corrected.invoice.plan].rounding
+    corrects = Reference(
+        corrected.id,
+        corrected.number,
+        _issued_on(corrected.finalized_at_us),
+        corrected.invoice.totals.total
+        + (tax_on(corrected.invoice.totals.total, issuer, note.currency, rounding) or 0),
+    )
+    document = printable_credit_note(
+        note,
+        corrects,
+        plans,
+        rounding,
+        issuer,
+        _party(store, note.customer),
+        number=number,
+        issued_on=from_us(created_at_us).date(),
+    )
+    return _with_logo(document)
+
+
+def _note_reference(
+    store: BillingStore, note: CreditNote, issuer: Issuer, rounding: str
+) -> Reference:
+    stored = store.get_credit_note(note.id)
+    number = None if stored is None else stored.number
+    day = None if stored is None else from_us(stored.created_at_us).date()
+    tax = tax_on(note.total, issuer, note.currency, rounding)
+    return Reference(note.id, number, day, note.total + (tax or 0))
+
+
+def _with_logo(document: PrintableInvoice) -> PrintableInvoice:
+    return replace(document, logo_data_uri=logo_data_uri(document.issuer))
+
+
+def _issuer_of(kept: str | None) -> Issuer:
+    """The issuer kept on a finalized invoice; for a draft (or an invoice finalized before
+    issuers were kept), the one configured now."""
+    return Issuer.from_json(kept) if kept is not None else configured_issuer()
+
+
+def _issued_on(finalized_at_us: int | None) -> dt.date | None:
+    return None if finalized_at_us is None else from_us(finalized_at_us).date()
+
+
+def _plans_of(store: BillingStore, invoice: Invoice) -> dict[str, Plan]:
+    names = dict.fromkeys([*(w.plan for w in invoice.windows), invoice.plan])
+    return {name: plan_of(find_plan(store, name)) for name in names}
+
+
+def _party(store: BillingStore, customer: str) -> Party:
+    found = store.get_customer(customer)
+    if found is None:
+        return Party(customer)
+    return Party(customer, found.name, found.address or "", found.email, found.tax_id)

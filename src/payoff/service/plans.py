@@ -86,9 +86,20 @@ def list_plans(store: BillingStore) -> list[dict[str, Any]]:
     return [plan_json(stored) for stored in store.list_plans()]
 
 
-def add_customer(store: BillingStore, customer: str, name: str | None = None) -> bool:
-    """Add a customer, or rename one (a `None` name keeps it); True when it is new."""
-    created: bool = store.add_customer(customer, name, now_us())
+def add_customer(
+    store: BillingStore,
+    customer: str,
+    name: str | None = None,
+    *,
+    address: str | None = None,
+    email: str | None = None,
+    tax_id: str | None = None,
+) -> bool:
+    """Add a customer, or update its name and contact details (a `None` keeps one); True
+    when it is new. The details are printed on its invoices."""
+    created: bool = store.add_customer(
+        customer, name, now_us(), address=address, email=email, tax_id=tax_id
+    )
     return created
 
 

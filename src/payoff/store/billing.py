@@ -12,12 +12,25 @@ Invoices and credit notes are stored as their canonical JSON (`Invoice.to_json()
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, and_, case, func, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.canonical import canonical_json
@@ -31,6 +44,8 @@ from payoff.store import schema as s
 from payoff.store.token_columns import class_column, part_column
 
 MAX_INVOICES_LISTED = 10_000
+NUMBER_DIGITS = 6
+"""Invoice and credit note numbers end in a sequence of at least this many digits."""
 
 
 class PlanConflict(Conflict, StoreError):
@@ -67,6 +82,27 @@ class StoredInvoice:
     invoice: Invoice
     """The document, read back through its codec, with the stored status."""
     finalized_at_us: int | None
+    number: str | None = None
+    """Assigned when the invoice is finalized; drafts have none, a voided one keeps it."""
+    issuer: str | None = None
+    """The issuer's details as JSON, as configured when the invoice was finalized."""
+
+
+@dataclass(frozen=True)
+class StoredCustomer:
+    id: str
+    name: str | None
+    address: str | None
+    email: str | None
+    tax_id: str | None
+
+
+@dataclass(frozen=True)
+class StoredCreditNote:
+    note: CreditNote
+    number: str | None
+    """None on notes issued before notes were numbered."""
+    created_at_us: int
 
 
 class DayUsage(NamedTuple):
@@ -116,8 +152,21 @@ def _day(column: Any, start_us: int) -> Any:
     return ((column - start_us) // US_PER_DAY).label("day")
 
 
+def next_number(conn: Connection, column: Any, prefix: str) -> str:
+    """The next number after the highest `prefix`NNNNNN in `column`. Call it inside the
+    write transaction that stores the number: the unique index refuses any repeat.
+    `prefix` holds no LIKE wildcards (the issuer's settings are checked for that)."""
+    sequence = cast(func.substr(column, len(prefix) + 1), Integer)
+    highest = conn.execute(
+        select(func.max(sequence)).where(column.like(prefix + "%"))
+    ).scalar_one_or_none()
+    return f"{prefix}{(highest or 0) + 1:0{NUMBER_DIGITS}d}"
+
+
 class BillingQueries:
     engine: Engine
+    _write_transaction: Callable[[], AbstractContextManager[Connection]]
+    """SqlStore's: a transaction holding the write lock (numbers are chosen under it)."""
 
     # -- plans -------------------------------------------------------------------------
 
@@ -185,17 +234,35 @@ class BillingQueries:
 
     # -- customers and subscriptions -----------------------------------------------------
 
-    def add_customer(self, customer: str, name: str | None, now_us: int) -> bool:
-        """Create a customer or rename it; True when it is new."""
+    def add_customer(
+        self,
+        customer: str,
+        name: str | None,
+        now_us: int,
+        *,
+        address: str | None = None,
+        email: str | None = None,
+        tax_id: str | None = None,
+    ) -> bool:
+        """Create a customer or update the details given (None keeps one); True when new."""
         c = s.customers.c
+        details = {"name": name, "address": address, "email": email, "tax_id": tax_id}
+        given = {key: value for key, value in details.items() if value is not None}
         with self.engine.begin() as conn:
             exists = conn.execute(select(c.id).where(c.id == customer)).first() is not None
             if exists:
-                if name is not None:
-                    conn.execute(update(s.customers).where(c.id == customer).values(name=name))
+                if given:
+                    conn.execute(update(s.customers).where(c.id == customer).values(**given))
                 return False
-            conn.execute(s.customers.insert().values(id=customer, name=name, created_at_us=now_us))
+            conn.execute(s.customers.insert().values(id=customer, created_at_us=now_us, **given))
             return True
+
+    def get_customer(self, customer: str) -> StoredCustomer | None:
+        c = s.customers.c
+        query = select(c.id, c.name, c.address, c.email, c.tax_id).where(c.id == customer)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else StoredCustomer(*row)
 
     def subscribe(
         self, customer: str, plan_id: str, version: int, starts_at_us: int, now_us: int
@@ -479,14 +546,31 @@ class BillingQueries:
             ).rowcount
         return bool(changed)
 
+    def finalize_invoice(
+        self, invoice_id: str, number_prefix: str, issuer: str | None, now_us: int
+    ) -> str | None:
+        """Move a draft to finalized and give it the next number after `number_prefix`, in
+        one transaction under the write lock; None when it was no longer a draft."""
+        i = s.invoices.c
+        with self._write_transaction() as conn:
+            number = next_number(conn, i.number, number_prefix)
+            changed = conn.execute(
+                update(s.invoices)
+                .where(and_(i.id == invoice_id, i.status == "draft"))
+                .values(status="finalized", finalized_at_us=now_us, number=number, issuer=issuer)
+            ).rowcount
+        return number if changed else None
+
     # -- credit notes --------------------------------------------------------------------
 
-    def save_credit_note(self, note: CreditNote, now_us: int) -> bool:
-        """Store a credit note once; False when its id exists already."""
+    def save_credit_note(self, note: CreditNote, now_us: int, number_prefix: str = "") -> bool:
+        """Store a credit note once, numbered after `number_prefix` when one is given;
+        False when its id exists already."""
         c = s.credit_notes.c
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             if conn.execute(select(c.id).where(c.id == note.id)).first() is not None:
                 return False
+            number = next_number(conn, c.number, number_prefix) if number_prefix else None
             conn.execute(
                 s.credit_notes.insert().values(
                     id=note.id,
@@ -494,9 +578,19 @@ class BillingQueries:
                     customer=note.customer,
                     document=note.to_json(),
                     created_at_us=now_us,
+                    number=number,
                 )
             )
         return True
+
+    def get_credit_note(self, note_id: str) -> StoredCreditNote | None:
+        c = s.credit_notes.c
+        query = select(c.document, c.number, c.created_at_us).where(c.id == note_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return StoredCreditNote(CreditNote.from_json(row.document), row.number, row.created_at_us)
 
     def credit_notes(
         self, invoice: str | None = None, customer: str | None = None
@@ -523,4 +617,6 @@ def _invoice(row: Any) -> StoredInvoice:
         row.as_of_us,
         Invoice.from_json(row.document, row.status),
         row.finalized_at_us,
+        row.number,
+        row.issuer,
     )

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
         DayBudget,
         DayTasks,
         DayUsage,
+        StoredCreditNote,
+        StoredCustomer,
         StoredInvoice,
         StoredPlan,
         Subscription,
@@ -368,8 +370,21 @@ class BillingStore(Protocol):
         """The task types and outcome types the ledger has seen."""
         ...
 
-    def add_customer(self, customer: str, name: str | None, now_us: int) -> bool:
-        """Register a customer; False when it was already known."""
+    def add_customer(
+        self,
+        customer: str,
+        name: str | None,
+        now_us: int,
+        *,
+        address: str | None = None,
+        email: str | None = None,
+        tax_id: str | None = None,
+    ) -> bool:
+        """Register a customer, or update the details given; False when it was already known."""
+        ...
+
+    def get_customer(self, customer: str) -> StoredCustomer | None:
+        """A customer's name and contact details; None when it is not known."""
         ...
 
     def subscribe(
@@ -424,8 +439,19 @@ class BillingStore(Protocol):
         """Move an invoice from `expected` to `new`; False when it was not `expected`."""
         ...
 
-    def save_credit_note(self, note: CreditNote, now_us: int) -> bool:
-        """Store a credit note; False when one with its id is already stored."""
+    def finalize_invoice(
+        self, invoice_id: str, number_prefix: str, issuer: str | None, now_us: int
+    ) -> str | None:
+        """Finalize a draft with the next number after `number_prefix` (chosen in the same
+        transaction, never reused) and the issuer's details; None when it was not a draft."""
+        ...
+
+    def save_credit_note(self, note: CreditNote, now_us: int, number_prefix: str = "") -> bool:
+        """Store a credit note, numbered when a prefix is given; False when its id is stored."""
+        ...
+
+    def get_credit_note(self, note_id: str) -> StoredCreditNote | None:
+        """A credit note with its number and time of issue; None when there is none."""
         ...
 
     def credit_notes(

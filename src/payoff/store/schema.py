@@ -27,6 +27,9 @@ customers = Table(
     Column("id", String(255), primary_key=True),
     Column("name", Text),
     Column("created_at_us", BigInteger, nullable=False),
+    Column("address", Text),
+    Column("email", Text),
+    Column("tax_id", Text),
 )
 
 tasks = Table(
@@ -141,6 +144,8 @@ invoices = Table(
     Column("created_at_us", BigInteger, nullable=False),
     Column("finalized_at_us", BigInteger),
     Column("closed_at_us", BigInteger),
+    Column("number", String(64)),
+    Column("issuer", Text),
 )
 
 outcome_decisions = Table(
@@ -163,6 +168,7 @@ credit_notes = Table(
     Column("customer", String(255), nullable=False),
     Column("document", Text, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
+    Column("number", String(64)),
 )
 
 api_keys = Table(
@@ -192,3 +198,5 @@ Index("ix_invoices_customer_period", invoices.c.customer, invoices.c.period)
 Index("ix_outcome_decisions_outcome", outcome_decisions.c.outcome)
 Index("ix_attestations_outcome", attestations.c.outcome)
 Index("ix_customer_secrets_customer", customer_secrets.c.customer)
+Index("ix_invoices_number", invoices.c.number, unique=True)
+Index("ix_credit_notes_number", credit_notes.c.number, unique=True)
