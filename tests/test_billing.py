@@ -288,8 +288,12 @@ def test_an_invoice_rated_with_another_plan_body_is_refused(ledger: Store) -> No
             "UPDATE plans SET digest = 'sha256:0' WHERE id = ? AND version = ?",
             (plan_id, int(version)),
         )
-    with pytest.raises(plans.BillingError, match="not the version it was rated with"):
+    with pytest.raises(DocumentError, match="not the version it was rated with"):
         invoices.act_on_invoice(ledger, document["id"], "finalize")
+    with pytest.raises(DocumentError, match="not the version it was rated with"):
+        invoices.list_invoices(ledger, None, None, None)
+    with pytest.raises(DocumentError, match="not the version it was rated with"):
+        invoices.run_invoices(ledger, "2026-11", as_of_us=ledger.as_of_us)
 
 
 def test_the_cli_and_the_service_list_plans_in_one_shape(ledger: Store) -> None:

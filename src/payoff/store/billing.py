@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from payoff.core.canonical import canonical_json
+from payoff.core.canonical import DocumentError, canonical_json
 from payoff.core.credit_notes import CreditNote
 from payoff.core.errors import Conflict, StoreError
 from payoff.core.invoicing import Invoice, plain
@@ -41,6 +41,7 @@ from payoff.core.periods import US_PER_DAY
 from payoff.core.statuses import BILLED_STATUSES, OPEN
 from payoff.core.token_classes import TOKEN_CLASSES, VISIBLE_CLASS, VISIBLE_PART
 from payoff.store import schema as s
+from payoff.store.in_lists import chunks
 from payoff.store.token_columns import class_column, part_column
 
 MAX_INVOICES_LISTED = 10_000
@@ -505,7 +506,7 @@ class BillingQueries:
     def get_invoice(self, invoice_id: str) -> StoredInvoice | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(s.invoices).where(s.invoices.c.id == invoice_id)).first()
-        return None if row is None else _invoice(row)
+            return None if row is None else _checked(conn, [_invoice(row)])[0]
 
     def list_invoices(
         self,
@@ -531,7 +532,7 @@ class BillingQueries:
         if since_period is not None:
             query = query.where(i.period >= since_period)
         with self.engine.connect() as conn:
-            return [_invoice(row) for row in conn.execute(query)]
+            return _checked(conn, [_invoice(row) for row in conn.execute(query)])
 
     def set_invoice_status(self, invoice_id: str, expected: str, new: str, now_us: int) -> bool:
         """Move an invoice from `expected` to `new` status; False if it was not `expected`."""
@@ -604,6 +605,36 @@ class BillingQueries:
             query = query.where(c.customer == customer)
         with self.engine.connect() as conn:
             return [CreditNote.from_json(text) for text in conn.scalars(query)]
+
+
+def _plan_refs(invoice: Invoice) -> list[tuple[str, str]]:
+    """(plan "ID@VERSION", digest) of each window an invoice rated; its plan when it has none."""
+    if invoice.windows:
+        return [(window.plan, window.plan_digest) for window in invoice.windows]
+    return [(invoice.plan, invoice.plan_digest)]
+
+
+def _checked(conn: Connection, invoices: list[StoredInvoice]) -> list[StoredInvoice]:
+    """The invoices, once every plan digest they record is the stored plan version's.
+
+    Decoding already re-checked each document's totals against its lines; this is the other
+    half of the pair: the plan versions it was rated with are still the ones stored under
+    their names (a plan is immutable, so a difference means the ledger was edited).
+    """
+    wanted = {ref for stored in invoices for ref, _ in _plan_refs(stored.invoice)}
+    p = s.plans.c
+    stored_digests: dict[str, str] = {}
+    for chunk in chunks(sorted({ref.rpartition("@")[0] for ref in wanted})):
+        for row in conn.execute(select(p.id, p.version, p.digest).where(p.id.in_(chunk))):
+            stored_digests[f"{row.id}@{row.version}"] = row.digest
+    for stored in invoices:
+        for ref, recorded in _plan_refs(stored.invoice):
+            if stored_digests.get(ref) != recorded:
+                raise DocumentError(
+                    f"invoice {stored.id}: plan {ref} is not the version it was rated with "
+                    f"(recorded digest {recorded}, stored {stored_digests.get(ref, 'none')})"
+                )
+    return invoices
 
 
 def _invoice(row: Any) -> StoredInvoice:
