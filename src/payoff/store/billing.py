@@ -31,6 +31,7 @@ from payoff.store import schema as s
 from payoff.store.token_columns import class_column, part_column
 
 MAX_INVOICES_LISTED = 10_000
+MAX_CUSTOMERS_LISTED = 10_000
 
 
 class PlanConflict(Conflict, StoreError):
@@ -44,6 +45,13 @@ class StoredPlan:
     currency: str
     body: dict[str, Any]
     digest: str
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    name: str | None
+    created_at_us: int
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,23 @@ class BillingQueries:
                 return False
             conn.execute(s.customers.insert().values(id=customer, name=name, created_at_us=now_us))
             return True
+
+    def get_customer(self, customer: str) -> Customer | None:
+        """A registered customer, or None."""
+        c = s.customers.c
+        query = select(c.id, c.name, c.created_at_us).where(c.id == customer)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else Customer(*row)
+
+    def list_customers(
+        self, *, limit: int = MAX_CUSTOMERS_LISTED, offset: int = 0
+    ) -> list[Customer]:
+        """Registered customers by id, one page of them."""
+        c = s.customers.c
+        query = select(c.id, c.name, c.created_at_us).order_by(c.id).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [Customer(*row) for row in conn.execute(query)]
 
     def subscribe(
         self, customer: str, plan_id: str, version: int, starts_at_us: int, now_us: int

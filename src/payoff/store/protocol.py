@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from payoff.core.invoicing import Invoice
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.billing import (
+        Customer,
         DayBudget,
         DayTasks,
         DayUsage,
@@ -361,6 +362,14 @@ class BillingStore(Protocol):
 
     def add_customer(self, customer: str, name: str | None, now_us: int) -> bool:
         """Register a customer; False when it was already known."""
+        ...
+
+    def get_customer(self, customer: str) -> Customer | None:
+        """A registered customer, or None."""
+        ...
+
+    def list_customers(self, *, limit: int, offset: int = 0) -> list[Customer]:
+        """Registered customers by id, one page of them."""
         ...
 
     def subscribe(
