@@ -1,4 +1,7 @@
-"""The billing commands: plans, customers, subscribe, quote, invoice."""
+"""The billing commands: plans, customers, subscriptions, subscribe, quote, invoice.
+
+Each command imports the service it calls when it runs (see `payoff.cli`).
+"""
 
 from __future__ import annotations
 
@@ -17,16 +20,16 @@ from payoff.cli import Settings, app, emit_json, err, out
 from payoff.cli.options import AsJson
 from payoff.core.errors import PayoffError
 from payoff.core.periods import to_us
-from payoff.plan_files import load_plan
-from payoff.service import invoices, plans, rating
 
 plans_app = typer.Typer(help="Versioned, immutable price plans.", no_args_is_help=True)
 customers_app = typer.Typer(help="Billed accounts.", no_args_is_help=True)
+subscriptions_app = typer.Typer(help="Customers on plans, from a day.", no_args_is_help=True)
 invoice_app = typer.Typer(
     help="Invoices: run, finalize, pay, void, show, export.", no_args_is_help=True
 )
 app.add_typer(plans_app, name="plans")
 app.add_typer(customers_app, name="customers")
+app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(invoice_app, name="invoice")
 
 
@@ -35,6 +38,8 @@ def plans_apply(
     ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Plan YAML.")]
 ) -> None:
     """Store a plan version; the same (id, version) with another body is refused."""
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
     plan, created, warnings = plans.apply_plan(settings.store(), file)
     for warning in warnings:
@@ -46,6 +51,8 @@ def plans_apply(
 @plans_app.command("list")
 def plans_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List every plan version."""
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
     rows = plans.list_plans(settings.store(create=False))
     if as_json:
@@ -57,6 +64,154 @@ def plans_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     out.print(table)
 
 
+@plans_app.command("show")
+def plans_show(
+    ctx: typer.Context,
+    plan: Annotated[str, typer.Argument(help="PLAN_ID (the latest version) or PLAN_ID@VERSION.")],
+    as_json: AsJson = False,
+) -> None:
+    """Show a plan version: its charges, what each counts and how it is priced."""
+    from payoff.service import plans
+
+    settings: Settings = ctx.obj
+    document = plans.show_plan(settings.store(create=False), plan)
+    if as_json:
+        emit_json(document)
+        return
+    body = document["body"]
+    limits = "".join(
+        f", {key} {body[key]}" for key in ("minimum", "maximum") if body.get(key) is not None
+    )
+    out.print(
+        f"plan {document['id']}@{document['version']}: amounts in {document['currency']}{limits}",
+        markup=False,
+    )
+    table = Table("charge", "type", "counts", "price", "free units", title="Charges")
+    for charge in body["charges"]:
+        table.add_row(*charge_cells(charge))
+    out.print(table)
+
+
+def charge_cells(charge: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """A stored plan charge (every field present, null when unset) as table cells: name,
+    type, what it counts, its price, and the units free before it is charged."""
+    kind = charge["type"]
+    if kind == "subscription":
+        counts = "each period"
+    elif kind == "tokens":
+        classes = charge["classes"]
+        counts = " + ".join(classes) + " tokens" if classes else "all tokens"
+        if charge["hidden_tokens_per_task_max"] is not None:
+            budget = _count(charge["hidden_tokens_per_task_max"])
+            counts += f"; hidden tokens over {budget} a task"
+    elif kind == "task":
+        counts = f"{charge['count']} {charge['task_type'] or 'tasks'}"
+    else:
+        verification = charge["verification"]
+        how = "as claimed" if verification == "none" else f"verified by {verification}"
+        counts = f"{charge['outcome']}, {how}"
+    free = "" if Decimal(charge["free_units"] or 0) == 0 else _count(charge["free_units"])
+    return charge["name"], kind, counts, _price_text(charge), free
+
+
+def _price_text(charge: dict[str, Any]) -> str:
+    per = "" if charge["per"] in (None, "1") else f" per {_count(charge['per'])}"
+    if charge["amount"] is not None:
+        return f"{charge['amount']} a period"
+    if charge["markup"] is not None:
+        return f"provider cost x (1 + {charge['markup']})"
+    if charge["tiers"]:
+        tiers = "; ".join(_tier_text(tier) for tier in charge["tiers"])
+        return f"{charge['model']}{per}: {tiers}"
+    if charge["package_size"] is not None:
+        return f"{charge['package_price']} a package of {_count(charge['package_size'])}"
+    if charge["rate"] is not None:
+        percent = (Decimal(charge["rate"]) * 100).normalize()
+        return f"{percent:f}% of the outcome's value"
+    return f"{charge['unit_price']} each{per}"
+
+
+def _tier_text(tier: dict[str, Any]) -> str:
+    upper = "above" if tier["up_to"] is None else f"up to {_count(tier['up_to'])}"
+    flat = "" if Decimal(tier.get("flat") or 0) == 0 else f" + {tier['flat']} flat"
+    return f"{upper} at {tier['unit_price']}{flat}"
+
+
+def _count(text: str | int) -> str:
+    """A quantity with thousands separators (3,000,000), as exact as it is written."""
+    value = Decimal(text)
+    return f"{int(value):,}" if value == value.to_integral_value() else str(value)
+
+
+@customers_app.command("list")
+def customers_list(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List customers: id, name, when added, and the plan they are on now."""
+    from payoff.service import plans
+
+    settings: Settings = ctx.obj
+    rows = plans.list_customers(settings.store(create=False))
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("customer", "name", "created", "plan now")
+    for row in rows:
+        table.add_row(row["id"], row["name"] or "", row["created_at"], row["plan"] or "-")
+    out.print(table)
+
+
+@customers_app.command("show")
+def customers_show(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="The customer's id.")],
+    as_json: AsJson = False,
+) -> None:
+    """Show a customer with its subscriptions and invoices."""
+    from payoff.service import plans
+
+    settings: Settings = ctx.obj
+    document = plans.show_customer(settings.store(create=False), customer)
+    if as_json:
+        emit_json(document)
+        return
+    name = f" ({document['name']})" if document["name"] else ""
+    out.print(
+        f"customer {document['id']}{name}, added {document['created_at']}, "
+        f"on {document['plan'] or 'no plan'} now",
+        markup=False,
+    )
+    print_subscriptions(document["subscriptions"])
+    invoices = Table("invoice", "period", "status", "total", title="Invoices")
+    for row in document["invoices"]:
+        invoices.add_row(
+            row["id"], row["period"], row["status"], f"{row['total']} {row['currency']}"
+        )
+    out.print(invoices)
+
+
+@subscriptions_app.command("list")
+def subscriptions_list(
+    ctx: typer.Context,
+    customer: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List subscriptions: customer, plan version, first day and first day not billed."""
+    from payoff.service import plans
+
+    settings: Settings = ctx.obj
+    rows = plans.list_subscriptions(settings.store(create=False), customer)
+    if as_json:
+        emit_json(rows)
+        return
+    print_subscriptions(rows)
+
+
+def print_subscriptions(rows: list[dict[str, Any]]) -> None:
+    table = Table("customer", "plan", "starts", "ends", title="Subscriptions")
+    for row in rows:
+        table.add_row(row["customer"], row["plan"], row["starts_at"], row["ends_at"] or "-")
+    out.print(table)
+
+
 @customers_app.command("add")
 def customers_add(
     ctx: typer.Context,
@@ -64,6 +219,8 @@ def customers_add(
     name: Annotated[str | None, typer.Option(help="A display name.")] = None,
 ) -> None:
     """Add a customer, or rename one."""
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
     created = plans.add_customer(settings.store(), customer, name)
     out.print(f"customer {customer} {'added' if created else 'updated'}", markup=False)
@@ -82,10 +239,19 @@ def subscribe(
     customer: Annotated[str, typer.Argument(help="The customer's id.")],
     plan: Annotated[str, typer.Argument(help="PLAN_ID or PLAN_ID@VERSION (default: latest).")],
     starts: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
+    create: Annotated[
+        bool, typer.Option("--create", help="Add the customer if it is not registered yet.")
+    ] = False,
 ) -> None:
-    """Put a customer on a plan version from a date; the previous subscription ends then."""
+    """Put a customer on a plan version from a date; the previous subscription ends then.
+
+    The customer must be registered (`payoff customers add`) unless --create is given: a
+    mistyped id must not become a billed customer.
+    """
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
-    chosen = plans.subscribe(settings.store(), customer, plan, _date(starts))
+    chosen = plans.subscribe(settings.store(), customer, plan, _date(starts), create=create)
     out.print(f"{customer} on {chosen.id}@{chosen.version} from {starts}", markup=False)
 
 
@@ -96,6 +262,8 @@ def unsubscribe(
     ends: Annotated[str, typer.Option("--from", help="First day not billed, YYYY-MM-DD (UTC).")],
 ) -> None:
     """End a customer's subscription; it is billed up to the day before."""
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
     plans.unsubscribe(settings.store(create=False), customer, _date(ends))
     out.print(f"{customer} unsubscribed from {ends}", markup=False)
@@ -135,6 +303,9 @@ def quote(
     as_json: AsJson = False,
 ) -> None:
     """Price a plan for given units, without a ledger: a price calculator."""
+    from payoff.plan_files import load_plan
+    from payoff.service import rating
+
     plan, _ = load_plan(plan_file)
     quantities = {k: _decimal(v, k) for k, v in _pairs(units or [], "units").items()}
     value_lists = {
@@ -185,6 +356,8 @@ def invoice_run(
     as_json: AsJson = False,
 ) -> None:
     """Make draft invoices for a period from the ledger (replacing earlier drafts)."""
+    from payoff.service import invoices
+
     settings: Settings = ctx.obj
     documents = invoices.run_invoices(
         settings.store(create=False), period, customer, parse_as_of(as_of)
@@ -211,6 +384,8 @@ def _lifecycle(action: str, help_text: str) -> None:
         ctx: typer.Context,
         invoice_id: Annotated[str, typer.Argument(help="The invoice id.")],
     ) -> None:
+        from payoff.service import invoices
+
         settings: Settings = ctx.obj
         result = invoices.act_on_invoice(settings.store(create=False), invoice_id, action)
         out.print(f"invoice {invoice_id} {result['status']}", markup=False)
@@ -231,6 +406,8 @@ def invoice_show(
     as_json: AsJson = False,
 ) -> None:
     """Show one invoice."""
+    from payoff.service import invoices
+
     settings: Settings = ctx.obj
     document = invoices.invoice_document(settings.store(create=False), invoice_id)
     if as_json:
@@ -253,6 +430,8 @@ def invoice_list(
     as_json: AsJson = False,
 ) -> None:
     """List invoices."""
+    from payoff.service import invoices
+
     settings: Settings = ctx.obj
     found = invoices.list_invoices(settings.store(create=False), customer, period, status)
     if as_json:
@@ -278,6 +457,8 @@ def invoice_export(
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
     """Export an invoice as JSON, CSV, or a printable HTML page."""
+    from payoff.service import invoices
+
     settings: Settings = ctx.obj
     document = invoices.invoice_document(settings.store(create=False), invoice_id)
     renderers = {"json": invoices.invoice_json, "csv": invoice_csv, "html": invoice_html}

@@ -12,7 +12,6 @@ from rich.table import Table
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import parse_as_of
 from payoff.cli.options import AsJson
-from payoff.service import economics
 
 Chart = Annotated[Path | None, typer.Option("--chart", help="Also draw a chart: FILE.png or .svg.")]
 PeriodOption = Annotated[str, typer.Option("--period", help="The period, YYYY-MM.")]
@@ -82,6 +81,8 @@ def report(
     chart: Chart = None,
 ) -> None:
     """Revenue, cost, margin, outcomes, hidden tokens and risks of a period, per row."""
+    from payoff.service import economics
+
     settings: Settings = ctx.obj
     _chart_path(chart)
     store = settings.store(create=False)
@@ -125,6 +126,8 @@ def simulate(
     chart: Chart = None,
 ) -> None:
     """Price the period's ledger as if every customer were on each plan, under scenarios."""
+    from payoff.service import economics
+
     settings: Settings = ctx.obj
     _chart_path(chart)
     as_of_us = parse_as_of(as_of)

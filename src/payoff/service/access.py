@@ -11,11 +11,14 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from payoff.core.errors import NotFound, Refused
 from payoff.service.clock import now_us
-from payoff.store.access import StoredKey
 from payoff.store.protocol import AccessStore
+
+if TYPE_CHECKING:
+    from payoff.store.access import StoredKey
 
 ADMIN = "admin"
 INGEST = "ingest"
@@ -93,6 +96,8 @@ def create_key(store: AccessStore, scope: str, name: str | None = None) -> tuple
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     created = now_us()
     store.add_key(key_id, _digest(key), scope, name, created)
+    from payoff.store.access import StoredKey  # SQLAlchemy: loaded when a key is made
+
     return StoredKey(key_id, scope, name, created, None), key
 
 

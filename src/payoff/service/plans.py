@@ -17,8 +17,8 @@ from payoff.core.errors import NotFound, Refused
 from payoff.core.periods import US_PER_DAY, Period, iso_from_us
 from payoff.core.plan import Plan
 from payoff.plan_files import load_plan, parse_plan, plan_from_body
-from payoff.service.clock import now_us
 from payoff.service.access import CustomerNotFound
+from payoff.service.clock import now_us
 from payoff.store.billing import MAX_CUSTOMERS_LISTED, Customer, StoredPlan, Subscription
 from payoff.store.protocol import BillingStore
 
