@@ -126,3 +126,9 @@ def test_a_missing_input_makes_no_ledger(tmp_path: Path) -> None:
     )
     assert isinstance(result.exception, PayoffError) and "cannot read" in str(result.exception)
     assert not db.exists()  # the good file was not ingested either: nothing was started
+
+
+def test_an_empty_input_makes_an_empty_ledger(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    assert run("--db", str(db), "ingest", "-", input=b"")[0] == 0
+    assert db.exists()

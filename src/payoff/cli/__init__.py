@@ -171,12 +171,16 @@ def ingest(
         catalog = settings.catalog()
         new_ledger = not settings.ledger_path().exists()
         store = settings.store()
+        finished = False
         try:
             for name, stream in inputs:
                 _ingest_one(store, catalog, name, stream, report, problems.add)
+            finished = True
         finally:
             store.close()
-            if new_ledger and report.accepted == 0:
+            # A failed ingest into a ledger it made leaves none behind (an empty input
+            # that failed nothing still makes an empty ledger, as asked).
+            if new_ledger and report.accepted == 0 and not (finished and report.clean):
                 _remove_ledger(settings.ledger_path())
     _print_ingest_summary(report, as_json)
     for line in problems.lines(str(rejects) if rejects else None):
