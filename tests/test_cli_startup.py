@@ -19,12 +19,15 @@ NOT_FOR_TASKS = ("alembic", "genai_prices", "payoff.catalog", "payoff.service.in
                  "payoff.service.invoices", "fastapi", "matplotlib", "yaml")  # fmt: skip
 
 
-def _modules_loaded_by(*args: str) -> list[str]:
-    """The modules a `payoff` run in a fresh process has loaded when it exits."""
+def _run_in_a_fresh_process(*args: str) -> tuple[list[str], bool]:
+    """The modules a `payoff` run has loaded when it exits, and whether the cyclic garbage
+    collector is running then."""
     script = textwrap.dedent(
         f"""
-        import atexit, json, sys
-        atexit.register(lambda: sys.__stderr__.write(json.dumps(sorted(sys.modules))))
+        import atexit, gc, json, sys
+        atexit.register(
+            lambda: sys.__stderr__.write(json.dumps([sorted(sys.modules), gc.isenabled()]))
+        )
         sys.argv = ["payoff", *{list(args)!r}]
         from payoff.cli import main
         main()
@@ -34,8 +37,12 @@ def _modules_loaded_by(*args: str) -> list[str]:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    modules: list[str] = json.loads(done.stderr[done.stderr.index("[") :])
-    return modules
+    modules, collector_running = json.loads(done.stderr[done.stderr.index("[[") :])
+    return modules, collector_running
+
+
+def _modules_loaded_by(*args: str) -> list[str]:
+    return _run_in_a_fresh_process(*args)[0]
 
 
 def _loaded(modules: list[str], heavy: tuple[str, ...]) -> list[str]:
@@ -52,9 +59,10 @@ def test_help_loads_no_store_service_or_price_data() -> None:
 def test_tasks_loads_neither_alembic_nor_price_data(tmp_path: Path) -> None:
     db = tmp_path / "l.db"
     open_store(db).close()  # created and migrated: at the packaged head
-    modules = _modules_loaded_by("tasks", "--db", str(db))
+    modules, collector_running = _run_in_a_fresh_process("tasks", "--db", str(db))
     assert "sqlalchemy" in modules  # the check is not vacuous: the store was opened
     assert _loaded(modules, NOT_FOR_TASKS) == []
+    assert collector_running  # paused for start-up only: running again once the store opened
 
 
 def test_packaged_head_is_alembics_head() -> None:
