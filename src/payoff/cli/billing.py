@@ -147,9 +147,12 @@ def _count(text: str | int) -> str:
 def customers_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List customers: id, name, when added, and the plan they are on now."""
     from payoff.service import plans
+    from payoff.store.billing import MAX_CUSTOMERS_LISTED
 
     settings: Settings = ctx.obj
     rows = plans.list_customers(settings.store(create=False))
+    if len(rows) >= MAX_CUSTOMERS_LISTED:
+        err.print(f"showing the first {MAX_CUSTOMERS_LISTED:,} customers")
     if as_json:
         emit_json(rows)
         return

@@ -191,8 +191,8 @@ def subscribe(
 
     An unregistered customer is registered, or refused when `create` is False (as
     `payoff subscribe` does unless told `--create`: a mistyped id must not become a billed
-    customer). A customer keeps one currency (late usage is billed
-    on later invoices, in it), and a change cannot start inside a period already finalized.
+    customer). A customer keeps one currency (late usage is billed on later invoices, in
+    it), and a change cannot start inside a period already finalized.
     """
     plan = find_plan(store, reference)
     if not create and store.get_customer(customer) is None:
