@@ -20,7 +20,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from bench import costing, economics, ingest, rating, sdk, server, workload
+from bench import costing, economics, ingest, rating, sdk, server, startup, workload
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 QUICK_RESULTS = workload.WORK / "RESULTS-quick.md"
@@ -366,6 +366,33 @@ def sdk_section(r: sdk.SdkResult) -> list[str]:
     ]  # fmt: skip
 
 
+def startup_section(r: startup.StartupResult) -> list[str]:
+    cpu_help = statistics.median(r.help_cpu_seconds)
+    cpu_tasks = statistics.median(r.tasks_cpu_seconds)
+    return [
+        "## Start time: `payoff --help` and `payoff tasks`, each in a fresh process",
+        "",
+        *_table(
+            [
+                ("payoff --help, median wall time", f"{r.help_median_s:.3f} s",
+                 f"≤ {startup.TARGET_S} s", _verdict(r.help_median_s <= startup.TARGET_S)),
+                (f"payoff tasks on a {startup.LEDGER_TASKS}-task ledger, median wall time",
+                 f"{r.tasks_median_s:.3f} s", f"≤ {startup.TARGET_S} s",
+                 _verdict(r.tasks_median_s <= startup.TARGET_S)),
+                ("payoff --help, median CPU time (user + system)", f"{cpu_help:.3f} s", "", ""),
+                ("payoff tasks, median CPU time (user + system)", f"{cpu_tasks:.3f} s", "", ""),
+            ]
+        ),
+        "",
+        f"Method: start time: payoff --help, payoff tasks on a {startup.LEDGER_TASKS}-task "
+        f"ledger: median of {len(r.help_seconds)} runs in a fresh process each, target "
+        f"≤ {startup.TARGET_S} s; wall time from start to exit of the installed `payoff` "
+        f"script (output to /dev/null, so `tasks` renders its table at 160 columns), the "
+        f"commands alternating in blocks of {startup.RUNS}. CPU time is the children's "
+        f"user + system time of the same runs (bench/startup.py).",
+    ]  # fmt: skip
+
+
 def ingest_batch() -> int:
     from payoff.service import BATCH_RECORDS
 
@@ -403,6 +430,8 @@ def main() -> None:
     server_result = server.measure(usage_file, records, repeats, log)
     log("sdk:")
     sdk_result = sdk.measure(repeats, log)
+    log("start time:")
+    startup_result = startup.measure(repeats, log)
 
     lines = [
         "# Benchmark results",
@@ -426,6 +455,8 @@ def main() -> None:
         "",
         *sdk_section(sdk_result),
         "",
+        *startup_section(startup_result),
+        "",
     ]
     output = QUICK_RESULTS if args.quick else RESULTS
     output.write_text("\n".join(lines))
@@ -444,6 +475,10 @@ def main() -> None:
     log(
         f"sdk: task.record() median {sdk_result.remote_median_us:.1f} µs remote, "
         f"{sdk_result.embedded_median_us:.0f} µs embedded"
+    )
+    log(
+        f"start time: --help {startup_result.help_median_s:.3f} s, tasks "
+        f"{startup_result.tasks_median_s:.3f} s (median wall time)"
     )
     log(f"wrote {output}")
 

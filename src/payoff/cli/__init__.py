@@ -1,38 +1,81 @@
-"""The `payoff` command: parse, call one service function, format."""
+"""The `payoff` command: parse, call one service function, format.
+
+A person waits for every command, so this package imports only Typer, Rich and payoff's
+light modules when it loads; each command imports the services it calls (the store with
+SQLAlchemy, the price catalog, the ingest pipeline) when it runs. `tests/test_cli_startup.py`
+keeps `payoff --help` free of them.
+"""
 
 from __future__ import annotations
 
+import copy
+import gc
 import os
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import msgspec
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typer.core import TyperGroup
 
-from payoff import service
-from payoff.catalog import Catalog
+from payoff.cli.ingest_output import ProblemLog, input_hint, peek_head
 from payoff.cli.tables import Column, cells, show
 from payoff.core.errors import PayoffError
 from payoff.core.periods import Period
 from payoff.extras import MissingExtra
-from payoff.service.tasks import task_json
-from payoff.store import open_store
-from payoff.store.protocol import Store
+
+if TYPE_CHECKING:
+    from payoff.catalog import Catalog
+    from payoff.service.ingest import IngestReport, ProblemSink
+    from payoff.store.protocol import Store
+
+LEDGER_OPTIONS = ("db", "prices")
+"""The root options a command also accepts after its name: `payoff tasks --db X`."""
+LEDGER_PANEL = "Ledger options (also before the command)"
+
+
+class PayoffGroup(TyperGroup):
+    """The root command group: every command under it also accepts the ledger options the
+    root declares, so that they may follow the command's name as well as precede it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        shared = [param for param in self.params if param.name in LEDGER_OPTIONS]
+        for command in _commands_under(self):
+            command.params.extend(_after_command(param) for param in shared)
+
+
+def _commands_under(group: Any) -> list[Any]:
+    # Commands are read by duck typing: Typer's command classes are its own.
+    found = []
+    for command in group.commands.values():
+        found += _commands_under(command) if hasattr(command, "commands") else [command]
+    return found
+
+
+def _after_command(root_option: Any) -> Any:
+    """A command's copy of a root option, parsed and checked as the root's is, but with no
+    default or environment variable (the root has read those): given, it overrides."""
+    option = copy.copy(root_option)
+    option.default, option.envvar, option.show_envvar = None, None, False
+    option.expose_value, option.callback = False, _override_root_setting
+    option.rich_help_panel = LEDGER_PANEL
+    return option
+
+
+def _override_root_setting(ctx: typer.Context, option: Any, value: Any) -> None:
+    settings = ctx.find_root().obj
+    if value is not None and isinstance(settings, Settings):
+        setattr(settings, option.name, value)
+
 
 app = typer.Typer(
     name="payoff",
+    cls=PayoffGroup,
     help="Meter AI work in tokens, visible and hidden; cost it exactly; price it by outcomes.",
     no_args_is_help=True,
     add_completion=False,
@@ -43,7 +86,31 @@ app = typer.Typer(
 out = Console(width=None if Console().is_terminal or "COLUMNS" in os.environ else 160)
 err = Console(stderr=True)
 
-PROBLEMS_SHOWN_WITH_REJECTS_FILE = 20
+
+class StartUp:
+    """The cyclic garbage collector waits while a command starts.
+
+    Start-up is mostly imports (a command loads its services, the store with SQLAlchemy, the
+    price catalog): modules and classes that live as long as the process, and no garbage.
+    The collector's scans of them found nothing and cost a tenth of `payoff tasks`. It runs
+    again, with what start-up made frozen out of its scans, once the command has its store
+    or price catalog, before any real work; a command that never opens either is short.
+    """
+
+    collector_paused = False
+
+    @classmethod
+    def pause_collector(cls) -> None:
+        if gc.isenabled():
+            gc.disable()
+            cls.collector_paused = True
+
+    @classmethod
+    def over(cls) -> None:
+        if cls.collector_paused:
+            cls.collector_paused = False
+            gc.freeze()
+            gc.enable()
 
 
 @dataclass
@@ -52,10 +119,31 @@ class Settings:
     prices: Path | None
 
     def store(self, *, create: bool = True) -> Store:
-        return open_store(self.db, create=create)
+        from payoff.store import open_store
+
+        try:
+            return open_store(self.db, create=create)
+        finally:
+            StartUp.over()
 
     def catalog(self) -> Catalog:
-        return Catalog.from_file(self.prices)
+        from payoff.catalog import Catalog  # genai-prices: only commands that cost load it
+
+        try:
+            return Catalog.from_file(self.prices)
+        finally:
+            StartUp.over()
+
+    def ledger_path(self) -> Path:
+        return Path(self.db.removeprefix("sqlite:///"))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"payoff {version('payoff')}", markup=False, highlight=False)
+        raise typer.Exit()
 
 
 @app.callback()
@@ -73,6 +161,12 @@ def main_options(
             "--prices", envvar="PAYOFF_PRICES", help="Price overrides file (YAML).", exists=True
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = Settings(db=db, prices=prices)
 
@@ -93,74 +187,101 @@ def ingest(
 ) -> None:
     """Ingest records (usage, task, outcome, attestation) from JSON Lines files.
 
-    Exit status 0 when nothing was rejected or in conflict, 1 otherwise.
+    Prints the counts first, then the first problems. Exit status 0 when nothing was
+    rejected or in conflict, 1 otherwise.
     """
+    from payoff import service
+
     settings: Settings = ctx.obj
-    store, catalog = settings.store(), settings.catalog()
     report = service.IngestReport()
-    shown = 0
     with ExitStack() as stack:
+        # Every input and the rejects file are opened first: a missing file makes no ledger.
+        inputs = [(name, _open_input(stack, name)) for name in files]
         try:
             rejects_file = stack.enter_context(rejects.open("wb")) if rejects else None
         except OSError as exc:
             raise PayoffError(f"cannot write {rejects}: {exc.strerror}") from None
+        problems = ProblemLog(rejects_file)
+        hints = [(name, input_hint(peek_head(stream))) for name, stream in inputs]
+        catalog = settings.catalog()
+        new_ledger = not settings.ledger_path().exists()
+        store = settings.store()
+        finished = False
+        try:
+            for name, stream in inputs:
+                _ingest_one(store, catalog, name, stream, report, problems.add)
+            finished = True
+        finally:
+            store.close()
+            # A failed ingest into a ledger it made leaves none behind (an empty input
+            # that failed nothing still makes an empty ledger, as asked).
+            if new_ledger and report.accepted == 0 and not (finished and report.clean):
+                _remove_ledger(settings.ledger_path())
+    _print_ingest_summary(report, as_json)
+    for line in problems.lines(str(rejects) if rejects else None):
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    for name, hint in hints:
+        if hint is not None and report.rejected:
+            err.print(f"hint: {name}: {hint}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if report.clean else 1)
 
-        def on_problem(problem: service.Problem) -> None:
-            nonlocal shown
-            if rejects_file is not None:
-                rejects_file.write(msgspec.json.encode(problem.as_dict()) + b"\n")
-                if shown >= PROBLEMS_SHOWN_WITH_REJECTS_FILE:
-                    return
-            shown += 1
-            where = f"{problem.source}:{problem.line}"
-            field = f" field `{problem.field}`:" if problem.field else ""
-            err.print(
-                f"{where} id={problem.id or '?'} {problem.status}:{field} {problem.reason}",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
 
-        for name in files:
-            _ingest_one(store, catalog, name, report, on_problem)
-    store.close()
-    hidden = report.rejected + report.conflicts - shown
-    if hidden > 0:
-        err.print(f"... and {hidden} more in {rejects}", markup=False)
+def _print_ingest_summary(report: IngestReport, as_json: bool) -> None:
     if as_json:
         emit_json(report.counts())
-    else:
+        return
+    out.print(
+        f"accepted {report.accepted:,}, duplicates {report.duplicates:,}, "
+        f"conflicts {report.conflicts:,}, rejected {report.rejected:,}, "
+        f"unpriced {report.unpriced:,}",
+        markup=False,
+        highlight=False,
+    )
+    if report.unpriced:
         out.print(
-            f"accepted {report.accepted}, duplicates {report.duplicates}, "
-            f"conflicts {report.conflicts}, rejected {report.rejected}"
+            f"{report.unpriced} accepted steps could not be priced: their cost is unknown "
+            "(see `payoff tasks`, and `--prices` to price them)"
         )
-        if report.unpriced:
-            out.print(
-                f"{report.unpriced} accepted steps could not be priced: their cost is unknown "
-                "(see `payoff tasks`, and `--prices` to price them)"
-            )
-    raise typer.Exit(0 if report.clean else 1)
+
+
+def _remove_ledger(path: Path) -> None:
+    """Remove a ledger this command created and wrote nothing to, with SQLite's side files."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def _open_input(stack: ExitStack, name: str) -> BinaryIO:
+    if name == "-":
+        return sys.stdin.buffer
+    try:
+        return stack.enter_context(Path(name).open("rb"))
+    except OSError as exc:
+        raise PayoffError(f"cannot read {name}: {exc.strerror}") from None
 
 
 def _ingest_one(
     store: Store,
     catalog: Catalog,
     name: str,
-    report: service.IngestReport,
-    on_problem: service.ProblemSink,
+    stream: BinaryIO,
+    report: IngestReport,
+    on_problem: ProblemSink,
 ) -> None:
+    from payoff import service
+
     with ExitStack() as stack:
-        if name == "-":
-            stream: BinaryIO = sys.stdin.buffer
-            total = None
-        else:
-            try:
-                stream = stack.enter_context(Path(name).open("rb"))
-            except OSError as exc:
-                raise PayoffError(f"cannot read {name}: {exc.strerror}") from None
-            total = Path(name).stat().st_size
         on_bytes = None
         if err.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            total = None if name == "-" else Path(name).stat().st_size
             progress = stack.enter_context(
                 Progress(
                     TextColumn("{task.description}"),
@@ -206,9 +327,11 @@ def tasks(
     offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
 ) -> None:
     """List tasks with their steps, visible and hidden tokens, and cost."""
+    from payoff.service.tasks import list_tasks, task_json
+
     settings: Settings = ctx.obj
     store = settings.store(create=False)
-    found = service.list_tasks(store, customer, limit=limit, offset=offset)
+    found = list_tasks(store, customer, limit=limit, offset=offset)
     if len(found) == limit:
         err.print(f"showing the first {limit} tasks; use --limit and --offset for more")
     store.close()
@@ -230,7 +353,6 @@ def _check_month(value: str) -> str:
 @app.command()
 def demo(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option("--db", help="Ledger for the demo.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same ledger.")] = 7,
     customers: Annotated[int, typer.Option(min=1, max=1000, help="Number of customers.")] = 6,
     month: Annotated[
@@ -241,10 +363,9 @@ def demo(
     from payoff import demo as demo_module
 
     settings: Settings = ctx.obj
-    ledger = db or settings.db
-    store = open_store(ledger)
+    store = settings.store()
     # The charts go next to the database file, named after it.
-    path = Path(ledger.removeprefix("sqlite:///"))
+    path = settings.ledger_path()
     demo_module.run(
         store,
         settings.catalog(),
@@ -269,6 +390,7 @@ del _billing, _economics, _ops, _outcomes, _server
 
 
 def main() -> None:
+    StartUp.pause_collector()
     try:
         app()
     except PayoffError as exc:

@@ -1,4 +1,7 @@
-"""The billing commands: plans, customers, subscribe, quote, invoice."""
+"""The billing commands: plans, customers, subscriptions, subscribe, quote, invoice.
+
+Each command imports the service it calls when it runs (see `payoff.cli`).
+"""
 
 from __future__ import annotations
 
@@ -17,17 +20,43 @@ from payoff.cli.options import AsJson
 from payoff.cli.tables import Column, cells, show
 from payoff.core.errors import PayoffError
 from payoff.core.periods import to_us
-from payoff.invoice_print import printable_html, printable_pdf
-from payoff.plan_files import load_plan
-from payoff.service import invoices, plans, rating
+
+CHARGE_COLUMNS = (
+    Column("name", "Charge"),
+    Column("type", "Type"),
+    Column("counts", "Counts"),
+    Column("price", "Price"),
+    Column("free", "Free units"),
+)
+CUSTOMER_COLUMNS = (
+    Column("id", "Customer"),
+    Column("name", "Name"),
+    Column("created_at", "Added", "time"),
+    Column("plan", "Plan now"),
+)
+CUSTOMER_INVOICE_COLUMNS = (
+    Column("id", "Invoice"),
+    Column("period", "Period"),
+    Column("status", "Status"),
+    Column("currency", "Currency"),
+    Column("total", "Total", "exact"),
+)
+SUBSCRIPTION_COLUMNS = (
+    Column("customer", "Customer"),
+    Column("plan", "Plan"),
+    Column("starts_at", "Starts", "time"),
+    Column("ends_at", "Ends", "time"),
+)
 
 plans_app = typer.Typer(help="Versioned, immutable price plans.", no_args_is_help=True)
 customers_app = typer.Typer(help="Billed accounts.", no_args_is_help=True)
+subscriptions_app = typer.Typer(help="Customers on plans, from a day.", no_args_is_help=True)
 invoice_app = typer.Typer(
     help="Invoices: run, finalize, pay, void, show, export.", no_args_is_help=True
 )
 app.add_typer(plans_app, name="plans")
 app.add_typer(customers_app, name="customers")
+app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(invoice_app, name="invoice")
 
 
@@ -36,6 +65,8 @@ def plans_apply(
     ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Plan YAML.")]
 ) -> None:
     """Store a plan version; the same (id, version) with another body is refused."""
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
     plan, created, warnings = plans.apply_plan(settings.store(), file)
     for warning in warnings:
@@ -55,6 +86,8 @@ PLAN_COLUMNS = (
 @plans_app.command("list")
 def plans_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List every plan version."""
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
     rows = plans.list_plans(settings.store(create=False))
     if as_json:
@@ -62,6 +95,152 @@ def plans_list(ctx: typer.Context, as_json: AsJson = False) -> None:
         return
     shown = [{**row, "charges": ", ".join(row["charges"])} for row in rows]
     show(out, "Plans", PLAN_COLUMNS, [cells(row, PLAN_COLUMNS) for row in shown])
+
+
+@plans_app.command("show")
+def plans_show(
+    ctx: typer.Context,
+    plan: Annotated[str, typer.Argument(help="PLAN_ID (the latest version) or PLAN_ID@VERSION.")],
+    as_json: AsJson = False,
+) -> None:
+    """Show a plan version: its charges, what each counts and how it is priced."""
+    from payoff.service import plans
+
+    settings: Settings = ctx.obj
+    document = plans.show_plan(settings.store(create=False), plan)
+    if as_json:
+        emit_json(document)
+        return
+    body = document["body"]
+    limits = "".join(
+        f", {key} {body[key]}" for key in ("minimum", "maximum") if body.get(key) is not None
+    )
+    out.print(
+        f"plan {document['id']}@{document['version']}: amounts in {document['currency']}{limits}",
+        markup=False,
+    )
+    show(out, "Charges", CHARGE_COLUMNS, [list(charge_cells(c)) for c in body["charges"]])
+
+
+def charge_cells(charge: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """A stored plan charge (every field present, null when unset) as table cells: name,
+    type, what it counts, its price, and the units free before it is charged."""
+    kind = charge["type"]
+    if kind == "subscription":
+        counts = "each period"
+    elif kind == "tokens":
+        classes = charge["classes"]
+        counts = " + ".join(classes) + " tokens" if classes else "all tokens"
+        if charge["hidden_tokens_per_task_max"] is not None:
+            budget = _count(charge["hidden_tokens_per_task_max"])
+            counts += f"; hidden tokens over {budget} a task"
+    elif kind == "task":
+        counts = f"{charge['count']} {charge['task_type'] or 'tasks'}"
+    else:
+        verification = charge["verification"]
+        how = "as claimed" if verification == "none" else f"verified by {verification}"
+        counts = f"{charge['outcome']}, {how}"
+    free = "" if Decimal(charge["free_units"] or 0) == 0 else _count(charge["free_units"])
+    return charge["name"], kind, counts, _price_text(charge), free
+
+
+def _price_text(charge: dict[str, Any]) -> str:
+    per = "" if charge["per"] in (None, "1") else f" per {_count(charge['per'])}"
+    if charge["amount"] is not None:
+        return f"{charge['amount']} a period"
+    if charge["markup"] is not None:
+        return f"provider cost x (1 + {charge['markup']})"
+    if charge["tiers"]:
+        tiers = "; ".join(_tier_text(tier) for tier in charge["tiers"])
+        return f"{charge['model']}{per}: {tiers}"
+    if charge["package_size"] is not None:
+        return f"{charge['package_price']} a package of {_count(charge['package_size'])}"
+    if charge["rate"] is not None:
+        percent = (Decimal(charge["rate"]) * 100).normalize()
+        return f"{percent:f}% of the outcome's value"
+    return f"{charge['unit_price']} each{per}"
+
+
+def _tier_text(tier: dict[str, Any]) -> str:
+    upper = "above" if tier["up_to"] is None else f"up to {_count(tier['up_to'])}"
+    flat = "" if Decimal(tier.get("flat") or 0) == 0 else f" + {tier['flat']} flat"
+    return f"{upper} at {tier['unit_price']}{flat}"
+
+
+def _count(text: str | int) -> str:
+    """A quantity with thousands separators (3,000,000), as exact as it is written."""
+    value = Decimal(text)
+    return f"{int(value):,}" if value == value.to_integral_value() else str(value)
+
+
+@customers_app.command("list")
+def customers_list(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List customers: id, name, when added, and the plan they are on now."""
+    from payoff.service import plans
+    from payoff.store.billing import MAX_CUSTOMERS_LISTED
+
+    settings: Settings = ctx.obj
+    rows = plans.list_customers(settings.store(create=False))
+    if len(rows) >= MAX_CUSTOMERS_LISTED:
+        err.print(f"showing the first {MAX_CUSTOMERS_LISTED:,} customers")
+    if as_json:
+        emit_json(rows)
+        return
+    shown = [{**row, "name": row["name"] or "", "plan": row["plan"] or "-"} for row in rows]
+    show(out, "Customers", CUSTOMER_COLUMNS, [cells(row, CUSTOMER_COLUMNS) for row in shown])
+
+
+@customers_app.command("show")
+def customers_show(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="The customer's id.")],
+    as_json: AsJson = False,
+) -> None:
+    """Show a customer with its subscriptions and invoices."""
+    from payoff.service import plans
+
+    settings: Settings = ctx.obj
+    document = plans.show_customer(settings.store(create=False), customer)
+    if as_json:
+        emit_json(document)
+        return
+    name = f" ({document['name']})" if document["name"] else ""
+    out.print(
+        f"customer {document['id']}{name}, added {document['created_at']}, "
+        f"on {document['plan'] or 'no plan'} now",
+        markup=False,
+    )
+    print_subscriptions(document["subscriptions"])
+    show(
+        out,
+        "Invoices",
+        CUSTOMER_INVOICE_COLUMNS,
+        [cells(row, CUSTOMER_INVOICE_COLUMNS) for row in document["invoices"]],
+    )
+
+
+@subscriptions_app.command("list")
+def subscriptions_list(
+    ctx: typer.Context,
+    customer: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List subscriptions: customer, plan version, first day and first day not billed."""
+    from payoff.service import plans
+
+    settings: Settings = ctx.obj
+    rows = plans.list_subscriptions(settings.store(create=False), customer)
+    if as_json:
+        emit_json(rows)
+        return
+    print_subscriptions(rows)
+
+
+def print_subscriptions(rows: list[dict[str, Any]]) -> None:
+    shown = [{**row, "ends_at": row["ends_at"] or "-"} for row in rows]
+    show(
+        out, "Subscriptions", SUBSCRIPTION_COLUMNS, [cells(r, SUBSCRIPTION_COLUMNS) for r in shown]
+    )
 
 
 @customers_app.command("add")
@@ -76,6 +255,8 @@ def customers_add(
     tax_id: Annotated[str | None, typer.Option("--tax-id", help="VAT or tax number.")] = None,
 ) -> None:
     """Add a customer, or update its name and contact details (printed on invoices)."""
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
     address = None if address is None else address.replace("\\n", "\n")
     created = plans.add_customer(
@@ -97,10 +278,19 @@ def subscribe(
     customer: Annotated[str, typer.Argument(help="The customer's id.")],
     plan: Annotated[str, typer.Argument(help="PLAN_ID or PLAN_ID@VERSION (default: latest).")],
     starts: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
+    create: Annotated[
+        bool, typer.Option("--create", help="Add the customer if it is not registered yet.")
+    ] = False,
 ) -> None:
-    """Put a customer on a plan version from a date; the previous subscription ends then."""
+    """Put a customer on a plan version from a date; the previous subscription ends then.
+
+    The customer must be registered (`payoff customers add`) unless --create is given: a
+    mistyped id must not become a billed customer.
+    """
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
-    chosen = plans.subscribe(settings.store(), customer, plan, _date(starts))
+    chosen = plans.subscribe(settings.store(), customer, plan, _date(starts), create=create)
     out.print(f"{customer} on {chosen.id}@{chosen.version} from {starts}", markup=False)
 
 
@@ -111,6 +301,8 @@ def unsubscribe(
     ends: Annotated[str, typer.Option("--from", help="First day not billed, YYYY-MM-DD (UTC).")],
 ) -> None:
     """End a customer's subscription; it is billed up to the day before."""
+    from payoff.service import plans
+
     settings: Settings = ctx.obj
     plans.unsubscribe(settings.store(create=False), customer, _date(ends))
     out.print(f"{customer} unsubscribed from {ends}", markup=False)
@@ -150,6 +342,9 @@ def quote(
     as_json: AsJson = False,
 ) -> None:
     """Price a plan for given units, without a ledger: a price calculator."""
+    from payoff.plan_files import load_plan
+    from payoff.service import rating
+
     plan, _ = load_plan(plan_file)
     quantities = {k: _decimal(v, k) for k, v in _pairs(units or [], "units").items()}
     value_lists = {
@@ -224,6 +419,8 @@ def invoice_run(
     as_json: AsJson = False,
 ) -> None:
     """Make draft invoices for a period from the ledger (replacing earlier drafts)."""
+    from payoff.service import invoices
+
     settings: Settings = ctx.obj
     documents = invoices.run_invoices(
         settings.store(create=False), period, customer, parse_as_of(as_of)
@@ -242,6 +439,8 @@ def _lifecycle(action: str, help_text: str) -> None:
         ctx: typer.Context,
         invoice_id: Annotated[str, typer.Argument(help="The invoice id.")],
     ) -> None:
+        from payoff.service import invoices
+
         settings: Settings = ctx.obj
         result = invoices.act_on_invoice(settings.store(create=False), invoice_id, action)
         out.print(f"invoice {invoice_id} {result['status']}", markup=False)
@@ -262,6 +461,8 @@ def invoice_show(
     as_json: AsJson = False,
 ) -> None:
     """Show one invoice."""
+    from payoff.service import invoices
+
     settings: Settings = ctx.obj
     document = invoices.invoice_document(settings.store(create=False), invoice_id)
     if as_json:
@@ -284,6 +485,8 @@ def invoice_list(
     as_json: AsJson = False,
 ) -> None:
     """List invoices."""
+    from payoff.service import invoices
+
     settings: Settings = ctx.obj
     found = invoices.list_invoices(settings.store(create=False), customer, period, status)
     if as_json:
@@ -304,6 +507,8 @@ def invoice_export(
     """Export an invoice as JSON or CSV, or an invoice or credit note as a document for the
     customer: one self-contained HTML page, or PDF. The issuer printed on it comes from the
     PAYOFF_ISSUER settings file (see docs/invoices.md)."""
+    from payoff.service import invoices
+
     settings: Settings = ctx.obj
     if fmt not in EXPORT_FORMATS:
         raise typer.BadParameter(f"--format is one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
@@ -313,6 +518,8 @@ def invoice_export(
         document = invoices.invoice_document(store, invoice_id)
         data = invoices.invoice_json(document) if fmt == "json" else invoice_csv(document)
     else:
+        from payoff.invoice_print import printable_html, printable_pdf
+
         page = printable_html(invoices.printable_document(store, invoice_id))
         data = page if fmt == "html" else printable_pdf(page)
     _write(data, output)

@@ -11,7 +11,6 @@ from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import parse_as_of
 from payoff.cli.options import AsJson
 from payoff.cli.tables import Column, cells, show
-from payoff.service import economics
 
 Chart = Annotated[Path | None, typer.Option("--chart", help="Also draw a chart: FILE.png or .svg.")]
 Wide = Annotated[bool, typer.Option("--wide", help="Show every column, not the main ones.")]
@@ -94,6 +93,8 @@ def report(
     wide: Wide = False,
 ) -> None:
     """Revenue, cost, margin, outcomes, hidden tokens and risks of a period, per row."""
+    from payoff.service import economics
+
     settings: Settings = ctx.obj
     _chart_path(chart)
     store = settings.store(create=False)
@@ -135,6 +136,8 @@ def simulate(
     wide: Wide = False,
 ) -> None:
     """Price the period's ledger as if every customer were on each plan, under scenarios."""
+    from payoff.service import economics
+
     settings: Settings = ctx.obj
     _chart_path(chart)
     as_of_us = parse_as_of(as_of)

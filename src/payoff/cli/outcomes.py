@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,9 +11,9 @@ from payoff.cli import Settings, app, emit_json, err, out
 from payoff.cli.options import AsJson
 from payoff.cli.tables import Column, cells, show
 from payoff.core.statuses import OUTCOME_STATUSES
-from payoff.service import integrity
-from payoff.service import outcomes as service
-from payoff.store.outcomes import MAX_OUTCOMES_LISTED
+
+if TYPE_CHECKING:
+    from payoff.service import integrity
 
 outcomes_app = typer.Typer(
     help="Outcome claims: their status, and verdicts on them.", no_args_is_help=True
@@ -42,6 +42,9 @@ def outcomes_list(
     as_json: AsJson = False,
 ) -> None:
     """List outcome claims with their status as of now, and the steps that led there."""
+    from payoff.service import outcomes as service
+    from payoff.store.outcomes import MAX_OUTCOMES_LISTED
+
     settings: Settings = ctx.obj
     if status is not None and status not in OUTCOME_STATUSES:
         raise typer.BadParameter(
@@ -64,6 +67,8 @@ def _decision(action: str, help_text: str) -> None:
         by: Annotated[str, typer.Option(help="Who decides: auditor.")] = "auditor",
         reason: Annotated[str | None, typer.Option(help="Why, kept with the verdict.")] = None,
     ) -> None:
+        from payoff.service import outcomes as service
+
         settings: Settings = ctx.obj
         state = service.decide(settings.store(create=False), outcome_id, action, by, reason)
         out.print(f"outcome {outcome_id} {state.lifecycle.status}", markup=False)
@@ -88,6 +93,8 @@ def integrity_report(
     as_json: AsJson = False,
 ) -> None:
     """Can the outcome counts be trusted? Rates per customer and outcome type, and flags."""
+    from payoff.service import integrity
+
     settings: Settings = ctx.obj
     limits = integrity.load_thresholds(thresholds)
     rows = integrity.report(settings.store(create=False), period, customer, limits)

@@ -11,13 +11,15 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payoff.core.errors import NotFound, Refused
 from payoff.core.periods import iso_from_us
 from payoff.service.clock import now_us
-from payoff.store.access import StoredKey
 from payoff.store.protocol import AccessStore
+
+if TYPE_CHECKING:
+    from payoff.store.access import StoredKey
 
 ADMIN = "admin"
 INGEST = "ingest"
@@ -95,6 +97,8 @@ def create_key(store: AccessStore, scope: str, name: str | None = None) -> tuple
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     created = now_us()
     store.add_key(key_id, _digest(key), scope, name, created)
+    from payoff.store.access import StoredKey  # SQLAlchemy: loaded when a key is made
+
     return StoredKey(key_id, scope, name, created, None), key
 
 

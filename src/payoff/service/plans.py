@@ -1,5 +1,5 @@
-"""Plan and customer use cases: apply and find plan versions, list them, add customers, and
-put customers on plans (subscribe, unsubscribe).
+"""Plan and customer use cases: apply, find, list and show plan versions; add, list and show
+customers; put customers on plans (subscribe, unsubscribe) and list their subscriptions.
 
 A plan version is immutable: applying the same body twice is a no-op, another body under the
 same (id, version) is refused. A subscription change never reaches back into a period
@@ -14,11 +14,12 @@ from typing import Any
 
 from payoff.core.canonical import digest
 from payoff.core.errors import NotFound, Refused
-from payoff.core.periods import US_PER_DAY, Period
+from payoff.core.periods import US_PER_DAY, Period, iso_from_us
 from payoff.core.plan import Plan
 from payoff.plan_files import load_plan, parse_plan, plan_from_body
+from payoff.service.access import CustomerNotFound
 from payoff.service.clock import now_us
-from payoff.store.billing import StoredPlan
+from payoff.store.billing import MAX_CUSTOMERS_LISTED, Customer, StoredPlan, Subscription
 from payoff.store.protocol import BillingStore
 
 FINAL = ("finalized", "paid")
@@ -103,6 +104,71 @@ def add_customer(
     return created
 
 
+def _plan_label(sub: Subscription) -> str:
+    return f"{sub.plan_id}@{sub.plan_version}"
+
+
+def list_customers(
+    store: BillingStore, *, limit: int = MAX_CUSTOMERS_LISTED, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Registered customers by id: name, when added, and the plan they are on now (or null)."""
+    found = store.list_customers(limit=limit, offset=offset)
+    now = now_us()
+    current = {sub.customer: _plan_label(sub) for sub in store.subscriptions(now, now + 1)}
+    return [_customer_json(customer, current.get(customer.id)) for customer in found]
+
+
+def _customer_json(customer: Customer, plan: str | None) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "created_at": iso_from_us(customer.created_at_us),
+        "plan": plan,
+    }
+
+
+def show_customer(store: BillingStore, customer: str) -> dict[str, Any]:
+    """One customer with every subscription it had and its invoices (up to the store's bound)."""
+    found = store.get_customer(customer)
+    if found is None:
+        raise CustomerNotFound(f"no customer {customer!r}; see `payoff customers list`")
+    subscriptions = list_subscriptions(store, customer)
+    now = now_us()
+    running = store.subscriptions(now, now + 1, customer)
+    invoices = [
+        {
+            "id": stored.id,
+            "period": stored.period,
+            "status": stored.status,
+            "currency": stored.currency,
+            "total": str(stored.total),
+        }
+        for stored in store.list_invoices(customer)
+    ]
+    document = _customer_json(found, _plan_label(running[-1]) if running else None)
+    return {**document, "subscriptions": subscriptions, "invoices": invoices}
+
+
+def list_subscriptions(store: BillingStore, customer: str | None = None) -> list[dict[str, Any]]:
+    """Every subscription, or one customer's, by customer and start; an open one ends null."""
+    return [
+        {
+            "customer": sub.customer,
+            "plan": _plan_label(sub),
+            "starts_at": iso_from_us(sub.starts_at_us),
+            "ends_at": None if sub.ends_at_us is None else iso_from_us(sub.ends_at_us),
+        }
+        for sub in store.subscriptions(
+            _day_start_us(FIRST_DAY), _day_start_us(LAST_DAY) + US_PER_DAY, customer
+        )
+    ]
+
+
+def show_plan(store: BillingStore, reference: str) -> dict[str, Any]:
+    """One plan version (`ID` for the latest, or `ID@VERSION`) as listed, body included."""
+    return plan_json(find_plan(store, reference))
+
+
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(8999, 12, 31)
 """Subscription days lie where records may: 1970-01-01 to 8999-12-31."""
 
@@ -124,13 +190,27 @@ def _check_not_finalized(store: BillingStore, customer: str, day: dt.date) -> No
         )
 
 
-def subscribe(store: BillingStore, customer: str, reference: str, starts: dt.date) -> StoredPlan:
+def subscribe(
+    store: BillingStore,
+    customer: str,
+    reference: str,
+    starts: dt.date,
+    *,
+    create: bool = True,
+) -> StoredPlan:
     """Put a customer on a plan version from a day; the previous subscription ends then.
 
-    A customer keeps one currency (late usage is billed on later invoices, in it), and a
-    change cannot start inside a period already finalized.
+    An unregistered customer is registered, or refused when `create` is False (as
+    `payoff subscribe` does unless told `--create`: a mistyped id must not become a billed
+    customer). A customer keeps one currency (late usage is billed on later invoices, in
+    it), and a change cannot start inside a period already finalized.
     """
     plan = find_plan(store, reference)
+    if not create and store.get_customer(customer) is None:
+        raise CustomerNotFound(
+            f"no customer {customer!r}: add it with `payoff customers add {customer}` "
+            "(or subscribe with --create), or check the id in `payoff customers list`"
+        )
     _check_not_finalized(store, customer, starts)
     start_us = _day_start_us(starts)
     previous = store.subscriptions(0, start_us + 1, customer)

@@ -47,6 +47,7 @@ from payoff.store.token_columns import class_column, part_column
 MAX_INVOICES_LISTED = 10_000
 NUMBER_DIGITS = 6
 """Invoice and credit note numbers end in a sequence of at least this many digits."""
+MAX_CUSTOMERS_LISTED = 10_000
 
 
 class PlanConflict(Conflict, StoreError):
@@ -60,6 +61,29 @@ class StoredPlan:
     currency: str
     body: dict[str, Any]
     digest: str
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A billed account as registered, with what an invoice prints of it."""
+
+    id: str
+    name: str | None
+    created_at_us: int
+    address: str | None = None
+    email: str | None = None
+    tax_id: str | None = None
+
+
+_CUSTOMER_COLUMNS = (
+    s.customers.c.id,
+    s.customers.c.name,
+    s.customers.c.created_at_us,
+    s.customers.c.address,
+    s.customers.c.email,
+    s.customers.c.tax_id,
+)
+"""In `Customer`'s field order."""
 
 
 @dataclass(frozen=True)
@@ -87,15 +111,6 @@ class StoredInvoice:
     """Assigned when the invoice is finalized; drafts have none, a voided one keeps it."""
     issuer: str | None = None
     """The issuer's details as JSON, as configured when the invoice was finalized."""
-
-
-@dataclass(frozen=True)
-class StoredCustomer:
-    id: str
-    name: str | None
-    address: str | None
-    email: str | None
-    tax_id: str | None
 
 
 @dataclass(frozen=True)
@@ -258,12 +273,20 @@ class BillingQueries:
             conn.execute(s.customers.insert().values(id=customer, created_at_us=now_us, **given))
             return True
 
-    def get_customer(self, customer: str) -> StoredCustomer | None:
-        c = s.customers.c
-        query = select(c.id, c.name, c.address, c.email, c.tax_id).where(c.id == customer)
+    def get_customer(self, customer: str) -> Customer | None:
+        """A registered customer, or None."""
+        query = select(*_CUSTOMER_COLUMNS).where(s.customers.c.id == customer)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else StoredCustomer(*row)
+        return None if row is None else Customer(*row)
+
+    def list_customers(
+        self, *, limit: int = MAX_CUSTOMERS_LISTED, offset: int = 0
+    ) -> list[Customer]:
+        """Registered customers by id, one page of them."""
+        query = select(*_CUSTOMER_COLUMNS).order_by(s.customers.c.id).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [Customer(*row) for row in conn.execute(query)]
 
     def subscribe(
         self, customer: str, plan_id: str, version: int, starts_at_us: int, now_us: int

@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from payoff.core.invoicing import Invoice
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.billing import (
+        Customer,
         DayBudget,
         DayTasks,
         DayUsage,
         StoredCreditNote,
-        StoredCustomer,
         StoredInvoice,
         StoredPlan,
         Subscription,
@@ -383,8 +383,12 @@ class BillingStore(Protocol):
         """Register a customer, or update the details given; False when it was already known."""
         ...
 
-    def get_customer(self, customer: str) -> StoredCustomer | None:
-        """A customer's name and contact details; None when it is not known."""
+    def get_customer(self, customer: str) -> Customer | None:
+        """A registered customer with its contact details, or None."""
+        ...
+
+    def list_customers(self, *, limit: int, offset: int = 0) -> list[Customer]:
+        """Registered customers by id, one page of them."""
         ...
 
     def subscribe(
