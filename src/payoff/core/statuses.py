@@ -8,20 +8,31 @@ Transitions live beside the lifecycles that apply them (`core/invoicing.py`,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeGuard
 
 TaskStatus = Literal["open", "completed", "failed", "abandoned"]
 TASK_STATUSES: tuple[TaskStatus, ...] = ("open", "completed", "failed", "abandoned")
 OPEN: TaskStatus = "open"
 """A task's status until it reports an end; the only status that is not final."""
-COMPLETED: TaskStatus = "completed"
 FINAL_STATUSES: tuple[TaskStatus, ...] = ("completed", "failed", "abandoned")
 """A task with one of these has ended, at the time of that status."""
+
+
+def charged_status(count: str, status: str) -> bool:
+    """Whether a task charge counting `count` ("completed", or "all" that ended) counts a
+    task of `status`: rating and attribution both ask this."""
+    return status == "completed" if count == "completed" else status in FINAL_STATUSES
+
 
 InvoiceStatus = Literal["draft", "finalized", "paid", "void"]
 INVOICE_STATUSES: tuple[InvoiceStatus, ...] = ("draft", "finalized", "paid", "void")
 BILLED_STATUSES: tuple[InvoiceStatus, ...] = ("finalized", "paid")
 """An invoice with one of these bills its period: a new run leaves that period alone."""
+
+
+def is_invoice_status(text: str) -> TypeGuard[InvoiceStatus]:
+    """Whether stored or sent text is one of the invoice statuses."""
+    return text in INVOICE_STATUSES
 
 
 def ended_within(status: str, status_at_us: int | None, start_us: int, end_us: int) -> bool:

@@ -16,13 +16,11 @@ from payoff.core.canonical import digest
 from payoff.core.errors import NotFound, Refused
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Plan
+from payoff.core.statuses import BILLED_STATUSES
 from payoff.plan_files import load_plan, parse_plan, plan_from_body
 from payoff.service.clock import now_us
 from payoff.store.billing import StoredPlan
 from payoff.store.protocol import BillingStore
-
-FINAL = ("finalized", "paid")
-"""Invoice statuses that bill a period for good."""
 
 
 class BillingError(Refused):
@@ -116,7 +114,7 @@ def _day_start_us(day: dt.date) -> int:
 def _check_not_finalized(store: BillingStore, customer: str, day: dt.date) -> None:
     """A subscription change may not reach back into a period already billed."""
     label = f"{day.year:04d}-{day.month:02d}"
-    billed = store.list_invoices(customer, statuses=FINAL, since_period=label, limit=None)
+    billed = store.list_invoices(customer, statuses=BILLED_STATUSES, since_period=label, limit=None)
     if billed:
         raise BillingError(
             f"{customer}'s invoice for {billed[-1].period} is finalized: a subscription change "
