@@ -19,8 +19,11 @@ from payoff.core.plan import Plan
 from payoff.core.statuses import BILLED_STATUSES
 from payoff.plan_files import load_plan, parse_plan, plan_from_body
 from payoff.service.clock import now_us
-from payoff.store.billing import StoredPlan
+from payoff.store.billing import StoredPlan, Subscription
 from payoff.store.protocol import BillingStore
+
+ALL_TIME_END_US = 2**62
+"""Past any moment a ledger holds: a window to it from 0 is all of time."""
 
 
 class BillingError(Refused):
@@ -120,6 +123,13 @@ def _check_not_finalized(store: BillingStore, customer: str, day: dt.date) -> No
             f"{customer}'s invoice for {billed[-1].period} is finalized: a subscription change "
             f"must start after it, not on {day}"
         )
+
+
+def subscriptions(store: BillingStore, period: Period | None = None) -> list[Subscription]:
+    """The subscriptions overlapping a period, by customer and start; without one, all."""
+    if period is None:
+        return store.subscriptions(0, ALL_TIME_END_US)
+    return store.subscriptions(period.start_us, period.end_us)
 
 
 def subscribe(store: BillingStore, customer: str, reference: str, starts: dt.date) -> StoredPlan:
