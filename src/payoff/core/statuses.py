@@ -42,6 +42,11 @@ def within(moment_us: int | None, start_us: int, end_us: int) -> bool:
     return moment_us is not None and start_us <= moment_us < end_us
 
 
+def ended_within(status: str, status_at_us: int | None, start_us: int, end_us: int) -> bool:
+    """Whether a task ended in [start_us, end_us): its status is final and was set then."""
+    return is_final(status) and within(status_at_us, start_us, end_us)
+
+
 def ended_before(status: str | None, status_at_us: int | None, start_us: int) -> bool:
     """Whether a task had ended before `start_us`: a final status set before it."""
     return is_final(status) and status_at_us is not None and status_at_us < start_us
@@ -70,11 +75,6 @@ BILLED_STATUSES: tuple[InvoiceStatus, ...] = ("finalized", "paid")
 def is_invoice_status(text: str) -> TypeGuard[InvoiceStatus]:
     """Whether stored or sent text is one of the invoice statuses."""
     return text in INVOICE_STATUSES
-
-
-def ended_within(status: str, status_at_us: int | None, start_us: int, end_us: int) -> bool:
-    """Whether a task ended in [start_us, end_us): its status is final and was set then."""
-    return is_final(status) and within(status_at_us, start_us, end_us)
 
 
 OutcomeStatus = Literal["claimed", "verified", "rejected", "reversed"]
