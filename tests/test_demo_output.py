@@ -1,15 +1,24 @@
 """What `payoff demo` tells a newcomer: the bad lines it sent on purpose, its as-of time,
-and the commands to try next."""
+the commands to try next, and a usage table whose numbers are never cut."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from payoff import demo
+from payoff.catalog import Catalog
 from payoff.cli import app
+from payoff.core.money import parse_usd_exact_nanousd
 from payoff.demo import FAULTS
+from payoff.service import ingest_lines, plans, tasks
+from payoff.store import open_store
 
 
 def test_the_demo_names_its_faults_its_as_of_time_and_the_next_commands(tmp_path: Path) -> None:
@@ -28,3 +37,47 @@ def test_the_demo_names_its_faults_its_as_of_time_and_the_next_commands(tmp_path
     next_steps = out[out.index("Next, on this ledger") :]
     assert f"export PAYOFF_DB={ledger}" in next_steps
     assert "payoff ingest examples/usage.jsonl" in next_steps
+
+
+@pytest.fixture(scope="module")
+def demo_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """`tasks.cost_by_type` rows of a small demo ledger."""
+    store = open_store(tmp_path_factory.mktemp("demo") / "ledger.db")
+    demo._subscribe(store, 4, "2026-11")
+    records = list(demo.generate(seed=5, customers=4, month="2026-11", scale=0.2))
+    ingest_lines(store, demo.as_lines(records), catalog=Catalog())
+    rows = tasks.cost_by_type(store)
+    assert {s.customer for s in plans.subscriptions(store)} == set(demo.customer_names(4))
+    assert tasks.ledger_counts(store).tasks == sum(row["tasks"] for row in rows)
+    store.close()
+    return rows
+
+
+def test_cost_by_type_averages_whole_nanousd_per_task_and_outcome(
+    demo_rows: list[dict[str, Any]],
+) -> None:
+    assert demo_rows
+    for row in demo_rows:
+        cost_nanousd = parse_usd_exact_nanousd(row["cost_usd"])
+        per_task = parse_usd_exact_nanousd(row["cost_per_task_usd"])
+        assert per_task == cost_nanousd // row["tasks"]
+        if row["outcomes"]:
+            per_outcome = parse_usd_exact_nanousd(row["cost_per_outcome_usd"])
+            assert per_outcome == cost_nanousd // row["outcomes"]
+        else:
+            assert row["cost_per_outcome_usd"] is None
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_the_demo_usage_table_never_cuts_a_number(
+    demo_rows: list[dict[str, Any]], width: int
+) -> None:
+    console = Console(width=width, file=io.StringIO())
+    demo.print_cost_by_type(demo_rows, console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "…" not in text
+    numbers = {cell for row in demo.cost_by_type_cells(demo_rows) for cell in row[1:]}
+    assert {f"{row['tokens_hidden']:,}" for row in demo_rows} <= numbers
+    missing = sorted(number for number in numbers if number not in text)
+    assert not missing, f"at {width}: not whole: {missing[:5]}"

@@ -88,6 +88,13 @@ def test_a_line_with_an_amount_changed_breaks_the_subtotal() -> None:
         Invoice.from_json(canonical_json(document), "draft")
 
 
+def test_a_status_outside_the_vocabulary_is_refused() -> None:
+    with pytest.raises(DocumentError, match="not an invoice status"):
+        Invoice.from_json(stored("invoice")[0], "quote")
+    with pytest.raises(DocumentError, match="not an invoice status"):
+        Invoice.from_document({**_stored_invoice(), "status": "settled"})
+
+
 def test_a_missing_field_is_refused() -> None:
     document = _stored_invoice()
     del document["inputs_digest"]

@@ -16,7 +16,9 @@ from payoff.core.statuses import (
     InvoiceStatus,
     OutcomeStatus,
     TaskStatus,
+    charged_status,
     ended_within,
+    is_invoice_status,
 )
 
 
@@ -60,3 +62,26 @@ def test_a_task_ends_within_a_window_by_a_final_status_set_in_it(
     status: str, at_us: int | None, ended: bool
 ) -> None:
     assert ended_within(status, at_us, 10, 20) is ended
+
+
+@pytest.mark.parametrize(
+    ("count", "status", "charged"),
+    [
+        ("completed", "completed", True),
+        ("completed", "failed", False),
+        ("completed", "open", False),
+        ("all", "completed", True),
+        ("all", "failed", True),
+        ("all", "abandoned", True),
+        ("all", "open", False),
+    ],
+)
+def test_a_task_charge_counts_completed_tasks_or_every_ended_one(
+    count: str, status: str, charged: bool
+) -> None:
+    assert charged_status(count, status) is charged
+
+
+@pytest.mark.parametrize("text", [*INVOICE_STATUSES, "quote", "issued", "Draft", ""])
+def test_only_the_invoice_vocabulary_is_an_invoice_status(text: str) -> None:
+    assert is_invoice_status(text) is (text in get_args(InvoiceStatus))

@@ -40,9 +40,8 @@ from genai_prices import types as gp
 
 from payoff.core.costing import PriceTable, TokenRates, rates_from_gpu_hour
 from payoff.core.errors import CatalogError
-from payoff.core.periods import US_PER_DAY, from_us
+from payoff.core.periods import US_PER_DAY, US_PER_SECOND, from_us
 
-US_PER_SECOND = 1_000_000
 MAX_CACHED_MODELS = 10_000
 MAX_CACHED_TABLES = 100_000
 """Bounds of the resolution caches: a file naming endless distinct models cannot grow memory

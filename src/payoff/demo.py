@@ -21,15 +21,24 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from payoff.core.periods import to_us
 from payoff.records import record_id
+from payoff.store.protocol import IntegrityStore, RatingStore
+
+if TYPE_CHECKING:  # types only: generating records (benchmarks, tests) loads no console or catalog
+    from rich.console import Console
+
+    from payoff.catalog import Catalog
+    from payoff.cli.tables import Column
+    from payoff.problems import Problem
 
 CUSTOMER_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "soylent", "stark", "wayne")
 LARGEST_CUSTOMER_TASKS = 420
@@ -357,14 +366,18 @@ def as_lines(records: list[dict[str, Any] | bytes]) -> Iterator[tuple[int, bytes
         yield number, record if isinstance(record, bytes) else encode(record)
 
 
+class DemoStore(RatingStore, IntegrityStore, Protocol):
+    """What the demo touches: it ingests, reads tasks, applies plans, rates and reports."""
+
+
 def run(
-    store: Any,
-    catalog: Any,
+    store: DemoStore,
+    catalog: Catalog,
     *,
     seed: int,
     customers: int,
     month: str,
-    console: Any,
+    console: Console,
     charts_prefix: Path | None = None,
     ledger: str = "demo.db",
 ) -> None:
@@ -372,10 +385,8 @@ def run(
     `charts_prefix`, end with the pricing-model comparison, the technique table and charts
     written as PREFIX-revenue.png, PREFIX-tokens.png and PREFIX-risk.png. It ends with the
     next commands to try on `ledger` (the README's Quickstart)."""
-    from rich.table import Table
-
     from payoff import service
-    from payoff.core.money import format_nanousd
+    from payoff.service import tasks
 
     _subscribe(store, customers, month)
     records = with_faults(list(generate(seed=seed, customers=customers, month=month)), seed)
@@ -386,39 +397,8 @@ def run(
         f"conflicts {report.conflicts}, rejected {report.rejected}."
     )
     _print_faults(records, report.problems, console)
-    table = Table(
-        "agent (task type)",
-        "tasks",
-        "failed",
-        "visible tokens",
-        "hidden tokens",
-        "hidden/visible",
-        "cost USD",
-        "cost/task",
-        "outcomes",
-        "cost/outcome",
-        "unpriced steps",
-        title="Where the tokens and the money go",
-    )
-    for row in store.task_types():
-        per_task = row.cost_nanousd // row.tasks if row.tasks else 0
-        per_outcome = row.cost_nanousd // row.outcomes if row.outcomes else None
-        ratio = f"{row.tokens_hidden / row.tokens_visible:.1f}x" if row.tokens_visible else "-"
-        table.add_row(
-            row.type or "(untyped)",
-            f"{row.tasks:,}",
-            f"{row.failed_tasks:,}",
-            f"{row.tokens_visible:,}",
-            f"{row.tokens_hidden:,}",
-            ratio,
-            _usd(format_nanousd(row.cost_nanousd)),
-            _usd(format_nanousd(per_task)),
-            f"{row.outcomes:,}",
-            _usd(format_nanousd(per_outcome)) if per_outcome is not None else "-",
-            f"{row.unpriced_steps:,}",
-        )
-    console.print(table)
-    counts = store.counts()
+    print_cost_by_type(tasks.cost_by_type(store), console)
+    counts = tasks.ledger_counts(store)
     console.print(
         f"{counts.events:,} steps, {counts.unpriced_events:,} unpriced; "
         f"{counts.tasks:,} tasks, {counts.outcomes:,} outcome claims."
@@ -435,7 +415,60 @@ def run(
     _next_steps(ledger, month, console)
 
 
-def _print_faults(records: list[dict[str, Any] | bytes], problems: Any, console: Any) -> None:
+def _usage_columns() -> list[Column]:
+    from payoff.cli.tables import Column
+
+    return [
+        Column("type", "agent (task type)"),
+        Column("tasks", "tasks", "count"),
+        Column("failed_tasks", "failed", "count"),
+        Column("tokens_visible", "visible tokens", "count"),
+        Column("tokens_hidden", "hidden tokens", "count"),
+        Column("hidden_ratio", "hidden/visible", "exact"),
+        Column("cost_usd", "cost USD", "exact"),
+        Column("cost_per_task_usd", "cost/task", "exact"),
+        Column("outcomes", "outcomes", "count"),
+        Column("cost_per_outcome_usd", "cost/outcome", "exact"),
+        Column("unpriced_steps", "unpriced steps", "count"),
+    ]
+
+
+RATIO_PLACES = Decimal("0.1")
+
+
+def cost_by_type_cells(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """The cells of the demo's usage table, from `tasks.cost_by_type` rows: USD to four
+    places, hidden tokens per visible one to a tenth."""
+    from payoff.cli.tables import cells
+
+    shown = []
+    for row in rows:
+        visible = row["tokens_visible"]
+        ratio = Decimal(row["tokens_hidden"]) / Decimal(visible) if visible else None
+        usd = ("cost_usd", "cost_per_task_usd", "cost_per_outcome_usd")
+        shown.append(
+            {
+                **row,
+                **{key: _usd(row[key]) if row[key] is not None else None for key in usd},
+                "type": row["type"] or "(untyped)",
+                "hidden_ratio": None
+                if ratio is None
+                else f"{ratio.quantize(RATIO_PLACES, ROUND_HALF_EVEN)}x",
+            }
+        )
+    return [cells(row, _usage_columns()) for row in shown]
+
+
+def print_cost_by_type(rows: Sequence[dict[str, Any]], console: Console) -> None:
+    """The demo's "Where the tokens and the money go" table: no number cut at any width."""
+    from payoff.cli.tables import show
+
+    show(console, "Where the tokens and the money go", _usage_columns(), cost_by_type_cells(rows))
+
+
+def _print_faults(
+    records: list[dict[str, Any] | bytes], problems: Sequence[Problem], console: Console
+) -> None:
     """Which lines were bad on purpose, and what ingest said of each it refused."""
     said = {problem.line: problem for problem in problems}
     first = len(records) - len(FAULTS) + 1
@@ -460,7 +493,7 @@ def _print_faults(records: list[dict[str, Any] | bytes], problems: Any, console:
         )
 
 
-def _next_steps(ledger: str, month: str, console: Any) -> None:
+def _next_steps(ledger: str, month: str, console: Console) -> None:
     """The commands to try next, as in the README's Quickstart."""
     lines = (
         "Next, on this ledger (the README's Quickstart goes on from here):",
@@ -493,7 +526,7 @@ charges:
 """The demo's plan: outcome charges whose claims the customer verifies (deemed after 7 days)."""
 
 
-def _subscribe(store: Any, customers: int, month: str) -> None:
+def _subscribe(store: DemoStore, customers: int, month: str) -> None:
     """Put the demo's customers on the demo plan from the month's first day (before their
     claims arrive: the plan says how claims are verified)."""
     from payoff.service import plans
@@ -501,13 +534,13 @@ def _subscribe(store: Any, customers: int, month: str) -> None:
     plans.apply_plan_text(store, DEMO_PLAN, "demo plan")
     start, _ = month_bounds(month)
     first = dt.date(start.year, start.month, 1)
-    subscribed = {s.customer for s in store.subscriptions(0, 2**62)}
+    subscribed = {s.customer for s in plans.subscriptions(store)}
     for customer in customer_names(customers):
         if customer not in subscribed:
             plans.subscribe(store, customer, "demo-outcomes", first)
 
 
-def _integrity(store: Any, month: str, console: Any) -> None:
+def _integrity(store: DemoStore, month: str, console: Console) -> None:
     """Print the integrity report of the month and the customers it flags."""
     from payoff.cli.outcomes import print_report
     from payoff.service import integrity
@@ -609,7 +642,9 @@ DEMO_SCENARIOS = (
 )
 
 
-def _economics(store: Any, catalog: Any, month: str, console: Any, prefix: Path) -> None:
+def _economics(
+    store: DemoStore, catalog: Catalog, month: str, console: Console, prefix: Path
+) -> None:
     """The four pricing models side by side, the technique table, and the charts."""
     from payoff import charts
     from payoff.cli.economics import print_simulation

@@ -1,4 +1,4 @@
-"""Plan files (YAML) to validated, immutable `Plan` values, and their canonical digest.
+"""Plan files (YAML) to validated, immutable `Plan` values and their canonical bodies.
 
 See docs/plans.md for the format. Unknown fields are errors; every error names the charge
 and the field.
@@ -14,7 +14,6 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from payoff.core.canonical import digest
 from payoff.core.errors import Refused
 from payoff.core.outcomes import Policy
 from payoff.core.plan import Charge, Plan
@@ -201,7 +200,3 @@ def load_plan(path: str | Path) -> tuple[Plan, dict[str, Any]]:
 
 def plan_from_body(body: dict[str, Any]) -> Plan:
     return msgspec.convert(body, type=PlanFile).to_plan()
-
-
-def body_digest(body: dict[str, Any]) -> str:
-    return digest(body)

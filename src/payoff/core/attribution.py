@@ -30,7 +30,7 @@ from payoff.core.currency import minor_unit, to_minor
 from payoff.core.money import ZERO
 from payoff.core.plan import ANY, Charge
 from payoff.core.pricing.percentage import fee_for
-from payoff.core.statuses import FINAL_STATUSES, OPEN
+from payoff.core.statuses import OPEN, charged_status
 from payoff.core.token_classes import hidden_tokens, tokens_over_budget
 
 LINE_KINDS = ("charge", "true_up", "discount", "late")
@@ -103,12 +103,11 @@ def _tokens(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[int]:
 
 def _tasks(charge: Charge | None, tasks: Sequence[TaskUnits]) -> list[int]:
     assert charge is not None
-    statuses = ("completed",) if charge.count == "completed" else FINAL_STATUSES
     return [
         int(
             t.task is not None
             and t.ended
-            and t.status in statuses
+            and charged_status(charge.count, t.status)
             and charge.task_type in (ANY, t.type)
         )
         for t in tasks

@@ -25,9 +25,9 @@ from payoff.core.canonical import (
     typed_field,
 )
 from payoff.core.invoicing import Invoice, line_from_json, line_json, plain
+from payoff.core.money import ZERO
 from payoff.core.rating import Fee
 
-ZERO = Decimal(0)
 NOTE_KEYS = {"id", "invoice", "customer", "period", "applied_on", "currency", "lines", "total"}
 
 

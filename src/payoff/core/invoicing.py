@@ -30,9 +30,10 @@ from payoff.core.errors import Refused
 from payoff.core.money import ZERO
 from payoff.core.plan import Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
+from payoff.core.statuses import InvoiceStatus, is_invoice_status
 
 # (status, action) -> new status. Anything else is refused.
-TRANSITIONS = {
+TRANSITIONS: dict[tuple[InvoiceStatus, str], InvoiceStatus] = {
     ("draft", "finalize"): "finalized",
     ("finalized", "pay"): "paid",
     ("finalized", "void"): "void",
@@ -45,7 +46,7 @@ class TransitionError(Refused, ValueError):
     """An invoice action its status does not allow."""
 
 
-def transition(status: str, action: str) -> str:
+def transition(status: InvoiceStatus, action: str) -> InvoiceStatus:
     try:
         return TRANSITIONS[(status, action)]
     except KeyError:
@@ -186,7 +187,7 @@ class Invoice:
     id: str
     customer: str
     period: str
-    status: str
+    status: InvoiceStatus
     currency: str
     plan: str
     """The period's last plan, as "ID@VERSION": its minimum and maximum apply."""
@@ -220,7 +221,7 @@ class Invoice:
         """Every line: the period's own, then the late ones."""
         return (*self.fees, *self.late)
 
-    def with_status(self, status: str) -> Invoice:
+    def with_status(self, status: InvoiceStatus) -> Invoice:
         return replace(self, status=status)
 
     def billed_for(self, period: str) -> list[Fee]:
@@ -293,7 +294,7 @@ class Invoice:
             id=text_field(document, "id"),
             customer=text_field(document, "customer"),
             period=period,
-            status=status if status is not None else text_field(document, "status"),
+            status=_status(status if status is not None else text_field(document, "status")),
             currency=text_field(document, "currency"),
             plan=text_field(document, "plan"),
             as_of=text_field(document, "as_of"),
@@ -341,12 +342,18 @@ INVOICE_KEYS = {
 INVOICE_OPTIONAL = {"status", "windows", "basis"}
 
 
+def _status(text: str) -> InvoiceStatus:
+    if not is_invoice_status(text):
+        raise DocumentError(f"status: not an invoice status: {text!r}")
+    return text
+
+
 def make_invoice(
     *,
     invoice_id: str,
     customer: str,
     period: str,
-    status: str,
+    status: InvoiceStatus,
     plan: Plan,
     fees: Sequence[Fee],
     as_of: str,

@@ -12,7 +12,6 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 NANOUSD_PER_USD = 10**9
-NANO = Decimal(1).scaleb(-9)
 ZERO = Decimal(0)
 
 

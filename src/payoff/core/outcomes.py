@@ -28,7 +28,6 @@ from payoff.core.statuses import OutcomeStatus
 MAX_WINDOW_DAYS = 365
 """Acceptance windows and warranties are at most a year: billing looks back that far."""
 VERIFICATION_MODES = ("none", "customer", "audit")
-ACTORS = ("rule", "customer", "auditor", "deemed")
 
 # (status, action) -> new status. Anything else is out of lifecycle order.
 TRANSITIONS: dict[tuple[str, str], OutcomeStatus] = {

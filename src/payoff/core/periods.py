@@ -8,14 +8,15 @@ import re
 from dataclasses import dataclass
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-US_PER_DAY = 86_400_000_000
+US_PER_SECOND = 1_000_000
+US_PER_DAY = 86_400 * US_PER_SECOND
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def to_us(moment: dt.datetime) -> int:
     """Microseconds since the Unix epoch of an aware datetime."""
     since = moment - EPOCH
-    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
+    return (since.days * 86_400 + since.seconds) * US_PER_SECOND + since.microseconds
 
 
 def from_us(moment_us: int) -> dt.datetime:

@@ -14,7 +14,7 @@ from payoff.core import pricing
 from payoff.core.currency import round_money
 from payoff.core.money import NANOUSD_PER_USD, ZERO
 from payoff.core.plan import ANY, Charge, Plan
-from payoff.core.statuses import FINAL_STATUSES
+from payoff.core.statuses import charged_status
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,11 @@ def counted(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...
         return Decimal(tokens - totals.absorbed.get(charge.name, 0))
     if charge.type == "task":
         # Tasks count in the period they end in: an open task is counted once, when it ends.
-        statuses = ("completed",) if charge.count == "completed" else FINAL_STATUSES
         return Decimal(
             sum(
                 count
                 for task_type, status, count in totals.tasks
-                if _matches(charge.task_type, task_type) and status in statuses
+                if _matches(charge.task_type, task_type) and charged_status(charge.count, status)
             )
         )
     assert charge.type == "outcome"

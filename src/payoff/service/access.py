@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from payoff.core.errors import NotFound, Refused
-from payoff.core.periods import iso_from_us
+from payoff.core.periods import US_PER_SECOND, iso_from_us
 from payoff.service.clock import now_us
 from payoff.store.protocol import AccessStore
 
@@ -141,7 +141,7 @@ def rotate_secret(
     _known_customer(store, customer)
     secret = SECRET_PREFIX + secrets.token_hex(32)
     now = now_us()
-    store.add_secret(customer, secret, now, now + overlap_s * 1_000_000)
+    store.add_secret(customer, secret, now, now + overlap_s * US_PER_SECOND)
     return secret
 
 

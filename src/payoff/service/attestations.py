@@ -21,7 +21,7 @@ from payoff.core.errors import (
     SignatureError,
     Unauthorized,
 )
-from payoff.core.periods import to_us
+from payoff.core.periods import US_PER_SECOND, to_us
 from payoff.core.signatures import TOLERANCE_S, verify
 from payoff.records import AttestationRecord, decode_record
 from payoff.service.access import current_secrets
@@ -76,12 +76,12 @@ def receive(
     outcome = store.get_outcomes([record.outcome]).get(record.outcome)
     if outcome is None or (only_customer is not None and outcome.customer != only_customer):
         raise AttestedOutcomeNotFound(f"no outcome {record.outcome!r}")
-    now_s = now_us() // 1_000_000
+    now_s = now_us() // US_PER_SECOND
     try:
         signed_at_s = verify(signature, body, current_secrets(store, outcome.customer), now_s)
     except SignatureError as exc:
         raise AttestationUnsigned(str(exc)) from None
-    if abs(to_us(record.time) // 1_000_000 - signed_at_s) > TOLERANCE_S:
+    if abs(to_us(record.time) // US_PER_SECOND - signed_at_s) > TOLERANCE_S:
         raise AttestationRefused(
             f"field `time`: a signed verdict's time must be within {TOLERANCE_S} s "
             "of its signature's timestamp",

@@ -31,9 +31,10 @@ from payoff.core.printable import (
     tax_on,
 )
 from payoff.core.rating import Fee, UsageTotals
+from payoff.core.statuses import BILLED_STATUSES
 from payoff.service.clock import now_us
 from payoff.service.issuer import configured_issuer, logo_data_uri
-from payoff.service.plans import FINAL, BillingError, InvoiceNotFound, find_plan, plan_of
+from payoff.service.plans import BillingError, InvoiceNotFound, find_plan, plan_of
 from payoff.service.rating import (
     LATE_LOOKBACK_PERIODS,
     Rated,
@@ -63,7 +64,7 @@ def run_invoices(
     deemed_days = longest_acceptance_window(store)
     drafts = []
     for name, rated in sorted(rate_period(store, period, as_of_us, customer).items()):
-        if any(i.status in FINAL for i in this_period[name]):
+        if any(i.status in BILLED_STATUSES for i in this_period[name]):
             continue
         late = late_lines(store, name, period, as_of_us, billed[name], deemed_days)
         drafts.append(_draft(name, period, rated, late, this_period[name], billed[name], as_of_us))
@@ -92,7 +93,9 @@ def _billed_before(
     """The finalized and paid invoices of the look-back window, by customer."""
     billed: dict[str, list[StoredInvoice]] = defaultdict(list)
     since = months_before(period, LATE_LOOKBACK_PERIODS)
-    for stored in store.list_invoices(customer, statuses=FINAL, since_period=since, limit=None):
+    for stored in store.list_invoices(
+        customer, statuses=BILLED_STATUSES, since_period=since, limit=None
+    ):
         billed[stored.customer].append(stored)
         if stored.as_of_us > as_of_us:
             # An earlier as-of would un-bill what the finalized invoice already counted.
@@ -143,7 +146,8 @@ def _basis(store: BillingStore, customer: str, period: Period) -> list[str]:
     """The finalized invoices a draft was rated against: its late lines depend on them."""
     since = months_before(period, LATE_LOOKBACK_PERIODS)
     return _basis_of(
-        store.list_invoices(customer, statuses=FINAL, since_period=since, limit=None), period
+        store.list_invoices(customer, statuses=BILLED_STATUSES, since_period=since, limit=None),
+        period,
     )
 
 
@@ -217,7 +221,9 @@ def _issue_credit_notes(store: BillingStore, invoice: Invoice, number_prefix: st
     """Negative late lines credit an earlier finalized invoice: a credit note against it,
     applied on this one. Nothing finalized is edited."""
     for period, lines in credits_by_period(invoice).items():
-        against = store.list_invoices(invoice.customer, period, statuses=FINAL, limit=None)
+        against = store.list_invoices(
+            invoice.customer, period, statuses=BILLED_STATUSES, limit=None
+        )
         if against:
             note = credit_note(invoice, against[-1].id, period, lines)
             store.save_credit_note(note, now_us(), number_prefix)
@@ -235,7 +241,7 @@ def _check_basis(store: BillingStore, invoice: Invoice) -> None:
 
 def _check_no_later_lines(store: BillingStore, invoice: Invoice) -> None:
     """A period whose late lines sit on a later finalized invoice cannot be re-billed."""
-    for other in store.list_invoices(invoice.customer, statuses=FINAL):
+    for other in store.list_invoices(invoice.customer, statuses=BILLED_STATUSES):
         if any(fee.period == invoice.period for fee in other.invoice.late):
             raise BillingError(
                 f"invoice {other.id} bills late lines of {invoice.period}: void it first, "

@@ -16,14 +16,12 @@ from payoff.core.canonical import digest
 from payoff.core.errors import NotFound, Refused
 from payoff.core.periods import US_PER_DAY, Period, iso_from_us
 from payoff.core.plan import Plan
+from payoff.core.statuses import BILLED_STATUSES
 from payoff.plan_files import load_plan, parse_plan, plan_from_body
 from payoff.service.access import CustomerNotFound
 from payoff.service.clock import now_us
 from payoff.store.billing import MAX_CUSTOMERS_LISTED, Customer, StoredPlan, Subscription
 from payoff.store.protocol import BillingStore
-
-FINAL = ("finalized", "paid")
-"""Invoice statuses that bill a period for good."""
 
 
 class BillingError(Refused):
@@ -158,9 +156,7 @@ def list_subscriptions(store: BillingStore, customer: str | None = None) -> list
             "starts_at": iso_from_us(sub.starts_at_us),
             "ends_at": None if sub.ends_at_us is None else iso_from_us(sub.ends_at_us),
         }
-        for sub in store.subscriptions(
-            _day_start_us(FIRST_DAY), _day_start_us(LAST_DAY) + US_PER_DAY, customer
-        )
+        for sub in subscriptions(store, customer=customer)
     ]
 
 
@@ -182,12 +178,24 @@ def _day_start_us(day: dt.date) -> int:
 def _check_not_finalized(store: BillingStore, customer: str, day: dt.date) -> None:
     """A subscription change may not reach back into a period already billed."""
     label = f"{day.year:04d}-{day.month:02d}"
-    billed = store.list_invoices(customer, statuses=FINAL, since_period=label, limit=None)
+    billed = store.list_invoices(customer, statuses=BILLED_STATUSES, since_period=label, limit=None)
     if billed:
         raise BillingError(
             f"{customer}'s invoice for {billed[-1].period} is finalized: a subscription change "
             f"must start after it, not on {day}"
         )
+
+
+def subscriptions(
+    store: BillingStore, period: Period | None = None, customer: str | None = None
+) -> list[Subscription]:
+    """The subscriptions overlapping a period (without one, of all time), by customer and
+    start; one customer's when named."""
+    if period is None:
+        start_us, end_us = _day_start_us(FIRST_DAY), _day_start_us(LAST_DAY) + US_PER_DAY
+    else:
+        start_us, end_us = period.start_us, period.end_us
+    return store.subscriptions(start_us, end_us, customer)
 
 
 def subscribe(

@@ -78,7 +78,7 @@ def quote_document(
         invoice_id="quote",
         customer="",
         period="quote",
-        status="quote",
+        status="draft",  # never stored, and the quote shows no status
         plan=plan,
         fees=fees,
         as_of="",

@@ -1,4 +1,5 @@
-"""Reading tasks: lists, one task with its steps, usage by task type; and their one JSON shape.
+"""Reading tasks: lists, one task with its steps, usage and cost by task type, the ledger's
+counts; and their one JSON shape.
 
 `payoff tasks --json` and `GET /v1/tasks` print the same `task_json`: costs as exact decimal
 USD strings (`_usd` last), null when no step of the task could be priced (unknown, not zero).
@@ -12,7 +13,13 @@ from typing import Any
 
 from payoff.core.errors import TaskNotFound
 from payoff.core.money import format_nanousd
-from payoff.store.protocol import TaskReads, TaskSummary, TaskTypeSummary
+from payoff.store.protocol import (
+    LedgerCounts,
+    RecordStore,
+    TaskReads,
+    TaskSummary,
+    TaskTypeSummary,
+)
 
 MAX_STEPS_SHOWN = 1_000
 """Steps listed with one task; beyond it the list is cut and says so."""
@@ -42,6 +49,29 @@ def task_with_steps(store: TaskReads, task_id: str, customer: str | None) -> dic
 def usage_by_type(store: TaskReads, customer: str | None) -> list[dict[str, Any]]:
     """Tasks, steps, visible and hidden tokens and cost per task type, as JSON."""
     return [task_type_json(row) for row in store.task_types(customer)]
+
+
+def cost_by_type(store: TaskReads, customer: str | None = None) -> list[dict[str, Any]]:
+    """`usage_by_type` with what one task and one outcome of each type cost on average (whole
+    nano-USD, rounded down, as USD strings; null without tasks or outcomes)."""
+    return [
+        {
+            **task_type_json(row),
+            "cost_per_task_usd": _average_usd(row.cost_nanousd, row.tasks),
+            "cost_per_outcome_usd": _average_usd(row.cost_nanousd, row.outcomes),
+        }
+        for row in store.task_types(customer)
+    ]
+
+
+def _average_usd(amount_nanousd: int, count: int) -> str | None:
+    return format_nanousd(amount_nanousd // count) if count else None
+
+
+def ledger_counts(store: RecordStore) -> LedgerCounts:
+    """How many customers, steps (and of them unpriced), tasks, outcomes and attestations
+    the ledger holds."""
+    return store.counts()
 
 
 def hidden_ratio(tokens_hidden: int, tokens_visible: int) -> str | None:

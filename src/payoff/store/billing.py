@@ -42,6 +42,7 @@ from payoff.core.statuses import BILLED_STATUSES, OPEN
 from payoff.core.token_classes import TOKEN_CLASSES, VISIBLE_CLASS, VISIBLE_PART
 from payoff.store import schema as s
 from payoff.store.in_lists import chunks
+from payoff.store.task_dates import task_date_us, within
 from payoff.store.token_columns import class_column, part_column
 
 MAX_INVOICES_LISTED = 10_000
@@ -438,7 +439,9 @@ class BillingQueries:
     def tasks_by_day(
         self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
     ) -> list[DayTasks]:
-        """Tasks by the day they ended (status time), or started if still open, as of a time."""
+        """Tasks by the day they are dated by (`core.statuses.task_date_us`): the status known
+        as of `as_of_us` that is latest in time (at one instant a final status beats OPEN),
+        its time when final, else the task's start."""
         u, t = s.task_updates.c, s.tasks.c
         known = and_(u.received_at_us <= as_of_us)
         ranked = select(
@@ -456,15 +459,12 @@ class BillingQueries:
             ranked = ranked.where(u.customer == customer)
         latest = ranked.subquery()
         status = func.coalesce(latest.c.status, OPEN)
-        # `statuses.ended_within`: a final status dates the task; an open one, its start.
-        # Every status but OPEN is final (a test holds the vocabulary to that).
-        ended = and_(latest.c.status.is_not(None), latest.c.status != OPEN)
-        when = case((ended, latest.c.occurred_at_us), else_=t.started_at_us)
+        when = task_date_us(latest.c.status, latest.c.occurred_at_us, t.started_at_us)
         day = _day(when, start_us)
         query = (
             select(t.customer, day, t.type, status, func.count())
             .select_from(s.tasks.outerjoin(latest, and_(latest.c.task == t.id, latest.c.rank == 1)))
-            .where(and_(when >= start_us, when < end_us, t.created_at_us <= as_of_us))
+            .where(and_(within(when, start_us, end_us), t.created_at_us <= as_of_us))
             .group_by(t.customer, day, t.type, status)
         )
         if customer is not None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, and_, case, func, or_, select
+from sqlalchemy import Engine, case, func, select
 
 from payoff.core.buckets import Bucket
 from payoff.core.periods import US_PER_DAY
-from payoff.core.statuses import OPEN
 from payoff.core.token_classes import PART_COLUMNS
 from payoff.store import schema as s
+from payoff.store.task_dates import alive_within
 from payoff.store.token_columns import part_column
 
 
@@ -61,14 +61,18 @@ class EconomicsQueries:
             return [_bucket(row) for row in conn.execute(query)]
 
     def task_rows(self, start_us: int, end_us: int, customer: str | None = None) -> list[TaskRow]:
-        """Tasks alive in the period: started before its end, and not ended before its start."""
+        """Tasks alive in the period (`core.statuses.alive_within`): started (or, with no start
+        known, created) before its end, and not ended before its start."""
         t = s.tasks.c
         query = (
             select(t.customer, t.id, t.type, t.status, t.status_at_us)
             .where(
-                and_(
-                    func.coalesce(t.started_at_us, t.created_at_us) < end_us,
-                    or_(t.status == OPEN, t.status_at_us.is_(None), t.status_at_us >= start_us),
+                alive_within(
+                    t.status,
+                    t.status_at_us,
+                    func.coalesce(t.started_at_us, t.created_at_us),
+                    start_us,
+                    end_us,
                 )
             )
             .order_by(t.customer, t.id)
