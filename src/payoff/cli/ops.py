@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from payoff.cli import Settings, app, err, out
-from payoff.service import backup as backups
-from payoff.store.sqlite import Progress as OnPages
+
+if TYPE_CHECKING:  # the store and SQLAlchemy load when a command runs, not at start-up
+    from payoff.service.backup import LedgerCopy
+    from payoff.store.sqlite import Progress as OnPages
 
 
 @contextmanager
@@ -37,7 +39,7 @@ def _pages_bar(description: str) -> Iterator[OnPages | None]:
         yield on_pages
 
 
-def _print_copy(verb: str, copy: backups.LedgerCopy) -> None:
+def _print_copy(verb: str, copy: LedgerCopy) -> None:
     counts = copy.counts
     out.print(
         f"{verb} {copy.path} ({copy.size_bytes:,} bytes, revision {copy.revision}): "
@@ -61,6 +63,8 @@ def backup(
     a hidden name and renamed once complete and checked (PRAGMA integrity_check, migration
     revision), so PATH never holds half a backup.
     """
+    from payoff.service import backup as backups
+
     settings: Settings = ctx.obj
     store = settings.store(create=False)
     try:
@@ -81,6 +85,8 @@ def restore(
     The backup is checked first; the ledger is then written in one transaction, so a restore
     cut short leaves the ledger as it was.
     """
+    from payoff.service import backup as backups
+
     settings: Settings = ctx.obj
     with _pages_bar(f"restore {backup_file}") as on_pages:
         copy = backups.restore(backup_file, settings.db, on_pages)
