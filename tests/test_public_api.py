@@ -47,6 +47,7 @@ def test_exported_names_are_pinned_and_sorted() -> None:
 
 # Every module that defines an error, so that PayoffError.__subclasses__() sees them all.
 ERROR_MODULES = (
+    "payoff.api.errors",
     "payoff.charts",
     "payoff.core.canonical",
     "payoff.core.invoicing",

@@ -13,7 +13,7 @@ from payoff.cli.tables import Column, cells, show
 from payoff.core.statuses import OUTCOME_STATUSES
 from payoff.service import integrity
 from payoff.service import outcomes as service
-from payoff.store.outcomes import MAX_OUTCOMES_LISTED
+from payoff.service.outcomes import MAX_OUTCOMES_LISTED
 
 outcomes_app = typer.Typer(
     help="Outcome claims: their status, and verdicts on them.", no_args_is_help=True
