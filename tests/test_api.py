@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from api_support import Keys, iso, prepare_ledger, usage
 from payoff.api import ServerConfig, create_app
 from payoff.api.errors import payoff_error_response
+from payoff.core.invoicing import INVOICE_ACTIONS
 from payoff.service.tasks import task_json
-from payoff.service.writer import WriterBusy
+from payoff.service.writer import WriterBusy, WriterClosed
 from payoff.store import open_store
 
 
@@ -376,3 +377,59 @@ def test_a_busy_writer_is_503_with_retry_after() -> None:
     response = payoff_error_response(None, WriterBusy("100 requests are waiting"))  # type: ignore[arg-type]
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert b"busy: 100 requests are waiting; retry shortly" in response.body
+
+
+def test_a_closed_writer_is_503_with_retry_after() -> None:
+    response = payoff_error_response(None, WriterClosed("the writer is closed"))  # type: ignore[arg-type]
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+
+
+def test_key_and_scope_refusals_keep_their_bodies_and_headers(client, keys) -> None:
+    missing = client.get("/v1/tasks")
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json() == {"detail": "missing bearer key: send `Authorization: Bearer <key>`"}
+    unknown = client.get("/v1/tasks", headers={"Authorization": "Bearer pyk_000000000000_nope"})
+    assert unknown.status_code == 401 and unknown.headers["www-authenticate"] == "Bearer"
+    assert unknown.json() == {"detail": "unknown or revoked key"}
+    scope = client.get("/v1/tasks", headers=keys.header(keys.ingest))
+    assert scope.status_code == 403 and "www-authenticate" not in scope.headers
+    assert scope.json() == {"detail": "an ingest key may only write records"}
+    admin_only = client.get("/v1/keys", headers=keys.header(keys.acme))
+    assert admin_only.json() == {
+        "detail": "this needs an admin key; this key's scope is customer:acme"
+    }
+    other = client.get("/v1/tasks?customer=globex", headers=keys.header(keys.acme))
+    assert (other.status_code, other.json()) == (404, {"detail": "no customer 'globex'"})
+
+
+def test_refusals_in_routes_keep_their_status_and_words(client, keys) -> None:
+    admin = keys.header(keys.admin)
+    naive = {"period": "2026-11", "as_of": "2026-11-30T00:00:00"}
+    answers = [
+        (client.get("/v1/tasks", params={"cursor": "!!"}, headers=admin),
+         400, "cursor is not one this server gave out"),
+        (client.post("/v1/plans", content=b"id: \xff", headers=admin),
+         400, "a plan is UTF-8 text (YAML or JSON)"),
+        (client.post("/v1/invoices/x/burn", headers=admin),
+         404, f"no invoice action 'burn'; use {', '.join(INVOICE_ACTIONS)}"),
+        (client.post("/v1/invoice-runs", json=naive, headers=admin),
+         422, "as_of needs a time-zone offset (e.g. Z)"),
+        (client.post("/v1/events", content=b"[]",
+                     headers={**keys.header(keys.ingest), "Content-Encoding": "br"}),
+         415, "content-encoding 'br': only gzip is understood"),
+    ]  # fmt: skip
+    for response, status, detail in answers:
+        assert (response.status_code, response.json()) == (status, {"detail": detail})
+
+
+def test_api_errors_speak_of_the_api_not_of_cli_options(client, keys) -> None:
+    response = client.get("/v1/report?period=2026-13", headers=keys.header(keys.admin))
+    assert response.status_code == 422
+    assert response.json() == {"detail": "a period is YYYY-MM, got '2026-13'"}
+
+
+def test_routes_raise_errors_of_the_tree_and_never_pick_a_status() -> None:
+    """Statuses come from api/errors.py by type: no route raises FastAPI's HTTPException."""
+    api = Path(payoff_error_response.__code__.co_filename).parent
+    for module in sorted(api.glob("*.py")):
+        assert "HTTPException" not in module.read_text(), module.name

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from payoff.catalog import Catalog, load_overrides
 from payoff.core.costing import PriceTable, TokenRates, rates_from_gpu_hour
-from payoff.core.errors import CatalogError
+from payoff.core.errors import AmountError, CatalogError, PeriodError, RateError
 from payoff.core.money import format_nanousd, parse_usd_exact_nanousd, round_usd_to_nanousd
-from payoff.core.periods import EPOCH
+from payoff.core.periods import EPOCH, Period
 from payoff.core.tokens import TokenCounts
 
 GPT_4O = TokenRates(
@@ -78,12 +78,33 @@ def test_cliff_tier_applies_above_its_start_only() -> None:
 
 def test_price_table_refuses_bad_tiers() -> None:
     rates = TokenRates(input_mtok=Decimal("1"), output_mtok=Decimal("1"))
-    with pytest.raises(ValueError, match="base rates"):
+    with pytest.raises(RateError, match="base rates"):
         PriceTable(tiers=((0, rates),))
-    with pytest.raises(ValueError, match="ascending"):
+    with pytest.raises(RateError, match="ascending"):
         PriceTable(tiers=((-1, rates), (5, rates), (5, rates)))
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(RateError, match="non-negative"):
         PriceTable.flat(TokenRates(input_mtok=Decimal("-1"), output_mtok=Decimal("1")))
+
+
+@pytest.mark.parametrize(
+    ("gpu_hour_usd", "gpus", "input_tps", "output_tps"),
+    [("NaN", 1, "10", "10"), ("-1", 1, "10", "10"), ("Infinity", 1, "10", "10"),
+     ("1", 0, "10", "10"), ("1", 1, "0", "10"), ("1", 1, "10", "NaN"), ("1", 1, "sNaN", "10")],
+)  # fmt: skip
+def test_gpu_hour_rates_refuse_what_has_no_price(gpu_hour_usd, gpus, input_tps, output_tps) -> None:
+    """Refused as RateError, never an InvalidOperation from comparing a NaN."""
+    with pytest.raises(RateError):
+        rates_from_gpu_hour(Decimal(gpu_hour_usd), gpus, Decimal(input_tps), Decimal(output_tps))
+
+
+def test_an_override_without_a_finite_gpu_price_is_a_catalog_error(tmp_path) -> None:
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "prices:\n  - {provider: lab, model: m1, gpu_hour_usd: 'NaN',\n"
+        "     input_tokens_per_second: '10', output_tokens_per_second: '10'}\n"
+    )
+    with pytest.raises(CatalogError, match=r"\$\.prices\[0\]: gpu_hour_usd must be finite"):
+        load_overrides(path)
 
 
 def test_gpu_hour_rates() -> None:
@@ -98,8 +119,15 @@ def test_money_formatting_and_parsing() -> None:
     assert format_nanousd(12_340_000_000) == "12.340000000"
     assert parse_usd_exact_nanousd("0.004") == 4_000_000
     for bad in ("abc", "-1", "0.0000000001", "NaN", "Infinity"):
-        with pytest.raises(ValueError):
+        with pytest.raises(AmountError):  # a ValueError too, for callers that catch that
             parse_usd_exact_nanousd(bad)
+
+
+@pytest.mark.parametrize("label", ["2026-13", "2026-1", "26-01", "1899-12", "9999-01", ""])
+def test_a_bad_period_is_a_period_error(label: str) -> None:
+    with pytest.raises(PeriodError, match="period"):
+        Period.month(label)
+    assert issubclass(PeriodError, ValueError)  # callers wrap ValueError in their own error
 
 
 # -- the catalog against genai-prices ------------------------------------------------------

@@ -96,6 +96,10 @@ def test_cli_report_and_simulate(ledger: Path, tmp_path: Path) -> None:
     assert "Techniques" in result.output and chart.stat().st_size > 10_000
     bad = runner.invoke(app, [*args, "--scenario", "c:cache_hit=7"])
     assert bad.exit_code != 0
+    # The CLI names its option; the service's message (also the API's) names none.
+    month = runner.invoke(app, ["--db", str(ledger), "report", "--period", "2026-13"])
+    assert month.exit_code == 2 and "--period" in month.output, month.output
+    assert "a period is YYYY-MM, got '2026-13'" in month.output
 
 
 def test_the_demo_plans_are_the_example_plans() -> None:

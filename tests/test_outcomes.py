@@ -438,3 +438,30 @@ def test_thresholds_must_be_usable(tmp_path: Path, text: str, message: str) -> N
     path.write_text(f"thresholds:\n  {text}\n")
     with pytest.raises(service.OutcomeError, match=message):
         integrity.load_thresholds(path)
+
+
+def _all_pages(store: Store, status: str | None, count: int) -> list[list[str]]:
+    pages, offset = [], 0
+    while offset is not None:
+        found = service.states_page(store, None, status, offset, count)
+        pages.append([state.outcome.id for state in found.states])
+        offset = found.next_offset
+    return pages
+
+
+def test_pages_of_outcomes_by_status_give_every_match_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records: list[dict[str, Any]] = []
+    for n in range(7):
+        at = f"2026-10-0{n + 1}T00:00:00Z"
+        records += [usage(f"u{n}", f"t{n}", at), claim(f"o{n}", f"t{n}", at)]
+    for n in (1, 4, 5):
+        records.append(verdict(f"a{n}", f"o{n}", "reject", f"2026-10-0{n + 2}T00:00:00Z"))
+    assert ingest(store, *records).clean
+    monkeypatch.setattr(service, "SCAN_CLAIMS", 2)  # chunks end inside the listing
+    assert _all_pages(store, "rejected", 2) == [["o1", "o4"], ["o5"]]
+    verified = _all_pages(store, "verified", 3)
+    assert [id for page in verified for id in page] == ["o0", "o2", "o3", "o6"]
+    assert _all_pages(store, "reversed", 2) == [[]]
+    assert _all_pages(store, None, 3) == [["o0", "o1", "o2"], ["o3", "o4", "o5"], ["o6"]]

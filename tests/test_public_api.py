@@ -47,11 +47,14 @@ def test_exported_names_are_pinned_and_sorted() -> None:
 
 # Every module that defines an error, so that PayoffError.__subclasses__() sees them all.
 ERROR_MODULES = (
+    "payoff.api.errors",
     "payoff.charts",
     "payoff.core.canonical",
     "payoff.core.invoicing",
     "payoff.core.outcomes",
+    "payoff.core.printable",
     "payoff.core.scenarios",
+    "payoff.invoice_print",
     "payoff.plan_files",
     "payoff.sdk.spool",
     "payoff.service.access",

@@ -10,8 +10,9 @@ import msgspec
 import pytest
 
 from payoff.catalog import Catalog
+from payoff.core.errors import Busy
 from payoff.service.ingest import build_batch
-from payoff.service.writer import LedgerWriter
+from payoff.service.writer import LedgerWriter, WriterClosed
 from payoff.store import SqliteStore, open_store
 from payoff.store.protocol import WriteBatch, WriteResult
 
@@ -106,3 +107,14 @@ def test_a_caller_that_stopped_waiting_does_not_stop_the_writer(store: GatedStor
     abandoned.result(10)
     assert writer.write(request("w3")).result.events[0][0] == "accepted"
     writer.close()
+
+
+def test_a_closed_writer_refuses_as_busy_and_writes_nothing(store: GatedStore) -> None:
+    """A request that arrives as the server stops is told to retry, not answered 500."""
+    store.gate.set()
+    writer = LedgerWriter(store)
+    writer.close()
+    with pytest.raises(WriterClosed, match="closed"):
+        writer.submit(request("late"))
+    assert isinstance(WriterClosed("x"), Busy)
+    assert store.counts().events == 0

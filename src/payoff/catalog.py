@@ -78,7 +78,7 @@ class Override(msgspec.Struct, forbid_unknown_fields=True, rename={"from_date": 
     def rates(self) -> TokenRates:
         if self.gpu_hour_usd is not None:
             if self.input_tokens_per_second is None or self.output_tokens_per_second is None:
-                raise ValueError(
+                raise CatalogError(
                     "gpu_hour_usd needs input_tokens_per_second and output_tokens_per_second"
                 )
             return rates_from_gpu_hour(
@@ -88,7 +88,7 @@ class Override(msgspec.Struct, forbid_unknown_fields=True, rename={"from_date": 
                 self.output_tokens_per_second,
             )
         if self.input_mtok is None or self.output_mtok is None:
-            raise ValueError("give input_mtok and output_mtok, or gpu_hour_usd and throughputs")
+            raise CatalogError("give input_mtok and output_mtok, or gpu_hour_usd and throughputs")
         rates = TokenRates(
             input_mtok=self.input_mtok,
             output_mtok=self.output_mtok,
@@ -115,7 +115,7 @@ def load_overrides(path: str | Path) -> list[Override]:
     for index, override in enumerate(parsed.prices):
         try:
             override.rates()
-        except ValueError as exc:
+        except CatalogError as exc:  # a RateError from the core is one too
             raise CatalogError(f"price overrides {path}: $.prices[{index}]: {exc}") from None
     return parsed.prices
 

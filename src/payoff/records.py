@@ -131,12 +131,12 @@ class UsageRecord(_Record, tag="usage"):
                 "cost",
             )
         quantity = self.quantity
-        if quantity is not None and not (
-            quantity.is_finite()
-            and 0 <= quantity <= MAX_QUANTITY
-            and quantity.as_tuple().exponent >= -18  # type: ignore[operator]
-        ):
-            raise _invalid(f"must be a decimal from 0 to {MAX_QUANTITY}", "quantity")
+        if quantity is not None:
+            exponent = quantity.as_tuple().exponent  # a letter for NaN and infinities
+            if not (
+                isinstance(exponent, int) and exponent >= -18 and 0 <= quantity <= MAX_QUANTITY
+            ):
+                raise _invalid(f"must be a decimal from 0 to {MAX_QUANTITY}", "quantity")
 
     def _take_provider_usage(self) -> None:
         if self.usage is None or self.usage_format is None:

@@ -1,17 +1,20 @@
 """Bearer keys and scopes, as FastAPI dependencies.
 
-401 when the key is missing, unknown or revoked; 403 when the key's scope does not allow
-the action; a customer key asking for another customer's data gets 404, the answer it
-would get if that data did not exist, so ids cannot be probed.
+KeyRefused (401) when the key is missing, unknown or revoked; ScopeRefused (403) when the
+key's scope does not allow the action; a customer key asking for another customer's data
+gets NotFound (404), the answer it would get if that data did not exist, so ids cannot be
+probed. `payoff.api.errors` turns each into its status.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
-from payoff.service.access import ADMIN, INGEST, KeyCache, Principal
+from payoff.api.errors import KeyRefused, ScopeRefused
+from payoff.core.errors import NotFound
+from payoff.service.access import ADMIN, INGEST, CustomerNotFound, KeyCache, Principal
 from payoff.store.protocol import Store
 
 BEARER = "bearer "
@@ -27,14 +30,11 @@ async def store_of(request: Request) -> Store:
 async def principal(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith(BEARER):
-        raise HTTPException(
-            401, "missing bearer key: send `Authorization: Bearer <key>`",
-            headers={"WWW-Authenticate": "Bearer"},
-        )  # fmt: skip
+        raise KeyRefused("missing bearer key: send `Authorization: Bearer <key>`")
     keys: KeyCache = request.app.state.keys
     found = keys.principal(request.app.state.store, header[len(BEARER) :].strip())
     if found is None:
-        raise HTTPException(401, "unknown or revoked key", headers={"WWW-Authenticate": "Bearer"})
+        raise KeyRefused("unknown or revoked key")
     return found
 
 
@@ -44,14 +44,14 @@ StoreDep = Annotated[Store, Depends(store_of)]
 
 async def admin(caller: Caller) -> Principal:
     if not caller.is_admin:
-        raise HTTPException(403, f"this needs an admin key; this key's scope is {caller.scope}")
+        raise ScopeRefused(f"this needs an admin key; this key's scope is {caller.scope}")
     return caller
 
 
 async def writer(caller: Caller) -> Principal:
     if caller.scope not in (ADMIN, INGEST):
-        raise HTTPException(
-            403, f"writing records needs an ingest or admin key; this key's scope is {caller.scope}"
+        raise ScopeRefused(
+            f"writing records needs an ingest or admin key; this key's scope is {caller.scope}"
         )
     return caller
 
@@ -59,7 +59,7 @@ async def writer(caller: Caller) -> Principal:
 async def reader(caller: Caller) -> Principal:
     """Admin or customer keys; ingest keys only write."""
     if caller.scope == INGEST:
-        raise HTTPException(403, "an ingest key may only write records")
+        raise ScopeRefused("an ingest key may only write records")
     return caller
 
 
@@ -73,10 +73,12 @@ def readable_customer(caller: Principal, customer: str | None) -> str | None:
     if caller.is_admin:
         return customer
     if customer is not None and customer != caller.customer:
-        raise HTTPException(404, f"no customer {customer!r}")
+        raise CustomerNotFound(f"no customer {customer!r}")
     return caller.customer
 
 
-def not_found_unless(caller: Principal, customer: str, what: str) -> None:
+def not_found_unless(caller: Principal, customer: str, missing: NotFound) -> None:
+    """Raise `missing` unless the caller may read the customer's data: what is not the
+    caller's to see is answered as if it did not exist."""
     if not caller.may_read(customer):
-        raise HTTPException(404, f"no {what}")
+        raise missing

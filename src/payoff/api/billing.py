@@ -5,18 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from payoff.api import examples
 from payoff.api.auth import Admin, Reader, StoreDep, not_found_unless, readable_customer
 from payoff.api.body import read_body
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
+from payoff.api.errors import ActionNotFound, BodyUnreadable
 from payoff.api.models import ERRORS, Page, SecretRotated
 from payoff.api.pages import page
 from payoff.core.invoicing import INVOICE_ACTIONS
 from payoff.core.periods import to_us
 from payoff.service import access, invoices, plans
+from payoff.service.plans import BillingError, InvoiceNotFound
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 Id = Annotated[str, Body(min_length=1, max_length=255)]
@@ -81,7 +83,7 @@ async def apply_plan(store: StoreDep, _: Admin, request: Request) -> dict[str, A
     try:
         text = body.decode()
     except UnicodeDecodeError:
-        raise HTTPException(400, "a plan is UTF-8 text (YAML or JSON)") from None
+        raise BodyUnreadable("a plan is UTF-8 text (YAML or JSON)") from None
     plan, created, warnings = await run_in_threadpool(
         plans.apply_plan_text, store, text, "request body"
     )
@@ -124,7 +126,7 @@ async def run_invoices(
     as_of: Annotated[dt.datetime | None, Body(description="RFC 3339; default now")] = None,
 ) -> list[dict[str, Any]]:
     if as_of is not None and as_of.tzinfo is None:
-        raise HTTPException(422, "as_of needs a time-zone offset (e.g. Z)")
+        raise BillingError("as_of needs a time-zone offset (e.g. Z)")
     as_of_us = None if as_of is None else to_us(as_of)
     return await run_in_threadpool(invoices.run_invoices, store, period, customer, as_of_us)
 
@@ -152,12 +154,12 @@ def list_invoices(
 @router.get("/invoices/{invoice_id}", summary="One invoice, with its credit notes")
 def show_invoice(store: StoreDep, invoice_id: str, caller: Reader) -> dict[str, Any]:
     document = invoices.invoice_document(store, invoice_id)
-    not_found_unless(caller, document["customer"], f"invoice {invoice_id!r}")
+    not_found_unless(caller, document["customer"], InvoiceNotFound(f"no invoice {invoice_id!r}"))
     return document
 
 
 @router.post("/invoices/{invoice_id}/{action}", summary="finalize, pay or void an invoice")
 def act_on_invoice(store: StoreDep, invoice_id: str, action: str, _: Admin) -> dict[str, Any]:
     if action not in INVOICE_ACTIONS:
-        raise HTTPException(404, f"no invoice action {action!r}; use {', '.join(INVOICE_ACTIONS)}")
+        raise ActionNotFound(f"no invoice action {action!r}; use {', '.join(INVOICE_ACTIONS)}")
     return invoices.act_on_invoice(store, invoice_id, action)

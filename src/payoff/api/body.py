@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import zlib
 
-from fastapi import HTTPException, Request
+from fastapi import Request
+
+from payoff.api.errors import BodyTooLarge, BodyUnreadable, EncodingUnsupported
 
 GZIP_WINDOW = 16 + zlib.MAX_WBITS
 
@@ -22,7 +24,7 @@ async def read_body(request: Request, limit_bytes: int) -> bytes:
     if encoding == "gzip":
         return _gunzip(body, limit_bytes)
     if encoding not in ("identity", ""):
-        raise HTTPException(415, f"content-encoding {encoding!r}: only gzip is understood")
+        raise EncodingUnsupported(f"content-encoding {encoding!r}: only gzip is understood")
     return body
 
 
@@ -34,12 +36,12 @@ def _gunzip(body: bytes, limit_bytes: int) -> bytes:
         try:
             part = inflater.decompress(rest, limit_bytes - size + 1)
         except zlib.error as exc:
-            raise HTTPException(400, f"body is not valid gzip: {exc}") from None
+            raise BodyUnreadable(f"body is not valid gzip: {exc}") from None
         size += len(part)
         if size > limit_bytes or inflater.unconsumed_tail:
-            raise HTTPException(413, f"body inflates beyond {limit_bytes} bytes, the most accepted")
+            raise BodyTooLarge(f"body inflates beyond {limit_bytes} bytes, the most accepted")
         if not inflater.eof:
-            raise HTTPException(400, "body is not valid gzip: the gzip stream is truncated")
+            raise BodyUnreadable("body is not valid gzip: the gzip stream is truncated")
         parts.append(part)
         rest = inflater.unused_data
     return b"".join(parts)

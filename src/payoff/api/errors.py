@@ -4,6 +4,10 @@ The categories are drawn in `payoff.core.errors`. An error's status is that of t
 class in its method resolution order that the table names, so a class with two bases
 (`OutcomeNotFound(NotFound, OutcomeError)`) is answered as its first one says. Messages
 are meant for the sender and never carry secrets.
+
+The refusals only the HTTP API makes (a key, a scope, a body's encoding, a cursor) are
+defined here, in the tree like every other error: routes and dependencies raise them and
+never pick a status themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from fastapi.responses import JSONResponse
 from payoff.core.errors import (
     Busy,
     Conflict,
+    Forbidden,
     NotFound,
     PayoffError,
     Refused,
@@ -23,9 +28,40 @@ from payoff.core.errors import (
     Unsupported,
 )
 
+
+class KeyRefused(Unauthorized):
+    """The bearer key is missing, unknown or revoked."""
+
+
+class ScopeRefused(Forbidden):
+    """The key's scope does not allow the action (an admin key needed, an ingest key reading)."""
+
+
+class BodyUnreadable(Unreadable):
+    """A body's encoding cannot be undone: broken gzip, text that is not UTF-8, a body cut
+    short by the client."""
+
+
+class CursorError(Unreadable):
+    """A page cursor that this server did not give out."""
+
+
+class EncodingUnsupported(Unsupported):
+    """A content-encoding other than gzip."""
+
+
+class BodyTooLarge(TooLarge):
+    """A body beyond the bound of its path, as sent or once inflated."""
+
+
+class ActionNotFound(NotFound):
+    """No such action on an invoice (the path names one)."""
+
+
 STATUS_BY_ERROR: dict[type[PayoffError], int] = {
     Unreadable: 400,
     Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     TooLarge: 413,
@@ -36,6 +72,11 @@ STATUS_BY_ERROR: dict[type[PayoffError], int] = {
 }
 RETRY_AFTER_S = 1
 """What a Busy answer asks the client to wait before retrying."""
+HEADERS_BY_ERROR: dict[type[PayoffError], dict[str, str]] = {
+    KeyRefused: {"WWW-Authenticate": "Bearer"},  # a 401 names the scheme it asks for (RFC 9110)
+    Busy: {"Retry-After": str(RETRY_AFTER_S)},
+}
+"""Headers an answer carries, by the type of the error, looked up as statuses are."""
 
 
 def status_of(error: PayoffError) -> int:
@@ -47,12 +88,18 @@ def status_of(error: PayoffError) -> int:
     raise AssertionError("every PayoffError has a status: PayoffError is in the table")
 
 
+def headers_of(error: PayoffError) -> dict[str, str] | None:
+    """The headers that answer `error`, from its type alone (None: no more than usual)."""
+    for cls in type(error).__mro__:
+        headers = HEADERS_BY_ERROR.get(cls)
+        if headers is not None:
+            return headers
+    return None
+
+
 def payoff_error_response(_: Request, exc: Exception) -> JSONResponse:
     """The exception handler for every PayoffError a route lets through."""
     assert isinstance(exc, PayoffError)
     status = status_of(exc)
-    if status == STATUS_BY_ERROR[Busy]:
-        return JSONResponse(
-            {"detail": f"busy: {exc}; retry shortly"}, status, {"Retry-After": str(RETRY_AFTER_S)}
-        )
-    return JSONResponse({"detail": str(exc)}, status)
+    detail = f"busy: {exc}; retry shortly" if status == STATUS_BY_ERROR[Busy] else str(exc)
+    return JSONResponse({"detail": detail}, status, headers_of(exc))

@@ -3,7 +3,8 @@
 BodyLimit: FastAPI reads and parses a JSON body before any dependency (the key check
 included) runs, so without a bound a request with no key could make the server hold
 gigabytes. Every body is read here first, up to the limit of its path, and refused with
-413 beyond it.
+BodyTooLarge (413) beyond it. A middleware answers by itself: it runs outside the app's
+exception handlers, so it draws the answer from the error's type as they do.
 
 AllowHeader: Starlette answers 405 from the first route whose path matches, so a path
 served by two routes (GET and POST /v1/plans) would list one method only. This lists the
@@ -19,14 +20,17 @@ import msgspec
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from payoff.api.errors import BodyTooLarge, BodyUnreadable, status_of
+from payoff.core.errors import PayoffError
+
 SMALL_BODY_BYTES = 64 * 1024
 """The bound for requests whose body is a few fields (customers, keys, invoice runs...)."""
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
-    body = msgspec.json.encode({"detail": detail})
+async def _refuse(send: Send, error: PayoffError) -> None:
+    body = msgspec.json.encode({"detail": str(error)})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status_of(error), "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -42,18 +46,24 @@ class BodyLimit:
         limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            await _refuse(send, 413, f"body of {int(declared)} bytes; at most {limit} accepted")
+            await _refuse(
+                send, BodyTooLarge(f"body of {int(declared)} bytes; at most {limit} accepted")
+            )
             return
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":  # the client left mid-body
-                await _refuse(send, 400, "the client disconnected before the body was complete")
+                await _refuse(
+                    send, BodyUnreadable("the client disconnected before the body was complete")
+                )
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _refuse(send, 413, f"body larger than {limit} bytes, the most accepted")
+                await _refuse(
+                    send, BodyTooLarge(f"body larger than {limit} bytes, the most accepted")
+                )
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

@@ -6,9 +6,8 @@ import base64
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import HTTPException
-
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
+from payoff.api.errors import CursorError
 
 MAX_OFFSET = 10**12
 """Beyond any ledger's row count; bounds what a forged cursor can ask of the database."""
@@ -20,9 +19,9 @@ def decode_cursor(cursor: str | None) -> int:
     try:
         offset = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
     except (ValueError, UnicodeDecodeError):
-        raise HTTPException(400, "cursor is not one this server gave out") from None
+        raise CursorError("cursor is not one this server gave out") from None
     if not 0 <= offset <= MAX_OFFSET:
-        raise HTTPException(400, "cursor is not one this server gave out")
+        raise CursorError("cursor is not one this server gave out")
     return offset
 
 
@@ -31,8 +30,9 @@ def encode_cursor(offset: int) -> str:
 
 
 def check_limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_PAGE:
-        raise HTTPException(422, f"limit must be between 1 and {MAX_PAGE}")
+    # Every route declares the bound on its query (Query(ge=1, le=MAX_PAGE)), so FastAPI has
+    # refused any other limit before a page is read: one here is a route without it.
+    assert 1 <= limit <= MAX_PAGE, f"limit {limit} outside 1..{MAX_PAGE}: the route must bound it"
     return limit
 
 
@@ -46,42 +46,12 @@ def page(
     offset, limit = decode_cursor(cursor), check_limit(limit)
     found = list(fetch(offset, limit + 1))
     more = len(found) > limit
+    return page_of([shape(item) for item in found[:limit]], offset + limit if more else None)
+
+
+def page_of(items: list[dict[str, Any]], next_offset: int | None) -> dict[str, Any]:
+    """A page as the API answers it: its items, and the cursor of the next (None at the end)."""
     return {
-        "items": [shape(item) for item in found[:limit]],
-        "next_cursor": encode_cursor(offset + limit) if more else None,
+        "items": items,
+        "next_cursor": None if next_offset is None else encode_cursor(next_offset),
     }
-
-
-SCAN_CHUNK = 1_000
-MAX_SCANNED = 20_000
-"""Rows looked at for one filtered page; a page cut short by it still gives a next cursor."""
-
-
-def filtered_page(
-    fetch: Callable[[int, int], Sequence[Any]],
-    keep: Callable[[Any], bool],
-    cursor: str | None,
-    limit: int,
-    shape: Callable[[Any], dict[str, Any]],
-) -> dict[str, Any]:
-    """A page of the rows `keep` accepts, when the filter can only be applied after reading.
-
-    The cursor counts rows read, not rows kept, so no row is skipped or given twice; a page
-    may hold fewer than `limit` rows (MAX_SCANNED read) and still have a next cursor.
-    """
-    offset, limit = decode_cursor(cursor), check_limit(limit)
-    items: list[dict[str, Any]] = []
-    scanned = 0
-    while len(items) < limit and scanned < MAX_SCANNED:
-        chunk_start = offset
-        rows = fetch(offset, SCAN_CHUNK)
-        for row in rows:
-            offset += 1
-            if keep(row):
-                items.append(shape(row))
-                if len(items) == limit:
-                    break
-        scanned += len(rows)
-        if len(rows) < SCAN_CHUNK and offset == chunk_start + len(rows):
-            return {"items": items, "next_cursor": None}  # read to the end
-    return {"items": items, "next_cursor": encode_cursor(offset)}

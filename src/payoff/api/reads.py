@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from payoff.api.auth import Admin, Reader, StoreDep, readable_customer
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page
-from payoff.api.pages import filtered_page, page
+from payoff.api.pages import check_limit, decode_cursor, page, page_of
 from payoff.service import economics, integrity, outcomes, tasks
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -56,16 +56,8 @@ def list_outcomes(
     limit: Limit = DEFAULT_PAGE,
 ) -> dict[str, Any]:
     only = readable_customer(caller, customer)
-
-    def fetch(offset: int, count: int) -> list[Any]:
-        return outcomes.states_page(store, only, offset, count)
-
-    def shape(state: Any) -> dict[str, Any]:
-        return state.as_json()  # type: ignore[no-any-return]
-
-    if status is None:
-        return page(fetch, cursor, limit, shape)
-    return filtered_page(fetch, lambda s: s.lifecycle.status == status, cursor, limit, shape)
+    found = outcomes.states_page(store, only, status, decode_cursor(cursor), check_limit(limit))
+    return page_of([state.as_json() for state in found.states], found.next_offset)
 
 
 @router.post("/outcomes/{outcome_id}/{action}", summary="An auditor's or operator's verdict")

@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -16,7 +16,7 @@ from payoff.api.auth import Caller, Writer
 from payoff.api.body import read_body
 from payoff.api.models import ERRORS, Attested, IngestAnswer
 from payoff.service import attestations, http_records
-from payoff.service.http_records import RecordsAnswer
+from payoff.service.http_records import RecordsAnswer, TooManyRecords
 from payoff.service.ingest import BuiltBatch, build_batch
 from payoff.sources import otlp
 
@@ -121,8 +121,8 @@ async def post_traces(request: Request, _: Writer) -> Response:
     export = await run_in_threadpool(otlp.parse_export, body, content_type)
     spans = sum(len(s.spans) for r in export.resource_spans for s in r.scope_spans)
     if spans > config.max_records:
-        raise HTTPException(
-            413, f"{spans} spans in one export; at most {config.max_records} are accepted"
+        raise TooManyRecords(
+            f"{spans} spans in one export; at most {config.max_records} are accepted"
         )
     conversion = await run_in_threadpool(otlp.records_from_export, export)
     answer = None

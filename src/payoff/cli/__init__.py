@@ -31,7 +31,7 @@ from payoff.extras import MissingExtra
 if TYPE_CHECKING:
     from payoff.catalog import Catalog
     from payoff.service.ingest import IngestReport, ProblemSink
-    from payoff.store.protocol import Store
+    from payoff.store.protocol import IngestStore, Store
 
 LEDGER_OPTIONS = ("db", "prices")
 """The root options a command also accepts after its name: `payoff tasks --db X`."""
@@ -260,7 +260,7 @@ def _open_input(stack: ExitStack, name: str) -> BinaryIO:
 
 
 def _ingest_one(
-    store: Store,
+    store: IngestStore,
     catalog: Catalog,
     name: str,
     stream: BinaryIO,

@@ -7,14 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from payoff.cli import Settings, app, emit_json, out
+from payoff.cli import Settings, _check_month, app, emit_json, out
 from payoff.cli.billing import parse_as_of
 from payoff.cli.options import AsJson
 from payoff.cli.tables import Column, cells, show
 
 Chart = Annotated[Path | None, typer.Option("--chart", help="Also draw a chart: FILE.png or .svg.")]
 Wide = Annotated[bool, typer.Option("--wide", help="Show every column, not the main ones.")]
-PeriodOption = Annotated[str, typer.Option("--period", help="The period, YYYY-MM.")]
+PeriodOption = Annotated[
+    str, typer.Option("--period", help="The period, YYYY-MM.", callback=_check_month)
+]
 AsOf = Annotated[
     str | None,
     typer.Option("--as-of", help="Read what the ledger held at this time (RFC 3339); default now."),

@@ -43,7 +43,7 @@ def outcomes_list(
 ) -> None:
     """List outcome claims with their status as of now, and the steps that led there."""
     from payoff.service import outcomes as service
-    from payoff.store.outcomes import MAX_OUTCOMES_LISTED
+    from payoff.service.outcomes import MAX_OUTCOMES_LISTED
 
     settings: Settings = ctx.obj
     if status is not None and status not in OUTCOME_STATUSES:

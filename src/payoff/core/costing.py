@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
+from payoff.core.errors import RateError
 from payoff.core.money import round_div_half_even
 from payoff.core.tokens import TokenCounts
 
@@ -60,7 +61,7 @@ class TokenRates:
         for name in self.__dataclass_fields__:
             rate = getattr(self, name)
             if rate is not None and (not rate.is_finite() or rate < 0):
-                raise ValueError(f"{name} must be a finite non-negative decimal, got {rate}")
+                raise RateError(f"{name} must be a finite non-negative decimal, got {rate}")
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,10 @@ class PriceTable:
 
     def __post_init__(self) -> None:
         if not self.tiers or self.tiers[0][0] != -1:
-            raise ValueError("a price table starts with its base rates (threshold -1)")
+            raise RateError("a price table starts with its base rates (threshold -1)")
         thresholds = tuple(threshold for threshold, _ in self.tiers)
         if list(thresholds) != sorted(set(thresholds)):
-            raise ValueError("tier thresholds must be strictly ascending")
+            raise RateError("tier thresholds must be strictly ascending")
         for _, rates in self.tiers:
             rates.validate()
         places = max(rates.decimal_places() for _, rates in self.tiers)
@@ -198,10 +199,12 @@ def rates_from_gpu_hour(
     USD per million tokens = gpu_hour_usd * gpus / (tokens_per_second * 3600) * 10**6,
     rounded half-even to `places` decimal places (the rate is usually a repeating decimal).
     """
-    if gpu_hour_usd < 0 or gpus <= 0:
-        raise ValueError("gpu_hour_usd must be non-negative and gpus positive")
-    if input_tokens_per_second <= 0 or output_tokens_per_second <= 0:
-        raise ValueError("throughputs must be positive")
+    # Finite first: comparing a NaN Decimal raises InvalidOperation, not a refusal.
+    if not gpu_hour_usd.is_finite() or gpu_hour_usd < 0 or gpus <= 0:
+        raise RateError("gpu_hour_usd must be finite and non-negative, and gpus positive")
+    throughputs = (input_tokens_per_second, output_tokens_per_second)
+    if not all(tps.is_finite() and tps > 0 for tps in throughputs):
+        raise RateError("throughputs must be finite and positive")
     quantum = Decimal(1).scaleb(-places)
     hourly = gpu_hour_usd * gpus * TOKENS_PER_MTOK
 

@@ -14,10 +14,16 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── AttestedOutcomeNotFound  (also AttestationRefused)  a verdict names none
      │    ├── CustomerNotFound         (also AccessError)    no such customer
      │    ├── KeyNotFound              (also AccessError)    no such API key
-     │    └── TaskNotFound                                   no such task
+     │    ├── TaskNotFound                                   no such task
+     │    └── ActionNotFound    (HTTP) no such action on an invoice
      ├── Refused            422  the request is understood and the rules refuse it
      │    ├── RecordError       a record is malformed: names the line (when known) and the field
      │    ├── CatalogError      a price override file is malformed, or a price cannot be resolved
+     │    │    └── RateError    (also ValueError) a price's rates are negative, not finite,
+     │    │                     incomplete, or its tiers out of order
+     │    ├── AmountError       (also ValueError) a USD amount is not an exact non-negative
+     │    │                     decimal of at most 9 places
+     │    ├── PeriodError       (also ValueError) a period is not YYYY-MM, or out of range
      │    ├── PlanError         a plan file is malformed
      │    ├── StoreError        the ledger cannot be opened or migrated, or refuses a write
      │    ├── BudgetExceeded    (SDK) an enforced task or customer budget was already
@@ -37,22 +43,31 @@ callers that catch it (`ValueError`, or the error of its own module).
      ├── Conflict           409  the id was used before, with another body or already received
      │    ├── PlanConflict             (also StoreError)    a plan version with another body
      │    └── AttestationReplayed      (also AttestationRefused)  the verdict's id was received
-     ├── Unauthorized       401  a signature cannot be trusted
+     ├── Unauthorized       401  a signature or a key cannot be trusted
      │    ├── SignatureError    a signed request's signature header is missing, malformed,
      │    │                     stale, from the future, or matches no secret
-     │    └── AttestationUnsigned      (also AttestationRefused)  its signature failed
+     │    ├── AttestationUnsigned      (also AttestationRefused)  its signature failed
+     │    └── KeyRefused        (HTTP) the bearer key is missing, unknown or revoked
+     ├── Forbidden          403  the key is valid, and its scope does not allow the action
+     │    └── ScopeRefused      (HTTP) an admin key needed, or an ingest key reading
      ├── Unreadable         400  a body cannot be read as what it says it is
      │    ├── BodyError         a request body is not records at all
-     │    └── OtlpError         a body is not a valid OTLP trace export
+     │    ├── OtlpError         a body is not a valid OTLP trace export
+     │    ├── BodyUnreadable    (HTTP) a body's encoding is broken (gzip, UTF-8) or cut short
+     │    └── CursorError       (HTTP) a page cursor this server did not give out
      ├── Unsupported        415  a body in a format payoff does not read
      │    ├── UnsupportedContentType   (also OtlpError)     not protobuf or JSON
-     │    └── PdfUnavailable    PDF needs the Pango system library, missing here
+     │    ├── PdfUnavailable    PDF needs the Pango system library, missing here
+     │    └── EncodingUnsupported      (HTTP) a content-encoding other than gzip
      ├── TooLarge           413  more than a request may hold
-     │    └── TooManyRecords    more records in one request than the server accepts
+     │    ├── TooManyRecords    more records (or spans) in one request than the server accepts
+     │    └── BodyTooLarge      (HTTP) a body beyond its bound, as sent or once inflated
      └── Busy               503  a resource is taken for now: retry shortly
           ├── WriterBusy        the ledger writer's queue is full
+          ├── WriterClosed      the ledger writer is closed: the server is stopping
           └── SpoolLocked       (SDK) another process holds the spool
 
+Classes marked (HTTP) are refusals only the HTTP API makes; they live in `payoff.api.errors`.
 Every error carries a message meant for the person who sent the input.
 """
 
@@ -76,7 +91,11 @@ class Conflict(PayoffError):
 
 
 class Unauthorized(PayoffError):
-    """A signature cannot be trusted."""
+    """A signature or a key cannot be trusted."""
+
+
+class Forbidden(PayoffError):
+    """The caller is known, and what it may do does not include this (a key's scope)."""
 
 
 class Unreadable(PayoffError):
@@ -115,6 +134,18 @@ class RecordError(Refused):
 
 class CatalogError(Refused):
     """A price override file is malformed, or a price cannot be resolved."""
+
+
+class RateError(CatalogError, ValueError):
+    """A price's rates are negative, not finite or incomplete, or its tiers are out of order."""
+
+
+class AmountError(Refused, ValueError):
+    """A USD amount is not an exact non-negative decimal of at most 9 places (nano-USD)."""
+
+
+class PeriodError(Refused, ValueError):
+    """A period label is not YYYY-MM, or names a year outside the range payoff dates."""
 
 
 class StoreError(Refused):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from payoff.core.errors import AmountError
+
 NANOUSD_PER_USD = 10**9
 ZERO = Decimal(0)
 
@@ -23,19 +25,19 @@ def round_usd_to_nanousd(amount_usd: Decimal) -> int:
 def parse_usd_exact_nanousd(text: str) -> int:
     """Parse a decimal string of USD into nano-USD, refusing anything that would round.
 
-    Raises ValueError with a sentence fit for an error message.
+    Raises AmountError (a ValueError) with a sentence fit for an error message.
     """
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal number") from None
+        raise AmountError(f"{text!r} is not a decimal number") from None
     if not amount.is_finite():
-        raise ValueError(f"{text!r} is not a finite decimal number")
+        raise AmountError(f"{text!r} is not a finite decimal number")
     if amount < 0:
-        raise ValueError(f"{text!r} is negative")
+        raise AmountError(f"{text!r} is negative")
     scaled = amount.scaleb(9)
     if scaled != scaled.to_integral_value():
-        raise ValueError(f"{text!r} has more than 9 decimal places (the cost scale is nano-USD)")
+        raise AmountError(f"{text!r} has more than 9 decimal places (the cost scale is nano-USD)")
     return int(scaled)
 
 

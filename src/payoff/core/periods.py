@@ -7,6 +7,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from payoff.core.errors import PeriodError
+
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 US_PER_SECOND = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SECOND
@@ -42,11 +44,11 @@ class Period:
     def month(cls, label: str) -> Period:
         match = _MONTH.match(label)
         if not match:
-            raise ValueError(f"a period is YYYY-MM, got {label!r}")
+            raise PeriodError(f"a period is YYYY-MM, got {label!r}")
         year, month = int(match.group(1)), int(match.group(2))
         if not FIRST_YEAR <= year <= LAST_YEAR:
             # Records are dated 1970-8999; the margin leaves room for look-backs and -aheads.
-            raise ValueError(f"a period's year is from {FIRST_YEAR} to {LAST_YEAR}, got {label!r}")
+            raise PeriodError(f"a period's year is from {FIRST_YEAR} to {LAST_YEAR}, got {label!r}")
         start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
         days = calendar.monthrange(year, month)[1]
         return cls(to_us(start), to_us(start + dt.timedelta(days=days)), label)

@@ -65,8 +65,8 @@ class Loaded:
 def _period(label: str) -> Period:
     try:
         return Period.month(label)
-    except ValueError as exc:
-        raise EconomicsError(f"--period: {exc}") from None
+    except ValueError as exc:  # the message names no option: a shell adds its own name
+        raise EconomicsError(str(exc)) from None
 
 
 def load(store: RatingStore, label: str, as_of_us: int | None = None) -> Loaded:
@@ -206,7 +206,7 @@ def report(
     """Revenue (from the period's invoices, drafts included), cost, outcomes, tokens and
     risks per row and in total. Read only."""
     if by not in GROUPINGS:
-        raise EconomicsError(f"--by: one of {', '.join(GROUPINGS)}, got {by!r}")
+        raise EconomicsError(f"rows are by one of {', '.join(GROUPINGS)}, got {by!r}")
     data = load(store, label, as_of_us)
     customers = customer_periods(data.buckets, data.facts, data.outcomes)
     shares: dict[str, Attribution] = {}
@@ -293,27 +293,27 @@ def usage_json(usage: dict[str, int]) -> dict[str, int | str]:
 
 def load_plans(paths: Sequence[str | Path]) -> list[Plan]:
     if not paths or len(paths) > MAX_PLANS:
-        raise EconomicsError(f"--plan: between 1 and {MAX_PLANS} plan files")
+        raise EconomicsError(f"between 1 and {MAX_PLANS} plan files")
     plans = [load_plan(path)[0] for path in paths]
     for plan, path in zip(plans, paths, strict=True):
         if plan.currency != "USD":
             raise EconomicsError(f"{path}: currency {plan.currency}; provider cost is in USD")
     labels = [f"{p.id}@{p.version}" for p in plans]
     if len(set(labels)) != len(labels):
-        raise EconomicsError(f"--plan: the same plan given twice ({', '.join(labels)})")
+        raise EconomicsError(f"the same plan given twice ({', '.join(labels)})")
     return plans
 
 
 def parse_scenarios(texts: Sequence[str]) -> list[Scenario]:
     if len(texts) > MAX_SCENARIOS:
-        raise EconomicsError(f"--scenario: at most {MAX_SCENARIOS}")
+        raise EconomicsError(f"at most {MAX_SCENARIOS} scenarios")
     try:
         scenarios = [parse_scenario(text) for text in texts]
     except ScenarioError as exc:
-        raise EconomicsError(f"--scenario: {exc}") from None
+        raise EconomicsError(str(exc)) from None
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
-        raise EconomicsError("--scenario: names must differ")
+        raise EconomicsError("scenario names must differ")
     return [Scenario(BASELINE), *scenarios]
 
 

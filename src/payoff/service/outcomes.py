@@ -24,6 +24,7 @@ from payoff.core.outcomes import (
 from payoff.core.periods import US_PER_DAY, Period, iso_from_us
 from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
+from payoff.store.outcomes import MAX_OUTCOMES_LISTED as MAX_OUTCOMES_LISTED  # for the shells
 from payoff.store.outcomes import StoredOutcome, StoredVerdict
 from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, VerifyingStore, WriteStatus
 
@@ -300,15 +301,55 @@ def decide(
     return state
 
 
+SCAN_CLAIMS = 1_000
+"""Claims read at a time while looking for outcomes with a status."""
+MAX_CLAIMS_SCANNED = 20_000
+"""Claims read for one page filtered by status; a page cut short by it still has a next one."""
+
+
+class StatesPage(NamedTuple):
+    """A page of outcome states, and the offset of the next page (None: there is none)."""
+
+    states: list[OutcomeState]
+    next_offset: int | None
+
+
 def states_page(
-    store: VerifyingStore, customer: str | None, offset: int, count: int
-) -> list[OutcomeState]:
-    """The states of `count` claims from `offset`, in claim order: a page of a long list."""
-    return states(store, store.list_outcome_claims(customer, limit=count, offset=offset), now_us())
+    store: VerifyingStore, customer: str | None, status: str | None, offset: int, count: int
+) -> StatesPage:
+    """Up to `count` outcome states, in claim order, from the `offset`-th claim; with
+    `status` only those whose lifecycle has that status now.
+
+    Offsets count claims read, not states kept: a status is known only once a claim's
+    lifecycle is built, so a filtered page reads claims in chunks until it is full, and no
+    claim is skipped or given twice from page to page. A filtered page may hold fewer than
+    `count` states (MAX_CLAIMS_SCANNED read) and still have a next one.
+    """
+    as_of_us = now_us()
+    if status is None:  # one claim more than the page holds tells whether there is a next
+        claims = store.list_outcome_claims(customer, limit=count + 1, offset=offset)
+        found = states(store, claims, as_of_us)
+        return StatesPage(found[:count], offset + count if len(found) > count else None)
+    kept: list[OutcomeState] = []
+    scanned = 0
+    while len(kept) < count and scanned < MAX_CLAIMS_SCANNED:
+        chunk_start = offset
+        claims = store.list_outcome_claims(customer, limit=SCAN_CLAIMS, offset=offset)
+        for state in states(store, claims, as_of_us):
+            offset += 1
+            if state.lifecycle.status == status:
+                kept.append(state)
+                if len(kept) == count:
+                    break
+        scanned += len(claims)
+        if len(claims) < SCAN_CLAIMS and offset == chunk_start + len(claims):
+            return StatesPage(kept, None)  # read to the end
+    return StatesPage(kept, offset)
 
 
 def list_states(
     store: VerifyingStore, customer: str | None = None, status: str | None = None
 ) -> list[OutcomeState]:
+    """Outcome states in claim order, at most MAX_OUTCOMES_LISTED claims read (for the CLI)."""
     found = states(store, store.list_outcome_claims(customer), now_us())
     return [s for s in found if status is None or s.lifecycle.status == status]

@@ -32,6 +32,11 @@ class WriterBusy(Busy):
     """The writer's queue is full: the caller should retry shortly (back-pressure)."""
 
 
+class WriterClosed(Busy):
+    """The writer is closed: the server is stopping, and a request that arrived as it did is
+    answered 503, so that the client retries against the server that follows."""
+
+
 def _settle(
     future: Future[Written], result: Written | None = None, exception: BaseException | None = None
 ) -> None:
@@ -95,7 +100,7 @@ class LedgerWriter:
     def submit(self, batch: WriteBatch, *, wait: bool = False) -> Future[Written]:
         """Queue a batch; raise WriterBusy when MAX_QUEUED wait already, unless `wait`."""
         if self._closed:
-            raise RuntimeError("the ledger writer is closed")
+            raise WriterClosed("the ledger writer is closed: the server is stopping")
         future: Future[Written] = Future()
         try:
             self._queue.put(_Submission(batch, future), block=wait)
