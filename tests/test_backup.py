@@ -135,9 +135,9 @@ def test_restore_writes_a_backup_back_and_refuses_an_open_ledger(tmp_path: Path)
     ingest_lines(store, _batch(3))  # written after the backup: the restore undoes it
     store.counts()  # the store holds an open connection, as a server does
     with pytest.raises(StoreError, match="open in another process"):
-        backups.restore(tmp_path / "copy.db", str(db))
+        backups.restore(tmp_path / "copy.db", str(db), force=True)
     store.close()
-    restored = backups.restore(tmp_path / "copy.db", str(db))
+    restored = backups.restore(tmp_path / "copy.db", str(db), force=True)
     assert restored.counts.events == 3 * STEPS_PER_BATCH
     assert _batches_in(db) == [0, 1, 2]
     reopened = open_store(db, create=False)
@@ -164,7 +164,7 @@ def test_a_restore_cut_short_leaves_the_ledger_as_it_was(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        backups.restore(tmp_path / "other.db", str(db), stop_midway)
+        backups.restore(tmp_path / "other.db", str(db), stop_midway, force=True)
     assert _batches_in(db) == list(range(50))
 
 
@@ -173,18 +173,18 @@ def test_restore_refuses_what_is_not_a_sound_ledger(tmp_path: Path) -> None:
     open_store(db).close()
     (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
     with pytest.raises(StoreError, match="file is not a database"):
-        backups.restore(tmp_path / "junk.db", str(db))
+        backups.restore(tmp_path / "junk.db", str(db), force=True)
     sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(StoreError, match="not a payoff ledger"):
-        backups.restore(tmp_path / "other.db", str(db))
+        backups.restore(tmp_path / "other.db", str(db), force=True)
     with pytest.raises(StoreError, match="no backup"):
-        backups.restore(tmp_path / "missing.db", str(db))
+        backups.restore(tmp_path / "missing.db", str(db), force=True)
     newer = tmp_path / "newer.db"
     open_store(newer).close()
     with sqlite3.connect(newer) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(StoreError, match="newer payoff"):
-        backups.restore(newer, str(db))
+        backups.restore(newer, str(db), force=True)
 
 
 def _payoff(*args: str) -> subprocess.CompletedProcess[str]:
@@ -219,7 +219,7 @@ def test_backup_of_a_live_server_receiving_batches(tmp_path: Path) -> None:
             before = len(sent)
             while len(sent) < before + 5:  # the server still takes batches after the copy
                 time.sleep(0.01)
-            refused = _payoff("--db", str(db), "restore", str(tmp_path / "copy.db"))
+            refused = _payoff("--db", str(db), "restore", str(tmp_path / "copy.db"), "--force")
         finally:
             stop.set()
             thread.join()
@@ -230,3 +230,19 @@ def test_backup_of_a_live_server_receiving_batches(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "open in another process" in refused.stderr
     again = _payoff("--db", str(db), "backup", str(tmp_path / "copy.db"))
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_restore_refuses_to_replace_records_unless_forced(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    store = open_store(db)
+    ingest_lines(store, _batch(0))
+    backups.backup(store, tmp_path / "copy.db")
+    ingest_lines(store, _batch(1))
+    store.close()
+    with pytest.raises(StoreError, match="pass --force"):
+        backups.restore(tmp_path / "copy.db", str(db))
+    reopened = open_store(db, create=False)
+    assert reopened.counts().events == 2 * STEPS_PER_BATCH  # nothing replaced
+    reopened.close()
+    backups.restore(tmp_path / "copy.db", str(db), force=True)
+    assert _batches_in(db) == [0]

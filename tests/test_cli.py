@@ -36,13 +36,25 @@ def test_ingest_reports_counts_and_each_problem(tmp_path: Path) -> None:
     file.write_bytes(GOOD_AND_BAD)
     code, stdout, stderr = run("--db", str(db), "ingest", str(file), "--json")
     assert code == 1
-    assert json.loads(stdout) == {"accepted": 3, "duplicates": 0, "conflicts": 1, "rejected": 2}
+    assert json.loads(stdout) == {
+        "accepted": 3,
+        "duplicates": 0,
+        "conflicts": 1,
+        "rejected": 2,
+        "unpriced": 1,
+    }
     assert f"{file}:2 id=e2 rejected:" in stderr
     assert f"{file}:3 id=e3 rejected: field `colour`: unknown field" in stderr
     assert f"{file}:5 id=e4 conflict:" in stderr
     # Re-running the same file lands nothing new: every good line is a duplicate.
     code, stdout, _ = run("--db", str(db), "ingest", str(file), "--json")
-    assert json.loads(stdout) == {"accepted": 0, "duplicates": 3, "conflicts": 1, "rejected": 2}
+    assert json.loads(stdout) == {
+        "accepted": 0,
+        "duplicates": 3,
+        "conflicts": 1,
+        "rejected": 2,
+        "unpriced": 0,
+    }
 
 
 def test_ingest_clean_file_exits_zero_and_reads_stdin(tmp_path: Path) -> None:

@@ -228,7 +228,7 @@ def ingest(
 
 def _print_ingest_summary(report: IngestReport, as_json: bool) -> None:
     if as_json:
-        emit_json(report.counts())
+        emit_json({**report.counts(), "unpriced": report.unpriced})
         return
     out.print(
         f"accepted {report.accepted:,}, duplicates {report.duplicates:,}, "

@@ -79,8 +79,12 @@ def backup(
 def restore(
     ctx: typer.Context,
     backup_file: Annotated[Path, typer.Argument(help="A file written by `payoff backup`.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a ledger that holds records.")
+    ] = False,
 ) -> None:
-    """Replace the ledger with a backup; refused while a server (or any process) has it open.
+    """Replace the ledger with a backup; refused while a server (or any process) has it open,
+    and, without --force, when the ledger holds records.
 
     The backup is checked first; the ledger is then written in one transaction, so a restore
     cut short leaves the ledger as it was.
@@ -89,5 +93,5 @@ def restore(
 
     settings: Settings = ctx.obj
     with _pages_bar(f"restore {backup_file}") as on_pages:
-        copy = backups.restore(backup_file, settings.db, on_pages)
+        copy = backups.restore(backup_file, settings.db, on_pages, force=force)
     _print_copy("restored", copy)

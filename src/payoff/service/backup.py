@@ -63,8 +63,11 @@ def backup(
     return LedgerCopy(target, target.stat().st_size, revision, counts)
 
 
-def restore(backup_path: Path, ledger: str, progress: Progress | None = None) -> LedgerCopy:
-    """Write a checked backup over the ledger; refused while another process has it open."""
+def restore(
+    backup_path: Path, ledger: str, progress: Progress | None = None, *, force: bool = False
+) -> LedgerCopy:
+    """Write a checked backup over the ledger; refused while another process has it open,
+    and, unless `force`, when the ledger holds records (they would be replaced)."""
     if not backup_path.is_file():
         raise StoreError(f"no backup at {backup_path}")
     revision, _ = _checked(backup_path, "the backup")
@@ -76,6 +79,14 @@ def restore(backup_path: Path, ledger: str, progress: Progress | None = None) ->
     if "://" in ledger and not ledger.startswith("sqlite:///"):
         raise StoreError("restore writes SQLite ledgers only: give --db a file path")
     path = Path(ledger.removeprefix("sqlite:///"))
+    if not force and path.is_file() and path.stat().st_size > 0:
+        found = check_file(path)
+        if found.counts is not None and found.counts.events + found.counts.customers > 0:
+            raise StoreError(
+                f"the ledger {path} holds {found.counts.events:,} events of "
+                f"{found.counts.customers:,} customers; restoring replaces them all: "
+                "back it up first (payoff backup), then pass --force"
+            )
     restore_file(backup_path, path, progress)
     revision, counts = _checked(path, "the restored ledger")
     return LedgerCopy(path, path.stat().st_size, revision, counts)

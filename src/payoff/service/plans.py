@@ -122,6 +122,9 @@ def _customer_json(customer: Customer, plan: str | None) -> dict[str, Any]:
         "name": customer.name,
         "created_at": iso_from_us(customer.created_at_us),
         "plan": plan,
+        "address": customer.address,
+        "email": customer.email,
+        "tax_id": customer.tax_id,
     }
 
 

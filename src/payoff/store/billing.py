@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -34,9 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.canonical import DocumentError, canonical_json
-from payoff.core.credit_notes import CreditNote
 from payoff.core.errors import Conflict, StoreError
-from payoff.core.invoicing import Invoice, plain
 from payoff.core.periods import US_PER_DAY
 from payoff.core.statuses import BILLED_STATUSES, OPEN
 from payoff.core.token_classes import TOKEN_CLASSES, VISIBLE_CLASS, VISIBLE_PART
@@ -44,6 +42,10 @@ from payoff.store import schema as s
 from payoff.store.in_lists import chunks
 from payoff.store.task_dates import task_date_us, within
 from payoff.store.token_columns import class_column, part_column
+
+if TYPE_CHECKING:  # loaded when a document is read or written: not on every command's path
+    from payoff.core.credit_notes import CreditNote
+    from payoff.core.invoicing import Invoice
 
 MAX_INVOICES_LISTED = 10_000
 NUMBER_DIGITS = 6
@@ -519,7 +521,7 @@ class BillingQueries:
                         period=period,
                         status="draft",
                         currency=draft.currency,
-                        total=plain(draft.totals.total),
+                        total=format(draft.totals.total, "f"),  # plain, as documents have it
                         as_of_us=as_of_us,
                         document=draft.to_json(),
                         created_at_us=now_us,
@@ -614,6 +616,8 @@ class BillingQueries:
             row = conn.execute(query).first()
         if row is None:
             return None
+        from payoff.core.credit_notes import CreditNote
+
         return StoredCreditNote(CreditNote.from_json(row.document), row.number, row.created_at_us)
 
     def credit_notes(
@@ -627,6 +631,8 @@ class BillingQueries:
         if customer is not None:
             query = query.where(c.customer == customer)
         with self.engine.connect() as conn:
+            from payoff.core.credit_notes import CreditNote
+
             return [CreditNote.from_json(text) for text in conn.scalars(query)]
 
 
@@ -661,6 +667,8 @@ def _checked(conn: Connection, invoices: list[StoredInvoice]) -> list[StoredInvo
 
 
 def _invoice(row: Any) -> StoredInvoice:
+    from payoff.core.invoicing import Invoice
+
     return StoredInvoice(
         row.id,
         row.customer,
