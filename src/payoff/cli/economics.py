@@ -173,7 +173,10 @@ def print_simulation(result: dict[str, Any], wide: bool = False) -> None:
 
 
 def print_techniques(result: dict[str, Any], wide: bool = False) -> None:
-    """Each technique's change in tokens, passes and cost, and in revenue per plan."""
+    """Each technique's change in tokens, passes and cost, and in revenue per plan; nothing
+    without a --scenario (the baseline alone has no change to show)."""
+    if len(result["scenarios"]) < 2:
+        return
     usage = USAGE_FIGURES_WIDE if wide else USAGE_FIGURES
     columns = (
         Column("technique", "Technique", "id"),
