@@ -20,8 +20,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-Kind = Literal["id", "text", "time", "count", "exact", "money", "price", "percent", "change", "ratio"]
-"""How a cell shows its JSON value (see `cell`); every kind but "text" is never broken."""
+Kind = Literal[
+    "id", "text", "time", "count", "exact", "money", "price", "percent", "change", "ratio"
+]
+"""How a cell shows its JSON value (see `cell`); only "text" is ever broken over lines."""
 
 TEXT_WIDTH_MAX = 28
 """A text column wider than this folds, even when the terminal has room."""
