@@ -12,12 +12,13 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from factories import REPO
 from payoff import demo
 from payoff.catalog import Catalog
 from payoff.cli import app
 from payoff.core.money import parse_usd_exact_nanousd
 from payoff.demo import FAULTS
-from payoff.service import ingest_lines, plans, tasks
+from payoff.service import ingest_lines, numbered_lines, plans, tasks
 from payoff.store import open_store
 
 
@@ -41,13 +42,16 @@ def test_the_demo_names_its_faults_its_as_of_time_and_the_next_commands(tmp_path
 
 @pytest.fixture(scope="module")
 def demo_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """`tasks.cost_by_type` rows of a small demo ledger."""
+    """`tasks.cost_by_type` rows of a small demo ledger with examples/usage.jsonl, built once
+    (it is slow)."""
     store = open_store(tmp_path_factory.mktemp("demo") / "ledger.db")
     demo._subscribe(store, 4, "2026-11")
     records = list(demo.generate(seed=5, customers=4, month="2026-11", scale=0.2))
     ingest_lines(store, demo.as_lines(records), catalog=Catalog())
+    with (REPO / "examples" / "usage.jsonl").open("rb") as examples:
+        ingest_lines(store, numbered_lines(examples), catalog=Catalog())
     rows = tasks.cost_by_type(store)
-    assert {s.customer for s in plans.subscriptions(store)} == set(demo.customer_names(4))
+    assert {s.customer for s in plans.subscriptions(store)} >= set(demo.customer_names(4))
     assert tasks.ledger_counts(store).tasks == sum(row["tasks"] for row in rows)
     store.close()
     return rows
@@ -81,3 +85,16 @@ def test_the_demo_usage_table_never_cuts_a_number(
     assert {f"{row['tokens_hidden']:,}" for row in demo_rows} <= numbers
     missing = sorted(number for number in numbers if number not in text)
     assert not missing, f"at {width}: not whole: {missing[:5]}"
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_the_demo_usage_table_never_breaks_a_task_type_or_a_header_word(
+    demo_rows: list[dict[str, Any]], width: int
+) -> None:
+    console = Console(width=width, file=io.StringIO())
+    demo.print_cost_by_type(demo_rows, console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    words = {row["type"] for row in demo_rows}
+    words |= {word for column in demo._usage_columns() for word in column.header.split()}
+    broken = sorted(word for word in words if word not in text)
+    assert not broken, f"at {width}: broken: {broken[:5]}"

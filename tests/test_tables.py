@@ -1,6 +1,7 @@
-"""Every CLI table at 80, 100 and 120 columns, on a demo ledger: no line is wider than the
-terminal, nothing is cut, and every number the table shows from its `--json` rows appears
-whole (never folded over two lines)."""
+"""Every CLI table at 80, 100 and 120 columns, on a demo ledger with examples/usage.jsonl
+(UUID task ids): no line is wider than the terminal, nothing is cut, and every number,
+identifier and header word the table shows from its `--json` rows appears whole (never
+folded over two lines)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from payoff.cli import economics as economics_cli
 from payoff.cli import outcomes as outcomes_cli
 from payoff.cli import server as server_cli
 from payoff.cli.tables import Column, cell, cells, show
-from payoff.service import access, ingest_lines, invoices
+from payoff.service import access, ingest_lines, invoices, numbered_lines
 from payoff.store import open_store
 
 WIDTHS = (80, 100, 120)
@@ -42,6 +43,8 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     demo._subscribe(store, 4, "2026-11")
     records = list(demo.generate(seed=5, customers=4, month="2026-11", scale=0.2))
     ingest_lines(store, demo.as_lines(records), catalog=Catalog())
+    with (REPO / "examples" / "usage.jsonl").open("rb") as examples:
+        ingest_lines(store, numbered_lines(examples), catalog=Catalog())
     invoices.run_invoices(store, "2026-11")
     access.create_key(store, "admin", "a long name for the operations team's deploy key")
     access.revoke_key(store, access.create_key(store, "ingest", None)[0].id)
@@ -167,6 +170,111 @@ def test_tables_never_break_or_cut_a_number(
         text = "\n".join(lines)
         missing = sorted(number for number in expected if number not in text)
         assert not missing, f"{case} at {columns}: not whole: {missing[:5]}"
+
+
+def _customer(key: str) -> Rows:
+    return lambda data: list(data[key])
+
+
+def _charges(data: Any) -> list[dict[str, Any]]:
+    return list(data["body"]["charges"])
+
+
+KEY = Column("key", "Customer", "id")
+RUN = (
+    *billing_cli.INVOICE_COLUMNS[:2],
+    Column("plan", "Plan", "id"),
+    *billing_cli.INVOICE_COLUMNS[3:],
+)
+KEYED: dict[str, tuple[list[str], list[tuple[Rows, Sequence[Column]]]]] = {
+    **{case: (args, list(shown)) for case, (args, shown) in CASES.items()},
+    "tasks": (["tasks", "--limit", "60"], [(_same, TASK_COLUMNS)]),
+    "tasks with UUIDs": (["tasks", "--customer", "northwind"], [(_same, TASK_COLUMNS)]),
+    "plans": (["plans", "list"], [(_same, billing_cli.PLAN_COLUMNS[:3])]),
+    "plans show": (["plans", "show", "demo-outcomes"], [(_charges, billing_cli.CHARGE_COLUMNS)]),
+    "invoice run": (
+        ["invoice", "run", "--period", "2026-11"],
+        [(_same, RUN)],
+    ),
+    "outcomes": (["outcomes", "list"], [(_same, outcomes_cli.OUTCOME_COLUMNS)]),
+    "integrity": (["integrity", "--period", "2026-11"], [(_same, outcomes_cli.INTEGRITY_COLUMNS)]),
+    "report": (["report", "--period", "2026-11"], [(_report, (KEY, *economics_cli.FIGURES))]),
+    "report wide": (
+        ["report", "--period", "2026-11", "--wide"],
+        [(_report, (KEY, *economics_cli.FIGURES_WIDE))],
+    ),
+    "customers list": (["customers", "list"], [(_same, billing_cli.CUSTOMER_COLUMNS)]),
+    "customers show": (
+        ["customers", "show", "umbrella"],
+        [
+            (_customer("subscriptions"), billing_cli.SUBSCRIPTION_COLUMNS),
+            (_customer("invoices"), billing_cli.CUSTOMER_INVOICE_COLUMNS),
+        ],
+    ),
+    "subscriptions list": (["subscriptions", "list"], [(_same, billing_cli.SUBSCRIPTION_COLUMNS)]),
+}
+"""Each table with every column whose identifiers and header words must stay whole."""
+
+
+def _whole_words(data: Any, shown: list[tuple[Rows, Sequence[Column]]]) -> set[str]:
+    """Every identifier the table shows and every word of its headers."""
+    expected = set()
+    for rows, columns in shown:
+        shown_rows = rows(data)
+        for column in columns:
+            if shown_rows:  # an empty table is not printed
+                expected.update(column.header.split())
+            for row in shown_rows:
+                if column.kind == "id" and row.get(column.key) is not None:
+                    expected.add(str(row[column.key]))
+    return expected
+
+
+@pytest.mark.parametrize("case", KEYED)
+def test_tables_never_break_an_identifier_or_a_header_word(
+    ledger: Path, width: Callable[[int], None], case: str
+) -> None:
+    args, shown = KEYED[case]
+    runner = CliRunner()
+    as_json = runner.invoke(app, ["--db", str(ledger), *args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    expected = _whole_words(json.loads(as_json.stdout), shown)
+    assert expected, case
+    if case == "tasks with UUIDs":  # examples/usage.jsonl names its tasks by UUID
+        assert any(len(word) == 36 and word.count("-") == 4 for word in expected)
+    for columns in WIDTHS:
+        width(columns)
+        result = runner.invoke(app, ["--db", str(ledger), *args])
+        assert result.exit_code == 0, result.output
+        assert max(len(line) for line in result.stdout.splitlines()) <= columns
+        broken = sorted(word for word in expected if word not in result.stdout)
+        assert not broken, f"{case} at {columns}: broken: {broken[:5]}"
+
+
+def test_key_columns_wider_than_the_terminal_fold_rather_than_overflow() -> None:
+    columns = [Column("id", "Id", "id"), Column("n", "Number", "count")]
+    rows = [["x" * 100, "12,345"]]
+    console = Console(width=80, file=io.StringIO())
+    show(console, "Too wide", columns, rows)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "12,345" in text and "x" * 100 not in text
+
+
+def test_free_text_folds_at_words_and_a_table_splits_before_an_identifier_breaks() -> None:
+    columns = [
+        Column("id", "Task", "id"),
+        Column("why", "Reason"),
+        *(Column(f"c{i}", f"Figure {i}", "count") for i in range(6)),
+    ]
+    uuid = "2862886b-1b48-4938-b9f7-d899c4513ec4"
+    rows = [[uuid, "the customer rejected the report as incomplete", *["1,234,567"] * 6]]
+    console = Console(width=80, file=io.StringIO())
+    show(console, "Tasks", columns, rows)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "(1 of " in text and text.count(uuid) >= 2  # each part repeats the key, whole
+    for word in rows[0][1].split():
+        assert word in text
 
 
 def test_report_headers_are_for_people_and_rates_are_percentages(

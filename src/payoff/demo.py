@@ -419,7 +419,7 @@ def _usage_columns() -> list[Column]:
     from payoff.cli.tables import Column
 
     return [
-        Column("type", "agent (task type)"),
+        Column("type", "agent (task type)", "id"),
         Column("tasks", "tasks", "count"),
         Column("failed_tasks", "failed", "count"),
         Column("tokens_visible", "visible tokens", "count"),

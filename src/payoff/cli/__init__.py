@@ -305,10 +305,10 @@ def _ingest_one(
 
 
 TASK_COLUMNS = (
-    Column("id", "Task"),
-    Column("customer", "Customer"),
-    Column("type", "Type"),
-    Column("status", "Status"),
+    Column("id", "Task", "id"),
+    Column("customer", "Customer", "id"),
+    Column("type", "Type", "id"),
+    Column("status", "Status", "id"),
     Column("steps", "Steps", "count"),
     Column("tokens_visible", "Visible tokens", "count"),
     Column("tokens_hidden", "Hidden tokens", "count"),

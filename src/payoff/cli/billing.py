@@ -22,28 +22,28 @@ from payoff.core.errors import PayoffError
 from payoff.core.periods import to_us
 
 CHARGE_COLUMNS = (
-    Column("name", "Charge"),
-    Column("type", "Type"),
+    Column("name", "Charge", "id"),
+    Column("type", "Type", "id"),
     Column("counts", "Counts"),
     Column("price", "Price"),
-    Column("free", "Free units"),
+    Column("free", "Free units", "exact"),
 )
 CUSTOMER_COLUMNS = (
-    Column("id", "Customer"),
+    Column("id", "Customer", "id"),
     Column("name", "Name"),
     Column("created_at", "Added", "time"),
-    Column("plan", "Plan now"),
+    Column("plan", "Plan now", "id"),
 )
 CUSTOMER_INVOICE_COLUMNS = (
-    Column("id", "Invoice"),
-    Column("period", "Period"),
-    Column("status", "Status"),
-    Column("currency", "Currency"),
+    Column("id", "Invoice", "id"),
+    Column("period", "Period", "id"),
+    Column("status", "Status", "id"),
+    Column("currency", "Currency", "id"),
     Column("total", "Total", "exact"),
 )
 SUBSCRIPTION_COLUMNS = (
-    Column("customer", "Customer"),
-    Column("plan", "Plan"),
+    Column("customer", "Customer", "id"),
+    Column("plan", "Plan", "id"),
     Column("starts_at", "Starts", "time"),
     Column("ends_at", "Ends", "time"),
 )
@@ -76,9 +76,9 @@ def plans_apply(
 
 
 PLAN_COLUMNS = (
-    Column("id", "Plan"),
+    Column("id", "Plan", "id"),
     Column("version", "Version", "count"),
-    Column("currency", "Currency"),
+    Column("currency", "Currency", "id"),
     Column("charges", "Charges"),
 )
 
@@ -359,7 +359,7 @@ def quote(
 
 
 FEE_COLUMNS = (
-    Column("charge", "Charge"),
+    Column("charge", "Charge", "id"),
     Column("units", "Units", "exact"),
     Column("amount", "Amount", "exact"),
     Column("precise_amount", "Precise amount", "exact"),
@@ -396,12 +396,12 @@ def parse_as_of(value: str | None) -> int | None:
 
 
 INVOICE_COLUMNS = (
-    Column("id", "Invoice"),
-    Column("customer", "Customer"),
-    Column("period", "Period"),
-    Column("status", "Status"),
+    Column("id", "Invoice", "id"),
+    Column("customer", "Customer", "id"),
+    Column("period", "Period", "id"),
+    Column("status", "Status", "id"),
     Column("total", "Total", "exact"),
-    Column("currency", "Currency"),
+    Column("currency", "Currency", "id"),
 )
 
 
@@ -428,7 +428,7 @@ def invoice_run(
     if as_json:
         emit_json(documents)
         return
-    columns = (*INVOICE_COLUMNS[:2], Column("plan", "Plan"), *INVOICE_COLUMNS[3:])
+    columns = (*INVOICE_COLUMNS[:2], Column("plan", "Plan", "id"), *INVOICE_COLUMNS[3:])
     show(out, f"Draft invoices, {period}", columns, [cells(doc, columns) for doc in documents])
     if not documents:
         out.print("no invoices: no subscription in that period, or all are finalized")

@@ -116,7 +116,7 @@ def report(
 
 def print_report(result: dict[str, Any], wide: bool = False) -> None:
     figures = FIGURES_WIDE if wide else FIGURES
-    columns = (Column("key", HEADS[result["by"]]), *figures)
+    columns = (Column("key", HEADS[result["by"]], "id"), *figures)
     rows = [cells(row, columns) for row in [*result["rows"], {"key": "Total", **result["total"]}]]
     show(out, f"Economics of {result['period']}, USD", columns, rows)
     if not result["invoices"]:
@@ -162,7 +162,7 @@ def simulate(
 
 def print_simulation(result: dict[str, Any], wide: bool = False) -> None:
     figures = PLAN_FIGURES_WIDE if wide else PLAN_FIGURES
-    columns = (Column("scenario", "Scenario"), Column("plan", "Plan"), *figures)
+    columns = (Column("scenario", "Scenario", "id"), Column("plan", "Plan", "id"), *figures)
     rows = [
         cells({"scenario": scenario["scenario"], "plan": name, **plan}, columns)
         for scenario in result["scenarios"]
@@ -173,10 +173,13 @@ def print_simulation(result: dict[str, Any], wide: bool = False) -> None:
 
 
 def print_techniques(result: dict[str, Any], wide: bool = False) -> None:
-    """Each technique's change in tokens, passes and cost, and in revenue per plan."""
+    """Each technique's change in tokens, passes and cost, and in revenue per plan; nothing
+    without a --scenario (the baseline alone has no change to show)."""
+    if len(result["scenarios"]) < 2:
+        return
     usage = USAGE_FIGURES_WIDE if wide else USAGE_FIGURES
     columns = (
-        Column("technique", "Technique"),
+        Column("technique", "Technique", "id"),
         *usage,
         *(Column(plan, f"Revenue {plan}", "change") for plan in result["plans"]),
     )

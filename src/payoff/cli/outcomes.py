@@ -22,13 +22,13 @@ app.add_typer(outcomes_app, name="outcomes")
 
 
 OUTCOME_COLUMNS = (
-    Column("id", "Outcome"),
-    Column("customer", "Customer"),
-    Column("type", "Type"),
+    Column("id", "Outcome", "id"),
+    Column("customer", "Customer", "id"),
+    Column("type", "Type", "id"),
     Column("value", "Value", "exact"),
-    Column("status", "Status"),
-    Column("by", "Decided by"),
-    Column("verification", "Verification"),
+    Column("status", "Status", "id"),
+    Column("by", "Decided by", "id"),
+    Column("verification", "Verification", "id"),
 )
 
 
@@ -105,8 +105,8 @@ def integrity_report(
 
 
 INTEGRITY_COLUMNS = (
-    Column("customer", "Customer"),
-    Column("outcome_type", "Outcome"),
+    Column("customer", "Customer", "id"),
+    Column("outcome_type", "Outcome", "id"),
     Column("claims", "Claims", "count"),
     Column("verified", "Verified", "count"),
     Column("rejected", "Rejected", "count"),

@@ -88,8 +88,8 @@ def keys_create(
 
 
 KEY_COLUMNS = (
-    Column("id", "Key"),
-    Column("scope", "Scope"),
+    Column("id", "Key", "id"),
+    Column("scope", "Scope", "id"),
     Column("name", "Name"),
     Column("created_at", "Created at", "time"),
     Column("revoked_at", "Revoked at", "time"),

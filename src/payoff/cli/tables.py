@@ -1,16 +1,18 @@
 """Tables that never break or cut a number, at any terminal width.
 
 Each table is a list of `Column`s over JSON rows (the same rows `--json` prints), so a
-table shows the names and values of its JSON, formatted for people. A number is never
-wrapped, folded or cut: numeric columns are exactly as wide as their widest cell, and only
-text (ids, names, headers) folds. When the numbers alone are wider than the terminal, the
-table is split into parts, each repeating the key columns on the left.
+table shows the names and values of its JSON, formatted for people. Numbers, times and
+identifiers (ids, keys, types: the "id" kind) are never wrapped, folded or cut: their columns
+are exactly as wide as their widest cell. Only free text (names, descriptions, reasons) folds,
+at word boundaries, and never narrower than the longest word of its header, so no header word
+is split either. When the unbroken columns are wider than the terminal, the table is split
+into parts, each repeating the key columns on the left.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
@@ -18,13 +20,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-Kind = Literal["text", "time", "count", "exact", "money", "price", "percent", "change", "ratio"]
-"""How a cell shows its JSON value: see `cell`."""
+Kind = Literal[
+    "id", "text", "time", "count", "exact", "money", "price", "percent", "change", "ratio"
+]
+"""How a cell shows its JSON value (see `cell`); only "text" is ever broken over lines."""
 
 TEXT_WIDTH_MAX = 28
 """A text column wider than this folds, even when the terminal has room."""
 TEXT_WIDTH_MIN = 8
-"""Text folds down to this width before a table is split into parts."""
+"""Free text folds down to this width (or its header's longest word) before a table is split."""
 CENT = Decimal("0.01")
 PRICE_PLACES = Decimal("0.0001")
 TENTH = Decimal("0.1")
@@ -40,7 +44,18 @@ class Column:
 
     @property
     def numeric(self) -> bool:
+        """A number (or time): right-aligned."""
+        return self.kind not in ("id", "text")
+
+    @property
+    def whole(self) -> bool:
+        """Never broken over lines: numbers, times and identifiers."""
         return self.kind != "text"
+
+    @property
+    def header_word(self) -> int:
+        """The length of the header's longest word: the column is never narrower."""
+        return max(len(word) for word in self.header.split())
 
 
 def _percent(value: Any) -> Decimal:
@@ -48,6 +63,7 @@ def _percent(value: Any) -> Decimal:
 
 
 FORMATS: dict[Kind, Callable[[Any], str]] = {
+    "id": str,  # an identifier is shown whole, as --json has it
     "text": str,
     "time": str,  # RFC 3339, as --json has it: never folded either
     "exact": str,  # a number shown as --json has it (exact amounts in a currency)
@@ -72,31 +88,34 @@ def cells(row: dict[str, Any], columns: Sequence[Column]) -> list[str]:
 
 
 def _widths(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> list[int]:
-    """Each column's width: numbers whole, headers by their longest word, text capped."""
+    """Each column's width: whole cells whole, free text capped, never below a header word."""
     widths = []
     for index, column in enumerate(columns):
-        word = max(len(part) for part in column.header.split())
         longest = max((len(row[index]) for row in rows), default=0)
-        if column.numeric:
-            widths.append(max(word, longest, 1))
+        if column.whole:
+            widths.append(max(column.header_word, longest, 1))
         else:
-            widths.append(max(min(longest, TEXT_WIDTH_MAX), min(word, TEXT_WIDTH_MAX), 1))
+            widths.append(max(min(longest, TEXT_WIDTH_MAX), column.header_word, 1))
     return widths
 
 
 def _fit(columns: Sequence[Column], widths: Sequence[int], room: int) -> list[int] | None:
-    """Widths that fit in `room` characters by folding text (the widest first), or None."""
-    fixed = sum(w for w, c in zip(widths, columns, strict=True) if c.numeric)
-    text = [w for w, c in zip(widths, columns, strict=True) if not c.numeric]
-    budget = room - fixed - PER_COLUMN_EDGES * len(columns) - 1
-    if sum(text) <= budget:
+    """Widths that fit in `room` characters by folding free text (the widest first), or None.
+
+    Free text folds down to `TEXT_WIDTH_MIN` but never below its header's longest word."""
+    floors = [
+        w if c.whole else max(min(w, TEXT_WIDTH_MIN), c.header_word)
+        for w, c in zip(widths, columns, strict=True)
+    ]
+    budget = room - PER_COLUMN_EDGES * len(columns) - 1
+    if sum(widths) <= budget:
         return list(widths)
-    if sum(min(w, TEXT_WIDTH_MIN) for w in text) > budget:
+    if sum(floors) > budget:
         return None
-    level = max(text)
-    while sum(min(w, level) for w in text) > budget:
+    level = max(widths)
+    while sum(max(f, min(w, level)) for w, f in zip(widths, floors, strict=True)) > budget:
         level -= 1
-    return [w if c.numeric else min(w, level) for w, c in zip(widths, columns, strict=True)]
+    return [max(f, min(w, level)) for w, f in zip(widths, floors, strict=True)]
 
 
 def _parts(columns: Sequence[Column], widths: list[int], room: int, keys: int) -> list[list[int]]:
@@ -115,6 +134,11 @@ def _parts(columns: Sequence[Column], widths: list[int], room: int, keys: int) -
     return parts
 
 
+def _folding_ids(columns: Sequence[Column]) -> list[Column]:
+    """The columns with identifiers shown as free text, which folds."""
+    return [replace(column, kind="text") if column.kind == "id" else column for column in columns]
+
+
 def show(
     console: Console,
     title: str,
@@ -129,14 +153,24 @@ def show(
         parts = _parts(columns, widths, console.width, keys)
     for number, part in enumerate(parts, start=1):
         chosen = [columns[i] for i in part]
-        fitted = _fit(chosen, [widths[i] for i in part], console.width)
+        part_widths = [widths[i] for i in part]
+        fitted = _fit(chosen, part_widths, console.width)
+        if fitted is None:
+            # The key columns and one more are wider than the terminal even so: rather than
+            # overflow it, this part folds its identifiers too (numbers stay whole).
+            chosen = _folding_ids(chosen)
+            fitted = _fit(chosen, part_widths, console.width) or part_widths
         label = title if len(parts) == 1 else f"{title} ({number} of {len(parts)})"
         table = Table(title=label)
-        for column, width in zip(chosen, fitted or [widths[i] for i in part], strict=True):
+        for column, width in zip(chosen, fitted, strict=True):
             header = Text(column.header, no_wrap=False, overflow="fold")
-            if column.numeric:
+            if column.whole:
                 table.add_column(
-                    header, justify="right", no_wrap=True, min_width=width, max_width=width
+                    header,
+                    justify="right" if column.numeric else "left",
+                    no_wrap=True,
+                    min_width=width,
+                    max_width=width,
                 )
             else:
                 table.add_column(header, overflow="fold", max_width=width)
