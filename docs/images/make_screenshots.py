@@ -54,7 +54,8 @@ ADDRESS = "Attn. Accounts Payable\n100 Industrial Way\nSpringfield, OR 97477\nUn
 
 def usage(id: str, time: str, tokens: int) -> bytes:
     record = {"id": id, "time": time, "customer": "acme", "provider": "openai"}
-    return msgspec.json.encode(record | {"model": "gpt-4o", "input_tokens": tokens, "output_tokens": 0})
+    tokens_used = {"model": "gpt-4o", "input_tokens": tokens, "output_tokens": 0}
+    return msgspec.json.encode(record | tokens_used)
 
 
 def ticket(id: str, time: str) -> bytes:
