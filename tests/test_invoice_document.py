@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 from api_support import prepare_ledger
 from payoff.api import ServerConfig, create_app
 from payoff.cli import app
-from payoff.core.printable import Issuer, IssuerError, describe
+from payoff.core.printable import Issuer, IssuerError, describe, tier_note
 from payoff.invoice_print import day, printable_html, printable_pdf
 from payoff.plan_files import parse_plan
-from payoff.service import ingest_lines, invoices, plans
+from payoff.service import access, ingest_lines, invoices, plans
 from payoff.service.issuer import load_issuer
 from payoff.store import open_store
 from payoff.store.protocol import Store
@@ -144,7 +144,8 @@ def test_a_finalized_invoice_names_issuer_customer_number_dates_lines_and_tax(
         "Period 1 October 2026 to 31 October 2026",
         # description, quantity, unit price, amount
         "Platform subscription 1 month 99.00 per month 99.00 USD",
-        "Input tokens (uncached) 1,000 tokens tiered (volume) 300.00 USD",
+        "Input tokens (uncached) all 1,000 at 0.30 (tier up to 1,000) 1,000 tokens tiered "
+        "(volume) 300.00 USD",
         "Resolved support tickets 2 at 1.00; 1 at 0.50 3 tasks tiered (graduated) 2.50 USD",
         "Subtotal 401.50 USD",
         "VAT (20 %) 80.30 USD",
@@ -153,7 +154,9 @@ def test_a_finalized_invoice_names_issuer_customer_number_dates_lines_and_tax(
     ):
         assert expected in october, expected
     assert "DRAFT" not in october
-    assert f"Credit note CN-{year}-000001" in october  # issued against it by November
+    # issued against it by November, and deducted there
+    assert f"Credit note CN-{year}-000001 {day(issued_on)} INV-{year}-000002 -239.88 USD" in october
+    assert "Each credit note is deducted once, on the invoice named beside it" in october
 
 
 def test_an_invoice_shows_credits_for_earlier_periods_before_tax(billed: Store) -> None:
@@ -161,9 +164,14 @@ def test_an_invoice_shows_credits_for_earlier_periods_before_tax(billed: Store) 
     year = issued(billed, "acme-2026-11")[0].year
     for expected in (
         f"INV-{year}-000002",
-        "Input tokens (uncached) 2,000 tokens tiered (volume) 200.00 USD",
+        "Input tokens (uncached) all 2,000 at 0.10 (tier above 1,000) 2,000 tokens tiered "
+        "(volume) 200.00 USD",
         "Credits for earlier periods",
-        "Input tokens (uncached) late usage of 2026-10 1 token tiered (volume) -199.90 USD",
+        # the quantity is what arrived late; the tier is the one the whole period falls in now
+        "Input tokens (uncached) late usage of 2026-10; the period now: all 1,001 at 0.10 "
+        f"(tier above 1,000); see credit note CN-{year}-000001 1 token tiered (volume) "
+        "-199.90 USD",
+        "Each credit is deducted here, once.",
         "Subtotal 299.00 USD",
         "Credits for earlier periods -199.90 USD",
         "Total before tax 99.10 USD",
@@ -191,7 +199,11 @@ def test_a_credit_note_is_its_own_document_naming_the_invoice_it_corrects(
         "Example AI Ltd",
         "Acme Corporation",
         f"corrects invoice INV-{year}-000001 of {day(issued_on)} (481.80 USD)",
-        "Input tokens (uncached) late usage of 2026-10 1 token tiered (volume) -199.90 USD",
+        f"Deducted on invoice INV-{year}-000002",
+        "Input tokens (uncached) late usage of 2026-10; the period now: all 1,001 at 0.10 "
+        "(tier above 1,000) 1 token tiered (volume) -199.90 USD",
+        f"It is deducted once, on invoice INV-{year}-000002 , under “Credits for earlier periods”",
+        "Nothing to pay.",
         "Subtotal -199.90 USD",
         "VAT (20 %) -39.98 USD",
         "Total credited -239.88 USD",
@@ -328,3 +340,79 @@ def test_the_api_takes_contact_details(tmp_path: Path) -> None:
     finally:
         store.close()
     assert found is not None and (found.address, found.tax_id) == (body["address"], "DE123")
+
+
+def test_tax_and_amount_due_are_shown_wherever_the_invoice_is(
+    billed: Store, tmp_path: Path
+) -> None:
+    """The JSON of `invoice show`, `GET /v1/invoices/ID` and `invoice list` carry the tax
+    and amount due the printed document shows; the stored document does not change."""
+    db = str(tmp_path / "ledger.db")
+    year = issued(billed, "acme-2026-11")[0].year
+    shown = invoices.invoice_document(billed, "acme-2026-11")
+    assert shown["total"] == "99.10"
+    assert shown["tax"] == {"label": "VAT", "rate": "0.20", "amount": "19.82"}
+    assert shown["amount_due"] == "118.92"
+    assert shown["number"] == f"INV-{year}-000002"
+    stored = billed.get_invoice("acme-2026-11")
+    assert stored is not None
+    assert not {"tax", "amount_due", "number"} & set(msgspec.json.decode(stored.invoice.to_json()))
+    runner = CliRunner()
+    result = runner.invoke(app, ["--db", db, "invoice", "show", "acme-2026-11", "--json"])
+    assert result.exit_code == 0, result.output
+    assert msgspec.json.decode(result.stdout) == shown
+    admin = access.create_key(billed, "admin")[1]
+    with TestClient(create_app(ServerConfig(db, builders=0))) as client:
+        answer = client.get(
+            "/v1/invoices/acme-2026-11", headers={"Authorization": f"Bearer {admin}"}
+        )
+        listed = client.get("/v1/invoices", headers={"Authorization": f"Bearer {admin}"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == shown
+    rows = {row["id"]: row for row in listed.json()["items"]}
+    assert rows["acme-2026-11"]["amount_due"] == "118.92"
+    assert rows["acme-2026-12"]["amount_due"] == "118.80"  # a draft: 99.00 and VAT now
+    assert "number" not in rows["acme-2026-12"]
+    result = runner.invoke(app, ["--db", db, "invoice", "list", "--json"])
+    assert msgspec.json.decode(result.stdout) == list(rows.values())
+
+
+def test_no_tax_is_shown_as_null_and_the_amount_due_is_the_total(
+    billed: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PAYOFF_ISSUER")
+    draft = invoices.invoice_document(billed, "acme-2026-12")
+    assert draft["tax"] is None and draft["amount_due"] == draft["total"] == "99.00"
+
+
+def test_show_and_finalize_print_number_dates_tax_and_amount_due(
+    billed: Store, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    db = str(tmp_path / "ledger.db")
+    result = runner.invoke(app, ["--db", db, "invoice", "show", "acme-2026-12"])
+    assert result.exit_code == 0, result.output
+    assert "Total 99.00 USD  VAT (20 %) 19.80  Amount due 118.80 USD" in result.output
+    assert "Number" not in result.output
+    result = runner.invoke(app, ["--db", db, "invoice", "finalize", "acme-2026-12"])
+    assert result.exit_code == 0, result.output
+    issued_on, due_on = issued(billed, "acme-2026-12")
+    for expected in (
+        "invoice acme-2026-12 finalized",
+        f"Number INV-{issued_on.year}-000003  issued {issued_on}  due {due_on}",
+        "Total 99.00 USD  VAT (20 %) 19.80  Amount due 118.80 USD",
+    ):
+        assert expected in result.output, expected
+    shown = runner.invoke(app, ["--db", db, "invoice", "show", "acme-2026-11"]).output
+    assert "Total 99.10 USD  VAT (20 %) 19.82  Amount due 118.92 USD" in shown
+
+
+def test_volume_lines_say_which_tier_applied_and_its_rate() -> None:
+    plan, _ = parse_plan(PLAN)
+    volume = plan.charges[1]
+    assert [tier_note(volume, Decimal(n)) for n in (0, 999, 1000, 1001)] == [
+        "",
+        "all 999 at 0.30 (tier up to 1,000)",
+        "all 1,000 at 0.30 (tier up to 1,000)",
+        "all 1,001 at 0.10 (tier above 1,000)",
+    ]

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from payoff.core.errors import Unsupported
 from payoff.core.invoicing import plain
-from payoff.core.printable import PrintableInvoice, PrintableLine, Reference
+from payoff.core.printable import PrintableInvoice, PrintableLine
 from payoff.extras import needs
 
 STYLE = """
@@ -106,25 +106,31 @@ def _references(doc: PrintableInvoice) -> str:
     e = html.escape
     if doc.kind == "credit_note":
         (ref,) = doc.references
+        deducted = (
+            f" It is deducted once, on invoice <b>{e(doc.deducted_on.name)}</b>, under "
+            "&ldquo;Credits for earlier periods&rdquo;."
+            if doc.deducted_on is not None
+            else ""
+        )
         return (
-            f"<p>This credit note corrects invoice <b>{e(_named(ref))}</b>"
+            f"<p>This credit note corrects invoice <b>{e(ref.name)}</b>"
             f"{' of ' + e(day(ref.date)) if ref.date else ''} "
-            f"({e(money(ref.amount, doc.currency))}).</p>"
+            f"({e(money(ref.amount, doc.currency))}).{deducted}</p>"
         )
     rows = "".join(
-        f"<tr><td>Credit note {e(_named(ref))}</td><td class=n>{e(day(ref.date))}</td>"
+        f"<tr><td>Credit note {e(ref.name)}</td><td class=n>{e(day(ref.date))}</td>"
+        f"<td>{e(ref.deducted_on or '')}</td>"
         f"<td class=n>{e(money(ref.amount, doc.currency))}</td></tr>"
         for ref in doc.references
     )
     return (
         "<h2>Credit notes issued against this invoice</h2>"
-        "<table class=refs><thead><tr><th>Document</th>"
-        f"<th class=n>Date</th><th class=n>Amount</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<table class=refs><thead><tr><th>Document</th><th class=n>Date</th>"
+        "<th>Deducted on invoice</th><th class=n>Amount</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        "<p class=muted>Each credit note is deducted once, on the invoice named beside it; "
+        "this invoice is not changed.</p>"
     )
-
-
-def _named(ref: Reference) -> str:
-    return ref.number if ref.number else ref.id
 
 
 def _totals(doc: PrintableInvoice) -> str:
@@ -155,7 +161,9 @@ def _meta(doc: PrintableInvoice) -> str:
         rows.append(("Due date", day(doc.due_on)))
     rows.append(("Period", f"{day(doc.period_start)} to {day(doc.period_end)}"))
     if doc.kind == "credit_note" and doc.references:
-        rows.append(("Corrects invoice", _named(doc.references[0])))
+        rows.append(("Corrects invoice", doc.references[0].name))
+    if doc.deducted_on is not None:
+        rows.append(("Deducted on invoice", doc.deducted_on.name))
     if doc.status not in ("finalized", "issued", "draft"):
         rows.append(("Status", doc.status.upper()))
     return "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
@@ -198,7 +206,11 @@ def _footer(doc: PrintableInvoice) -> str:
             f"{doc.number or doc.id} with your payment."
         )
     if doc.kind == "credit_note":
-        parts.append("The amount credited is deducted from what you owe; nothing to pay.")
+        parts.append(
+            "Nothing to pay."
+            if doc.deducted_on is not None
+            else "The amount credited is deducted from what you owe; nothing to pay."
+        )
     if doc.plan:
         parts.append(f"Plan {doc.plan}. Reference {doc.id}. Computed from {doc.fingerprint}.")
     return "".join(f"<p>{e(part)}</p>" for part in parts)
@@ -215,7 +227,10 @@ def printable_html(doc: PrintableInvoice) -> str:
         else ""
     )
     credits = (
-        "<h2>Credits for earlier periods</h2>" + _lines_table(doc.credits, doc.currency)
+        "<h2>Credits for earlier periods</h2>"
+        + _lines_table(doc.credits, doc.currency)
+        + "<p class=muted>Each credit is deducted here, once. The credit note named on its "
+        "line documents it against the invoice of that period; it is not deducted again.</p>"
         if doc.credits
         else ""
     )

@@ -403,6 +403,13 @@ INVOICE_COLUMNS = (
     Column("total", "Total", "exact"),
     Column("currency", "Currency", "id"),
 )
+INVOICE_LIST_COLUMNS = (
+    INVOICE_COLUMNS[0],
+    Column("number", "Number"),
+    *INVOICE_COLUMNS[1:5],
+    Column("amount_due", "Amount due", "exact"),
+    INVOICE_COLUMNS[5],
+)
 
 
 @invoice_app.command("run")
@@ -444,6 +451,8 @@ def _lifecycle(action: str, help_text: str) -> None:
         settings: Settings = ctx.obj
         result = invoices.act_on_invoice(settings.store(create=False), invoice_id, action)
         out.print(f"invoice {invoice_id} {result['status']}", markup=False)
+        if action == "finalize":
+            _print_header(result)
 
     command.__doc__ = help_text
     invoice_app.command(action)(command)
@@ -473,7 +482,30 @@ def invoice_show(
         f"{document['plan']}  {document['status']}",
         markup=False,
     )
+    _print_header(document)
     _print_fees(document, document["currency"])
+
+
+def _print_header(document: dict[str, Any]) -> None:
+    """Number and dates (once finalized), then total, tax and amount due."""
+    currency = document["currency"]
+    if "number" in document:
+        out.print(
+            f"Number {document['number']}  issued {document['issued_on']}  "
+            f"due {document['due_on']}",
+            markup=False,
+        )
+    tax = document["tax"]
+    taxed = "no tax" if tax is None else f"{tax['label']} ({_percent(tax['rate'])}) {tax['amount']}"
+    out.print(
+        f"Total {document['total']} {currency}  {taxed}  "
+        f"Amount due {document['amount_due']} {currency}",
+        markup=False,
+    )
+
+
+def _percent(fraction: str) -> str:
+    return f"{format((Decimal(fraction) * 100).normalize(), 'f')} %"
 
 
 @invoice_app.command("list")
@@ -492,7 +524,8 @@ def invoice_list(
     if as_json:
         emit_json(found)
         return
-    show(out, "Invoices", INVOICE_COLUMNS, [cells(doc, INVOICE_COLUMNS) for doc in found])
+    rows = [cells({"number": "", **doc}, INVOICE_LIST_COLUMNS) for doc in found]
+    show(out, "Invoices", INVOICE_LIST_COLUMNS, rows)
 
 
 @invoice_app.command("export")

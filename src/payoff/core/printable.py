@@ -9,6 +9,9 @@ invoice's own (already rounded once, when each fee was made); tax is the one new
 
     tax = round(total x tax rate) to the currency's minor unit, with the plan's rounding
     amount due = total + tax
+
+`amount_due()` is that rule, the one place for it: the printed documents and the invoice
+shown as JSON both take their tax and amount due from it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from payoff.core.errors import Refused
 from payoff.core.invoicing import Invoice, plain
 from payoff.core.money import ZERO
 from payoff.core.plan import ANY, Charge, Plan
+from payoff.core.pricing.spec import PriceSpec
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
 from payoff.core.token_classes import TOKEN_CLASSES
 
@@ -137,6 +141,12 @@ class Reference:
     number: str | None
     date: dt.date | None
     amount: Decimal
+    deducted_on: str | None = None
+    """For a credit note: the invoice (its number, else its id) it is deducted on."""
+
+    @property
+    def name(self) -> str:
+        return self.number or self.id
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,9 @@ class PrintableInvoice:
     tax: Decimal | None
     amount_due: Decimal
     references: tuple[Reference, ...] = ()
+    """On an invoice, the credit notes against it; on a credit note, the invoice it corrects."""
+    deducted_on: Reference | None = None
+    """On a credit note: the invoice it is deducted on, under "Credits for earlier periods"."""
     plan: str = ""
     logo_data_uri: str | None = None
     """The issuer's logo inlined (the service reads it), so the document stands alone."""
@@ -245,9 +258,14 @@ def unit_price(charge: Charge) -> str:
 
 
 def tier_note(charge: Charge, quantity: Decimal) -> str:
-    """How a graduated price came to its amount: each tier's units at its price."""
+    """How tiers came to the amount: each graduated tier's units at its price, or the one
+    volume tier the whole quantity fell in and its rate."""
     spec = charge.price
-    if spec is None or spec.model != "graduated" or quantity <= 0:
+    if spec is None or quantity <= 0:
+        return ""
+    if spec.model == "volume":
+        return _volume_note(spec, quantity)
+    if spec.model != "graduated":
         return ""
     billable, lower, parts = spec.billable(quantity), ZERO, []
     for tier in spec.tiers:
@@ -258,6 +276,22 @@ def tier_note(charge: Charge, quantity: Decimal) -> str:
             break
         lower = tier.up_to
     return "; ".join(parts)
+
+
+def _volume_note(spec: PriceSpec, quantity: Decimal) -> str:
+    """ "all 2,000 at 0.10 (tier above 1,000)": volume prices the whole quantity at the rate
+    of the tier it falls in (the same walk as `pricing.volume.price`)."""
+    billable, lower = spec.billable(quantity), None
+    for tier in spec.tiers:
+        if tier.up_to is None or billable <= tier.up_to:
+            flat = f" + {plain(tier.flat)} flat" if tier.flat else ""
+            if tier.up_to is None:
+                bounds = "the only tier" if lower is None else f"tier above {lower:,}"
+            else:
+                bounds = f"tier up to {tier.up_to:,}"
+            return f"all {billable:,f} at {plain(tier.unit_price)}{flat} ({bounds})"
+        lower = tier.up_to
+    raise AssertionError("validated tiers end with an open tier")
 
 
 # -- building documents ------------------------------------------------------------------
@@ -275,12 +309,28 @@ def charges_by_line(invoice: Invoice, plans: Mapping[str, Plan]) -> list[Charge 
     return own + [latest.get(fee.charge) for fee in invoice.late]
 
 
-def printed_line(fee: Fee, charge: Charge | None) -> PrintableLine:
+def printed_line(
+    fee: Fee,
+    charge: Charge | None,
+    period_quantity: Decimal | None = None,
+    credit_note: Reference | None = None,
+) -> PrintableLine:
+    """A fee as a line. A late line's quantity is what moved since its period was billed,
+    so its tier note uses `period_quantity`, the period's whole quantity now (none without
+    it); a credit names the credit note that documents it."""
     late = f"late usage of {fee.period}" if fee.late else ""
+    documented = f"see credit note {credit_note.name}" if credit_note is not None else ""
     if charge is None:
         words = ADJUSTMENT_WORDS.get(fee.charge, fee.charge)
-        return PrintableLine(words, fee.quantity, "", "", fee.amount, late)
-    note = "; ".join(part for part in (late, tier_note(charge, fee.quantity)) if part)
+        note = "; ".join(part for part in (late, documented) if part)
+        return PrintableLine(words, fee.quantity, "", "", fee.amount, note)
+    if not fee.late:
+        tiers = tier_note(charge, fee.quantity)
+    elif period_quantity is not None and tier_note(charge, period_quantity):
+        tiers = f"the period now: {tier_note(charge, period_quantity)}"
+    else:
+        tiers = ""
+    note = "; ".join(part for part in (late, tiers, documented) if part)
     return PrintableLine(
         describe(charge), fee.quantity, unit_of(charge), unit_price(charge), fee.amount, note
     )
@@ -291,6 +341,15 @@ def tax_on(amount: Decimal, issuer: Issuer, currency: str, rounding: str) -> Dec
     if issuer.tax_rate is None:
         return None
     return round_money(amount * issuer.tax_rate, currency, rounding)
+
+
+def amount_due(
+    total: Decimal, issuer: Issuer, currency: str, rounding: str
+) -> tuple[Decimal | None, Decimal]:
+    """The tax on a document's total (None: no tax line) and the amount due, total + tax:
+    the one tax rule, for printed documents and shown JSON alike."""
+    tax = tax_on(total, issuer, currency, rounding)
+    return tax, total + (tax or ZERO)
 
 
 def month_bounds(period: str) -> tuple[dt.date, dt.date]:
@@ -313,13 +372,26 @@ def printable_invoice(
     number: str | None,
     issued_on: dt.date | None,
     credit_notes: Sequence[Reference] = (),
+    applied_notes: Mapping[str, Reference] | None = None,
+    period_quantities: Mapping[tuple[str, str], Decimal] | None = None,
 ) -> PrintableInvoice:
-    """An invoice for a person. `plans` holds each of its windows' plans by "ID@VERSION"."""
+    """An invoice for a person. `plans` holds each of its windows' plans by "ID@VERSION";
+    `credit_notes` are the notes against it; `applied_notes` the notes deducted on it, by
+    the earlier period they credit; `period_quantities` each late line's period quantity
+    now, by (period, charge)."""
     charges = charges_by_line(invoice, plans)
+    applied_notes, period_quantities = applied_notes or {}, period_quantities or {}
     lines: list[PrintableLine] = []
     credits: list[PrintableLine] = []
     for fee, charge in zip(invoice.lines, charges, strict=True):
-        (credits if fee.late and fee.amount < 0 else lines).append(printed_line(fee, charge))
+        credit = fee.late and fee.amount < 0
+        line = printed_line(
+            fee,
+            charge,
+            period_quantities.get((fee.period, fee.charge)),
+            applied_notes.get(fee.period) if credit else None,
+        )
+        (credits if credit else lines).append(line)
     for name, amount in (
         (TRUE_UP_LINE, invoice.totals.minimum_true_up),
         (DISCOUNT_LINE, -invoice.totals.maximum_discount),
@@ -327,7 +399,7 @@ def printable_invoice(
         if amount != 0:
             lines.append(PrintableLine(ADJUSTMENT_WORDS[name], Decimal(1), "", "", amount))
     rounding = plans[invoice.plan].rounding
-    tax = tax_on(invoice.totals.total, issuer, invoice.currency, rounding)
+    tax, due = amount_due(invoice.totals.total, issuer, invoice.currency, rounding)
     start, end = month_bounds(invoice.period)
     subtotal = sum((line.amount for line in lines), ZERO)
     credited = sum((line.amount for line in credits), ZERO)
@@ -351,7 +423,7 @@ def printable_invoice(
         credits_total=credited,
         total_before_tax=invoice.totals.total,
         tax=tax,
-        amount_due=invoice.totals.total + (tax or ZERO),
+        amount_due=due,
         references=tuple(credit_notes),
         plan=invoice.plan,
         fingerprint=f"plan {invoice.plan_digest}; inputs {invoice.inputs_digest}",
@@ -368,12 +440,18 @@ def printable_credit_note(
     *,
     number: str | None,
     issued_on: dt.date,
+    deducted_on: Reference | None = None,
+    period_quantities: Mapping[tuple[str, str], Decimal] | None = None,
 ) -> PrintableInvoice:
-    """A credit note for a person: the invoice it corrects, its lines and the amount
-    credited (negative), tax included at the issuer's rate."""
+    """A credit note for a person: the invoice it corrects, the invoice it is deducted on,
+    its lines and the amount credited (negative), tax included at the issuer's rate."""
     latest = {c.name: c for plan in plans.values() for c in plan.charges}
-    lines = tuple(printed_line(fee, latest.get(fee.charge)) for fee in note.lines)
-    tax = tax_on(note.total, issuer, note.currency, rounding)
+    period_quantities = period_quantities or {}
+    lines = tuple(
+        printed_line(fee, latest.get(fee.charge), period_quantities.get((fee.period, fee.charge)))
+        for fee in note.lines
+    )
+    tax, credited = amount_due(note.total, issuer, note.currency, rounding)
     start, end = month_bounds(note.period)
     return PrintableInvoice(
         kind="credit_note",
@@ -394,6 +472,7 @@ def printable_credit_note(
         credits_total=ZERO,
         total_before_tax=note.total,
         tax=tax,
-        amount_due=note.total + (tax or ZERO),
+        amount_due=credited,
         references=(corrects,),
+        deducted_on=deducted_on,
     )

@@ -13,10 +13,11 @@ import datetime as dt
 import json
 from collections import defaultdict
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
-from payoff.core.invoicing import Invoice, make_invoice, transition
+from payoff.core.invoicing import Invoice, make_invoice, plain, transition
 from payoff.core.periods import Period, from_us, iso_from_us
 from payoff.core.plan import Plan
 from payoff.core.printable import (
@@ -25,10 +26,10 @@ from payoff.core.printable import (
     Party,
     PrintableInvoice,
     Reference,
+    amount_due,
     due_date,
     printable_credit_note,
     printable_invoice,
-    tax_on,
 )
 from payoff.core.rating import Fee, UsageTotals
 from payoff.core.statuses import BILLED_STATUSES
@@ -167,26 +168,67 @@ def _load(store: BillingStore, invoice_id: str) -> Invoice:
 
 
 def invoice_document(store: BillingStore, invoice_id: str) -> dict[str, Any]:
-    """An invoice as a JSON document, with its status and the credit notes against it;
-    once finalized, with its number, issue date and due date too."""
-    document = _as_stored(_load(store, invoice_id))
+    """An invoice as a JSON document, with its status, tax and amount due, and the credit
+    notes against it; once finalized, with its number, issue date and due date too."""
     stored = store.get_invoice(invoice_id)
-    if stored is not None and stored.number is not None:
-        issued_on = _issued_on(stored.finalized_at_us)
-        document["number"] = stored.number
-        document["issued_on"] = str(issued_on)
-        document["due_on"] = str(due_date(issued_on, _issuer_of(stored.issuer)))
+    if stored is None:
+        raise InvoiceNotFound(f"no invoice {invoice_id!r}")
+    document = _as_stored(stored.invoice) | Amounts(store).shown(stored)
     notes = store.credit_notes(invoice=invoice_id)
     if notes:
         document["credit_notes"] = [_note_document(store, note) for note in notes]
     return document
 
 
+class Amounts:
+    """What an invoice shows beside its stored document: number and dates once finalized,
+    and tax and amount due by `core.printable.amount_due` (the printed documents' rule),
+    with the issuer kept when it was finalized, or for a draft the one configured now.
+    Each plan's rounding and the configured issuer are read once."""
+
+    def __init__(self, store: BillingStore) -> None:
+        self.store = store
+        self.roundings: dict[str, str] = {}
+        self.configured: Issuer | None = None
+
+    def issuer(self, stored: StoredInvoice) -> Issuer:
+        if stored.issuer is not None:
+            return Issuer.from_json(stored.issuer)
+        if self.configured is None:
+            self.configured = configured_issuer()
+        return self.configured
+
+    def shown(self, stored: StoredInvoice) -> dict[str, Any]:
+        invoice, issuer = stored.invoice, self.issuer(stored)
+        if invoice.plan not in self.roundings:
+            self.roundings[invoice.plan] = plan_of(find_plan(self.store, invoice.plan)).rounding
+        rounding = self.roundings[invoice.plan]
+        tax, due = amount_due(invoice.totals.total, issuer, invoice.currency, rounding)
+        shown: dict[str, Any] = {}
+        if stored.number is not None:
+            issued_on = _issued_on(stored.finalized_at_us)
+            shown["number"] = stored.number
+            shown["issued_on"] = str(issued_on)
+            shown["due_on"] = str(due_date(issued_on, issuer))
+        shown["tax"] = (
+            None
+            if tax is None or issuer.tax_rate is None
+            else {"label": issuer.tax_label, "rate": plain(issuer.tax_rate), "amount": plain(tax)}
+        )
+        shown["amount_due"] = plain(due)
+        return shown
+
+
 def _note_document(store: BillingStore, note: CreditNote) -> dict[str, Any]:
     # A note applied on an invoice since voided no longer stands (it is kept, marked).
     applied = store.get_invoice(note.applied_on)
     voided = applied is not None and applied.status == "void"
-    return {**json.loads(note.to_json()), "status": "void" if voided else "issued"}
+    found = store.get_credit_note(note.id)
+    return {
+        **json.loads(note.to_json()),
+        "number": None if found is None else found.number,
+        "status": "void" if voided else "issued",
+    }
 
 
 def act_on_invoice(store: BillingStore, invoice_id: str, action: str) -> dict[str, Any]:
@@ -266,13 +308,16 @@ def list_invoices(
     limit: int | None = None,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Invoices as documents; all of them (up to the store's bound) unless `limit` is given."""
+    """Invoices as documents, each with what `invoice_document` shows beside it (number
+    and dates once finalized, tax, amount due); all of them (up to the store's bound)
+    unless `limit` is given."""
     found = (
         store.list_invoices(customer, period, status)
         if limit is None
         else store.list_invoices(customer, period, status, limit=limit, offset=offset)
     )
-    return [_as_stored(stored.invoice) for stored in found]
+    amounts = Amounts(store)
+    return [_as_stored(stored.invoice) | amounts.shown(stored) for stored in found]
 
 
 def _as_stored(invoice: Invoice) -> dict[str, Any]:
@@ -290,20 +335,28 @@ def printable_document(store: BillingStore, document_id: str) -> PrintableInvoic
     """An invoice or a credit note, by id, as a document for a person (see core.printable).
 
     A finalized invoice is printed with the issuer's details kept when it was finalized; a
-    draft with the issuer configured now (PAYOFF_ISSUER)."""
+    draft with the issuer configured now (PAYOFF_ISSUER). Each names the other: an invoice
+    its credit notes and where each is deducted, a credit line the note that documents it,
+    a credit note the invoice it corrects and the one it is deducted on."""
     stored = store.get_invoice(document_id)
     if stored is None:
         note = store.get_credit_note(document_id)
         if note is None:
             raise InvoiceNotFound(f"no invoice or credit note {document_id!r}")
         return _printable_note(store, note.note, note.number, note.created_at_us)
-    invoice = _load(store, document_id)
+    invoice = stored.invoice
     issuer = _issuer_of(stored.issuer)
     plans = _plans_of(store, invoice)
+    rounding = plans[invoice.plan].rounding
     references = [
-        _note_reference(store, note, issuer, plans[invoice.plan].rounding)
+        _note_reference(store, note, issuer, rounding)
         for note in store.credit_notes(invoice=document_id)
     ]
+    applied = {
+        note.period: _note_reference(store, note, issuer, rounding)
+        for note in store.credit_notes(customer=invoice.customer)
+        if note.applied_on == invoice.id
+    }
     document = printable_invoice(
         invoice,
         plans,
@@ -312,6 +365,8 @@ def printable_document(store: BillingStore, document_id: str) -> PrintableInvoic
         number=stored.number,
         issued_on=_issued_on(stored.finalized_at_us),
         credit_notes=references,
+        applied_notes=applied,
+        period_quantities=_period_quantities(store, invoice),
     )
     return _with_logo(document)
 
@@ -325,24 +380,29 @@ def _printable_note(
     issuer = _issuer_of(corrected.issuer)
     plans = _plans_of(store, corrected.invoice)
     rounding = plans[corrected.invoice.plan].rounding
-    corrects = Reference(
-        corrected.id,
-        corrected.number,
-        _issued_on(corrected.finalized_at_us),
-        corrected.invoice.totals.total
-        + (tax_on(corrected.invoice.totals.total, issuer, note.currency, rounding) or 0),
-    )
+    applied = store.get_invoice(note.applied_on)
     document = printable_credit_note(
         note,
-        corrects,
+        _invoice_reference(corrected, issuer, rounding),
         plans,
         rounding,
         issuer,
         _party(store, note.customer),
         number=number,
         issued_on=from_us(created_at_us).date(),
+        deducted_on=None if applied is None else _invoice_reference(applied, issuer, rounding),
+        period_quantities={} if applied is None else _period_quantities(store, applied.invoice),
     )
+    if applied is not None and applied.status == "void":
+        document = replace(document, status="void")  # deducted on nothing any more
     return _with_logo(document)
+
+
+def _invoice_reference(stored: StoredInvoice, issuer: Issuer, rounding: str) -> Reference:
+    """An invoice as another document names it: number, issue date and amount due."""
+    invoice = stored.invoice
+    _, due = amount_due(invoice.totals.total, issuer, invoice.currency, rounding)
+    return Reference(stored.id, stored.number, _issued_on(stored.finalized_at_us), due)
 
 
 def _note_reference(
@@ -351,8 +411,30 @@ def _note_reference(
     stored = store.get_credit_note(note.id)
     number = None if stored is None else stored.number
     day = None if stored is None else from_us(stored.created_at_us).date()
-    tax = tax_on(note.total, issuer, note.currency, rounding)
-    return Reference(note.id, number, day, note.total + (tax or 0))
+    _, credited = amount_due(note.total, issuer, note.currency, rounding)
+    applied = store.get_invoice(note.applied_on)
+    deducted_on = None if applied is None else applied.number or applied.id
+    return Reference(note.id, number, day, credited, deducted_on)
+
+
+def _period_quantities(store: BillingStore, invoice: Invoice) -> dict[tuple[str, str], Decimal]:
+    """For each late line, its period's whole quantity now, by (period, charge): what the
+    invoices the line was rated against billed for it, plus the line's own."""
+    if not invoice.late or not invoice.basis:
+        return {}
+    periods = {fee.period for fee in invoice.late}
+    billed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for entry in invoice.basis:
+        earlier = store.get_invoice(entry.rpartition(":")[0])
+        if earlier is None or earlier.period not in periods:
+            continue
+        for fee in earlier.invoice.billed_for(earlier.period):
+            billed[fee.period, fee.charge] += fee.quantity
+    return {
+        (fee.period, fee.charge): billed[fee.period, fee.charge] + fee.quantity
+        for fee in invoice.late
+        if (fee.period, fee.charge) in billed
+    }
 
 
 def _with_logo(document: PrintableInvoice) -> PrintableInvoice:
