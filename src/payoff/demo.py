@@ -566,9 +566,8 @@ def _integrity(store: DemoStore, month: str, console: Console) -> None:
 
 
 def _usd(text: str) -> str:
-    """A nine-place USD string shortened to four places for a table (display only)."""
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction[:4]}"
+    """A nine-place USD string rounded (half-even) to four places for a table (display only)."""
+    return format(Decimal(text).quantize(Decimal("0.0001"), ROUND_HALF_EVEN), "f")
 
 
 COMPARED_PLANS = {
