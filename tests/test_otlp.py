@@ -134,6 +134,10 @@ def ingest(store: Store, records: list[dict[str, object]]) -> IngestReport:
     return ingest_lines(store, lines, workers=0)
 
 
+def reasons_by_span(conversion: Conversion) -> dict[str, str]:
+    return {refusal.span: refusal.reason for refusal in conversion.refused}
+
+
 def usage(conversion: Conversion) -> list[UsageRecord]:
     decoded = [decode_record(msgspec.json.encode(r)) for r in conversion.records]
     return [r for r in decoded if isinstance(r, UsageRecord)]
@@ -364,7 +368,7 @@ def test_counts_sent_as_strings_are_read_and_bad_counts_refused() -> None:
     conversion = recorder.convert()
     [record] = usage(conversion)
     assert record.token_counts() == TokenCounts(1200, 1000, 0, 300, 0)
-    reasons = dict(conversion.refused)
+    reasons = reasons_by_span(conversion)
     assert set(reasons) == {hex_id(span) for span in refused_spans}
     text = " | ".join(reasons.values())
     assert "`gen_ai.usage.output_tokens` must be a non-negative integer count, got int -3" in text
@@ -431,7 +435,7 @@ def test_a_span_naming_no_provider_or_model_is_refused() -> None:
     no_model = {k: v for k, v in CHAT.items() if not k.endswith(".model")}
     a = recorder.step("chat", no_provider, None, 1_000)
     b = recorder.step("chat", no_model, None, 1_000)
-    reasons = dict(recorder.convert().refused)
+    reasons = reasons_by_span(recorder.convert())
     assert reasons[hex_id(a)].startswith("names no provider")
     assert reasons[hex_id(b)].startswith("names no model")
 
@@ -484,24 +488,24 @@ def test_a_genai_span_without_a_customer_is_refused_not_dropped() -> None:
     recorder = Recorder({"service.name": "agents"})
     root, (plan, tool, answer) = agent_trace(recorder)
     conversion = recorder.convert()
-    assert conversion.records == []
-    refused = dict(conversion.refused)
-    assert set(refused) == {hex_id(s) for s in (root, plan, tool, answer)}
+    assert conversion.records == []  # and no empty task closed for the run
+    refused = reasons_by_span(conversion)
+    assert set(refused) == {hex_id(s) for s in (plan, tool, answer)}
     assert refused[hex_id(answer)] == (
-        "has no customer: set `payoff.customer` or `enduser.id` on the span or its resource"
+        "has no customer: set `payoff.customer` or `enduser.id` on the span, an ancestor "
+        "span or the resource"
     )
+    assert {r.code for r in conversion.refused} == {"no_customer"}
 
 
-def test_spans_without_genai_usage_are_ignored_and_counted() -> None:
+def test_spans_that_are_not_steps_are_ignored_and_counted() -> None:
     recorder = Recorder()
     request = recorder.start("POST /chat", {"http.request.method": "POST"})
     recorder.step("SELECT", {"db.system.name": "postgresql"}, request, 100)
-    without_usage = {k: v for k, v in CHAT.items() if "usage" not in k}
-    recorder.step("chat gpt-4o", without_usage, request, 200)
     recorder.step("chat gpt-4o", CHAT, request, 300)
     end(request, 400)
     conversion = recorder.convert()
-    assert (conversion.spans, conversion.ignored, len(conversion.records)) == (4, 3, 1)
+    assert (conversion.spans, conversion.ignored, len(conversion.records)) == (3, 2, 1)
     assert conversion.refused == []
 
 
@@ -612,7 +616,7 @@ def test_a_tool_cost_that_is_not_a_plain_decimal_string_is_refused() -> None:
     conversion = recorder.convert()
     assert [r.cost for r in usage(conversion)] == ["2"]
     assert len(conversion.refused) == 3
-    assert all("`payoff.cost` must be a decimal string" in r for _, r in conversion.refused)
+    assert all("`payoff.cost` must be a decimal string" in r for _, _, r in conversion.refused)
 
 
 # -- OTLP JSON -----------------------------------------------------------------------------
@@ -875,7 +879,7 @@ def test_a_span_that_cannot_make_a_valid_record_is_refused_with_its_reason(
 ) -> None:
     conversion = records_from_export(proto_export(span, resource=resource))
     assert conversion.records == []
-    [(span_id, refusal)] = conversion.refused
+    [(span_id, _, refusal)] = conversion.refused
     assert span_id == span.span_id.hex()
     assert reason in refusal
 
