@@ -12,6 +12,9 @@ DEFAULT_MAX_RECORDS = 10_000
 """Records accepted in one POST /v1/events request (and spans in one /v1/traces export)."""
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 """Bytes accepted in one request body."""
+DEFAULT_IDLE_TIMEOUT_S = 1_800
+"""Seconds without a new span after which a conversation closes (payoff.service.otlp)."""
+MIN_IDLE_TIMEOUT_S = 1
 MAX_PAGE = 1_000
 DEFAULT_PAGE = 100
 
@@ -24,8 +27,13 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     builders: int | None = None
     """Builder processes that decode large requests (default: one when a core is spare)."""
+    idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S
+    """A conversation or an unfinished trace that received no span for this long is closed
+    or judged as it is."""
 
     def __post_init__(self) -> None:
+        if self.idle_timeout_s < MIN_IDLE_TIMEOUT_S:
+            raise PayoffError(f"the idle timeout must be at least {MIN_IDLE_TIMEOUT_S} second")
         if self.max_records < 1:
             raise PayoffError("max records per request must be at least 1")
         if self.max_body_bytes < 1024:
@@ -36,6 +44,7 @@ class ServerConfig:
             "PAYOFF_DB": self.db,
             "PAYOFF_MAX_RECORDS": str(self.max_records),
             "PAYOFF_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "PAYOFF_IDLE_TIMEOUT": str(self.idle_timeout_s),
         }
         if self.prices is not None:
             env["PAYOFF_PRICES"] = str(self.prices)
@@ -52,4 +61,5 @@ class ServerConfig:
             max_records=int(os.environ.get("PAYOFF_MAX_RECORDS", DEFAULT_MAX_RECORDS)),
             max_body_bytes=int(os.environ.get("PAYOFF_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
             builders=int(builders) if (builders := os.environ.get("PAYOFF_BUILDERS")) else None,
+            idle_timeout_s=int(os.environ.get("PAYOFF_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT_S)),
         )

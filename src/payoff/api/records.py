@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Annotated, Any
 
 import msgspec
@@ -16,8 +17,10 @@ from payoff.api.auth import Caller, Writer
 from payoff.api.body import read_body
 from payoff.api.models import ERRORS, Attested, IngestAnswer
 from payoff.service import attestations, http_records
+from payoff.service.clock import now_us
 from payoff.service.http_records import RecordsAnswer, TooManyRecords
 from payoff.service.ingest import BuiltBatch, build_batch
+from payoff.service.otlp import Receiver, SpanReport, arrive
 from payoff.sources import otlp
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -74,7 +77,9 @@ async def _write_lines(request: Request, lines: list[tuple[int, bytes]]) -> Reco
     batch, problems = await _build(request.app.state, lines)
     http_records.refuse_unsigned_verdicts(batch, problems)
     written = await asyncio.wrap_future(request.app.state.writer.submit(batch))
-    return http_records.answer_records(len(lines), batch, problems, written)
+    answer = http_records.answer_records(len(lines), batch, problems, written)
+    request.app.state.metrics.count_records(answer.statuses)
+    return answer
 
 
 async def _build(state: Any, lines: list[tuple[int, bytes]]) -> BuiltBatch:
@@ -124,34 +129,42 @@ async def post_traces(request: Request, _: Writer) -> Response:
         raise TooManyRecords(
             f"{spans} spans in one export; at most {config.max_records} are accepted"
         )
-    conversion = await run_in_threadpool(otlp.records_from_export, export)
-    answer = None
-    if conversion.records:
-        encode = msgspec.json.encode
-        lines = [(n, encode(r)) for n, r in enumerate(conversion.records, start=1)]
-        answer = await _write_lines(request, lines)
-    return otlp_response(content_type, conversion, answer)
-
-
-def otlp_response(
-    content_type: str, conversion: otlp.Conversion, answer: RecordsAnswer | None
-) -> Response:
-    refused = len(conversion.refused) + (0 if answer is None else len(answer.problems))
-    ignored = (
-        [f"{conversion.ignored} spans without GenAI usage ignored"] if conversion.ignored else []
+    arrival = await run_in_threadpool(arrive, export)
+    receiver: Receiver = request.app.state.receiver
+    report = await asyncio.wrap_future(
+        request.app.state.writer.call(lambda: receiver.receive(arrival, now_us))
     )
-    message = "; ".join(
-        ignored
-        + [f"span {span}: {reason}" for span, reason in conversion.refused[:20]]
-        + [f"record {p['id']}: {p['reason']}" for p in (answer.problems[:20] if answer else [])]
+    return otlp_response(content_type, report)
+
+
+MAX_REFUSALS_NAMED = 20
+"""Refused spans named one by one in an OTLP partial success; the rest are counted."""
+
+
+def otlp_response(content_type: str, report: SpanReport) -> Response:
+    """An ExportTraceServiceResponse: refusals of this export's spans as a partial success."""
+    parts = [f"{report.ignored} spans without GenAI usage ignored"] if report.ignored else []
+    parts += _refusals("spans refused", report.refused)
+    parts += _refusals(
+        "spans of earlier exports refused as their run ended", report.refused_earlier
     )
     reply = ExportTraceServiceResponse()
-    if message:  # with no span rejected, OTLP reads the message as a warning
-        reply.partial_success.rejected_spans = refused
-        reply.partial_success.error_message = message
+    if parts:  # with no span rejected, OTLP reads the message as a warning
+        reply.partial_success.rejected_spans = len(report.refused)
+        reply.partial_success.error_message = "; ".join(parts)
     if content_type == "application/json":
         return _json(MessageToDict(reply))
     return Response(reply.SerializeToString(), media_type="application/x-protobuf")
+
+
+def _refusals(what: str, refused: list[otlp.Refusal]) -> list[str]:
+    if not refused:
+        return []
+    by_code = Counter(refusal.code for refusal in refused)
+    counts = ", ".join(f"{code} {number}" for code, number in sorted(by_code.items()))
+    named = [f"span {r.span}: {r.reason}" for r in refused[:MAX_REFUSALS_NAMED]]
+    more = len(refused) - len(named)
+    return [f"{len(refused)} {what} ({counts})", *named] + ([f"{more} more"] if more else [])
 
 
 @router.post(

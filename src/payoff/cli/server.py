@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from payoff.api.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS, ServerConfig
+from payoff.api.config import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_RECORDS,
+    MIN_IDLE_TIMEOUT_S,
+    ServerConfig,
+)
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import customers_app
 from payoff.cli.options import AsJson
@@ -48,6 +54,15 @@ def serve(
     log_level: Annotated[
         LogLevel, typer.Option(help="Least severe log lines written (to stderr).")
     ] = LogLevel.info,
+    idle_timeout: Annotated[
+        int,
+        typer.Option(
+            help="Seconds without a new span after which an OpenTelemetry conversation task "
+            "closes, and a trace whose root never came is judged as it is.",
+            min=MIN_IDLE_TIMEOUT_S,
+            envvar="PAYOFF_IDLE_TIMEOUT",
+        ),
+    ] = DEFAULT_IDLE_TIMEOUT_S,
 ) -> None:
     """Run the HTTP API and OTLP receiver (docs at /docs, schema at /openapi.json)."""
     with needs("server", "payoff serve"):
@@ -60,7 +75,9 @@ def serve(
     # uvicorn's worker processes may not start processes of their own; with several of
     # them, each decodes its own requests (and they share the cores) instead.
     builders = 0 if workers > 1 else None
-    config = ServerConfig(settings.db, settings.prices, max_records, max_body_bytes, builders)
+    config = ServerConfig(
+        settings.db, settings.prices, max_records, max_body_bytes, builders, idle_timeout
+    )
     settings.store().close()  # create and migrate the ledger once, before any worker starts
     os.environ.update(config.to_env())
     uvicorn.run(

@@ -156,6 +156,68 @@ class WriteResult:
     attestations: list[WriteStatus]
 
 
+STAGED = "staged"
+"""An arriving span kept until its run is judged."""
+KNOWN = "known"
+"""An arriving span already received (a re-send): nothing changes."""
+SKIPPED = "skipped"
+"""An arriving span of a trace without GenAI spans: not kept."""
+
+
+class ArrivingSpan(NamedTuple):
+    """An OpenTelemetry span to keep until its run is judged (see store/spans.py)."""
+
+    trace: str
+    span: str
+    needed: bool
+    """A step or run, or a span of a trace that has one in the same export; otherwise kept
+    only when its trace already has spans waiting (it may link them to their run)."""
+    body: bytes
+    """What the judgement reads of the span, encoded by its source."""
+
+
+class QuietConversation(NamedTuple):
+    """A conversation task that heard nothing for a while, with its task's owner and status."""
+
+    task: str
+    customer: str | None
+    status: str | None
+    """None when no record of the task was stored (every one of them was refused)."""
+    last_end_us: int
+    run_end_us: int | None
+    run_failed: bool | None
+
+
+class ConversationRow(NamedTuple):
+    """What is learnt of a conversation: its latest moment, and its latest root run."""
+
+    last_end_us: int
+    run_end_us: int
+    run_failed: bool
+
+
+@dataclass
+class SpanWork:
+    """What a settlement judges: spans waiting in traces that just received some, spans of
+    quiet traces, and quiet conversations (bodies as staged)."""
+
+    now_us: int
+    touched: list[bytes]
+    quiet: list[bytes]
+    conversations: list[QuietConversation]
+
+
+@dataclass
+class SpanSettlement:
+    """What a judgement decided: rows to write, spans decided, conversations learnt of, and
+    conversations to forget (closed, or ended by their application)."""
+
+    batch: WriteBatch
+    decided: list[tuple[str, str]] = field(default_factory=list)
+    conversations: dict[str, ConversationRow] = field(default_factory=dict)
+    forget: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class TaskSummary:
     id: str
@@ -264,6 +326,26 @@ class RecordStore(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""
+        ...
+
+
+class SpanStore(Protocol):
+    """OpenTelemetry spans kept until their run is judged (store/spans.py)."""
+
+    def settle_spans(
+        self,
+        arriving: Sequence[ArrivingSpan],
+        clock: Callable[[], int],
+        settle: Callable[[SpanWork], SpanSettlement],
+        *,
+        quiet_before_us: int | None = None,
+        forget_before_us: int | None = None,
+    ) -> tuple[SpanSettlement, WriteResult, list[str]]:
+        """Stage, judge and write in one transaction; see SpanStaging.settle_spans."""
+        ...
+
+    def pending_spans(self) -> int:
+        """Spans staged and not yet judged."""
         ...
 
 
@@ -575,6 +657,7 @@ class AccessStore(Protocol):
 
 class Store(
     RecordStore,
+    SpanStore,
     TaskReads,
     UsageAggregates,
     BillingStore,
@@ -587,6 +670,7 @@ class Store(
 
 ROLES: tuple[type, ...] = (
     RecordStore,
+    SpanStore,
     TaskReads,
     UsageAggregates,
     BillingStore,
@@ -616,6 +700,10 @@ class RatingStore(RecordStore, UsageAggregates, VerifyingStore, Protocol):
 
 class IntegrityStore(TaskReads, VerifyingStore, Protocol):
     """Task activity beside the outcomes and verdicts claimed for it."""
+
+
+class SpanIngestStore(IngestStore, SpanStore, Protocol):
+    """OTLP spans judged and written with the records they make."""
 
 
 class AttestationStore(IngestStore, AccessStore, Protocol):

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -192,6 +193,26 @@ customer_secrets = Table(
     Column("retires_at_us", BigInteger),
 )
 
+otlp_spans = Table(
+    "otlp_spans",
+    metadata,
+    Column("trace", String(32), primary_key=True),
+    Column("span", String(16), primary_key=True),
+    Column("body", LargeBinary),
+    Column("received_at_us", BigInteger, nullable=False),
+    Column("decided_at_us", BigInteger),
+)
+
+otlp_conversations = Table(
+    "otlp_conversations",
+    metadata,
+    Column("task", String(255), primary_key=True),
+    Column("last_end_us", BigInteger, nullable=False),
+    Column("run_end_us", BigInteger),
+    Column("run_failed", Boolean),
+    Column("received_at_us", BigInteger, nullable=False),
+)
+
 # Secondary indexes, declared beside the tables so the metadata is the whole current shape.
 Index("ix_subscriptions_customer", subscriptions.c.customer, subscriptions.c.starts_at_us)
 Index("ix_invoices_customer_period", invoices.c.customer, invoices.c.period)
@@ -200,3 +221,5 @@ Index("ix_attestations_outcome", attestations.c.outcome)
 Index("ix_customer_secrets_customer", customer_secrets.c.customer)
 Index("ix_invoices_number", invoices.c.number, unique=True)
 Index("ix_credit_notes_number", credit_notes.c.number, unique=True)
+Index("ix_otlp_spans_decided", otlp_spans.c.decided_at_us, otlp_spans.c.received_at_us)
+Index("ix_otlp_conversations_received", otlp_conversations.c.received_at_us)

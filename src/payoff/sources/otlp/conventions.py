@@ -9,8 +9,9 @@ Sources, read at these paths (docs/otlp.md has the same table for users):
   (`GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS`, which the newest instrumentations emit in place
   of the deprecated `gen_ai.usage.cache_creation.input_tokens`).
 - OpenLLMetry (legacy names): traceloop/openllmetry
-  `packages/opentelemetry-semantic-conventions-ai/opentelemetry/semconv_ai/__init__.py` (`gen_ai.usage.prompt_tokens`,
-  `gen_ai.usage.cache_read_input_tokens`, `gen_ai.usage.cache_creation_input_tokens`, ...).
+  `packages/opentelemetry-semantic-conventions-ai/opentelemetry/semconv_ai/__init__.py`
+  (`gen_ai.usage.prompt_tokens`, `gen_ai.usage.cache_read_input_tokens`,
+  `gen_ai.usage.cache_creation_input_tokens`, `gen_ai.usage.reasoning_tokens`).
 - OpenInference: Arize-ai/openinference
   `python/openinference-semantic-conventions/src/openinference/semconv/trace/__init__.py`
   (`llm.token_count.*`, `openinference.span.kind` AGENT/TOOL/LLM/CHAIN, `user.id`,
@@ -52,7 +53,9 @@ OPENINFERENCE_MODEL_KINDS = frozenset({"LLM", "EMBEDDING"})
 OPENINFERENCE_AGGREGATES = frozenset({"AGENT", "CHAIN"})
 
 AI_SDK_OPERATION = "ai.operationId"
-AI_SDK_RUNS = frozenset({"ai.generateText", "ai.streamText", "ai.generateObject", "ai.streamObject"})
+AI_SDK_RUNS = frozenset(
+    {"ai.generateText", "ai.streamText", "ai.generateObject", "ai.streamObject"}
+)
 AI_SDK_MODEL_CALLS = frozenset(
     {
         "ai.generateText.doGenerate",

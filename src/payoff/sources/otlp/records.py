@@ -160,7 +160,9 @@ def _add_counts(record: Record, attributes: Attributes) -> None:
     if reasoning > output_tokens:
         output_tokens += reasoning  # the Gemini way: thoughts beside the candidates
     if input_tokens > MAX_TOKENS or output_tokens > MAX_TOKENS:
-        raise Refused(TOO_LARGE, f"counts more than {MAX_TOKENS:,} input or output tokens in one call")
+        raise Refused(
+            TOO_LARGE, f"counts more than {MAX_TOKENS:,} input or output tokens in one call"
+        )
     record["input_tokens"] = input_tokens
     record["cache_read_tokens"] = cache_read
     record["cache_write_tokens"] = cache_write

@@ -132,7 +132,11 @@ def kind_of(attributes: Attributes) -> str:
     ):
         # A run may carry usage, but it is the sum of its model calls.
         return RUN
-    if operation == c.EXECUTE_TOOL or openinference == c.OPENINFERENCE_TOOL or ai_sdk == c.AI_SDK_TOOL:
+    if (
+        operation == c.EXECUTE_TOOL
+        or openinference == c.OPENINFERENCE_TOOL
+        or ai_sdk == c.AI_SDK_TOOL
+    ):
         return TOOL
     if operation == c.INVOKE_WORKFLOW or openinference in c.OPENINFERENCE_AGGREGATES:
         return OTHER  # usage summed over the model calls below, which are billed themselves
@@ -243,7 +247,9 @@ def count(attributes: Attributes, keys: tuple[str, ...]) -> int | None:
             and len(value) <= MAX_COUNT_DIGITS
         ):
             return int(value)
-        raise Refused(BAD_COUNT, f"`{key}` must be a non-negative integer count, got {quote(value)}")
+        raise Refused(
+            BAD_COUNT, f"`{key}` must be a non-negative integer count, got {quote(value)}"
+        )
     return None
 
 
@@ -288,9 +294,7 @@ def rfc3339(unix_ns: int) -> str:
         # Spans of one export end within a few seconds: format each second once.
         if len(_SECOND_TEXT) >= MAX_CACHED_SECONDS:
             _SECOND_TEXT.clear()
-        formatted = _SECOND_TEXT[seconds] = time.strftime(
-            "%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)
-        )
+        formatted = _SECOND_TEXT[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     return f"{formatted}.{nanoseconds // 1000:06d}Z"
 
 
