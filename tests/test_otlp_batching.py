@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -200,3 +205,64 @@ def test_one_export_batches_and_one_span_per_export_give_the_same_tasks(tmp_path
         # reported no usage, it is visible and unpriced, and no other call is taken instead.
         [visible] = [step for step in by_task[task["id"]] if step[2]]
         assert visible[0] == by_task[task["id"]][-1][0] or visible[1] == "custom"
+
+
+def wait_for(condition: Any, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.2)
+
+
+def test_a_quiet_conversation_closes_and_refusals_are_counted_and_told(tmp_path: Path) -> None:
+    runs = Runs(seed=5)
+    agent = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "support",
+        "gen_ai.conversation.id": "chat-1",  # as pydantic-ai sets on every run
+        "payoff.customer": "acme",
+    }
+    root = runs.start("invoke_agent support", agent, None)
+    runs.chat(root)
+    runs.chat(root)
+    root.set_status(Status(StatusCode.ERROR, "the model refused"))
+    root.end(end_time=runs.tick())
+    lost = runs.start("invoke_agent other", {"gen_ai.operation.name": "invoke_agent"}, None)
+    runs.chat(lost)  # no customer anywhere: refused, and no empty task closed
+    lost.end(end_time=runs.tick())
+    spans = runs.memory.get_finished_spans()
+    db = tmp_path / "l.db"
+    keys = prepare_ledger(db)
+    with live_server(db, tmp_path / "serve.log", "--idle-timeout", "1") as server:
+        reply = httpx.post(
+            f"{server.url}/v1/traces",
+            content=encode_spans(spans).SerializeToString(),
+            headers={**keys.header(keys.ingest), "content-type": "application/x-protobuf"},
+        )
+        answer = ExportTraceServiceResponse.FromString(reply.content)
+        assert answer.partial_success.rejected_spans == 1
+        assert "1 spans refused (no_customer 1); span " in answer.partial_success.error_message
+
+        def task() -> dict[str, Any]:
+            headers = keys.header(keys.admin)
+            found = httpx.get(f"{server.url}/v1/tasks/chat-1", headers=headers)
+            return dict(found.json())
+
+        assert task()["status"] == "open"
+        wait_for(lambda: task()["status"] != "open")
+        metrics = httpx.get(f"{server.url}/metrics").text
+    closed = task_row(db, "chat-1")
+    assert closed == ("failed", root.end_time // 1000)  # as its last run ended, then
+    assert [t["id"] for t in tasks_json(db)] == ["chat-1"]
+    assert 'payoff_otlp_spans_refused_total{reason="no_customer"} 1' in metrics
+    assert 'payoff_records_total{status="accepted"} 3' in metrics  # two calls, the close
+    assert 'payoff_http_request_duration_seconds_count{route="/v1/traces"} 1' in metrics
+    assert "span " in (tmp_path / "serve.log").read_text()  # the refusal was logged
+
+
+def task_row(db: Path, task: str) -> tuple[str, int]:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT status, status_at_us FROM tasks WHERE id = ?", (task,)
+        ).fetchone()
+    return row[0], row[1]
