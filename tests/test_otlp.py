@@ -486,7 +486,7 @@ def test_the_customer_comes_from_the_span_else_the_resource() -> None:
 
 def test_a_genai_span_without_a_customer_is_refused_not_dropped() -> None:
     recorder = Recorder({"service.name": "agents"})
-    root, (plan, tool, answer) = agent_trace(recorder)
+    _, (plan, tool, answer) = agent_trace(recorder)
     conversion = recorder.convert()
     assert conversion.records == []  # and no empty task closed for the run
     refused = reasons_by_span(conversion)
