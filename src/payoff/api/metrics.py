@@ -19,7 +19,12 @@ TIMED_ROUTES = frozenset({"/v1/events", "/v1/traces", "/v1/attestations"})
 router = APIRouter()
 
 
-@router.get("/metrics", summary="Counters and latencies (Prometheus text format): no key needed")
+@router.get(
+    "/metrics",
+    summary="Counters and latencies (Prometheus text format): no key needed",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics(request: Request) -> Response:
     counted: Metrics = request.app.state.metrics
     return Response(counted.render(), media_type=CONTENT_TYPE)
