@@ -29,7 +29,7 @@ SUMMARY = "Meter AI work in tokens, visible and hidden; cost it exactly; price i
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open what the routes share, from `app.state.config`, and close it at shutdown."""
     config: ServerConfig = app.state.config
-    store = open_store(config.db)
+    store = open_store(config.db, busy_timeout_s=config.busy_timeout_s)
     app.state.store = store
     app.state.keys = KeyCache()
     app.state.catalog = catalog = Catalog.from_file(config.prices)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from payoff.core.errors import PayoffError
+from payoff.store.opening import busy_timeout_from
+from payoff.store.sqlite import BUSY_TIMEOUT_S
 
 DEFAULT_MAX_RECORDS = 10_000
 """Records accepted in one POST /v1/events request (and spans in one /v1/traces export)."""
@@ -24,6 +26,8 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     builders: int | None = None
     """Builder processes that decode large requests (default: one when a core is spare)."""
+    busy_timeout_s: float = BUSY_TIMEOUT_S
+    """How long a write waits for another process's lock on the ledger (then 503)."""
 
     def __post_init__(self) -> None:
         if self.max_records < 1:
@@ -36,6 +40,7 @@ class ServerConfig:
             "PAYOFF_DB": self.db,
             "PAYOFF_MAX_RECORDS": str(self.max_records),
             "PAYOFF_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "PAYOFF_BUSY_TIMEOUT": repr(self.busy_timeout_s),
         }
         if self.prices is not None:
             env["PAYOFF_PRICES"] = str(self.prices)
@@ -52,4 +57,5 @@ class ServerConfig:
             max_records=int(os.environ.get("PAYOFF_MAX_RECORDS", DEFAULT_MAX_RECORDS)),
             max_body_bytes=int(os.environ.get("PAYOFF_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
             builders=int(builders) if (builders := os.environ.get("PAYOFF_BUILDERS")) else None,
+            busy_timeout_s=busy_timeout_from(os.environ.get("PAYOFF_BUSY_TIMEOUT")),
         )

@@ -60,7 +60,14 @@ def serve(
     # uvicorn's worker processes may not start processes of their own; with several of
     # them, each decodes its own requests (and they share the cores) instead.
     builders = 0 if workers > 1 else None
-    config = ServerConfig(settings.db, settings.prices, max_records, max_body_bytes, builders)
+    config = ServerConfig(
+        settings.db,
+        settings.prices,
+        max_records,
+        max_body_bytes,
+        builders,
+        busy_timeout_s=settings.busy_timeout_s(),
+    )
     settings.store().close()  # create and migrate the ledger once, before any worker starts
     os.environ.update(config.to_env())
     uvicorn.run(

@@ -63,6 +63,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── TooManyRecords    more records (or spans) in one request than the server accepts
      │    └── BodyTooLarge      (HTTP) a body beyond its bound, as sent or once inflated
      └── Busy               503  a resource is taken for now: retry shortly
+          ├── LedgerBusy        another connection held the ledger's write lock for longer
+          │                     than the busy timeout
           ├── WriterBusy        the ledger writer's queue is full
           ├── WriterClosed      the ledger writer is closed: the server is stopping
           └── SpoolLocked       (SDK) another process holds the spool
@@ -150,6 +152,14 @@ class PeriodError(Refused, ValueError):
 
 class StoreError(Refused):
     """The ledger cannot be opened or migrated, or refuses a write that breaks its rules."""
+
+
+class LedgerBusy(Busy):
+    """Another connection held the ledger's write lock for longer than the busy timeout.
+
+    Nothing of the refused transaction was written; the same command or request may
+    succeed when tried again.
+    """
 
 
 class SignatureError(Unauthorized):

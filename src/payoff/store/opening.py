@@ -12,12 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from payoff.core.errors import StoreError
 from payoff.store.protocol import Store
-from payoff.store.sqlite import SqliteStore
+from payoff.store.sqlite import BUSY_TIMEOUT_S, SqliteStore
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MAX_BUSY_TIMEOUT_S = 3600.0
 REVISION_LINE = re.compile(r"^(revision|down_revision) = (None|\"(\w+)\")$", re.MULTILINE)
 
 
@@ -70,13 +71,36 @@ def migrate(engine: Engine) -> None:
         current = MigrationContext.configure(conn).get_current_revision()
     if current == head:
         return
-    with engine.begin() as conn:
+    # Under the write lock from the start: two processes opening a new ledger at once
+    # migrate it one after the other, and the second finds it migrated.
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 
 
-def open_store(target: str | Path, *, create: bool = True) -> Store:
-    """Open a ledger by path or URL, creating (unless `create` is False) and migrating it."""
+def busy_timeout_from(text: str | None) -> float:
+    """The busy timeout a setting names (PAYOFF_BUSY_TIMEOUT, in seconds); the default if unset."""
+    if text is None or not text.strip():
+        return BUSY_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_BUSY_TIMEOUT_S:  # NaN fails too
+        raise StoreError(
+            f"PAYOFF_BUSY_TIMEOUT is {text!r}: give seconds, from 0 to {MAX_BUSY_TIMEOUT_S:g}"
+        )
+    return seconds
+
+
+def open_store(
+    target: str | Path, *, create: bool = True, busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> Store:
+    """Open a ledger by path or URL, creating (unless `create` is False) and migrating it.
+
+    `busy_timeout_s`: how long a write waits for another process's write lock before
+    LedgerBusy.
+    """
     text = str(target)
     if "://" in text and not text.startswith("sqlite:///"):
         scheme = text.split("://", 1)[0]
@@ -86,7 +110,7 @@ def open_store(target: str | Path, *, create: bool = True) -> Store:
         raise StoreError(f"no ledger at {path} (ingest records or run `payoff demo` first)")
     if path.parent and not path.parent.exists():
         raise StoreError(f"cannot create ledger {path}: folder {path.parent} does not exist")
-    store = SqliteStore(path)
+    store = SqliteStore(path, busy_timeout_s)
     try:
         migrate(store.engine)
     except SQLAlchemyError as exc:
