@@ -22,8 +22,7 @@ from payoff.api import ServerConfig, create_app
 from payoff.core.errors import Busy, LedgerBusy, StoreError
 from payoff.service import access
 from payoff.store import open_store
-from payoff.store.opening import busy_timeout_from
-from payoff.store.sqlite import BUSY_TIMEOUT_S
+from payoff.store.busy import BUSY_TIMEOUT_S, busy_timeout_from
 
 STORE_SOURCES = Path(__file__).resolve().parents[1] / "src" / "payoff" / "store"
 

@@ -15,8 +15,8 @@ from payoff.core.errors import Busy, LedgerBusy
 from payoff.service.ingest import build_batch
 from payoff.service.writer import LedgerWriter, WriterClosed
 from payoff.store import SqliteStore, open_store
+from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.protocol import WriteBatch, WriteResult
-from payoff.store.sqlite import BUSY_TIMEOUT_S
 
 
 class GatedStore(SqliteStore):

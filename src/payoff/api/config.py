@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from payoff.core.errors import PayoffError
-from payoff.store.opening import busy_timeout_from
-from payoff.store.sqlite import BUSY_TIMEOUT_S
+from payoff.store.busy import BUSY_TIMEOUT_S, busy_timeout_from
 
 DEFAULT_MAX_RECORDS = 10_000
 """Records accepted in one POST /v1/events request (and spans in one /v1/traces export)."""

@@ -128,7 +128,7 @@ class Settings:
 
     def busy_timeout_s(self) -> float:
         """How long a write waits for another process's lock on the ledger (PAYOFF_BUSY_TIMEOUT)."""
-        from payoff.store.opening import busy_timeout_from
+        from payoff.store.busy import busy_timeout_from
 
         return busy_timeout_from(os.environ.get("PAYOFF_BUSY_TIMEOUT"))
 

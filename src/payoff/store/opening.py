@@ -11,14 +11,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from payoff.core.errors import StoreError
+from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.protocol import Store
-from payoff.store.sqlite import BUSY_TIMEOUT_S, SqliteStore
+from payoff.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-MAX_BUSY_TIMEOUT_S = 3600.0
 REVISION_LINE = re.compile(r"^(revision|down_revision) = (None|\"(\w+)\")$", re.MULTILINE)
 
 
@@ -76,21 +76,6 @@ def migrate(engine: Engine) -> None:
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-
-
-def busy_timeout_from(text: str | None) -> float:
-    """The busy timeout a setting names (PAYOFF_BUSY_TIMEOUT, in seconds); the default if unset."""
-    if text is None or not text.strip():
-        return BUSY_TIMEOUT_S
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= MAX_BUSY_TIMEOUT_S:  # NaN fails too
-        raise StoreError(
-            f"PAYOFF_BUSY_TIMEOUT is {text!r}: give seconds, from 0 to {MAX_BUSY_TIMEOUT_S:g}"
-        )
-    return seconds
 
 
 def open_store(

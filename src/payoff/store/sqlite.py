@@ -28,14 +28,10 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
 from payoff.core.errors import LedgerBusy, StoreError
+from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.protocol import LedgerCounts
 from payoff.store.sql import SqlStore
 
-BUSY_TIMEOUT_S = 30.0
-"""How long a transaction waits for another connection's write lock. payoff's own write
-transactions hold it for well under a second (a group commit of 20,000 records); a longer
-wait means a process holds it for minutes (a stuck one, a long migration), and the command
-or request is better told so than kept waiting."""
 LOCK_ERRORS = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 BACKUP_STEP_PAGES = 1024
 """Pages copied per backup step (4 MiB at SQLite's default page size): progress is told
