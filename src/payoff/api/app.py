@@ -11,10 +11,11 @@ from fastapi.responses import HTMLResponse
 
 from payoff import __version__
 from payoff.api import billing, docs_page, keys, reads, records
+from payoff.api.auth import authenticate
 from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
 from payoff.api.errors import payoff_error_response
-from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, BodyLimit
+from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, RequestGuard
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
 from payoff.service.access import KeyCache
@@ -78,7 +79,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         app.include_router(router)
     every_route = [*app.routes, *(route for router in routers for route in router.routes)]
     app.add_middleware(AllowHeader, routes=lambda: every_route)
-    app.add_middleware(BodyLimit, limit_for=lambda path: _body_limit(config, path))
+    app.add_middleware(
+        RequestGuard,
+        authenticate=lambda header: authenticate(app.state, header),
+        limit_for=lambda path: _body_limit(config, path),
+        body_timeout_s=config.body_timeout_s,
+    )
     return app
 
 

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from payoff.api.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS, ServerConfig
+from payoff.api.config import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RECORDS,
+    MAX_TIMEOUT_S,
+    ServerConfig,
+)
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import customers_app
 from payoff.cli.options import AsJson
@@ -45,6 +53,29 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(help="Bytes accepted per request body (413 beyond).", min=1024)
     ] = DEFAULT_MAX_BODY_BYTES,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            help="Connections each server process serves at once (503 with Retry-After beyond).",
+            min=1,
+        ),
+    ] = DEFAULT_MAX_CONNECTIONS,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a request's headers may take, from its first byte (408 beyond).",
+            min=0.1,
+            max=MAX_TIMEOUT_S,
+        ),
+    ] = DEFAULT_HEADER_TIMEOUT_S,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a request's body may take, once its headers are in (408 beyond).",
+            min=0.1,
+            max=MAX_TIMEOUT_S,
+        ),
+    ] = DEFAULT_BODY_TIMEOUT_S,
     log_level: Annotated[
         LogLevel, typer.Option(help="Least severe log lines written (to stderr).")
     ] = LogLevel.info,
@@ -55,6 +86,7 @@ def serve(
 
         # The application's imports fail here, said plainly, rather than in a worker.
         import payoff.api.app  # noqa: F401
+        from payoff.api.protocol import PROTOCOL
 
     settings: Settings = ctx.obj
     # uvicorn's worker processes may not start processes of their own; with several of
@@ -67,6 +99,8 @@ def serve(
         max_body_bytes,
         builders,
         busy_timeout_s=settings.busy_timeout_s(),
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
     )
     settings.store().close()  # create and migrate the ledger once, before any worker starts
     os.environ.update(config.to_env())
@@ -78,6 +112,8 @@ def serve(
         workers=workers,
         log_level=log_level.value,
         server_header=False,
+        http=PROTOCOL,  # uvicorn's httptools protocol, with a header timeout and size bound
+        limit_concurrency=max_connections,
     )
 
 

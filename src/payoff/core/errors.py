@@ -58,7 +58,9 @@ callers that catch it (`ValueError`, or the error of its own module).
      ├── Unsupported        415  a body in a format payoff does not read
      │    ├── UnsupportedContentType   (also OtlpError)     not protobuf or JSON
      │    ├── PdfUnavailable    PDF needs the Pango system library, missing here
-     │    └── EncodingUnsupported      (HTTP) a content-encoding other than gzip
+     │    └── EncodingUnsupported      (HTTP) a content-encoding other than gzip or deflate
+     ├── TooSlow            408  a request did not arrive within its time
+     │    └── BodyTimeout       (HTTP) a body not received within the body timeout
      ├── TooLarge           413  more than a request may hold
      │    ├── TooManyRecords    more records (or spans) in one request than the server accepts
      │    └── BodyTooLarge      (HTTP) a body beyond its bound, as sent or once inflated
@@ -110,6 +112,10 @@ class Unsupported(PayoffError):
 
 class TooLarge(PayoffError):
     """More than one request may hold."""
+
+
+class TooSlow(PayoffError):
+    """A request did not arrive within its time (a slow or stalled client)."""
 
 
 class Busy(PayoffError):
