@@ -16,6 +16,7 @@ from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
 from payoff.api.errors import payoff_error_response
 from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, RequestGuard
+from payoff.api.workers import follow_supervisor
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
 from payoff.service.access import KeyCache
@@ -97,5 +98,9 @@ def _body_limit(config: ServerConfig, path: str) -> int:
 
 
 def create_app_from_env() -> FastAPI:
-    """For uvicorn's worker processes, which import the app by name: settings from PAYOFF_*."""
+    """For uvicorn's worker processes, which import the app by name: settings from PAYOFF_*.
+
+    A worker of `payoff serve --workers N` also ends when its supervisor does.
+    """
+    follow_supervisor()
     return create_app(ServerConfig.from_env())

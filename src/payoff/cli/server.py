@@ -87,6 +87,7 @@ def serve(
         # The application's imports fail here, said plainly, rather than in a worker.
         import payoff.api.app  # noqa: F401
         from payoff.api.protocol import PROTOCOL
+        from payoff.api.workers import SUPERVISOR_PID
 
     settings: Settings = ctx.obj
     # uvicorn's worker processes may not start processes of their own; with several of
@@ -104,6 +105,10 @@ def serve(
     )
     settings.store().close()  # create and migrate the ledger once, before any worker starts
     os.environ.update(config.to_env())
+    if workers > 1:  # each worker ends when this process does (payoff.api.workers)
+        os.environ[SUPERVISOR_PID] = str(os.getpid())
+    else:  # one process serves: no supervisor, whatever an inherited environment says
+        os.environ.pop(SUPERVISOR_PID, None)
     uvicorn.run(
         "payoff.api.app:create_app_from_env",
         factory=True,
