@@ -1,5 +1,7 @@
 """Records sent over HTTP: split a body, decode and cost its records, write, answer per record.
 
+Splitting, bounded whatever the body holds, is in payoff.service.splitting.
+
 Decoding and costing run on the request's thread; writing goes through the server's one
 LedgerWriter, which commits waiting requests together. The answer lists every record's
 status in the order the records were sent, and the reason for each one not accepted.
@@ -8,17 +10,13 @@ status in the order the records were sent, and the reason for each one not accep
 from __future__ import annotations
 
 import itertools
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
-from payoff.core.errors import TooLarge, Unreadable
 from payoff.problems import Problem
 from payoff.rows import COST_AT
-from payoff.service.ingest import Line, take_out_refused
+from payoff.service.ingest import take_out_refused
+from payoff.service.splitting import BodyError, TooManyRecords, split_body
 from payoff.service.writer import Written
 from payoff.store.protocol import (
     ACCEPTED,
@@ -30,109 +28,7 @@ from payoff.store.protocol import (
     WriteStatus,
 )
 
-
-class BodyError(Unreadable):
-    """A request body cannot be read as records at all (each bad record is answered alone)."""
-
-
-class TooManyRecords(TooLarge):
-    """More records in one request than the server accepts."""
-
-
-ARRAY_START = re.compile(rb"\s*\[")
-RECORD_LINE = re.compile(rb"[ \t\f\v]*[^\s][^\r\n]*")
-"""A line holding something other than white space: a record of JSON Lines (lines end at
-\\n, \\r or \\r\\n, as `bytes.splitlines` has them)."""
-MAX_ITEMS_PER_RECORD = 64
-"""Above this many array items per record allowed (counted as commas, an upper bound), an
-array is split by the bounded scan rather than decoded whole."""
-
-
-def split_body(body: bytes, max_records: int) -> list[Line]:
-    """The records of a body: a JSON array, or JSON Lines. Numbered from 1, in order.
-
-    Memory and time stay bounded by the body's size, whatever it holds: the records are
-    taken one by one, and the split stops at the first record beyond `max_records` (a
-    body of millions of tiny records is refused as soon as that many are seen).
-    """
-    if ARRAY_START.match(body):
-        lines = _array_items(body, max_records)
-    else:
-        records = (match.group() for match in RECORD_LINE.finditer(body))
-        lines = list(itertools.islice(enumerate(records, start=1), max_records + 1))
-    if not lines:
-        raise BodyError("body holds no records: send a JSON array or JSON Lines")
-    if len(lines) > max_records:
-        raise TooManyRecords(
-            f"more than {max_records} records in one request; at most {max_records} are "
-            "accepted (split the batch)"
-        )
-    return lines
-
-
-def _array_items(body: bytes, max_records: int) -> list[Line]:
-    """The items of a JSON array body, at most `max_records + 1` of them.
-
-    msgspec decodes the whole array at once, holding an object per item: 56 bytes each,
-    18 times the body for an array of `{}`. It is used when the body cannot hold more than
-    MAX_ITEMS_PER_RECORD items per record accepted (fewer commas); otherwise the items are
-    scanned one at a time, and the scan stops one past `max_records`.
-    """
-    if body.count(b",") < max_records * MAX_ITEMS_PER_RECORD:
-        try:
-            items = msgspec.json.decode(body, type=list[msgspec.Raw])
-        except msgspec.DecodeError as exc:
-            raise BodyError(f"body is not a JSON array of records: {exc}") from None
-        except RecursionError:
-            raise BodyError("body is not a JSON array of records: nested too deeply") from None
-        return [(number, bytes(item)) for number, item in enumerate(items[: max_records + 1], 1)]
-    try:
-        return _scan_array(body, max_records + 1)
-    except (ValueError, IndexError) as exc:  # json.JSONDecodeError is a ValueError
-        raise BodyError(f"body is not a JSON array of records: {exc}") from None
-    except RecursionError:
-        raise BodyError("body is not a JSON array of records: nested too deeply") from None
-
-
-WHITE_SPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder(
-    parse_int=lambda _: 0, parse_float=lambda _: 0, parse_constant=lambda _: 0
-)
-"""Parses one JSON value to find where it ends; numbers are not converted (a record's own
-decoder judges them, record by record)."""
-
-
-def _scan_array(body: bytes, most: int) -> list[Line]:
-    """Up to `most` items of a JSON array, each as its own bytes, read one at a time.
-
-    The body is read as Latin-1, one character a byte, so positions in the text are
-    positions in the body (and bytes that are not UTF-8 are left for each record's
-    decoder to refuse, naming its line).
-    """
-    text = body.decode("latin-1")
-    position = _after_space(text, text.index("[") + 1)
-    items: list[Line] = []
-    if text[position] == "]":
-        return items
-    while len(items) < most:
-        _, end = _DECODER.raw_decode(text, position)
-        items.append((len(items) + 1, body[position:end]))
-        position = _after_space(text, end)
-        if text[position] == "]":
-            if _after_space(text, position + 1) != len(text):
-                raise ValueError(f"bytes follow the array's end at byte {position}")
-            return items
-        if text[position] != ",":
-            raise ValueError(f"expected ',' or ']' at byte {position}")
-        position = _after_space(text, position + 1)
-    return items
-
-
-def _after_space(text: str, at: int) -> int:
-    """The position of the first character at or after `at` that is not JSON white space."""
-    found = WHITE_SPACE.match(text, at)
-    assert found is not None, "a pattern of zero or more characters always matches"
-    return found.end()
+__all__ = ["BodyError", "RecordsAnswer", "TooManyRecords", "answer_records", "split_body"]
 
 
 @dataclass

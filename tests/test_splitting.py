@@ -1,5 +1,5 @@
-"""Splitting a request body into records: the same records whatever the form, in time and
-memory bounded by the body, however many records it holds."""
+"""Splitting a request body into records: the same records whatever the form and whichever
+way it is split, in time and memory bounded by the body, however many records it holds."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import msgspec
 import pytest
 
 from factories import usage
-from payoff.service.http_records import (
-    MAX_ITEMS_PER_RECORD,
+from payoff.service.splitting import (
+    MAX_PARTS_PER_RECORD,
     BodyError,
     TooManyRecords,
+    _non_blank_lines,
     _scan_array,
     split_body,
 )
@@ -29,13 +30,25 @@ def test_an_array_and_json_lines_split_into_the_same_records() -> None:
     assert _scan_array(array, 11) == expected  # the bounded scan finds the same items
 
 
+def test_lines_taken_one_at_a_time_are_the_lines_split_at_once() -> None:
+    body = b'  {"a": 1}\r\n\r\n\t\n{}\rx y \n\x0b\n [1]\r\r\n last'
+    at_once = [line.lstrip() for line in body.splitlines() if line.strip()]
+    assert list(_non_blank_lines(body)) == at_once
+    assert at_once == [b'{"a": 1}', b"{}", b"x y ", b"[1]", b"last"]
+
+
+def test_records_among_millions_of_blank_lines_are_found() -> None:
+    body = b"\n" * 3_000_000 + b"{}\r\n" + b" \r" * 1_000_000 + b"[]"
+    assert split_body(body, 10) == [(1, b"{}"), (2, b"[]")]
+
+
 @pytest.mark.parametrize("body", [b"[1,", b"[1 2]", b"[1] x", b"[,]", b"[" * 100_000, b"  ", b"[]"])
 def test_a_body_that_is_not_records_is_refused_whole(body: bytes) -> None:
     with pytest.raises(BodyError):
         split_body(body, 10)
     if body.startswith(b"[") and body != b"[]":
         with pytest.raises(BodyError):  # the scan refuses as the whole decode does
-            split_body(body + b"," * (10 * MAX_ITEMS_PER_RECORD), 10)
+            split_body(body + b"," * (10 * MAX_PARTS_PER_RECORD), 10)
 
 
 @pytest.mark.parametrize(
