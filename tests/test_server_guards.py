@@ -145,7 +145,15 @@ def test_slow_and_keyless_clients_do_not_hold_up_the_others(tmp_path: Path) -> N
             _connections(port, 20) as slow_headers,
             _connections(port, 10) as slow_bodies,
             _connections(port, 1) as (long_headers,),
+            _connections(port, 1) as (unread_body,),
         ):
+            # A body no route reads, sent a byte at a time for ever: answered, then closed.
+            unread_body.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            trickling = threading.Event()
+            trickle = threading.Thread(target=_trickle, args=(unread_body, trickling))
+            trickle.start()
             for sock in slow_headers:  # headers begun, never ended
                 sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\n")
             # Headers past the bound, never ended; sent at once, so the server reads them all
@@ -163,6 +171,11 @@ def test_slow_and_keyless_clients_do_not_hold_up_the_others(tmp_path: Path) -> N
             assert slowest < 2, f"a normal request took {slowest:.2f} s"
             for sock in slow_headers:
                 assert _answer_of(sock).startswith(b"HTTP/1.1 408 Request Timeout")
+            try:  # closed while the client still sends: the trickle goes on until read
+                assert _answer_of(unread_body).startswith(b"HTTP/1.1 200 OK")
+            finally:
+                trickling.set()
+                trickle.join(timeout=10)
             assert _answer_of(long_headers).startswith(
                 b"HTTP/1.1 431 Request Header Fields Too Large"
             )
@@ -171,6 +184,15 @@ def test_slow_and_keyless_clients_do_not_hold_up_the_others(tmp_path: Path) -> N
                 assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer
                 assert answer.endswith(b'{"detail":"the body did not arrive within 2 s"}')
         assert refused and set(refused) == {b"HTTP/1.1 401"}
+
+
+def _trickle(sock: socket.socket, stop: threading.Event) -> None:
+    """Send a chunk of one byte every 0.2 s until the server closes or the test stops."""
+    while not stop.wait(0.2):
+        try:
+            sock.sendall(b"1\r\nx\r\n")
+        except OSError:
+            return
 
 
 def _serve_a_normal_client(server: LiveServer, keys: Keys, seconds: float) -> float:

@@ -10,7 +10,10 @@ subclass of uvicorn's protocol (`payoff serve` runs it as `--http`) adds, per co
 - a header deadline: the headers of each request must be complete within
   `header_timeout_s` of its first byte (of the connection, for the first request), or the
   server answers 408 and closes the connection;
-- a header size bound: more than MAX_HEADER_BYTES before the headers end is 431, closed.
+- a header size bound: more than MAX_HEADER_BYTES before the headers end is 431, closed;
+- a deadline for a body the application did not read (it answered first): uvicorn reads
+  and drops the rest for as long as the client sends it; after the body timeout the
+  connection is closed.
 
 And it answers uvicorn's concurrency bound (`limit_concurrency`, `payoff serve
 --max-connections`) as every other busy answer of the API: 503, a JSON detail and
@@ -51,33 +54,44 @@ def _answer(status: str, detail: str) -> bytes:
 
 
 @functools.cache
-def _header_timeout_s() -> float:
-    """This process's header timeout: `payoff serve` hands it over as PAYOFF_HEADER_TIMEOUT."""
-    return ServerConfig.from_env().header_timeout_s
+def _settings() -> ServerConfig:
+    """This process's timeouts: `payoff serve` hands them over as PAYOFF_HEADER_TIMEOUT and
+    PAYOFF_BODY_TIMEOUT."""
+    return ServerConfig.from_env()
 
 
-async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
-    body = b'{"detail": "busy: the server has as many connections as it serves; retry shortly"}'
+@functools.cache
+def _too_many_connections(limit: int) -> Any:
+    """The ASGI app that answers a request beyond the connection bound: 503, as Busy is."""
+    detail = f"busy: this server process serves {limit} connections at once; retry shortly"
+    body = msgspec.json.encode({"detail": detail})
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", str(RETRY_AFTER_S).encode()),
         (b"connection", b"close"),
     ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def answer(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return answer
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header deadline and a header size bound."""
+    """uvicorn's httptools protocol with a header deadline, a header size bound, a deadline
+    for a body left unread, and the connection bound answered as Busy."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The concurrency bound is checked below, to answer it as the API answers Busy.
         self.max_connections, self.limit_concurrency = self.limit_concurrency, None
-        self.header_timeout_s = _header_timeout_s()
+        self.header_timeout_s = _settings().header_timeout_s
+        self.body_timeout_s = _settings().body_timeout_s
         self._header_deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
+        self._unread_body_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -85,7 +99,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_headers()
+        self._end_unread_body()
         super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            # Answered before its body ended (a GET with a body, a refusal): uvicorn reads
+            # the rest and drops it, for as long as the client sends; the body timeout
+            # bounds that too, then the connection is closed.
+            self._unread_body_deadline = self.loop.call_later(
+                self.body_timeout_s, self.transport.close
+            )
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._end_unread_body()
 
     def data_received(self, data: bytes) -> None:
         awaiting_headers = self._header_deadline is not None
@@ -108,13 +137,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._end_headers()
-        busy = self.max_connections is not None and (
-            len(self.connections) > self.max_connections or len(self.tasks) >= self.max_connections
-        )
-        if not busy:
+        limit = self.max_connections
+        # This connection is among `connections`; this request is not yet among `tasks`.
+        if limit is None or (len(self.connections) <= limit and len(self.tasks) < limit):
             super().on_headers_complete()
             return
-        app, self.app = self.app, _too_many_connections
+        app, self.app = self.app, _too_many_connections(limit)
         try:
             super().on_headers_complete()
         finally:
@@ -128,6 +156,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._header_deadline is not None:
             self._header_deadline.cancel()
             self._header_deadline = None
+
+    def _end_unread_body(self) -> None:
+        if self._unread_body_deadline is not None:
+            self._unread_body_deadline.cancel()
+            self._unread_body_deadline = None
 
     def _headers_late(self) -> None:
         self._header_deadline = None
