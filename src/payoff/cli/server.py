@@ -39,6 +39,42 @@ keys_app = typer.Typer(help="API keys for the server: create, list, revoke.", no
 app.add_typer(keys_app, name="keys")
 
 
+MaxConnections = Annotated[
+    int,
+    typer.Option(
+        help="Connections each server process serves at once (503 with Retry-After beyond).",
+        min=1,
+    ),
+]
+HeaderTimeout = Annotated[
+    float,
+    typer.Option(
+        help="Seconds a request's headers may take, from its first byte (408 beyond).",
+        min=0.1,
+        max=MAX_TIMEOUT_S,
+    ),
+]
+BodyTimeout = Annotated[
+    float,
+    typer.Option(
+        help="Seconds a request's body may take, once its headers are in (408 beyond).",
+        min=0.1,
+        max=MAX_TIMEOUT_S,
+    ),
+]
+
+
+def _hand_to_workers(config: ServerConfig, workers: int) -> None:
+    """The settings uvicorn's worker processes read (they import the app by name)."""
+    from payoff.api.workers import SUPERVISOR_PID
+
+    os.environ.update(config.to_env())
+    if workers > 1:  # each worker ends when this process does (payoff.api.workers)
+        os.environ[SUPERVISOR_PID] = str(os.getpid())
+    else:  # one process serves: no supervisor, whatever an inherited environment says
+        os.environ.pop(SUPERVISOR_PID, None)
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -53,29 +89,9 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(help="Bytes accepted per request body (413 beyond).", min=1024)
     ] = DEFAULT_MAX_BODY_BYTES,
-    max_connections: Annotated[
-        int,
-        typer.Option(
-            help="Connections each server process serves at once (503 with Retry-After beyond).",
-            min=1,
-        ),
-    ] = DEFAULT_MAX_CONNECTIONS,
-    header_timeout: Annotated[
-        float,
-        typer.Option(
-            help="Seconds a request's headers may take, from its first byte (408 beyond).",
-            min=0.1,
-            max=MAX_TIMEOUT_S,
-        ),
-    ] = DEFAULT_HEADER_TIMEOUT_S,
-    body_timeout: Annotated[
-        float,
-        typer.Option(
-            help="Seconds a request's body may take, once its headers are in (408 beyond).",
-            min=0.1,
-            max=MAX_TIMEOUT_S,
-        ),
-    ] = DEFAULT_BODY_TIMEOUT_S,
+    max_connections: MaxConnections = DEFAULT_MAX_CONNECTIONS,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT_S,
+    body_timeout: BodyTimeout = DEFAULT_BODY_TIMEOUT_S,
     log_level: Annotated[
         LogLevel, typer.Option(help="Least severe log lines written (to stderr).")
     ] = LogLevel.info,
@@ -87,7 +103,6 @@ def serve(
         # The application's imports fail here, said plainly, rather than in a worker.
         import payoff.api.app  # noqa: F401
         from payoff.api.protocol import PROTOCOL
-        from payoff.api.workers import SUPERVISOR_PID
 
     settings: Settings = ctx.obj
     # uvicorn's worker processes may not start processes of their own; with several of
@@ -104,11 +119,7 @@ def serve(
         body_timeout_s=body_timeout,
     )
     settings.store().close()  # create and migrate the ledger once, before any worker starts
-    os.environ.update(config.to_env())
-    if workers > 1:  # each worker ends when this process does (payoff.api.workers)
-        os.environ[SUPERVISOR_PID] = str(os.getpid())
-    else:  # one process serves: no supervisor, whatever an inherited environment says
-        os.environ.pop(SUPERVISOR_PID, None)
+    _hand_to_workers(config, workers)
     uvicorn.run(
         "payoff.api.app:create_app_from_env",
         factory=True,
