@@ -14,11 +14,13 @@ from fastapi.responses import HTMLResponse
 
 from payoff import __version__
 from payoff.api import billing, docs_page, keys, metrics, reads, records
+from payoff.api.auth import authenticate
 from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
 from payoff.api.errors import payoff_error_response
-from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, BodyLimit
+from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, RequestGuard
 from payoff.api.metrics import Timing
+from payoff.api.workers import follow_supervisor
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
 from payoff.service.access import KeyCache
@@ -41,7 +43,7 @@ SUMMARY = "Meter AI work in tokens, visible and hidden; cost it exactly; price i
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open what the routes share, from `app.state.config`, and close it at shutdown."""
     config: ServerConfig = app.state.config
-    store = open_store(config.db)
+    store = open_store(config.db, busy_timeout_s=config.busy_timeout_s)
     app.state.store = store
     app.state.keys = KeyCache()
     app.state.catalog = catalog = Catalog.from_file(config.prices)
@@ -108,7 +110,13 @@ def create_app(config: ServerConfig) -> FastAPI:
         app.include_router(router)
     every_route = [*app.routes, *(route for router in routers for route in router.routes)]
     app.add_middleware(AllowHeader, routes=lambda: every_route)
-    app.add_middleware(BodyLimit, limit_for=lambda path: _body_limit(config, path))
+    app.add_middleware(
+        RequestGuard,
+        authenticate=lambda header: authenticate(app.state, header),
+        limit_for=lambda path: _body_limit(config, path),
+        body_timeout_s=config.body_timeout_s,
+    )
+    # Outermost, so that refusals by the guard (401, 408, 413) are timed and counted too.
     app.add_middleware(Timing, metrics=app.state.metrics)
     return app
 
@@ -122,5 +130,9 @@ def _body_limit(config: ServerConfig, path: str) -> int:
 
 
 def create_app_from_env() -> FastAPI:
-    """For uvicorn's worker processes, which import the app by name: settings from PAYOFF_*."""
+    """For uvicorn's worker processes, which import the app by name: settings from PAYOFF_*.
+
+    A worker of `payoff serve --workers N` also ends when its supervisor does.
+    """
+    follow_supervisor()
     return create_app(ServerConfig.from_env())

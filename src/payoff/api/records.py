@@ -15,11 +15,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from payoff.api import examples
 from payoff.api.auth import Caller, Writer
 from payoff.api.body import read_body
+from payoff.api.config import ServerConfig
 from payoff.api.models import ERRORS, Attested, IngestAnswer
 from payoff.service import attestations, http_records
 from payoff.service.clock import now_us
 from payoff.service.http_records import RecordsAnswer, TooManyRecords
-from payoff.service.ingest import BuiltBatch, build_batch
+from payoff.service.ingest import BuiltBatch, Line, build_batch
 from payoff.service.otlp import Receiver, SpanReport, arrive
 from payoff.sources import otlp
 
@@ -63,8 +64,12 @@ ATTESTATION_BODY = {
         },
     }
 }
+INLINE_BYTES = 64 * 1024
+"""Bodies up to this size are split into records on the event loop, larger ones on a thread
+(splitting megabytes takes milliseconds, which would hold up every other request)."""
 INLINE_RECORDS = 16
-"""Requests up to this many records are decoded on the event loop, larger ones on a thread."""
+"""Requests up to this many records (and INLINE_BYTES) are decoded on the event loop,
+larger ones on a thread."""
 BUILDER_RECORDS = 200
 """Requests from this many records are built in the builder process, when there is one."""
 
@@ -83,7 +88,8 @@ async def _write_lines(request: Request, lines: list[tuple[int, bytes]]) -> Reco
 
 
 async def _build(state: Any, lines: list[tuple[int, bytes]]) -> BuiltBatch:
-    if len(lines) <= INLINE_RECORDS:  # tens of microseconds: less than a thread hop
+    inline = len(lines) <= INLINE_RECORDS and sum(len(line) for _, line in lines) <= INLINE_BYTES
+    if inline:  # tens of microseconds: less than a thread hop
         batch, problems = build_batch(state.catalog, None, lines)
     elif state.builder is not None and len(lines) >= BUILDER_RECORDS:
         # Decoding and costing are pure Python: in another process they run beside the
@@ -106,10 +112,17 @@ async def post_events(request: Request, _: Writer) -> Response:
     A retried request never double-counts: records already stored are duplicates. The
     answer comes after the records are committed to disk.
     """
-    config = request.app.state.config
-    body = await read_body(request, config.max_body_bytes)
-    lines = http_records.split_body(body, config.max_records)
+    lines = await _lines_of(request, request.app.state.config)
     return _json((await _write_lines(request, lines)).as_json())
+
+
+async def _lines_of(request: Request, config: ServerConfig) -> list[Line]:
+    """The records of the request's body; the body itself is dropped on return, so that a
+    request holds its records and not the body beside them."""
+    body = await read_body(request, config.max_body_bytes)
+    if len(body) <= INLINE_BYTES:
+        return http_records.split_body(body, config.max_records)
+    return await run_in_threadpool(http_records.split_body, body, config.max_records)
 
 
 @router.post(

@@ -197,6 +197,10 @@ class LedgerWriter:
             result = self.store.write(merged, now_us, check)
             self._wrote.set()
         except BaseException as exc:  # nothing of the group was committed
+            if isinstance(exc, Busy):  # the ledger's, not a request's: each would wait again
+                for submission in group:
+                    _settle(submission.future, exception=exc)
+                return
             if len(group) > 1 and isinstance(exc, Exception):
                 for submission in group:  # one request's failure must not fail the others
                     self._write_group([submission])

@@ -185,7 +185,8 @@ def next_number(conn: Connection, column: Any, prefix: str) -> str:
 class BillingQueries:
     engine: Engine
     _write_transaction: Callable[[], AbstractContextManager[Connection]]
-    """SqlStore's: a transaction holding the write lock (numbers are chosen under it)."""
+    """SqlStore's: a transaction that takes the write lock as it begins (so numbers are
+    chosen under it, and a read before a write cannot go stale)."""
 
     # -- plans -------------------------------------------------------------------------
 
@@ -200,7 +201,7 @@ class BillingQueries:
     ) -> bool:
         """Store a plan version; False when the same body was stored before (a no-op)."""
         p = s.plans.c
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             found = conn.execute(
                 select(p.digest).where(and_(p.id == plan_id, p.version == version))
             ).scalar_one_or_none()
@@ -267,7 +268,7 @@ class BillingQueries:
         c = s.customers.c
         details = {"name": name, "address": address, "email": email, "tax_id": tax_id}
         given = {key: value for key, value in details.items() if value is not None}
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             exists = conn.execute(select(c.id).where(c.id == customer)).first() is not None
             if exists:
                 if given:
@@ -296,7 +297,7 @@ class BillingQueries:
     ) -> None:
         """Put a customer on a plan version from a time; the open subscription ends then."""
         sub = s.subscriptions.c
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             later = conn.execute(
                 select(func.max(sub.starts_at_us)).where(sub.customer == customer)
             ).scalar_one_or_none()
@@ -339,7 +340,7 @@ class BillingQueries:
             sub.starts_at_us < ends_at_us,
             or_(sub.ends_at_us.is_(None), sub.ends_at_us > ends_at_us),
         )
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             changed = conn.execute(
                 update(s.subscriptions).where(running).values(ends_at_us=ends_at_us)
             ).rowcount
@@ -504,7 +505,7 @@ class BillingQueries:
     def save_drafts(self, drafts: Sequence[Invoice], as_of_us: int, now_us: int) -> None:
         """Store draft invoices in one transaction, each replacing its period's draft."""
         i = s.invoices.c
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             for draft in drafts:
                 customer, period = draft.customer, draft.period
                 same_period = and_(i.customer == customer, i.period == period)
@@ -564,7 +565,7 @@ class BillingQueries:
         i = s.invoices.c
         values: dict[str, Any] = {"status": new}
         values["finalized_at_us" if new == "finalized" else "closed_at_us"] = now_us
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             changed = conn.execute(
                 update(s.invoices)
                 .where(and_(i.id == invoice_id, i.status == expected))

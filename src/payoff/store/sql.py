@@ -92,6 +92,9 @@ class SqlStore(
 
     @contextmanager
     def _write_transaction(self) -> Iterator[Connection]:
+        """The one way the store writes: a transaction that holds the write lock from its
+        first statement (see SqliteStore), so what it reads before writing cannot go stale.
+        The engine's own `begin` would not, and a test keeps it out of the store."""
         with self._connect_for_write() as conn, conn.begin():
             yield conn
 
