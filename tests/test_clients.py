@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ LEGACY_DIR = CLIENTS_DIR / ".legacy"
 VERCEL_DIR = CLIENTS_DIR / "vercel"
 TASK_TYPE = "support.ticket"
 RUN_TIMEOUT_S = 60
+PARALLEL_RUNS = 3
+"""Agents running at once: on 2 cores, 3 keep them busy while each waits on its imports."""
 
 RESOURCE = "resource"
 """The customer as a resource attribute, `payoff.customer` in OTEL_RESOURCE_ATTRIBUTES."""
@@ -206,14 +209,19 @@ class Harness:
     server: LiveServer
     keys: Keys
     provider: FakeProvider
-    runs: dict[tuple[str, str], Run] = field(default_factory=dict)
+    pool: ThreadPoolExecutor
+    runs: dict[tuple[str, str], Future[Run]] = field(default_factory=dict)
 
-    def run(self, client: Client, customer_on: str = RESOURCE) -> Run:
-        """The client's agent run once per way of naming the customer (cached)."""
+    def start(self, client: Client, customer_on: str = RESOURCE) -> None:
+        """Start the client's agent run for this way of naming the customer, once."""
         key = (client.name, customer_on)
         if key not in self.runs:
-            self.runs[key] = self._run(client, customer_on)
-        return self.runs[key]
+            self.runs[key] = self.pool.submit(self._run, client, customer_on)
+
+    def run(self, client: Client, customer_on: str = RESOURCE) -> Run:
+        """The client's agent run (each runs once; the tests read the same ledger)."""
+        self.start(client, customer_on)
+        return self.runs[(client.name, customer_on)].result()
 
     def _run(self, client: Client, customer_on: str) -> Run:
         customer = client.name if customer_on == RESOURCE else f"{client.name}.{customer_on}"
@@ -279,17 +287,36 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+def harness(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    """One ledger and server for every client (each its own customers), the runs started
+    up front, a few at a time: mostly interpreter start-up and imports, they overlap well."""
     folder = tmp_path_factory.mktemp("clients")
     db, log = folder / "ledger.db", folder / "serve.log"
     keys = prepare_ledger(db)
     provider = FakeProvider().start()
     try:
-        with live_server(db, log) as server:
-            yield Harness(server, keys, provider)
+        with live_server(db, log) as server, ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+            harness = Harness(server, keys, provider, pool)
+            for client, customer_on in selected_runs(request.session.items):
+                harness.start(client, customer_on)
+            yield harness
     finally:
         provider.shutdown()
         provider.server_close()
+
+
+def selected_runs(items: list[pytest.Item]) -> list[tuple[Client, str]]:
+    """The agent runs the selected tests of this module will read."""
+    runs = []
+    for item in items:
+        client = getattr(item, "callspec", None) and item.callspec.params.get("client")
+        if item.module is not sys.modules[__name__] or not isinstance(client, Client):
+            continue
+        own = item.name.startswith("test_the_customer_named")
+        runs.append((client, client.own_customer if own and client.own_customer else RESOURCE))
+    return runs
 
 
 # -- what the provider said ----------------------------------------------------------------------
