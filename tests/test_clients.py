@@ -67,6 +67,8 @@ class Client:
     """How the client itself says who the customer is (AGENT_CUSTOMER_ON), if it can."""
     legacy: bool = False
     """Runs with tests/clients/.legacy first on its path (requirements/clients-legacy.txt)."""
+    venv: str | None = None
+    """Runs in this venv of tests/clients/ rather than the test venv (`make clients`)."""
 
     @property
     def node(self) -> bool:
@@ -81,6 +83,8 @@ CLIENTS = {
         Client("genai-anthropic", "run_genai_anthropic.py", "anthropic"),
         Client("google-genai", "run_google_genai.py", "google"),
         Client("openllmetry-openai", "run_openllmetry_openai.py", "openai"),
+        Client("openllmetry-legacy", "run_openllmetry_legacy.py", "openai",
+               venv=".legacy-openllmetry"),
         Client("openllmetry-anthropic", "run_openllmetry_anthropic.py", "anthropic"),
         Client("openinference-openai", "run_openinference_openai.py", "openai",
                own_customer="user-id"),
@@ -128,6 +132,10 @@ OPENAI_V2_BUCKETS = (
     "gen_ai.usage.input_tokens/output_tokens (no cache read, no reasoning) in either semconv "
     "mode; the receiver cannot recover them"
 )
+OPENLLMETRY_LEGACY_REASONING = (
+    "OpenLLMetry <= 0.47 sends reasoning as llm.usage.reasoning_tokens, not read (beside "
+    "gen_ai.usage.prompt_tokens, completion_tokens, cache_read_input_tokens, which are)"
+)
 LITELLM_BUCKETS = (
     "client side: LiteLLM's otel callback sends gen_ai.usage.input_tokens/output_tokens, "
     "gen_ai.system and no cache read nor reasoning (only inside metadata.usage_object, a "
@@ -141,6 +149,7 @@ LITELLM_SPLIT = (
 
 XFAIL_STEPS = {
     "openai-v2": OPENAI_V2_BUCKETS,
+    "openllmetry-legacy": OPENLLMETRY_LEGACY_REASONING,
     "genai-anthropic": f"{ANTHROPIC_TWICE}; {CACHE_WRITE}",
     "openllmetry-anthropic": ANTHROPIC_TWICE,
     "pydantic-ai": PYDANTIC_REASONING,
@@ -158,6 +167,7 @@ XFAIL_TOKENS_AND_COST = {
     **XFAIL_STEPS,
     "vercel-ai": f"{VERCEL_BUCKETS}; {VERCEL_TASK}",
     "pydantic-ai": f"{PYDANTIC_REASONING} (the visible step counts its reasoning as visible)",
+    "openllmetry-legacy": f"{OPENLLMETRY_LEGACY_REASONING} (the visible step counts it)",
 }
 XFAIL_OWN_CUSTOMER = {
     "genai-openai": AGENT_SPAN_CUSTOMER,
@@ -239,6 +249,11 @@ class Harness:
         return Run(client, customer, started, self._tasks_of(customer), output)
 
     def _command(self, client: Client) -> list[str]:
+        if client.venv is not None:
+            python = CLIENTS_DIR / client.venv / "bin" / "python"
+            if not python.exists():
+                pytest.fail(f"{python} is missing: run `make clients` first (make test does)")
+            return [str(python), str(CLIENTS_DIR / client.script)]
         if not client.node:
             return [sys.executable, str(CLIENTS_DIR / client.script)]
         node = shutil.which("node")
