@@ -40,7 +40,7 @@ ANSWER_TEXT = "Your order A-1234 left the warehouse today."
 PLAN_TEXT = "I will look the order up first."
 
 OPENAI_SNAPSHOT = "gpt-5-mini-2025-08-07"
-ANTHROPIC_MODEL = "claude-sonnet-4-5-20250929"
+ANTHROPIC_MODEL = "claude-sonnet-4-6"
 GEMINI_VERSION = "gemini-2.5-flash"
 
 

@@ -102,7 +102,7 @@ def anthropic_run(trace_ids: list[str]) -> None:
     with agent_run(trace_ids):
         for prompt in (PLAN_PROMPT, ANSWER_PROMPT):
             client.messages.create(
-                model="claude-sonnet-4-5",
+                model="claude-sonnet-4-6",
                 max_tokens=1024,
                 messages=[{"role": "user", "content": prompt}],
             )
