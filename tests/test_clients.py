@@ -180,9 +180,9 @@ XFAIL_OWN_CUSTOMER = {
 }
 
 
-def clients(xfails: dict[str, str], only: list[str] | None = None) -> list[Any]:
-    """The clients as test parameters, each known failure marked strict with its cause."""
-    chosen = [CLIENTS[name] for name in only] if only is not None else CLIENTS.values()
+def clients(xfails: dict[str, str], chosen: list[Client] | None = None) -> list[Any]:
+    """The clients (all, or those chosen) as test parameters, each known failure marked
+    strict with its cause."""
     return [
         pytest.param(
             client,
@@ -194,7 +194,7 @@ def clients(xfails: dict[str, str], only: list[str] | None = None) -> list[Any]:
             if client.name in xfails
             else [],
         )
-        for client in chosen
+        for client in (CLIENTS.values() if chosen is None else chosen)
     ]
 
 
@@ -420,7 +420,7 @@ def test_visible_and_hidden_tokens_and_the_cost_are_exact(harness: Harness, clie
     assert shown == [(visible, total - visible, cost)], run.explain()
 
 
-OWN_CUSTOMER = [name for name, client in CLIENTS.items() if client.own_customer]
+OWN_CUSTOMER = [client for client in CLIENTS.values() if client.own_customer]
 
 
 @pytest.mark.parametrize("client", clients(XFAIL_OWN_CUSTOMER, OWN_CUSTOMER))
@@ -434,3 +434,32 @@ def test_the_customer_named_the_clients_own_way_gets_the_run(
     steps = [step for task in run.tasks for step in task["step_list"] if step["kind"] == "llm"]
     assert len(run.tasks) == 1 and len(steps) == 2, run.explain()
     assert run.tasks[0]["customer"] == run.customer, run.explain()
+
+
+# -- a stream without usage ----------------------------------------------------------------------
+
+STREAM_WITHOUT_USAGE = Client("genai-openai-stream", "run_genai_openai_stream.py", "openai")
+STREAM_IGNORED = (
+    "a chat span with a model, gen_ai.request.stream = True and no gen_ai.usage.* is ignored: "
+    "the call is lost and the plan call before it is inferred visible"
+)
+
+
+@pytest.mark.parametrize(
+    "client", clients({STREAM_WITHOUT_USAGE.name: STREAM_IGNORED}, [STREAM_WITHOUT_USAGE])
+)
+def test_a_stream_without_usage_is_an_unpriced_step_and_stays_the_visible_one(
+    harness: Harness, client: Client
+) -> None:
+    """The answer streamed with no usage (OpenAI sends none unless asked): a step all the
+    same, unpriced, with its model, as payoff's SDK records it, and still the visible one."""
+    run = harness.run(client)
+    plan = expected_calls(client)[0]
+    assert len(run.tasks) == 1, run.explain()
+    (task,) = run.tasks
+    steps = sorted(task["step_list"], key=lambda step: step["occurred_at_us"])
+    assert len(steps) == 2 and bucket_view(steps[0]) == plan, run.explain()
+    assert steps[1]["model"] == plan.model and steps[1]["cost_usd"] is None, run.explain()
+    cost = format_nanousd(expected_cost_nanousd([plan], run.started))
+    shown = (task["unpriced_steps"], task["tokens_visible"], task["cost_usd"])
+    assert shown == (1, 0, cost), run.explain()

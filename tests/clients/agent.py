@@ -82,16 +82,27 @@ def finish(provider: TracerProvider, trace_ids: list[str]) -> None:
 # Imported inside each function: an agent script loads only the SDK it uses.
 
 
-def openai_chat_run(trace_ids: list[str]) -> None:
-    """One agent run of two Chat Completions calls with the official openai SDK."""
+def openai_chat_run(trace_ids: list[str], stream_answer: bool = False) -> None:
+    """One agent run of two Chat Completions calls with the official openai SDK.
+
+    With `stream_answer`, the answer is streamed as most chat front ends do, without
+    `stream_options={"include_usage": True}`: OpenAI then sends no usage at all.
+    """
     import openai
 
     client = openai.OpenAI(base_url=provider_url("/v1"), api_key="sk-fake", max_retries=0)
     with agent_run(trace_ids):
-        for prompt in (PLAN_PROMPT, ANSWER_PROMPT):
-            client.chat.completions.create(
-                model="gpt-5-mini", messages=[{"role": "user", "content": prompt}]
-            )
+        client.chat.completions.create(
+            model="gpt-5-mini", messages=[{"role": "user", "content": PLAN_PROMPT}]
+        )
+        answer = [{"role": "user", "content": ANSWER_PROMPT}]
+        if stream_answer:
+            for _chunk in client.chat.completions.create(
+                model="gpt-5-mini", messages=answer, stream=True
+            ):
+                pass
+        else:
+            client.chat.completions.create(model="gpt-5-mini", messages=answer)
 
 
 def anthropic_run(trace_ids: list[str]) -> None:
