@@ -43,7 +43,8 @@ CLIENTS_DIR = TESTS / "clients"
 LEGACY_DIR = CLIENTS_DIR / ".legacy"
 VERCEL_DIR = CLIENTS_DIR / "vercel"
 TASK_TYPE = "support.ticket"
-RUN_TIMEOUT_S = 60
+RUN_TIMEOUT_S = 180
+"""A guard against a hung agent only: LiteLLM alone takes 5-25 s to import, by machine load."""
 PARALLEL_RUNS = 3
 """Agents running at once: on 2 cores, 3 keep them busy while each waits on its imports."""
 
