@@ -228,6 +228,8 @@ class Run:
 
 @dataclass
 class Harness:
+    """The server, the fake provider and the agent runs, shared by the tests of a module."""
+
     server: LiveServer
     keys: Keys
     provider: FakeProvider
@@ -273,7 +275,7 @@ class Harness:
         if node is None:
             pytest.skip("node is not installed: the Vercel AI SDK agent needs it")
         if not (VERCEL_DIR / "node_modules").is_dir():
-            pytest.fail(f"run `npm ci --prefix {VERCEL_DIR}` first (make test does)")
+            pytest.fail(f"run `npm ci --prefix {VERCEL_DIR}` (or `make clients`) first")
         return [node, str(CLIENTS_DIR / client.script)]
 
     def _environment(self, client: Client, customer_on: str, customer: str) -> dict[str, str]:
@@ -283,10 +285,7 @@ class Harness:
         paths = [str(CLIENTS_DIR), str(TESTS), str(TESTS.parent / "src")]
         if client.legacy:
             if not LEGACY_DIR.is_dir():
-                pytest.fail(
-                    f"run `pip install --no-deps --target {LEGACY_DIR} "
-                    "-r requirements/clients-legacy.txt` first (make test does)"
-                )
+                pytest.fail(f"{LEGACY_DIR} is missing: run `make clients` first (make test does)")
             paths.insert(0, str(LEGACY_DIR))
         return {
             **os.environ,
@@ -306,8 +305,8 @@ class Harness:
     def _tasks_of(self, customer: str) -> list[dict[str, Any]]:
         headers = self.keys.header(self.keys.admin)
         with httpx.Client(base_url=self.server.url, headers=headers, timeout=10) as http:
-            listed = http.get("/v1/tasks", params={"customer": customer})
-            assert listed.status_code == 200, listed.text
+            # raise_for_status, not assert: an unreadable ledger is no client's known failure.
+            listed = http.get("/v1/tasks", params={"customer": customer}).raise_for_status()
             return [
                 http.get(f"/v1/tasks/{task['id']}").raise_for_status().json()
                 for task in listed.json()["items"]
