@@ -111,7 +111,9 @@ ANTHROPIC_TWICE = (
 CACHE_WRITE = "cache writes arrive as gen_ai.usage.cache_write.input_tokens, which is not read"
 PYDANTIC_REASONING = "reasoning arrives as gen_ai.usage.details.reasoning_tokens, not read"
 CONVERSATION_OPEN = (
-    "pydantic-ai sets gen_ai.conversation.id on every span: the task never closes (status open)"
+    "pydantic-ai sets gen_ai.conversation.id on every span: the task never closes (status "
+    "open); once an inactivity window closes such tasks, start the harness's payoff serve "
+    "with a short one and read the task after it"
 )
 VERCEL_BUCKETS = (
     "the AI SDK sends cache reads and reasoning only as ai.usage.cachedInputTokens / "
