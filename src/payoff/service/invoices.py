@@ -16,6 +16,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from payoff.core.canonical import text_digest
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
 from payoff.core.invoicing import Invoice, make_invoice, plain, transition
 from payoff.core.periods import Period, from_us, iso_from_us
@@ -46,7 +47,7 @@ from payoff.service.rating import (
     months_before,
     rate_period,
 )
-from payoff.store.billing import StoredInvoice
+from payoff.store.billing import Finalizing, StoredInvoice
 from payoff.store.protocol import BillingStore, RatingStore, RecordStore
 
 # -- the invoice run ---------------------------------------------------------------------
@@ -241,7 +242,6 @@ def act_on_invoice(store: BillingStore, invoice_id: str, action: str) -> dict[st
     if action == "void":
         _check_no_later_lines(store, invoice)
     if action == "finalize":
-        _check_basis(store, invoice)
         _finalize(store, invoice)
     elif not store.set_invoice_status(invoice_id, invoice.status, new, now_us()):
         raise BillingError(f"invoice {invoice_id} changed while being {action}d; try again")
@@ -249,26 +249,40 @@ def act_on_invoice(store: BillingStore, invoice_id: str, action: str) -> dict[st
 
 
 def _finalize(store: BillingStore, invoice: Invoice) -> None:
-    """Finalize with the next number of the issuer's year (given in the same transaction,
-    so never twice) and the issuer's details as they are now; then the credit notes."""
+    """Finalize the draft as it was read and checked, with the next number of the issuer's
+    year and the issuer's details as they are now, and issue its credit notes: one
+    transaction, which the store refuses if the draft changed since it was read (a run
+    replaced it), so what is finalized is what was checked. The checks that read other
+    invoices run inside it, under the write lock, so those cannot change either."""
     issuer, at_us = configured_issuer(), now_us()
     year = from_us(at_us).year
-    prefix = f"{issuer.number_prefix}-{year}-"
-    if store.finalize_invoice(invoice.id, prefix, issuer.to_json(), at_us) is None:
+    finalizing = Finalizing(
+        draft_digest=text_digest(invoice.to_json()),
+        number_prefix=f"{issuer.number_prefix}-{year}-",
+        note_prefix=f"{CREDIT_NOTE_PREFIX}-{year}-",
+        issuer=issuer.to_json(),
+        at_us=at_us,
+    )
+
+    def checked_under_lock() -> list[CreditNote]:
+        _check_basis(store, invoice)
+        return _credit_notes(store, invoice)
+
+    if store.finalize_invoice(invoice.id, finalizing, checked_under_lock) is None:
         raise BillingError(f"invoice {invoice.id} changed while being finalized; try again")
-    _issue_credit_notes(store, invoice, f"{CREDIT_NOTE_PREFIX}-{year}-")
 
 
-def _issue_credit_notes(store: BillingStore, invoice: Invoice, number_prefix: str) -> None:
+def _credit_notes(store: BillingStore, invoice: Invoice) -> list[CreditNote]:
     """Negative late lines credit an earlier finalized invoice: a credit note against it,
     applied on this one. Nothing finalized is edited."""
+    notes = []
     for period, lines in credits_by_period(invoice).items():
         against = store.list_invoices(
             invoice.customer, period, statuses=BILLED_STATUSES, limit=None
         )
         if against:
-            note = credit_note(invoice, against[-1].id, period, lines)
-            store.save_credit_note(note, now_us(), number_prefix)
+            notes.append(credit_note(invoice, against[-1].id, period, lines))
+    return notes
 
 
 def _check_basis(store: BillingStore, invoice: Invoice) -> None:

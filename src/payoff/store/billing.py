@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from payoff.core.canonical import DocumentError, canonical_json
+from payoff.core.canonical import DocumentError, canonical_json, text_digest
 from payoff.core.errors import Conflict, StoreError
 from payoff.core.periods import US_PER_DAY
 from payoff.core.statuses import BILLED_STATUSES, OPEN
@@ -114,6 +114,21 @@ class StoredInvoice:
     """Assigned when the invoice is finalized; drafts have none, a voided one keeps it."""
     issuer: str | None = None
     """The issuer's details as JSON, as configured when the invoice was finalized."""
+
+
+@dataclass(frozen=True)
+class Finalizing:
+    """What finalizing a draft writes beside it, as the service chose it."""
+
+    draft_digest: str
+    """The digest of the draft document the service checked: only that draft is finalized."""
+    number_prefix: str
+    """The invoice's number is the next after it; a credit note's the next after
+    `note_prefix`."""
+    note_prefix: str
+    issuer: str | None
+    """The issuer's details as JSON, kept with the invoice."""
+    at_us: int
 
 
 @dataclass(frozen=True)
@@ -573,41 +588,62 @@ class BillingQueries:
         return bool(changed)
 
     def finalize_invoice(
-        self, invoice_id: str, number_prefix: str, issuer: str | None, now_us: int
+        self,
+        invoice_id: str,
+        finalizing: Finalizing,
+        before_write: Callable[[], Sequence[CreditNote]] | None = None,
     ) -> str | None:
-        """Move a draft to finalized and give it the next number after `number_prefix`, in
-        one transaction under the write lock; None when it was no longer a draft."""
+        """Finalize a draft, numbered after `finalizing.number_prefix`, with the credit notes
+        `before_write` returns, all in one transaction under the write lock; None when the
+        invoice is no longer the draft the service checked (its digest differs, or it is
+        not a draft).
+
+        `before_write` runs first, under the lock: what it reads (the other invoices the
+        draft depends on, those its notes credit) cannot change before this commits.
+        """
         i = s.invoices.c
         with self._write_transaction() as conn:
-            number = next_number(conn, i.number, number_prefix)
-            changed = conn.execute(
+            notes = before_write() if before_write is not None else ()
+            found = conn.execute(select(i.status, i.document).where(i.id == invoice_id)).first()
+            if (
+                found is None
+                or found.status != "draft"
+                or text_digest(found.document) != finalizing.draft_digest
+            ):
+                return None
+            number = next_number(conn, i.number, finalizing.number_prefix)
+            conn.execute(
                 update(s.invoices)
                 .where(and_(i.id == invoice_id, i.status == "draft"))
-                .values(status="finalized", finalized_at_us=now_us, number=number, issuer=issuer)
-            ).rowcount
-        return number if changed else None
-
-    # -- credit notes --------------------------------------------------------------------
-
-    def save_credit_note(self, note: CreditNote, now_us: int, number_prefix: str = "") -> bool:
-        """Store a credit note once, numbered after `number_prefix` when one is given;
-        False when its id exists already."""
-        c = s.credit_notes.c
-        with self._write_transaction() as conn:
-            if conn.execute(select(c.id).where(c.id == note.id)).first() is not None:
-                return False
-            number = next_number(conn, c.number, number_prefix) if number_prefix else None
-            conn.execute(
-                s.credit_notes.insert().values(
-                    id=note.id,
-                    invoice=note.invoice,
-                    customer=note.customer,
-                    document=note.to_json(),
-                    created_at_us=now_us,
+                .values(
+                    status="finalized",
+                    finalized_at_us=finalizing.at_us,
                     number=number,
+                    issuer=finalizing.issuer,
                 )
             )
-        return True
+            for note in notes:
+                self._insert_credit_note(conn, note, finalizing)
+        return number
+
+    def _insert_credit_note(
+        self, conn: Connection, note: CreditNote, finalizing: Finalizing
+    ) -> None:
+        c = s.credit_notes.c
+        if conn.execute(select(c.id).where(c.id == note.id)).first() is not None:
+            raise StoreError(f"credit note {note.id} exists already")
+        conn.execute(
+            s.credit_notes.insert().values(
+                id=note.id,
+                invoice=note.invoice,
+                customer=note.customer,
+                document=note.to_json(),
+                created_at_us=finalizing.at_us,
+                number=next_number(conn, c.number, finalizing.note_prefix),
+            )
+        )
+
+    # -- credit notes --------------------------------------------------------------------
 
     def get_credit_note(self, note_id: str) -> StoredCreditNote | None:
         c = s.credit_notes.c

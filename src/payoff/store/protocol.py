@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         DayBudget,
         DayTasks,
         DayUsage,
+        Finalizing,
         StoredCreditNote,
         StoredInvoice,
         StoredPlan,
@@ -444,14 +445,14 @@ class BillingStore(Protocol):
         ...
 
     def finalize_invoice(
-        self, invoice_id: str, number_prefix: str, issuer: str | None, now_us: int
+        self,
+        invoice_id: str,
+        finalizing: Finalizing,
+        before_write: Callable[[], Sequence[CreditNote]] | None = None,
     ) -> str | None:
-        """Finalize a draft with the next number after `number_prefix` (chosen in the same
-        transaction, never reused) and the issuer's details; None when it was not a draft."""
-        ...
-
-    def save_credit_note(self, note: CreditNote, now_us: int, number_prefix: str = "") -> bool:
-        """Store a credit note, numbered when a prefix is given; False when its id is stored."""
+        """Finalize the draft whose document has `finalizing.draft_digest`, with the next
+        number (never reused) and the credit notes `before_write` returns (it runs first,
+        under the write lock), in one transaction; None when it is not that draft."""
         ...
 
     def get_credit_note(self, note_id: str) -> StoredCreditNote | None:
