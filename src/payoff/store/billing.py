@@ -35,7 +35,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.canonical import DocumentError, canonical_json, text_digest
 from payoff.core.errors import Conflict, StoreError
-from payoff.core.periods import US_PER_DAY
+from payoff.core.periods import US_PER_DAY, iso_from_us
 from payoff.core.statuses import BILLED_STATUSES, OPEN
 from payoff.core.token_classes import TOKEN_CLASSES, VISIBLE_CLASS, VISIBLE_PART
 from payoff.store import schema as s
@@ -129,6 +129,8 @@ class Finalizing:
     issuer: str | None
     """The issuer's details as JSON, kept with the invoice."""
     at_us: int
+    records_digest: str | None = None
+    """The digest of the ledger rows the invoice was computed from (`core.ledger_rows`)."""
 
 
 @dataclass(frozen=True)
@@ -593,14 +595,17 @@ class BillingQueries:
         finalizing: Finalizing,
         before_write: Callable[[], Sequence[CreditNote]] | None = None,
     ) -> str | None:
-        """Finalize a draft, numbered after `finalizing.number_prefix`, with the credit notes
-        `before_write` returns, all in one transaction under the write lock; None when the
-        invoice is no longer the draft the service checked (its digest differs, or it is
-        not a draft).
+        """Finalize a draft and issue the credit notes `before_write` returns, in one
+        transaction under the write lock: each is numbered, sealed (`core.chain`) and
+        chained after the document finalized before it. None when the invoice is no longer
+        the draft the service checked (its digest differs, or it is not a draft).
 
         `before_write` runs first, under the lock: what it reads (the other invoices the
         draft depends on, those its notes credit) cannot change before this commits.
         """
+        from payoff.core.chain import Seal
+        from payoff.core.invoicing import Invoice
+
         i = s.invoices.c
         with self._write_transaction() as conn:
             notes = before_write() if before_write is not None else ()
@@ -612,6 +617,15 @@ class BillingQueries:
             ):
                 return None
             number = next_number(conn, i.number, finalizing.number_prefix)
+            issued_at = iso_from_us(finalizing.at_us)
+            seal = Seal(
+                number,
+                issued_at,
+                _chain_head(conn),
+                finalizing.records_digest,
+                None if finalizing.issuer is None else text_digest(finalizing.issuer),
+            )
+            document = Invoice.from_json(found.document, "draft").sealed(seal).to_json()
             conn.execute(
                 update(s.invoices)
                 .where(and_(i.id == invoice_id, i.status == "draft"))
@@ -620,28 +634,36 @@ class BillingQueries:
                     finalized_at_us=finalizing.at_us,
                     number=number,
                     issuer=finalizing.issuer,
+                    document=document,
                 )
             )
+            _chain(conn, "invoice", invoice_id, document)
             for note in notes:
-                self._insert_credit_note(conn, note, finalizing)
+                self._issue_credit_note(conn, note, finalizing)
         return number
 
-    def _insert_credit_note(
+    def _issue_credit_note(
         self, conn: Connection, note: CreditNote, finalizing: Finalizing
     ) -> None:
+        from payoff.core.chain import Seal
+
         c = s.credit_notes.c
         if conn.execute(select(c.id).where(c.id == note.id)).first() is not None:
             raise StoreError(f"credit note {note.id} exists already")
+        number = next_number(conn, c.number, finalizing.note_prefix)
+        seal = Seal(number, iso_from_us(finalizing.at_us), _chain_head(conn))
+        document = note.sealed(seal).to_json()
         conn.execute(
             s.credit_notes.insert().values(
                 id=note.id,
                 invoice=note.invoice,
                 customer=note.customer,
-                document=note.to_json(),
+                document=document,
                 created_at_us=finalizing.at_us,
-                number=next_number(conn, c.number, finalizing.note_prefix),
+                number=number,
             )
         )
+        _chain(conn, "credit_note", note.id, document)
 
     # -- credit notes --------------------------------------------------------------------
 
@@ -670,6 +692,27 @@ class BillingQueries:
             from payoff.core.credit_notes import CreditNote
 
             return [CreditNote.from_json(text) for text in conn.scalars(query)]
+
+
+def _chain_head(conn: Connection) -> str:
+    """The digest of the last document chained, or GENESIS: what the next one names.
+    Read inside the write transaction that chains the next one."""
+    from payoff.core.chain import GENESIS
+
+    c = s.document_chain.c
+    head = conn.execute(select(c.digest).order_by(c.seq.desc()).limit(1)).scalar_one_or_none()
+    return GENESIS if head is None else str(head)
+
+
+def _chain(conn: Connection, kind: str, document_id: str, text: str) -> None:
+    """Chain a document just finalized: the next place, and the digest of its text."""
+    c = s.document_chain.c
+    last = conn.execute(select(func.max(c.seq))).scalar_one_or_none() or 0
+    conn.execute(
+        s.document_chain.insert().values(
+            seq=last + 1, kind=kind, document=document_id, digest=text_digest(text)
+        )
+    )
 
 
 def _plan_refs(invoice: Invoice) -> list[tuple[str, str]]:
