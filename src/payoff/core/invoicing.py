@@ -215,8 +215,8 @@ class Invoice:
     order; `late` the lines for earlier periods; `windows` the subscription windows rated;
     `basis` the finalized invoices the late lines were computed against (finalizing is
     refused once they change; None on documents written before it was recorded);
-    `rerated` the earlier periods rated again for the late lines, and how (empty on
-    documents written before it was recorded, and when none was); `seal` what finalizing
+    `rerated` the earlier periods rated again for the late lines, and how (None on
+    documents written before it was recorded); `seal` what finalizing
     added (`core.chain`; None on drafts, and on documents finalized before documents were
     sealed).
     """
@@ -236,7 +236,7 @@ class Invoice:
     inputs_digest: str
     windows: tuple[Window, ...] = ()
     basis: tuple[str, ...] | None = ()
-    rerated: tuple[Rerated, ...] = ()
+    rerated: tuple[Rerated, ...] | None = ()
     seal: Seal | None = None
 
     def __post_init__(self) -> None:
@@ -303,7 +303,7 @@ class Invoice:
             body["windows"] = [window.to_json_value() for window in self.windows]
         if self.basis is not None:
             body["basis"] = list(self.basis)
-        if self.rerated:
+        if self.rerated is not None:
             body["rerated"] = [rerated.to_json_value() for rerated in self.rerated]
         if self.seal is not None:
             body["seal"] = self.seal.to_json_value()
@@ -361,7 +361,7 @@ class Invoice:
             inputs_digest=text_field(document, "inputs_digest"),
             windows=windows,
             basis=None if basis is None else tuple(basis),
-            rerated=tuple(Rerated.from_json_value(r) for r in typed_list(document, "rerated")),
+            rerated=_rerated(document),
             seal=Seal.from_json_value(document["seal"]) if "seal" in document else None,
         )
         if invoice.lines != tuple(lines):
@@ -395,12 +395,10 @@ INVOICE_KEYS = {
 INVOICE_OPTIONAL = {"status", "windows", "basis", "rerated", "seal"}
 
 
-def typed_list(document: Mapping[str, Any], key: str) -> list[Any]:
-    """An optional list field: empty when it is absent."""
-    if key not in document:
-        return []
-    found: list[Any] = typed_field(document, key, list)
-    return found
+def _rerated(document: Mapping[str, Any]) -> tuple[Rerated, ...] | None:
+    if "rerated" not in document:
+        return None
+    return tuple(Rerated.from_json_value(r) for r in typed_field(document, "rerated", list))
 
 
 def _status(text: str) -> InvoiceStatus:

@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from payoff.core.buckets import Bucket
+    from payoff.core.chain import ChainEntry
     from payoff.core.credit_notes import CreditNote
     from payoff.core.invoicing import Invoice
+    from payoff.core.ledger_rows import LedgerRows
     from payoff.store.access import StoredKey, StoredSecret
+    from payoff.store.audit import IssuedDocument, RowsWanted
     from payoff.store.billing import (
         Customer,
         DayBudget,
@@ -574,6 +577,26 @@ class AccessStore(Protocol):
         ...
 
 
+class AuditStore(Protocol):
+    """What verifying reads: rows and finalized documents as stored, the chain, the file."""
+
+    def ledger_rows(self, wanted: RowsWanted) -> LedgerRows:
+        """A customer's rows that may bear on an invoice: a superset, as stored."""
+        ...
+
+    def issued_documents(self) -> list[IssuedDocument]:
+        """Every invoice once finalized and every credit note, as stored (not decoded)."""
+        ...
+
+    def document_chain(self) -> list[ChainEntry]:
+        """The chain of finalized documents, in order."""
+        ...
+
+    def integrity_problems(self) -> list[str]:
+        """What the database's own integrity check finds; none when the file is sound."""
+        ...
+
+
 class Store(
     RecordStore,
     TaskReads,
@@ -581,6 +604,7 @@ class Store(
     BillingStore,
     OutcomeStore,
     AccessStore,
+    AuditStore,
     Protocol,
 ):
     """Every role: what a backend implements and `open_store` returns."""
@@ -593,6 +617,7 @@ ROLES: tuple[type, ...] = (
     BillingStore,
     OutcomeStore,
     AccessStore,
+    AuditStore,
 )
 """The role protocols, in the order drawn above."""
 
@@ -621,3 +646,8 @@ class IntegrityStore(TaskReads, VerifyingStore, Protocol):
 
 class AttestationStore(IngestStore, AccessStore, Protocol):
     """Signed verdicts: the customer's secrets, then an outcome-checked write."""
+
+
+class VerifiedBillingStore(BillingStore, AuditStore, Protocol):
+    """Invoices with the rows they are computed from: finalizing seals an invoice with the
+    digest of its rows, and verifying re-derives finalized documents from them."""

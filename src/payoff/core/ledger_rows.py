@@ -1,0 +1,274 @@
+"""Ledger rows as canonical JSON lines: what an invoice was computed from, and its digest.
+
+An invoice is computed from rows of the ledger: its customer's events, tasks and their
+status changes, outcome claims and the verdicts on them (attestations and decisions), the
+customer's subscriptions and the plan versions they name, and, for late lines, the
+finalized invoices whose lines were subtracted. `core.derivation.select_rows` says exactly
+which. Each row is one line of canonical JSON (keys sorted, no spaces, `table` naming its
+table), the lines are in one order, and
+
+    records digest = sha256 of the lines, each followed by a newline
+
+which is what a finalized invoice's seal records (`core.chain.Seal.records_digest`) and
+what a customer's bundle holds line for line: `sha256sum` over those lines gives it back.
+
+Order: tables as in TABLES, and within a table by the key its entry names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple, get_type_hints
+
+from payoff.core.canonical import DocumentError, canonical_json
+
+
+class PlanRow(NamedTuple):
+    id: str
+    version: int
+    currency: str
+    digest: str
+    body: dict[str, Any]
+
+
+class SubscriptionRow(NamedTuple):
+    """A subscription as it bears on an invoice: its end is left out (None) when it falls
+    at or after the end of the invoice's period (a later change of plan ends it there)."""
+
+    customer: str
+    plan_id: str
+    plan_version: int
+    starts_at_us: int
+    ends_at_us: int | None
+
+
+class InvoiceRow(NamedTuple):
+    """A finalized invoice whose lines an invoice's late lines were computed against: its
+    stored document (status aside, which moves)."""
+
+    id: str
+    document: dict[str, Any]
+
+
+class TaskRow(NamedTuple):
+    id: str
+    customer: str
+    type: str | None
+    started_at_us: int | None
+    created_at_us: int
+
+
+class TaskUpdateRow(NamedTuple):
+    task: str
+    status: str
+    customer: str
+    type: str | None
+    occurred_at_us: int
+    received_at_us: int
+
+
+class EventRow(NamedTuple):
+    id: str
+    occurred_at_us: int
+    received_at_us: int
+    customer: str
+    task: str | None
+    task_type: str | None
+    kind: str
+    provider: str | None
+    model: str | None
+    input_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    visible: bool
+    batch: bool
+    quantity: str | None
+    unit: str | None
+    cost_given_nanousd: int | None
+    cost_nanousd: int | None
+    cost_visible_nanousd: int | None
+    cost_source: str | None
+    attributes: str | None
+
+
+class OutcomeRow(NamedTuple):
+    id: str
+    task: str
+    customer: str
+    type: str
+    value: str | None
+    evidence_digest: str | None
+    occurred_at_us: int
+    received_at_us: int
+
+
+class AttestationRow(NamedTuple):
+    id: str
+    outcome: str
+    verdict: str
+    occurred_at_us: int
+    received_at_us: int
+
+
+class DecisionRow(NamedTuple):
+    outcome: str
+    action: str
+    by: str
+    reason: str | None
+    occurred_at_us: int
+    received_at_us: int
+
+
+class Table(NamedTuple):
+    """A table whose rows an invoice reads: its row type and the key that orders it."""
+
+    name: str
+    row: type[Any]
+    key: Callable[[Any], tuple[Any, ...]]
+
+
+TABLES = (
+    Table("plans", PlanRow, lambda r: (r.id, r.version)),
+    Table("subscriptions", SubscriptionRow, lambda r: (r.starts_at_us, r.plan_id, r.plan_version)),
+    Table("invoices", InvoiceRow, lambda r: (r.id,)),
+    Table("tasks", TaskRow, lambda r: (r.id,)),
+    Table("task_updates", TaskUpdateRow, lambda r: (r.task, r.status)),
+    Table("events", EventRow, lambda r: (r.occurred_at_us, r.id)),
+    Table("outcomes", OutcomeRow, lambda r: (r.occurred_at_us, r.id)),
+    Table("attestations", AttestationRow, lambda r: (r.id,)),
+    Table(
+        "outcome_decisions",
+        DecisionRow,
+        lambda r: (r.outcome, r.occurred_at_us, r.received_at_us, r.action, r.by, r.reason or ""),
+    ),
+)
+BY_NAME = {table.name: table for table in TABLES}
+
+
+@dataclass(frozen=True)
+class LedgerRows:
+    """Rows of one customer's ledger, by table (fields named as TABLES names them)."""
+
+    plans: tuple[PlanRow, ...] = ()
+    subscriptions: tuple[SubscriptionRow, ...] = ()
+    invoices: tuple[InvoiceRow, ...] = ()
+    tasks: tuple[TaskRow, ...] = ()
+    task_updates: tuple[TaskUpdateRow, ...] = ()
+    events: tuple[EventRow, ...] = ()
+    outcomes: tuple[OutcomeRow, ...] = ()
+    attestations: tuple[AttestationRow, ...] = ()
+    outcome_decisions: tuple[DecisionRow, ...] = ()
+
+    def count(self) -> int:
+        return sum(len(getattr(self, table.name)) for table in TABLES)
+
+    def in_order(self) -> LedgerRows:
+        """The same rows, each table in its key's order, one row a key (a table's key is
+        unique in a ledger: a later row of the same key replaces an earlier one)."""
+        return LedgerRows(
+            **{
+                table.name: tuple(
+                    sorted(
+                        {table.key(row): row for row in getattr(self, table.name)}.values(),
+                        key=table.key,
+                    )
+                )
+                for table in TABLES
+            }
+        )
+
+    def lines(self) -> Iterator[str]:
+        """Every row as its canonical line, in order (call `in_order()` first)."""
+        for table in TABLES:
+            for row in getattr(self, table.name):
+                yield row_line(table.name, row)
+
+    def digest(self) -> str:
+        """The records digest: sha256 of the lines in order, each ended by a newline."""
+        return lines_digest(self.in_order().lines())
+
+
+def row_line(table: str, row: Any) -> str:
+    """A row as its canonical line."""
+    return canonical_json({"table": table, **row._asdict()})
+
+
+def lines_digest(lines: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode())
+        digest.update(b"\n")
+    return "sha256:" + digest.hexdigest()
+
+
+def row_from_value(value: object, where: str) -> tuple[str, Any]:
+    """(table, row) of one parsed line; DocumentError naming `where` and the field when a
+    table is unknown or a field is missing, unknown or of the wrong type."""
+    if not isinstance(value, Mapping):
+        raise DocumentError(f"{where}: expected an object, got {value!r}")
+    name = value.get("table")
+    if name not in BY_NAME:
+        raise DocumentError(f"{where}: table: not one an invoice reads, got {name!r}")
+    row_type = BY_NAME[name].row
+    wanted = set(row_type._fields)
+    missing, unknown = sorted(wanted - set(value)), sorted(set(value) - wanted - {"table"})
+    if missing or unknown:
+        raise DocumentError(f"{where}: {name} row: missing {missing}, unknown {unknown}")
+    hints = _field_kinds(row_type)
+    for field in row_type._fields:
+        if not _is_kind(value[field], hints[field]):
+            raise DocumentError(
+                f"{where}: {name}.{field}: expected {hints[field]}, got {value[field]!r}"
+            )
+    return name, row_type(**{field: value[field] for field in row_type._fields})
+
+
+def rows_from_values(values: Iterable[tuple[object, str]]) -> LedgerRows:
+    """LedgerRows of parsed lines, each with where it came from (for errors)."""
+    found: dict[str, list[Any]] = {table.name: [] for table in TABLES}
+    for value, where in values:
+        name, row = row_from_value(value, where)
+        found[name].append(row)
+    return LedgerRows(**{name: tuple(rows) for name, rows in found.items()})
+
+
+def _field_kinds(row_type: type[Any]) -> dict[str, str]:
+    """Each field's JSON kind, from its annotation: "str", "int | None", "bool", "object"."""
+    kinds = {}
+    for name, hint in get_type_hints(row_type).items():
+        text = str(hint).replace("typing.", "")
+        kinds[name] = "object" if text.startswith("dict") else text.replace("NoneType", "None")
+    return kinds
+
+
+def _is_kind(value: object, kind: str) -> bool:
+    allowed = kind.split(" | ")
+    if value is None:
+        return "None" in allowed
+    if isinstance(value, bool):
+        return "bool" in allowed
+    if isinstance(value, int):
+        return "int" in allowed
+    if isinstance(value, str):
+        return "str" in allowed
+    return isinstance(value, dict) and "object" in allowed
+
+
+def parse_line(text: str, where: str) -> object:
+    """One line's JSON value; DocumentError when it is not JSON, or not canonical (keys
+    sorted, no spaces, ASCII): a line that is not canonical would hash another way."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise DocumentError(f"{where}: not JSON: {exc}") from None
+    if canonical_json(value) != text:
+        raise DocumentError(f"{where}: not canonical JSON (keys sorted, no spaces, ASCII)")
+    return value
+
+
+assert {table.name for table in TABLES} == {f.name for f in fields(LedgerRows)}
