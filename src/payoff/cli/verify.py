@@ -1,4 +1,5 @@
-"""Proving invoices: `payoff verify` over the ledger.
+"""Proving invoices: `payoff verify` over the ledger, and a customer's bundle written and
+checked (`payoff export-bundle`, `payoff verify-bundle`).
 
 Each command imports the service it calls when it runs (see `payoff.cli`).
 """
@@ -6,6 +7,7 @@ Each command imports the service it calls when it runs (see `payoff.cli`).
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -89,3 +91,80 @@ def _print(result: Verification) -> None:
             highlight=False,
             soft_wrap=True,
         )
+
+
+@app.command("export-bundle")
+def export_bundle(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Option(help="The customer whose invoice it is.")],
+    period: Annotated[str, typer.Option(help="The invoice's period (YYYY-MM).")],
+    output: Annotated[Path, typer.Option(help="The bundle file to write (JSON Lines).")],
+) -> None:
+    """Write one file holding a finalized invoice and what it was computed from (the
+    customer's records, the verdicts, the plan versions, the prices used at ingest, the
+    credit notes issued with it), for the customer to check with `payoff verify-bundle`.
+
+    The prices named are those of this payoff's catalog and --prices: give the same
+    overrides file the records were ingested with.
+    """
+    from payoff.service import bundles
+
+    settings: Settings = ctx.obj
+    store = settings.store(create=False)
+    try:
+        written = bundles.export_bundle(store, customer, period, output, settings.catalog())
+    finally:
+        store.close()
+    out.print(
+        f"wrote {written.path} ({written.size_bytes:,} bytes): invoice {written.invoice}, "
+        f"{_plural(written.documents, 'document')}, {_plural(written.rows, 'ledger row')}; "
+        f"records digest {written.records_digest}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("verify-bundle")
+def verify_bundle(
+    file: Annotated[Path, typer.Argument(help="A bundle written by `payoff export-bundle`.")],
+    as_json: AsJson = False,
+) -> None:
+    """Re-derive a bundle's invoice from the bundle alone (no ledger, offline) and say
+    whether it matches the invoice byte for byte; each event's cost is priced again from
+    the catalog and the overrides the bundle names.
+
+    Exit status 0 on a match; 1 with each difference named (expected: what the invoice
+    says; found: what the bundle's records give).
+    """
+    from payoff.service import bundles
+
+    check = bundles.check_bundle_file(file)
+    if as_json:
+        emit_json(
+            {
+                "ok": check.ok,
+                "invoice": check.invoice,
+                "rows": check.rows,
+                "records_digest": check.records_digest,
+                "events_priced": check.events_priced,
+                "mismatches": [asdict(m) for m in check.mismatches],
+                "notes": check.notes,
+            }
+        )
+        raise typer.Exit(0 if check.ok else 1)
+    for mismatch in check.mismatches:
+        out.print(f"mismatch: {mismatch}", markup=False, highlight=False, soft_wrap=True)
+    for note in check.notes:
+        out.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    what = (
+        f"invoice {check.invoice} re-derived from {_plural(check.rows, 'row')} "
+        f"(records digest {check.records_digest}); "
+        f"{_plural(check.events_priced, 'event')} priced again"
+    )
+    if check.ok:
+        out.print(f"match: {what}: byte for byte", markup=False, highlight=False, soft_wrap=True)
+    else:
+        count = _plural(len(check.mismatches), "difference")
+        out.print(f"NO MATCH: {count}; {what}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if check.ok else 1)

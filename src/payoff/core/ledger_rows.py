@@ -21,7 +21,8 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple, get_type_hints
+from types import UnionType
+from typing import Any, NamedTuple, Union, get_args, get_origin, get_type_hints
 
 from payoff.core.canonical import DocumentError, canonical_json
 
@@ -238,12 +239,23 @@ def rows_from_values(values: Iterable[tuple[object, str]]) -> LedgerRows:
 
 
 def _field_kinds(row_type: type[Any]) -> dict[str, str]:
-    """Each field's JSON kind, from its annotation: "str", "int | None", "bool", "object"."""
-    kinds = {}
-    for name, hint in get_type_hints(row_type).items():
-        text = str(hint).replace("typing.", "")
-        kinds[name] = "object" if text.startswith("dict") else text.replace("NoneType", "None")
-    return kinds
+    """Each field's JSON kinds, from its annotation: "str", "int | None", "object" (a dict)."""
+    return {
+        name: " | ".join(_kind(arg) for arg in (get_args(hint) if _is_union(hint) else (hint,)))
+        for name, hint in get_type_hints(row_type).items()
+    }
+
+
+def _is_union(hint: Any) -> bool:
+    return get_origin(hint) in (Union, UnionType)
+
+
+def _kind(hint: Any) -> str:
+    if hint is type(None):
+        return "None"
+    if hint is dict or get_origin(hint) is dict:
+        return "object"
+    return str(hint.__name__)
 
 
 def _is_kind(value: object, kind: str) -> bool:
