@@ -173,6 +173,7 @@ def _compared(label: str, issued: str, derived: str) -> list[Mismatch]:
 
 
 def _header_mismatches(bundle: Bundle) -> list[Mismatch]:
+    """What the header says (expected) against what the file holds (found)."""
     head, invoice = bundle.header, bundle.invoice
     said = {
         "customer": invoice.customer,
@@ -185,10 +186,14 @@ def _header_mismatches(bundle: Bundle) -> list[Mismatch]:
         "document_digest": text_digest(bundle.invoice_text),
     }
     return [
-        Mismatch("header", key, canonical_json(value), canonical_json(head[key]))
+        Mismatch("header", key, _text(head[key]), _text(value))
         for key, value in said.items()
         if head[key] != value
     ]
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else canonical_json(value)
 
 
 def _rows_found(chosen: LedgerRows, lines: tuple[str, ...]) -> str:

@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from operator import attrgetter
 
 from payoff.core.canonical import DocumentError
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
@@ -59,6 +60,7 @@ from payoff.core.token_classes import (
     TOKEN_CLASSES,
     class_columns,
     hidden_tokens,
+    signed_tokens,
     tokens_over_budget,
 )
 
@@ -166,6 +168,25 @@ def _clipped(subscription: SubscriptionRow, end_us: int) -> SubscriptionRow:
 # -- a period, by day ---------------------------------------------------------------------
 
 
+TOKEN_COLUMNS = (
+    "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+    "reasoning_tokens",
+)  # fmt: skip
+"""An event's token columns: every token class is a signed sum of them (core.token_classes),
+so a class summed over events is the class of the columns summed."""
+_token_columns = attrgetter(*TOKEN_COLUMNS)
+
+
+@dataclass(frozen=True)
+class TaskTokens:
+    """One task's steps in a period: when its first was, and their token columns summed."""
+
+    started_at_us: int
+    columns: dict[str, int]
+    visible: int
+    """Output less reasoning of its visible steps: what their end users saw."""
+
+
 @dataclass(frozen=True)
 class PeriodUsage:
     """One customer's period as rating reads it, by day (day 0 is the period's first)."""
@@ -177,41 +198,65 @@ class PeriodUsage:
     """(day, type, status) of each task dated in the period."""
     outcomes: list[tuple[int, str, Decimal]]
     """(day, type, value) of each outcome verified in the period, in the order verified."""
-    events: tuple[EventRow, ...]
-    """The period's events, for per-task budgets."""
-
-
-CLASS_TERMS = [class_columns(name) for name in TOKEN_CLASSES]
+    task_tokens: dict[str, TaskTokens]
+    """The period's steps by task, for per-task budgets."""
 
 
 def period_usage(
     rows: LedgerRows, customer: str, period: Period, until: int, plans: Mapping[str, Plan]
 ) -> PeriodUsage:
-    """The twin of the store's `usage_by_day`, `tasks_by_day` and of `verified_in`."""
-    start, end = period.start_us, period.end_us
-    events = tuple(
-        e
-        for e in rows.events
-        if e.customer == customer
-        and e.received_at_us <= until
-        and within(e.occurred_at_us, start, end)
-    )
-    usage: dict[int, list[int]] = defaultdict(lambda: [0] * (len(TOKEN_CLASSES) + 2))
-    for event in events:
-        sums = usage[(event.occurred_at_us - start) // US_PER_DAY]
-        for index, terms in enumerate(CLASS_TERMS):
-            sums[index] += sum(sign * getattr(event, column) for sign, column in terms)
-        if event.cost_nanousd is None:
-            sums[-1] += 1
-        else:
-            sums[-2] += event.cost_nanousd
+    """The twin of the store's `usage_by_day`, `hidden_over_budget` (its per-task sums) and
+    `tasks_by_day`, and of `verified_in`."""
+    by_day, by_task = _summed_events(rows, customer, period, until)
     return PeriodUsage(
         period,
-        dict(usage),
+        {day: _classes(sums) for day, sums in by_day.items()},
         _tasks_dated(rows, customer, period, until),
         _outcomes_verified(rows, customer, period, until, plans),
-        events,
+        {
+            task: TaskTokens(sums[0], dict(zip(TOKEN_COLUMNS, sums[1:-1], strict=True)), sums[-1])
+            for task, sums in by_task.items()
+        },
     )
+
+
+def _summed_events(
+    rows: LedgerRows, customer: str, period: Period, until: int
+) -> tuple[dict[int, list[int]], dict[str, list[int]]]:
+    """The period's events summed by day (token columns, cost, unpriced steps) and by task
+    (first step, token columns, visible output): one pass."""
+    start, end = period.start_us, period.end_us
+    by_day: dict[int, list[int]] = defaultdict(lambda: [0] * (len(TOKEN_COLUMNS) + 2))
+    by_task: dict[str, list[int]] = {}
+    for e in rows.events:
+        if e.customer != customer or e.received_at_us > until:
+            continue
+        if not start <= e.occurred_at_us < end:
+            continue
+        counts: tuple[int, ...] = _token_columns(e)
+        sums = by_day[(e.occurred_at_us - start) // US_PER_DAY]
+        for index, count in enumerate(counts):
+            sums[index] += count
+        if e.cost_nanousd is None:
+            sums[-1] += 1
+        else:
+            sums[-2] += e.cost_nanousd
+        if e.task is not None:
+            visible = e.output_tokens - e.reasoning_tokens if e.visible else 0
+            found = by_task.get(e.task)
+            if found is None:
+                by_task[e.task] = [e.occurred_at_us, *counts, visible]
+                continue
+            found[0] = min(found[0], e.occurred_at_us)
+            for index, count in enumerate((*counts, visible), start=1):
+                found[index] += count
+    return by_day, by_task
+
+
+def _classes(sums: list[int]) -> list[int]:
+    """A day's column sums as tokens of each of TOKEN_CLASSES, then cost and unpriced steps."""
+    columns = dict(zip(TOKEN_COLUMNS, sums, strict=False))
+    return [signed_tokens(class_columns(name), columns) for name in TOKEN_CLASSES] + sums[-2:]
 
 
 def _latest_status(updates: Sequence[TaskUpdateRow]) -> dict[str, TaskUpdateRow]:
@@ -315,23 +360,11 @@ def _absorbed_by_day(usage: PeriodUsage, classes: Sequence[str], budget: int) ->
     """The twin of the store's `hidden_over_budget`: per day a task started on (its first
     step in the period), the hidden tokens of `classes` it spent beyond `budget`."""
     terms = [class_columns(name) for name in classes]
-    per_task: dict[str, list[int]] = {}
-    for event in usage.events:
-        if event.task is None:
-            continue
-        counted = sum(sign * getattr(event, c) for t in terms for sign, c in t)
-        visible = event.output_tokens - event.reasoning_tokens if event.visible else 0
-        found = per_task.get(event.task)
-        if found is None:
-            per_task[event.task] = [event.occurred_at_us, counted, visible]
-        else:
-            found[0] = min(found[0], event.occurred_at_us)
-            found[1] += counted
-            found[2] += visible
     by_day: dict[int, int] = defaultdict(int)
-    for started, counted, visible in per_task.values():
-        over = tokens_over_budget(hidden_tokens(classes, counted, visible), budget)
-        by_day[(started - usage.period.start_us) // US_PER_DAY] += over
+    for task in usage.task_tokens.values():
+        counted = sum(signed_tokens(t, task.columns) for t in terms)
+        over = tokens_over_budget(hidden_tokens(classes, counted, task.visible), budget)
+        by_day[(task.started_at_us - usage.period.start_us) // US_PER_DAY] += over
     return by_day
 
 

@@ -26,7 +26,7 @@ from payoff.catalog import Catalog, Override
 from payoff.core.buckets import COST_FROM_CATALOG, COST_FROM_RECORD
 from payoff.core.bundle import Bundle, bundle_lines, check_bundle, header, read_bundle
 from payoff.core.canonical import DocumentError
-from payoff.core.ledger_rows import EventRow
+from payoff.core.ledger_rows import EventRow, lines_digest
 from payoff.core.periods import iso_from_us
 from payoff.core.statuses import BILLED_STATUSES
 from payoff.core.tokens import TokenCounts
@@ -106,6 +106,7 @@ class BundleCheck:
     invoice: str
     rows: int
     records_digest: str
+    """Of the rows the file holds."""
     events_priced: int = 0
     """Events whose cost was priced again from the catalog and overrides."""
     mismatches: list[Mismatch] = field(default_factory=list)
@@ -123,7 +124,7 @@ def check_bundle_file(path: Path) -> BundleCheck:
     plans, mismatches = plans_of(bundle.rows, label)
     mismatches += window_mismatches(bundle.invoice, bundle.rows, label)
     mismatches += check_bundle(bundle, plans)
-    result = BundleCheck(label, len(bundle.row_lines), bundle.header["records_digest"])
+    result = BundleCheck(label, len(bundle.row_lines), lines_digest(bundle.row_lines))
     result.mismatches = mismatches
     _check_costs(bundle, result)
     return result

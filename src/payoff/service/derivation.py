@@ -7,7 +7,8 @@ ledger, a bundle and finalizing all agree on which rows those are, by one rule.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 
 from payoff.core.canonical import digest
 from payoff.core.derivation import as_of_us, periods_of, plan_refs, select_rows
@@ -22,24 +23,50 @@ from payoff.store.audit import RowsWanted
 from payoff.store.protocol import AuditStore
 
 
-def rows_wanted(invoice: Invoice) -> RowsWanted:
-    """The superset of rows the store reads for an invoice."""
-    periods = periods_of(invoice)
+def rows_wanted(invoices: Sequence[Invoice]) -> RowsWanted:
+    """The superset of rows the store reads for invoices of the same periods (one pass)."""
+    periods = periods_of(invoices[0])
     start_us = min(period.start_us for period in periods)
     return RowsWanted(
-        customer=invoice.customer,
+        customers=tuple(sorted({invoice.customer for invoice in invoices})),
         start_us=start_us,
         end_us=periods[0].end_us,
-        as_of_us=as_of_us(invoice),
+        as_of_us=max(as_of_us(invoice) for invoice in invoices),
         claimed_from_us=start_us - VERIFICATION_LOOKBACK_DAYS * US_PER_DAY,
-        plans=tuple(sorted(plan_refs(invoice))),
-        invoices=tuple(sorted({i for r in invoice.rerated or () for i in r.billed})),
+        plans=tuple(sorted(set().union(*(plan_refs(invoice) for invoice in invoices)))),
+        invoices=tuple(
+            sorted({i for invoice in invoices for r in invoice.rerated or () for i in r.billed})
+        ),
     )
+
+
+def same_periods(invoice: Invoice) -> tuple[str, ...]:
+    """What invoices read in one pass share: the periods they rated."""
+    return tuple(period.label for period in periods_of(invoice))
 
 
 def invoice_rows(store: AuditStore, invoice: Invoice) -> LedgerRows:
     """Exactly the rows of the ledger the invoice reads, in order."""
-    return select_rows(store.ledger_rows(rows_wanted(invoice)), invoice)
+    (rows,) = store.ledger_rows(rows_wanted([invoice]))
+    return select_rows(rows, invoice)
+
+
+def rows_of_each(
+    store: AuditStore, invoices: Sequence[Invoice]
+) -> Iterator[tuple[Invoice, LedgerRows]]:
+    """Each invoice with exactly the rows it reads; those of the same periods are read in
+    one pass (customer by customer), not one pass each."""
+    groups: dict[tuple[str, ...], list[Invoice]] = defaultdict(list)
+    for invoice in invoices:
+        groups[same_periods(invoice)].append(invoice)
+    for group in groups.values():
+        by_customer: dict[str, list[Invoice]] = defaultdict(list)
+        for invoice in group:
+            by_customer[invoice.customer].append(invoice)
+        wanted = rows_wanted(group)
+        for customer, rows in zip(wanted.customers, store.ledger_rows(wanted), strict=True):
+            for invoice in by_customer[customer]:
+                yield invoice, select_rows(rows, invoice)
 
 
 def plans_of(rows: LedgerRows, label: str) -> tuple[dict[str, Plan], list[Mismatch]]:

@@ -22,10 +22,11 @@ from payoff.core.canonical import DocumentError, text_digest
 from payoff.core.credit_notes import CreditNote
 from payoff.core.derivation import rederive_credit_note, rederive_invoice
 from payoff.core.invoicing import Invoice, plain
+from payoff.core.ledger_rows import LedgerRows
 from payoff.core.periods import iso_from_us
 from payoff.core.statuses import is_invoice_status
 from payoff.core.verification import Chained, Mismatch, chain_mismatches, document_mismatches
-from payoff.service.derivation import invoice_rows, plans_of, window_mismatches
+from payoff.service.derivation import plans_of, rows_of_each, window_mismatches
 from payoff.store.audit import IssuedDocument
 from payoff.store.protocol import AuditStore
 
@@ -64,9 +65,14 @@ def verify_ledger(
     result.chained = len(entries)
     result.mismatches += chain_mismatches(entries, chained)
     invoices = {d.id: d for d in documents if d.kind == "invoice"}
+    derivable = []
     for document in invoices.values():
         if _chosen(document, period, customer):
-            _verify_invoice(store, document, result)
+            invoice = _checked(document, result)
+            if invoice is not None:
+                derivable.append(invoice)
+    for invoice, rows in rows_of_each(store, derivable):
+        _rederive(invoices[invoice.id], invoice, rows, result)
     for document in documents:
         if document.kind == "credit_note" and (customer is None or document.customer == customer):
             _verify_note(document, invoices, period, result)
@@ -96,17 +102,24 @@ def _decoded(document: IssuedDocument, result: Verification) -> Invoice | None:
         return None
 
 
-def _verify_invoice(store: AuditStore, document: IssuedDocument, result: Verification) -> None:
-    label = label_of(document)
+def _checked(document: IssuedDocument, result: Verification) -> Invoice | None:
+    """The invoice, its columns checked, when it can be re-derived; else None (and why)."""
     invoice = _decoded(document, result)
     if invoice is None:
-        return
+        return None
     result.mismatches += _column_mismatches(document, invoice)
     why_not = _why_not_rederived(invoice)
     if why_not is not None:
-        result.not_rederived.append(f"{label}: {why_not}")
-        return
-    rows = invoice_rows(store, invoice)
+        result.not_rederived.append(f"{label_of(document)}: {why_not}")
+        return None
+    return invoice
+
+
+def _rederive(
+    document: IssuedDocument, invoice: Invoice, rows: LedgerRows, result: Verification
+) -> None:
+    """Re-derive the invoice from its rows and name each field that differs."""
+    label = label_of(document)
     result.rows += rows.count()
     plans, plan_mismatches = plans_of(rows, label)
     result.mismatches += plan_mismatches + window_mismatches(invoice, rows, label)

@@ -7,6 +7,10 @@ Nothing here decodes or checks a document: a document edited in the database mus
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from itertools import groupby
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, or_, select
@@ -27,17 +31,21 @@ from payoff.core.ledger_rows import (
 from payoff.store import schema as s
 from payoff.store.in_lists import chunks
 
+FETCH_ROWS = 10_000
+"""Event rows fetched at a time while streaming them."""
+
 
 class RowsWanted(NamedTuple):
-    """The rows that may bear on one customer's invoice: a superset that
-    `core.derivation.select_rows` narrows to exactly those it reads."""
+    """The rows that may bear on some customers' invoices of the same periods: a superset
+    that `core.derivation.select_rows` narrows to exactly those each invoice reads."""
 
-    customer: str
+    customers: tuple[str, ...]
     start_us: int
-    """The start of the earliest period the invoice rated."""
+    """The start of the earliest period the invoices rated."""
     end_us: int
-    """The end of the invoice's own period."""
+    """The end of the invoices' own period."""
     as_of_us: int
+    """The latest as-of time of the invoices."""
     claimed_from_us: int
     """How far before `start_us` claims may have been made and be verified in a period."""
     plans: tuple[tuple[str, int], ...] = ()
@@ -73,45 +81,50 @@ def _columns(table: Any, row_type: type[Any]) -> list[Any]:
 class AuditQueries:
     engine: Engine
 
-    def ledger_rows(self, wanted: RowsWanted) -> LedgerRows:
-        """One customer's rows that may bear on an invoice (see RowsWanted), as stored."""
-        subscriptions, plans = self._subscriptions_and_plans(wanted)
-        with self.engine.connect() as conn:
-            tasks, updates = _task_rows(conn, wanted)
-            outcomes, attestations, decisions = _outcome_rows(conn, wanted)
-            return LedgerRows(
-                plans=plans,
-                subscriptions=subscriptions,
-                invoices=self._invoice_rows(wanted.invoices),
-                tasks=tasks,
-                task_updates=updates,
-                events=_event_rows(conn, wanted),
-                outcomes=outcomes,
-                attestations=attestations,
-                outcome_decisions=decisions,
-            )
+    def ledger_rows(self, wanted: RowsWanted) -> Iterator[LedgerRows]:
+        """Each wanted customer's rows that may bear on its invoices (see RowsWanted), as
+        stored, customer by customer in id order.
 
-    def _subscriptions_and_plans(
-        self, wanted: RowsWanted
-    ) -> tuple[tuple[SubscriptionRow, ...], tuple[PlanRow, ...]]:
-        sub, p = s.subscriptions.c, s.plans.c
+        Every table but the events is read once for all the customers; the events are read
+        in one pass ordered by customer, and one customer's are held at a time.
+        """
+        customers = sorted(set(wanted.customers))
+        plans = self._plans(wanted)
+        invoices = self._invoice_rows(wanted.invoices)
         with self.engine.connect() as conn:
-            subscriptions = tuple(
-                SubscriptionRow(*row)
-                for row in conn.execute(
-                    select(*_columns(s.subscriptions, SubscriptionRow)).where(
-                        sub.customer == wanted.customer, sub.starts_at_us < wanted.end_us
-                    )
+            others = _by_customer(conn, customers, wanted)
+            events = _events_by_customer(conn, customers, wanted)
+            for customer in customers:
+                found = others[customer]
+                yield LedgerRows(
+                    plans=plans,
+                    subscriptions=tuple(found["subscriptions"]),
+                    invoices=invoices,
+                    tasks=tuple(found["tasks"]),
+                    task_updates=tuple(found["task_updates"]),
+                    events=next(events) if found["has_events"] else (),
+                    outcomes=tuple(found["outcomes"]),
+                    attestations=tuple(found["attestations"]),
+                    outcome_decisions=tuple(found["outcome_decisions"]),
                 )
-            )
-            refs = {(r.plan_id, r.plan_version) for r in subscriptions} | set(wanted.plans)
+
+    def _plans(self, wanted: RowsWanted) -> tuple[PlanRow, ...]:
+        """The plans the customers' subscriptions name, and those wanted."""
+        sub, p = s.subscriptions.c, s.plans.c
+        refs = set(wanted.plans)
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted(set(wanted.customers))):
+                named = select(sub.plan_id, sub.plan_version).where(
+                    sub.customer.in_(chunk), sub.starts_at_us < wanted.end_us
+                )
+                refs |= {(row.plan_id, row.plan_version) for row in conn.execute(named)}
             plans = []
             for chunk in chunks(sorted({plan_id for plan_id, _ in refs})):
                 query = select(p.id, p.version, p.currency, p.digest, p.body).where(p.id.in_(chunk))
                 for row in conn.execute(query):
                     if (row.id, row.version) in refs:
                         plans.append(PlanRow(*row[:4], json.loads(row.body)))
-        return subscriptions, tuple(plans)
+        return tuple(plans)
 
     def _invoice_rows(self, ids: tuple[str, ...]) -> tuple[InvoiceRow, ...]:
         i = s.invoices.c
@@ -152,47 +165,85 @@ class AuditQueries:
             return [ChainEntry(*row) for row in conn.execute(query)]
 
 
-def _event_rows(conn: Connection, wanted: RowsWanted) -> tuple[EventRow, ...]:
-    e = s.events.c
-    query = select(*_columns(s.events, EventRow)).where(
-        e.customer == wanted.customer,
-        e.occurred_at_us >= wanted.start_us,
-        e.occurred_at_us < wanted.end_us,
-        e.received_at_us <= wanted.as_of_us,
+def _in_range(table: Any, customers: Sequence[str], wanted: RowsWanted) -> Any:
+    """The customers' rows of a table dated in the range, received by the as-of time."""
+    c = table.c
+    return and_(
+        c.customer.in_(customers),
+        c.occurred_at_us >= wanted.start_us,
+        c.occurred_at_us < wanted.end_us,
+        c.received_at_us <= wanted.as_of_us,
     )
-    return tuple(EventRow(*row) for row in conn.execute(query))
+
+
+def _events_by_customer(
+    conn: Connection, customers: list[str], wanted: RowsWanted
+) -> Iterator[tuple[EventRow, ...]]:
+    """The events of each customer that has any in the range, one customer at a time in
+    customer order, each customer's in the order rows are read in (core.ledger_rows)."""
+    e = s.events.c
+    for chunk in chunks(customers):
+        query = (
+            select(*_columns(s.events, EventRow))
+            .where(_in_range(s.events, chunk, wanted))
+            .order_by(e.customer, e.occurred_at_us, e.id)
+        )
+        rows = (
+            EventRow._make(row)
+            for part in conn.execute(query).partitions(FETCH_ROWS)
+            for row in part
+        )
+        for _, group in groupby(rows, key=attrgetter("customer")):
+            yield tuple(group)
+
+
+def _by_customer(
+    conn: Connection, customers: list[str], wanted: RowsWanted
+) -> dict[str, dict[str, Any]]:
+    """Every table but the events, for all the customers, by customer; and whether each
+    customer has events in the range."""
+    found: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(list))
+    e, sub = s.events.c, s.subscriptions.c
+    for chunk in chunks(customers):
+        with_events = select(e.customer).distinct().where(_in_range(s.events, chunk, wanted))
+        for customer in conn.scalars(with_events):
+            found[customer]["has_events"] = True
+        _task_rows(conn, chunk, wanted, found)
+        _outcome_rows(conn, chunk, wanted, found)
+        subscriptions = select(*_columns(s.subscriptions, SubscriptionRow)).where(
+            sub.customer.in_(chunk), sub.starts_at_us < wanted.end_us
+        )
+        for row in conn.execute(subscriptions):
+            found[row.customer]["subscriptions"].append(SubscriptionRow._make(row))
+    return found
 
 
 def _task_rows(
-    conn: Connection, wanted: RowsWanted
-) -> tuple[tuple[TaskRow, ...], tuple[TaskUpdateRow, ...]]:
+    conn: Connection, customers: Sequence[str], wanted: RowsWanted, found: dict[str, Any]
+) -> None:
     """Tasks that started in the range or have a status dated in it, and their statuses."""
     u, t = s.task_updates.c, s.tasks.c
-    customer, until = wanted.customer, wanted.as_of_us
-    dated = select(u.task).where(
-        u.customer == customer,
-        u.received_at_us <= until,
-        u.occurred_at_us >= wanted.start_us,
-        u.occurred_at_us < wanted.end_us,
-    )
+    dated = select(u.task).where(_in_range(s.task_updates, customers, wanted))
     started = and_(t.started_at_us >= wanted.start_us, t.started_at_us < wanted.end_us)
     tasks = select(*_columns(s.tasks, TaskRow)).where(
-        t.customer == customer, t.created_at_us <= until, or_(started, t.id.in_(dated))
+        t.customer.in_(customers),
+        t.created_at_us <= wanted.as_of_us,
+        or_(started, t.id.in_(dated)),
     )
     updates = select(*_columns(s.task_updates, TaskUpdateRow)).where(
-        u.customer == customer,
-        u.received_at_us <= until,
+        u.customer.in_(customers),
+        u.received_at_us <= wanted.as_of_us,
         u.task.in_(tasks.with_only_columns(t.id)),
     )
-    return (
-        tuple(TaskRow(*row) for row in conn.execute(tasks)),
-        tuple(TaskUpdateRow(*row) for row in conn.execute(updates)),
-    )
+    for row in conn.execute(tasks):
+        found[row.customer]["tasks"].append(TaskRow._make(row))
+    for row in conn.execute(updates):
+        found[row.customer]["task_updates"].append(TaskUpdateRow._make(row))
 
 
 def _outcome_rows(
-    conn: Connection, wanted: RowsWanted
-) -> tuple[tuple[OutcomeRow, ...], tuple[AttestationRow, ...], tuple[DecisionRow, ...]]:
+    conn: Connection, customers: Sequence[str], wanted: RowsWanted, found: dict[str, Any]
+) -> None:
     """Claims made from `claimed_from_us` or judged in the range, and the verdicts on them."""
     o, a, d = s.outcomes.c, s.attestations.c, s.outcome_decisions.c
     start, end, until = wanted.start_us, wanted.end_us, wanted.as_of_us
@@ -205,21 +256,24 @@ def _outcome_rows(
             )
         )
     )
-    claims = select(o.id).where(
-        o.customer == wanted.customer,
+    claims = select(*_columns(s.outcomes, OutcomeRow)).where(
+        o.customer.in_(customers),
         o.received_at_us <= until,
         o.occurred_at_us < end,
         or_(o.occurred_at_us >= wanted.claimed_from_us, o.id.in_(judged)),
     )
-    outcomes = select(*_columns(s.outcomes, OutcomeRow)).where(o.id.in_(claims))
+    owner = {}
+    for row in conn.execute(claims):
+        found[row.customer]["outcomes"].append(OutcomeRow._make(row))
+        owner[row.id] = row.customer
+    ids = claims.with_only_columns(o.id)
     attestations = select(*_columns(s.attestations, AttestationRow)).where(
-        a.outcome.in_(claims), a.received_at_us <= until
+        a.outcome.in_(ids), a.received_at_us <= until
     )
     decisions = select(*_columns(s.outcome_decisions, DecisionRow)).where(
-        d.outcome.in_(claims), d.received_at_us <= until
+        d.outcome.in_(ids), d.received_at_us <= until
     )
-    return (
-        tuple(OutcomeRow(*row) for row in conn.execute(outcomes)),
-        tuple(AttestationRow(*row) for row in conn.execute(attestations)),
-        tuple(DecisionRow(*row) for row in conn.execute(decisions)),
-    )
+    for row in conn.execute(attestations):
+        found[owner[row.outcome]]["attestations"].append(AttestationRow._make(row))
+    for row in conn.execute(decisions):
+        found[owner[row.outcome]]["outcome_decisions"].append(DecisionRow._make(row))

@@ -7,7 +7,7 @@ tests/test_store_contract.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -580,8 +580,9 @@ class AccessStore(Protocol):
 class AuditStore(Protocol):
     """What verifying reads: rows and finalized documents as stored, the chain, the file."""
 
-    def ledger_rows(self, wanted: RowsWanted) -> LedgerRows:
-        """A customer's rows that may bear on an invoice: a superset, as stored."""
+    def ledger_rows(self, wanted: RowsWanted) -> Iterator[LedgerRows]:
+        """Each wanted customer's rows that may bear on its invoices (a superset, as
+        stored), customer by customer in id order."""
         ...
 
     def issued_documents(self) -> list[IssuedDocument]:
