@@ -14,9 +14,20 @@ import typer
 
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.options import AsJson
+from payoff.core.periods import Period
 
 if TYPE_CHECKING:
     from payoff.service.verify import Verification
+
+
+def _month(value: str | None) -> str | None:
+    """A period option: YYYY-MM, checked when given."""
+    if value is not None:
+        try:
+            Period.month(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 def _plural(count: int, word: str) -> str:
@@ -27,7 +38,8 @@ def _plural(count: int, word: str) -> str:
 def verify(
     ctx: typer.Context,
     period: Annotated[
-        str | None, typer.Option(help="Re-derive only this period's invoices (YYYY-MM).")
+        str | None,
+        typer.Option(help="Re-derive only this period's invoices (YYYY-MM).", callback=_month),
     ] = None,
     customer: Annotated[str | None, typer.Option(help="Re-derive only this customer's.")] = None,
     as_json: AsJson = False,
@@ -97,7 +109,7 @@ def _print(result: Verification) -> None:
 def export_bundle(
     ctx: typer.Context,
     customer: Annotated[str, typer.Option(help="The customer whose invoice it is.")],
-    period: Annotated[str, typer.Option(help="The invoice's period (YYYY-MM).")],
+    period: Annotated[str, typer.Option(help="The invoice's period (YYYY-MM).", callback=_month)],
     output: Annotated[Path, typer.Option(help="The bundle file to write (JSON Lines).")],
 ) -> None:
     """Write one file holding a finalized invoice and what it was computed from (the
