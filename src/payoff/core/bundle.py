@@ -30,7 +30,7 @@ from payoff.core.ledger_rows import (
     LedgerRows,
     lines_digest,
     parse_line,
-    rows_from_values,
+    rows_from_lines,
 )
 from payoff.core.plan import Plan
 from payoff.core.verification import Mismatch, document_mismatches
@@ -53,6 +53,7 @@ class Bundle:
     notes: tuple[tuple[str, CreditNote], ...]
     """Each credit note issued with the invoice: its stored text and the note."""
     rows: LedgerRows
+    """The rows, in the file's order."""
     row_lines: tuple[str, ...]
     """The rows' lines as the file holds them."""
 
@@ -119,13 +120,9 @@ def read_bundle(lines: Iterable[str]) -> Bundle:
         texts.append(_document(line, number, "invoice" if not texts else "credit_note"))
     invoice = Invoice.from_json(texts[0], "finalized")
     notes = tuple((text, CreditNote.from_json(text)) for text in texts[1:])
-    row_lines: list[str] = []
-    values: list[tuple[object, str]] = []
-    for number, line in numbered:
-        values.append((parse_line(line, f"line {number}"), f"line {number}"))
-        row_lines.append(line)
-    rows = rows_from_values(values)
-    return Bundle(dict(head), texts[0], invoice, notes, rows, tuple(row_lines))
+    row_lines = [(line, f"line {number}") for number, line in numbered]
+    rows = rows_from_lines(row_lines)
+    return Bundle(dict(head), texts[0], invoice, notes, rows, tuple(t for t, _ in row_lines))
 
 
 def _document(line: str, number: int, kind: str) -> str:
@@ -144,7 +141,7 @@ def check_bundle(bundle: Bundle, plans: Mapping[str, Plan]) -> list[Mismatch]:
     label, invoice = bundle.label, bundle.invoice
     mismatches = _header_mismatches(bundle)
     chosen = select_rows(bundle.rows, invoice)
-    if tuple(chosen.lines()) != bundle.row_lines:
+    if chosen != bundle.rows:  # each row was checked to be its line: rows equal, lines equal
         mismatches.append(
             Mismatch(label, "rows", f"the {chosen.count():,} rows the invoice reads, in order",
                      _rows_found(chosen, bundle.row_lines))

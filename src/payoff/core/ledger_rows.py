@@ -281,20 +281,31 @@ def row_from_value(value: object, where: str) -> tuple[str, Any]:
     missing, unknown = sorted(wanted - set(value)), sorted(set(value) - wanted - {"table"})
     if missing or unknown:
         raise DocumentError(f"{where}: {name} row: missing {missing}, unknown {unknown}")
-    hints = _field_kinds(row_type)
-    for field in row_type._fields:
-        if not _is_kind(value[field], hints[field]):
-            raise DocumentError(
-                f"{where}: {name}.{field}: expected {hints[field]}, got {value[field]!r}"
-            )
+    for field, types in _TYPES[name]:
+        if type(value[field]) not in types:  # exact: a bool is not an int
+            kinds = _KINDS[name][field]
+            raise DocumentError(f"{where}: {name}.{field}: expected {kinds}, got {value[field]!r}")
     return name, row_type(**{field: value[field] for field in row_type._fields})
 
 
-def rows_from_values(values: Iterable[tuple[object, str]]) -> LedgerRows:
-    """LedgerRows of parsed lines, each with where it came from (for errors)."""
+def row_from_line(text: str, where: str) -> tuple[str, Any]:
+    """(table, row) of one line; DocumentError naming `where` when it is not JSON, not a
+    row (see row_from_value), or not the row's canonical line (it would hash another way)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise DocumentError(f"{where}: not JSON: {exc}") from None
+    name, row = row_from_value(value, where)
+    if row_line(name, row) != text:
+        raise DocumentError(f"{where}: not canonical JSON (keys sorted, no spaces, ASCII)")
+    return name, row
+
+
+def rows_from_lines(lines: Iterable[tuple[str, str]]) -> LedgerRows:
+    """LedgerRows of lines, each with where it came from (for errors), in the lines' order."""
     found: dict[str, list[Any]] = {table.name: [] for table in TABLES}
-    for value, where in values:
-        name, row = row_from_value(value, where)
+    for text, where in lines:
+        name, row = row_from_line(text, where)
         found[name].append(row)
     return LedgerRows(**{name: tuple(rows) for name, rows in found.items()})
 
@@ -319,19 +330,6 @@ def _kind(hint: Any) -> str:
     return str(hint.__name__)
 
 
-def _is_kind(value: object, kind: str) -> bool:
-    allowed = kind.split(" | ")
-    if value is None:
-        return "None" in allowed
-    if isinstance(value, bool):
-        return "bool" in allowed
-    if isinstance(value, int):
-        return "int" in allowed
-    if isinstance(value, str):
-        return "str" in allowed
-    return isinstance(value, dict) and "object" in allowed
-
-
 def parse_line(text: str, where: str) -> object:
     """One line's JSON value; DocumentError when it is not JSON, or not canonical (keys
     sorted, no spaces, ASCII): a line that is not canonical would hash another way."""
@@ -347,3 +345,12 @@ def parse_line(text: str, where: str) -> object:
 assert {table.name for table in TABLES} == {f.name for f in fields(LedgerRows)}
 
 _ENCODERS = {table.name: _encoder(table) for table in TABLES}
+_KINDS = {table.name: _field_kinds(table.row) for table in TABLES}
+_PYTHON_TYPES = {"str": str, "int": int, "bool": bool, "None": type(None), "object": dict}
+_TYPES = {
+    name: [
+        (field, {_PYTHON_TYPES[k] for k in kinds.split(" | ")}) for field, kinds in found.items()
+    ]
+    for name, found in _KINDS.items()
+}
+"""Per table, each field and the Python types its JSON value may decode to."""
