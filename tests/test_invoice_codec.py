@@ -22,7 +22,9 @@ from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
 FIXTURES = Path(__file__).parent / "fixtures" / "invoice_documents.jsonl"
 """Documents as the invoice runs of the billing, outcome and parity tests and of the demo
 ledger (seed 3, four customers, its month finalized) wrote them before the invoice had a
-type: the bytes the codec must keep."""
+type, then (the last lines) documents sealed when finalized, one with the periods its late
+lines rated again and its credit note (tests/ledger_support.py): the bytes the codec must
+keep."""
 
 
 def stored(kind: str) -> list[str]:
@@ -37,6 +39,9 @@ def test_the_fixtures_cover_late_lines_credit_notes_and_several_windows() -> Non
     assert any(len(d["windows"]) > 1 for d in documents)
     assert any(d["basis"] for d in documents)
     assert stored("credit_note")
+    sealed = [d for d in documents if "seal" in d]
+    assert any(d["rerated"] for d in sealed) and all(d["seal"]["records_digest"] for d in sealed)
+    assert any("seal" in json.loads(text) for text in stored("credit_note"))
 
 
 @pytest.mark.parametrize("text", stored("invoice"))
