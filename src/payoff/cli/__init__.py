@@ -391,8 +391,9 @@ from payoff.cli import economics as _economics  # noqa: E402
 from payoff.cli import ops as _ops  # noqa: E402
 from payoff.cli import outcomes as _outcomes  # noqa: E402
 from payoff.cli import server as _server  # noqa: E402
+from payoff.cli import verify as _verify  # noqa: E402
 
-del _billing, _economics, _ops, _outcomes, _server
+del _billing, _economics, _ops, _outcomes, _server, _verify
 
 
 EXIT_REFUSED = 2

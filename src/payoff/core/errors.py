@@ -33,7 +33,10 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── ScenarioError     (also ValueError) a what-if scenario is malformed
      │    ├── ChartError        (also ValueError) a chart cannot be written where asked
      │    ├── DocumentError     (also ValueError) a stored invoice or credit note does not
-     │    │                     hold together (a field missing or unknown, totals that differ)
+     │    │    │                hold together (a field missing or unknown, totals that differ),
+     │    │    │                nor a line of a bundle
+     │    │    └── DerivationError  an invoice cannot be re-derived: a plan version or an
+     │    │                     invoice it names is not among its rows
      │    ├── BillingError      a plan, subscription, quote or invoice request is refused
      │    ├── OutcomeError      a verdict or an integrity report is refused
      │    ├── AccessError       a key or secret request is refused

@@ -7,21 +7,25 @@ tests/test_store_contract.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from payoff.core.buckets import Bucket
+    from payoff.core.chain import ChainEntry
     from payoff.core.credit_notes import CreditNote
     from payoff.core.invoicing import Invoice
+    from payoff.core.ledger_rows import LedgerRows
     from payoff.store.access import StoredKey, StoredSecret
+    from payoff.store.audit import IssuedDocument, RowsWanted
     from payoff.store.billing import (
         Customer,
         DayBudget,
         DayTasks,
         DayUsage,
+        Finalizing,
         StoredCreditNote,
         StoredInvoice,
         StoredPlan,
@@ -526,14 +530,14 @@ class BillingStore(Protocol):
         ...
 
     def finalize_invoice(
-        self, invoice_id: str, number_prefix: str, issuer: str | None, now_us: int
+        self,
+        invoice_id: str,
+        finalizing: Finalizing,
+        before_write: Callable[[], Sequence[CreditNote]] | None = None,
     ) -> str | None:
-        """Finalize a draft with the next number after `number_prefix` (chosen in the same
-        transaction, never reused) and the issuer's details; None when it was not a draft."""
-        ...
-
-    def save_credit_note(self, note: CreditNote, now_us: int, number_prefix: str = "") -> bool:
-        """Store a credit note, numbered when a prefix is given; False when its id is stored."""
+        """Finalize the draft whose document has `finalizing.draft_digest`, with the next
+        number (never reused) and the credit notes `before_write` returns (it runs first,
+        under the write lock), in one transaction; None when it is not that draft."""
         ...
 
     def get_credit_note(self, note_id: str) -> StoredCreditNote | None:
@@ -655,6 +659,27 @@ class AccessStore(Protocol):
         ...
 
 
+class AuditStore(Protocol):
+    """What verifying reads: rows and finalized documents as stored, the chain, the file."""
+
+    def ledger_rows(self, wanted: RowsWanted) -> Iterator[LedgerRows]:
+        """Each wanted customer's rows that may bear on its invoices (a superset, as
+        stored), customer by customer in id order."""
+        ...
+
+    def issued_documents(self) -> list[IssuedDocument]:
+        """Every invoice once finalized and every credit note, as stored (not decoded)."""
+        ...
+
+    def document_chain(self) -> list[ChainEntry]:
+        """The chain of finalized documents, in order."""
+        ...
+
+    def integrity_problems(self) -> list[str]:
+        """What the database's own integrity check finds; none when the file is sound."""
+        ...
+
+
 class Store(
     RecordStore,
     SpanStore,
@@ -663,6 +688,7 @@ class Store(
     BillingStore,
     OutcomeStore,
     AccessStore,
+    AuditStore,
     Protocol,
 ):
     """Every role: what a backend implements and `open_store` returns."""
@@ -676,6 +702,7 @@ ROLES: tuple[type, ...] = (
     BillingStore,
     OutcomeStore,
     AccessStore,
+    AuditStore,
 )
 """The role protocols, in the order drawn above."""
 
@@ -708,3 +735,8 @@ class SpanIngestStore(IngestStore, SpanStore, Protocol):
 
 class AttestationStore(IngestStore, AccessStore, Protocol):
     """Signed verdicts: the customer's secrets, then an outcome-checked write."""
+
+
+class VerifiedBillingStore(BillingStore, AuditStore, Protocol):
+    """Invoices with the rows they are computed from: finalizing seals an invoice with the
+    digest of its rows, and verifying re-derives finalized documents from them."""

@@ -172,6 +172,17 @@ credit_notes = Table(
     Column("number", String(64)),
 )
 
+document_chain = Table(
+    "document_chain",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("document", String(255), nullable=False),
+    Column("digest", String(80), nullable=False),
+)
+"""The hash chain of finalized documents (core/chain.py), in the order they were finalized:
+each row names an invoice or credit note and the digest of its stored text."""
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -223,3 +234,4 @@ Index("ix_invoices_number", invoices.c.number, unique=True)
 Index("ix_credit_notes_number", credit_notes.c.number, unique=True)
 Index("ix_otlp_spans_decided", otlp_spans.c.decided_at_us, otlp_spans.c.received_at_us)
 Index("ix_otlp_conversations_received", otlp_conversations.c.received_at_us)
+Index("ix_document_chain_document", document_chain.c.kind, document_chain.c.document, unique=True)

@@ -19,6 +19,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from payoff.core.statuses import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
+from payoff.store.audit import AuditQueries
 from payoff.store.billing import BillingQueries
 from payoff.store.economics import EconomicsQueries
 from payoff.store.in_lists import chunks
@@ -78,7 +79,13 @@ TASK_COLUMNS = (
 
 
 class SqlStore(
-    SpanStaging, TaskQueries, BillingQueries, OutcomeQueries, AccessQueries, EconomicsQueries
+    SpanStaging,
+    TaskQueries,
+    BillingQueries,
+    OutcomeQueries,
+    AccessQueries,
+    EconomicsQueries,
+    AuditQueries,
 ):
     """A ledger in a SQL database reached through SQLAlchemy."""
 

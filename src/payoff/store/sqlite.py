@@ -117,6 +117,12 @@ class SqliteStore(SqlStore):
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
+    def integrity_problems(self) -> list[str]:
+        """What `PRAGMA integrity_check` finds in the file (at most a few); none when sound."""
+        with self.engine.connect() as conn:
+            found = conn.exec_driver_sql(f"PRAGMA integrity_check({INTEGRITY_PROBLEMS_SHOWN})")
+            return [line for line in found.scalars() if line != "ok"]
+
     def _connect_for_write(self) -> Connection:
         return self.engine.connect().execution_options(sqlite_immediate=True)
 
