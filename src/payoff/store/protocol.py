@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from payoff.core.buckets import Bucket
+    from payoff.core.costing import PriceCatalog
     from payoff.core.credit_notes import CreditNote
     from payoff.core.invoicing import Invoice
     from payoff.store.access import StoredKey, StoredSecret
@@ -79,10 +80,10 @@ EVENTS = _shape(
     (
         "occurred_at_us", "customer", "task", "task_type", "kind", "provider", "model",
         "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
-        "reasoning_tokens", "visible", "batch", "quantity", "unit", "cost_given_nanousd",
-        "attributes",
+        "reasoning_tokens", "usage_details", "visible", "batch", "quantity", "unit",
+        "cost_given_nanousd", "attributes",
     ),
-    ("cost_nanousd", "cost_visible_nanousd", "cost_source", "received_at_us"),
+    ("cost_nanousd", "cost_visible_nanousd", "cost_source", "cost_catalog", "received_at_us"),
 )  # fmt: skip
 TASK_UPDATES = _shape(
     "task_updates",
@@ -109,6 +110,8 @@ Row = tuple[Any, ...]
 since the ingest path builds and compares 100,000 of them a second."""
 
 RECORD_KINDS = ("events", "task_updates", "outcomes", "attestations")
+
+
 """The row lists of a WriteBatch and a WriteResult, in the order they are written."""
 
 
@@ -124,6 +127,8 @@ class WriteBatch:
     """Where each row came from (a line number), by kind; the store does not read it."""
     unpriced_events: int = 0
     """Event rows the catalog could not price; the store does not read it."""
+    price_catalog: PriceCatalog | None = None
+    """The catalog the event rows name in `cost_catalog`: stored with them when new."""
 
     def __len__(self) -> int:
         return (
