@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from payoff.core.costing import PriceCatalog
     from payoff.core.credit_notes import CreditNote
     from payoff.core.invoicing import Invoice
+    from payoff.core.recosting import BilledInvoice
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.billing import (
         Customer,
@@ -159,6 +160,65 @@ class WriteResult:
     task_updates: list[WriteStatus]
     outcomes: list[WriteStatus]
     attestations: list[WriteStatus]
+
+
+class RecostSelection(NamedTuple):
+    """Which steps a re-pricing examines: model calls the catalog prices (never a cost a
+    record gave), unpriced ones only unless `include_priced`."""
+
+    customer: str | None = None
+    since_us: int | None = None
+    """Only steps that occurred at or after this time."""
+    include_priced: bool = False
+
+
+class CostedStep(NamedTuple):
+    """A model call as a re-pricing reads it: what prices it, and its cost now."""
+
+    seq: int
+    customer: str
+    occurred_at_us: int
+    received_at_us: int
+    costed_at_us: int | None
+    """When a re-pricing set the cost; None: the cost is the one set at ingest."""
+    provider: str
+    model: str
+    batch: bool
+    visible: bool
+    input_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    usage_details: str | None
+    cost_nanousd: int | None
+    cost_visible_nanousd: int | None
+    cost_source: str | None
+    cost_catalog: int | None
+
+    @property
+    def cost_set_at_us(self) -> int:
+        """Since when the step has held its cost."""
+        return self.received_at_us if self.costed_at_us is None else self.costed_at_us
+
+
+class CostRevision(NamedTuple):
+    """A step's new cost, and the catalog that produced it."""
+
+    seq: int
+    cost_nanousd: int | None
+    cost_visible_nanousd: int | None
+    cost_source: str | None
+    cost_catalog: int
+
+
+class RecostBatch(NamedTuple):
+    """What one transaction of a re-pricing did."""
+
+    examined: int
+    last_seq: int
+    """Where the next batch starts (after it)."""
+    revisions: list[CostRevision]
 
 
 @dataclass(frozen=True)
@@ -578,6 +638,34 @@ class AccessStore(Protocol):
         ...
 
 
+class CostRevisions(Protocol):
+    """Re-pricing steps after ingest, keeping every cost it replaces (`store/costs.py`)."""
+
+    def billed_invoices(self) -> list[BilledInvoice]:
+        """Each finalized or paid invoice: its customer, period and as-of time."""
+        ...
+
+    def count_steps_to_recost(self, selection: RecostSelection) -> int:
+        """How many steps a re-pricing with this selection examines."""
+        ...
+
+    def recost_batch(
+        self,
+        selection: RecostSelection,
+        after_seq: int,
+        revise: Callable[[list[CostedStep]], list[CostRevision]],
+        catalog: PriceCatalog,
+        clock: Callable[[], int],
+    ) -> RecostBatch:
+        """Re-price the next steps of the selection after `after_seq`, in one transaction.
+
+        `revise` runs under the write lock and returns the new costs of the steps whose
+        cost changes; each replaced cost is kept, with the time it stopped holding (now,
+        from `clock`), and questions asked as of an earlier time keep getting it.
+        """
+        ...
+
+
 class Store(
     RecordStore,
     TaskReads,
@@ -585,6 +673,7 @@ class Store(
     BillingStore,
     OutcomeStore,
     AccessStore,
+    CostRevisions,
     Protocol,
 ):
     """Every role: what a backend implements and `open_store` returns."""
@@ -597,6 +686,7 @@ ROLES: tuple[type, ...] = (
     BillingStore,
     OutcomeStore,
     AccessStore,
+    CostRevisions,
 )
 """The role protocols, in the order drawn above."""
 

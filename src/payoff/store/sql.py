@@ -23,6 +23,7 @@ from payoff.core.statuses import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
 from payoff.store.billing import BillingQueries
+from payoff.store.costs import CostQueries
 from payoff.store.economics import EconomicsQueries
 from payoff.store.in_lists import chunks
 from payoff.store.outcomes import OutcomeQueries
@@ -81,7 +82,9 @@ TASK_COLUMNS = (
 )
 
 
-class SqlStore(TaskQueries, BillingQueries, OutcomeQueries, AccessQueries, EconomicsQueries):
+class SqlStore(
+    TaskQueries, BillingQueries, OutcomeQueries, AccessQueries, EconomicsQueries, CostQueries
+):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:

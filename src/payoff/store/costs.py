@@ -1,0 +1,190 @@
+"""Costs that change after ingest, without rewriting history: re-pricing and costs as of a time.
+
+    payoff recost
+      events (llm steps, by seq) ──batch of ≤ RECOST_BATCH──▶ revise(steps) (the caller's:
+                                                               price with today's catalog)
+         one write transaction per batch:
+           superseded_costs += the cost each revised step had, `until_us` = now
+           events.cost_* = the new cost, `cost_catalog`, `costed_at_us` = now
+
+What a crash can lose: the batch in flight, whole (its transaction rolls back); every batch
+before it is committed. A second run finds the committed steps already at their new cost and
+changes nothing for them, so running again finishes the job.
+
+A question asked as of a time (`cost_columns`) sees each step's cost as it was then: the
+current cost when it was set by that time, else the cost that held then, from
+`superseded_costs`. While no cost was replaced after that time (every invoice run as of
+now), the query reads the events' own columns, as it always did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select
+from sqlalchemy.sql.expression import ColumnElement
+
+from payoff.core.buckets import COST_FROM_CATALOG
+from payoff.core.costing import PriceCatalog
+from payoff.core.recosting import BilledInvoice
+from payoff.core.statuses import BILLED_STATUSES
+from payoff.store import schema as s
+from payoff.store.protocol import CostedStep, CostRevision, RecostBatch, RecostSelection
+
+RECOST_BATCH = 10_000
+"""Steps per transaction of a re-pricing: large enough that commits are cheap, small enough
+that ingest waits for the write lock no longer than a batch of its own."""
+
+_STEP_COLUMNS = (
+    "seq", "customer", "occurred_at_us", "received_at_us", "costed_at_us", "provider",
+    "model", "batch", "visible", "input_tokens", "cache_read_tokens", "cache_write_tokens",
+    "output_tokens", "reasoning_tokens", "usage_details", "cost_nanousd",
+    "cost_visible_nanousd", "cost_source", "cost_catalog",
+)  # fmt: skip
+assert CostedStep._fields == _STEP_COLUMNS
+
+
+class CostColumns(NamedTuple):
+    """An event's cost, visible cost and cost source, as SQL expressions."""
+
+    cost: ColumnElement[Any]
+    cost_visible: ColumnElement[Any]
+    source: ColumnElement[Any]
+
+
+def cost_columns(conn: Connection, as_of_us: int) -> CostColumns:
+    """Each event's cost columns as they were at `as_of_us`.
+
+    The events' own columns while no cost was replaced after that time (the common case,
+    found with one indexed lookup); otherwise, for a step re-priced since, the cost that
+    held then: the superseded cost with the first `until_us` after it.
+    """
+    e, h = s.events.c, s.superseded_costs.c
+    replaced_since = conn.execute(select(literal(1)).where(h.until_us > as_of_us).limit(1)).first()
+    if replaced_since is None:
+        return CostColumns(e.cost_nanousd, e.cost_visible_nanousd, e.cost_source)
+    current = or_(e.costed_at_us.is_(None), e.costed_at_us <= as_of_us)
+
+    def as_of(column: str) -> ColumnElement[Any]:
+        held = (
+            select(h[column])
+            .where(h.event_seq == e.seq, h.until_us > as_of_us)
+            .order_by(h.until_us)
+            .limit(1)
+            .scalar_subquery()
+        )
+        return case((current, e[column]), else_=held)
+
+    return CostColumns(as_of("cost_nanousd"), as_of("cost_visible_nanousd"), as_of("cost_source"))
+
+
+def costs_replaced_between(
+    customer: str, start_us: int, end_us: int, after_us: int, until_us: int
+) -> Any:
+    """A query finding a step of the window whose cost was replaced in (after, until]: for
+    an earlier invoice, a re-pricing moves its period as late usage does."""
+    e, h = s.events.c, s.superseded_costs.c
+    return (
+        select(literal(1))
+        .select_from(s.superseded_costs.join(s.events, e.seq == h.event_seq))
+        .where(
+            h.until_us > after_us,
+            h.until_us <= until_us,
+            e.customer == customer,
+            e.occurred_at_us >= start_us,
+            e.occurred_at_us < end_us,
+        )
+    )
+
+
+def _selected(selection: RecostSelection) -> ColumnElement[bool]:
+    e = s.events.c
+    # Only the catalog's steps: a cost the record gave is the record's to say.
+    unpriced = e.cost_nanousd.is_(None)
+    wanted = (
+        or_(unpriced, e.cost_source == COST_FROM_CATALOG) if selection.include_priced else unpriced
+    )
+    where = and_(e.kind == "llm", wanted)
+    if selection.customer is not None:
+        where = and_(where, e.customer == selection.customer)
+    if selection.since_us is not None:
+        where = and_(where, e.occurred_at_us >= selection.since_us)
+    return where
+
+
+class CostQueries:
+    engine: Engine
+    _write_transaction: Callable[[], AbstractContextManager[Connection]]
+    _placeholder: str
+    _keep_price_catalog: Callable[[Connection, PriceCatalog, int], None]
+
+    def billed_invoices(self) -> list[BilledInvoice]:
+        """Each finalized or paid invoice: its customer, period and as-of time."""
+        i = s.invoices.c
+        query = select(i.customer, i.period, i.as_of_us).where(i.status.in_(BILLED_STATUSES))
+        with self.engine.connect() as conn:
+            return [BilledInvoice(*row) for row in conn.execute(query)]
+
+    def count_steps_to_recost(self, selection: RecostSelection) -> int:
+        """How many steps a re-pricing with this selection examines."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.count()).select_from(s.events).where(_selected(selection))
+            ).scalar_one()
+        return int(found)
+
+    def recost_batch(
+        self,
+        selection: RecostSelection,
+        after_seq: int,
+        revise: Callable[[list[CostedStep]], list[CostRevision]],
+        catalog: PriceCatalog,
+        clock: Callable[[], int],
+    ) -> RecostBatch:
+        """Re-price the next steps of the selection after `after_seq`, in one transaction.
+
+        `revise` runs under the write lock, so the steps it reads cannot change before its
+        revisions commit; each revised step's old cost is kept in `superseded_costs`.
+        """
+        e = s.events.c
+        query = (
+            select(*(e[name] for name in _STEP_COLUMNS))
+            .where(e.seq > after_seq, _selected(selection))
+            .order_by(e.seq)
+            .limit(RECOST_BATCH)
+        )
+        with self._write_transaction() as conn:
+            now_us = clock()
+            steps = [CostedStep(*row) for row in conn.execute(query)]
+            if not steps:
+                return RecostBatch(0, after_seq, [])
+            revisions = revise(steps)
+            if revisions:
+                self._revise(conn, revisions, catalog, now_us)
+        return RecostBatch(len(steps), steps[-1].seq, revisions)
+
+    def _revise(
+        self,
+        conn: Connection,
+        revisions: Sequence[CostRevision],
+        catalog: PriceCatalog,
+        now_us: int,
+    ) -> None:
+        mark, now = self._placeholder, int(now_us)  # the stamp as an integer literal
+        conn.exec_driver_sql(
+            "INSERT INTO superseded_costs (event_seq, cost_nanousd, cost_visible_nanousd,"
+            " cost_source, cost_catalog, until_us) SELECT seq, cost_nanousd,"
+            f" cost_visible_nanousd, cost_source, cost_catalog, {now} FROM events"
+            f" WHERE seq = {mark}",
+            [(revision.seq,) for revision in revisions],
+        )
+        conn.exec_driver_sql(
+            f"UPDATE events SET cost_nanousd = {mark}, cost_visible_nanousd = {mark},"
+            f" cost_source = {mark}, cost_catalog = {mark}, costed_at_us = {now}"
+            f" WHERE seq = {mark}",
+            [(r.cost_nanousd, r.cost_visible_nanousd, r.cost_source, r.cost_catalog, r.seq)
+             for r in revisions],
+        )  # fmt: skip
+        self._keep_price_catalog(conn, catalog, now_us)
