@@ -76,38 +76,42 @@ class _Reviser:
         return revisions
 
     def _revise(self, step: CostedStep) -> CostRevision | None:
+        # Once per step of a re-pricing: positional reads, no intermediate objects.
+        (
+            seq, customer, occurred_at_us, received_at_us, costed_at_us, provider, model,
+            batch, visible, input_tokens, cache_read, cache_write, output_tokens, reasoning,
+            usage_details, old_cost, old_visible, _, _,
+        ) = step  # fmt: skip
         totals = self.totals
         totals.examined += 1
-        priced = step.cost_nanousd is not None
-        if priced and self.billed.billed(step.customer, step.occurred_at_us, step.cost_set_at_us):
+        priced = old_cost is not None
+        if priced and self.billed.billed(
+            customer, occurred_at_us, received_at_us if costed_at_us is None else costed_at_us
+        ):
             totals.billed += 1
             return None
-        table = self.price_table(step.provider, step.model, step.batch, step.occurred_at_us)
+        table = self.price_table(provider, model, batch, occurred_at_us)
         if table is None:
             if priced:
                 totals.not_priceable += 1
             else:
                 totals.still_unpriced += 1
             return None
-        counts = TokenCounts(
-            step.input_tokens,
-            step.cache_read_tokens,
-            step.cache_write_tokens,
-            step.output_tokens,
-            step.reasoning_tokens,
+        counts = tuple.__new__(
+            TokenCounts, (input_tokens, cache_read, cache_write, output_tokens, reasoning)
         )
-        details = details_from_text(step.usage_details)
-        cost, visible = table.cost_nanousd(counts, visible=step.visible, details=details)
-        if (cost, visible) == (step.cost_nanousd, step.cost_visible_nanousd):
+        details = None if usage_details is None else details_from_text(usage_details)
+        cost, cost_visible = table.cost_nanousd(counts, visible=visible, details=details)
+        if cost == old_cost and cost_visible == old_visible:
             totals.unchanged += 1
             return None
         totals.repriced += 1
         totals.newly_priced += 0 if priced else 1
-        totals.cost_before_nanousd += step.cost_nanousd or 0
+        totals.cost_before_nanousd += old_cost or 0
         totals.cost_after_nanousd += cost
-        if self.billed.billed_as_of(step.customer, step.occurred_at_us) is not None:
+        if self.billed.billed_as_of(customer, occurred_at_us) is not None:
             totals.in_billed_months += 1
-        return CostRevision(step.seq, cost, visible, COST_FROM_CATALOG, self.identity.id)
+        return CostRevision(seq, cost, cost_visible, COST_FROM_CATALOG, self.identity.id)
 
 
 def selection(customer: str | None, since: dt.date | None, include_priced: bool) -> RecostSelection:

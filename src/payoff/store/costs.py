@@ -157,7 +157,7 @@ class CostQueries:
         )
         with self._write_transaction() as conn:
             now_us = clock()
-            steps = [CostedStep(*row) for row in conn.execute(query)]
+            steps = list(map(CostedStep._make, conn.execute(query).all()))
             if not steps:
                 return RecostBatch(0, after_seq, [])
             revisions = revise(steps)
