@@ -228,3 +228,30 @@ def test_every_cost_names_the_catalog_that_produced_it(ledger: Store, tmp_path: 
         "prices:\n  - {provider: openai, model: gpt-4o, input_mtok: '2', output_mtok: '8.01'}\n"
     )
     assert Catalog.from_file(overrides).identity() != catalog.identity()
+
+
+def test_a_batch_that_fails_leaves_no_catalog_behind_and_the_next_one_stores_it(
+    ledger: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payoff.records import decode_record
+    from payoff.rows import RowBuilder
+    from payoff.store.protocol import WriteBatch
+
+    builder = RowBuilder(Catalog())
+
+    def batch(id: str) -> WriteBatch:
+        built = WriteBatch()
+        builder.add(built, decode_record(json.dumps(usage(id, task="t1"))), 1)
+        return built
+
+    def fail(*_: object) -> None:
+        raise RuntimeError("the disk is full")
+
+    # A failure after the events and their catalog were written: the transaction rolls back.
+    with monkeypatch.context() as patched:
+        patched.setattr(ledger, "_ensure_customers", fail)
+        with pytest.raises(RuntimeError):
+            ledger.write(batch("e1"), lambda: NOV_3_US)
+    ledger.write(batch("e2"), lambda: NOV_3_US)
+    (step,) = steps(ledger).values()
+    assert (step["id"], step["cost_catalog"]) == ("e2", Catalog.source())

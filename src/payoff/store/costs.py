@@ -119,6 +119,7 @@ class CostQueries:
     _write_transaction: Callable[[], AbstractContextManager[Connection]]
     _placeholder: str
     _keep_price_catalog: Callable[[Connection, PriceCatalog, int], None]
+    _catalogs_kept: set[int]
 
     def billed_invoices(self) -> list[BilledInvoice]:
         """Each finalized or paid invoice: its customer, period and as-of time."""
@@ -163,6 +164,8 @@ class CostQueries:
             revisions = revise(steps)
             if revisions:
                 self._revise(conn, revisions, catalog, now_us)
+        if revisions:
+            self._catalogs_kept.add(catalog.id)
         return RecostBatch(len(steps), steps[-1].seq, revisions)
 
     def _revise(

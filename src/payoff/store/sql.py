@@ -89,6 +89,8 @@ class SqlStore(
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._catalogs_kept: set[int] = set()
+        """Price catalogs known to be stored (added once their transaction committed)."""
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -156,10 +158,14 @@ class SqlStore(
             )
             customers |= _accepted_values(batch.outcomes, outcomes, OUTCOME_TASK_COLUMNS.customer)
             self._ensure_customers(conn, customers, now_us)
+        if batch.price_catalog is not None and batch.events:
+            self._catalogs_kept.add(batch.price_catalog.id)
         return WriteResult(events, task_updates, outcomes, attestations)
 
     def _keep_price_catalog(self, conn: Connection, catalog: PriceCatalog, now_us: int) -> None:
         """Store the catalog event rows name, once; refuse one whose id names another."""
+        if catalog.id in self._catalogs_kept:
+            return
         inserted = conn.exec_driver_sql(
             self._insert_sql("price_catalogs", PRICE_CATALOG_COLUMNS, ("id",)),
             [(*catalog, now_us)],
