@@ -133,6 +133,11 @@ def test_customer_and_since_narrow_what_is_examined(ledger: Store, overrides: Ca
         {**step("c", "2026-11-20", "llama"), "customer": "acme", "task": "task-c2"},
     )
     since = dt.date(2026, 11, 10)
+    # What the progress bar counts is what the batches read, for every kind of selection.
+    for customer, day, every in [(None, None, False), ("acme", None, True), (None, since, True)]:
+        chosen = selection(customer, day, every)
+        examined = recost(ledger, Catalog(), chosen).examined
+        assert examined == ledger.count_steps_to_recost(chosen) > 0
     done = recost(ledger, overrides, selection("globex", since, False))
     assert (done.examined, done.repriced) == (1, 1)
     assert costs(ledger) == {"a": None, "b": OVERRIDE_LLAMA, "c": None}

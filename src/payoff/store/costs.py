@@ -114,6 +114,28 @@ def _selected(selection: RecostSelection) -> ColumnElement[bool]:
     return where
 
 
+def _batch_sql(selection: RecostSelection, mark: str) -> tuple[str, tuple[Any, ...]]:
+    """The next batch of the selection after a seq (its first parameter), as SQL text: the
+    same condition as `_selected`, read through the driver, with no per-row processing."""
+    where = ["seq > {mark}", "kind = 'llm'"]
+    params: list[Any] = []
+    if selection.include_priced:
+        where.append(f"(cost_nanousd IS NULL OR cost_source = '{COST_FROM_CATALOG}')")
+    else:
+        where.append("cost_nanousd IS NULL")
+    if selection.customer is not None:
+        where.append("customer = {mark}")
+        params.append(selection.customer)
+    if selection.since_us is not None:
+        where.append("occurred_at_us >= {mark}")
+        params.append(selection.since_us)
+    sql = (
+        f"SELECT {', '.join(_STEP_COLUMNS)} FROM events WHERE {' AND '.join(where)}"
+        f" ORDER BY seq LIMIT {RECOST_BATCH}"
+    )
+    return sql.format(mark=mark), tuple(params)
+
+
 class CostQueries:
     engine: Engine
     _write_transaction: Callable[[], AbstractContextManager[Connection]]
@@ -149,21 +171,16 @@ class CostQueries:
         `revise` runs under the write lock, so the steps it reads cannot change before its
         revisions commit; each revised step's old cost is kept in `superseded_costs`.
         """
-        e = s.events.c
-        query = (
-            select(*(e[name] for name in _STEP_COLUMNS))
-            .where(e.seq > after_seq, _selected(selection))
-            .order_by(e.seq)
-            .limit(RECOST_BATCH)
-        )
+        sql, params = _batch_sql(selection, self._placeholder)
         with self._write_transaction() as conn:
             now_us = clock()
-            steps = list(map(CostedStep._make, conn.execute(query).all()))
+            rows = conn.exec_driver_sql(sql, (after_seq, *params)).fetchall()
+            steps = list(map(CostedStep._make, rows))
             if not steps:
                 return RecostBatch(0, after_seq, [])
             revisions = revise(steps)
             if revisions:
-                self._revise(conn, revisions, catalog, now_us)
+                self._revise(conn, steps, revisions, catalog, now_us)
         if revisions:
             self._catalogs_kept.add(catalog.id)
         return RecostBatch(len(steps), steps[-1].seq, revisions)
@@ -171,17 +188,22 @@ class CostQueries:
     def _revise(
         self,
         conn: Connection,
+        steps: list[CostedStep],
         revisions: Sequence[CostRevision],
         catalog: PriceCatalog,
         now_us: int,
     ) -> None:
+        # The steps were read in this transaction: their costs are the ones being replaced.
+        read = {step.seq: step for step in steps}
         mark, now = self._placeholder, int(now_us)  # the stamp as an integer literal
         conn.exec_driver_sql(
             "INSERT INTO superseded_costs (event_seq, cost_nanousd, cost_visible_nanousd,"
-            " cost_source, cost_catalog, until_us) SELECT seq, cost_nanousd,"
-            f" cost_visible_nanousd, cost_source, cost_catalog, {now} FROM events"
-            f" WHERE seq = {mark}",
-            [(revision.seq,) for revision in revisions],
+            f" cost_source, cost_catalog, until_us) VALUES ({mark}, {mark}, {mark}, {mark},"
+            f" {mark}, {now})",
+            [
+                (seq, old.cost_nanousd, old.cost_visible_nanousd, old.cost_source, old.cost_catalog)
+                for seq, old in ((r.seq, read[r.seq]) for r in revisions)
+            ],
         )
         conn.exec_driver_sql(
             f"UPDATE events SET cost_nanousd = {mark}, cost_visible_nanousd = {mark},"
