@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from factories import NOV_3_US, jsonl, usage
+from factories import NOV_3, NOV_3_US, jsonl, usage
 from payoff.catalog import Catalog
 from payoff.core.errors import RecordError
 from payoff.core.tokens import TokenCounts, UsageDetails
@@ -138,6 +138,14 @@ def test_details_a_version_1_record_never_reads_never_refuse_it() -> None:
     assert decode(gemini("e1", usage=odd)).token_counts() == TokenCounts(1000, 600, 0, 50, 0)
     with pytest.raises(RecordError, match="must be a list"):
         decode(gemini("e1", usage=odd, version=2))
+
+
+def test_other_kinds_take_no_version_2_field_whatever_the_order_of_their_fields() -> None:
+    task = {"record": "task", "id": "t1", "customer": "acme", "status": "open", "time": NOV_3}
+    for record in ({"version": 2, **task}, {**task, "version": 2}):
+        with pytest.raises(RecordError) as caught:
+            decode(record)
+        assert (caught.value.field, caught.value.reason) == ("version", "unknown field")
 
 
 def test_record_from_dict_reads_version_2_too() -> None:

@@ -329,9 +329,15 @@ def decode_record(data: bytes | str, line: int | None = None) -> Record:
         raise _record_error(exc, line) from None
 
 
-def _decode_usage_v2(data: bytes | str, line: int | None) -> UsageRecordV2:
+def _decode_usage_v2(data: bytes | str, line: int | None) -> Record:
     try:
         return _usage_v2_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        if not str(exc).endswith("at `$.record`"):
+            raise _record_error(exc, line) from None
+    # Another kind of record, whose field order put the version-2 field before its kind.
+    try:
+        return _any_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _record_error(exc, line) from None
 
