@@ -158,12 +158,19 @@ assert set(_PART_BY_RATE) == {f.name for f in fields(TokenRates)}
 assert {p.count for p in _PARTS} - {""} == set(TokenCounts._fields) | set(UsageDetails._fields)
 
 
-def _holders(part: _Part) -> list[_Part]:
+def _holders_of(part: _Part) -> tuple[_Part, ...]:
     """The parts that hold `part` (not itself), broadest first."""
-    return sorted(
-        (other for other in _PARTS if other is not part and other.traits < part.traits),
-        key=lambda other: len(other.traits),
+    return tuple(
+        sorted(
+            (other for other in _PARTS if other is not part and other.traits < part.traits),
+            key=lambda other: len(other.traits),
+        )
     )
+
+
+_HOLDERS = {part.rate: _holders_of(part) for part in _PARTS}
+_NARROWING = tuple(sorted(_PARTS, key=lambda part: len(part.traits)))
+"""The parts, each after every part that holds it."""
 
 
 def _check_parts_priced(priced: set[str]) -> None:
@@ -171,7 +178,7 @@ def _check_parts_priced(priced: set[str]) -> None:
     a part priced without the parts that hold it, or two priced parts that overlap without a
     price for what they share (cached audio is a cache read and audio input alike)."""
     for rate in sorted(priced):
-        missing = [p.rate for p in _holders(_PART_BY_RATE[rate]) if p.rate not in priced]
+        missing = [p.rate for p in _HOLDERS[rate] if p.rate not in priced]
         if missing:
             raise RateError(f"{rate} needs {' and '.join(missing)} too")
     chosen = sorted(priced)
@@ -221,11 +228,11 @@ def _coefficients(rates: TokenRates, places: int) -> _Coefficients:
     # it: summed over every priced part a token is in, they give the most specific rate.
     given = rates.given()
     by_count: dict[str, int] = {}
-    for part in sorted(_PARTS, key=lambda p: len(p.traits)):
+    for part in _NARROWING:
         if part.rate not in given:
             continue
         own = _scaled(given[part.rate], places, part.nanousd_per_unit)
-        held_by = sum(by_count.get(h.count, 0) for h in _holders(part) if h.rate in given)
+        held_by = sum(by_count.get(h.count, 0) for h in _HOLDERS[part.rate] if h.rate in given)
         by_count[part.count] = own - held_by
     details = tuple(by_count.get(name, 0) for name in UsageDetails._fields)
     return _Coefficients(

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, Engine, case, literal, or_, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.buckets import COST_FROM_CATALOG
@@ -99,41 +99,22 @@ def costs_replaced_between(
     )
 
 
-def _selected(selection: RecostSelection) -> ColumnElement[bool]:
-    e = s.events.c
+def _where(selection: RecostSelection, mark: str) -> tuple[list[str], list[Any]]:
+    """The steps a selection examines, as SQL conditions and their parameters."""
     # Only the catalog's steps: a cost the record gave is the record's to say.
-    unpriced = e.cost_nanousd.is_(None)
-    wanted = (
-        or_(unpriced, e.cost_source == COST_FROM_CATALOG) if selection.include_priced else unpriced
-    )
-    where = and_(e.kind == "llm", wanted)
-    if selection.customer is not None:
-        where = and_(where, e.customer == selection.customer)
-    if selection.since_us is not None:
-        where = and_(where, e.occurred_at_us >= selection.since_us)
-    return where
-
-
-def _batch_sql(selection: RecostSelection, mark: str) -> tuple[str, tuple[Any, ...]]:
-    """The next batch of the selection after a seq (its first parameter), as SQL text: the
-    same condition as `_selected`, read through the driver, with no per-row processing."""
-    where = ["seq > {mark}", "kind = 'llm'"]
-    params: list[Any] = []
+    where = ["kind = 'llm'"]
     if selection.include_priced:
         where.append(f"(cost_nanousd IS NULL OR cost_source = '{COST_FROM_CATALOG}')")
     else:
         where.append("cost_nanousd IS NULL")
+    params: list[Any] = []
     if selection.customer is not None:
-        where.append("customer = {mark}")
+        where.append(f"customer = {mark}")
         params.append(selection.customer)
     if selection.since_us is not None:
-        where.append("occurred_at_us >= {mark}")
+        where.append(f"occurred_at_us >= {mark}")
         params.append(selection.since_us)
-    sql = (
-        f"SELECT {', '.join(_STEP_COLUMNS)} FROM events WHERE {' AND '.join(where)}"
-        f" ORDER BY seq LIMIT {RECOST_BATCH}"
-    )
-    return sql.format(mark=mark), tuple(params)
+    return where, params
 
 
 class CostQueries:
@@ -152,9 +133,10 @@ class CostQueries:
 
     def count_steps_to_recost(self, selection: RecostSelection) -> int:
         """How many steps a re-pricing with this selection examines."""
+        where, params = _where(selection, self._placeholder)
         with self.engine.connect() as conn:
-            found = conn.execute(
-                select(func.count()).select_from(s.events).where(_selected(selection))
+            found = conn.exec_driver_sql(
+                f"SELECT count(*) FROM events WHERE {' AND '.join(where)}", tuple(params)
             ).scalar_one()
         return int(found)
 
@@ -171,7 +153,13 @@ class CostQueries:
         `revise` runs under the write lock, so the steps it reads cannot change before its
         revisions commit; each revised step's old cost is kept in `superseded_costs`.
         """
-        sql, params = _batch_sql(selection, self._placeholder)
+        mark = self._placeholder
+        where, params = _where(selection, mark)
+        # Read through the driver: a batch's rows need no per-row processing.
+        sql = (
+            f"SELECT {', '.join(_STEP_COLUMNS)} FROM events WHERE seq > {mark} AND "
+            f"{' AND '.join(where)} ORDER BY seq LIMIT {RECOST_BATCH}"
+        )
         with self._write_transaction() as conn:
             now_us = clock()
             rows = conn.exec_driver_sql(sql, (after_seq, *params)).fetchall()
