@@ -20,7 +20,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from bench import costing, economics, ingest, rating, sdk, server, startup, workload
+from bench import costing, economics, ingest, rating, recost, sdk, server, startup, workload
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 QUICK_RESULTS = workload.WORK / "RESULTS-quick.md"
@@ -327,13 +327,67 @@ def write_economics_section(r: economics.EconomicsResult) -> Path:
         f"`python -m bench.economics --write` ({r.events:,} records, "
         f"{len(r.simulate_seconds)} repeat(s)), not with the other sections."
     )
+    return _write_section(ECONOMICS_HEADING, economics_section(r, measured))
+
+
+def write_recost_section(r: recost.RecostResult) -> Path:
+    """Replace (or append) the re-pricing section of RESULTS.md with a standalone run's."""
+    measured = (
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on its own by "
+        f"`python -m bench.recost --write` ({r.events:,} records, "
+        f"{len(r.recost_seconds)} repeat(s)), not with the other sections."
+    )
+    return _write_section(recost.HEADING, recost_section(r, measured))
+
+
+def _write_section(heading: str, lines: list[str]) -> Path:
+    """Replace the section of RESULTS.md that starts with `heading`, or append it."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    before, found, rest = text.partition(f"\n{ECONOMICS_HEADING}")
+    before, found, rest = text.partition(f"\n{heading}")
     after = rest.partition("\n## ")[2] if found else ""  # the sections after it, if any
-    section = "\n".join(economics_section(r, measured))
+    section = "\n".join(lines)
     parts = [before.rstrip("\n"), section, *([f"## {after.rstrip()}"] if after else [])]
     RESULTS.write_text("\n\n".join(parts) + "\n")
     return RESULTS
+
+
+def recost_section(r: recost.RecostResult, measured: str = "") -> list[str]:
+    """The section; `measured` says when and how, if not with the rest of the file."""
+    return [
+        f"{recost.HEADING}a ledger of {r.events:,} usage events: `payoff recost --all`",
+        "",
+        *([measured, ""] if measured else []),
+        *_table(
+            [
+                (f"recost --all, every one of {r.model_calls:,} model calls re-priced",
+                 f"{r.rate(r.recost_seconds):,.0f} steps/s", "", ""),
+                ("the same, per step", f"{r.per_call_us:.1f} µs", "", ""),
+                ("recost --all again: nothing to change",
+                 f"{r.rate(r.idle_seconds):,.0f} steps/s", "", ""),
+                ("bare costing in memory (Catalog + PriceTable), per call",
+                 f"{r.costing_per_call_us:.2f} µs", "", ""),
+                ("recost / bare costing", f"{r.costing_ratio:.1f}x", "", ""),
+                ("bare SQL: read, keep the old cost, write a new one",
+                 f"{r.rate(r.bare_sql_seconds):,.0f} steps/s", "", ""),
+                ("recost / bare SQL", f"{r.bare_sql_ratio:.2f}x", "", ""),
+            ]
+        ),
+        "",
+        f"Method: the ingest workload's {r.events:,} records ingested once into a ledger "
+        f"(cached; copied afresh for each run), an overrides file pricing each of its models at "
+        f"rates the catalog does not use, so that every model call is re-priced. payoff: "
+        f"`payoff --prices FILE recost --all --json` as a child process, wall time from start "
+        f"to exit (start-up, the count for the progress bar, batches of "
+        f"{recost.RECOST_BATCH:,} steps, each read, priced, its old costs kept and new ones "
+        f"written in one transaction, `synchronous=FULL`), the steps re-priced checked; then "
+        f"the same command again on the same copy, which re-prices nothing. Bare costing: the "
+        f"costing benchmark's loop over the same calls in memory (a fresh Catalog). Bare SQL: "
+        f"plain sqlite3 on a fresh copy, the same pages read by seq, each row's old cost "
+        f"inserted into a history table and a new cost written into it, one transaction a page "
+        f"(bench/recost.py). {len(r.recost_seconds)} repeat(s), medians. Seconds: recost "
+        f"{_seconds(r.recost_seconds)}; again {_seconds(r.idle_seconds)}; bare costing "
+        f"{_seconds(r.costing_seconds)}; bare SQL {_seconds(r.bare_sql_seconds)}.",
+    ]  # fmt: skip
 
 
 def sdk_section(r: sdk.SdkResult) -> list[str]:
@@ -426,6 +480,8 @@ def main() -> None:
     rating_result = rating.measure(records, repeats, log)
     log("economics:")
     economics_result = economics.measure(records, repeats, log)
+    log("recost:")
+    recost_result = recost.measure(usage_file, records, repeats, log)
     log("server:")
     server_result = server.measure(usage_file, records, repeats, log)
     log("sdk:")
@@ -451,6 +507,8 @@ def main() -> None:
         "",
         *economics_section(economics_result),
         "",
+        *recost_section(recost_result),
+        "",
         *server_section(server_result, ingest_result.payoff_rate),
         "",
         *sdk_section(sdk_result),
@@ -468,6 +526,10 @@ def main() -> None:
     log(f"costing: {costing_result.ratio:,.0f}x calc_price, {costing_result.mismatches} mismatches")
     log(f"rating: {rating_result.ratio:.2f}x a bare GROUP BY")
     log(f"economics: simulate {economics_result.ratio:.2f}x one invoice run")
+    log(
+        f"recost: {recost_result.rate(recost_result.recost_seconds):,.0f} steps/s re-priced, "
+        f"{recost_result.bare_sql_ratio:.2f}x bare SQL"
+    )
     log(
         f"server: {server_result.batch_rate:,.0f} events/s batched, p99 "
         f"{server_result.latency_percentile(0.99):.1f} ms, {server_result.otlp_rate:,.0f} spans/s"

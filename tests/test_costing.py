@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from decimal import Decimal
+from typing import Any
 
 import genai_prices
 import pytest
@@ -17,7 +18,13 @@ from payoff.core.costing import PriceTable, TokenRates, rates_from_gpu_hour
 from payoff.core.errors import AmountError, CatalogError, PeriodError, RateError
 from payoff.core.money import format_nanousd, parse_usd_exact_nanousd, round_usd_to_nanousd
 from payoff.core.periods import EPOCH, Period
-from payoff.core.tokens import TokenCounts
+from payoff.core.tokens import (
+    DETAIL_FIELDS,
+    MODALITIES,
+    NO_DETAILS,
+    TokenCounts,
+    UsageDetails,
+)
 
 GPT_4O = TokenRates(
     input_mtok=Decimal("2.5"), output_mtok=Decimal("10"), cache_read_mtok=Decimal("1.25")
@@ -258,3 +265,179 @@ def test_bad_overrides_name_the_entry_and_field(tmp_path, text: str, message: st
     with pytest.raises(CatalogError, match=message) as caught:
         load_overrides(path)
     assert "prices" in str(caught.value)
+
+
+# -- record format v2: details priced apart ---------------------------------------------------
+
+GEMINI_FLASH = TokenRates(
+    input_mtok=Decimal("0.3"),
+    output_mtok=Decimal("2.5"),
+    cache_read_mtok=Decimal("0.03"),
+    input_audio_mtok=Decimal("1"),
+    cache_audio_read_mtok=Decimal("0.1"),
+    output_image_mtok=Decimal("30"),
+    web_searches_kcount=Decimal("35"),
+)
+
+
+def test_each_detail_is_priced_at_its_most_specific_rate() -> None:
+    counts = TokenCounts(input=10_000, cache_read=6_000, cache_write=0, output=2_000, reasoning=500)
+    details = UsageDetails(
+        input_audio=3_000, cache_audio_read=1_000, output_image=1_290, web_search_requests=2
+    )
+    # Per MTok: 1,000 cached audio x 0.1 + 5,000 other cached x 0.03 + 2,000 uncached audio
+    # x 1 + 2,000 uncached text x 0.3; 1,290 image x 30 + 210 text and 500 reasoning x 2.5;
+    # and 2 searches at 35 per thousand.
+    expected_usd = (
+        Decimal("0.0001")
+        + Decimal("0.00015")
+        + Decimal("0.002")
+        + Decimal("0.0006")
+        + Decimal("0.0387")
+        + Decimal("0.001775")
+        + Decimal("0.07")
+    )
+    table = PriceTable.flat(GEMINI_FLASH)
+    total, visible = table.cost_nanousd(counts, visible=True, details=details)
+    assert total == round_usd_to_nanousd(expected_usd)
+    # What the end user sees: the image and the 210 text tokens, at their own rates.
+    assert visible == round_usd_to_nanousd(Decimal("0.0387") + Decimal("0.000525"))
+    # Without details (a version-1 record) every token is text.
+    assert table.cost_nanousd(counts)[0] == round_usd_to_nanousd(
+        Decimal("0.0012") + Decimal("0.00018") + Decimal("0.005")
+    )
+    assert table.cost_nanousd(counts, details=NO_DETAILS) == table.cost_nanousd(counts)
+
+
+@pytest.mark.parametrize(
+    ("rates", "message"),
+    [
+        ({"cache_audio_read_mtok": "0.1", "input_audio_mtok": "1"}, "needs cache_read_mtok"),
+        ({"cache_read_mtok": "0.1", "input_audio_mtok": "1"}, "give cache_audio_read_mtok"),
+        ({"cache_write_mtok": "1", "input_audio_mtok": "1"}, "cannot be priced together"),
+        ({"reasoning_mtok": "3", "output_image_mtok": "30"}, "cannot be priced together"),
+        ({"cache_write_1h_mtok": "2"}, "needs cache_write_mtok"),
+    ],
+)
+def test_rates_whose_parts_overlap_without_a_price_are_refused(
+    rates: dict[str, str], message: str
+) -> None:
+    given = {name: Decimal(rate) for name, rate in rates.items()}
+    with pytest.raises(RateError, match=message):
+        PriceTable.flat(TokenRates(input_mtok=Decimal(1), output_mtok=Decimal(2), **given))
+
+
+def test_an_override_prices_details_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "prices:\n  - {provider: google, model: gemini-2.5-flash, input_mtok: '0.2',"
+        " output_mtok: '2', input_audio_mtok: '0.8', web_searches_kcount: '30'}\n"
+    )
+    table = Catalog(load_overrides(path)).price_table("google", "gemini-2.5-flash", False, 0)
+    assert table is not None
+    counts = TokenCounts(1_000_000, 0, 0, 0, 0)
+    details = UsageDetails(input_audio=1_000_000, web_search_requests=1)
+    assert table.cost_nanousd(counts, details=details)[0] == 800_000_000 + 30_000_000
+
+
+@st.composite
+def usage_v2(draw: st.DrawFn) -> tuple[TokenCounts, UsageDetails]:
+    """Counts and details that fit together: every disjoint part drawn, then summed."""
+    part = st.integers(0, 300_000)
+    media = {m: (draw(part), draw(part)) for m in MODALITIES}  # (uncached, cached)
+    text_uncached, text_cached, cache_write = draw(part), draw(part), draw(part)
+    cache_write_1h = draw(st.integers(0, cache_write))
+    outputs = {m: draw(st.integers(0, 20_000)) for m in MODALITIES}
+    text_out, reasoning = draw(st.integers(0, 50_000)), draw(st.integers(0, 50_000))
+    cached = sum(c for _, c in media.values())
+    counts = TokenCounts(
+        input=text_uncached + text_cached + cache_write + sum(u + c for u, c in media.values()),
+        cache_read=text_cached + cached,
+        cache_write=cache_write,
+        output=text_out + reasoning + sum(outputs.values()),
+        reasoning=reasoning,
+    )
+    details = UsageDetails(
+        **{f"input_{m}": u + c for m, (u, c) in media.items()},
+        **{f"cache_{m}_read": c for m, (_, c) in media.items()},
+        **{f"output_{m}": n for m, n in outputs.items()},
+        cache_write_1h=cache_write_1h,
+        web_search_requests=draw(st.integers(0, 20)),
+    )
+    return counts, details.check(counts)
+
+
+def _genai_usage_v2(counts: TokenCounts, details: UsageDetails) -> genai_prices.Usage:
+    return genai_prices.Usage(
+        input_tokens=counts.input,
+        cache_read_tokens=counts.cache_read,
+        cache_write_tokens=counts.cache_write,
+        output_tokens=counts.output,
+        output_reasoning_tokens=counts.reasoning,
+        web_searches=details.web_search_requests,
+        **{DETAIL_FIELDS[name]: value for name, value in details._asdict().items()
+           if name != "web_search_requests"},
+    )  # fmt: skip
+
+
+DETAIL_PRICE_KEYS = {
+    name for name in TokenRates.__dataclass_fields__ if name not in ("input_mtok", "output_mtok")
+} - {"cache_read_mtok", "cache_write_mtok", "reasoning_mtok", "requests_kcount"}
+
+
+def _prices_details(model: Any) -> bool:
+    prices = model.prices if isinstance(model.prices, list) else [model.prices]
+    variants = [variant.prices for variant in model.price_variants or ()]
+    return any(
+        getattr(getattr(price, "prices", price), key, None) is not None
+        for price in [*prices, *variants]
+        for key in DETAIL_PRICE_KEYS
+    )
+
+
+DETAIL_MODELS = [
+    (provider.id, model.id)
+    for provider in data_snapshot.get_snapshot().providers
+    for model in provider.models
+    if _prices_details(model)
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    # Half of the draws from the models that price a detail apart.
+    model=st.sampled_from(ALL_MODELS) | st.sampled_from(DETAIL_MODELS),
+    usage=usage_v2(),
+    batch=st.booleans(),
+    seconds=st.integers(1_640_000_000, 1_830_000_000),
+)
+def test_catalog_cost_with_details_equals_genai_prices(
+    model: tuple[str, str], usage: tuple[TokenCounts, UsageDetails], batch: bool, seconds: int
+) -> None:
+    provider, model_ref = model
+    counts, details = usage
+    at_us = seconds * 10**6
+    table = Catalog().price_table(provider, model_ref, batch, at_us)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            expected = genai_prices.calc_price(
+                _genai_usage_v2(counts, details),
+                model_ref,
+                provider_id=provider,
+                genai_request_timestamp=EPOCH + dt.timedelta(microseconds=at_us),
+                price_context={"processing": "batch"} if batch else None,
+            ).total_price
+        except (LookupError, ValueError):
+            expected = None
+    if table is None:
+        assert expected is None or expected == 0
+    else:
+        assert expected is not None
+        assert table.cost_nanousd(counts, details=details)[0] == round_usd_to_nanousd(expected)
+
+
+def test_the_models_that_price_details_are_many() -> None:
+    # What the property test above draws half its models from.
+    assert len(DETAIL_MODELS) > 100
+    assert ("google", "gemini-2.5-flash") in DETAIL_MODELS

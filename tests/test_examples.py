@@ -20,6 +20,7 @@ from payoff.records import (
     OutcomeRecord,
     TaskRecord,
     UsageRecord,
+    UsageRecordV2,
     record_from_dict,
 )
 from payoff.service import plans
@@ -143,7 +144,9 @@ def test_the_record_reference_has_a_row_for_every_field_and_examples_that_decode
     section = reference_section(kind)
     documented = re.findall(r"^\| `(\w+)` \|", section, re.MULTILINE)
     assert documented[0] == "record"
-    assert sorted(documented[1:]) == sorted(struct.__struct_fields__)
+    # The usage table holds the fields of both versions.
+    fields = UsageRecordV2 if struct is UsageRecord else struct
+    assert sorted(documented[1:]) == sorted(fields.__struct_fields__)
     examples = re.findall(r"^```json\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
     assert examples, f"no example of {kind}"
     decoder, text, at = json.JSONDecoder(), examples[0].strip(), 0
@@ -151,6 +154,20 @@ def test_the_record_reference_has_a_row_for_every_field_and_examples_that_decode
         record, at = decoder.raw_decode(text, at)
         assert isinstance(record_from_dict(record), struct)
         at = len(text) - len(text[at:].lstrip())
+
+
+def test_the_version_2_examples_decode_with_their_details() -> None:
+    text = REFERENCE.read_text()
+    start = text.index("## Record format version 2")
+    section = text[start : text.index("\n## ", start + 1)].split("```json\n")[1]
+    decoder, text, at, found = json.JSONDecoder(), section.split("```")[0].strip(), 0, []
+    while at < len(text):
+        record, at = decoder.raw_decode(text, at)
+        found.append(record_from_dict(record))
+        at = len(text) - len(text[at:].lstrip())
+    assert [type(record) for record in found] == [UsageRecordV2, UsageRecordV2]
+    assert [record.usage_details().output_image for record in found] == [1290, 0]
+    assert [record.usage_details().web_search_requests for record in found] == [0, 1]
 
 
 def test_no_doc_points_outside_the_repository() -> None:

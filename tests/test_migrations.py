@@ -52,3 +52,50 @@ def test_a_ledger_with_outcomes_migrates_and_keeps_them(tmp_path: Path) -> None:
         ("o2", "t2", "None", "sha256:ab"),
     ]
     assert [o.claimed_at_us for o in sorted(found.values())] == [10, 20]
+
+
+def test_a_ledger_with_events_gains_record_format_v2_and_cost_provenance(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    config = _alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0006")
+        conn.execute(
+            text(
+                "INSERT INTO events (id, occurred_at_us, received_at_us, customer, kind,"
+                " provider, model, input_tokens, cache_read_tokens, cache_write_tokens,"
+                " output_tokens, reasoning_tokens, visible, batch, cost_nanousd,"
+                " cost_visible_nanousd, cost_source) VALUES"
+                " ('e1', 10, 11, 'acme', 'llm', 'openai', 'gpt-4o', 1000, 0, 0, 100, 0, 0, 0,"
+                " 3500, 0, 'catalog'),"
+                " ('e2', 20, 21, 'acme', 'llm', 'lab', 'mystery', 1000, 0, 0, 100, 0, 0, 0,"
+                " NULL, NULL, NULL)"
+            )
+        )
+    engine.dispose()
+
+    store = open_store(path)
+    try:
+        counts = store.counts()
+    finally:
+        store.close()
+    assert (counts.events, counts.unpriced_events) == (2, 1)
+    for table in ("price_catalogs", "superseded_costs"):
+        assert columns(path, table)
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT id, cost_nanousd, usage_details, cost_catalog, costed_at_us"
+                    " FROM events ORDER BY id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    # Costs set before stay as they were; what produced them was not recorded then.
+    assert [tuple(row) for row in rows] == [
+        ("e1", 3500, None, None, None),
+        ("e2", None, None, None, None),
+    ]

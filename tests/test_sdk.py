@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from pathlib import Path
 
+import anthropic.types as anthropic_types
+import genai_prices
 import pytest
+from google.genai import types as genai_types
 
 import payoff
+from payoff.core.periods import from_us
 from payoff.sdk.ids import uuid7
 from sdk_support import (
     anthropic_message,
@@ -75,6 +80,70 @@ def test_each_sdks_response_is_recorded_with_its_normalised_buckets(
     assert (task.tokens_visible, task.tokens_hidden) == (89, summary.tokens_hidden)
     assert task.tokens_visible == summary.tokens_visible
     assert task.cost_nanousd == summary.cost_nanousd
+
+
+def test_details_of_each_sdks_response_are_recorded_as_version_2_and_costed(
+    meter: payoff.Meter, db: Path
+) -> None:
+    # google-genai's own types: audio and video in the prompt (some of it cached), and an
+    # image out; Anthropic's: a web search and one-hour cache writes. The SDK's enums and
+    # nested models are read as the REST bodies are.
+    gemini = genai_types.GenerateContentResponse(
+        model_version="gemini-2.5-flash",
+        usage_metadata=genai_types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=17713,
+            cached_content_token_count=17379,
+            candidates_token_count=68,
+            thoughts_token_count=821,
+            prompt_tokens_details=[
+                genai_types.ModalityTokenCount(modality="TEXT", token_count=16),
+                genai_types.ModalityTokenCount(modality="VIDEO", token_count=15780),
+                genai_types.ModalityTokenCount(modality="AUDIO", token_count=1917),
+            ],
+            cache_tokens_details=[
+                genai_types.ModalityTokenCount(modality="AUDIO", token_count=1881),
+                genai_types.ModalityTokenCount(modality="VIDEO", token_count=15483),
+            ],
+        ),
+    )
+    claude = anthropic_message(
+        usage=anthropic_types.Usage(
+            input_tokens=8984,
+            output_tokens=520,
+            cache_creation_input_tokens=3000,
+            cache_read_input_tokens=0,
+            cache_creation=anthropic_types.CacheCreation(
+                ephemeral_1h_input_tokens=2000, ephemeral_5m_input_tokens=1000
+            ),
+            server_tool_use=anthropic_types.ServerToolUsage(
+                web_search_requests=2, web_fetch_requests=0
+            ),
+        )
+    )
+    with meter.task(customer="acme") as task:
+        task.record(gemini)
+        task.record(claude)
+        task.record(chat_completion())  # text only: a version-1 record
+    rows = events(db, task.id)
+    details = [json.loads(r["usage_details"]) if r["usage_details"] else None for r in rows]
+    assert details == [
+        {
+            "cache_audio_read_tokens": 1881,
+            "cache_video_read_tokens": 15483,
+            "input_audio_tokens": 1917,
+            "input_video_tokens": 15780,
+        },
+        {"cache_write_1h_tokens": 2000, "web_search_requests": 2},
+        None,
+    ]
+    # What genai-prices charges for each whole response, read by its own extractor.
+    for row, response in zip(rows[:2], (gemini, claude), strict=True):
+        body = response.model_dump(mode="json", by_alias=True, exclude_none=True)
+        expected = genai_prices.extract_usage(body, provider_id=row["provider"]).calc_price(
+            genai_request_timestamp=from_us(row["occurred_at_us"])
+        )
+        assert row["cost_nanousd"] == payoff.round_usd_to_nanousd(expected.total_price)
+    assert task.cost_nanousd == sum(r["cost_nanousd"] for r in rows)
 
 
 def test_dicts_work_too_and_a_tool_and_an_outcome_land(meter: payoff.Meter, db: Path) -> None:

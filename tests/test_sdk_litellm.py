@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 litellm = pytest.importorskip("litellm")
 
 import payoff  # noqa: E402
+from factories import NOV_3_US  # noqa: E402
 from payoff.sdk.litellm import PayoffCallback  # noqa: E402
 from sdk_support import events  # noqa: E402
 
@@ -74,3 +78,76 @@ def test_a_call_outside_any_task_gets_a_task_of_its_own(
     wait_for(lambda: payoff.list_tasks(store, "acme")[0].status == "completed")
     (task,) = payoff.list_tasks(store, "acme")
     assert (task.type, task.steps) == ("chat", 1)
+
+
+class _FakeOpenAI(BaseHTTPRequestHandler):
+    """An OpenAI-compatible provider on loopback: it answers every chat completion with the
+    dated snapshot of the model asked for, as OpenAI does (`gpt-5` -> `gpt-5-2025-08-07`)."""
+
+    def do_POST(self) -> None:
+        asked = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        answer = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1_793_700_000,
+            "model": f"{asked['model']}-2025-08-07",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "It ships today."},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": 1200,
+                "completion_tokens": 300,
+                "total_tokens": 1500,
+                "prompt_tokens_details": {"cached_tokens": 1024},
+                "completion_tokens_details": {"reasoning_tokens": 256},
+            },
+        }
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_the_model_the_provider_answered_is_recorded_and_a_call_can_be_marked_visible(
+    meter: payoff.Meter, tmp_path: Path, fake_openai: str
+) -> None:
+    with meter.task(customer="acme", type="agent") as task:
+        for visible in (False, True):
+            litellm.completion(
+                model="openai/gpt-5",
+                messages=MESSAGES,
+                api_base=fake_openai,
+                api_key="not-a-key",
+                metadata={"payoff_visible": visible},
+            )
+        wait_for(lambda: task.steps == 2)
+    rows = events(tmp_path / "l.db", task.id)
+    # The snapshot billed, not the alias asked for: genai-prices prices the snapshot.
+    assert {(r["provider"], r["model"]) for r in rows} == {("openai", "gpt-5-2025-08-07")}
+    assert sorted(r["visible"] for r in rows) == [0, 1]
+    table = payoff.Catalog().price_table("openai", "gpt-5-2025-08-07", False, NOV_3_US)
+    assert table is not None
+    counts = payoff.TokenCounts(1200, 1024, 0, 300, 256)
+    assert all(r["cost_nanousd"] == table.cost_nanousd(counts)[0] for r in rows)
+    assert task.tokens_visible == 300 - 256

@@ -26,7 +26,9 @@ Overrides file (YAML)::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +40,7 @@ import msgspec
 from genai_prices import data_snapshot
 from genai_prices import types as gp
 
-from payoff.core.costing import PriceTable, TokenRates, rates_from_gpu_hour
+from payoff.core.costing import PriceCatalog, PriceTable, TokenRates, rates_from_gpu_hour
 from payoff.core.errors import CatalogError
 from payoff.core.periods import US_PER_DAY, US_PER_SECOND, from_us
 
@@ -47,14 +49,11 @@ MAX_CACHED_TABLES = 100_000
 """Bounds of the resolution caches: a file naming endless distinct models cannot grow memory
 without limit; past a bound a cache starts over (it only ever costs a re-resolution)."""
 
-# genai-prices price keys that payoff's buckets map to, by TokenRates field.
+# genai-prices price keys that payoff's parts map to, by TokenRates field: every one is
+# genai-prices' own name but reasoning's.
 _PRICE_KEYS = {
-    "input_mtok": "input_mtok",
-    "output_mtok": "output_mtok",
-    "cache_read_mtok": "cache_read_mtok",
-    "cache_write_mtok": "cache_write_mtok",
-    "reasoning_mtok": "output_reasoning_mtok",
-    "requests_kcount": "requests_kcount",
+    field.name: "output_reasoning_mtok" if field.name == "reasoning_mtok" else field.name
+    for field in dataclasses.fields(TokenRates)
 }
 
 
@@ -70,6 +69,17 @@ class Override(msgspec.Struct, forbid_unknown_fields=True, rename={"from_date": 
     cache_read_mtok: Decimal | None = None
     cache_write_mtok: Decimal | None = None
     reasoning_mtok: Decimal | None = None
+    input_audio_mtok: Decimal | None = None
+    input_image_mtok: Decimal | None = None
+    input_video_mtok: Decimal | None = None
+    cache_audio_read_mtok: Decimal | None = None
+    cache_image_read_mtok: Decimal | None = None
+    cache_video_read_mtok: Decimal | None = None
+    cache_write_1h_mtok: Decimal | None = None
+    output_audio_mtok: Decimal | None = None
+    output_image_mtok: Decimal | None = None
+    output_video_mtok: Decimal | None = None
+    web_searches_kcount: Decimal | None = None
     gpu_hour_usd: Decimal | None = None
     gpus: int = 1
     input_tokens_per_second: Decimal | None = None
@@ -90,11 +100,7 @@ class Override(msgspec.Struct, forbid_unknown_fields=True, rename={"from_date": 
         if self.input_mtok is None or self.output_mtok is None:
             raise CatalogError("give input_mtok and output_mtok, or gpu_hour_usd and throughputs")
         rates = TokenRates(
-            input_mtok=self.input_mtok,
-            output_mtok=self.output_mtok,
-            cache_read_mtok=self.cache_read_mtok,
-            cache_write_mtok=self.cache_write_mtok,
-            reasoning_mtok=self.reasoning_mtok,
+            **{name: getattr(self, name) for name in _PRICE_KEYS if name != "requests_kcount"}
         )
         rates.validate()
         return rates
@@ -180,6 +186,7 @@ class Catalog:
         self._entries: dict[tuple[str, str], _ModelEntry | None] = {}
         self._day_tables: dict[tuple[str, str, bool, int], PriceTable | None] = {}
         self._tables: dict[tuple[str, str, bool, int, int], PriceTable | None] = {}
+        self._identity: PriceCatalog | None = None
 
     @property
     def overrides(self) -> list[Override]:
@@ -195,6 +202,13 @@ class Catalog:
         from genai_prices import __version__
 
         return f"genai-prices {__version__}"
+
+    def identity(self) -> PriceCatalog:
+        """What this catalog is, for the costs it produces: the packaged prices' version and
+        the digest of the overrides (canonical JSON, so a file's layout does not matter)."""
+        if self._identity is None:
+            self._identity = price_catalog(self.source(), self._overrides)
+        return self._identity
 
     def price_table(self, provider: str, model: str, batch: bool, at_us: int) -> PriceTable | None:
         """The table for a call, or None when the catalog cannot price it."""
@@ -267,6 +281,29 @@ class Catalog:
         if entry.model is None or entry.provider is None:
             return None
         return table_from_model_price(_genai_model_price(entry.provider, entry.model, batch, when))
+
+
+def price_catalog(source: str, overrides: Sequence[Override]) -> PriceCatalog:
+    """The identity of a catalog: its id is the first 47 bits of the sha256 of the rest, so
+    every process names the same catalog the same way, with no ledger to ask."""
+    text, digest = None, None
+    if overrides:
+        canonical = [_canonical(override) for override in overrides]
+        text = msgspec.json.encode(canonical, order="sorted").decode()
+        digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    key = hashlib.sha256(f"{source}\n{digest or ''}".encode()).digest()
+    return PriceCatalog(int.from_bytes(key[:6], "big") >> 1, source, digest, text)
+
+
+def _canonical(override: Override) -> dict[str, Any]:
+    """An override as plain values, the fields it leaves out dropped and every rate in its
+    shortest form ("2.50" is "2.5"): what it prices, not how the file was written."""
+    values = msgspec.to_builtins(override)
+    for name in override.__struct_fields__:
+        rate = getattr(override, name)
+        if isinstance(rate, Decimal):
+            values[name] = format(rate.normalize(), "f")
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _genai_model_price(

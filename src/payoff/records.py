@@ -1,8 +1,14 @@
-"""Record format v1 (see docs/records.md): typed, strict decoding of JSON records.
+"""Record formats 1 and 2 (see docs/records.md): typed, strict decoding of JSON records.
 
 Unknown fields are errors, counts are non-negative integers, parts never exceed totals, and
 times carry an offset. A usage record may carry a provider's own usage object instead of the
 token fields; it is normalised here to the inclusive buckets (`payoff.core.tokens`).
+
+Version 2 adds the details of a usage record (audio, image and video tokens, one-hour cache
+writes, web searches), and a record says `"version": 2` to use them. Version-1 records are
+decoded as they always were, by `UsageRecord`, and never pay for the second format: a usage
+line that names a version-2 field is refused by that decoder at once and decoded again by
+`UsageRecordV2`, which adds the fields.
 """
 
 from __future__ import annotations
@@ -16,7 +22,13 @@ import msgspec
 
 from payoff.core.errors import RecordError
 from payoff.core.statuses import TaskStatus
-from payoff.core.tokens import TokenCounts, normalise_usage
+from payoff.core.tokens import (
+    DETAIL_FIELDS,
+    TokenCounts,
+    UsageDetails,
+    normalise_usage,
+    normalise_usage_details,
+)
 
 MAX_ID_LENGTH = 255
 MAX_ATTRIBUTES = 64
@@ -146,7 +158,7 @@ class UsageRecord(_Record, tag="usage"):
         if given:
             raise _invalid("give token fields or a `usage` object, not both", given[0])
         try:
-            counts = normalise_usage(self.usage_format, self.usage)
+            counts = self._normalised(self.usage_format, self.usage)
         except RecordError as exc:
             raise _invalid(exc.reason, exc.field or "usage") from None
         (
@@ -156,6 +168,13 @@ class UsageRecord(_Record, tag="usage"):
             self.output_tokens,
             self.reasoning_tokens,
         ) = counts
+
+    def _normalised(self, usage_format: str, usage: dict[str, Any]) -> TokenCounts:
+        return normalise_usage(usage_format, usage)
+
+    def usage_details(self) -> UsageDetails | None:
+        """The record format v2 details; None for a version-1 record (every token is text)."""
+        return None
 
     def token_counts(self) -> TokenCounts:
         # tuple.__new__ skips the NamedTuple constructor's argument handling (hot path).
@@ -169,6 +188,58 @@ class UsageRecord(_Record, tag="usage"):
                 self.reasoning_tokens or 0,
             ),
         )
+
+
+# The fields version 2 adds to a usage record, in UsageDetails order.
+V2_FIELDS = tuple(DETAIL_FIELDS.values())
+
+
+class UsageRecordV2(UsageRecord, tag="usage"):
+    """A usage record in format version 2: version 1 and the details of the step.
+
+    With a `usage` object, the details are read from it too; a version-1 record reads only
+    the five buckets from the same object, so an old record never changes meaning.
+    """
+
+    version: Literal[1, 2] | None = None
+    input_audio_tokens: Count | None = None
+    input_image_tokens: Count | None = None
+    input_video_tokens: Count | None = None
+    cache_audio_read_tokens: Count | None = None
+    cache_image_read_tokens: Count | None = None
+    cache_video_read_tokens: Count | None = None
+    cache_write_1h_tokens: Count | None = None
+    output_audio_tokens: Count | None = None
+    output_image_tokens: Count | None = None
+    output_video_tokens: Count | None = None
+    web_search_requests: Count | None = None
+
+    def __post_init__(self) -> None:
+        given = [name for name in V2_FIELDS if getattr(self, name) is not None]
+        if given and self.version != 2:
+            raise _invalid('is a field of record format version 2: add "version": 2', given[0])
+        if given and self.usage is not None:
+            raise _invalid("give token fields or a `usage` object, not both", given[0])
+        super().__post_init__()
+        details = self.usage_details()
+        if given and details is not None:
+            try:
+                details.check(self.token_counts())
+            except RecordError as exc:
+                raise _invalid(exc.reason, exc.field or given[0]) from None
+
+    def _normalised(self, usage_format: str, usage: dict[str, Any]) -> TokenCounts:
+        if self.version != 2:
+            return normalise_usage(usage_format, usage)
+        counts, details = normalise_usage_details(usage_format, usage)
+        for name, value in zip(V2_FIELDS, details, strict=True):
+            setattr(self, name, value or None)
+        return counts
+
+    def usage_details(self) -> UsageDetails | None:
+        if self.version != 2:
+            return None
+        return UsageDetails(*(getattr(self, name) or 0 for name in V2_FIELDS))
 
 
 class TaskRecord(_Record, tag="task"):
@@ -217,11 +288,14 @@ class AttestationRecord(_Record, tag="attestation"):
 
 
 Record = UsageRecord | TaskRecord | OutcomeRecord | AttestationRecord
+"""A decoded record; a version-2 usage record is a `UsageRecordV2`, a `UsageRecord` too."""
 
 _usage_decoder = msgspec.json.Decoder(UsageRecord)
+_usage_v2_decoder = msgspec.json.Decoder(UsageRecordV2)
 _any_decoder = msgspec.json.Decoder(Record)
 _encoder = msgspec.json.Encoder()
 _FIELD_IN_MESSAGE = re.compile(r" - at `\$\.?([^`]*)`$")
+_V2_ONLY = re.compile("Object contains unknown field `(?:version|" + "|".join(V2_FIELDS) + ")`")
 
 
 def _record_error(exc: Exception, line: int | None) -> RecordError:
@@ -243,10 +317,25 @@ def decode_record(data: bytes | str, line: int | None = None) -> Record:
     try:
         return _usage_decoder.decode(data)
     except msgspec.ValidationError as exc:
+        if _V2_ONLY.fullmatch(str(exc)):
+            return _decode_usage_v2(data, line)
         if not str(exc).endswith("at `$.record`"):
             raise _record_error(exc, line) from None
     except msgspec.DecodeError as exc:
         raise RecordError(f"not valid JSON ({exc})", line=line) from None
+    try:
+        return _any_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _record_error(exc, line) from None
+
+
+def _decode_usage_v2(data: bytes | str, line: int | None) -> Record:
+    try:
+        return _usage_v2_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        if not str(exc).endswith("at `$.record`"):
+            raise _record_error(exc, line) from None
+    # Another kind of record, whose field order put the version-2 field before its kind.
     try:
         return _any_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:

@@ -1,7 +1,9 @@
 """Records to ledger rows: the step where each usage record is costed.
 
 Costing happens once, at ingest, from the catalog; a step the catalog cannot price keeps a
-NULL cost and is counted as unpriced everywhere, never as zero.
+NULL cost and is counted as unpriced everywhere, never as zero. Each row the catalog costed
+(or tried to) names the catalog that did, so that every cost says what produced it; a
+later re-pricing (`service/recost.py`) keeps the cost it replaces.
 """
 
 from __future__ import annotations
@@ -15,21 +17,42 @@ from payoff.catalog import Catalog
 from payoff.core.buckets import COST_FROM_CATALOG, COST_FROM_RECORD
 from payoff.core.money import parse_usd_exact_nanousd
 from payoff.core.periods import to_us
-from payoff.core.tokens import TokenCounts
+from payoff.core.tokens import DETAIL_FIELDS, TokenCounts, UsageDetails
 from payoff.records import (
     AttestationRecord,
     OutcomeRecord,
     Record,
     TaskRecord,
     UsageRecord,
+    UsageRecordV2,
 )
 from payoff.store.protocol import EVENTS, WriteBatch
 
 COST_AT = EVENTS.column_index("cost_nanousd")
 """Where an event row holds its cost: None marks an unpriced step."""
 
+DETAILS_AT = EVENTS.column_index("usage_details")
+"""Where an event row holds its record format v2 details (JSON text, or None)."""
+
 # Attributes are stored with sorted keys: the same map is the same text, whatever its order.
 _encode = msgspec.json.Encoder(order="sorted").encode
+
+
+def details_text(details: UsageDetails | None) -> str | None:
+    """The stored form of a step's details: the non-zero ones by record field, keys sorted,
+    as JSON; None when there are none (a version-1 record, or nothing but text)."""
+    if details is None or not any(details):
+        return None
+    shown = {DETAIL_FIELDS[name]: value for name, value in details._asdict().items() if value}
+    return _encode(shown).decode()
+
+
+def details_from_text(text: str | None) -> UsageDetails | None:
+    """The inverse of `details_text`: None stays None (the step is priced as text)."""
+    if text is None:
+        return None
+    stored = msgspec.json.decode(text)
+    return UsageDetails(*(stored.get(field, 0) for field in DETAIL_FIELDS.values()))
 
 
 @lru_cache(maxsize=4096)
@@ -43,12 +66,14 @@ class RowBuilder:
 
     def __init__(self, catalog: Catalog) -> None:
         self.price_table = catalog.price_table
+        self.identity = catalog.identity()
 
     def add(self, batch: WriteBatch, record: Record, line: int) -> None:
         """Append the record's row, and the line it came from, to the batch."""
-        if type(record) is UsageRecord:
+        if type(record) is UsageRecord or type(record) is UsageRecordV2:
             row = self._event_row(record)
             batch.events.append(row)
+            batch.price_catalog = self.identity
             batch.lines["events"].append(line)
             if row[COST_AT] is None:
                 batch.unpriced_events += 1
@@ -89,7 +114,7 @@ class RowBuilder:
         (
             id_, time, customer, task, task_type, kind, provider, model,
             input_tokens, cache_read, cache_write, output_tokens, reasoning,
-            visible, batch, cost_text, quantity, unit, _, _, attributes,
+            visible, batch, cost_text, quantity, unit, _, _, attributes, *_,
         ) = astuple(record)  # fmt: skip
         occurred_at_us = to_us(time)
         counts = tuple.__new__(
@@ -102,24 +127,27 @@ class RowBuilder:
                 reasoning or 0,
             ),
         )
+        details = None if type(record) is UsageRecord else record.usage_details()
         cost_given: int | None = None
         cost: int | None = None
         cost_visible: int | None = None
         source: str | None = None
+        catalog_id: int | None = None
         if cost_text is not None:
             cost_given = _explicit_cost(cost_text)
             cost, cost_visible, source = cost_given, 0, COST_FROM_RECORD
         elif kind == "llm":
+            catalog_id = self.identity.id
             table = self.price_table(provider, model, batch, occurred_at_us)
             if table is not None:
-                cost, cost_visible = table.cost_nanousd(counts, visible=visible)
+                cost, cost_visible = table.cost_nanousd(counts, visible=visible, details=details)
                 source = COST_FROM_CATALOG
         return (
             id_, occurred_at_us, customer, task, task_type, kind, provider, model,
-            *counts,
+            *counts, details_text(details),
             visible, batch,
             None if quantity is None else str(quantity),
             unit, cost_given,
             None if attributes is None else _encode(attributes).decode(),
-            cost, cost_visible, source,
+            cost, cost_visible, source, catalog_id,
         )  # fmt: skip

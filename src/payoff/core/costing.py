@@ -5,35 +5,65 @@ costing an event is then a handful of integer multiplications. The arithmetic fo
 genai-prices' leaf decomposition so that results equal `genai_prices.calc_price` to the
 nano-USD:
 
-- a bucket with its own price (cache read, cache write, reasoning) is taken out of its parent
-  (input, output) and priced at its own rate;
-- a bucket without its own price stays inside its parent and is priced at the parent's rate;
-- a per-request price adds `requests_kcount / 1000` per call;
+- a part with its own price (cache read, cache write, reasoning, and in record format v2
+  audio, image and video tokens, cached media, one-hour cache writes) is taken out of every
+  part that holds it and priced at its own rate;
+- a part without its own price stays inside its parent and is priced at the parent's rate;
+- a per-request price adds `requests_kcount / 1000` per call, and a web search
+  `web_searches_kcount / 1000` per search;
 - tiered prices ("cliff" tiers) apply the tier's rate to all tokens once the call's total
   input exceeds the tier's start.
 
-The visible part of a visible step is its non-reasoning output at the output rate: the
-tokens the end user sees. The rest of a step's cost is hidden.
+Which part holds which is said once, in `_PARTS`, by what sets each part apart (its
+direction, modality, token type): a part holds every part whose description extends its own.
+Each price then becomes one coefficient per part: its rate less the coefficients of the
+priced parts that hold it, so that a token is priced at the rate of the most specific
+priced part it is in.
+
+The visible part of a visible step is its output outside reasoning, at the rates of its
+parts (text at the output rate, an image at the image output rate): the tokens the end user
+sees. The rest of a step's cost is hidden.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 from payoff.core.errors import RateError
 from payoff.core.money import round_div_half_even
-from payoff.core.tokens import TokenCounts
+from payoff.core.tokens import MODALITIES, TokenCounts, UsageDetails
 
 TOKENS_PER_MTOK = 1_000_000
+REQUESTS_PER_KCOUNT = 1_000
 SECONDS_PER_HOUR = 3600
+NANOUSD_PER_USD = 10**9
+
+
+class PriceCatalog(NamedTuple):
+    """What costs steps: the packaged prices' version and the overrides in force.
+
+    `id` is derived from the other fields (`payoff.catalog.Catalog.identity`), so that a
+    process building rows needs no round trip to the ledger to name it; event rows carry it
+    in `cost_catalog`, and the store keeps one row of this per id in `price_catalogs`.
+    """
+
+    id: int
+    catalog: str
+    """The packaged prices: `genai-prices 0.2.3`."""
+    overrides_sha256: str | None
+    """`sha256:...` of the overrides as canonical JSON; None without overrides."""
+    overrides: str | None
+    """The overrides themselves, as that canonical JSON."""
 
 
 @dataclass(frozen=True)
 class TokenRates:
-    """USD per million tokens for each bucket; `None` means "priced as its parent"."""
+    """USD per million tokens for each part (per thousand for requests and web searches);
+    `None` means "priced as its parent"."""
 
     input_mtok: Decimal
     output_mtok: Decimal
@@ -41,32 +71,139 @@ class TokenRates:
     cache_write_mtok: Decimal | None = None
     reasoning_mtok: Decimal | None = None
     requests_kcount: Decimal | None = None
+    input_audio_mtok: Decimal | None = None
+    input_image_mtok: Decimal | None = None
+    input_video_mtok: Decimal | None = None
+    cache_audio_read_mtok: Decimal | None = None
+    cache_image_read_mtok: Decimal | None = None
+    cache_video_read_mtok: Decimal | None = None
+    cache_write_1h_mtok: Decimal | None = None
+    output_audio_mtok: Decimal | None = None
+    output_image_mtok: Decimal | None = None
+    output_video_mtok: Decimal | None = None
+    web_searches_kcount: Decimal | None = None
+
+    def given(self) -> dict[str, Decimal]:
+        """The rates set, by field name."""
+        return {f.name: rate for f in fields(self) if (rate := getattr(self, f.name)) is not None}
 
     def decimal_places(self) -> int:
-        places = [
-            max(0, -int(rate.as_tuple().exponent))
-            for rate in (
-                self.input_mtok,
-                self.output_mtok,
-                self.cache_read_mtok,
-                self.cache_write_mtok,
-                self.reasoning_mtok,
-                self.requests_kcount,
-            )
-            if rate is not None
-        ]
-        return max(places)
+        return max(max(0, -int(rate.as_tuple().exponent)) for rate in self.given().values())
 
     def validate(self) -> None:
-        for name in self.__dataclass_fields__:
-            rate = getattr(self, name)
-            if rate is not None and (not rate.is_finite() or rate < 0):
+        for name, rate in self.given().items():
+            if not rate.is_finite() or rate < 0:
                 raise RateError(f"{name} must be a finite non-negative decimal, got {rate}")
+        _check_parts_priced(set(self.given()))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Something a rate prices: a bucket or a detail of a call, or the call itself."""
+
+    rate: str
+    """The TokenRates field that prices it."""
+    count: str
+    """Its TokenCounts or UsageDetails field; empty for the call itself."""
+    nanousd_per_unit: int
+    """nano-USD per counted unit at a rate of 1: 10**9 / 10**6 for a rate per million
+    tokens, 10**9 / 10**3 for a rate per thousand requests."""
+    traits: frozenset[tuple[str, str]]
+    """What sets it apart; a part holds the parts whose traits include all of its own."""
+
+
+_PER_TOKEN = NANOUSD_PER_USD // TOKENS_PER_MTOK
+_PER_REQUEST = NANOUSD_PER_USD // REQUESTS_PER_KCOUNT
+
+
+def _token_part(rate: str, count: str, **traits: str) -> _Part:
+    return _Part(rate, count, _PER_TOKEN, frozenset({("family", "tokens"), *traits.items()}))
+
+
+_PARTS: tuple[_Part, ...] = (
+    _token_part("input_mtok", "input", direction="input"),
+    _token_part("cache_read_mtok", "cache_read", direction="input", kind="cache_read"),
+    _token_part("cache_write_mtok", "cache_write", direction="input", kind="cache_write"),
+    _token_part(
+        "cache_write_1h_mtok", "cache_write_1h", direction="input", kind="cache_write", ttl="1h"
+    ),
+    _token_part("output_mtok", "output", direction="output"),
+    _token_part("reasoning_mtok", "reasoning", direction="output", kind="reasoning"),
+    *(
+        part
+        for m in MODALITIES
+        for part in (
+            _token_part(f"input_{m}_mtok", f"input_{m}", direction="input", modality=m),
+            _token_part(
+                f"cache_{m}_read_mtok",
+                f"cache_{m}_read",
+                direction="input",
+                modality=m,
+                kind="cache_read",
+            ),
+            _token_part(f"output_{m}_mtok", f"output_{m}", direction="output", modality=m),
+        )
+    ),
+    _Part(
+        "web_searches_kcount",
+        "web_search_requests",
+        _PER_REQUEST,
+        frozenset({("family", "web_searches")}),
+    ),
+    _Part("requests_kcount", "", _PER_REQUEST, frozenset({("family", "calls")})),
+)
+_PART_BY_RATE = {part.rate: part for part in _PARTS}
+_PART_BY_TRAITS = {part.traits: part for part in _PARTS}
+assert set(_PART_BY_RATE) == {f.name for f in fields(TokenRates)}
+assert {p.count for p in _PARTS} - {""} == set(TokenCounts._fields) | set(UsageDetails._fields)
+
+
+def _holders_of(part: _Part) -> tuple[_Part, ...]:
+    """The parts that hold `part` (not itself), broadest first."""
+    return tuple(
+        sorted(
+            (other for other in _PARTS if other is not part and other.traits < part.traits),
+            key=lambda other: len(other.traits),
+        )
+    )
+
+
+_HOLDERS = {part.rate: _holders_of(part) for part in _PARTS}
+_NARROWING = tuple(sorted(_PARTS, key=lambda part: len(part.traits)))
+"""The parts, each after every part that holds it."""
+
+
+def _check_parts_priced(priced: set[str]) -> None:
+    """Refuse rates whose leaf decomposition is not well defined (as genai-prices does):
+    a part priced without the parts that hold it, or two priced parts that overlap without a
+    price for what they share (cached audio is a cache read and audio input alike)."""
+    for rate in sorted(priced):
+        missing = [p.rate for p in _HOLDERS[rate] if p.rate not in priced]
+        if missing:
+            raise RateError(f"{rate} needs {' and '.join(missing)} too")
+    chosen = sorted(priced)
+    for index, first in enumerate(chosen):
+        for second in chosen[index + 1 :]:
+            a, b = _PART_BY_RATE[first].traits, _PART_BY_RATE[second].traits
+            clash = any(key == k and value != v for key, value in a for k, v in b)
+            if clash or a <= b or b <= a:
+                continue
+            shared = _PART_BY_TRAITS.get(a | b)
+            if shared is None:
+                raise RateError(
+                    f"{first} and {second} cannot be priced together: their overlap has no "
+                    "price of its own in payoff"
+                )
+            if shared.rate not in priced:
+                raise RateError(
+                    f"with {first} and {second}, give {shared.rate}: the tokens in both "
+                    "would otherwise have two prices"
+                )
 
 
 @dataclass(frozen=True)
 class _Coefficients:
-    """Integer coefficients of one tier: cost * 10**places in nano-USD per token of a bucket."""
+    """Integer coefficients of one tier: cost * 10**places in nano-USD per unit of a part."""
 
     input: int
     cache_read: int
@@ -75,35 +212,45 @@ class _Coefficients:
     reasoning: int
     per_call: int
     visible_output: int
+    details: tuple[int, ...]
+    """Per UsageDetails field, in its order; empty when the tier prices no detail apart."""
 
 
-def _scaled(rate: Decimal | None, places: int, unit_nanousd: int) -> int:
+def _scaled(rate: Decimal, places: int, unit_nanousd: int) -> int:
     """rate * 10**places * unit_nanousd as an exact integer (rate has at most `places` digits)."""
-    if rate is None:
-        return 0
     value = rate.scaleb(places) * unit_nanousd
     assert value == value.to_integral_value()
     return int(value)
 
 
 def _coefficients(rates: TokenRates, places: int) -> _Coefficients:
-    # nano-USD per token for a price in USD per million tokens: 10**9 / 10**6 = 1000.
-    per_token = 10**9 // TOKENS_PER_MTOK
-    input_ = _scaled(rates.input_mtok, places, per_token)
-    output = _scaled(rates.output_mtok, places, per_token)
-
-    def own_rate_minus_parent(rate: Decimal | None, parent: int) -> int:
-        return 0 if rate is None else _scaled(rate, places, per_token) - parent
-
+    # A part's coefficient is its rate less the coefficients of the priced parts holding
+    # it: summed over every priced part a token is in, they give the most specific rate.
+    given = rates.given()
+    by_count: dict[str, int] = {}
+    for part in _NARROWING:
+        if part.rate not in given:
+            continue
+        own = _scaled(given[part.rate], places, part.nanousd_per_unit)
+        held_by = sum(by_count.get(h.count, 0) for h in _HOLDERS[part.rate] if h.rate in given)
+        by_count[part.count] = own - held_by
+    details = tuple(by_count.get(name, 0) for name in UsageDetails._fields)
     return _Coefficients(
-        input=input_,
-        cache_read=own_rate_minus_parent(rates.cache_read_mtok, input_),
-        cache_write=own_rate_minus_parent(rates.cache_write_mtok, input_),
-        output=output,
-        reasoning=own_rate_minus_parent(rates.reasoning_mtok, output),
-        per_call=_scaled(rates.requests_kcount, places, 10**9 // 1000),
-        visible_output=output,
+        input=by_count.get("input", 0),
+        cache_read=by_count.get("cache_read", 0),
+        cache_write=by_count.get("cache_write", 0),
+        output=by_count.get("output", 0),
+        reasoning=by_count.get("reasoning", 0),
+        per_call=by_count.get("", 0),
+        visible_output=by_count.get("output", 0),
+        details=details if any(details) else (),
     )
+
+
+_VISIBLE_DETAILS = tuple(
+    UsageDetails._fields.index(f"output_{modality}") for modality in MODALITIES
+)
+"""Where the output media sit among the details: what a visible step shows besides text."""
 
 
 @dataclass(frozen=True)
@@ -138,8 +285,14 @@ class PriceTable:
     def flat(cls, rates: TokenRates) -> PriceTable:
         return cls(tiers=((-1, rates),))
 
-    def cost_nanousd(self, counts: TokenCounts, *, visible: bool = False) -> tuple[int, int]:
-        """(total cost, visible part of it) of one call in nano-USD, each rounded half-even."""
+    def cost_nanousd(
+        self, counts: TokenCounts, *, visible: bool = False, details: UsageDetails | None = None
+    ) -> tuple[int, int]:
+        """(total cost, visible part of it) of one call in nano-USD, each rounded half-even.
+
+        `details` are the call's record format v2 parts; None (a version-1 record) prices
+        every token as text, as NO_DETAILS would.
+        """
         # The tier is the last whose threshold the call's total input exceeds.
         tier = bisect_left(self._thresholds, counts.input) - 1
         c = self._coefficients[tier]
@@ -151,11 +304,18 @@ class PriceTable:
             + c.reasoning * counts.reasoning
             + c.per_call
         )
+        # Details cost nothing more unless the call has some and the tier prices one apart.
+        if details is None or not c.details:
+            details = None
+        else:
+            total_scaled += sum([a * b for a, b in zip(c.details, details, strict=True)])
         total = round_div_half_even(total_scaled, self._denominator)
         if not visible:
             return total, 0
-        shown = counts.output - counts.reasoning
-        return total, round_div_half_even(c.visible_output * shown, self._denominator)
+        shown_scaled = c.visible_output * (counts.output - counts.reasoning)
+        if details is not None:
+            shown_scaled += sum([c.details[at] * details[at] for at in _VISIBLE_DETAILS])
+        return total, round_div_half_even(shown_scaled, self._denominator)
 
     @property
     def reads_cache(self) -> bool:

@@ -9,7 +9,15 @@ Each successful call (streamed ones once complete) is recorded into the task of 
 since LiteLLM reports a finished stream from a thread of its own), or else into a task of
 its own, completed at once, for the `customer` given here.
 LiteLLM hands every provider's usage over in OpenAI's chat format, with cached tokens inside
-`prompt_tokens`; the provider and model are LiteLLM's (`custom_llm_provider`, `model`).
+`prompt_tokens` (and audio, image and video tokens and web searches among its details). The
+provider is LiteLLM's `custom_llm_provider`; the model is the one the provider answered
+(`gpt-5-2025-08-07`), which is what it bills, not the alias asked for (`gpt-5`).
+
+A call's answer is marked visible (what the end user sees) with LiteLLM's own metadata:
+
+    litellm.completion(model=..., messages=..., metadata={"payoff_visible": True})
+
+or every call at once with `PayoffCallback(..., visible=True)`.
 
 LiteLLM calls callbacks after the call has returned, on its own threads, and swallows what
 they raise: a BudgetExceeded there is logged, not raised into the agent. Call
@@ -33,6 +41,9 @@ logger = logging.getLogger("payoff.sdk")
 
 # LiteLLM's provider names where payoff's records (and genai-prices) use another.
 _PROVIDERS = {"gemini": "google", "vertex_ai": "google", "vertex_ai_beta": "google"}
+
+VISIBLE_METADATA_KEY = "payoff_visible"
+"""The key of LiteLLM's `metadata` that marks one call's answer visible (or not)."""
 
 MAX_CALLS_IN_FLIGHT = 10_000
 """Calls remembered between their start and their end; past it the oldest are forgotten
@@ -101,8 +112,8 @@ class PayoffCallback(CustomLogger):
         fields: dict[str, Any] = {
             "usage_format": "openai.chat",
             "provider": _PROVIDERS.get(provider, provider),
-            "model": _model(kwargs, response),
-            "visible": self.visible,
+            "model": _model(kwargs, response, provider),
+            "visible": _visible(kwargs, self.visible),
         }
         task = self._task_of(kwargs)
         try:
@@ -122,7 +133,20 @@ class PayoffCallback(CustomLogger):
             logger.exception("payoff: could not record a LiteLLM call")
 
 
-def _model(kwargs: dict[str, Any], response: Any) -> str | None:
-    """The model as the provider names it: LiteLLM's kwargs drop the `provider/` prefix."""
-    model = kwargs.get("model") or getattr(response, "model", None)
-    return str(model) if model else None
+def _model(kwargs: dict[str, Any], response: Any, provider: str) -> str | None:
+    """The model the provider answered, as it names it (what it bills: a dated snapshot
+    such as `gpt-5-2025-08-07`), else the one asked for. LiteLLM's names may carry the
+    `provider/` prefix; the provider's own do not."""
+    for model in (getattr(response, "model", None), kwargs.get("model")):
+        if isinstance(model, str) and model:
+            return model.removeprefix(f"{provider}/")
+    return None
+
+
+def _visible(kwargs: dict[str, Any], default: bool) -> bool:
+    """Whether the call was marked visible in its metadata; the callback's default if not."""
+    params = kwargs.get("litellm_params")
+    metadata = params.get("metadata") if isinstance(params, dict) else None
+    if isinstance(metadata, dict) and VISIBLE_METADATA_KEY in metadata:
+        return bool(metadata[VISIBLE_METADATA_KEY])
+    return default

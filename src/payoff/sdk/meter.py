@@ -30,7 +30,7 @@ import msgspec
 from payoff.catalog import Catalog
 from payoff.core.errors import RecordError
 from payoff.core.periods import Period, to_us
-from payoff.core.tokens import TokenCounts
+from payoff.core.tokens import TokenCounts, UsageDetails
 from payoff.records import Record, decode_record
 from payoff.sdk.budget import Budget, BudgetBook, parse_usd_argument
 from payoff.sdk.deadletter import DeadLetters, ProblemCallback
@@ -160,13 +160,14 @@ class Meter:
         moment: dt.datetime,
         counts: TokenCounts,
         visible: bool,
+        details: UsageDetails | None = None,
     ) -> int | None:
         """A model call's cost from the catalog, as ingest will cost it; None if unpriced."""
         with self._lock:  # the catalog's caches are not made for concurrent writers
             table = self.catalog.price_table(provider, model, batch, to_us(moment))
         if table is None:
             return None
-        return table.cost_nanousd(counts, visible=visible)[0]
+        return table.cost_nanousd(counts, visible=visible, details=details)[0]
 
     # -- delivery -------------------------------------------------------------------------
 

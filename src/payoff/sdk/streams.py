@@ -22,12 +22,12 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from payoff.core.tokens import TokenCounts
-from payoff.sources.providers import model_from_response, usage_from_response
+from payoff.core.tokens import TokenCounts, UsageDetails
+from payoff.sources.providers import model_from_response, usage_details_from_response
 
 logger = logging.getLogger("payoff.sdk")
 
-StreamResult = tuple[str, TokenCounts, str | None]
+StreamResult = tuple[str, TokenCounts, UsageDetails, str | None]
 """(usage format, token counts, model) of a finished stream."""
 
 
@@ -91,8 +91,8 @@ class StreamUsage:
     def result(self) -> StreamResult | None:
         if self.usage is None or self.usage_format is None:
             return None
-        usage_format, counts = usage_from_response(self.usage, self.usage_format)
-        return usage_format, counts, self.model
+        usage_format, counts, details = usage_details_from_response(self.usage, self.usage_format)
+        return usage_format, counts, details, self.model
 
 
 class _Ending:

@@ -1,10 +1,11 @@
 """A task: one agent run, its steps, its outcome, its status and its budget.
 
-Every method builds a record v1, has the Meter validate it with the ledger's own decoder
-(a bad record raises RecordError here, at the call site) and hand it to the sink. The task
-keeps running totals (visible and hidden tokens, cost from the local catalog) in a TaskSpend
-that the Meter's BudgetBook checks and updates, without asking the ledger, the same way on
-every sink.
+Every method builds a record (format version 1, or 2 when a model call reports details:
+audio, image or video tokens, one-hour cache writes, web searches), has the Meter validate
+it with the ledger's own decoder (a bad record raises RecordError here, at the call site)
+and hand it to the sink. The task keeps running totals (visible and hidden tokens, cost
+from the local catalog) in a TaskSpend that the Meter's BudgetBook checks and updates,
+without asking the ledger, the same way on every sink.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from payoff.core.errors import RecordError
-from payoff.core.tokens import TokenCounts
+from payoff.core.tokens import DETAIL_FIELDS, TokenCounts, UsageDetails
 from payoff.sdk.budget import (
     Budget,
     Remaining,
@@ -29,7 +30,11 @@ from payoff.sdk.budget import (
 )
 from payoff.sdk.ids import new_id
 from payoff.sdk.streams import RecordedStream, StreamUsage, is_stream
-from payoff.sources.providers import model_from_response, provider_for_format, usage_from_response
+from payoff.sources.providers import (
+    model_from_response,
+    provider_for_format,
+    usage_details_from_response,
+)
 
 if TYPE_CHECKING:
     from payoff.sdk.meter import Meter
@@ -178,10 +183,15 @@ class Task:
             return self._record_stream(
                 response, visible, usage_format, provider, model, batch, attributes
             )
-        found_format, counts = usage_from_response(response, usage_format)
+        found_format, counts, details = usage_details_from_response(response, usage_format)
         model = model or model_from_response(response)
         self._record_llm(
-            provider or provider_for_format(found_format), model, counts, visible, batch, attributes
+            provider or provider_for_format(found_format),
+            model,
+            (counts, details),
+            visible,
+            batch,
+            attributes,
         )
         return response
 
@@ -204,11 +214,11 @@ class Task:
             if found is None:
                 self._record_unknown(provider, model or usage.model, visible, attributes, started)
                 return
-            found_format, counts, streamed_model = found
+            found_format, counts, details, streamed_model = found
             self._record_llm(
                 provider or provider_for_format(found_format),
                 model or streamed_model,
-                counts,
+                (counts, details),
                 visible,
                 batch,
                 attributes,
@@ -221,7 +231,7 @@ class Task:
         self,
         provider: str,
         model: str | None,
-        counts: TokenCounts,
+        usage: tuple[TokenCounts, UsageDetails],
         visible: bool,
         batch: bool,
         attributes: dict[str, str] | None,
@@ -229,6 +239,7 @@ class Task:
     ) -> None:
         if model is None:
             raise RecordError("the response names no model; pass model=...", field="model")
+        counts, details = usage
         moment = moment or _now()
         record = self._usage_record(moment, "llm", attributes, visible)
         record.update(
@@ -240,9 +251,14 @@ class Task:
             output_tokens=counts.output,
             reasoning_tokens=counts.reasoning,
         )
+        if any(details):
+            # Format version 2, only when it is needed: a text-only call stays a version-1
+            # record, which any ledger reads.
+            record["version"] = 2
+            record.update({DETAIL_FIELDS[name]: n for name, n in details._asdict().items() if n})
         if batch:
             record["batch"] = True
-        costs = self.meter.cost_nanousd(provider, model, batch, moment, counts, visible)
+        costs = self.meter.cost_nanousd(provider, model, batch, moment, counts, visible, details)
         visible_tokens = counts.output - counts.reasoning if visible else 0
         self._add_step(record, Step(counts.total, visible_tokens, costs), moment)
 

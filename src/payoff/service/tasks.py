@@ -7,6 +7,7 @@ USD strings (`_usd` last), null when no step of the task could be priced (unknow
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -109,11 +110,14 @@ def task_json(task: TaskSummary) -> dict[str, Any]:
 
 
 def step_json(step: dict[str, Any]) -> dict[str, Any]:
-    """One step as the store reads it, its nano-USD costs as decimal USD strings."""
+    """One step as the store reads it, its nano-USD costs as decimal USD strings and its
+    record format v2 details as an object (null when it has none)."""
     shown = dict(step)
     for name in ("cost_nanousd", "cost_visible_nanousd", "cost_given_nanousd"):
         value = shown.pop(name)
         shown[name.replace("_nanousd", "_usd")] = None if value is None else format_nanousd(value)
+    details = shown.get("usage_details")
+    shown["usage_details"] = None if details is None else json.loads(details)
     return shown
 
 

@@ -20,7 +20,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from payoff.core.errors import RecordError
-from payoff.core.tokens import USAGE_FORMATS, TokenCounts, normalise_usage
+from payoff.core.tokens import (
+    USAGE_FORMATS,
+    TokenCounts,
+    UsageDetails,
+    normalise_usage,
+    normalise_usage_details,
+)
 
 _PROVIDERS = {
     "anthropic": "anthropic",
@@ -81,6 +87,22 @@ def usage_from_response(response: Any, usage_format: str | None = None) -> tuple
     `response` is an SDK response or usage object, or a dict of either. `usage_format` is
     needed only when neither the object's class nor its keys tell the format apart.
     """
+    chosen, fields = _usage_fields(response, usage_format)
+    return chosen, normalise_usage(chosen, fields)
+
+
+def usage_details_from_response(
+    response: Any, usage_format: str | None = None
+) -> tuple[str, TokenCounts, UsageDetails]:
+    """`usage_from_response` with the call's record format v2 details: its audio, image and
+    video tokens, one-hour cache writes and web searches, as the provider reports them."""
+    chosen, fields = _usage_fields(response, usage_format)
+    counts, details = normalise_usage_details(chosen, fields)
+    return chosen, counts, details
+
+
+def _usage_fields(response: Any, usage_format: str | None) -> tuple[str, Mapping[str, Any]]:
+    """The usage format and the usage object of a response, as a mapping."""
     usage = _usage_part(response)
     told = _format_from_class(usage) or _format_from_class(response) or _format_from_body(response)
     if usage_format is not None and usage_format not in _PROVIDERS:
@@ -92,8 +114,7 @@ def usage_from_response(response: Any, usage_format: str | None = None) -> tuple
             field="usage_format",
         )
     fields = _as_mapping(usage)
-    chosen = usage_format or told or _format_from_keys(fields)
-    return chosen, normalise_usage(chosen, fields)
+    return usage_format or told or _format_from_keys(fields), fields
 
 
 def model_from_response(response: Any) -> str | None:

@@ -39,6 +39,7 @@ from payoff.core.periods import US_PER_DAY, iso_from_us
 from payoff.core.statuses import BILLED_STATUSES, OPEN
 from payoff.core.token_classes import TOKEN_CLASSES, VISIBLE_CLASS, VISIBLE_PART
 from payoff.store import schema as s
+from payoff.store.costs import cost_columns, costs_replaced_between
 from payoff.store.in_lists import chunks
 from payoff.store.task_dates import task_date_us, within
 from payoff.store.token_columns import class_column, part_column
@@ -399,18 +400,19 @@ class BillingQueries:
     ) -> list[DayUsage]:
         e = s.events.c
         day = _day(e.occurred_at_us, start_us)
-        query = (
-            select(
-                e.customer,
-                day,
-                *(func.sum(class_column(s.events, name)) for name in TOKEN_CLASSES),
-                func.coalesce(func.sum(e.cost_nanousd), 0),
-                func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)),
-            )
-            .where(self._usage_filter(s.events, start_us, end_us, as_of_us, customer))
-            .group_by(e.customer, day)
-        )
         with self.engine.connect() as conn:
+            cost = cost_columns(conn, as_of_us).cost  # as it was then: a recost moves none
+            query = (
+                select(
+                    e.customer,
+                    day,
+                    *(func.sum(class_column(s.events, name)) for name in TOKEN_CLASSES),
+                    func.coalesce(func.sum(cost), 0),
+                    func.sum(case((cost.is_(None), 1), else_=0)),
+                )
+                .where(self._usage_filter(s.events, start_us, end_us, as_of_us, customer))
+                .group_by(e.customer, day)
+            )
             return [DayUsage._make(row) for row in conn.execute(query)]
 
     def hidden_over_budget(
@@ -504,7 +506,8 @@ class BillingQueries:
     def received_between(
         self, customer: str, start_us: int, end_us: int, after_us: int, until_us: int
     ) -> bool:
-        """Whether any record of the window arrived in (after_us, until_us]: late usage."""
+        """Whether any record of the window arrived in (after_us, until_us], or a step's
+        cost was re-priced then: late usage."""
         queries = [
             select(literal(1)).where(
                 t.c.customer == customer,
@@ -515,6 +518,7 @@ class BillingQueries:
             )
             for t in (s.events, s.outcomes, s.task_updates)
         ]
+        queries.append(costs_replaced_between(customer, start_us, end_us, after_us, until_us))
         return any_row(self.engine, queries)
 
     # -- invoices ------------------------------------------------------------------------

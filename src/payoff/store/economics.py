@@ -15,6 +15,7 @@ from payoff.core.buckets import Bucket
 from payoff.core.periods import US_PER_DAY
 from payoff.core.token_classes import PART_COLUMNS
 from payoff.store import schema as s
+from payoff.store.costs import cost_columns
 from payoff.store.task_dates import alive_within
 from payoff.store.token_columns import part_column
 
@@ -36,28 +37,30 @@ class EconomicsQueries:
         """The period's usage (as received by `as_of_us`) summed into buckets."""
         e = s.events.c
         day = (e.occurred_at_us // US_PER_DAY).label("day")
-        keys = (e.customer, e.task, e.cost_source, e.provider, e.model, e.batch, e.visible, day)
-        query = (
-            select(
-                *keys,
-                func.count(),
-                *(func.sum(part_column(s.events, part)) for part in PART_COLUMNS),
-                func.coalesce(func.sum(e.cost_nanousd), 0),
-                func.coalesce(func.sum(e.cost_visible_nanousd), 0),
-                func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)),
-            )
-            .where(
-                e.occurred_at_us >= start_us,
-                e.occurred_at_us < end_us,
-                e.received_at_us <= as_of_us,
-            )
-            .group_by(*keys)
-            # A fixed order: the same ledger gives the same buckets, whatever the plan.
-            .order_by(*keys)
-        )
-        if customer is not None:
-            query = query.where(e.customer == customer)
         with self.engine.connect() as conn:
+            costs = cost_columns(conn, as_of_us)  # as they were then: a recost moves none
+            source = costs.source.label("cost_source")
+            keys = (e.customer, e.task, source, e.provider, e.model, e.batch, e.visible, day)
+            query = (
+                select(
+                    *keys,
+                    func.count(),
+                    *(func.sum(part_column(s.events, part)) for part in PART_COLUMNS),
+                    func.coalesce(func.sum(costs.cost), 0),
+                    func.coalesce(func.sum(costs.cost_visible), 0),
+                    func.sum(case((costs.cost.is_(None), 1), else_=0)),
+                )
+                .where(
+                    e.occurred_at_us >= start_us,
+                    e.occurred_at_us < end_us,
+                    e.received_at_us <= as_of_us,
+                )
+                .group_by(*keys)
+                # A fixed order: the same ledger gives the same buckets, whatever the plan.
+                .order_by(*keys)
+            )
+            if customer is not None:
+                query = query.where(e.customer == customer)
             return [_bucket(row) for row in conn.execute(query)]
 
     def task_rows(self, start_us: int, end_us: int, customer: str | None = None) -> list[TaskRow]:

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 if TYPE_CHECKING:
     from payoff.core.buckets import Bucket
     from payoff.core.chain import ChainEntry
+    from payoff.core.costing import PriceCatalog
     from payoff.core.credit_notes import CreditNote
     from payoff.core.invoicing import Invoice
     from payoff.core.ledger_rows import LedgerRows
+    from payoff.core.recosting import BilledInvoice
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.audit import IssuedDocument, RowsWanted
     from payoff.store.billing import (
@@ -83,10 +85,10 @@ EVENTS = _shape(
     (
         "occurred_at_us", "customer", "task", "task_type", "kind", "provider", "model",
         "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
-        "reasoning_tokens", "visible", "batch", "quantity", "unit", "cost_given_nanousd",
-        "attributes",
+        "reasoning_tokens", "usage_details", "visible", "batch", "quantity", "unit",
+        "cost_given_nanousd", "attributes",
     ),
-    ("cost_nanousd", "cost_visible_nanousd", "cost_source", "received_at_us"),
+    ("cost_nanousd", "cost_visible_nanousd", "cost_source", "cost_catalog", "received_at_us"),
 )  # fmt: skip
 TASK_UPDATES = _shape(
     "task_updates",
@@ -113,6 +115,8 @@ Row = tuple[Any, ...]
 since the ingest path builds and compares 100,000 of them a second."""
 
 RECORD_KINDS = ("events", "task_updates", "outcomes", "attestations")
+
+
 """The row lists of a WriteBatch and a WriteResult, in the order they are written."""
 
 
@@ -128,6 +132,8 @@ class WriteBatch:
     """Where each row came from (a line number), by kind; the store does not read it."""
     unpriced_events: int = 0
     """Event rows the catalog could not price; the store does not read it."""
+    price_catalog: PriceCatalog | None = None
+    """The catalog the event rows name in `cost_catalog`: stored with them when new."""
 
     def __len__(self) -> int:
         return (
@@ -220,6 +226,65 @@ class SpanSettlement:
     decided: list[tuple[str, str]] = field(default_factory=list)
     conversations: dict[str, ConversationRow] = field(default_factory=dict)
     forget: list[str] = field(default_factory=list)
+
+
+class RecostSelection(NamedTuple):
+    """Which steps a re-pricing examines: model calls the catalog prices (never a cost a
+    record gave), unpriced ones only unless `include_priced`."""
+
+    customer: str | None = None
+    since_us: int | None = None
+    """Only steps that occurred at or after this time."""
+    include_priced: bool = False
+
+
+class CostedStep(NamedTuple):
+    """A model call as a re-pricing reads it: what prices it, and its cost now."""
+
+    seq: int
+    customer: str
+    occurred_at_us: int
+    received_at_us: int
+    costed_at_us: int | None
+    """When a re-pricing set the cost; None: the cost is the one set at ingest."""
+    provider: str
+    model: str
+    batch: bool
+    visible: bool
+    input_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    usage_details: str | None
+    cost_nanousd: int | None
+    cost_visible_nanousd: int | None
+    cost_source: str | None
+    cost_catalog: int | None
+
+    @property
+    def cost_set_at_us(self) -> int:
+        """Since when the step has held its cost."""
+        return self.received_at_us if self.costed_at_us is None else self.costed_at_us
+
+
+class CostRevision(NamedTuple):
+    """A step's new cost, and the catalog that produced it."""
+
+    seq: int
+    cost_nanousd: int | None
+    cost_visible_nanousd: int | None
+    cost_source: str | None
+    cost_catalog: int
+
+
+class RecostBatch(NamedTuple):
+    """What one transaction of a re-pricing did."""
+
+    examined: int
+    last_seq: int
+    """Where the next batch starts (after it)."""
+    revisions: list[CostRevision]
 
 
 @dataclass(frozen=True)
@@ -677,6 +742,33 @@ class AuditStore(Protocol):
 
     def integrity_problems(self) -> list[str]:
         """What the database's own integrity check finds; none when the file is sound."""
+
+
+class CostRevisions(Protocol):
+    """Re-pricing steps after ingest, keeping every cost it replaces (`store/costs.py`)."""
+
+    def billed_invoices(self) -> list[BilledInvoice]:
+        """Each finalized or paid invoice: its customer, period and as-of time."""
+        ...
+
+    def count_steps_to_recost(self, selection: RecostSelection) -> int:
+        """How many steps a re-pricing with this selection examines."""
+        ...
+
+    def recost_batch(
+        self,
+        selection: RecostSelection,
+        after_seq: int,
+        revise: Callable[[list[CostedStep]], list[CostRevision]],
+        catalog: PriceCatalog,
+        clock: Callable[[], int],
+    ) -> RecostBatch:
+        """Re-price the next steps of the selection after `after_seq`, in one transaction.
+
+        `revise` runs under the write lock and returns the new costs of the steps whose
+        cost changes; each replaced cost is kept, with the time it stopped holding (now,
+        from `clock`), and questions asked as of an earlier time keep getting it.
+        """
         ...
 
 
@@ -689,6 +781,7 @@ class Store(
     OutcomeStore,
     AccessStore,
     AuditStore,
+    CostRevisions,
     Protocol,
 ):
     """Every role: what a backend implements and `open_store` returns."""
@@ -703,6 +796,7 @@ ROLES: tuple[type, ...] = (
     OutcomeStore,
     AccessStore,
     AuditStore,
+    CostRevisions,
 )
 """The role protocols, in the order drawn above."""
 

@@ -3,6 +3,16 @@
 Times are integers of microseconds since the Unix epoch, UTC (`*_at_us`), so that period
 bounds are plain integer comparisons on every backend. Costs are integers of nano-USD
 (`payoff.core.money`); NULL cost means the step could not be priced.
+
+An event's record format v2 details are kept in one column, `usage_details`: JSON of the
+non-zero ones, NULL for nearly every step (text only), so that version-1 rows and the
+ingest path stay as they were. Plans and aggregates read the five buckets, of which the
+details are parts; the cost already holds what the details changed.
+
+An event's cost columns hold its current cost; `cost_catalog` names what produced it
+(`price_catalogs`). A re-pricing (`payoff recost`) keeps the cost it replaces in
+`superseded_costs`, with the time it stopped holding, and stamps the event's
+`costed_at_us`: a question asked as of an earlier time gets the cost that held then.
 """
 
 from __future__ import annotations
@@ -83,6 +93,31 @@ events = Table(
     Column("cost_visible_nanousd", BigInteger),
     Column("cost_source", String(16)),
     Column("attributes", Text),
+    Column("usage_details", Text),
+    Column("cost_catalog", BigInteger),
+    Column("costed_at_us", BigInteger),
+)
+
+price_catalogs = Table(
+    "price_catalogs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("catalog", String(255), nullable=False),
+    Column("overrides_sha256", String(80)),
+    Column("overrides", Text),
+    Column("first_used_at_us", BigInteger, nullable=False),
+)
+
+superseded_costs = Table(
+    "superseded_costs",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_seq", Integer, nullable=False),
+    Column("cost_nanousd", BigInteger),
+    Column("cost_visible_nanousd", BigInteger),
+    Column("cost_source", String(16)),
+    Column("cost_catalog", BigInteger),
+    Column("until_us", BigInteger, nullable=False),
 )
 
 outcomes = Table(
@@ -235,3 +270,5 @@ Index("ix_credit_notes_number", credit_notes.c.number, unique=True)
 Index("ix_otlp_spans_decided", otlp_spans.c.decided_at_us, otlp_spans.c.received_at_us)
 Index("ix_otlp_conversations_received", otlp_conversations.c.received_at_us)
 Index("ix_document_chain_document", document_chain.c.kind, document_chain.c.document, unique=True)
+Index("ix_superseded_costs_event", superseded_costs.c.event_seq, superseded_costs.c.until_us)
+Index("ix_superseded_costs_until", superseded_costs.c.until_us)

@@ -9,6 +9,7 @@ in. Content is compared column by column, all but `received_at_us`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -16,11 +17,14 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
+from payoff.core.costing import PriceCatalog
+from payoff.core.errors import StoreError
 from payoff.core.statuses import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
 from payoff.store.audit import AuditQueries
 from payoff.store.billing import BillingQueries
+from payoff.store.costs import CostQueries
 from payoff.store.economics import EconomicsQueries
 from payoff.store.in_lists import chunks
 from payoff.store.outcomes import OutcomeQueries
@@ -67,6 +71,8 @@ EVENT_TASK_COLUMNS = TaskColumns.of(EVENTS.columns, "task", "task_type")
 TASK_UPDATE_TASK_COLUMNS = TaskColumns.of(TASK_UPDATES.columns, "task", "type")
 OUTCOME_TASK_COLUMNS = TaskColumns.of(OUTCOMES.columns, "task", None)
 
+PRICE_CATALOG_COLUMNS = ("id", "catalog", "overrides_sha256", "overrides", "first_used_at_us")
+
 TASK_COLUMNS = (
     "id",
     "customer",
@@ -86,11 +92,14 @@ class SqlStore(
     AccessQueries,
     EconomicsQueries,
     AuditQueries,
+    CostQueries,
 ):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._catalogs_kept: set[int] = set()
+        """Price catalogs known to be stored (added once their transaction committed)."""
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -149,11 +158,17 @@ class SqlStore(
             now_us = clock()
             if before_write is not None:
                 before_write(batch)
-            return self._write_rows(conn, batch, now_us)
+            result = self._write_rows(conn, batch, now_us)
+        # Remembered once committed: a rolled-back batch must not leave its catalog cached.
+        if batch.price_catalog is not None and batch.events:
+            self._catalogs_kept.add(batch.price_catalog.id)
+        return result
 
     def _write_rows(self, conn: Connection, batch: WriteBatch, now_us: int) -> WriteResult:
         """Write a batch inside the caller's write transaction, stamped `now_us`."""
         events = self._write_events(conn, batch, now_us)
+        if batch.price_catalog is not None and batch.events:
+            self._keep_price_catalog(conn, batch.price_catalog, now_us)
         task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
         outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
         attestations = self._write_attestations(conn, batch.attestations, now_us)
@@ -164,6 +179,25 @@ class SqlStore(
         customers |= _accepted_values(batch.outcomes, outcomes, OUTCOME_TASK_COLUMNS.customer)
         self._ensure_customers(conn, customers, now_us)
         return WriteResult(events, task_updates, outcomes, attestations)
+
+    def _keep_price_catalog(self, conn: Connection, catalog: PriceCatalog, now_us: int) -> None:
+        """Store the catalog event rows name, once; refuse one whose id names another."""
+        if catalog.id in self._catalogs_kept:
+            return
+        inserted = conn.exec_driver_sql(
+            self._insert_sql("price_catalogs", PRICE_CATALOG_COLUMNS, ("id",)),
+            [(*catalog, now_us)],
+        ).rowcount
+        if inserted:
+            return
+        c = s.price_catalogs.c
+        stored = conn.execute(select(c.catalog, c.overrides_sha256).where(c.id == catalog.id)).one()
+        if tuple(stored) != (catalog.catalog, catalog.overrides_sha256):
+            raise StoreError(
+                f"price catalog id {catalog.id} names {stored.catalog} "
+                f"({stored.overrides_sha256 or 'no overrides'}) in this ledger, not "
+                f"{catalog.catalog} ({catalog.overrides_sha256 or 'no overrides'})"
+            )
 
     def _ensure_customers(self, conn: Connection, ids: set[Any], now_us: int) -> None:
         if ids:
@@ -470,7 +504,18 @@ def _compare(shape: RowShape, stored: Row, incoming: Row) -> WriteStatus:
     differing = next(i for i, (a, b) in enumerate(zip(stored, incoming, strict=True)) if a != b)
     column = shape.columns[differing]
     field = RECORD_FIELDS.get(column, column)
+    if column == "usage_details":
+        field = _differing_detail(stored[differing], incoming[differing])
     return WriteStatus(CONFLICT, f"the same id was stored earlier with another `{field}`", field)
+
+
+def _differing_detail(stored: str | None, incoming: str | None) -> str:
+    """The first record field (in sorted order) whose detail differs between two
+    `usage_details` texts (JSON objects of the non-zero details, or NULL)."""
+    before, after = json.loads(stored or "{}"), json.loads(incoming or "{}")
+    return str(
+        min(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    )
 
 
 def _finished(statuses: list[WriteStatus | None]) -> list[WriteStatus]:

@@ -64,10 +64,19 @@ class TaskQueries:
             return [TaskSummary(*_values(row)) for row in conn.execute(query)]
 
     def task_steps(self, task_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
-        """A task's steps in time order, as stored (costs in nano-USD, times in µs)."""
-        e = s.events.c
+        """A task's steps in time order, as stored (costs in nano-USD, times in µs), each
+        with the catalog that costed it: `cost_catalog` (the packaged prices' version) and
+        `cost_overrides` (the digest of the overrides in force), None when not known."""
+        e, p = s.events.c, s.price_catalogs.c
+        shown = [e[name] for name in EVENTS.columns if name != "cost_catalog"]
         query = (
-            select(*[e[name] for name in EVENTS.columns])
+            select(
+                *shown,
+                e.costed_at_us,
+                p.catalog.label("cost_catalog"),
+                p.overrides_sha256.label("cost_overrides"),
+            )
+            .select_from(s.events.outerjoin(s.price_catalogs, p.id == e.cost_catalog))
             .where(e.task == task_id)
             .order_by(e.occurred_at_us, e.seq)
             .limit(limit)
