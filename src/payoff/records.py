@@ -16,7 +16,7 @@ import msgspec
 
 from payoff.core.errors import RecordError
 from payoff.core.statuses import TaskStatus
-from payoff.core.tokens import TokenCounts, normalise_usage
+from payoff.core.tokens import MAX_TOKENS, TokenCounts, normalise_usage
 
 MAX_ID_LENGTH = 255
 MAX_ATTRIBUTES = 64
@@ -24,8 +24,6 @@ MAX_ATTRIBUTES = 64
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
-MAX_TOKENS = 10**10
-"""Tokens of one call, at most: far above any context window, far below integer overflow."""
 MAX_QUANTITY = Decimal(10**15)
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)

@@ -304,6 +304,9 @@ def _ingest_one(
         )
 
 
+MAX_OFFSET = 10**12
+"""Beyond any ledger's row count, and inside the 64-bit integer an SQL OFFSET takes."""
+
 TASK_COLUMNS = (
     Column("id", "Task", "id"),
     Column("customer", "Customer", "id"),
@@ -324,7 +327,7 @@ def tasks(
     customer: Annotated[str | None, typer.Option(help="Only this customer's tasks.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 1000,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_OFFSET, help="Skip this many first.")] = 0,
 ) -> None:
     """List tasks with their steps, visible and hidden tokens, and cost."""
     from payoff.service.tasks import list_tasks, task_json

@@ -34,8 +34,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from payoff.core.errors import Unreadable, Unsupported
+from payoff.core.tokens import MAX_TOKENS
 from payoff.records import COST as COST_SYNTAX
-from payoff.records import MAX_ID_LENGTH, MAX_TOKENS
+from payoff.records import MAX_ID_LENGTH
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -1,0 +1,168 @@
+"""Every integer has a bound: crossing it is a refusal naming the line and field, never a crash,
+and never the loss of the good records around it."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api_support import Keys, prepare_ledger
+from factories import jsonl, usage
+from payoff.api import ServerConfig, create_app
+from payoff.catalog import Catalog
+from payoff.cli import app
+from payoff.plan_files import PlanError, parse_plan
+from payoff.service import IngestReport, ingest_lines, numbered_lines
+from payoff.store.protocol import Store
+
+TWO_63 = 2**63
+MAX_TOKENS = 10**10  # one call's bound, as docs/records.md states it
+TIME = '"time": "2026-11-03T10:00:00Z", "customer": "acme"'
+MODEL = '"provider": "openai", "model": "gpt-4o"'
+
+
+def _line(id: str, fields: str, model: str = MODEL) -> bytes:
+    return f'{{"id": "{id}", {TIME}, {model}, {fields}}}'.encode()
+
+
+def _usage_line(id: str, usage_format: str, usage_object: str) -> bytes:
+    return _line(id, f'"usage_format": "{usage_format}", "usage": {usage_object}')
+
+
+# (line, field named) of counts no 64-bit column holds, or above the bound of one call.
+OVER_THE_BOUND = [
+    (_usage_line("o1", "openai.chat", f'{{"prompt_tokens": {TWO_63}, "completion_tokens": 1}}'),
+     "usage.prompt_tokens"),
+    (_usage_line("o2", "openai.responses", f'{{"input_tokens": 1, "output_tokens": {2**64}}}'),
+     "usage.output_tokens"),
+    (_usage_line("o3", "openai.chat",
+                 f'{{"prompt_tokens": 10, "completion_tokens": 1, '
+                 f'"prompt_tokens_details": {{"cached_tokens": {TWO_63 - 1}}}}}'),
+     "usage.prompt_tokens_details.cached_tokens"),
+    (_usage_line("o4", "anthropic", f'{{"input_tokens": {TWO_63 - 1}, "output_tokens": 1}}'),
+     "usage.input_tokens"),
+    # Each count is inside the bound; Anthropic's input is their sum, which is not.
+    (_usage_line("o5", "anthropic",
+                 f'{{"input_tokens": {MAX_TOKENS}, "cache_read_input_tokens": {MAX_TOKENS}, '
+                 f'"output_tokens": 1}}'),
+     "usage"),
+    (_usage_line("o6", "gemini",
+                 f'{{"promptTokenCount": 1, "candidatesTokenCount": {MAX_TOKENS}, '
+                 f'"thoughtsTokenCount": {MAX_TOKENS}}}'),
+     "usage"),
+    (_line("o7", f'"input_tokens": {TWO_63}, "output_tokens": 1'), "input_tokens"),
+    (_line("o8", f'"input_tokens": 5, "output_tokens": {MAX_TOKENS + 1}'), "output_tokens"),
+]  # fmt: skip
+
+
+def test_a_count_over_the_bound_is_refused_however_it_arrives_and_the_rest_lands(
+    ingest: Callable[..., IngestReport], store: Store
+) -> None:
+    lines = [msgspec.json.encode(usage("good-1", task="t1"))]
+    lines += [line for line, _ in OVER_THE_BOUND]
+    lines += [msgspec.json.encode(usage("good-2", task="t1"))]
+    report = ingest(*lines)
+    assert (report.accepted, report.rejected) == (2, len(OVER_THE_BOUND))
+    refused = [(p.line, p.id, p.field) for p in report.problems]
+    expected = [(n, f"o{n - 1}", field) for n, (_, field) in enumerate(OVER_THE_BOUND, start=2)]
+    assert refused == expected
+    bounds = ("10,000,000,000", "<= 10000000000")
+    assert all(any(b in p.reason for b in bounds) for p in report.problems), report.problems
+    assert [(t.id, t.steps) for t in store.tasks()] == [("t1", 2)]
+
+
+def test_a_count_at_the_bound_is_accepted(ingest: Callable[..., IngestReport]) -> None:
+    report = ingest(
+        _line("at", f'"input_tokens": {MAX_TOKENS}, "output_tokens": {MAX_TOKENS}'),
+        _usage_line("at-a", "anthropic", f'{{"input_tokens": {MAX_TOKENS}, "output_tokens": 0}}'),
+    )
+    assert (report.accepted, report.rejected) == (2, 0)
+
+
+def test_payoff_ingest_refuses_a_count_of_2_to_the_63_and_lands_the_lines_after_it(
+    tmp_path: Path,
+) -> None:
+    db, file = tmp_path / "l.db", tmp_path / "records.jsonl"
+    file.write_bytes(jsonl(usage("e1"), OVER_THE_BOUND[0][0], usage("e3")))
+    result = CliRunner().invoke(app, ["--db", str(db), "ingest", str(file), "--json"])
+    assert result.exit_code == 1, result.output
+    assert msgspec.json.decode(result.stdout)["accepted"] == 2
+    assert f"{file}:2 id=o1 rejected: field `usage.prompt_tokens`" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_catalog_cost_no_column_holds_is_refused_naming_the_model(
+    store: Store, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(
+        "prices:\n  - {provider: self, model: dear, input_mtok: 1000000000, output_mtok: 1}\n"
+    )
+    model = '"provider": "self", "model": "dear"'
+    lines = jsonl(
+        _line("cheap", '"input_tokens": 1, "output_tokens": 1', model),
+        _line("dear", f'"input_tokens": {MAX_TOKENS}, "output_tokens": 1', model),
+    )
+    catalog = Catalog.from_file(prices)
+    report = ingest_lines(store, numbered_lines(io.BytesIO(lines)), catalog=catalog)
+    assert report.accepted == 1
+    (problem,) = report.problems
+    assert (problem.line, problem.field) == (2, "model")
+    assert "more than the 999999999.999999999 USD one step may cost" in problem.reason
+
+
+PLAN = """id: big
+version: {version}
+currency: USD
+charges:
+  - name: tokens
+    type: tokens
+    model: per_unit
+    unit_price: "0.001"
+    per: 1000
+    hidden_tokens_per_task_max: {budget}
+"""
+
+
+@pytest.mark.parametrize(
+    ("version", "budget", "named"),
+    [(2**70, 10, "version"), (2**31, 10, "version"), (1, 2**70, "hidden_tokens_per_task_max")],
+)
+def test_a_plan_integer_no_column_holds_is_refused(version: int, budget: int, named: str) -> None:
+    with pytest.raises(PlanError, match=named):
+        parse_plan(PLAN.format(version=version, budget=budget))
+
+
+def test_payoff_tasks_refuses_an_offset_no_query_can_take(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    file = tmp_path / "r.jsonl"
+    file.write_bytes(jsonl(usage("e1", task="t1")))
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", str(db), "ingest", str(file)]).exit_code == 0
+    result = runner.invoke(app, ["--db", str(db), "tasks", "--offset", str(2**63)])
+    assert result.exit_code == 2
+    assert "--offset" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[tuple[TestClient, Keys]]:
+    keys = prepare_ledger(tmp_path / "l.db")
+    config = ServerConfig(str(tmp_path / "l.db"), builders=0)
+    with TestClient(create_app(config), raise_server_exceptions=False) as test_client:
+        yield test_client, keys
+
+
+def test_over_http_a_count_over_the_bound_is_refused_in_its_place_never_a_500(client) -> None:
+    http, keys = client
+    body = jsonl(usage("e1"), OVER_THE_BOUND[0][0], OVER_THE_BOUND[6][0], usage("e4"))
+    answer = http.post("/v1/events", content=body, headers=keys.header(keys.ingest))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["statuses"] == ["accepted", "rejected", "rejected", "accepted"]
+    fields = [(p["index"], p["field"]) for p in answer.json()["problems"]]
+    assert fields == [(1, "usage.prompt_tokens"), (2, "input_tokens")]
