@@ -62,6 +62,7 @@ ERROR_MODULES = (
     "payoff.service.plans",
     "payoff.service.economics",
     "payoff.service.http_records",
+    "payoff.service.invoices",
     "payoff.service.outcomes",
     "payoff.service.writer",
     "payoff.sources.otlp",

@@ -35,6 +35,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── DocumentError     (also ValueError) a stored invoice or credit note does not
      │    │                     hold together (a field missing or unknown, totals that differ)
      │    ├── BillingError      a plan, subscription, quote or invoice request is refused
+     │    │    └── InvoiceRunIncomplete  an invoice run could not rate some customers (each
+     │    │                     named); the others' drafts were saved
      │    ├── OutcomeError      a verdict or an integrity report is refused
      │    ├── AccessError       a key or secret request is refused
      │    ├── EconomicsError    a report or simulation request is refused

@@ -2,7 +2,8 @@
 
 Usage is summed in SQL by (customer, task, cost source, provider, model, batch, visible,
 day), the finest grain a scenario needs to re-price exactly per price table: a period of a
-million events comes back as a few rows per task, never as events.
+million events comes back as a few rows per task, never as events. Sums are exact, however
+large (`store.exact_sums`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from payoff.core.buckets import Bucket
 from payoff.core.periods import US_PER_DAY
 from payoff.core.token_classes import PART_COLUMNS
 from payoff.store import schema as s
+from payoff.store.exact_sums import COST_BOUND, TOKENS_BOUND, Sums, exact_rows
 from payoff.store.task_dates import alive_within
 from payoff.store.token_columns import part_column
 
@@ -37,28 +39,36 @@ class EconomicsQueries:
         e = s.events.c
         day = (e.occurred_at_us // US_PER_DAY).label("day")
         keys = (e.customer, e.task, e.cost_source, e.provider, e.model, e.batch, e.visible, day)
-        query = (
-            select(
-                *keys,
-                func.count(),
-                *(func.sum(part_column(s.events, part)) for part in PART_COLUMNS),
-                func.coalesce(func.sum(e.cost_nanousd), 0),
-                func.coalesce(func.sum(e.cost_visible_nanousd), 0),
-                func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)),
+
+        def query(sums: Sums) -> Any:
+            found = (
+                select(
+                    *keys,
+                    func.count(),
+                    *(
+                        column
+                        for part in PART_COLUMNS
+                        for column in sums.sum(
+                            part_column(s.events, part), TOKENS_BOUND, default=None
+                        )
+                    ),
+                    *sums.sum(e.cost_nanousd, COST_BOUND),
+                    *sums.sum(e.cost_visible_nanousd, COST_BOUND),
+                    func.sum(case((e.cost_nanousd.is_(None), 1), else_=0)),
+                )
+                .where(
+                    e.occurred_at_us >= start_us,
+                    e.occurred_at_us < end_us,
+                    e.received_at_us <= as_of_us,
+                )
+                .group_by(*keys)
+                # A fixed order: the same ledger gives the same buckets, whatever the plan.
+                .order_by(*keys)
             )
-            .where(
-                e.occurred_at_us >= start_us,
-                e.occurred_at_us < end_us,
-                e.received_at_us <= as_of_us,
-            )
-            .group_by(*keys)
-            # A fixed order: the same ledger gives the same buckets, whatever the plan.
-            .order_by(*keys)
-        )
-        if customer is not None:
-            query = query.where(e.customer == customer)
+            return found if customer is None else found.where(e.customer == customer)
+
         with self.engine.connect() as conn:
-            return [_bucket(row) for row in conn.execute(query)]
+            return [_bucket(row) for row in exact_rows(conn, query)]
 
     def task_rows(self, start_us: int, end_us: int, customer: str | None = None) -> list[TaskRow]:
         """Tasks alive in the period (`core.statuses.alive_within`): started (or, with no start
