@@ -4,20 +4,27 @@ and never the loss of the good records around it."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from api_support import Keys, prepare_ledger
 from factories import jsonl, usage
+from payoff import nesting
 from payoff.api import ServerConfig, create_app
 from payoff.catalog import Catalog
 from payoff.cli import app
+from payoff.core.errors import RecordError
 from payoff.plan_files import PlanError, parse_plan
+from payoff.records import record_from_dict
 from payoff.service import IngestReport, ingest_lines, numbered_lines
 from payoff.store.protocol import Store
 
@@ -166,3 +173,120 @@ def test_over_http_a_count_over_the_bound_is_refused_in_its_place_never_a_500(cl
     assert answer.json()["statuses"] == ["accepted", "rejected", "rejected", "accepted"]
     fields = [(p["index"], p["field"]) for p in answer.json()["problems"]]
     assert fields == [(1, "usage.prompt_tokens"), (2, "input_tokens")]
+
+
+# -- nesting -----------------------------------------------------------------------------------
+
+DEEP = 5_000
+
+
+def _nested(depth: int, inner: str = "1") -> str:
+    return '{"a": ' * depth + inner + "}" * depth
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab:,'),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text('[]{}"\\k'), inner, max_size=3)
+    ),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.integers(0, 70))
+def test_the_nesting_measure_is_the_decoders(value: Any, extra: int) -> None:
+    for _ in range(extra):
+        value = [value]
+    text = json.dumps(value)
+    assert nesting.too_deep(text) == (_depth(value) > nesting.MAX_DEPTH)
+    assert nesting.too_deep(text.encode()) == (_depth(value) > nesting.MAX_DEPTH)
+
+
+def test_a_record_nested_past_the_bound_is_refused_naming_its_line_and_field(
+    ingest: Callable[..., IngestReport],
+) -> None:
+    usage_at = '"usage_format": "openai.chat", "usage": {}'
+    report = ingest(
+        msgspec.json.encode(usage("e1")),
+        _line("deep", usage_at.replace("{}", _nested(DEEP))),
+        _line("ok", usage_at.replace("{}", _nested(nesting.MAX_DEPTH - 1))),
+        _line("65", usage_at.replace("{}", _nested(nesting.MAX_DEPTH))),
+        ("[" * DEEP + "]" * DEEP).encode(),
+        msgspec.json.encode(usage("e6")),
+    )
+    assert report.accepted == 3  # 64 levels (the record, then 63 in `usage`) are read
+    reason = "nests deeper than 64 levels of arrays and objects"
+    problems = [(p.line, p.field, p.reason) for p in report.problems]
+    assert problems == [(2, "usage", reason), (4, "usage", reason), (5, None, reason)]
+    with pytest.raises(RecordError, match="nests deeper than 64"):
+        record = usage("x", usage_format="openai.chat", usage={})
+        for _ in range(DEEP):
+            record["usage"] = {"a": record["usage"]}
+        record_from_dict(record)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * DEEP + "]" * DEEP,
+        _nested(DEEP),
+        _line("a", '"usage_format": "openai.chat", "usage": ' + _nested(DEEP)).decode(),
+        '{"record": "attestation", "id": ' + "[" * DEEP + "]" * DEEP + "}",
+    ],
+    ids=["arrays", "objects", "usage", "id"],
+)
+def test_a_deep_attestation_is_refused_in_words_never_a_500(client, body: str) -> None:
+    http, keys = client
+    for key in (keys.acme, keys.admin):
+        answer = http.post("/v1/attestations", content=body, headers=keys.header(key))
+        assert answer.status_code in (400, 422), answer.text
+        detail = answer.json()["detail"]
+        assert "nests deeper than 64 levels" in detail
+        assert "recursion" not in detail.lower() and "Error" not in detail
+
+
+def test_every_json_body_is_bounded_alike_and_named(client) -> None:
+    http, keys = client
+    admin = {**keys.header(keys.admin), "content-type": "application/json"}
+    deep = _nested(DEEP)
+    answers = {
+        "events": http.post("/v1/events", content=_line("d", f'"attributes": {deep}'),
+                            headers=keys.header(keys.ingest)),
+        "traces": http.post("/v1/traces", content=deep, headers=admin),
+        "plans": http.post("/v1/plans", content=deep, headers=admin),
+        "customers": http.post("/v1/customers", content='{"id": "x", "name": ' + deep + "}",
+                               headers=admin),
+        "invoice-runs": http.post("/v1/invoice-runs", content="[" * DEEP + "]" * DEEP,
+                                  headers=admin),
+    }  # fmt: skip
+    assert answers["events"].json()["problems"][0]["field"] == "attributes"
+    assert {name: a.status_code for name, a in answers.items()} == {
+        "events": 200, "traces": 400, "plans": 422, "customers": 400, "invoice-runs": 400
+    }  # fmt: skip
+    assert "field `name`" in answers["customers"].json()["detail"]
+    for answer in answers.values():
+        assert "nests deeper than 64 levels" in answer.text
+        assert "recursion" not in answer.text.lower()
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        "id: p\nversion: 1\ncurrency: USD\ncharges: " + "[" * DEEP + "]" * DEEP,
+        "id: p\nversion: 1\ncurrency: USD\ncharges:\n"
+        + "".join("  " * n + "- \n" for n in range(1, 200)),
+    ],
+    ids=["flow", "indented"],
+)
+def test_a_deep_plan_is_refused_in_words(plan: str) -> None:
+    with pytest.raises(PlanError, match="nests deeper than 64 levels"):
+        parse_plan(plan)

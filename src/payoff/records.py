@@ -17,6 +17,7 @@ import msgspec
 from payoff.core.errors import RecordError
 from payoff.core.statuses import TaskStatus
 from payoff.core.tokens import MAX_TOKENS, TokenCounts, normalise_usage
+from payoff.nesting import deep_field, too_deep, too_deep_reason
 
 MAX_ID_LENGTH = 255
 MAX_ATTRIBUTES = 64
@@ -238,6 +239,8 @@ def _record_error(exc: Exception, line: int | None) -> RecordError:
 
 def decode_record(data: bytes | str, line: int | None = None) -> Record:
     """Decode one JSON record; RecordError names the line and field at fault."""
+    if too_deep(data):
+        raise RecordError(too_deep_reason(), field=deep_field(data), line=line)
     try:
         return _usage_decoder.decode(data)
     except msgspec.ValidationError as exc:
@@ -245,15 +248,23 @@ def decode_record(data: bytes | str, line: int | None = None) -> Record:
             raise _record_error(exc, line) from None
     except msgspec.DecodeError as exc:
         raise RecordError(f"not valid JSON ({exc})", line=line) from None
+    except RecursionError:  # measured above; a last line of defence
+        raise RecordError(too_deep_reason(), line=line) from None
     try:
         return _any_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _record_error(exc, line) from None
+    except RecursionError:
+        raise RecordError(too_deep_reason(), line=line) from None
 
 
 def record_from_dict(obj: dict[str, Any]) -> Record:
     """Validate a record given as a Python mapping (the SDK and tests use this)."""
-    return decode_record(_encoder.encode(obj))
+    try:
+        encoded = _encoder.encode(obj)
+    except RecursionError:
+        raise RecordError(too_deep_reason()) from None
+    return decode_record(encoded)
 
 
 def record_id(data: bytes | str) -> str | None:

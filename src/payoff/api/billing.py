@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from payoff.api import examples
 from payoff.api.auth import Admin, Reader, StoreDep, not_found_unless, readable_customer
-from payoff.api.body import read_body
+from payoff.api.body import BoundedJsonRoute, read_body
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.errors import ActionNotFound, BodyUnreadable
 from payoff.api.models import ERRORS, Page, SecretRotated
@@ -20,7 +20,7 @@ from payoff.core.periods import to_us
 from payoff.service import access, invoices, plans
 from payoff.service.plans import BillingError, InvoiceNotFound
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
 Id = Annotated[str, Body(min_length=1, max_length=255)]
 Day = Annotated[dt.date, Body(description="YYYY-MM-DD (UTC)")]
 PLAN_BODY = {

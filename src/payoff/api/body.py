@@ -9,10 +9,14 @@ into gigabytes.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 
 from payoff.api.errors import BodyTooLarge, BodyUnreadable, EncodingUnsupported
+from payoff.nesting import deep_field, too_deep, too_deep_reason
 
 GZIP_WINDOW = 16 + zlib.MAX_WBITS
 
@@ -45,3 +49,24 @@ def _gunzip(body: bytes, limit_bytes: int) -> bytes:
         parts.append(part)
         rest = inflater.unused_data
     return b"".join(parts)
+
+
+class BoundedJsonRoute(APIRoute):
+    """A route whose body FastAPI decodes into its parameters: the body's nesting is measured
+    first (`payoff.nesting`), so that JSON too deep to decode is a 400 naming the field, not
+    the decoder's exception. Routes that read their body themselves measure it as they read."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        if self.body_field is None:
+            return handle
+
+        async def bounded(request: Request) -> Response:
+            body = await request.body()  # kept by the request: FastAPI reads it from there
+            if too_deep(body):
+                field = deep_field(body)
+                where = f"field `{field}` " if field else ""
+                raise BodyUnreadable(f"body {where}{too_deep_reason()}")
+            return await handle(request)
+
+        return bounded

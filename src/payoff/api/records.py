@@ -13,14 +13,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from payoff.api import examples
 from payoff.api.auth import Caller, Writer
-from payoff.api.body import read_body
+from payoff.api.body import BoundedJsonRoute, read_body
 from payoff.api.models import ERRORS, Attested, IngestAnswer
 from payoff.service import attestations, http_records
 from payoff.service.http_records import RecordsAnswer, TooManyRecords
 from payoff.service.ingest import BuiltBatch, build_batch
 from payoff.sources import otlp
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
 
 EVENTS_BODY = {
     "requestBody": {

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from payoff.core.errors import TooLarge, Unreadable
+from payoff.nesting import too_deep_reason
 from payoff.problems import Problem
 from payoff.rows import COST_AT
 from payoff.service.ingest import Line, take_out_refused
@@ -45,7 +46,8 @@ def split_body(body: bytes, max_records: int) -> list[Line]:
         except msgspec.DecodeError as exc:
             raise BodyError(f"body is not a JSON array of records: {exc}") from None
         except RecursionError:
-            raise BodyError("body is not a JSON array of records: nested too deeply") from None
+            reason = too_deep_reason()
+            raise BodyError(f"body is not a JSON array of records: it {reason}") from None
         lines = [(number, bytes(item)) for number, item in enumerate(items, start=1)]
     else:
         records = (line for line in body.splitlines() if line.strip())
