@@ -3,8 +3,12 @@ and never the loss of the good records around it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,9 @@ from payoff.catalog import Catalog
 from payoff.cli import app
 from payoff.core.errors import RecordError
 from payoff.plan_files import PlanError, parse_plan
-from payoff.records import record_from_dict
+from payoff.records import decode_record, record_from_dict
 from payoff.service import IngestReport, ingest_lines, numbered_lines
+from payoff.service import ingest as ingest_module
 from payoff.store.protocol import Store
 
 TWO_63 = 2**63
@@ -290,3 +295,160 @@ def test_every_json_body_is_bounded_alike_and_named(client) -> None:
 def test_a_deep_plan_is_refused_in_words(plan: str) -> None:
     with pytest.raises(PlanError, match="nests deeper than 64 levels"):
         parse_plan(plan)
+
+
+# -- lines, repeated keys, strict inputs -------------------------------------------------------
+
+TEN_MB = 10 * 1024 * 1024
+
+
+def test_a_10_mb_line_is_refused_with_its_number_unread_and_ingest_goes_on(
+    ingest: Callable[..., IngestReport],
+) -> None:
+    big = b'{"id": "big", "attributes": {"a": "' + b"x" * TEN_MB + b'"}}'
+    lines = list(numbered_lines(io.BytesIO(jsonl(usage("e1"), big, b"x" * TEN_MB, usage("e4")))))
+    assert [number for number, _ in lines] == [1, 2, 3, 4]
+    assert max(len(line) for _, line in lines) == ingest_module.LINE_READ_BYTES  # never whole
+    report = ingest(usage("e1"), big, usage("e3"), b"x" * TEN_MB, usage("e5"))
+    assert report.accepted == 3
+    refused = [(p.line, p.id, p.reason) for p in report.problems]
+    too_long = "longer than the 65,536 bytes a record may be"
+    assert refused == [(2, "big", too_long), (4, None, too_long)]
+
+
+def test_lines_are_cut_into_batches_by_bytes_as_well_as_by_count() -> None:
+    line = b"x" * (64 * 1024)
+    batches = list(ingest_module._batches((n, line) for n in range(1, 1001)))
+    assert sum(len(b) for b in batches) == 1000
+    assert max(sum(len(line) for _, line in b) for b in batches) <= ingest_module.BATCH_BYTES
+    assert [len(b) for b in ingest_module._batches((n, b"{}") for n in range(25_000))] == [
+        10_000, 10_000, 5_000
+    ]  # fmt: skip
+
+
+def _peak_rss_bytes(process: subprocess.Popen[bytes]) -> int:
+    """Peak resident memory of a process and its children, summed, sampled until it exits."""
+    peak = 0
+    while process.poll() is None:
+        total, pending = 0, [process.pid]
+        while pending:
+            pid = pending.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pending += [int(c) for c in (task / "children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            total += next(
+                (int(s.split()[1]) * 1024 for s in status.splitlines() if s.startswith("VmRSS:")),
+                0,
+            )
+        peak = max(peak, total)
+        time.sleep(0.02)
+    return peak
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_payoff_ingest_of_a_10_mb_line_stays_within_300_mb(tmp_path: Path) -> None:
+    file = tmp_path / "records.jsonl"
+    good = [msgspec.json.encode(usage(f"e{n}", task=f"t{n % 50}")) for n in range(25_000)]
+    big = (
+        b'{"id": "big", "usage_format": "openai.chat", "usage": {'
+        + b",".join(b'"k%d": %d' % (n, n) for n in range(TEN_MB // 16))
+        + b"}}"
+    )
+    file.write_bytes(b"\n".join([*good[:12_000], big, *good[12_000:]]) + b"\n")
+    command = [sys.executable, "-m", "payoff", "--db", str(tmp_path / "l.db"), "ingest",
+               str(file), "--json"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = _peak_rss_bytes(process)
+    stdout, stderr = process.communicate()
+    assert process.returncode == 1, stderr
+    assert msgspec.json.decode(stdout)["accepted"] == 25_000
+    assert b":12001 id=big rejected: longer than the 65,536 bytes" in stderr
+    assert peak < 300 * 10**6, f"peak RSS {peak / 10**6:.0f} MB"
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        (b'{"id": "a", "id": "b", "time": "2026-11-03T10:00:00Z", "customer": "acme", '
+         b'"kind": "tool"}', "id"),
+        (b'{"id": "a", "time": "2026-11-03T10:00:00Z", "customer": "acme", "kind": "tool", '
+         b'"attributes": {"step": "plan", "step": "act"}}', "attributes.step"),
+        (_usage_line("u", "openai.chat", '{"prompt_tokens": 5, "completion_tokens": 1, '
+                     '"prompt_tokens_details": {"cached_tokens": 1, "cached_tokens": 4}}'),
+         "usage.prompt_tokens_details.cached_tokens"),
+        # The same key spelled with an escape, and spaced before its colon.
+        (b'{"id": "a", "\\u0069d": "b", "time": "2026-11-03T10:00:00Z", "customer": "acme", '
+         b'"kind": "tool"}', "id"),
+        (b'{"id" : "a", "id":"b", "time": "2026-11-03T10:00:00Z", "customer": "acme", '
+         b'"kind": "tool"}', "id"),
+        (b'{"record": "task", "id": "t", "status": "open", "status": "completed", '
+         b'"customer": "acme", "time": "2026-11-03T10:00:00Z"}', "status"),
+    ],
+)  # fmt: skip
+def test_a_key_given_twice_is_refused_naming_it(line: bytes, field: str) -> None:
+    with pytest.raises(RecordError) as refused:
+        decode_record(line, line=9)
+    assert (refused.value.line, refused.value.field) == (9, field)
+    assert "given twice" in refused.value.reason
+
+
+def test_keys_given_once_pass_however_they_are_spelled() -> None:
+    for line in (
+        b'{"id": "a:\\"b\\"", "time": "2026-11-03T10:00:00Z", "customer": "acme", '
+        b'"kind": "tool", "attributes": {"id": ":", "time": "x"}}',
+        b'{"id":"a","time":"2026-11-03T10:00:00Z","customer":"acme","kind":"tool",'
+        b'"attributes":{"note":": starts with a colon"}}',
+    ):
+        assert decode_record(line).id.startswith("a")
+
+
+def test_over_http_a_record_with_a_key_given_twice_is_refused_in_its_place(client) -> None:
+    http, keys = client
+    body = jsonl(usage("e1"), b'{"id": "e2", "id": "e3", "time": "2026-11-03T10:00:00Z", '
+                 b'"customer": "acme", "kind": "tool"}')  # fmt: skip
+    answer = http.post("/v1/events", content=body, headers=keys.header(keys.ingest)).json()
+    assert answer["statuses"] == ["accepted", "rejected"]
+    assert answer["problems"][0]["field"] == "id"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/customers/acme/secret", {"previous_valid_for_s": True}, "previous_valid_for_s"),
+        ("/v1/customers/acme/secret", {"previous_valid_for_s": "30"}, "previous_valid_for_s"),
+        ("/v1/customers/acme/secret", {"previous_valid_for_s": 30.0}, "previous_valid_for_s"),
+        ("/v1/subscriptions", {"customer": "acme", "plan": "outcomes", "from": 0}, "from"),
+        ("/v1/subscriptions",
+         {"customer": "acme", "plan": "outcomes", "from": "2030-01-01T00:00:00"}, "from"),
+        ("/v1/subscriptions/end", {"customer": "acme", "from": True}, "from"),
+        ("/v1/invoice-runs", {"period": "2026-11", "as_of": 1_700_000_000}, "as_of"),
+        ("/v1/invoice-runs", {"period": "2026-11", "as_of": True}, "as_of"),
+    ],
+)  # fmt: skip
+def test_api_inputs_are_as_strict_as_documented(client, path: str, body: dict, field: str) -> None:
+    http, keys = client
+    answer = http.post(path, json=body, headers=keys.header(keys.admin))
+    assert answer.status_code == 422, answer.text
+    assert [e["loc"][-1] for e in answer.json()["detail"]] == [field]
+
+
+def test_api_inputs_as_documented_still_pass(client) -> None:
+    http, keys = client
+    admin = keys.header(keys.admin)
+    rotated = http.post("/v1/customers/acme/secret", json={"previous_valid_for_s": 30},
+                        headers=admin)  # fmt: skip
+    assert rotated.status_code == 200, rotated.text
+    later = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=40)).isoformat()
+    moved = http.post("/v1/subscriptions", json={"customer": "acme", "plan": "outcomes",
+                                                 "from": later}, headers=admin)  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    run = http.post(
+        "/v1/invoice-runs",
+        json={"period": "2026-11", "as_of": "2026-12-01T00:00:00Z"},
+        headers=admin,
+    )
+    assert run.status_code == 200, run.text

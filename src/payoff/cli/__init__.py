@@ -223,6 +223,14 @@ def ingest(
     for name, hint in hints:
         if hint is not None and report.rejected:
             err.print(f"hint: {name}: {hint}", markup=False, highlight=False, soft_wrap=True)
+    if report.builder_restarts:
+        err.print(
+            f"note: a builder process stopped ({report.builder_restarts}x: killed or out of "
+            "memory) and was started again; its batches were built here, each written once",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(0 if report.clean else 1)
 
 
