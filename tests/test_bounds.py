@@ -385,6 +385,8 @@ def test_payoff_ingest_of_a_10_mb_line_stays_within_300_mb(tmp_path: Path) -> No
          b'"kind": "tool"}', "id"),
         (b'{"id" : "a", "id":"b", "time": "2026-11-03T10:00:00Z", "customer": "acme", '
          b'"kind": "tool"}', "id"),
+        (b'{"id"\n: "a", "id": "b", "time": "2026-11-03T10:00:00Z", "customer": "acme", '
+         b'"kind": "tool"}\n', "id"),
         (b'{"record": "task", "id": "t", "status": "open", "status": "completed", '
          b'"customer": "acme", "time": "2026-11-03T10:00:00Z"}', "status"),
     ],

@@ -281,11 +281,12 @@ def _decoded(raw: bytes, line: int | None) -> Record:
 # A decoder keeps the last of two values of one key, and another reader may keep the first:
 # a record saying two things is refused. Finding out exactly costs a second decode; most
 # lines are cleared in C instead. Without a backslash (no escapes, so no quote inside a
-# string) and without white space before a colon, every key in the text ends in `":` and
-# nothing else does but a string value starting with a colon: the `":`s number the keys in
-# the text, or more. The record decoded holds as many distinct keys as its top-level object
-# and its nested ones (`attributes`, `usage`). Equal counts: no key was given twice.
-# Anything else is checked exactly.
+# string) and without white space before a colon (no tab, carriage return or inner new
+# line, no space before one), every key in the text ends in `":` and nothing else does but
+# a string value starting with a colon: the `":`s number the keys in the text, or more. The
+# record decoded holds as many distinct keys as its top-level object and its nested ones
+# (`attributes`, `usage`). Equal counts: no key was given twice. Anything else is checked
+# exactly.
 
 _top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
@@ -293,7 +294,8 @@ _top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 def _repeated_key(raw: bytes, record: Record) -> str | None:
     """The path of a key some object of the line gives twice, or None."""
     # One-byte searches are memchr; `" :"` is the one two-byte search (spaces are common).
-    if not (b"\\" in raw or b"\t" in raw or b"\r" in raw or b" :" in raw):
+    plain = not (b"\\" in raw or b"\t" in raw or b"\r" in raw or b" :" in raw)
+    if plain and raw.find(b"\n", 0, len(raw) - 1) < 0:  # a line's own end is no matter
         keys = len(_top_level.decode(raw))
         if type(record) is UsageRecord:
             if record.attributes:
@@ -334,6 +336,8 @@ def _first_repeated_key(raw: bytes) -> str | None:
         json.loads(raw, object_pairs_hook=_refuse_repeats)
     except _Repeated as repeated:
         key = repeated.key
+    except ValueError:  # text msgspec read and `json` does not: nothing to compare
+        return None
     else:
         return None
     # An object's values are decoded before the object itself: a repeat within one of them
@@ -352,6 +356,8 @@ def _has_repeats(raw: bytes) -> bool:
         json.loads(raw, object_pairs_hook=_refuse_repeats)
     except _Repeated:
         return True
+    except ValueError:
+        return False
     return False
 
 
