@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip install --quiet -c $(CONSTRAINTS)
 STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test test-fast lint bench docs check-install constraints clean system-packages
+.PHONY: demo test test-fast lint bench docs check-install constraints clean system-packages clients
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,34 @@ $(BIN)/python:
 system-packages:
 	.ci/system-packages
 
-# Tests, checkers and everything they import (the server, charts and pdf extras included).
-$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+CLIENTS := tests/clients
+CLIENTS_LEGACY := requirements/clients-legacy.txt
+CLIENTS_LEGACY_OPENLLMETRY := requirements/clients-legacy-openllmetry.txt
+VERCEL_LOCK := $(CLIENTS)/vercel/package-lock.json
+
+# Tests, checkers and everything they import (the server, charts and pdf extras included),
+# and the client agents of tests/test_clients.py.
+$(STAMP): pyproject.toml $(CONSTRAINTS) $(CLIENTS_LEGACY) $(CLIENTS_LEGACY_OPENLLMETRY) \
+          $(VERCEL_LOCK) | $(BIN)/python
 	.ci/system-packages
 	$(PIP) -e '.[test,dev]'
+	$(MAKE) clients
 	touch $(STAMP)
+
+# Client releases that cannot share the venv go to a folder of their own (their pins would
+# contradict the constraints, hence no -c), or to a venv of their own when they need an
+# older OpenTelemetry; the Vercel AI SDK agent's Node packages come from its lock, where npm
+# is installed (its test skips, saying so, where node is not).
+clients: | $(BIN)/python
+	rm -rf $(CLIENTS)/.legacy
+	$(BIN)/python -m pip install --quiet --no-deps --target $(CLIENTS)/.legacy -r $(CLIENTS_LEGACY)
+	rm -rf $(CLIENTS)/.legacy-openllmetry
+	$(PYTHON) -m venv $(CLIENTS)/.legacy-openllmetry
+	$(CLIENTS)/.legacy-openllmetry/bin/python -m pip install --quiet --no-deps \
+	  -r $(CLIENTS_LEGACY_OPENLLMETRY)
+	if command -v npm >/dev/null; then \
+	  npm ci --prefix $(CLIENTS)/vercel --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Vercel AI SDK client test will skip" >&2; fi
 
 # The demo writes charts: the core install and the charts extra.
 $(DEMO_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
@@ -75,4 +98,5 @@ constraints:
 clean:
 	rm -rf $(VENV) .venv-lock demo.db demo.db-wal demo.db-shm demo-*.png
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build src/*.egg-info bench/.work
+	rm -rf $(CLIENTS)/.legacy $(CLIENTS)/.legacy-openllmetry $(CLIENTS)/vercel/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -105,8 +105,8 @@ def start_server(db: Path, log: Path, *args: str, port: int | None = None) -> Li
 
 
 @contextmanager
-def live_server(db: Path, log: Path, *args: str) -> Iterator[LiveServer]:
-    server = start_server(db, log, *args)
+def live_server(db: Path, log: Path, *args: str, port: int | None = None) -> Iterator[LiveServer]:
+    server = start_server(db, log, *args, port=port)
     try:
         yield server
     finally:

@@ -416,7 +416,7 @@ def test_refusals_in_routes_keep_their_status_and_words(client, keys) -> None:
          422, "as_of needs a time-zone offset (e.g. Z)"),
         (client.post("/v1/events", content=b"[]",
                      headers={**keys.header(keys.ingest), "Content-Encoding": "br"}),
-         415, "content-encoding 'br': only gzip is understood"),
+         415, "content-encoding 'br': only gzip and deflate are understood"),
     ]  # fmt: skip
     for response, status, detail in answers:
         assert (response.status_code, response.json()) == (status, {"detail": detail})

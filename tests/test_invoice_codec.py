@@ -13,15 +13,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from payoff.core.canonical import DocumentError, canonical_json, digest
+from payoff.core.chain import GENESIS, Seal
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
-from payoff.core.invoicing import Invoice, Window, make_invoice
+from payoff.core.invoicing import Invoice, Rerated, Window, make_invoice
 from payoff.core.plan import Charge, Plan
 from payoff.core.rating import DISCOUNT_LINE, TRUE_UP_LINE, Fee
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invoice_documents.jsonl"
 """Documents as the invoice runs of the billing, outcome and parity tests and of the demo
 ledger (seed 3, four customers, its month finalized) wrote them before the invoice had a
-type: the bytes the codec must keep."""
+type, then (the last lines) documents sealed when finalized, one with the periods its late
+lines rated again and its credit note (tests/ledger_support.py): the bytes the codec must
+keep."""
 
 
 def stored(kind: str) -> list[str]:
@@ -36,6 +39,9 @@ def test_the_fixtures_cover_late_lines_credit_notes_and_several_windows() -> Non
     assert any(len(d["windows"]) > 1 for d in documents)
     assert any(d["basis"] for d in documents)
     assert stored("credit_note")
+    sealed = [d for d in documents if "seal" in d]
+    assert any(d["rerated"] for d in sealed) and all(d["seal"]["records_digest"] for d in sealed)
+    assert any("seal" in json.loads(text) for text in stored("credit_note"))
 
 
 @pytest.mark.parametrize("text", stored("invoice"))
@@ -169,3 +175,59 @@ def test_what_an_invoice_billed_for_its_period_includes_its_adjustments() -> Non
     assert own[1].amount == Decimal("6.00")  # the minimum is 10.00; own fees are 4.00
     assert invoice.billed_for("2026-10") == late
     assert invoice.totals.total == Decimal("9.00")
+
+
+SEAL = Seal(
+    number="INV-2026-000007",
+    issued_at="2026-12-02T09:30:00.000001Z",
+    previous=GENESIS,
+    records_digest=digest(["rows"]),
+    issuer_digest=digest({"name": "Example AI"}),
+)
+
+
+def test_a_sealed_invoice_with_rerated_periods_reads_back_to_the_same_bytes() -> None:
+    window = Window("p@2", digest({"plan": 2}), 1, 30)
+    late = [Fee("s", Decimal(0), Decimal("-1.00"), Decimal("-1.00"), "2026-10", late=True)]
+    invoice = make_invoice(
+        invoice_id="acme-2026-11",
+        customer="acme",
+        period="2026-11",
+        status="finalized",
+        plan=PLAN,
+        fees=[Fee("s", Decimal(1), Decimal("4.00"), Decimal("4.00"), "2026-11")],
+        late=late,
+        as_of="2026-12-01T00:00:00Z",
+        plan_digest=window.plan_digest,
+        inputs_digest=digest([]),
+        windows=[window],
+        basis=["acme-2026-10:finalized"],
+        rerated=[Rerated("2026-10", (window,), ("acme-2026-10",))],
+    ).sealed(SEAL)
+    text = invoice.to_json()
+    assert json.loads(text)["seal"]["previous"] == GENESIS
+    assert json.loads(text)["rerated"][0]["billed"] == ["acme-2026-10"]
+    again = Invoice.from_json(text, "finalized")
+    assert again == invoice and again.to_json() == text
+    assert "seal" not in again.unsealed().to_json()
+    note = credit_note(again, "acme-2026-10", "2026-10", late).sealed(SEAL)
+    assert CreditNote.from_json(note.to_json()) == note
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("seal", {"number": "1", "issued_at": "x"}, "missing"),
+        ("seal", {"number": "1", "issued_at": "x", "previous": GENESIS, "more": "1"}, "unknown"),
+        ("seal", {"number": 1, "issued_at": "x", "previous": GENESIS}, "expected str"),
+        ("rerated", [{"period": "2026-10", "windows": [], "billed": [1]}], "list of strings"),
+        ("rerated", "2026-10", "expected list"),
+    ],
+)
+def test_a_seal_or_rerated_period_that_does_not_hold_together_is_refused(
+    key: str, value: object, message: str
+) -> None:
+    document = _stored_invoice()
+    document[key] = value
+    with pytest.raises(DocumentError, match=message):
+        Invoice.from_json(canonical_json(document), "finalized")

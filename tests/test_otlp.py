@@ -134,6 +134,10 @@ def ingest(store: Store, records: list[dict[str, object]]) -> IngestReport:
     return ingest_lines(store, lines, workers=0)
 
 
+def reasons_by_span(conversion: Conversion) -> dict[str, str]:
+    return {refusal.span: refusal.reason for refusal in conversion.refused}
+
+
 def usage(conversion: Conversion) -> list[UsageRecord]:
     decoded = [decode_record(msgspec.json.encode(r)) for r in conversion.records]
     return [r for r in decoded if isinstance(r, UsageRecord)]
@@ -364,7 +368,7 @@ def test_counts_sent_as_strings_are_read_and_bad_counts_refused() -> None:
     conversion = recorder.convert()
     [record] = usage(conversion)
     assert record.token_counts() == TokenCounts(1200, 1000, 0, 300, 0)
-    reasons = dict(conversion.refused)
+    reasons = reasons_by_span(conversion)
     assert set(reasons) == {hex_id(span) for span in refused_spans}
     text = " | ".join(reasons.values())
     assert "`gen_ai.usage.output_tokens` must be a non-negative integer count, got int -3" in text
@@ -431,7 +435,7 @@ def test_a_span_naming_no_provider_or_model_is_refused() -> None:
     no_model = {k: v for k, v in CHAT.items() if not k.endswith(".model")}
     a = recorder.step("chat", no_provider, None, 1_000)
     b = recorder.step("chat", no_model, None, 1_000)
-    reasons = dict(recorder.convert().refused)
+    reasons = reasons_by_span(recorder.convert())
     assert reasons[hex_id(a)].startswith("names no provider")
     assert reasons[hex_id(b)].startswith("names no model")
 
@@ -482,26 +486,26 @@ def test_the_customer_comes_from_the_span_else_the_resource() -> None:
 
 def test_a_genai_span_without_a_customer_is_refused_not_dropped() -> None:
     recorder = Recorder({"service.name": "agents"})
-    root, (plan, tool, answer) = agent_trace(recorder)
+    _, (plan, tool, answer) = agent_trace(recorder)
     conversion = recorder.convert()
-    assert conversion.records == []
-    refused = dict(conversion.refused)
-    assert set(refused) == {hex_id(s) for s in (root, plan, tool, answer)}
+    assert conversion.records == []  # and no empty task closed for the run
+    refused = reasons_by_span(conversion)
+    assert set(refused) == {hex_id(s) for s in (plan, tool, answer)}
     assert refused[hex_id(answer)] == (
-        "has no customer: set `payoff.customer` or `enduser.id` on the span or its resource"
+        "has no customer: set `payoff.customer` or `enduser.id` on the span, an ancestor "
+        "span or the resource"
     )
+    assert {r.code for r in conversion.refused} == {"no_customer"}
 
 
-def test_spans_without_genai_usage_are_ignored_and_counted() -> None:
+def test_spans_that_are_not_steps_are_ignored_and_counted() -> None:
     recorder = Recorder()
     request = recorder.start("POST /chat", {"http.request.method": "POST"})
     recorder.step("SELECT", {"db.system.name": "postgresql"}, request, 100)
-    without_usage = {k: v for k, v in CHAT.items() if "usage" not in k}
-    recorder.step("chat gpt-4o", without_usage, request, 200)
     recorder.step("chat gpt-4o", CHAT, request, 300)
     end(request, 400)
     conversion = recorder.convert()
-    assert (conversion.spans, conversion.ignored, len(conversion.records)) == (4, 3, 1)
+    assert (conversion.spans, conversion.ignored, len(conversion.records)) == (3, 2, 1)
     assert conversion.refused == []
 
 
@@ -612,7 +616,7 @@ def test_a_tool_cost_that_is_not_a_plain_decimal_string_is_refused() -> None:
     conversion = recorder.convert()
     assert [r.cost for r in usage(conversion)] == ["2"]
     assert len(conversion.refused) == 3
-    assert all("`payoff.cost` must be a decimal string" in r for _, r in conversion.refused)
+    assert all("`payoff.cost` must be a decimal string" in r for _, _, r in conversion.refused)
 
 
 # -- OTLP JSON -----------------------------------------------------------------------------
@@ -875,7 +879,7 @@ def test_a_span_that_cannot_make_a_valid_record_is_refused_with_its_reason(
 ) -> None:
     conversion = records_from_export(proto_export(span, resource=resource))
     assert conversion.records == []
-    [(span_id, refusal)] = conversion.refused
+    [(span_id, _, refusal)] = conversion.refused
     assert span_id == span.span_id.hex()
     assert reason in refusal
 
@@ -952,3 +956,164 @@ def test_the_conversion_is_deterministic() -> None:
     copied = ExportTraceServiceRequest()
     copied.CopyFrom(request)
     assert records_from_export(request) == records_from_export(copy.deepcopy(copied))
+
+
+# -- the names of every client, and what runs decide ---------------------------------------
+
+
+def test_cache_writes_and_pydantic_ai_reasoning_details_are_read() -> None:
+    recorder = Recorder()
+    recorder.step(
+        "chat claude",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 5_000,
+            "gen_ai.usage.cache_write.input_tokens": 4_000,
+            "gen_ai.usage.output_tokens": 700,
+            "gen_ai.usage.details.reasoning_tokens": 300,
+        },
+        None,
+        1_000,
+    )
+    [record] = usage(recorder.convert())
+    assert record.token_counts() == TokenCounts(5_000, 0, 4_000, 700, 300)
+
+
+AI_SDK_STEP = {
+    "ai.operationId": "ai.generateText.doGenerate",
+    "gen_ai.system": "openai.responses",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.usage.input_tokens": 2_000,
+    "gen_ai.usage.output_tokens": 400,
+    "ai.usage.inputTokenDetails.cacheReadTokens": 1_500,
+    "ai.usage.inputTokenDetails.cacheWriteTokens": 100,
+    "ai.usage.outputTokenDetails.reasoningTokens": 250,
+    "ai.telemetry.metadata.customer": "northwind",
+    "ai.telemetry.metadata.task_type": "report.draft",
+}
+
+
+def test_the_ai_sdk_names_its_buckets_provider_customer_and_task_type() -> None:
+    recorder = Recorder({})
+    run = {
+        "ai.operationId": "ai.generateText",
+        "ai.telemetry.functionId": "drafter",
+        "ai.usage.inputTokens": 2_000,  # the call's total: never billed again
+        "ai.telemetry.metadata.customer": "northwind",
+    }
+    root = recorder.start("ai.generateText", run)
+    recorder.step("ai.generateText.doGenerate", AI_SDK_STEP, root, 1_000)
+    tool = {"ai.operationId": "ai.toolCall", "ai.toolCall.name": "lookup"}
+    recorder.step("ai.toolCall", tool, root, 1_200)
+    end(root, 1_500)
+    conversion = recorder.convert()
+    [call, tool_step] = usage(conversion)
+    assert (call.provider, call.customer, call.task_type) == ("openai", "northwind", "report.draft")
+    assert call.token_counts() == TokenCounts(2_000, 1_500, 100, 400, 250)
+    assert call.visible  # the last model call of the AI SDK call
+    assert (tool_step.kind, tool_step.attributes) == ("tool", tool_step.attributes)
+    assert tool_step.attributes is not None and tool_step.attributes["gen_ai.tool.name"] == "lookup"
+    [task] = tasks(conversion)
+    assert (task.customer, task.status) == ("northwind", "completed")
+
+
+@pytest.mark.parametrize(
+    ("provider", "billed"),
+    [
+        ("openai.chat", "openai"),
+        ("openai.responses", "openai"),
+        ("anthropic.messages", "anthropic"),
+        ("google.generative-ai", "google"),
+        ("google.vertex.chat", "google"),
+        ("azure.responses", "azure"),
+        ("xai.chat", "x-ai"),
+        ("mistral.chat", "mistral"),
+        ("amazonBedrock", "aws"),
+        ("someone.else", "someone.else"),
+    ],
+)
+def test_ai_sdk_provider_ids_map_to_the_billing_provider(provider: str, billed: str) -> None:
+    recorder = Recorder()
+    recorder.step("doGenerate", {**AI_SDK_STEP, "gen_ai.system": provider}, None, 1_000)
+    [record] = usage(recorder.convert())
+    assert record.provider == billed
+
+
+def test_ai_sdk_metadata_visible_false_keeps_a_call_from_being_the_answer() -> None:
+    recorder = Recorder()
+    root = recorder.start("invoke_agent", AGENT)
+    answer = recorder.step("answer", AI_SDK_STEP, root, 1_000)
+    check = {**AI_SDK_STEP, "ai.telemetry.metadata.visible": False}
+    recorder.step("guardrail", check, root, 2_000)
+    end(root, 2_500)
+    visible = [r.id for r in usage(recorder.convert()) if r.visible]
+    assert visible == [f"otel-{hex_id(root, 'trace')}-{hex_id(answer)}"]
+
+
+def test_openinference_agents_tools_users_and_sessions() -> None:
+    recorder = Recorder({})
+    agent = {"openinference.span.kind": "AGENT", "user.id": "u-42", "session.id": "s-7"}
+    root = recorder.start("agent", agent)
+    llm = {
+        "openinference.span.kind": "LLM",
+        "llm.provider": "openai",
+        "llm.model_name": "gpt-4o",
+        "llm.token_count.prompt": 900,
+        "llm.token_count.completion": 120,
+        "llm.token_count.prompt_details.cache_write": 300,
+    }
+    recorder.step("llm", llm, root, 1_000)
+    recorder.step("tool", {"openinference.span.kind": "TOOL", "tool.name": "search"}, root, 1_200)
+    end(root, 1_500)
+    conversion = recorder.convert()
+    call, tool = usage(conversion)
+    assert (call.customer, call.task, call.visible) == ("u-42", "s-7", True)
+    assert call.token_counts() == TokenCounts(900, 0, 300, 120, 0)
+    assert (tool.kind, tool.task) == ("tool", "s-7")
+    assert tasks(conversion) == []  # a session closes when it goes quiet
+    assert conversion.conversations["s-7"].customer == "u-42"
+
+
+def test_customer_and_task_type_come_from_the_nearest_ancestor_of_the_run() -> None:
+    recorder = Recorder({"payoff.customer": "resource-default"})
+    request = recorder.start("POST /chat", {"payoff.customer": "globex"})
+    agent = recorder.start("invoke_agent", {**AGENT, "payoff.task_type": "triage"}, request)
+    inner = recorder.start("plan", {"payoff.customer": "acme"}, agent)
+    recorder.step("chat", CHAT, inner, 1_000)
+    recorder.step("chat", CHAT, agent, 2_000)
+    end(inner, 1_100)
+    end(agent, 2_500)
+    end(request, 3_000)
+    conversion = recorder.convert()
+    first, second = usage(conversion)
+    assert (first.customer, second.customer) == ("acme", "globex")
+    assert {first.task_type, second.task_type} == {"triage"}
+    [task] = tasks(conversion)
+    assert (task.customer, task.type) == ("globex", "triage")
+
+
+def test_a_model_call_without_usage_is_an_unpriced_step_and_stays_the_answer(
+    store: Store,
+) -> None:
+    recorder = Recorder()
+    root = recorder.start("invoke_agent", AGENT)
+    recorder.step("chat", CHAT, root, 1_000)
+    streamed = {k: v for k, v in CHAT.items() if "usage" not in k}
+    answer = recorder.step("chat", streamed, root, 2_000)
+    end(root, 2_500)
+    conversion = recorder.convert()
+    first, last = usage(conversion)
+    assert (first.kind, first.visible) == ("llm", False)
+    assert (last.kind, last.unit, last.model, last.visible) == (
+        "custom",
+        "llm_call_without_usage",
+        "gpt-4o-2024-08-06",
+        True,
+    )
+    assert last.id.endswith(hex_id(answer))
+    report = ingest(store, conversion.records)
+    assert (report.accepted, report.unpriced) == (3, 1)
+    [task] = store.tasks()
+    assert (task.unpriced_steps, task.tokens_visible) == (1, 0)

@@ -50,6 +50,7 @@ ERROR_MODULES = (
     "payoff.api.errors",
     "payoff.charts",
     "payoff.core.canonical",
+    "payoff.core.derivation",
     "payoff.core.invoicing",
     "payoff.core.outcomes",
     "payoff.core.printable",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +11,11 @@ import msgspec
 import pytest
 
 from payoff.catalog import Catalog
-from payoff.core.errors import Busy
+from payoff.core.errors import Busy, LedgerBusy
 from payoff.service.ingest import build_batch
 from payoff.service.writer import LedgerWriter, WriterClosed
 from payoff.store import SqliteStore, open_store
+from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.protocol import WriteBatch, WriteResult
 
 
@@ -24,10 +26,11 @@ class GatedStore(SqliteStore):
     committed as one group; `fail_on` injects the failure of one request's rows.
     """
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+        super().__init__(path, busy_timeout_s)
         self.gate = threading.Event()
         self.entered = threading.Event()
+        self.attempts = 0
         self.writes: list[int] = []
         self.fail_on: str | None = None
 
@@ -37,6 +40,7 @@ class GatedStore(SqliteStore):
         clock: Callable[[], int],
         check: Callable[[WriteBatch], None] | None = None,
     ) -> WriteResult:
+        self.attempts += 1
         self.entered.set()
         self.gate.wait(10)
         if self.fail_on is not None and any(row[0] == self.fail_on for row in batch.events):
@@ -117,4 +121,30 @@ def test_a_closed_writer_refuses_as_busy_and_writes_nothing(store: GatedStore) -
     with pytest.raises(WriterClosed, match="closed"):
         writer.submit(request("late"))
     assert isinstance(WriterClosed("x"), Busy)
+    assert store.counts().events == 0
+
+
+def test_a_busy_ledger_fails_a_waiting_group_at_once_not_request_by_request(
+    tmp_path: Path,
+) -> None:
+    """Busy is the ledger's state, not one request's fault: writing each request of the
+    group again alone would make every one of them wait out the busy timeout again."""
+    open_store(tmp_path / "l.db").close()  # migrate
+    store = GatedStore(tmp_path / "l.db", busy_timeout_s=0.2)
+    holder = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    writer = LedgerWriter(store)
+    try:
+        first = writer.submit(request("f1"))
+        assert store.entered.wait(10)
+        queued = [writer.submit(request(f"q{n}")) for n in range(3)]
+        store.gate.set()
+        for future in (first, *queued):
+            with pytest.raises(LedgerBusy, match="try again"):
+                future.result(10)
+        assert store.attempts == 2  # the first request, then the three waiting as one group
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        writer.close()
     assert store.counts().events == 0

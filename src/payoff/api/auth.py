@@ -8,7 +8,7 @@ probed. `payoff.api.errors` turns each into its status.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -18,6 +18,8 @@ from payoff.service.access import ADMIN, INGEST, CustomerNotFound, KeyCache, Pri
 from payoff.store.protocol import Store
 
 BEARER = "bearer "
+PRINCIPAL = "payoff.principal"
+"""Where the request's scope state keeps the principal its key was found to be."""
 
 
 # The dependencies are coroutines: FastAPI runs plain functions on its thread pool, and two
@@ -27,15 +29,26 @@ async def store_of(request: Request) -> Store:
     return store
 
 
-async def principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
+def authenticate(state: Any, header: str) -> Principal:
+    """The principal of an `Authorization` header's bearer key; KeyRefused without one.
+
+    `state` is the application's: its key cache and store.
+    """
     if not header.lower().startswith(BEARER):
         raise KeyRefused("missing bearer key: send `Authorization: Bearer <key>`")
-    keys: KeyCache = request.app.state.keys
-    found = keys.principal(request.app.state.store, header[len(BEARER) :].strip())
+    keys: KeyCache = state.keys
+    found = keys.principal(state.store, header[len(BEARER) :].strip())
     if found is None:
         raise KeyRefused("unknown or revoked key")
     return found
+
+
+async def principal(request: Request) -> Principal:
+    # A request with a body had its key checked before the body was read (api.guards).
+    checked: Principal | None = request.scope.get("state", {}).get(PRINCIPAL)
+    if checked is not None:
+        return checked
+    return authenticate(request.app.state, request.headers.get("authorization", ""))
 
 
 Caller = Annotated[Principal, Depends(principal)]

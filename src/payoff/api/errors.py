@@ -23,6 +23,7 @@ from payoff.core.errors import (
     PayoffError,
     Refused,
     TooLarge,
+    TooSlow,
     Unauthorized,
     Unreadable,
     Unsupported,
@@ -47,7 +48,11 @@ class CursorError(Unreadable):
 
 
 class EncodingUnsupported(Unsupported):
-    """A content-encoding other than gzip."""
+    """A content-encoding other than gzip or deflate."""
+
+
+class BodyTimeout(TooSlow):
+    """A body that did not arrive whole within the body timeout."""
 
 
 class BodyTooLarge(TooLarge):
@@ -63,6 +68,7 @@ STATUS_BY_ERROR: dict[type[PayoffError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    TooSlow: 408,
     Conflict: 409,
     TooLarge: 413,
     Unsupported: 415,
@@ -97,9 +103,12 @@ def headers_of(error: PayoffError) -> dict[str, str] | None:
     return None
 
 
+def detail_of(error: PayoffError) -> str:
+    """The sentence an answer's `detail` holds."""
+    return f"busy: {error}; retry shortly" if isinstance(error, Busy) else str(error)
+
+
 def payoff_error_response(_: Request, exc: Exception) -> JSONResponse:
     """The exception handler for every PayoffError a route lets through."""
     assert isinstance(exc, PayoffError)
-    status = status_of(exc)
-    detail = f"busy: {exc}; retry shortly" if status == STATUS_BY_ERROR[Busy] else str(exc)
-    return JSONResponse({"detail": detail}, status, headers_of(exc))
+    return JSONResponse({"detail": detail_of(exc)}, status_of(exc), headers_of(exc))

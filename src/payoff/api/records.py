@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Annotated, Any
 
 import msgspec
@@ -14,10 +15,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from payoff.api import examples
 from payoff.api.auth import Caller, Writer
 from payoff.api.body import BoundedJsonRoute, read_body
+from payoff.api.config import ServerConfig
 from payoff.api.models import ERRORS, Attested, IngestAnswer
 from payoff.service import attestations, http_records
+from payoff.service.clock import now_us
 from payoff.service.http_records import RecordsAnswer, TooManyRecords
-from payoff.service.ingest import BuiltBatch, build_batch
+from payoff.service.ingest import BuiltBatch, Line, build_batch
+from payoff.service.otlp import Receiver, SpanReport, arrive
 from payoff.sources import otlp
 
 router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
@@ -60,8 +64,12 @@ ATTESTATION_BODY = {
         },
     }
 }
+INLINE_BYTES = 64 * 1024
+"""Bodies up to this size are split into records on the event loop, larger ones on a thread
+(splitting megabytes takes milliseconds, which would hold up every other request)."""
 INLINE_RECORDS = 16
-"""Requests up to this many records are decoded on the event loop, larger ones on a thread."""
+"""Requests up to this many records (and INLINE_BYTES) are decoded on the event loop,
+larger ones on a thread."""
 BUILDER_RECORDS = 200
 """Requests from this many records are built in the builder process, when there is one."""
 
@@ -74,11 +82,14 @@ async def _write_lines(request: Request, lines: list[tuple[int, bytes]]) -> Reco
     batch, problems = await _build(request.app.state, lines)
     http_records.refuse_unsigned_verdicts(batch, problems)
     written = await asyncio.wrap_future(request.app.state.writer.submit(batch))
-    return http_records.answer_records(len(lines), batch, problems, written)
+    answer = http_records.answer_records(len(lines), batch, problems, written)
+    request.app.state.metrics.count_records(answer.statuses)
+    return answer
 
 
 async def _build(state: Any, lines: list[tuple[int, bytes]]) -> BuiltBatch:
-    if len(lines) <= INLINE_RECORDS:  # tens of microseconds: less than a thread hop
+    inline = len(lines) <= INLINE_RECORDS and sum(len(line) for _, line in lines) <= INLINE_BYTES
+    if inline:  # tens of microseconds: less than a thread hop
         batch, problems = build_batch(state.catalog, None, lines)
     elif state.builder is not None and len(lines) >= BUILDER_RECORDS:
         # Decoding and costing are pure Python: in another process they run beside the
@@ -101,10 +112,17 @@ async def post_events(request: Request, _: Writer) -> Response:
     A retried request never double-counts: records already stored are duplicates. The
     answer comes after the records are committed to disk.
     """
-    config = request.app.state.config
-    body = await read_body(request, config.max_body_bytes)
-    lines = http_records.split_body(body, config.max_records)
+    lines = await _lines_of(request, request.app.state.config)
     return _json((await _write_lines(request, lines)).as_json())
+
+
+async def _lines_of(request: Request, config: ServerConfig) -> list[Line]:
+    """The records of the request's body; the body itself is dropped on return, so that a
+    request holds its records and not the body beside them."""
+    body = await read_body(request, config.max_body_bytes)
+    if len(body) <= INLINE_BYTES:
+        return http_records.split_body(body, config.max_records)
+    return await run_in_threadpool(http_records.split_body, body, config.max_records)
 
 
 @router.post(
@@ -124,34 +142,42 @@ async def post_traces(request: Request, _: Writer) -> Response:
         raise TooManyRecords(
             f"{spans} spans in one export; at most {config.max_records} are accepted"
         )
-    conversion = await run_in_threadpool(otlp.records_from_export, export)
-    answer = None
-    if conversion.records:
-        encode = msgspec.json.encode
-        lines = [(n, encode(r)) for n, r in enumerate(conversion.records, start=1)]
-        answer = await _write_lines(request, lines)
-    return otlp_response(content_type, conversion, answer)
-
-
-def otlp_response(
-    content_type: str, conversion: otlp.Conversion, answer: RecordsAnswer | None
-) -> Response:
-    refused = len(conversion.refused) + (0 if answer is None else len(answer.problems))
-    ignored = (
-        [f"{conversion.ignored} spans without GenAI usage ignored"] if conversion.ignored else []
+    arrival = await run_in_threadpool(arrive, export)
+    receiver: Receiver = request.app.state.receiver
+    report = await asyncio.wrap_future(
+        request.app.state.writer.call(lambda: receiver.receive(arrival, now_us))
     )
-    message = "; ".join(
-        ignored
-        + [f"span {span}: {reason}" for span, reason in conversion.refused[:20]]
-        + [f"record {p['id']}: {p['reason']}" for p in (answer.problems[:20] if answer else [])]
+    return otlp_response(content_type, report)
+
+
+MAX_REFUSALS_NAMED = 20
+"""Refused spans named one by one in an OTLP partial success; the rest are counted."""
+
+
+def otlp_response(content_type: str, report: SpanReport) -> Response:
+    """An ExportTraceServiceResponse: refusals of this export's spans as a partial success."""
+    parts = [f"{report.ignored} spans without GenAI usage ignored"] if report.ignored else []
+    parts += _refusals("spans refused", report.refused)
+    parts += _refusals(
+        "spans of earlier exports refused as their run ended", report.refused_earlier
     )
     reply = ExportTraceServiceResponse()
-    if message:  # with no span rejected, OTLP reads the message as a warning
-        reply.partial_success.rejected_spans = refused
-        reply.partial_success.error_message = message
+    if parts:  # with no span rejected, OTLP reads the message as a warning
+        reply.partial_success.rejected_spans = len(report.refused)
+        reply.partial_success.error_message = "; ".join(parts)
     if content_type == "application/json":
         return _json(MessageToDict(reply))
     return Response(reply.SerializeToString(), media_type="application/x-protobuf")
+
+
+def _refusals(what: str, refused: list[otlp.Refusal]) -> list[str]:
+    if not refused:
+        return []
+    by_code = Counter(refusal.code for refusal in refused)
+    counts = ", ".join(f"{code} {number}" for code, number in sorted(by_code.items()))
+    named = [f"span {r.span}: {r.reason}" for r in refused[:MAX_REFUSALS_NAMED]]
+    more = len(refused) - len(named)
+    return [f"{len(refused)} {what} ({counts})", *named] + ([f"{more} more"] if more else [])
 
 
 @router.post(

@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 
 from payoff.cli.ingest_output import ProblemLog, input_hint, peek_head
 from payoff.cli.tables import Column, cells, show
-from payoff.core.errors import PayoffError
+from payoff.core.errors import Busy, PayoffError
 from payoff.core.periods import Period
 from payoff.extras import MissingExtra
 
@@ -122,9 +122,15 @@ class Settings:
         from payoff.store import open_store
 
         try:
-            return open_store(self.db, create=create)
+            return open_store(self.db, create=create, busy_timeout_s=self.busy_timeout_s())
         finally:
             StartUp.over()
+
+    def busy_timeout_s(self) -> float:
+        """How long a write waits for another process's lock on the ledger (PAYOFF_BUSY_TIMEOUT)."""
+        from payoff.store.busy import busy_timeout_from
+
+        return busy_timeout_from(os.environ.get("PAYOFF_BUSY_TIMEOUT"))
 
     def catalog(self) -> Catalog:
         from payoff.catalog import Catalog  # genai-prices: only commands that cost load it
@@ -396,17 +402,28 @@ from payoff.cli import economics as _economics  # noqa: E402
 from payoff.cli import ops as _ops  # noqa: E402
 from payoff.cli import outcomes as _outcomes  # noqa: E402
 from payoff.cli import server as _server  # noqa: E402
+from payoff.cli import verify as _verify  # noqa: E402
 
-del _billing, _economics, _ops, _outcomes, _server
+del _billing, _economics, _ops, _outcomes, _server, _verify
+
+
+EXIT_REFUSED = 2
+"""The exit status of a command the input or the ledger's rules refuse."""
+EXIT_BUSY = 75
+"""The exit status of a command refused because the ledger is busy: trying again may
+succeed (EX_TEMPFAIL in sysexits.h, which schedulers and retry loops know)."""
 
 
 def main() -> None:
     StartUp.pause_collector()
     try:
         app()
+    except Busy as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_BUSY)
     except PayoffError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(EXIT_REFUSED)
     except MissingExtra as exc:  # the feature asked for is not installed: say which extra
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from payoff.api.config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS, ServerConfig
+from payoff.api.config import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RECORDS,
+    MAX_TIMEOUT_S,
+    MIN_IDLE_TIMEOUT_S,
+    ServerConfig,
+)
 from payoff.cli import Settings, app, emit_json, out
 from payoff.cli.billing import customers_app
 from payoff.cli.options import AsJson
@@ -31,6 +41,42 @@ keys_app = typer.Typer(help="API keys for the server: create, list, revoke.", no
 app.add_typer(keys_app, name="keys")
 
 
+MaxConnections = Annotated[
+    int,
+    typer.Option(
+        help="Connections each server process serves at once (503 with Retry-After beyond).",
+        min=1,
+    ),
+]
+HeaderTimeout = Annotated[
+    float,
+    typer.Option(
+        help="Seconds a request's headers may take, from its first byte (408 beyond).",
+        min=0.1,
+        max=MAX_TIMEOUT_S,
+    ),
+]
+BodyTimeout = Annotated[
+    float,
+    typer.Option(
+        help="Seconds a request's body may take, once its headers are in (408 beyond).",
+        min=0.1,
+        max=MAX_TIMEOUT_S,
+    ),
+]
+
+
+def _hand_to_workers(config: ServerConfig, workers: int) -> None:
+    """The settings uvicorn's worker processes read (they import the app by name)."""
+    from payoff.api.workers import SUPERVISOR_PID
+
+    os.environ.update(config.to_env())
+    if workers > 1:  # each worker ends when this process does (payoff.api.workers)
+        os.environ[SUPERVISOR_PID] = str(os.getpid())
+    else:  # one process serves: no supervisor, whatever an inherited environment says
+        os.environ.pop(SUPERVISOR_PID, None)
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -45,9 +91,21 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(help="Bytes accepted per request body (413 beyond).", min=1024)
     ] = DEFAULT_MAX_BODY_BYTES,
+    max_connections: MaxConnections = DEFAULT_MAX_CONNECTIONS,
+    header_timeout: HeaderTimeout = DEFAULT_HEADER_TIMEOUT_S,
+    body_timeout: BodyTimeout = DEFAULT_BODY_TIMEOUT_S,
     log_level: Annotated[
         LogLevel, typer.Option(help="Least severe log lines written (to stderr).")
     ] = LogLevel.info,
+    idle_timeout: Annotated[
+        int,
+        typer.Option(
+            help="Seconds without a new span after which an OpenTelemetry conversation task "
+            "closes, and a trace whose root never came is judged as it is.",
+            min=MIN_IDLE_TIMEOUT_S,
+            envvar="PAYOFF_IDLE_TIMEOUT",
+        ),
+    ] = DEFAULT_IDLE_TIMEOUT_S,
 ) -> None:
     """Run the HTTP API and OTLP receiver (docs at /docs, schema at /openapi.json)."""
     with needs("server", "payoff serve"):
@@ -55,14 +113,25 @@ def serve(
 
         # The application's imports fail here, said plainly, rather than in a worker.
         import payoff.api.app  # noqa: F401
+        from payoff.api.protocol import PROTOCOL
 
     settings: Settings = ctx.obj
     # uvicorn's worker processes may not start processes of their own; with several of
     # them, each decodes its own requests (and they share the cores) instead.
     builders = 0 if workers > 1 else None
-    config = ServerConfig(settings.db, settings.prices, max_records, max_body_bytes, builders)
+    config = ServerConfig(
+        settings.db,
+        settings.prices,
+        max_records,
+        max_body_bytes,
+        builders,
+        idle_timeout_s=idle_timeout,
+        busy_timeout_s=settings.busy_timeout_s(),
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+    )
     settings.store().close()  # create and migrate the ledger once, before any worker starts
-    os.environ.update(config.to_env())
+    _hand_to_workers(config, workers)
     uvicorn.run(
         "payoff.api.app:create_app_from_env",
         factory=True,
@@ -71,6 +140,8 @@ def serve(
         workers=workers,
         log_level=log_level.value,
         server_header=False,
+        http=PROTOCOL,  # uvicorn's httptools protocol, with a header timeout and size bound
+        limit_concurrency=max_connections,
     )
 
 

@@ -25,7 +25,11 @@ def canonical_json(value: object, default: Callable[[object], object] | None = N
 def digest(value: object) -> str:
     """sha256 of a value's canonical JSON (anything JSON cannot hold, as its str): what an
     invoice records of its plan and inputs."""
-    text = canonical_json(value, default=str)
+    return text_digest(canonical_json(value, default=str))
+
+
+def text_digest(text: str) -> str:
+    """sha256 of a text as it is stored (UTF-8): what a stored document is known by."""
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from payoff.core.canonical import (
     text_field,
     typed_field,
 )
+from payoff.core.chain import Seal
 from payoff.core.invoicing import Invoice, line_from_json, line_json, plain
 from payoff.core.money import ZERO
 from payoff.core.rating import Fee
@@ -43,6 +44,8 @@ class CreditNote:
     currency: str
     lines: tuple[Fee, ...]
     total: Decimal
+    seal: Seal | None = None
+    """What issuing it added (`core.chain`); None on notes issued before notes were sealed."""
 
     def __post_init__(self) -> None:
         # The pair assertion: the total is what the lines add up to.
@@ -55,8 +58,15 @@ class CreditNote:
         if not all(fee.late and fee.period == self.period for fee in self.lines):
             raise DocumentError(f"credit note {self.id}: a line is not a late one of {self.period}")
 
+    def sealed(self, seal: Seal) -> CreditNote:
+        """The note as issued: with its seal."""
+        return replace(self, seal=seal)
+
+    def unsealed(self) -> CreditNote:
+        return replace(self, seal=None)
+
     def to_document(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "id": self.id,
             "invoice": self.invoice,
             "customer": self.customer,
@@ -66,6 +76,9 @@ class CreditNote:
             "lines": [line_json(fee) for fee in self.lines],
             "total": plain(self.total),
         }
+        if self.seal is not None:
+            document["seal"] = self.seal.to_json_value()
+        return document
 
     def to_json(self) -> str:
         """The note as stored: canonical JSON."""
@@ -81,7 +94,7 @@ class CreditNote:
 
     @classmethod
     def from_document(cls, document: object) -> CreditNote:
-        check_keys(document, NOTE_KEYS, set(), "credit note")
+        check_keys(document, NOTE_KEYS, {"seal"}, "credit note")
         assert isinstance(document, Mapping)
         period = text_field(document, "period")
         lines = typed_field(document, "lines", list)
@@ -94,6 +107,7 @@ class CreditNote:
             currency=text_field(document, "currency"),
             lines=tuple(line_from_json(line, period) for line in lines),
             total=decimal_field(document, "total"),
+            seal=Seal.from_json_value(document["seal"]) if "seal" in document else None,
         )
 
 

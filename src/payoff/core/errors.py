@@ -33,7 +33,10 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── ScenarioError     (also ValueError) a what-if scenario is malformed
      │    ├── ChartError        (also ValueError) a chart cannot be written where asked
      │    ├── DocumentError     (also ValueError) a stored invoice or credit note does not
-     │    │                     hold together (a field missing or unknown, totals that differ)
+     │    │    │                hold together (a field missing or unknown, totals that differ),
+     │    │    │                nor a line of a bundle
+     │    │    └── DerivationError  an invoice cannot be re-derived: a plan version or an
+     │    │                     invoice it names is not among its rows
      │    ├── BillingError      a plan, subscription, quote or invoice request is refused
      │    │    └── InvoiceRunIncomplete  an invoice run could not rate some customers (each
      │    │                     named); the others' drafts were saved
@@ -61,11 +64,15 @@ callers that catch it (`ValueError`, or the error of its own module).
      ├── Unsupported        415  a body in a format payoff does not read
      │    ├── UnsupportedContentType   (also OtlpError)     not protobuf or JSON
      │    ├── PdfUnavailable    PDF needs the Pango system library, missing here
-     │    └── EncodingUnsupported      (HTTP) a content-encoding other than gzip
+     │    └── EncodingUnsupported      (HTTP) a content-encoding other than gzip or deflate
+     ├── TooSlow            408  a request did not arrive within its time
+     │    └── BodyTimeout       (HTTP) a body not received within the body timeout
      ├── TooLarge           413  more than a request may hold
      │    ├── TooManyRecords    more records (or spans) in one request than the server accepts
      │    └── BodyTooLarge      (HTTP) a body beyond its bound, as sent or once inflated
      └── Busy               503  a resource is taken for now: retry shortly
+          ├── LedgerBusy        another connection held the ledger's write lock for longer
+          │                     than the busy timeout
           ├── WriterBusy        the ledger writer's queue is full
           ├── WriterClosed      the ledger writer is closed: the server is stopping
           └── SpoolLocked       (SDK) another process holds the spool
@@ -113,6 +120,10 @@ class TooLarge(PayoffError):
     """More than one request may hold."""
 
 
+class TooSlow(PayoffError):
+    """A request did not arrive within its time (a slow or stalled client)."""
+
+
 class Busy(PayoffError):
     """A resource is taken for now; the same request may succeed shortly."""
 
@@ -153,6 +164,14 @@ class PeriodError(Refused, ValueError):
 
 class StoreError(Refused):
     """The ledger cannot be opened or migrated, or refuses a write that breaks its rules."""
+
+
+class LedgerBusy(Busy):
+    """Another connection held the ledger's write lock for longer than the busy timeout.
+
+    Nothing of the refused transaction was written; the same command or request may
+    succeed when tried again.
+    """
 
 
 class SignatureError(Unauthorized):

@@ -25,6 +25,7 @@ from payoff.core.canonical import (
     text_field,
     typed_field,
 )
+from payoff.core.chain import Seal
 from payoff.core.currency import round_money
 from payoff.core.errors import Refused
 from payoff.core.money import ZERO
@@ -171,6 +172,38 @@ class Window:
         return cls(text_field(value, "plan"), text_field(value, "plan_digest"), first_day, last_day)
 
 
+@dataclass(frozen=True)
+class Rerated:
+    """An earlier finalized period that an invoice run rated again for late lines: the
+    subscription windows it rated, and the finalized invoices whose lines for that period
+    the late lines were computed against (what they billed is subtracted)."""
+
+    period: str
+    windows: tuple[Window, ...]
+    billed: tuple[str, ...]
+
+    def to_json_value(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "windows": [window.to_json_value() for window in self.windows],
+            "billed": list(self.billed),
+        }
+
+    @classmethod
+    def from_json_value(cls, value: object) -> Rerated:
+        check_keys(value, {"period", "windows", "billed"}, set(), "rerated period")
+        assert isinstance(value, Mapping)
+        windows = typed_field(value, "windows", list)
+        billed = typed_field(value, "billed", list)
+        if not all(isinstance(invoice, str) for invoice in billed):
+            raise DocumentError(f"billed: expected a list of strings, got {billed!r}")
+        return cls(
+            text_field(value, "period"),
+            tuple(Window.from_json_value(window) for window in windows),
+            tuple(billed),
+        )
+
+
 # -- the invoice -------------------------------------------------------------------------
 
 
@@ -181,7 +214,11 @@ class Invoice:
     `fees` are the period's own lines, one per charge of each window's plan in window
     order; `late` the lines for earlier periods; `windows` the subscription windows rated;
     `basis` the finalized invoices the late lines were computed against (finalizing is
-    refused once they change; None on documents written before it was recorded).
+    refused once they change; None on documents written before it was recorded);
+    `rerated` the earlier periods rated again for the late lines, and how (None on
+    documents written before it was recorded); `seal` what finalizing
+    added (`core.chain`; None on drafts, and on documents finalized before documents were
+    sealed).
     """
 
     id: str
@@ -199,6 +236,8 @@ class Invoice:
     inputs_digest: str
     windows: tuple[Window, ...] = ()
     basis: tuple[str, ...] | None = ()
+    rerated: tuple[Rerated, ...] | None = ()
+    seal: Seal | None = None
 
     def __post_init__(self) -> None:
         # The pair assertion: the totals are what the lines add up to.
@@ -223,6 +262,14 @@ class Invoice:
 
     def with_status(self, status: InvoiceStatus) -> Invoice:
         return replace(self, status=status)
+
+    def sealed(self, seal: Seal) -> Invoice:
+        """The invoice as finalized: the draft with its seal."""
+        return replace(self, seal=seal)
+
+    def unsealed(self) -> Invoice:
+        """The draft that was finalized: the invoice without its seal."""
+        return replace(self, seal=None)
 
     def billed_for(self, period: str) -> list[Fee]:
         """What this invoice billed for a period: its own lines and adjustments (the true-up
@@ -256,6 +303,10 @@ class Invoice:
             body["windows"] = [window.to_json_value() for window in self.windows]
         if self.basis is not None:
             body["basis"] = list(self.basis)
+        if self.rerated is not None:
+            body["rerated"] = [rerated.to_json_value() for rerated in self.rerated]
+        if self.seal is not None:
+            body["seal"] = self.seal.to_json_value()
         return body
 
     def to_json(self) -> str:
@@ -310,6 +361,8 @@ class Invoice:
             inputs_digest=text_field(document, "inputs_digest"),
             windows=windows,
             basis=None if basis is None else tuple(basis),
+            rerated=_rerated(document),
+            seal=Seal.from_json_value(document["seal"]) if "seal" in document else None,
         )
         if invoice.lines != tuple(lines):
             raise DocumentError(f"invoice {invoice.id}: late lines come before its own")
@@ -339,7 +392,13 @@ INVOICE_KEYS = {
     "plan_digest",
     "inputs_digest",
 }
-INVOICE_OPTIONAL = {"status", "windows", "basis"}
+INVOICE_OPTIONAL = {"status", "windows", "basis", "rerated", "seal"}
+
+
+def _rerated(document: Mapping[str, Any]) -> tuple[Rerated, ...] | None:
+    if "rerated" not in document:
+        return None
+    return tuple(Rerated.from_json_value(r) for r in typed_field(document, "rerated", list))
 
 
 def _status(text: str) -> InvoiceStatus:
@@ -362,6 +421,7 @@ def make_invoice(
     late: Sequence[Fee] = (),
     windows: Sequence[Window] = (),
     basis: Sequence[str] = (),
+    rerated: Sequence[Rerated] = (),
 ) -> Invoice:
     """An invoice of a period's own `fees` and `late` lines, with the plan's minimum and
     maximum applied (see `totals`)."""
@@ -380,4 +440,5 @@ def make_invoice(
         inputs_digest=inputs_digest,
         windows=tuple(windows),
         basis=tuple(basis),
+        rerated=tuple(rerated),
     )

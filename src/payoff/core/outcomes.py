@@ -27,6 +27,8 @@ from payoff.core.statuses import OutcomeStatus
 
 MAX_WINDOW_DAYS = 365
 """Acceptance windows and warranties are at most a year: billing looks back that far."""
+VERIFICATION_LOOKBACK_DAYS = MAX_WINDOW_DAYS + 1
+"""How far before a period an invoice looks for claims verified in it (a day to spare)."""
 VERIFICATION_MODES = ("none", "customer", "audit")
 
 # (status, action) -> new status. Anything else is out of lifecycle order.
@@ -197,3 +199,24 @@ def apply_verdict(status: str, verdict: Verdict, steps: Sequence[Step], policy: 
     if status == "claimed" and verdict.by == "customer" and policy.verification == "audit":
         raise LifecycleError("this outcome is verified by audit, not by the customer")
     return new
+
+
+def verified_at(
+    outcome_id: str,
+    claimed_at_us: int,
+    verdicts: Sequence[Verdict],
+    policy: Policy,
+    as_of_us: int,
+) -> int | None:
+    """When the outcome was verified, if it is verified (and not reversed) as of the time.
+
+    Most outcomes have no verdict and a policy that decides alone (none, or a customer's
+    deadline): their verification time follows from the claim without building a lifecycle.
+    """
+    if not verdicts and policy.verification == "none":
+        return claimed_at_us
+    if not verdicts and policy.verification == "customer" and policy.accept_after_days is not None:
+        deadline = claimed_at_us + policy.accept_after_days * US_PER_DAY
+        return deadline if deadline <= as_of_us else None
+    life = lifecycle(outcome_id, claimed_at_us, verdicts, policy, as_of_us, strict=False)
+    return life.verified_at_us if life.status == "verified" else None

@@ -31,6 +31,18 @@ def iso_from_us(moment_us: int) -> str:
     return from_us(moment_us).isoformat().replace("+00:00", "Z")
 
 
+def us_from_iso(text: str) -> int:
+    """Microseconds since the Unix epoch of RFC 3339 text with a `Z` (as `iso_from_us`
+    writes it); PeriodError when it is not that."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise PeriodError(f"not an RFC 3339 time: {text!r}") from None
+    if moment.utcoffset() != dt.timedelta(0):
+        raise PeriodError(f"not a UTC time: {text!r}")
+    return to_us(moment)
+
+
 FIRST_YEAR, LAST_YEAR = 1900, 9998
 
 

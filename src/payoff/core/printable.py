@@ -426,8 +426,18 @@ def printable_invoice(
         amount_due=due,
         references=tuple(credit_notes),
         plan=invoice.plan,
-        fingerprint=f"plan {invoice.plan_digest}; inputs {invoice.inputs_digest}",
+        fingerprint=_fingerprint(invoice),
     )
+
+
+def _fingerprint(invoice: Invoice) -> str:
+    """The digests a person can check the invoice by: of its plan, of the usage totals it
+    rated and, once finalized, of the records it was computed from (docs/verify.md)."""
+    text = f"plan {invoice.plan_digest}; inputs {invoice.inputs_digest}"
+    seal = invoice.seal
+    if seal is not None and seal.records_digest is not None:
+        text += f"; records {seal.records_digest}"
+    return text
 
 
 def printable_credit_note(

@@ -6,6 +6,9 @@ records -> aggregate (in SQL, by the store) -> counted (here) -> price (charge m
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -33,6 +36,18 @@ class UsageTotals:
     """(task type, status, number of tasks) of the tasks that ended in the window."""
     outcomes: tuple[tuple[str, Decimal], ...] = ()
     """(outcome type, value; 0 when none) of the outcomes counted, in time order."""
+
+
+def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
+    """What an invoice records of what it was rated from: sha256 of its windows' usage
+    totals as JSON (keys sorted, no spaces, UTF-8, decimals as strings), in the order rated:
+    the period's own windows, then those of each earlier period rated again for late lines.
+    """
+    values = [dataclasses.asdict(totals) for totals in inputs]
+    text = json.dumps(
+        values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

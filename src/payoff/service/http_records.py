@@ -1,5 +1,7 @@
 """Records sent over HTTP: split a body, decode and cost its records, write, answer per record.
 
+Splitting, bounded whatever the body holds, is in payoff.service.splitting.
+
 Decoding and costing run on the request's thread; writing goes through the server's one
 LedgerWriter, which commits waiting requests together. The answer lists every record's
 status in the order the records were sent, and the reason for each one not accepted.
@@ -11,13 +13,10 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
-from payoff.core.errors import TooLarge, Unreadable
-from payoff.nesting import too_deep_reason
 from payoff.problems import Problem
 from payoff.rows import COST_AT
-from payoff.service.ingest import Line, take_out_refused
+from payoff.service.ingest import take_out_refused
+from payoff.service.splitting import BodyError, TooManyRecords, split_body
 from payoff.service.writer import Written
 from payoff.store.protocol import (
     ACCEPTED,
@@ -29,37 +28,7 @@ from payoff.store.protocol import (
     WriteStatus,
 )
 
-
-class BodyError(Unreadable):
-    """A request body cannot be read as records at all (each bad record is answered alone)."""
-
-
-class TooManyRecords(TooLarge):
-    """More records in one request than the server accepts."""
-
-
-def split_body(body: bytes, max_records: int) -> list[Line]:
-    """The records of a body: a JSON array, or JSON Lines. Numbered from 1, in order."""
-    if body.lstrip()[:1] == b"[":
-        try:
-            items = msgspec.json.decode(body, type=list[msgspec.Raw])
-        except msgspec.DecodeError as exc:
-            raise BodyError(f"body is not a JSON array of records: {exc}") from None
-        except RecursionError:
-            reason = too_deep_reason()
-            raise BodyError(f"body is not a JSON array of records: it {reason}") from None
-        lines = [(number, bytes(item)) for number, item in enumerate(items, start=1)]
-    else:
-        records = (line for line in body.splitlines() if line.strip())
-        lines = list(enumerate(records, start=1))
-    if not lines:
-        raise BodyError("body holds no records: send a JSON array or JSON Lines")
-    if len(lines) > max_records:
-        raise TooManyRecords(
-            f"{len(lines)} records in one request; at most {max_records} are accepted "
-            "(split the batch)"
-        )
-    return lines
+__all__ = ["BodyError", "RecordsAnswer", "TooManyRecords", "answer_records", "split_body"]
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from payoff.core.canonical import text_digest
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
 from payoff.core.invoicing import Invoice, make_invoice, plain, transition
 from payoff.core.periods import Period, from_us, iso_from_us
@@ -31,26 +32,27 @@ from payoff.core.printable import (
     printable_credit_note,
     printable_invoice,
 )
-from payoff.core.rating import Fee, UsageTotals
+from payoff.core.rating import inputs_digest
 from payoff.core.statuses import BILLED_STATUSES
 from payoff.service.clock import now_us
+from payoff.service.derivation import invoice_rows
 from payoff.service.issuer import configured_issuer, logo_data_uri
 from payoff.service.plans import BillingError, InvoiceNotFound, find_plan, plan_of
 from payoff.service.rating import (
     LATE_LOOKBACK_PERIODS,
     RATING_ERRORS,
+    Late,
     Rated,
     Unrated,
     billing_period,
-    inputs_digest,
     late_lines,
     longest_acceptance_window,
     months_before,
     rate_period,
     rating_refusal,
 )
-from payoff.store.billing import StoredInvoice
-from payoff.store.protocol import BillingStore, RatingStore, RecordStore
+from payoff.store.billing import Finalizing, StoredInvoice
+from payoff.store.protocol import BillingStore, RatingStore, RecordStore, VerifiedBillingStore
 
 # -- the invoice run ---------------------------------------------------------------------
 
@@ -155,14 +157,13 @@ def _draft(
     customer: str,
     period: Period,
     rated: Rated,
-    late: tuple[list[Fee], list[UsageTotals]],
+    late: Late,
     this_period: list[StoredInvoice],
     billed: list[StoredInvoice],
     as_of_us: int,
 ) -> Invoice:
     """A customer's draft: its own fees as rated, the late lines and what they were rated
     from, against the finalized invoices it was rated after (its basis)."""
-    late_fees, late_inputs = late
     return make_invoice(
         invoice_id=_invoice_id(customer, period.label, this_period),
         customer=customer,
@@ -170,12 +171,13 @@ def _draft(
         status="draft",
         plan=rated.plan,
         fees=rated.fees,
-        late=late_fees,
+        late=late.lines,
         as_of=iso_from_us(as_of_us),
         plan_digest=rated.plan_digest,
-        inputs_digest=inputs_digest(rated.inputs + late_inputs),
+        inputs_digest=inputs_digest(rated.inputs + late.inputs),
         windows=rated.windows,
         basis=_basis_of(billed, period),
+        rerated=late.rerated,
     )
 
 
@@ -275,7 +277,7 @@ def _note_document(store: BillingStore, note: CreditNote) -> dict[str, Any]:
     }
 
 
-def act_on_invoice(store: BillingStore, invoice_id: str, action: str) -> dict[str, Any]:
+def act_on_invoice(store: VerifiedBillingStore, invoice_id: str, action: str) -> dict[str, Any]:
     """finalize, pay or void an invoice, by the lifecycle table."""
     invoice = _load(store, invoice_id)
     try:
@@ -285,34 +287,53 @@ def act_on_invoice(store: BillingStore, invoice_id: str, action: str) -> dict[st
     if action == "void":
         _check_no_later_lines(store, invoice)
     if action == "finalize":
-        _check_basis(store, invoice)
         _finalize(store, invoice)
     elif not store.set_invoice_status(invoice_id, invoice.status, new, now_us()):
         raise BillingError(f"invoice {invoice_id} changed while being {action}d; try again")
     return invoice_document(store, invoice_id)
 
 
-def _finalize(store: BillingStore, invoice: Invoice) -> None:
-    """Finalize with the next number of the issuer's year (given in the same transaction,
-    so never twice) and the issuer's details as they are now; then the credit notes."""
+def _finalize(store: VerifiedBillingStore, invoice: Invoice) -> None:
+    """Finalize the draft as it was read and checked, with the next number of the issuer's
+    year and the issuer's details as they are now, and issue its credit notes: one
+    transaction, which the store refuses if the draft changed since it was read (a run
+    replaced it), so what is finalized is what was checked. The checks that read other
+    invoices run inside it, under the write lock, so those cannot change either.
+
+    The seal records the digest of the rows the invoice was computed from: read before the
+    transaction, since rows received by the draft's as-of time never change (records are
+    stamped under the write lock, and the as-of time was read under it)."""
+    records_digest = invoice_rows(store, invoice).digest()
     issuer, at_us = configured_issuer(), now_us()
     year = from_us(at_us).year
-    prefix = f"{issuer.number_prefix}-{year}-"
-    if store.finalize_invoice(invoice.id, prefix, issuer.to_json(), at_us) is None:
+    finalizing = Finalizing(
+        draft_digest=text_digest(invoice.to_json()),
+        number_prefix=f"{issuer.number_prefix}-{year}-",
+        note_prefix=f"{CREDIT_NOTE_PREFIX}-{year}-",
+        issuer=issuer.to_json(),
+        at_us=at_us,
+        records_digest=records_digest,
+    )
+
+    def checked_under_lock() -> list[CreditNote]:
+        _check_basis(store, invoice)
+        return _credit_notes(store, invoice)
+
+    if store.finalize_invoice(invoice.id, finalizing, checked_under_lock) is None:
         raise BillingError(f"invoice {invoice.id} changed while being finalized; try again")
-    _issue_credit_notes(store, invoice, f"{CREDIT_NOTE_PREFIX}-{year}-")
 
 
-def _issue_credit_notes(store: BillingStore, invoice: Invoice, number_prefix: str) -> None:
+def _credit_notes(store: BillingStore, invoice: Invoice) -> list[CreditNote]:
     """Negative late lines credit an earlier finalized invoice: a credit note against it,
     applied on this one. Nothing finalized is edited."""
+    notes = []
     for period, lines in credits_by_period(invoice).items():
         against = store.list_invoices(
             invoice.customer, period, statuses=BILLED_STATUSES, limit=None
         )
         if against:
-            note = credit_note(invoice, against[-1].id, period, lines)
-            store.save_credit_note(note, now_us(), number_prefix)
+            notes.append(credit_note(invoice, against[-1].id, period, lines))
+    return notes
 
 
 def _check_basis(store: BillingStore, invoice: Invoice) -> None:

@@ -15,11 +15,13 @@ from typing import Any, NamedTuple
 from payoff.core.errors import NotFound, Refused
 from payoff.core.outcomes import (
     VERDICT_ACTIONS,
+    VERIFICATION_LOOKBACK_DAYS,
     Lifecycle,
     LifecycleError,
     Policy,
     Verdict,
     lifecycle,
+    verified_at,
 )
 from payoff.core.periods import US_PER_DAY, Period, iso_from_us
 from payoff.plan_files import plan_from_body
@@ -30,7 +32,7 @@ from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, Verifyi
 
 DECISION_ACTIONS = ("verify", "reject", "reverse")
 DECIDERS = ("auditor",)
-MAX_VERIFICATION_DAYS = 366  # MAX_WINDOW_DAYS, and a day to spare
+MAX_VERIFICATION_DAYS = VERIFICATION_LOOKBACK_DAYS
 """How far back an invoice run looks for claims that become verified in its period."""
 
 
@@ -162,11 +164,7 @@ def verified_in(
     customer: str | None,
 ) -> list[Verified]:
     """Outcomes verified in the period (and not rejected or reversed as of the time), in
-    the order they were verified.
-
-    Most outcomes have no verdict and a policy that decides alone (none, or a customer's
-    deadline): their verification time follows from the claim without building a lifecycle.
-    """
+    the order they were verified. `core.derivation` re-derives the same from ledger rows."""
     claimed_from = period.start_us - MAX_VERIFICATION_DAYS * US_PER_DAY
     candidates = store.outcomes_in(claimed_from, period.start_us, period.end_us, as_of_us, customer)
     policies = Policies(store)
@@ -185,15 +183,8 @@ def _verified_at(
     outcome: StoredOutcome, policy: Policy, stored: list[StoredVerdict] | None, as_of_us: int
 ) -> int | None:
     """When the outcome was verified, if it is verified (and not reversed) as of the time."""
-    if not stored and policy.verification == "none":
-        return outcome.claimed_at_us
-    if not stored and policy.verification == "customer" and policy.accept_after_days is not None:
-        deadline = outcome.claimed_at_us + policy.accept_after_days * US_PER_DAY
-        return deadline if deadline <= as_of_us else None
-    life = lifecycle(
-        outcome.id, outcome.claimed_at_us, _verdicts(stored or []), policy, as_of_us, strict=False
-    )
-    return life.verified_at_us if life.status == "verified" else None
+    verdicts = _verdicts(stored or [])
+    return verified_at(outcome.id, outcome.claimed_at_us, verdicts, policy, as_of_us)
 
 
 def check_verdict(

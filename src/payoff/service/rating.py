@@ -9,17 +9,14 @@ versions, period, as-of time).
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-
 from payoff.core.errors import PayoffError
-from payoff.core.invoicing import Window, adjustment_lines, make_invoice
+from payoff.core.invoicing import Rerated, Window, adjustment_lines, make_invoice
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import MAX_NUMBER, Plan
 from payoff.core.rating import Fee, UsageTotals, fees_for, late_fees, quote
@@ -44,12 +41,6 @@ def months_before(period: Period, months: int) -> str:
     for _ in range(months):
         period = period.previous()
     return period.label
-
-
-def inputs_digest(inputs: list[UsageTotals]) -> str:
-    """sha256 of the aggregates an invoice was rated from (canonical JSON, keys in order)."""
-    encoded = msgspec.json.encode(inputs, order="sorted")
-    return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
 
 # -- quotes ------------------------------------------------------------------------------
@@ -311,6 +302,17 @@ def _rate_window(
 # -- late lines --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Late:
+    """Late lines for earlier finalized periods, what they were rated from (each period's
+    usage totals), and how each period was rated again (its windows, the invoices whose
+    lines for it were subtracted)."""
+
+    lines: list[Fee]
+    inputs: list[UsageTotals]
+    rerated: list[Rerated]
+
+
 def late_lines(
     store: RatingStore,
     customer: str,
@@ -318,14 +320,13 @@ def late_lines(
     as_of_us: int,
     billed: list[StoredInvoice],
     deemed_days: int,
-) -> tuple[list[Fee], list[UsageTotals]]:
+) -> Late:
     """Lines for earlier finalized periods whose fees moved since they were billed.
 
     `billed` holds the customer's finalized and paid invoices of the look-back window;
     `deemed_days` is the longest acceptance window of any plan.
     """
-    lines: list[Fee] = []
-    inputs: list[UsageTotals] = []
+    late = Late([], [], [])
     earlier_periods = sorted({i.period for i in billed if i.period < period.label}, reverse=True)
     for label in earlier_periods[:LATE_LOOKBACK_PERIODS]:
         earlier = Period.month(label)
@@ -348,10 +349,14 @@ def late_lines(
             continue
         # The earlier period is re-rated whole, with its own plan's minimum and cap.
         current = now.fees + adjustment_lines(now.plan, now.fees, label)
-        already = [fee for stored in billed for fee in stored.invoice.billed_for(label)]
-        lines += late_fees(now.plan, current, already, label)
-        inputs += now.inputs
-    return lines, inputs
+        against = [stored for stored in billed if stored.invoice.billed_for(label)]
+        already = [fee for stored in against for fee in stored.invoice.billed_for(label)]
+        late.lines.extend(late_fees(now.plan, current, already, label))
+        late.inputs.extend(now.inputs)
+        late.rerated.append(
+            Rerated(label, tuple(now.windows), tuple(stored.id for stored in against))
+        )
+    return late
 
 
 def longest_acceptance_window(store: BillingStore) -> int:

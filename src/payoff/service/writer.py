@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from payoff.core.errors import Busy
 from payoff.service.clock import now_us
 from payoff.service.ingest import Refused, take_out_refused
 from payoff.service.outcomes import check_attestations
 from payoff.store.protocol import RECORD_KINDS, IngestStore, WriteBatch, WriteResult, WriteStatus
+
+T = TypeVar("T")
 
 MAX_GROUP_RECORDS = 20_000
 """Records per group transaction: a few requests of 1,000 to 10,000 records."""
@@ -38,7 +42,7 @@ class WriterClosed(Busy):
 
 
 def _settle(
-    future: Future[Written], result: Written | None = None, exception: BaseException | None = None
+    future: Future[Any], result: Any = None, exception: BaseException | None = None
 ) -> None:
     """Give a caller its answer, unless it stopped waiting (a cancelled future takes none)."""
     if future.cancelled():
@@ -64,6 +68,14 @@ class Written:
 
 
 @dataclass
+class _Job:
+    """Work that writes through the store by itself (OTLP spans), run alone, in order."""
+
+    work: Callable[[], Any]
+    future: Future[Any]
+
+
+@dataclass
 class _Submission:
     batch: WriteBatch
     future: Future[Written]
@@ -77,7 +89,7 @@ class LedgerWriter:
     def __init__(self, store: IngestStore, *, max_group_records: int = MAX_GROUP_RECORDS) -> None:
         self.store = store
         self.max_group_records = max_group_records
-        self._queue: queue.Queue[_Submission | None] = queue.Queue(MAX_QUEUED)
+        self._queue: queue.Queue[_Submission | _Job | None] = queue.Queue(MAX_QUEUED)
         self._thread = threading.Thread(target=self._run, name="payoff-writer", daemon=True)
         self._closed = False
         self._wrote = threading.Event()
@@ -108,6 +120,18 @@ class LedgerWriter:
             raise WriterBusy(f"{MAX_QUEUED} requests are waiting to be written") from None
         return future
 
+    def call(self, work: Callable[[], T], *, wait: bool = False) -> Future[T]:
+        """Run `work` on the writer thread, between groups: for a use case that writes
+        through the store in a transaction of its own. Back-pressure as for `submit`."""
+        if self._closed:
+            raise WriterClosed("the ledger writer is closed: the server is stopping")
+        future: Future[T] = Future()
+        try:
+            self._queue.put(_Job(work, future), block=wait)
+        except queue.Full:
+            raise WriterBusy(f"{MAX_QUEUED} requests are waiting to be written") from None
+        return future
+
     def write(self, batch: WriteBatch) -> Written:
         """Submit and wait: for callers on a plain thread."""
         return self.submit(batch, wait=True).result()
@@ -124,10 +148,15 @@ class LedgerWriter:
                 self.store.checkpoint()
 
     def _run(self) -> None:
+        job: _Job | None = None
         while True:
-            first = self._queue.get()
+            first = job or self._queue.get()
+            job = None
             if first is None:
                 return
+            if isinstance(first, _Job):
+                self._run_job(first)
+                continue
             group, stop = [first], False
             size = len(first.batch)
             while size < self.max_group_records:
@@ -138,11 +167,25 @@ class LedgerWriter:
                 if more is None:
                     stop = True
                     break
+                if isinstance(more, _Job):
+                    job = more  # run after this group: submissions keep their order
+                    break
                 group.append(more)
                 size += len(more.batch)
             self._write_group(group)
             if stop:
                 return
+
+    def _run_job(self, job: _Job) -> None:
+        if job.future.cancelled():
+            return
+        try:
+            result = job.work()
+        except Exception as exc:  # the job's own failure is its caller's answer
+            _settle(job.future, exception=exc)
+            return
+        self._wrote.set()
+        _settle(job.future, result)
 
     def _write_group(self, group: list[_Submission]) -> None:
         try:
@@ -154,6 +197,10 @@ class LedgerWriter:
             result = self.store.write(merged, now_us, check)
             self._wrote.set()
         except BaseException as exc:  # nothing of the group was committed
+            if isinstance(exc, Busy):  # the ledger's, not a request's: each would wait again
+                for submission in group:
+                    _settle(submission.future, exception=exc)
+                return
             if len(group) > 1 and isinstance(exc, Exception):
                 for submission in group:  # one request's failure must not fail the others
                     self._write_group([submission])

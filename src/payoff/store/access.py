@@ -7,10 +7,12 @@ Webhook secrets are stored as they are, because checking an HMAC needs the secre
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, insert, or_, select, update
 
 from payoff.store import schema as s
 
@@ -43,6 +45,8 @@ def _key(row: Any) -> StoredKey:
 
 class AccessQueries:
     engine: Engine
+    _write_transaction: Callable[[], AbstractContextManager[Connection]]
+    """SqlStore's: a transaction that takes the write lock as it begins."""
 
     def customer_exists(self, customer: str) -> bool:
         c = s.customers.c
@@ -52,7 +56,7 @@ class AccessQueries:
     def add_key(
         self, key_id: str, key_sha256: str, scope: str, name: str | None, now_us: int
     ) -> None:
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             conn.execute(
                 insert(s.api_keys).values(
                     id=key_id, key_sha256=key_sha256, scope=scope, name=name, created_at_us=now_us
@@ -74,7 +78,7 @@ class AccessQueries:
     def revoke_key(self, key_id: str, now_us: int) -> bool:
         """Revoke a key; False when there is no such key. Revoking twice keeps the first time."""
         k = s.api_keys.c
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             if conn.execute(select(k.id).where(k.id == key_id)).first() is None:
                 return False
             conn.execute(
@@ -87,7 +91,7 @@ class AccessQueries:
     def add_secret(self, customer: str, secret: str, now_us: int, old_retire_at_us: int) -> None:
         """Make `secret` the customer's current one; older ones stop working at the given time."""
         c = s.customer_secrets.c
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             conn.execute(
                 update(s.customer_secrets)
                 .where(

@@ -34,9 +34,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from payoff.core.canonical import DocumentError, canonical_json
+from payoff.core.canonical import DocumentError, canonical_json, text_digest
 from payoff.core.errors import Conflict, StoreError
-from payoff.core.periods import US_PER_DAY
+from payoff.core.periods import US_PER_DAY, iso_from_us
 from payoff.core.statuses import BILLED_STATUSES, OPEN
 from payoff.core.token_classes import (
     TOKEN_CLASSES,
@@ -131,6 +131,23 @@ class StoredInvoice:
 
 
 @dataclass(frozen=True)
+class Finalizing:
+    """What finalizing a draft writes beside it, as the service chose it."""
+
+    draft_digest: str
+    """The digest of the draft document the service checked: only that draft is finalized."""
+    number_prefix: str
+    """The invoice's number is the next after it; a credit note's the next after
+    `note_prefix`."""
+    note_prefix: str
+    issuer: str | None
+    """The issuer's details as JSON, kept with the invoice."""
+    at_us: int
+    records_digest: str | None = None
+    """The digest of the ledger rows the invoice was computed from (`core.ledger_rows`)."""
+
+
+@dataclass(frozen=True)
 class StoredCreditNote:
     note: CreditNote
     number: str | None
@@ -222,7 +239,8 @@ def next_number(conn: Connection, column: Any, prefix: str) -> str:
 class BillingQueries:
     engine: Engine
     _write_transaction: Callable[[], AbstractContextManager[Connection]]
-    """SqlStore's: a transaction holding the write lock (numbers are chosen under it)."""
+    """SqlStore's: a transaction that takes the write lock as it begins (so numbers are
+    chosen under it, and a read before a write cannot go stale)."""
 
     # -- plans -------------------------------------------------------------------------
 
@@ -237,7 +255,7 @@ class BillingQueries:
     ) -> bool:
         """Store a plan version; False when the same body was stored before (a no-op)."""
         p = s.plans.c
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             found = conn.execute(
                 select(p.digest).where(and_(p.id == plan_id, p.version == version))
             ).scalar_one_or_none()
@@ -304,7 +322,7 @@ class BillingQueries:
         c = s.customers.c
         details = {"name": name, "address": address, "email": email, "tax_id": tax_id}
         given = {key: value for key, value in details.items() if value is not None}
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             exists = conn.execute(select(c.id).where(c.id == customer)).first() is not None
             if exists:
                 if given:
@@ -333,7 +351,7 @@ class BillingQueries:
     ) -> None:
         """Put a customer on a plan version from a time; the open subscription ends then."""
         sub = s.subscriptions.c
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             later = conn.execute(
                 select(func.max(sub.starts_at_us)).where(sub.customer == customer)
             ).scalar_one_or_none()
@@ -376,7 +394,7 @@ class BillingQueries:
             sub.starts_at_us < ends_at_us,
             or_(sub.ends_at_us.is_(None), sub.ends_at_us > ends_at_us),
         )
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             changed = conn.execute(
                 update(s.subscriptions).where(running).values(ends_at_us=ends_at_us)
             ).rowcount
@@ -560,7 +578,7 @@ class BillingQueries:
     def save_drafts(self, drafts: Sequence[Invoice], as_of_us: int, now_us: int) -> None:
         """Store draft invoices in one transaction, each replacing its period's draft."""
         i = s.invoices.c
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             for draft in drafts:
                 customer, period = draft.customer, draft.period
                 same_period = and_(i.customer == customer, i.period == period)
@@ -620,7 +638,7 @@ class BillingQueries:
         i = s.invoices.c
         values: dict[str, Any] = {"status": new}
         values["finalized_at_us" if new == "finalized" else "closed_at_us"] = now_us
-        with self.engine.begin() as conn:
+        with self._write_transaction() as conn:
             changed = conn.execute(
                 update(s.invoices)
                 .where(and_(i.id == invoice_id, i.status == expected))
@@ -629,41 +647,82 @@ class BillingQueries:
         return bool(changed)
 
     def finalize_invoice(
-        self, invoice_id: str, number_prefix: str, issuer: str | None, now_us: int
+        self,
+        invoice_id: str,
+        finalizing: Finalizing,
+        before_write: Callable[[], Sequence[CreditNote]] | None = None,
     ) -> str | None:
-        """Move a draft to finalized and give it the next number after `number_prefix`, in
-        one transaction under the write lock; None when it was no longer a draft."""
+        """Finalize a draft and issue the credit notes `before_write` returns, in one
+        transaction under the write lock: each is numbered, sealed (`core.chain`) and
+        chained after the document finalized before it. None when the invoice is no longer
+        the draft the service checked (its digest differs, or it is not a draft).
+
+        `before_write` runs first, under the lock: what it reads (the other invoices the
+        draft depends on, those its notes credit) cannot change before this commits.
+        """
+        from payoff.core.chain import Seal
+        from payoff.core.invoicing import Invoice
+
         i = s.invoices.c
         with self._write_transaction() as conn:
-            number = next_number(conn, i.number, number_prefix)
-            changed = conn.execute(
+            notes = before_write() if before_write is not None else ()
+            found = conn.execute(select(i.status, i.document).where(i.id == invoice_id)).first()
+            if (
+                found is None
+                or found.status != "draft"
+                or text_digest(found.document) != finalizing.draft_digest
+            ):
+                return None
+            number = next_number(conn, i.number, finalizing.number_prefix)
+            issued_at = iso_from_us(finalizing.at_us)
+            seal = Seal(
+                number,
+                issued_at,
+                _chain_head(conn),
+                finalizing.records_digest,
+                None if finalizing.issuer is None else text_digest(finalizing.issuer),
+            )
+            document = Invoice.from_json(found.document, "draft").sealed(seal).to_json()
+            conn.execute(
                 update(s.invoices)
                 .where(and_(i.id == invoice_id, i.status == "draft"))
-                .values(status="finalized", finalized_at_us=now_us, number=number, issuer=issuer)
-            ).rowcount
-        return number if changed else None
-
-    # -- credit notes --------------------------------------------------------------------
-
-    def save_credit_note(self, note: CreditNote, now_us: int, number_prefix: str = "") -> bool:
-        """Store a credit note once, numbered after `number_prefix` when one is given;
-        False when its id exists already."""
-        c = s.credit_notes.c
-        with self._write_transaction() as conn:
-            if conn.execute(select(c.id).where(c.id == note.id)).first() is not None:
-                return False
-            number = next_number(conn, c.number, number_prefix) if number_prefix else None
-            conn.execute(
-                s.credit_notes.insert().values(
-                    id=note.id,
-                    invoice=note.invoice,
-                    customer=note.customer,
-                    document=note.to_json(),
-                    created_at_us=now_us,
+                .values(
+                    status="finalized",
+                    finalized_at_us=finalizing.at_us,
                     number=number,
+                    issuer=finalizing.issuer,
+                    document=document,
                 )
             )
-        return True
+            _chain(conn, "invoice", invoice_id, document)
+            for note in notes:
+                self._issue_credit_note(conn, note, finalizing)
+        return number
+
+    def _issue_credit_note(
+        self, conn: Connection, note: CreditNote, finalizing: Finalizing
+    ) -> None:
+        from payoff.core.chain import Seal
+
+        c = s.credit_notes.c
+        if conn.execute(select(c.id).where(c.id == note.id)).first() is not None:
+            raise StoreError(f"credit note {note.id} exists already")
+        number = next_number(conn, c.number, finalizing.note_prefix)
+        seal = Seal(number, iso_from_us(finalizing.at_us), _chain_head(conn))
+        document = note.sealed(seal).to_json()
+        conn.execute(
+            s.credit_notes.insert().values(
+                id=note.id,
+                invoice=note.invoice,
+                customer=note.customer,
+                document=document,
+                created_at_us=finalizing.at_us,
+                number=number,
+            )
+        )
+        _chain(conn, "credit_note", note.id, document)
+
+    # -- credit notes --------------------------------------------------------------------
 
     def get_credit_note(self, note_id: str) -> StoredCreditNote | None:
         c = s.credit_notes.c
@@ -690,6 +749,27 @@ class BillingQueries:
             from payoff.core.credit_notes import CreditNote
 
             return [CreditNote.from_json(text) for text in conn.scalars(query)]
+
+
+def _chain_head(conn: Connection) -> str:
+    """The digest of the last document chained, or GENESIS: what the next one names.
+    Read inside the write transaction that chains the next one."""
+    from payoff.core.chain import GENESIS
+
+    c = s.document_chain.c
+    head = conn.execute(select(c.digest).order_by(c.seq.desc()).limit(1)).scalar_one_or_none()
+    return GENESIS if head is None else str(head)
+
+
+def _chain(conn: Connection, kind: str, document_id: str, text: str) -> None:
+    """Chain a document just finalized: the next place, and the digest of its text."""
+    c = s.document_chain.c
+    last = conn.execute(select(func.max(c.seq))).scalar_one_or_none() or 0
+    conn.execute(
+        s.document_chain.insert().values(
+            seq=last + 1, kind=kind, document=document_id, digest=text_digest(text)
+        )
+    )
 
 
 def _plan_refs(invoice: Invoice) -> list[tuple[str, str]]:

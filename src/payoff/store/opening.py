@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from payoff.core.errors import StoreError
+from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.protocol import Store
 from payoff.store.sqlite import SqliteStore
 
@@ -70,13 +71,21 @@ def migrate(engine: Engine) -> None:
         current = MigrationContext.configure(conn).get_current_revision()
     if current == head:
         return
-    with engine.begin() as conn:
+    # Under the write lock from the start: two processes opening a new ledger at once
+    # migrate it one after the other, and the second finds it migrated.
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 
 
-def open_store(target: str | Path, *, create: bool = True) -> Store:
-    """Open a ledger by path or URL, creating (unless `create` is False) and migrating it."""
+def open_store(
+    target: str | Path, *, create: bool = True, busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> Store:
+    """Open a ledger by path or URL, creating (unless `create` is False) and migrating it.
+
+    `busy_timeout_s`: how long a write waits for another process's write lock before
+    LedgerBusy.
+    """
     text = str(target)
     if "://" in text and not text.startswith("sqlite:///"):
         scheme = text.split("://", 1)[0]
@@ -86,7 +95,7 @@ def open_store(target: str | Path, *, create: bool = True) -> Store:
         raise StoreError(f"no ledger at {path} (ingest records or run `payoff demo` first)")
     if path.parent and not path.parent.exists():
         raise StoreError(f"cannot create ledger {path}: folder {path.parent} does not exist")
-    store = SqliteStore(path)
+    store = SqliteStore(path, busy_timeout_s)
     try:
         migrate(store.engine)
     except SQLAlchemyError as exc:

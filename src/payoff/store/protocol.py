@@ -7,21 +7,25 @@ tests/test_store_contract.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from payoff.core.buckets import Bucket
+    from payoff.core.chain import ChainEntry
     from payoff.core.credit_notes import CreditNote
     from payoff.core.invoicing import Invoice
+    from payoff.core.ledger_rows import LedgerRows
     from payoff.store.access import StoredKey, StoredSecret
+    from payoff.store.audit import IssuedDocument, RowsWanted
     from payoff.store.billing import (
         Customer,
         DayBudget,
         DayTasks,
         DayUsage,
+        Finalizing,
         StoredCreditNote,
         StoredInvoice,
         StoredPlan,
@@ -156,6 +160,68 @@ class WriteResult:
     attestations: list[WriteStatus]
 
 
+STAGED = "staged"
+"""An arriving span kept until its run is judged."""
+KNOWN = "known"
+"""An arriving span already received (a re-send): nothing changes."""
+SKIPPED = "skipped"
+"""An arriving span of a trace without GenAI spans: not kept."""
+
+
+class ArrivingSpan(NamedTuple):
+    """An OpenTelemetry span to keep until its run is judged (see store/spans.py)."""
+
+    trace: str
+    span: str
+    needed: bool
+    """A step or run, or a span of a trace that has one in the same export; otherwise kept
+    only when its trace already has spans waiting (it may link them to their run)."""
+    body: bytes
+    """What the judgement reads of the span, encoded by its source."""
+
+
+class QuietConversation(NamedTuple):
+    """A conversation task that heard nothing for a while, with its task's owner and status."""
+
+    task: str
+    customer: str | None
+    status: str | None
+    """None when no record of the task was stored (every one of them was refused)."""
+    last_end_us: int
+    run_end_us: int | None
+    run_failed: bool | None
+
+
+class ConversationRow(NamedTuple):
+    """What is learnt of a conversation: its latest moment, and its latest root run."""
+
+    last_end_us: int
+    run_end_us: int
+    run_failed: bool
+
+
+@dataclass
+class SpanWork:
+    """What a settlement judges: spans waiting in traces that just received some, spans of
+    quiet traces, and quiet conversations (bodies as staged)."""
+
+    now_us: int
+    touched: list[bytes]
+    quiet: list[bytes]
+    conversations: list[QuietConversation]
+
+
+@dataclass
+class SpanSettlement:
+    """What a judgement decided: rows to write, spans decided, conversations learnt of, and
+    conversations to forget (closed, or ended by their application)."""
+
+    batch: WriteBatch
+    decided: list[tuple[str, str]] = field(default_factory=list)
+    conversations: dict[str, ConversationRow] = field(default_factory=dict)
+    forget: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class TaskSummary:
     id: str
@@ -264,6 +330,26 @@ class RecordStore(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""
+        ...
+
+
+class SpanStore(Protocol):
+    """OpenTelemetry spans kept until their run is judged (store/spans.py)."""
+
+    def settle_spans(
+        self,
+        arriving: Sequence[ArrivingSpan],
+        clock: Callable[[], int],
+        settle: Callable[[SpanWork], SpanSettlement],
+        *,
+        quiet_before_us: int | None = None,
+        forget_before_us: int | None = None,
+    ) -> tuple[SpanSettlement, WriteResult, list[str]]:
+        """Stage, judge and write in one transaction; see SpanStaging.settle_spans."""
+        ...
+
+    def pending_spans(self) -> int:
+        """Spans staged and not yet judged."""
         ...
 
 
@@ -444,14 +530,14 @@ class BillingStore(Protocol):
         ...
 
     def finalize_invoice(
-        self, invoice_id: str, number_prefix: str, issuer: str | None, now_us: int
+        self,
+        invoice_id: str,
+        finalizing: Finalizing,
+        before_write: Callable[[], Sequence[CreditNote]] | None = None,
     ) -> str | None:
-        """Finalize a draft with the next number after `number_prefix` (chosen in the same
-        transaction, never reused) and the issuer's details; None when it was not a draft."""
-        ...
-
-    def save_credit_note(self, note: CreditNote, now_us: int, number_prefix: str = "") -> bool:
-        """Store a credit note, numbered when a prefix is given; False when its id is stored."""
+        """Finalize the draft whose document has `finalizing.draft_digest`, with the next
+        number (never reused) and the credit notes `before_write` returns (it runs first,
+        under the write lock), in one transaction; None when it is not that draft."""
         ...
 
     def get_credit_note(self, note_id: str) -> StoredCreditNote | None:
@@ -573,13 +659,36 @@ class AccessStore(Protocol):
         ...
 
 
+class AuditStore(Protocol):
+    """What verifying reads: rows and finalized documents as stored, the chain, the file."""
+
+    def ledger_rows(self, wanted: RowsWanted) -> Iterator[LedgerRows]:
+        """Each wanted customer's rows that may bear on its invoices (a superset, as
+        stored), customer by customer in id order."""
+        ...
+
+    def issued_documents(self) -> list[IssuedDocument]:
+        """Every invoice once finalized and every credit note, as stored (not decoded)."""
+        ...
+
+    def document_chain(self) -> list[ChainEntry]:
+        """The chain of finalized documents, in order."""
+        ...
+
+    def integrity_problems(self) -> list[str]:
+        """What the database's own integrity check finds; none when the file is sound."""
+        ...
+
+
 class Store(
     RecordStore,
+    SpanStore,
     TaskReads,
     UsageAggregates,
     BillingStore,
     OutcomeStore,
     AccessStore,
+    AuditStore,
     Protocol,
 ):
     """Every role: what a backend implements and `open_store` returns."""
@@ -587,11 +696,13 @@ class Store(
 
 ROLES: tuple[type, ...] = (
     RecordStore,
+    SpanStore,
     TaskReads,
     UsageAggregates,
     BillingStore,
     OutcomeStore,
     AccessStore,
+    AuditStore,
 )
 """The role protocols, in the order drawn above."""
 
@@ -618,5 +729,14 @@ class IntegrityStore(TaskReads, VerifyingStore, Protocol):
     """Task activity beside the outcomes and verdicts claimed for it."""
 
 
+class SpanIngestStore(IngestStore, SpanStore, Protocol):
+    """OTLP spans judged and written with the records they make."""
+
+
 class AttestationStore(IngestStore, AccessStore, Protocol):
     """Signed verdicts: the customer's secrets, then an outcome-checked write."""
+
+
+class VerifiedBillingStore(BillingStore, AuditStore, Protocol):
+    """Invoices with the rows they are computed from: finalizing seals an invoice with the
+    digest of its rows, and verifying re-derives finalized documents from them."""

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -171,6 +172,17 @@ credit_notes = Table(
     Column("number", String(64)),
 )
 
+document_chain = Table(
+    "document_chain",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("document", String(255), nullable=False),
+    Column("digest", String(80), nullable=False),
+)
+"""The hash chain of finalized documents (core/chain.py), in the order they were finalized:
+each row names an invoice or credit note and the digest of its stored text."""
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -192,6 +204,26 @@ customer_secrets = Table(
     Column("retires_at_us", BigInteger),
 )
 
+otlp_spans = Table(
+    "otlp_spans",
+    metadata,
+    Column("trace", String(32), primary_key=True),
+    Column("span", String(16), primary_key=True),
+    Column("body", LargeBinary),
+    Column("received_at_us", BigInteger, nullable=False),
+    Column("decided_at_us", BigInteger),
+)
+
+otlp_conversations = Table(
+    "otlp_conversations",
+    metadata,
+    Column("task", String(255), primary_key=True),
+    Column("last_end_us", BigInteger, nullable=False),
+    Column("run_end_us", BigInteger),
+    Column("run_failed", Boolean),
+    Column("received_at_us", BigInteger, nullable=False),
+)
+
 # Secondary indexes, declared beside the tables so the metadata is the whole current shape.
 Index("ix_subscriptions_customer", subscriptions.c.customer, subscriptions.c.starts_at_us)
 Index("ix_invoices_customer_period", invoices.c.customer, invoices.c.period)
@@ -200,3 +232,6 @@ Index("ix_attestations_outcome", attestations.c.outcome)
 Index("ix_customer_secrets_customer", customer_secrets.c.customer)
 Index("ix_invoices_number", invoices.c.number, unique=True)
 Index("ix_credit_notes_number", credit_notes.c.number, unique=True)
+Index("ix_otlp_spans_decided", otlp_spans.c.decided_at_us, otlp_spans.c.received_at_us)
+Index("ix_otlp_conversations_received", otlp_conversations.c.received_at_us)
+Index("ix_document_chain_document", document_chain.c.kind, document_chain.c.document, unique=True)

@@ -19,6 +19,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from payoff.core.statuses import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
+from payoff.store.audit import AuditQueries
 from payoff.store.billing import BillingQueries
 from payoff.store.economics import EconomicsQueries
 from payoff.store.in_lists import chunks
@@ -40,6 +41,7 @@ from payoff.store.protocol import (
     WriteResult,
     WriteStatus,
 )
+from payoff.store.spans import SpanStaging
 from payoff.store.tasks import TaskQueries
 
 
@@ -76,7 +78,15 @@ TASK_COLUMNS = (
 )
 
 
-class SqlStore(TaskQueries, BillingQueries, OutcomeQueries, AccessQueries, EconomicsQueries):
+class SqlStore(
+    SpanStaging,
+    TaskQueries,
+    BillingQueries,
+    OutcomeQueries,
+    AccessQueries,
+    EconomicsQueries,
+    AuditQueries,
+):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:
@@ -89,6 +99,9 @@ class SqlStore(TaskQueries, BillingQueries, OutcomeQueries, AccessQueries, Econo
 
     @contextmanager
     def _write_transaction(self) -> Iterator[Connection]:
+        """The one way the store writes: a transaction that holds the write lock from its
+        first statement (see SqliteStore), so what it reads before writing cannot go stale.
+        The engine's own `begin` would not, and a test keeps it out of the store."""
         with self._connect_for_write() as conn, conn.begin():
             yield conn
 
@@ -136,16 +149,20 @@ class SqlStore(TaskQueries, BillingQueries, OutcomeQueries, AccessQueries, Econo
             now_us = clock()
             if before_write is not None:
                 before_write(batch)
-            events = self._write_events(conn, batch, now_us)
-            task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
-            outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
-            attestations = self._write_attestations(conn, batch.attestations, now_us)
-            customers = _accepted_values(batch.events, events, EVENT_TASK_COLUMNS.customer)
-            customers |= _accepted_values(
-                batch.task_updates, task_updates, TASK_UPDATE_TASK_COLUMNS.customer
-            )
-            customers |= _accepted_values(batch.outcomes, outcomes, OUTCOME_TASK_COLUMNS.customer)
-            self._ensure_customers(conn, customers, now_us)
+            return self._write_rows(conn, batch, now_us)
+
+    def _write_rows(self, conn: Connection, batch: WriteBatch, now_us: int) -> WriteResult:
+        """Write a batch inside the caller's write transaction, stamped `now_us`."""
+        events = self._write_events(conn, batch, now_us)
+        task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
+        outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
+        attestations = self._write_attestations(conn, batch.attestations, now_us)
+        customers = _accepted_values(batch.events, events, EVENT_TASK_COLUMNS.customer)
+        customers |= _accepted_values(
+            batch.task_updates, task_updates, TASK_UPDATE_TASK_COLUMNS.customer
+        )
+        customers |= _accepted_values(batch.outcomes, outcomes, OUTCOME_TASK_COLUMNS.customer)
+        self._ensure_customers(conn, customers, now_us)
         return WriteResult(events, task_updates, outcomes, attestations)
 
     def _ensure_customers(self, conn: Connection, ids: set[Any], now_us: int) -> None:

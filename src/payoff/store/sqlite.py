@@ -3,6 +3,13 @@
 `synchronous=FULL` makes each committed batch durable even across power loss; with batches
 of thousands of records that costs one fsync per batch, not per record.
 
+Every write transaction takes the write lock when it begins (`BEGIN IMMEDIATE`). A
+transaction begun deferred reads first and asks for the lock at its first write; if another
+connection committed in between, its snapshot is stale and SQLite refuses it at once,
+without waiting (`database is locked`, whatever the busy timeout). Begun immediate, it waits
+for the lock, up to the busy timeout, and then reads the latest commit. A lock still held
+when the timeout is over is LedgerBusy: nothing was written, and trying again is safe.
+
 Backups use SQLite's online backup API from inside one read transaction: in WAL mode a
 reader never blocks a writer, so the server keeps writing while the copy is made, and the
 copy is the ledger as committed when that transaction began.
@@ -17,13 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
-from payoff.core.errors import StoreError
+from payoff.core.errors import LedgerBusy, StoreError
+from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.protocol import LedgerCounts
 from payoff.store.sql import SqlStore
 
-BUSY_TIMEOUT_MS = 30_000
+LOCK_ERRORS = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 BACKUP_STEP_PAGES = 1024
 """Pages copied per backup step (4 MiB at SQLite's default page size): progress is told
 once a step. Writers are not held up by the steps; the size only sets how often."""
@@ -33,8 +42,14 @@ Progress = Callable[[int, int], None]
 """`progress(pages_copied, pages_total)`, after each step of a copy."""
 
 
-def sqlite_engine(path: str | Path, settings: dict[str, bool] | None = None) -> Engine:
-    engine = create_engine(f"sqlite:///{path}")
+def sqlite_engine(
+    path: str | Path,
+    settings: dict[str, bool] | None = None,
+    busy_timeout_s: float = BUSY_TIMEOUT_S,
+) -> Engine:
+    # The sqlite3 module's `timeout` is SQLite's busy timeout, set as the connection opens,
+    # so that it covers the first statements too (the journal mode is read under a lock).
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": busy_timeout_s})
     settings = {"autocheckpoint": True} if settings is None else settings
 
     @event.listens_for(engine, "connect")
@@ -45,7 +60,6 @@ def sqlite_engine(path: str | Path, settings: dict[str, bool] | None = None) -> 
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if not settings["autocheckpoint"]:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
@@ -55,16 +69,37 @@ def sqlite_engine(path: str | Path, settings: dict[str, bool] | None = None) -> 
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    @event.listens_for(engine, "handle_error")
+    def _busy(context: ExceptionContext) -> None:
+        # Raised here, the error replaces SQLAlchemy's once the transaction is rolled back.
+        if _is_lock_error(context.original_exception):
+            raise LedgerBusy(
+                f"the ledger {path} is busy: another process held its write lock for "
+                f"{busy_timeout_s:g} s; nothing was written, try again"
+            ) from None
+
     return engine
+
+
+def _is_lock_error(error: BaseException) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return (
+        isinstance(error, sqlite3.OperationalError)
+        and code is not None
+        and (
+            code & 0xFF in LOCK_ERRORS  # extended codes (SQLITE_BUSY_SNAPSHOT...) keep the primary
+        )
+    )
 
 
 class SqliteStore(SqlStore):
     """A ledger in one SQLite file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
         self._settings = {"autocheckpoint": True}
-        super().__init__(sqlite_engine(self.path, self._settings))
+        super().__init__(sqlite_engine(self.path, self._settings, busy_timeout_s))
 
     def defer_checkpoints(self) -> bool:
         """Stop commits from checkpointing the WAL; `checkpoint()` must then be called.
@@ -82,6 +117,12 @@ class SqliteStore(SqlStore):
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
+    def integrity_problems(self) -> list[str]:
+        """What `PRAGMA integrity_check` finds in the file (at most a few); none when sound."""
+        with self.engine.connect() as conn:
+            found = conn.exec_driver_sql(f"PRAGMA integrity_check({INTEGRITY_PROBLEMS_SHOWN})")
+            return [line for line in found.scalars() if line != "ok"]
+
     def _connect_for_write(self) -> Connection:
         return self.engine.connect().execution_options(sqlite_immediate=True)
 
@@ -92,7 +133,7 @@ class SqliteStore(SqlStore):
         (a step outside it would restart the copy whenever a writer commits). The copy is
         left in rollback-journal mode: one self-contained file, with no -wal beside it.
         """
-        source = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        source = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_s)
         target = sqlite3.connect(path, isolation_level=None)
         try:
             source.execute("BEGIN")
