@@ -454,3 +454,13 @@ def test_api_inputs_as_documented_still_pass(client) -> None:
         headers=admin,
     )
     assert run.status_code == 200, run.text
+
+
+def test_a_bundle_line_nested_past_the_bound_is_refused_in_words(tmp_path: Path) -> None:
+    from payoff.core.canonical import DocumentError
+    from payoff.service.bundles import check_bundle_file
+
+    bundle = tmp_path / "deep.bundle"
+    bundle.write_text("[" * DEEP + "]" * DEEP + "\n")
+    with pytest.raises(DocumentError, match="line 1: nests deeper than 64 levels"):
+        check_bundle_file(bundle)
