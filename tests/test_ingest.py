@@ -141,3 +141,30 @@ def test_a_byte_order_mark_is_ignored(tmp_path: Path) -> None:
     store = open_store(tmp_path / "l.db")
     stream = io.BytesIO(b"\xef\xbb\xbf" + record + b"\r\n\n  \n")
     assert ingest_lines(store, numbered_lines(stream)).counts()["accepted"] == 1
+
+
+@pytest.mark.slow
+def test_a_builder_killed_during_a_file_ingest_is_restarted_and_nothing_is_lost(
+    tmp_path: Path,
+) -> None:
+    count = 3 * ingest_module.BATCH_RECORDS + 7
+    killed: list[int] = []
+
+    def lines() -> Any:
+        for number in range(1, count + 1):
+            if number == 2 * ingest_module.BATCH_RECORDS + 1:  # two batches handed over
+                for worker in multiprocessing.active_children():
+                    os.kill(worker.pid or 0, signal.SIGKILL)  # an OOM kill, say
+                    killed.append(worker.pid or 0)
+            record = {"id": f"e{number}", "time": "2026-11-03T10:00:00Z", "customer": "acme",
+                      "provider": "openai", "model": "gpt-4o", "input_tokens": 10,
+                      "output_tokens": 5}  # fmt: skip
+            yield number, msgspec.json.encode(record)
+
+    store = open_store(tmp_path / "l.db")
+    report = ingest_lines(store, lines(), workers=1)
+    store.close()
+    assert killed
+    assert report.counts() == {"accepted": count, "duplicates": 0, "conflicts": 0, "rejected": 0}
+    assert report.builder_restarts >= 1
+    assert len(_ledger(tmp_path / "l.db")) == count

@@ -75,7 +75,7 @@ def test_the_plan_checks_run_in_order_before_its_charges() -> None:
     ]
     assert bad.validate() == [
         "id: a non-empty name without '@', got 'a@b'",
-        "version: a positive integer, got 0",
+        "version: a positive integer up to 2,147,483,647, got 0",
         "currency: unknown ISO 4217 code 'XYZ'",
         "period: one of month, got 'week'",
         "rounding: one of half_even, half_up, got 'up'",

@@ -63,6 +63,7 @@ ERROR_MODULES = (
     "payoff.service.plans",
     "payoff.service.economics",
     "payoff.service.http_records",
+    "payoff.service.invoices",
     "payoff.service.outcomes",
     "payoff.service.writer",
     "payoff.sources.otlp",

@@ -19,6 +19,7 @@ from payoff.core.outcomes import Policy
 from payoff.core.plan import Charge, Plan
 from payoff.core.pricing import PriceSpec, Tier
 from payoff.core.token_classes import TOKEN_CLASSES
+from payoff.nesting import MAX_DEPTH, too_deep_reason
 
 
 class PlanError(Refused):
@@ -122,8 +123,26 @@ class PlanFile(_Strict):
         )
 
 
+class _TooDeep(yaml.YAMLError):
+    """A plan nests past the one bound of every input (`payoff.nesting`)."""
+
+
 class _DecimalLoader(yaml.SafeLoader):
-    """YAML with exact numbers: a bare `0.30` is read from its text, never through float."""
+    """YAML with exact numbers: a bare `0.30` is read from its text, never through float;
+    and no deeper than MAX_DEPTH levels of mappings and sequences (YAML nests by indentation
+    as well as by brackets: the composer counts them, before it recurses)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        collection = self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent)
+        if collection and self._depth >= MAX_DEPTH:
+            raise _TooDeep(too_deep_reason())
+        self._depth += collection
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= collection
 
 
 def _exact_number(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
@@ -155,12 +174,14 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
     try:
         loaded = yaml.load(data, Loader=_DecimalLoader)
         parsed = msgspec.convert(loaded, type=PlanFile)
+    except _TooDeep:
+        raise PlanError(f"{source}: {too_deep_reason()}") from None
     except yaml.YAMLError as exc:
         raise PlanError(f"{source}: not valid YAML ({exc})") from None
     except msgspec.ValidationError as exc:
         raise PlanError(f"{source}: {_name_charge(str(exc), loaded)}") from None
-    except RecursionError:
-        raise PlanError(f"{source}: nested too deeply") from None
+    except RecursionError:  # bounded above; a last line of defence
+        raise PlanError(f"{source}: {too_deep_reason()}") from None
     except UnicodeError:  # YAML's "\ud800" escapes make strings that are not Unicode text
         raise PlanError(f"{source}: holds text that is not valid Unicode") from None
     plan = parsed.to_plan()

@@ -14,6 +14,7 @@ line that names a version-2 field is refused by that decoder at once and decoded
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -24,20 +25,23 @@ from payoff.core.errors import RecordError
 from payoff.core.statuses import TaskStatus
 from payoff.core.tokens import (
     DETAIL_FIELDS,
+    MAX_TOKENS,
     TokenCounts,
     UsageDetails,
     normalise_usage,
     normalise_usage_details,
 )
+from payoff.nesting import deep_field, too_deep, too_deep_reason
 
 MAX_ID_LENGTH = 255
 MAX_ATTRIBUTES = 64
+MAX_RECORD_BYTES = 64 * 1024
+"""A record's JSON, at most: a hundred times a real one, small enough that a batch of them
+stays within ingest's memory bound (a longer line is refused unread)."""
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
-MAX_TOKENS = 10**10
-"""Tokens of one call, at most: far above any context window, far below integer overflow."""
 MAX_QUANTITY = Decimal(10**15)
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
@@ -314,19 +318,124 @@ def _record_error(exc: Exception, line: int | None) -> RecordError:
 
 def decode_record(data: bytes | str, line: int | None = None) -> Record:
     """Decode one JSON record; RecordError names the line and field at fault."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_RECORD_BYTES:
+        raise RecordError(f"longer than the {MAX_RECORD_BYTES:,} bytes a record may be", line=line)
+    if too_deep(raw):
+        raise RecordError(too_deep_reason(), field=deep_field(raw), line=line)
+    record = _decoded(raw, line)
+    repeated = _repeated_key(raw, record)
+    if repeated is not None:
+        raise RecordError(
+            "given twice in one object (which one counts would be a guess)",
+            field=repeated,
+            line=line,
+        )
+    return record
+
+
+def _decoded(raw: bytes, line: int | None) -> Record:
     try:
-        return _usage_decoder.decode(data)
+        return _usage_decoder.decode(raw)
     except msgspec.ValidationError as exc:
         if _V2_ONLY.fullmatch(str(exc)):
-            return _decode_usage_v2(data, line)
+            return _decode_usage_v2(raw, line)
         if not str(exc).endswith("at `$.record`"):
             raise _record_error(exc, line) from None
     except msgspec.DecodeError as exc:
         raise RecordError(f"not valid JSON ({exc})", line=line) from None
+    except RecursionError:  # measured before; a last line of defence
+        raise RecordError(too_deep_reason(), line=line) from None
     try:
-        return _any_decoder.decode(data)
+        return _any_decoder.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _record_error(exc, line) from None
+    except RecursionError:
+        raise RecordError(too_deep_reason(), line=line) from None
+
+
+# -- repeated keys ----------------------------------------------------------------------------
+# A decoder keeps the last of two values of one key, and another reader may keep the first:
+# a record saying two things is refused. Finding out exactly costs a second decode; most
+# lines are cleared in C instead. Without a backslash (no escapes, so no quote inside a
+# string) and without white space before a colon (no tab, carriage return or inner new
+# line, no space before one), every key in the text ends in `":` and nothing else does but
+# a string value starting with a colon: the `":`s number the keys in the text, or more. The
+# record decoded holds as many distinct keys as its top-level object and its nested ones
+# (`attributes`, `usage`). Equal counts: no key was given twice. Anything else is checked
+# exactly.
+
+_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def _repeated_key(raw: bytes, record: Record) -> str | None:
+    """The path of a key some object of the line gives twice, or None."""
+    # One-byte searches are memchr; `" :"` is the one two-byte search (spaces are common).
+    plain = not (b"\\" in raw or b"\t" in raw or b"\r" in raw or b" :" in raw)
+    if plain and raw.find(b"\n", 0, len(raw) - 1) < 0:  # a line's own end is no matter
+        keys = len(_top_level.decode(raw))
+        if isinstance(record, UsageRecord):
+            if record.attributes:
+                keys += len(record.attributes)
+            if record.usage:
+                keys += _keys_within(record.usage)
+        if keys == raw.count(b'":'):
+            return None
+    return _first_repeated_key(raw)
+
+
+def _keys_within(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_keys_within(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_keys_within(v) for v in value)
+    return 0
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _refuse_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Repeated(key)
+        found[key] = value
+    return found
+
+
+def _first_repeated_key(raw: bytes) -> str | None:
+    """Exactly: the first key the JSON object `raw` (or one within it) gives twice, by its
+    path from the top (`usage.prompt_tokens_details.cached_tokens`); None when none is."""
+    try:
+        json.loads(raw, object_pairs_hook=_refuse_repeats)
+    except _Repeated as repeated:
+        key = repeated.key
+    except ValueError:  # text msgspec read and `json` does not: nothing to compare
+        return None
+    else:
+        return None
+    # An object's values are decoded before the object itself: a repeat within one of them
+    # was the one found, and its path goes through it.
+    for name, value in _top_level.decode(raw).items():
+        text = bytes(value)
+        if text[:1] == b"{" and (inner := _first_repeated_key(text)) is not None:
+            return f"{name}.{inner}"
+        if text[:1] == b"[" and _has_repeats(text):
+            return f"{name}[...].{key}"
+    return key
+
+
+def _has_repeats(raw: bytes) -> bool:
+    try:
+        json.loads(raw, object_pairs_hook=_refuse_repeats)
+    except _Repeated:
+        return True
+    except ValueError:
+        return False
+    return False
 
 
 def _decode_usage_v2(data: bytes | str, line: int | None) -> Record:
@@ -344,7 +453,11 @@ def _decode_usage_v2(data: bytes | str, line: int | None) -> Record:
 
 def record_from_dict(obj: dict[str, Any]) -> Record:
     """Validate a record given as a Python mapping (the SDK and tests use this)."""
-    return decode_record(_encoder.encode(obj))
+    try:
+        encoded = _encoder.encode(obj)
+    except RecursionError:
+        raise RecordError(too_deep_reason()) from None
+    return decode_record(encoded)
 
 
 def record_id(data: bytes | str) -> str | None:

@@ -15,7 +15,8 @@ from msgspec.structs import astuple
 
 from payoff.catalog import Catalog
 from payoff.core.buckets import COST_FROM_CATALOG, COST_FROM_RECORD
-from payoff.core.money import parse_usd_exact_nanousd
+from payoff.core.errors import RecordError
+from payoff.core.money import MAX_STEP_COST_NANOUSD, format_nanousd, parse_usd_exact_nanousd
 from payoff.core.periods import to_us
 from payoff.core.tokens import DETAIL_FIELDS, TokenCounts, UsageDetails
 from payoff.records import (
@@ -59,6 +60,15 @@ def details_from_text(text: str | None) -> UsageDetails | None:
 def _explicit_cost(text: str) -> int:
     # Explicit costs repeat (a tool's price per call): parse each distinct string once.
     return parse_usd_exact_nanousd(text)
+
+
+def _too_costly(cost_nanousd: int, provider: str, model: str) -> RecordError:
+    # Only a price override can get here: at the catalog's prices, 10**10 tokens cost far less.
+    return RecordError(
+        f"costs {format_nanousd(cost_nanousd)} USD at the price of {provider}/{model}, more "
+        f"than the {format_nanousd(MAX_STEP_COST_NANOUSD)} USD one step may cost",
+        field="model",
+    )
 
 
 class RowBuilder:
@@ -142,6 +152,8 @@ class RowBuilder:
             if table is not None:
                 cost, cost_visible = table.cost_nanousd(counts, visible=visible, details=details)
                 source = COST_FROM_CATALOG
+                if cost > MAX_STEP_COST_NANOUSD:
+                    raise _too_costly(cost, provider, model)
         return (
             id_, occurred_at_us, customer, task, task_type, kind, provider, model,
             *counts, details_text(details),

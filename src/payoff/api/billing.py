@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -10,19 +9,19 @@ from fastapi.concurrency import run_in_threadpool
 
 from payoff.api import examples
 from payoff.api.auth import Admin, Reader, StoreDep, not_found_unless, readable_customer
-from payoff.api.body import read_body
+from payoff.api.body import BoundedJsonRoute, read_body
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.errors import ActionNotFound, BodyUnreadable
 from payoff.api.models import ERRORS, Page, SecretRotated
 from payoff.api.pages import page
+from payoff.api.strict import DayText, TimeText
 from payoff.core.invoicing import INVOICE_ACTIONS
 from payoff.core.periods import to_us
 from payoff.service import access, invoices, plans
 from payoff.service.plans import BillingError, InvoiceNotFound
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
 Id = Annotated[str, Body(min_length=1, max_length=255)]
-Day = Annotated[dt.date, Body(description="YYYY-MM-DD (UTC)")]
 PLAN_BODY = {
     "requestBody": {
         "required": True,
@@ -64,7 +63,7 @@ def rotate_secret(
     customer: str,
     _: Admin,
     previous_valid_for_s: Annotated[
-        int, Body(embed=True, ge=0, le=access.MAX_SECRET_OVERLAP_S)
+        int, Body(embed=True, ge=0, le=access.MAX_SECRET_OVERLAP_S, strict=True)
     ] = access.DEFAULT_SECRET_OVERLAP_S,
 ) -> dict[str, Any]:
     secret = access.rotate_secret(store, customer, previous_valid_for_s)
@@ -96,7 +95,7 @@ def subscribe(
     _: Admin,
     customer: Id,
     plan: Annotated[str, Body(description="PLAN_ID or PLAN_ID@VERSION")],
-    starts: Annotated[dt.date, Body(alias="from", description="First day, YYYY-MM-DD (UTC)")],
+    starts: Annotated[DayText, Body(alias="from", description="First day, YYYY-MM-DD (UTC)")],
 ) -> dict[str, Any]:
     chosen = plans.subscribe(store, customer, plan, starts)
     return {"customer": customer, "plan": chosen.id, "version": chosen.version, "from": str(starts)}
@@ -107,7 +106,7 @@ def unsubscribe(
     store: StoreDep,
     _: Admin,
     customer: Id,
-    ends: Annotated[dt.date, Body(alias="from", description="First day not billed")],
+    ends: Annotated[DayText, Body(alias="from", description="First day not billed")],
 ) -> dict[str, Any]:
     plans.unsubscribe(store, customer, ends)
     return {"customer": customer, "ends": str(ends)}
@@ -123,7 +122,7 @@ async def run_invoices(
     _: Admin,
     period: Annotated[str, Body(pattern=r"^\d{4}-\d{2}$")],
     customer: Annotated[str | None, Body(max_length=255)] = None,
-    as_of: Annotated[dt.datetime | None, Body(description="RFC 3339; default now")] = None,
+    as_of: Annotated[TimeText | None, Body(description="RFC 3339; default now")] = None,
 ) -> list[dict[str, Any]]:
     if as_of is not None and as_of.tzinfo is None:
         raise BillingError("as_of needs a time-zone offset (e.g. Z)")

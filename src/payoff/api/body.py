@@ -11,12 +11,15 @@ default bound), so it runs on a worker thread, never on the event loop.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 
 from payoff.api.errors import BodyTooLarge, BodyUnreadable, EncodingUnsupported
+from payoff.nesting import deep_field, too_deep, too_deep_reason
 
 GZIP_WINDOW = 16 + zlib.MAX_WBITS
 ZLIB_WINDOW = zlib.MAX_WBITS
@@ -82,3 +85,24 @@ def _inflate(body: bytes, limit_bytes: int) -> bytes:
 
 INFLATERS: dict[str, Callable[[bytes, int], bytes]] = {"gzip": _gunzip, "deflate": _inflate}
 """The content-encodings a request body may come in, and how each is undone."""
+
+
+class BoundedJsonRoute(APIRoute):
+    """A route whose body FastAPI decodes into its parameters: the body's nesting is measured
+    first (`payoff.nesting`), so that JSON too deep to decode is a 400 naming the field, not
+    the decoder's exception. Routes that read their body themselves measure it as they read."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        if self.body_field is None:
+            return handle
+
+        async def bounded(request: Request) -> Response:
+            body = await request.body()  # kept by the request: FastAPI reads it from there
+            if too_deep(body):
+                field = deep_field(body)
+                where = f"field `{field}` " if field else ""
+                raise BodyUnreadable(f"body {where}{too_deep_reason()}")
+            return await handle(request)
+
+        return bounded

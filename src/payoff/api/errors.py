@@ -40,7 +40,7 @@ class ScopeRefused(Forbidden):
 
 class BodyUnreadable(Unreadable):
     """A body's encoding cannot be undone: broken gzip, text that is not UTF-8, a body cut
-    short by the client."""
+    short by the client, JSON nested past the bound of every input (`payoff.nesting`)."""
 
 
 class CursorError(Unreadable):

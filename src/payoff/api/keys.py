@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 
 from payoff.api.auth import Admin, StoreDep
+from payoff.api.body import BoundedJsonRoute
 from payoff.api.models import ERRORS, KeyCreated
 from payoff.service import access
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
 
 
 @router.post("/keys", response_model=KeyCreated, summary="Create a key (the key is shown once)")

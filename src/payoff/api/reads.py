@@ -9,12 +9,13 @@ from fastapi import APIRouter, Body, Query
 from fastapi.concurrency import run_in_threadpool
 
 from payoff.api.auth import Admin, Reader, StoreDep, readable_customer
+from payoff.api.body import BoundedJsonRoute
 from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page
 from payoff.api.pages import check_limit, decode_cursor, page, page_of
 from payoff.service import economics, integrity, outcomes, tasks
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
 Cursor = Annotated[str | None, Query(description="From the previous page's next_cursor.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 

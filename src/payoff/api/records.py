@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from payoff.api import examples
 from payoff.api.auth import Caller, Writer
-from payoff.api.body import read_body
+from payoff.api.body import BoundedJsonRoute, read_body
 from payoff.api.config import ServerConfig
 from payoff.api.models import ERRORS, Attested, IngestAnswer
 from payoff.service import attestations, http_records
@@ -24,7 +24,7 @@ from payoff.service.ingest import BuiltBatch, Line, build_batch
 from payoff.service.otlp import Receiver, SpanReport, arrive
 from payoff.sources import otlp
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
 
 EVENTS_BODY = {
     "requestBody": {

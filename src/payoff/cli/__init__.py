@@ -229,6 +229,14 @@ def ingest(
     for name, hint in hints:
         if hint is not None and report.rejected:
             err.print(f"hint: {name}: {hint}", markup=False, highlight=False, soft_wrap=True)
+    if report.builder_restarts:
+        err.print(
+            f"note: a builder process stopped ({report.builder_restarts}x: killed or out of "
+            "memory) and was started again; its batches were built here, each written once",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(0 if report.clean else 1)
 
 
@@ -310,6 +318,9 @@ def _ingest_one(
         )
 
 
+MAX_OFFSET = 10**12
+"""Beyond any ledger's row count, and inside the 64-bit integer an SQL OFFSET takes."""
+
 TASK_COLUMNS = (
     Column("id", "Task", "id"),
     Column("customer", "Customer", "id"),
@@ -330,7 +341,7 @@ def tasks(
     customer: Annotated[str | None, typer.Option(help="Only this customer's tasks.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 1000,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_OFFSET, help="Skip this many first.")] = 0,
 ) -> None:
     """List tasks with their steps, visible and hidden tokens, and cost."""
     from payoff.service.tasks import list_tasks, task_json

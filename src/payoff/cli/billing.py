@@ -425,20 +425,28 @@ def invoice_run(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Make draft invoices for a period from the ledger (replacing earlier drafts)."""
+    """Make draft invoices for a period from the ledger (replacing earlier drafts).
+
+    A customer that cannot be rated is named on stderr (exit status 1); the others' drafts
+    are made all the same.
+    """
     from payoff.service import invoices
 
     settings: Settings = ctx.obj
-    documents = invoices.run_invoices(
-        settings.store(create=False), period, customer, parse_as_of(as_of)
-    )
+    run = invoices.invoice_run(settings.store(create=False), period, customer, parse_as_of(as_of))
+    documents = run.drafts
     if as_json:
         emit_json(documents)
-        return
-    columns = (*INVOICE_COLUMNS[:2], Column("plan", "Plan", "id"), *INVOICE_COLUMNS[3:])
-    show(out, f"Draft invoices, {period}", columns, [cells(doc, columns) for doc in documents])
-    if not documents:
-        out.print("no invoices: no subscription in that period, or all are finalized")
+    else:
+        columns = (*INVOICE_COLUMNS[:2], Column("plan", "Plan", "id"), *INVOICE_COLUMNS[3:])
+        rows = [cells(doc, columns) for doc in documents]
+        show(out, f"Draft invoices, {period}", columns, rows)
+        if not documents and not run.unrated:
+            out.print("no invoices: no subscription in that period, or all are finalized")
+    for name, why in sorted(run.unrated.items()):
+        err.print(f"error: {name} not invoiced: {why}", markup=False, highlight=False)
+    if run.unrated:
+        raise typer.Exit(1)
 
 
 def _lifecycle(action: str, help_text: str) -> None:

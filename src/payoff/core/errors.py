@@ -38,6 +38,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    │    └── DerivationError  an invoice cannot be re-derived: a plan version or an
      │    │                     invoice it names is not among its rows
      │    ├── BillingError      a plan, subscription, quote or invoice request is refused
+     │    │    └── InvoiceRunIncomplete  an invoice run could not rate some customers (each
+     │    │                     named); the others' drafts were saved
      │    ├── OutcomeError      a verdict or an integrity report is refused
      │    ├── AccessError       a key or secret request is refused
      │    ├── EconomicsError    a report or simulation request is refused
@@ -56,7 +58,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      ├── Unreadable         400  a body cannot be read as what it says it is
      │    ├── BodyError         a request body is not records at all
      │    ├── OtlpError         a body is not a valid OTLP trace export
-     │    ├── BodyUnreadable    (HTTP) a body's encoding is broken (gzip, UTF-8) or cut short
+     │    ├── BodyUnreadable    (HTTP) a body's encoding is broken (gzip, UTF-8) or cut short,
+     │    │                     or its JSON nests past the bound
      │    └── CursorError       (HTTP) a page cursor this server did not give out
      ├── Unsupported        415  a body in a format payoff does not read
      │    ├── UnsupportedContentType   (also OtlpError)     not protobuf or JSON

@@ -2,9 +2,9 @@
 
 Provider costs are integers of nano-USD (1 USD = 10**9 nano-USD). At that scale a single
 token at the cheapest catalog price (a few cents per million tokens) is still tens of units,
-SQL sums of a month of events are exact integers, and a signed 64-bit column holds up to
-about 9.2 billion USD. Converting a precise `Decimal` cost to this scale rounds half-even,
-once, per event.
+and a signed 64-bit column holds one step's cost (below MAX_STEP_COST_NANOUSD) with room to
+spare. Sums of many steps can pass 2**63: the store sums them exactly (`store.exact_sums`).
+Converting a precise `Decimal` cost to this scale rounds half-even, once, per event.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from payoff.core.errors import AmountError
 
 NANOUSD_PER_USD = 10**9
 ZERO = Decimal(0)
+MAX_STEP_COST_NANOUSD = 10**18 - 1
+"""One step's cost at most (999,999,999.999999999 USD): the bound of a record's `cost`, and of
+a cost the catalog computes, so that every cost fits a 64-bit column (below 2**60)."""
 
 
 def round_usd_to_nanousd(amount_usd: Decimal) -> int:

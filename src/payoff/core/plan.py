@@ -25,6 +25,8 @@ ANY = "*"
 MAX_NUMBER = Decimal(10) ** 15
 """Prices, amounts and quantities of a plan stay below this: far beyond any real price,
 well inside the precision exact decimal arithmetic keeps."""
+MAX_VERSION = 2**31 - 1
+"""A plan version fits a 32-bit integer column, the narrowest a ledger backend gives it."""
 RESERVED_NAMES = ("minimum_true_up", "maximum_discount")
 
 
@@ -133,8 +135,10 @@ def _tokens_errors(charge: Charge) -> list[str]:
     if charge.markup is not None and charge.markup < -1:
         errors.append(f"markup: must be at least -1, got {charge.markup}")
     budget = charge.hidden_tokens_per_task_max
-    if budget is not None and budget < 0:
-        errors.append(f"hidden_tokens_per_task_max: must not be negative, got {budget}")
+    if budget is not None and not 0 <= budget < MAX_NUMBER:
+        errors.append(
+            f"hidden_tokens_per_task_max: a count of tokens below {MAX_NUMBER:,}, got {budget}"
+        )
     if budget is not None and charge.markup is not None:
         errors.append(
             "hidden_tokens_per_task_max: a cost-plus charge bills provider cost; a "
@@ -244,7 +248,9 @@ def _id_errors(plan: Plan) -> list[str]:
 
 
 def _version_errors(plan: Plan) -> list[str]:
-    return [f"version: a positive integer, got {plan.version}"] if plan.version < 1 else []
+    if not 1 <= plan.version <= MAX_VERSION:
+        return [f"version: a positive integer up to {MAX_VERSION:,}, got {plan.version}"]
+    return []
 
 
 def _currency_errors(plan: Plan) -> list[str]:

@@ -31,6 +31,10 @@ from typing import Any, NamedTuple
 
 from payoff.core.errors import RecordError
 
+MAX_TOKENS = 10**10
+"""Tokens of one call in any bucket, at most: far above any context window, far below what a
+64-bit ledger column holds (a count above it is refused, whichever way it arrives)."""
+
 
 class TokenCounts(NamedTuple):
     """The inclusive buckets of one model call."""
@@ -42,10 +46,18 @@ class TokenCounts(NamedTuple):
     reasoning: int = 0
 
     def check(self) -> TokenCounts:
-        """Raise RecordError unless every count is a non-negative int and parts fit totals."""
+        """Raise RecordError unless every count is an int from 0 to MAX_TOKENS and parts fit
+        their totals."""
         for name, value in zip(self._fields, self, strict=True):
             if type(value) is not int or value < 0:
                 raise RecordError(f"must be a non-negative integer, got {value!r}", field=name)
+            if value > MAX_TOKENS:
+                raise RecordError(
+                    f"{name} tokens add up to {value:,}, more than {MAX_TOKENS:,} in one call",
+                    # Each count was bounded as it was read; a bucket adding several up
+                    # (Anthropic's input, Gemini's output) can still pass: the object is at fault.
+                    field="usage",
+                )
         if self.cache_read + self.cache_write > self.input:
             raise RecordError(
                 f"cache_read_tokens ({self.cache_read}) + cache_write_tokens ({self.cache_write}) "
@@ -167,6 +179,10 @@ def _count(usage: UsageObject, *path: str) -> int:
     if type(value) is not int or value < 0:
         raise RecordError(
             f"must be a non-negative integer, got {value!r}", field="usage." + ".".join(path)
+        )
+    if value > MAX_TOKENS:
+        raise RecordError(
+            f"must be at most {MAX_TOKENS:,} tokens, got {value:,}", field="usage." + ".".join(path)
         )
     return value
 

@@ -31,6 +31,7 @@ from payoff.core.periods import iso_from_us
 from payoff.core.statuses import BILLED_STATUSES
 from payoff.core.tokens import TokenCounts
 from payoff.core.verification import Mismatch
+from payoff.nesting import too_deep, too_deep_reason
 from payoff.service.clock import now_us
 from payoff.service.derivation import invoice_rows, plans_of, window_mismatches
 from payoff.service.plans import BillingError, InvoiceNotFound
@@ -139,7 +140,11 @@ def _lines(path: Path) -> list[str]:
         raise DocumentError(f"{path}: not a bundle: byte {exc.start} is not ASCII") from None
     if not text.endswith("\n"):
         raise DocumentError(f"{path}: cut short: the last line has no newline")
-    return text[:-1].split("\n")
+    lines = text[:-1].split("\n")
+    for number, line in enumerate(lines, start=1):
+        if too_deep(line):  # before any line is decoded: decoders recurse once a level
+            raise DocumentError(f"{path}: line {number}: {too_deep_reason()}")
+    return lines
 
 
 def _check_costs(bundle: Bundle, result: BundleCheck) -> None:

@@ -28,7 +28,7 @@ from typing import BinaryIO, NamedTuple
 from payoff.catalog import Catalog, Override
 from payoff.core.errors import RecordError
 from payoff.problems import Problem
-from payoff.records import decode_record, record_id
+from payoff.records import MAX_RECORD_BYTES, decode_record, record_id
 from payoff.rows import COST_AT, RowBuilder
 from payoff.service.clock import now_us
 from payoff.service.gc_pause import gc_paused
@@ -47,12 +47,18 @@ from payoff.store.protocol import (
 
 BATCH_RECORDS = 10_000
 """Records per transaction: large enough that commits are cheap, small enough for flat memory."""
+BATCH_BYTES = 8 * 1024 * 1024
+"""Bytes of lines per transaction, at most: 10,000 typical records are 3 MB; a batch of long
+lines is cut sooner, so that what a batch holds has a bound whatever its lines are."""
 
 MAX_PROBLEMS_KEPT = 1_000
 """Problems kept in memory for the summary; all of them still reach `on_problem`."""
 
 Line = tuple[int, bytes]
 UTF8_BOM = b"\xef\xbb\xbf"
+LINE_READ_BYTES = MAX_RECORD_BYTES + len(UTF8_BOM) + 1
+"""Bytes of a line read at once: the longest record, a byte-order mark and its new line.
+A longer line is refused from these bytes, and the rest of it is never held."""
 ProblemSink = Callable[[Problem], None]
 
 
@@ -65,6 +71,8 @@ class IngestReport:
     problems: list[Problem] = field(default_factory=list)
     unpriced: int = 0
     """Accepted steps the catalog could not price (their cost is unknown, not zero)."""
+    builder_restarts: int = 0
+    """Builder processes started again after one died (each batch was still built once)."""
 
     def counts(self) -> dict[str, int]:
         return {
@@ -82,14 +90,35 @@ class IngestReport:
 def numbered_lines(
     stream: BinaryIO, on_bytes: Callable[[int], None] | None = None
 ) -> Iterator[Line]:
-    """(line number, line) for the non-blank lines of a binary stream, read lazily."""
-    for number, line in enumerate(stream, start=1):
+    """(line number, line) for the non-blank lines of a binary stream, read lazily.
+
+    A line longer than a record may be is never read whole: its first LINE_READ_BYTES stand
+    for it (decoding refuses them as too long, naming the line) and the rest is read past in
+    chunks, so that memory stays bounded whatever the input holds.
+    """
+    readline = stream.readline
+    number = 0
+    while line := readline(LINE_READ_BYTES):
+        number += 1
+        size = len(line)
+        if size == LINE_READ_BYTES and line[-1:] != b"\n":
+            size += _read_past_line(readline)
         if on_bytes is not None:
-            on_bytes(len(line))
+            on_bytes(size)
         if number == 1 and line.startswith(UTF8_BOM):
             line = line[len(UTF8_BOM) :]  # written by some editors; not part of the record
         if not line.isspace():
             yield number, line
+
+
+def _read_past_line(readline: Callable[[int], bytes]) -> int:
+    """Read the rest of a line a chunk at a time, keeping none of it; its size in bytes."""
+    size = 0
+    while chunk := readline(LINE_READ_BYTES):
+        size += len(chunk)
+        if chunk[-1:] == b"\n":
+            break
+    return size
 
 
 class BuiltBatch(NamedTuple):
@@ -150,6 +179,15 @@ def build_in_worker(source: str | None, lines: list[Line]) -> BuiltBatch:
     return build_batch(_worker_catalog, source, lines)
 
 
+class Submitted(NamedTuple):
+    """A batch handed to a builder worker, with what it takes to build it again here."""
+
+    future: Future[BuiltBatch]
+    pool: ProcessPoolExecutor
+    source: str | None
+    lines: list[Line]
+
+
 class Builder:
     """Processes that build batches (decode and cost) beside the process that writes them.
 
@@ -159,9 +197,10 @@ class Builder:
     were. Either way the processes are this one's children and die with it (see
     _die_with_parent).
 
-    A worker that dies (killed, out of memory) breaks its pool for good: `build` then starts
-    a fresh pool for the next batches and builds the batch at hand in a thread instead, so
-    a lost worker costs one slower batch, never a request.
+    A worker that dies (killed, out of memory) breaks its pool for good: `build` (and, for
+    file ingest, `built`) then starts a fresh pool for the next batches and builds the batch
+    at hand in this process instead, so a lost worker costs one slower batch, never a
+    request, a batch or a traceback.
     """
 
     def __init__(
@@ -175,6 +214,8 @@ class Builder:
         self.context = context or multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._pool = self._start()
+        self.restarts = 0
+        """Pools started in place of one whose worker died (killed, out of memory)."""
 
     def _start(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -188,6 +229,32 @@ class Builder:
         """Build one batch in a worker; the future raises BrokenProcessPool if it died."""
         return self._pool.submit(build_in_worker, source, lines)
 
+    def submit_batch(self, source: str | None, lines: list[Line]) -> Submitted:
+        """Build one batch in a worker, to be collected with `built` (which survives the
+        worker's death); a pool broken since the last batch is replaced first."""
+        pool = self._pool
+        try:
+            return Submitted(pool.submit(build_in_worker, source, lines), pool, source, lines)
+        except BrokenProcessPool:
+            self._replace(pool)
+        pool = self._pool
+        try:
+            return Submitted(pool.submit(build_in_worker, source, lines), pool, source, lines)
+        except (BrokenProcessPool, OSError):  # no worker can start now: build it here
+            here: Future[BuiltBatch] = Future()
+            here.set_result(build_batch(self.catalog, source, lines))
+            return Submitted(here, pool, source, lines)
+
+    def built(self, submitted: Submitted) -> BuiltBatch:
+        """The batch a worker built; if the worker died first, the batch built here, and a
+        fresh pool started for the next ones. Nothing is lost either way: the batch is
+        written once, in its turn."""
+        try:
+            return submitted.future.result()
+        except BrokenProcessPool:
+            self._replace(submitted.pool)
+            return build_batch(self.catalog, submitted.source, submitted.lines)
+
     async def build(self, source: str | None, lines: list[Line]) -> BuiltBatch:
         """Build one batch in a worker without blocking the event loop; see the class."""
         pool = self._pool
@@ -197,11 +264,15 @@ class Builder:
             self._replace(pool)
             return await asyncio.to_thread(build_batch, self.catalog, source, lines)
 
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
+    def _replace(self, broken: ProcessPoolExecutor) -> bool:
+        """Start a fresh pool in place of `broken`; False when that was done already."""
         with self._lock:
-            if self._pool is broken:  # not yet replaced by a request that failed alongside
-                broken.shutdown(wait=False)
-                self._pool = self._start()
+            if self._pool is not broken:  # replaced by a request that failed alongside
+                return False
+            broken.shutdown(wait=False)
+            self._pool = self._start()
+            self.restarts += 1
+            return True
 
     def shutdown(self, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(cancel_futures=cancel_futures)
@@ -222,8 +293,16 @@ def default_workers() -> int:
 
 
 def _batches(lines: Iterable[Line]) -> Iterator[list[Line]]:
-    iterator = iter(lines)
-    while batch := list(itertools.islice(iterator, BATCH_RECORDS)):
+    """Lines in batches of BATCH_RECORDS, or fewer when they reach BATCH_BYTES."""
+    batch: list[Line] = []
+    size = 0
+    for line in lines:
+        batch.append(line)
+        size += len(line[1])
+        if len(batch) == BATCH_RECORDS or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
         yield batch
 
 
@@ -259,14 +338,15 @@ class _Ingest:
         # elsewhere fork is unsafe with threads, and the platform's default is used.
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
         with Builder(self.catalog, workers, context) as builder:
-            pending: deque[Future[BuiltBatch]] = deque()
+            pending: deque[Submitted] = deque()
             for lines_of_batch in batches:
-                pending.append(builder.submit(self.source, lines_of_batch))
+                pending.append(builder.submit_batch(self.source, lines_of_batch))
                 # Keep every worker busy while this process writes, and no more in memory.
                 while len(pending) > workers:
-                    self.write(*pending.popleft().result())
+                    self.write(*builder.built(pending.popleft()))
             while pending:
-                self.write(*pending.popleft().result())
+                self.write(*builder.built(pending.popleft()))
+            self.report.builder_restarts += builder.restarts
 
     def write(self, batch: WriteBatch, problems: list[Problem]) -> None:
         if len(batch):

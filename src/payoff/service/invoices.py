@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -40,13 +40,16 @@ from payoff.service.issuer import configured_issuer, logo_data_uri
 from payoff.service.plans import BillingError, InvoiceNotFound, find_plan, plan_of
 from payoff.service.rating import (
     LATE_LOOKBACK_PERIODS,
+    RATING_ERRORS,
     Late,
     Rated,
+    Unrated,
     billing_period,
     late_lines,
     longest_acceptance_window,
     months_before,
     rate_period,
+    rating_refusal,
 )
 from payoff.store.billing import Finalizing, StoredInvoice
 from payoff.store.protocol import BillingStore, RatingStore, RecordStore, VerifiedBillingStore
@@ -54,26 +57,67 @@ from payoff.store.protocol import BillingStore, RatingStore, RecordStore, Verifi
 # -- the invoice run ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class InvoiceRun:
+    """What an invoice run drafted, and the customers it could not rate, each with why."""
+
+    drafts: list[dict[str, Any]]
+    unrated: Unrated
+
+
+class InvoiceRunIncomplete(BillingError):
+    """Some customers of an invoice run could not be rated; the others' drafts were saved."""
+
+    def __init__(self, run: InvoiceRun) -> None:
+        self.run = run
+        reasons = "; ".join(f"{name}: {why}" for name, why in sorted(run.unrated.items()))
+        super().__init__(
+            f"{len(run.unrated)} customer(s) not invoiced ({reasons}); "
+            f"{len(run.drafts)} draft(s) saved for the others"
+        )
+
+
 def run_invoices(
     store: RatingStore, period_label: str, customer: str | None = None, as_of_us: int | None = None
 ) -> list[dict[str, Any]]:
-    """Draft invoices for a period (replacing earlier drafts); finalized ones are kept."""
+    """Draft invoices for a period (replacing earlier drafts); finalized ones are kept.
+
+    Raises InvoiceRunIncomplete, after saving the other drafts, when a customer cannot be
+    rated: `invoice_run` says the same without raising.
+    """
+    run = invoice_run(store, period_label, customer, as_of_us)
+    if run.unrated:
+        raise InvoiceRunIncomplete(run)
+    return run.drafts
+
+
+def invoice_run(
+    store: RatingStore, period_label: str, customer: str | None = None, as_of_us: int | None = None
+) -> InvoiceRun:
+    """Draft invoices for a period, customer by customer: one that cannot be rated (its plans,
+    its data) is named in `unrated` and never stops the others' drafts."""
     period = billing_period(period_label)
     as_of_us = _checked_as_of(store, as_of_us)
     this_period: dict[str, list[StoredInvoice]] = defaultdict(list)
     for stored in store.list_invoices(customer, period.label):
         this_period[stored.customer].append(stored)
-    billed = _billed_before(store, period, customer, as_of_us)
+    unrated: Unrated = {}
+    billed = _billed_before(store, period, customer, as_of_us, unrated)
     deemed_days = longest_acceptance_window(store)
     drafts = []
-    for name, rated in sorted(rate_period(store, period, as_of_us, customer).items()):
-        if any(i.status in BILLED_STATUSES for i in this_period[name]):
+    for name, rated in sorted(rate_period(store, period, as_of_us, customer, unrated).items()):
+        if name in unrated or any(i.status in BILLED_STATUSES for i in this_period[name]):
             continue
-        late = late_lines(store, name, period, as_of_us, billed[name], deemed_days)
-        drafts.append(_draft(name, period, rated, late, this_period[name], billed[name], as_of_us))
+        try:
+            late = late_lines(store, name, period, as_of_us, billed[name], deemed_days)
+            drafts.append(
+                _draft(name, period, rated, late, this_period[name], billed[name], as_of_us)
+            )
+        except RATING_ERRORS as error:
+            unrated[name] = rating_refusal(error)
     # One transaction for the whole run: every draft lands, or none does.
     store.save_drafts(drafts, as_of_us, now_us())
-    return [draft.to_document() for draft in drafts]
+    return InvoiceRun([draft.to_document() for draft in drafts], unrated)
 
 
 def _checked_as_of(store: RecordStore, as_of_us: int | None) -> int:
@@ -91,7 +135,7 @@ def _checked_as_of(store: RecordStore, as_of_us: int | None) -> int:
 
 
 def _billed_before(
-    store: BillingStore, period: Period, customer: str | None, as_of_us: int
+    store: BillingStore, period: Period, customer: str | None, as_of_us: int, unrated: Unrated
 ) -> dict[str, list[StoredInvoice]]:
     """The finalized and paid invoices of the look-back window, by customer."""
     billed: dict[str, list[StoredInvoice]] = defaultdict(list)
@@ -102,7 +146,7 @@ def _billed_before(
         billed[stored.customer].append(stored)
         if stored.as_of_us > as_of_us:
             # An earlier as-of would un-bill what the finalized invoice already counted.
-            raise BillingError(
+            unrated[stored.customer] = (
                 f"invoice {stored.id} was rated as of {iso_from_us(stored.as_of_us)}, after "
                 f"{iso_from_us(as_of_us)}: run with a later --as-of"
             )

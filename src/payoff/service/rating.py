@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from payoff.core.errors import PayoffError
 from payoff.core.invoicing import Rerated, Window, adjustment_lines, make_invoice
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import MAX_NUMBER, Plan
 from payoff.core.rating import Fee, UsageTotals, fees_for, late_fees, quote
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import BillingError, find_plan, plan_of
-from payoff.store.billing import DayOutcome, StoredInvoice, Subscription
+from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
 from payoff.store.protocol import BillingStore, RatingStore
 
 LATE_LOOKBACK_PERIODS = 24
@@ -199,33 +200,103 @@ class Rated:
     windows: list[Window]
 
 
+Unrated = dict[str, str]
+"""Customers a run could not rate, each with the reason, in words meant for the operator."""
+
+RATING_ERRORS = (PayoffError, ArithmeticError)
+"""What rating one customer may raise on its own data or plans: that customer is left out of
+an invoice run and named, and the others are rated (`rate_period`'s `unrated`)."""
+
+
+def rating_refusal(error: Exception) -> str:
+    """Why a customer could not be rated, in words (never a Python exception's repr)."""
+    if isinstance(error, PayoffError):
+        return str(error)
+    return "an amount is out of the range exact arithmetic can rate"
+
+
 def rate_period(
-    store: RatingStore, period: Period, as_of_us: int, customer: str | None
+    store: RatingStore,
+    period: Period,
+    as_of_us: int,
+    customer: str | None,
+    unrated: Unrated | None = None,
 ) -> dict[str, Rated]:
-    """Every subscribed customer's own fees for the period, as of a time."""
+    """Every subscribed customer's own fees for the period, as of a time.
+
+    A customer that cannot be rated (plans in two currencies, a plan that cannot be read, an
+    amount out of range) is left out and named in `unrated` when it is given; without it,
+    its error is raised.
+    """
     subs = store.subscriptions(period.start_us, period.end_us, customer)
-    stored = {
-        (s.plan_id, s.plan_version): find_plan(store, f"{s.plan_id}@{s.plan_version}") for s in subs
-    }
-    plans = {key: plan_of(value) for key, value in stored.items()}
+    refused: Unrated = {} if unrated is None else unrated
+    stored, plans = _plans_of(store, subs, unrated)
     data = _load_period(store, period, as_of_us, customer, plans.values())
     rated: dict[str, Rated] = {}
     for sub in subs:
-        key = (sub.plan_id, sub.plan_version)
-        plan, days = plans[key], _window_days(period, sub)
-        totals = _totals(data, plan, sub.customer, days, period)
-        earlier = rated.get(sub.customer)
-        if earlier is not None and earlier.plan.currency != plan.currency:
-            raise BillingError(f"{sub.customer}: plans in {period.label} differ in currency")
-        window = Window(f"{plan.id}@{plan.version}", stored[key].digest, days[0] + 1, days[1])
-        rated[sub.customer] = Rated(
-            fees=(earlier.fees if earlier else []) + fees_for(plan, totals, period.label),
-            plan=plan,
-            plan_digest=stored[key].digest,
-            inputs=(earlier.inputs if earlier else []) + [totals],
-            windows=(earlier.windows if earlier else []) + [window],
-        )
+        if sub.customer in refused:
+            continue
+        try:
+            rated[sub.customer] = _rate_window(
+                data, period, sub, (stored, plans), rated.get(sub.customer)
+            )
+        except RATING_ERRORS as error:
+            if unrated is None:
+                raise
+            refused[sub.customer] = rating_refusal(error)
+            rated.pop(sub.customer, None)  # none of its windows is billed
     return rated
+
+
+PlanKey = tuple[str, int]
+
+
+def _plans_of(
+    store: RatingStore, subs: list[Subscription], unrated: Unrated | None
+) -> tuple[dict[PlanKey, StoredPlan], dict[PlanKey, Plan]]:
+    """The plan versions the subscriptions name, read once each; a plan that cannot be read
+    leaves its customers unrated (or raises, without `unrated`)."""
+    stored: dict[PlanKey, StoredPlan] = {}
+    plans: dict[PlanKey, Plan] = {}
+    for sub in subs:
+        key = (sub.plan_id, sub.plan_version)
+        if key in stored or (unrated is not None and sub.customer in unrated):
+            continue
+        try:
+            stored[key] = find_plan(store, f"{sub.plan_id}@{sub.plan_version}")
+            plans[key] = plan_of(stored[key])
+        except RATING_ERRORS as error:
+            if unrated is None:
+                raise
+            stored.pop(key, None)
+            for other in subs:
+                if (other.plan_id, other.plan_version) == key:
+                    unrated.setdefault(other.customer, rating_refusal(error))
+    return stored, plans
+
+
+def _rate_window(
+    data: _PeriodUsage,
+    period: Period,
+    sub: Subscription,
+    plans: tuple[dict[PlanKey, StoredPlan], dict[PlanKey, Plan]],
+    earlier: Rated | None,
+) -> Rated:
+    """A customer's rating with one more subscription window (after `earlier` ones)."""
+    stored, parsed = plans
+    key = (sub.plan_id, sub.plan_version)
+    plan, days = parsed[key], _window_days(period, sub)
+    totals = _totals(data, plan, sub.customer, days, period)
+    if earlier is not None and earlier.plan.currency != plan.currency:
+        raise BillingError(f"{sub.customer}: plans in {period.label} differ in currency")
+    window = Window(f"{plan.id}@{plan.version}", stored[key].digest, days[0] + 1, days[1])
+    return Rated(
+        fees=(earlier.fees if earlier else []) + fees_for(plan, totals, period.label),
+        plan=plan,
+        plan_digest=stored[key].digest,
+        inputs=(earlier.inputs if earlier else []) + [totals],
+        windows=(earlier.windows if earlier else []) + [window],
+    )
 
 
 # -- late lines --------------------------------------------------------------------------

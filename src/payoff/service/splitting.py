@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import msgspec
 
 from payoff.core.errors import TooLarge, Unreadable
+from payoff.nesting import too_deep_reason
 from payoff.service.ingest import Line
 
 
@@ -41,6 +42,7 @@ ARRAY_START = re.compile(rb"\s*\[")
 NOT_SPACE = re.compile(rb"[^ \t\n\r\f\v]")
 """What `bytes.strip` keeps: a line without it is blank."""
 JSON_SPACE = re.compile(r"[ \t\n\r]*")
+TOO_DEEP = f"body is not a JSON array of records: it {too_deep_reason()}"
 
 
 def split_body(body: bytes, max_records: int) -> list[Line]:
@@ -118,14 +120,14 @@ def _array_items(body: bytes, max_records: int, most_parts: int) -> list[Line]:
         except msgspec.DecodeError as exc:
             raise BodyError(f"body is not a JSON array of records: {exc}") from None
         except RecursionError:
-            raise BodyError("body is not a JSON array of records: nested too deeply") from None
+            raise BodyError(TOO_DEEP) from None
         return [(number, bytes(item)) for number, item in enumerate(items[: max_records + 1], 1)]
     try:
         return _scan_array(body, max_records + 1)
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise BodyError(f"body is not a JSON array of records: {exc}") from None
     except RecursionError:
-        raise BodyError("body is not a JSON array of records: nested too deeply") from None
+        raise BodyError(TOO_DEEP) from None
 
 
 _DECODER = json.JSONDecoder(

@@ -12,10 +12,12 @@ Invoices and credit notes are stored as their canonical JSON (`Invoice.to_json()
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
@@ -37,9 +39,22 @@ from payoff.core.canonical import DocumentError, canonical_json, text_digest
 from payoff.core.errors import Conflict, StoreError
 from payoff.core.periods import US_PER_DAY, iso_from_us
 from payoff.core.statuses import BILLED_STATUSES, OPEN
-from payoff.core.token_classes import TOKEN_CLASSES, VISIBLE_CLASS, VISIBLE_PART
+from payoff.core.token_classes import (
+    TOKEN_CLASSES,
+    VISIBLE_CLASS,
+    VISIBLE_PART,
+    hidden_tokens,
+    tokens_over_budget,
+)
 from payoff.store import schema as s
 from payoff.store.costs import cost_columns, costs_replaced_between
+from payoff.store.exact_sums import (
+    COST_BOUND,
+    TOKENS_BOUND,
+    Sums,
+    exact_rows,
+    plainly_or_in_parts,
+)
 from payoff.store.in_lists import chunks
 from payoff.store.task_dates import task_date_us, within
 from payoff.store.token_columns import class_column, part_column
@@ -187,6 +202,29 @@ def any_row(engine: Engine, queries: Sequence[Any]) -> bool:
 def _day(column: Any, start_us: int) -> Any:
     # Floor division: SQLAlchemy renders `/` on integers as true (float) division.
     return ((column - start_us) // US_PER_DAY).label("day")
+
+
+def _over_budget_in_parts(
+    conn: Connection,
+    per_task: Callable[..., Any],
+    counted_and_visible: tuple[Any, Any],
+    classes: Sequence[str],
+    budget: int,
+    start_us: int,
+) -> list[DayBudget]:
+    """`hidden_over_budget` with each task's sums in parts, put together and judged here."""
+    sums = Sums(split=True)
+    counted, visible = counted_and_visible
+    result = conn.execute(
+        per_task(*sums.sum(counted, TOKENS_BOUND), *sums.sum(visible, TOKENS_BOUND))
+    )
+    absorbed: dict[tuple[str, int], int] = defaultdict(int)
+    for customer, started, task_counted, task_visible in sums.folded(list(result.keys()), result):
+        hidden = hidden_tokens(classes, task_counted, task_visible)
+        absorbed[(customer, (started - start_us) // US_PER_DAY)] += tokens_over_budget(
+            hidden, budget
+        )
+    return [DayBudget(customer, day, tokens) for (customer, day), tokens in absorbed.items()]
 
 
 def next_number(conn: Connection, column: Any, prefix: str) -> str:
@@ -400,20 +438,29 @@ class BillingQueries:
     ) -> list[DayUsage]:
         e = s.events.c
         day = _day(e.occurred_at_us, start_us)
-        with self.engine.connect() as conn:
-            cost = cost_columns(conn, as_of_us).cost  # as it was then: a recost moves none
-            query = (
+
+        def query(cost: Any, sums: Sums) -> Any:
+            return (
                 select(
                     e.customer,
                     day,
-                    *(func.sum(class_column(s.events, name)) for name in TOKEN_CLASSES),
-                    func.coalesce(func.sum(cost), 0),
+                    *(
+                        column
+                        for name in TOKEN_CLASSES
+                        for column in sums.sum(
+                            class_column(s.events, name), TOKENS_BOUND, default=None
+                        )
+                    ),
+                    *sums.sum(cost, COST_BOUND),
                     func.sum(case((cost.is_(None), 1), else_=0)),
                 )
                 .where(self._usage_filter(s.events, start_us, end_us, as_of_us, customer))
                 .group_by(e.customer, day)
             )
-            return [DayUsage._make(row) for row in conn.execute(query)]
+
+        with self.engine.connect() as conn:
+            cost = cost_columns(conn, as_of_us).cost  # as it was then: a recost moves none
+            return [DayUsage._make(row) for row in exact_rows(conn, partial(query, cost))]
 
     def hidden_over_budget(
         self,
@@ -428,35 +475,45 @@ class BillingQueries:
 
         A task's hidden tokens in the window are its counted tokens less its visible ones
         (`core.token_classes.hidden_tokens`); it belongs to the day of its first step in the
-        window.
+        window. Summed in SQL; when a sum passes 64 bits, each task's parts are put together
+        here instead (`store.exact_sums`).
         """
         e = s.events.c
         counted: Any = literal(0)
         for name in classes:
             counted = counted + class_column(s.events, name)
         visible: Any = case((e.visible, part_column(s.events, VISIBLE_PART)), else_=0)
+
+        def per_task(*sums: ColumnElement[Any]) -> Any:
+            return (
+                select(
+                    e.customer.label("customer"),
+                    func.min(e.occurred_at_us).label("started"),
+                    *sums,
+                )
+                .where(
+                    and_(
+                        self._usage_filter(s.events, start_us, end_us, as_of_us, customer),
+                        e.task.is_not(None),
+                    )
+                )
+                .group_by(e.customer, e.task)
+            )
+
         # The SQL twin of `token_classes.hidden_tokens` and `tokens_over_budget`.
         hidden = func.sum(counted) - (func.sum(visible) if VISIBLE_CLASS in classes else 0)
-        per_task = (
-            select(
-                e.customer.label("customer"),
-                func.min(e.occurred_at_us).label("started"),
-                hidden.label("hidden"),
-            )
-            .where(
-                and_(
-                    self._usage_filter(s.events, start_us, end_us, as_of_us, customer),
-                    e.task.is_not(None),
-                )
-            )
-            .group_by(e.customer, e.task)
-            .subquery()
-        )
-        day = _day(per_task.c.started, start_us)
-        over = case((per_task.c.hidden > budget, per_task.c.hidden - budget), else_=0)
-        query = select(per_task.c.customer, day, func.sum(over)).group_by(per_task.c.customer, day)
+        tasks = per_task(hidden.label("hidden")).subquery()
+        day = _day(tasks.c.started, start_us)
+        over = case((tasks.c.hidden > budget, tasks.c.hidden - budget), else_=0)
+        query = select(tasks.c.customer, day, func.sum(over)).group_by(tasks.c.customer, day)
         with self.engine.connect() as conn:
-            return [DayBudget(*row) for row in conn.execute(query)]
+            return plainly_or_in_parts(
+                conn,
+                lambda: [DayBudget(*row) for row in conn.execute(query)],
+                lambda: _over_budget_in_parts(
+                    conn, per_task, (counted, visible), classes, budget, start_us
+                ),
+            )
 
     def tasks_by_day(
         self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None

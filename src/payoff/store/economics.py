@@ -2,11 +2,13 @@
 
 Usage is summed in SQL by (customer, task, cost source, provider, model, batch, visible,
 day), the finest grain a scenario needs to re-price exactly per price table: a period of a
-million events comes back as a few rows per task, never as events.
+million events comes back as a few rows per task, never as events. Sums are exact, however
+large (`store.exact_sums`).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, case, func, select
@@ -15,7 +17,8 @@ from payoff.core.buckets import Bucket
 from payoff.core.periods import US_PER_DAY
 from payoff.core.token_classes import PART_COLUMNS
 from payoff.store import schema as s
-from payoff.store.costs import cost_columns
+from payoff.store.costs import CostColumns, cost_columns
+from payoff.store.exact_sums import COST_BOUND, TOKENS_BOUND, Sums, exact_rows
 from payoff.store.task_dates import alive_within
 from payoff.store.token_columns import part_column
 
@@ -37,17 +40,23 @@ class EconomicsQueries:
         """The period's usage (as received by `as_of_us`) summed into buckets."""
         e = s.events.c
         day = (e.occurred_at_us // US_PER_DAY).label("day")
-        with self.engine.connect() as conn:
-            costs = cost_columns(conn, as_of_us)  # as they were then: a recost moves none
+
+        def query(costs: CostColumns, sums: Sums) -> Any:
             source = costs.source.label("cost_source")
             keys = (e.customer, e.task, source, e.provider, e.model, e.batch, e.visible, day)
-            query = (
+            found = (
                 select(
                     *keys,
                     func.count(),
-                    *(func.sum(part_column(s.events, part)) for part in PART_COLUMNS),
-                    func.coalesce(func.sum(costs.cost), 0),
-                    func.coalesce(func.sum(costs.cost_visible), 0),
+                    *(
+                        column
+                        for part in PART_COLUMNS
+                        for column in sums.sum(
+                            part_column(s.events, part), TOKENS_BOUND, default=None
+                        )
+                    ),
+                    *sums.sum(costs.cost, COST_BOUND),
+                    *sums.sum(costs.cost_visible, COST_BOUND),
                     func.sum(case((costs.cost.is_(None), 1), else_=0)),
                 )
                 .where(
@@ -59,9 +68,11 @@ class EconomicsQueries:
                 # A fixed order: the same ledger gives the same buckets, whatever the plan.
                 .order_by(*keys)
             )
-            if customer is not None:
-                query = query.where(e.customer == customer)
-            return [_bucket(row) for row in conn.execute(query)]
+            return found if customer is None else found.where(e.customer == customer)
+
+        with self.engine.connect() as conn:
+            costs = cost_columns(conn, as_of_us)  # as they were then: a recost moves none
+            return [_bucket(row) for row in exact_rows(conn, partial(query, costs))]
 
     def task_rows(self, start_us: int, end_us: int, customer: str | None = None) -> list[TaskRow]:
         """Tasks alive in the period (`core.statuses.alive_within`): started (or, with no start

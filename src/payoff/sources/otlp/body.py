@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from payoff.core.errors import Unreadable, Unsupported
+from payoff.nesting import too_deep, too_deep_reason
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -55,10 +56,14 @@ def _parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
 
 
 def _parse_json(body: bytes) -> ExportTraceServiceRequest:
+    if too_deep(body):
+        raise OtlpError(f"the body {too_deep_reason()}")
     try:
         document = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise OtlpError(f"the body is not valid JSON ({exc})") from None
+    except RecursionError:  # measured above; a last line of defence
+        raise OtlpError(f"the body {too_deep_reason()}") from None
     if not isinstance(document, dict):
         raise OtlpError(
             f"an OTLP JSON trace export is an object with `resourceSpans`, "
@@ -69,8 +74,10 @@ def _parse_json(body: bytes) -> ExportTraceServiceRequest:
     try:
         # Unknown fields are ignored, as the OTLP specification asks of receivers.
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, RecursionError) as exc:
+    except json_format.ParseError as exc:
         raise OtlpError(f"the body is not an OTLP JSON trace export: {exc}") from None
+    except RecursionError:
+        raise OtlpError(f"the body {too_deep_reason()}") from None
     return request
 
 

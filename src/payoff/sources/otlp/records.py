@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from payoff.core.tokens import MAX_TOKENS
 from payoff.records import COST as COST_SYNTAX
-from payoff.records import MAX_TOKENS
 from payoff.sources.otlp import conventions as c
 from payoff.sources.otlp.spans import (
     BAD_VALUE,
