@@ -220,6 +220,13 @@ Record = UsageRecord | TaskRecord | OutcomeRecord | AttestationRecord
 
 _usage_decoder = msgspec.json.Decoder(UsageRecord)
 _any_decoder = msgspec.json.Decoder(Record)
+
+
+class _Kind(msgspec.Struct):
+    record: Any = "usage"
+
+
+_kind_decoder = msgspec.json.Decoder(_Kind)
 _encoder = msgspec.json.Encoder()
 _FIELD_IN_MESSAGE = re.compile(r" - at `\$\.?([^`]*)`$")
 
@@ -243,7 +250,10 @@ def decode_record(data: bytes | str, line: int | None = None) -> Record:
     try:
         return _usage_decoder.decode(data)
     except msgspec.ValidationError as exc:
-        if not str(exc).endswith("at `$.record`"):
+        # Usage records are most lines, so they are tried first. The decoder stops at the
+        # first field a usage record lacks, which may come before `record` (JSON objects
+        # are unordered): the error stands only if the line is a usage record after all.
+        if not str(exc).endswith("at `$.record`") and _kind_of(data) == "usage":
             raise _record_error(exc, line) from None
     except msgspec.DecodeError as exc:
         raise RecordError(f"not valid JSON ({exc})", line=line) from None
@@ -251,6 +261,14 @@ def decode_record(data: bytes | str, line: int | None = None) -> Record:
         return _any_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _record_error(exc, line) from None
+
+
+def _kind_of(data: bytes | str) -> object:
+    """The line's `record` field (usage when absent), reading nothing else."""
+    try:
+        return _kind_decoder.decode(data).record
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return "usage"
 
 
 def record_from_dict(obj: dict[str, Any]) -> Record:
