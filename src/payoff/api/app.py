@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 
 from payoff import __version__
 from payoff.api import billing, docs_page, keys, reads, records
 from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
-from payoff.api.errors import payoff_error_response
+from payoff.api.errors import payoff_error_response, validation_error_response
 from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, BodyLimit
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
@@ -59,6 +60,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     app.state.config = config
     app.add_exception_handler(PayoffError, payoff_error_response)
+    app.add_exception_handler(RequestValidationError, validation_error_response)
 
     @app.get("/healthz", summary="Liveness: no key needed")
     def healthz() -> dict[str, str]:
