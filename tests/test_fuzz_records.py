@@ -123,13 +123,17 @@ def ingest_stream(folder: Path, lines: list[Line]) -> list[str]:
     return problems
 
 
+def _examples(required: str | None) -> int:
+    return size("FUZZ_EXAMPLES" if required is None else "FUZZ_KNOWN_EXAMPLES")
+
+
 def _fuzz_ingest(folder: Path, tally: Tally, kinds: tuple[str, ...], required: str | None) -> None:
     def minimal(lines: list[Line]) -> tuple[list[str], str]:
         lines, problems = smallest(lines, lambda some: ingest_stream(folder, some))
         return problems, reproducer(lines)
 
     @given(streams(kinds, required=required))
-    @fuzz_settings(size("FUZZ_EXAMPLES"))
+    @fuzz_settings(_examples(required))
     def run(lines: list[Line]) -> None:
         tally.example(len(lines), ingest_stream(folder, lines), lambda: minimal(lines))
 
@@ -268,7 +272,7 @@ def _fuzz_api(
     api: tuple[TestClient, Keys, Path], tally: Tally, kinds: tuple[str, ...], required: str | None
 ) -> None:
     @given(streams(kinds, required=required), st.data())
-    @fuzz_settings(size("FUZZ_EXAMPLES"))
+    @fuzz_settings(_examples(required))
     def run(lines: list[Line], data: st.DataObject) -> None:
         sizes = _requests(data, lines)
         arrays = [data.draw(st.booleans(), label="as a JSON array") for _ in sizes]
