@@ -54,7 +54,8 @@ class CrashTally:
     kills: int = 0
     records: int = 0
     acknowledged_checks: int = 0
-    """Acknowledged records looked for after a kill (one record counts once per kill)."""
+    """Acknowledged records looked for after a kill: for serve, each record once per kill;
+    for ingest, the records committed by the killed runs (the most seen after a kill)."""
     lost: int = 0
     partial: int = 0
     doubled: int = 0
@@ -156,9 +157,13 @@ def _clean(counts: dict[str, int]) -> bool:
 
 
 def _check_whole_batches(tally: CrashTally, stored: list[Key], keys: list[Key]) -> None:
-    """What a killed run left is the file's first k batches, whole: nothing half-written."""
+    """What a killed run left is the file's first k batches, whole: nothing half-written,
+    and nothing that an earlier run committed is gone (*lost*)."""
     count = len(stored)
-    tally.acknowledged_checks += count
+    if count < tally.acknowledged_checks:
+        tally.lost += tally.acknowledged_checks - count
+        tally.problem(f"after kill {tally.kills}: {count} records stored, fewer than before")
+    tally.acknowledged_checks = max(count, tally.acknowledged_checks)
     whole = count == len(keys) or count % BATCH_RECORDS == 0
     if not whole or set(stored) != set(keys[:count]):
         tally.partial += 1
