@@ -35,8 +35,10 @@ RESULTS = os.environ.get("PAYOFF_RELIABILITY_RESULTS")
 SIZES = {
     # name: (bounded, long); PAYOFF_<NAME> overrides either.
     "CRASH_INGEST_KILLS": (3, 40),
-    "CRASH_INGEST_RECORDS": (10_500, 45_000),
+    "CRASH_INGEST_RECORDS": (10_500, 30_000),
     "CRASH_SERVE_KILLS": (2, 25),
+    "CRASH_WORKERS_KILLS": (1, 5),
+    "ADMIN_LOAD_SECONDS": (2, 20),
     "FUZZ_EXAMPLES": (25, 1_000),
     "FUZZ_KNOWN_EXAMPLES": (25, 150),
     "HOSTILE_BODY_EXAMPLES": (25, 400),

@@ -120,7 +120,8 @@ def test_serve_killed_under_load_loses_no_acknowledged_record(tmp_path: Path) ->
 def test_a_killed_multi_worker_server_leaves_no_worker_behind(tmp_path: Path) -> None:
     seed = seed_from_env()
     print(f"PAYOFF_CRASH_SEED={seed}")
-    tally = crash_serve(tmp_path, seed, 1, workers=2, clients=1, max_tasks=5)
+    kills = size("CRASH_WORKERS_KILLS")
+    tally = crash_serve(tmp_path, seed, kills, workers=2, clients=1, max_tasks=5)
     _report(tally, WORKERS_GUARANTEE, "orphan_workers")
 
 
@@ -128,7 +129,8 @@ def test_a_killed_multi_worker_server_leaves_no_worker_behind(tmp_path: Path) ->
 def test_admin_writes_while_records_flow_in_are_never_answered_5xx(tmp_path: Path) -> None:
     seed = seed_from_env()
     print(f"PAYOFF_CRASH_SEED={seed}")
-    tally = crash_serve(tmp_path, seed, 0, admin_writers=1, clients=2, load_seconds=2.0)
+    seconds = size("ADMIN_LOAD_SECONDS")
+    tally = crash_serve(tmp_path, seed, 0, admin_writers=1, clients=2, load_seconds=seconds)
     assert tally.admin_writes > 0
     tally.target += ", admin writes"
     _report(tally, ADMIN_GUARANTEE, "admin_writes_under_load")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
@@ -42,6 +43,7 @@ from payoff.service.ingest import BATCH_RECORDS
 from payoff.service.tasks import task_with_steps
 from payoff.store import open_store
 from reliability import KNOWN_BROKEN, Tally, known_kinds_marks, size
+from stream_model import ANY_FIELD, Intent, Malformed
 
 # The HTTP half runs the app with its writer thread; each example is a few requests.
 pytestmark = pytest.mark.slow
@@ -194,24 +196,40 @@ class Request(NamedTuple):
     body: bytes
     count: int
     """Lines of the stream in it."""
-    read: bool
-    """Whether the body reads as records (else it is refused whole, 400)."""
+    items: list[Intent] | None
+    """What the server reads in it, item by item; None: the body is refused whole (400)."""
 
 
-def _requests_of(sent: list[bytes], sizes: list[int], arrays: list[bool]) -> list[Request]:
+def _requests_of(
+    lines: list[Line], sent: list[bytes], sizes: list[int], arrays: list[bool]
+) -> list[Request]:
     """The lines as requests of `sizes` lines: a JSON array where `arrays` says so and every
-    line is JSON, else JSON Lines. A JSON Lines body whose first line starts with `[` is read
-    as a JSON array (as documented), which these lines do not make: it is refused whole."""
+    line is JSON, else JSON Lines."""
     requests, start = [], 0
     for count, as_array in zip(sizes, arrays, strict=True):
-        part = sent[start : start + count]
+        part, intents = sent[start : start + count], [i for _, i in lines[start : start + count]]
         start += count
         if as_array and all(map(_is_json, part)):
-            requests.append(Request(b"[" + b",".join(part) + b"]", count, True))
+            requests.append(Request(b"[" + b",".join(part) + b"]", count, intents))
+            continue
+        body = b"".join(line + b"\n" for line in part)
+        if body.lstrip().startswith(b"["):
+            # Documented: a body starting with `[` is one JSON array. Here the first line
+            # is an array, not a record: the body is refused, or its items are refused.
+            items = _array_items(body)
+            refused = Malformed("not_an_object", ANY_FIELD)
+            requests.append(Request(body, count, None if items is None else [refused] * items))
         else:
-            body = b"".join(line + b"\n" for line in part)
-            requests.append(Request(body, count, not body.lstrip().startswith(b"[")))
+            requests.append(Request(body, count, intents))
     return requests
+
+
+def _array_items(body: bytes) -> int | None:
+    """How many items a body holds as a JSON array; None when it is not one."""
+    try:
+        return len(msgspec.json.decode(body, type=list[msgspec.Raw]))
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 def post_stream(
@@ -220,22 +238,18 @@ def post_stream(
     """The stream sent as requests (_requests_of); the problems found."""
     client, keys, db = api
     prefix = nonce()
-    requests = _requests_of(render(lines, prefix), sizes, arrays)
-    intents, start = [], 0
-    for request in requests:
-        if request.read:
-            intents.append([intent for _, intent in lines[start : start + request.count]])
-        start += request.count
+    requests = _requests_of(lines, render(lines, prefix), sizes, arrays)
+    read = [request.items for request in requests if request.items is not None]
     expected, model = expected_answers(
-        [i for part in intents for i in part], [len(part) for part in intents], over_http=True
+        [i for items in read for i in items], [len(items) for items in read], over_http=True
     )
     problems: list[str] = []
     for number, request in enumerate(requests):
         response = client.post("/v1/events", content=request.body, headers=keys.header(keys.ingest))
-        if response.status_code != (200 if request.read else 400):
+        if response.status_code != (400 if request.items is None else 200):
             problems.append(f"request {number}: {response.status_code} {response.text[:500]}")
-        elif request.read:
-            want, expected = expected[: request.count], expected[request.count :]
+        elif request.items is not None:
+            want, expected = expected[: len(request.items)], expected[len(request.items) :]
             problems += _check_answer(f"request {number}", response.json(), want)
     problems += check_ledger(db, prefix, model)
     problems += check_read_back(db, prefix, model, lambda t: _read_task(client, keys, t))
