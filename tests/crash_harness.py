@@ -75,7 +75,7 @@ class CrashTally:
             self.problems.append(text)
 
     def figures(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "problems"}
+        return {k: v for k, v in asdict(self).items() if k not in ("problems", "target")}
 
 
 def write_jsonl(path: Path, records: list[Record]) -> None:

@@ -101,6 +101,8 @@ def known_kinds_marks(kinds: tuple[str, ...]) -> list[Any]:
 # -- wrong results, counted or raised -----------------------------------------------------
 
 MAX_REPRODUCERS = 5
+SHOWN = 2
+"""Distinct problems of a check shown in the markdown page (the results file keeps more)."""
 
 
 @dataclass
@@ -173,6 +175,7 @@ def record(
         "figures": figures,
         "problems": problems[:MAX_REPRODUCERS],
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
     }
     with open(RESULTS, "a", encoding="utf-8") as results:
         results.write(json.dumps(line) + "\n")
@@ -192,16 +195,29 @@ def _commit() -> str:
 
 
 def _figures(figures: dict[str, Any]) -> str:
-    return ", ".join(f"{name} {value:,}" if isinstance(value, int) else f"{name} {value}"
-                     for name, value in figures.items())  # fmt: skip
+    def shown(name: str, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and name != "seed":
+            return f"{name} {value:,}"
+        return f"{name} {value}"
+
+    return ", ".join(shown(name, value) for name, value in figures.items())
+
+
+def _distinct(problems: list[str]) -> list[str]:
+    """Each problem once, with how many times it came."""
+    counts: dict[str, int] = {}
+    for problem in problems:
+        counts[problem] = counts.get(problem, 0) + 1
+    return [p if n == 1 else f"{p} (x{n})" for p, n in counts.items()]
 
 
 def table(lines: list[dict[str, Any]]) -> str:
     """The results as a markdown page: a table of every check, then the problems found."""
+    first = lines[0] if lines else {}
     out = [
         "# Reliability results",
         "",
-        f"`make reliability` at {_commit()}, {lines[0]['at'] if lines else 'no results'}.",
+        f"`make reliability` at {first.get('commit', _commit())}, {first.get('at', 'no results')}.",
         "Generated from the long form's results file; docs/RELIABILITY.md quotes it.",
         "",
         "| check | guarantee | result | figures |",
@@ -209,7 +225,9 @@ def table(lines: list[dict[str, Any]]) -> str:
     ]
     for line in lines:
         failed = bool(line["problems"]) or line["figures"].get("wrong", 0) > 0
-        result = "**fails**" if failed else "holds"
+        result = "holds" if not failed else "**fails**"
+        if failed and line["known_broken"]:
+            result += " (known)"
         out.append(
             f"| {line['check']} | {line['guarantee']} | {result} | {_figures(line['figures'])} |"
         )
@@ -218,7 +236,7 @@ def table(lines: list[dict[str, Any]]) -> str:
         out += ["", "## What failed, with reproducers", ""]
         for line in found:
             out += [f"### {line['check']}", "", "```"]
-            out += [problem[:2000] for problem in line["problems"]]
+            out += [problem[:1500] for problem in _distinct(line["problems"])[:SHOWN]]
             out += ["```", ""]
     return "\n".join(out).rstrip() + "\n"
 
