@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +31,11 @@ from api_support import Keys, LiveServer, live_server, prepare_ledger, usage
 from crash_harness import descendants
 from reliability import LONG, known_broken, record, size
 
-pytestmark = pytest.mark.slow
+# A live server, measured through Linux's /proc.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform != "linux", reason="reads memory figures from /proc"),
+]
 
 MIB = 1024 * 1024
 CONNECTIONS = 48
