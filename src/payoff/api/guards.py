@@ -2,12 +2,12 @@
 
 RequestGuard: FastAPI reads and parses a body before any dependency (the key check
 included) runs, so without this guard a request with no key could make the server hold
-gigabytes. Here a request's key is checked before its body is read (the key's scope is
-checked later, by the route); then its body is read up to the limit of its path (413
-beyond it: at once from a Content-Length, else as soon as the bytes counted pass it) and
-within the body timeout (408), and handed to the app whole. The body of a request whose key
-is refused is never kept: it is drained within the same bounds (each chunk dropped as it
-arrives), then answered 401, so that the client, still sending, reads the answer; a
+gigabytes. Here a request's key is checked before its body is read, and so is the scope
+its route needs; then its body is read up to the limit of its path (413 beyond it: at once
+from a Content-Length, else as soon as the bytes counted pass it) and within the body
+timeout (408), and handed to the app whole. The body of a request whose key is refused is
+never kept: it is drained within the same bounds (each chunk dropped as it arrives), then
+answered 401 (403 for a scope), so that the client, still sending, reads the answer; a
 refusal that leaves a body unread closes the connection. A middleware answers by itself:
 it runs outside the app's exception handlers, so it draws the answer from the error's type
 as they do.
@@ -98,11 +98,13 @@ class RequestGuard:
         self,
         app: ASGIApp,
         authenticate: Callable[[str], Principal],
+        authorize: Callable[[Scope, Principal], None],
         limit_for: Callable[[str], int],
         body_timeout_s: float,
     ) -> None:
         self.app = app
         self.authenticate = authenticate
+        self.authorize = authorize
         self.limit_for = limit_for
         self.body_timeout_s = body_timeout_s
 
@@ -143,6 +145,7 @@ class RequestGuard:
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         try:
             principal = self.authenticate(authorization)
+            self.authorize(scope, principal)
         except PayoffError as refused:
             # The body is not kept, but drained within the same bounds of size and time,
             # so that a client still sending it reads the answer, not a reset connection.
