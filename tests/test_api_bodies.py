@@ -107,6 +107,7 @@ def test_a_body_that_does_not_arrive_in_time_is_408_and_closes_the_connection() 
     guard = RequestGuard(
         app,
         authenticate=lambda header: Principal("k1", "ingest"),
+        authorize=lambda scope, caller: None,
         limit_for=lambda path: 1024,
         body_timeout_s=0.2,
     )
