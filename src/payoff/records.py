@@ -330,15 +330,31 @@ def decode_record(data: bytes | str, line: int | None = None) -> Record:
         raise RecordError(f"longer than the {MAX_RECORD_BYTES:,} bytes a record may be", line=line)
     if too_deep(raw):
         raise RecordError(too_deep_reason(), field=deep_field(raw), line=line)
-    record = _decoded(raw, line)
+    try:
+        record = _decoded(raw, line)
+    except RecordError:
+        # A key given twice is the fault to name, whatever its last value made wrong.
+        repeated = _repeated_in_refused(raw)
+        if repeated is not None:
+            raise _given_twice(repeated, line) from None
+        raise
     repeated = _repeated_key(raw, record)
     if repeated is not None:
-        raise RecordError(
-            "given twice in one object (which one counts would be a guess)",
-            field=repeated,
-            line=line,
-        )
+        raise _given_twice(repeated, line)
     return record
+
+
+def _given_twice(field: str, line: int | None) -> RecordError:
+    return RecordError(
+        "given twice in one object (which one counts would be a guess)", field=field, line=line
+    )
+
+
+def _repeated_in_refused(raw: bytes) -> str | None:
+    try:
+        return _first_repeated_key(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None  # not an object at the top: its refusal stands as it is
 
 
 def _decoded(raw: bytes, line: int | None) -> Record:
