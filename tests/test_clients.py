@@ -113,27 +113,10 @@ CONVERSATION_OPEN = (
     "open); once an inactivity window closes such tasks, start the harness's payoff serve "
     "with a short one and read the task after it"
 )
-VERCEL_BUCKETS = (
-    "the AI SDK sends cache reads and reasoning only as ai.usage.cachedInputTokens / "
-    "ai.usage.inputTokenDetails.cacheReadTokens and ai.usage.reasoningTokens / "
-    "ai.usage.outputTokenDetails.reasoningTokens (not read), and the provider as "
-    "gen_ai.system = 'openai.responses', recorded as is (priced by genai-prices' match on the "
-    "model alone; price overrides for openai do not apply)"
-)
-VERCEL_TASK = (
-    "the AI SDK's run is an `ai.generateText` root span (no gen_ai.operation.name), its tool "
-    "an `ai.toolCall` span, its task type ai.telemetry.metadata.payoff.task_type: no task "
-    "is closed, no tool step made, no type and no visible step inferred"
-)
-VERCEL_CUSTOMER = "ai.telemetry.metadata.payoff.customer is not read: every span is refused"
 OPENAI_V2_BUCKETS = (
     "client side: opentelemetry-instrumentation-openai-v2 2.4b0 sends only "
     "gen_ai.usage.input_tokens/output_tokens (no cache read, no reasoning) in either semconv "
     "mode; the receiver cannot recover them"
-)
-OPENLLMETRY_LEGACY_REASONING = (
-    "OpenLLMetry <= 0.47 sends reasoning as llm.usage.reasoning_tokens, not read (beside "
-    "gen_ai.usage.prompt_tokens, completion_tokens, cache_read_input_tokens, which are)"
 )
 LITELLM_BUCKETS = (
     "client side: LiteLLM's otel callback sends gen_ai.usage.input_tokens/output_tokens, "
@@ -148,7 +131,6 @@ LITELLM_SPLIT = (
 
 XFAIL_STEPS = {
     "openai-v2": OPENAI_V2_BUCKETS,
-    "openllmetry-legacy": OPENLLMETRY_LEGACY_REASONING,
     "genai-anthropic": ANTHROPIC_TWICE,
     "openllmetry-anthropic": ANTHROPIC_TWICE,
     "litellm": f"{LITELLM_SPLIT}; {LITELLM_BUCKETS}",
@@ -157,16 +139,10 @@ XFAIL_TASK = {
     "genai-anthropic": ANTHROPIC_TWICE,
     "openllmetry-anthropic": ANTHROPIC_TWICE,
     "pydantic-ai": CONVERSATION_OPEN,
-    "vercel-ai": VERCEL_TASK,
     "litellm": LITELLM_SPLIT,
 }
-XFAIL_TOKENS_AND_COST = {
-    **XFAIL_STEPS,
-    "openllmetry-legacy": f"{OPENLLMETRY_LEGACY_REASONING} (the visible step counts it)",
-}
-XFAIL_OWN_CUSTOMER = {
-    "vercel-ai": VERCEL_CUSTOMER,
-}
+XFAIL_TOKENS_AND_COST = XFAIL_STEPS
+XFAIL_OWN_CUSTOMER: dict[str, str] = {}
 
 
 def clients(xfails: dict[str, str], chosen: list[Client] | None = None) -> list[Any]:

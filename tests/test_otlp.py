@@ -285,6 +285,18 @@ ATTRIBUTE_SETS = {
         "gen_ai.usage.reasoning_tokens": 600,
         "gen_ai.prompt.0.content": "my secret prompt",
     },
+    "openllmetry-0.47": {
+        "llm.request.type": "chat",
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "o3",
+        "gen_ai.response.model": "o3-2025-04-16",
+        "gen_ai.usage.prompt_tokens": 5000,
+        "gen_ai.usage.cache_read_input_tokens": 3000,
+        "gen_ai.usage.cache_creation_input_tokens": 500,
+        "gen_ai.usage.completion_tokens": 900,
+        "llm.usage.reasoning_tokens": 600,
+        "llm.usage.total_tokens": 5900,
+    },
     "openinference": {
         "openinference.span.kind": "LLM",
         "llm.provider": "openai",
@@ -1017,6 +1029,25 @@ def test_the_ai_sdk_names_its_buckets_provider_customer_and_task_type() -> None:
     assert tool_step.attributes is not None and tool_step.attributes["gen_ai.tool.name"] == "lookup"
     [task] = tasks(conversion)
     assert (task.customer, task.status) == ("northwind", "completed")
+
+
+def test_the_ai_sdk_metadata_under_payoff_names_customer_and_task_type() -> None:
+    """`metadata: {"payoff.customer": ..., "payoff.task_type": ...}` as payoff's own names."""
+    recorder = Recorder({"payoff.customer": "resource-default"})
+    metadata = {
+        "ai.telemetry.metadata.payoff.customer": "globex",
+        "ai.telemetry.metadata.payoff.task_type": "support.ticket",
+    }
+    run = {"ai.operationId": "ai.generateText", "ai.telemetry.functionId": "support", **metadata}
+    root = recorder.start("ai.generateText", run)
+    step = {k: v for k, v in AI_SDK_STEP.items() if "metadata" not in k}
+    recorder.step("ai.generateText.doGenerate", {**step, **metadata}, root, 1_000)
+    end(root, 1_500)
+    conversion = recorder.convert()
+    [call] = usage(conversion)
+    assert (call.customer, call.task_type) == ("globex", "support.ticket")
+    [task] = tasks(conversion)
+    assert (task.customer, task.type, task.status) == ("globex", "support.ticket", "completed")
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,9 @@ Sources, read at these paths (docs/otlp.md has the same table for users):
 - OpenLLMetry (legacy names): traceloop/openllmetry
   `packages/opentelemetry-semantic-conventions-ai/opentelemetry/semconv_ai/__init__.py`
   (`gen_ai.usage.prompt_tokens`, `gen_ai.usage.cache_read_input_tokens`,
-  `gen_ai.usage.cache_creation_input_tokens`, `gen_ai.usage.reasoning_tokens`).
+  `gen_ai.usage.cache_creation_input_tokens`, `gen_ai.usage.reasoning_tokens`; releases up
+  to 0.47 sent reasoning as `llm.usage.reasoning_tokens`, `LLM_USAGE_REASONING_TOKENS` of
+  opentelemetry-semantic-conventions-ai 0.4).
 - OpenInference: Arize-ai/openinference
   `python/openinference-semantic-conventions/src/openinference/semconv/trace/__init__.py`
   (`llm.token_count.*`, `openinference.span.kind` AGENT/TOOL/LLM/CHAIN, `user.id`,
@@ -22,10 +24,12 @@ Sources, read at these paths (docs/otlp.md has the same table for users):
   `pydantic_ai_slim/pydantic_ai/capabilities/instrumentation.py` (`invoke_agent` spans with
   `gen_ai.conversation.id`, a fresh UUID7 per run unless the history carries one).
 - Vercel AI SDK: vercel/ai `packages/ai/src/telemetry/get-base-telemetry-attributes.ts`
-  (`ai.telemetry.metadata.<key>`, `ai.model.provider`), `packages/otel/src/legacy-open-telemetry.ts`
-  (`ai.generateText` / `ai.streamText` runs, `ai.generateText.doGenerate` /
-  `ai.streamText.doStream` model calls carrying `gen_ai.system` = the provider id, `ai.toolCall`
-  tool spans, `ai.usage.inputTokenDetails.cacheReadTokens` / `.cacheWriteTokens`,
+  (`ai.telemetry.metadata.<key>`: payoff reads its own names under it, `payoff.customer`
+  and `payoff.task_type`, and the bare `customer` and `task_type`; `ai.model.provider`),
+  `packages/otel/src/legacy-open-telemetry.ts` (`ai.generateText` / `ai.streamText` runs,
+  `ai.generateText.doGenerate` / `ai.streamText.doStream` model calls carrying
+  `gen_ai.system` = the provider id, `ai.toolCall` tool spans,
+  `ai.usage.inputTokenDetails.cacheReadTokens` / `.cacheWriteTokens`,
   `ai.usage.outputTokenDetails.reasoningTokens`, `ai.usage.cachedInputTokens`,
   `ai.usage.reasoningTokens`) and `packages/otel/src/assemble-operation-name.ts`
   (`ai.operationId`, `ai.telemetry.functionId`); provider ids from each provider package's
@@ -75,11 +79,16 @@ CONVERSATIONS = ("gen_ai.conversation.id", "session.id")
 REQUEST_MODEL = "gen_ai.request.model"
 CUSTOMERS = (
     "payoff.customer",
+    "ai.telemetry.metadata.payoff.customer",
     "ai.telemetry.metadata.customer",
     "enduser.id",
     "user.id",
 )
-TASK_TYPES = ("payoff.task_type", "ai.telemetry.metadata.task_type")
+TASK_TYPES = (
+    "payoff.task_type",
+    "ai.telemetry.metadata.payoff.task_type",
+    "ai.telemetry.metadata.task_type",
+)
 VISIBLE = "payoff.visible"
 """Said of one step: the application knows which call the user reads."""
 AI_SDK_VISIBLE = "ai.telemetry.metadata.visible"
@@ -121,6 +130,7 @@ REASONING_KEYS = (
     "gen_ai.usage.reasoning.output_tokens",
     "gen_ai.usage.reasoning_tokens",
     "gen_ai.usage.details.reasoning_tokens",
+    "llm.usage.reasoning_tokens",
     "llm.token_count.completion_details.reasoning",
     "ai.usage.outputTokenDetails.reasoningTokens",
     "ai.usage.reasoningTokens",
