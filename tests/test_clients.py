@@ -102,12 +102,6 @@ CLIENTS = {
 
 # -- why a client's truth does not arrive today ------------------------------------------------
 
-ANTHROPIC_TWICE = (
-    "anthropic>=2.14 traces itself: beside the instrumentation's chat span it emits an "
-    "`anthropic.messages.create` span (scope com.anthropic.sdk.python) with the same "
-    "gen_ai.usage.* and gen_ai.response.id, so every call is billed twice (unless "
-    "ANTHROPIC_OPEN_TELEMETRY=false)"
-)
 CONVERSATION_OPEN = (
     "pydantic-ai sets gen_ai.conversation.id on every span: the task never closes (status "
     "open); once an inactivity window closes such tasks, start the harness's payoff serve "
@@ -131,13 +125,9 @@ LITELLM_SPLIT = (
 
 XFAIL_STEPS = {
     "openai-v2": OPENAI_V2_BUCKETS,
-    "genai-anthropic": ANTHROPIC_TWICE,
-    "openllmetry-anthropic": ANTHROPIC_TWICE,
     "litellm": f"{LITELLM_SPLIT}; {LITELLM_BUCKETS}",
 }
 XFAIL_TASK = {
-    "genai-anthropic": ANTHROPIC_TWICE,
-    "openllmetry-anthropic": ANTHROPIC_TWICE,
     "pydantic-ai": CONVERSATION_OPEN,
     "litellm": LITELLM_SPLIT,
 }

@@ -1148,3 +1148,68 @@ def test_a_model_call_without_usage_is_an_unpriced_step_and_stays_the_answer(
     assert (report.accepted, report.unpriced) == (3, 1)
     [task] = store.tasks()
     assert (task.unpriced_steps, task.tokens_visible) == (1, 0)
+
+
+# -- one call traced twice ------------------------------------------------------------------
+
+CLAUDE_CALL = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "anthropic",
+    "gen_ai.request.model": "claude-sonnet-4-6",
+    "gen_ai.response.id": "msg_plan",
+    "gen_ai.usage.input_tokens": 1_907,
+    "gen_ai.usage.cache_write.input_tokens": 1_893,
+    "gen_ai.usage.output_tokens": 412,
+}
+CLAUDE_SDK_CALL = {**CLAUDE_CALL, "gen_ai.usage.cache_read.input_tokens": 0}
+"""The anthropic SDK's own span of the same call: one bucket more (a zero it reports)."""
+
+
+@pytest.mark.parametrize("shape", ["nested", "siblings"])
+def test_one_call_traced_by_the_sdk_and_an_instrumentation_is_billed_once(
+    store: Store, shape: str
+) -> None:
+    """anthropic >= 2.14 traces each call itself: below the instrumentation's span of it
+    (opentelemetry-instrumentation-genai-anthropic) or beside it (OpenLLMetry)."""
+    recorder = Recorder()
+    root = recorder.start("invoke_agent support", AGENT)
+    plan = recorder.start("chat claude-sonnet-4-6", CLAUDE_CALL, root, 0)
+    sdk_parent = plan if shape == "nested" else root
+    sdk = recorder.step("anthropic.messages.create", CLAUDE_SDK_CALL, sdk_parent, 900)
+    end(plan, 1_000)
+    answer = {**CLAUDE_CALL, "gen_ai.response.id": "msg_answer", "gen_ai.usage.output_tokens": 90}
+    last = recorder.step("chat claude-sonnet-4-6", answer, root, 2_000)
+    recorder.step("anthropic.messages.create", answer, root if shape == "siblings" else last, 1_900)
+    end(root, 2_500)
+    spans = list(recorder.exporter.get_finished_spans())
+    conversion = recorder.convert(spans)
+    steps = usage(conversion)
+    assert len(steps) == 2 and conversion.ignored == 2
+    # The span reporting more buckets is kept; on a tie, the lowest span id.
+    first, second = (record.id.rsplit("-", 1)[1] for record in steps)
+    assert first == hex_id(sdk)
+    assert second == min(hex_id(span) for span in spans if span.name != "invoke_agent support"
+                         and span.attributes["gen_ai.response.id"] == "msg_answer")  # fmt: skip
+    assert [record.visible for record in steps] == [False, True]
+    # Whatever the order of the spans in the export, the same spans are kept.
+    assert usage(recorder.convert(spans[::-1])) == steps
+    ingest(store, conversion.records)
+    [task] = store.tasks()
+    assert (task.steps, task.tokens_total) == (2, 1_907 + 412 + 1_907 + 90)
+
+
+def test_calls_traced_twice_are_told_apart_by_trace_provider_and_response_id() -> None:
+    recorder = Recorder()
+    root = recorder.start("invoke_agent support", AGENT)
+    recorder.step("chat", CLAUDE_CALL, root, 1_000)
+    other_provider = {**CLAUDE_CALL, "gen_ai.provider.name": "aws.bedrock"}
+    recorder.step("chat", other_provider, root, 1_100)
+    recorder.step("chat", {**CLAUDE_CALL, "gen_ai.response.id": "msg_other"}, root, 1_200)
+    no_id = {k: v for k, v in CLAUDE_CALL.items() if k != "gen_ai.response.id"}
+    recorder.step("chat", no_id, root, 1_300)
+    recorder.step("chat", no_id, root, 1_400)
+    end(root, 1_500)
+    other_trace = recorder.start("invoke_agent support", AGENT)
+    recorder.step("chat", CLAUDE_CALL, other_trace, 2_000)
+    end(other_trace, 2_500)
+    assert len(usage(recorder.convert())) == 6

@@ -135,9 +135,14 @@ REASONING_KEYS = (
     "ai.usage.outputTokenDetails.reasoningTokens",
     "ai.usage.reasoningTokens",
 )
-USAGE_KEYS = frozenset(
-    INPUT_KEYS + OUTPUT_KEYS + CACHE_READ_KEYS + CACHE_WRITE_KEYS + REASONING_KEYS
-)
+BUCKETS = (INPUT_KEYS, CACHE_READ_KEYS, CACHE_WRITE_KEYS, OUTPUT_KEYS, REASONING_KEYS)
+"""Each bucket's spellings: what a span reports is counted bucket by bucket."""
+USAGE_KEYS = frozenset(key for keys in BUCKETS for key in keys)
+
+RESPONSE_ID = "gen_ai.response.id"
+"""The provider's id of one response: two model-call spans of a trace with the same id (and
+the same provider) are one call seen twice, as when the anthropic SDK traces a call beside an
+instrumentation that traces it too."""
 
 # Who is billed for the call comes before what model family it is: Claude on Bedrock names
 # `aws` as OpenInference's llm.provider and `anthropic` as its llm.system.
@@ -160,6 +165,7 @@ WANTED_KEYS = frozenset(
         VISIBLE,
         AI_SDK_VISIBLE,
         COST,
+        RESPONSE_ID,
         *AGENT_NAMES,
         *TOOL_NAMES,
         *CONVERSATIONS,
