@@ -5,7 +5,9 @@ Every client in `CLIENTS` runs a small agent (tests/clients/) against the fake p
 loopback, as an application would; the tests then read the ledger over the HTTP API and
 check what the provider said against what was recorded: each model call's buckets, one task
 per agent run with its type and status, its visible and hidden tokens and its cost. The
-table "Tested clients" in docs/otlp.md is the summary of these tests.
+table "Tested clients" in docs/otlp.md is the summary of these tests. The server runs with a
+short `--idle-timeout` (IDLE_TIMEOUT_S): a run that is a conversation (pydantic-ai's) closes
+once it goes quiet, and its test reads the ledger after that.
 
 Where a client's truth does not arrive today, the test still asserts the true values and is
 marked `xfail(strict=True)` with the cause (the attribute names the client sends): it turns
@@ -21,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +51,13 @@ RUN_TIMEOUT_S = 180
 PARALLEL_RUNS = 3
 """Agents running at once: on 2 cores, 3 keep them busy while each waits on its imports."""
 
+IDLE_TIMEOUT_S = 5
+"""The harness's `payoff serve --idle-timeout`: short, so that a conversation task closes
+while its test waits, yet long beside one agent run, whose spans all leave within a second."""
+CLOSE_WAIT_S = 4 * IDLE_TIMEOUT_S
+"""How long the harness waits for a conversation task to close (a sweep runs every quarter
+of the idle timeout)."""
+
 RESOURCE = "resource"
 """The customer as a resource attribute, `payoff.customer` in OTEL_RESOURCE_ATTRIBUTES."""
 
@@ -70,6 +80,9 @@ class Client:
     """Runs with tests/clients/.legacy first on its path (requirements/clients-legacy.txt)."""
     venv: str | None = None
     """Runs in this venv of tests/clients/ rather than the test venv (`make clients`)."""
+    conversation: bool = False
+    """Its run is a conversation task (`gen_ai.conversation.id` on every span), closed when it
+    goes quiet for the idle timeout: the harness reads the ledger after that."""
 
     @property
     def node(self) -> bool:
@@ -91,7 +104,7 @@ CLIENTS = {
         Client("openinference-openai", "run_openinference_openai.py", "openai",
                own_customer="user-id"),
         Client("pydantic-ai", "run_pydantic_ai.py", "openai", task_type="support",
-               tool_steps=1),
+               tool_steps=1, conversation=True),
         Client("vercel-ai", "vercel/agent.mjs", "openai", tool_steps=1,
                own_customer="metadata"),
         Client("litellm", "run_litellm.py", "openai"),
@@ -102,11 +115,6 @@ CLIENTS = {
 
 # -- why a client's truth does not arrive today ------------------------------------------------
 
-CONVERSATION_OPEN = (
-    "pydantic-ai sets gen_ai.conversation.id on every span: the task never closes (status "
-    "open); once an inactivity window closes such tasks, start the harness's payoff serve "
-    "with a short one and read the task after it"
-)
 OPENAI_V2_BUCKETS = (
     "client side: opentelemetry-instrumentation-openai-v2 2.4b0 sends only "
     "gen_ai.usage.input_tokens/output_tokens (no cache read, no reasoning) in either semconv "
@@ -128,7 +136,6 @@ XFAIL_STEPS = {
     "litellm": f"{LITELLM_SPLIT}; {LITELLM_BUCKETS}",
 }
 XFAIL_TASK = {
-    "pydantic-ai": CONVERSATION_OPEN,
     "litellm": LITELLM_SPLIT,
 }
 XFAIL_TOKENS_AND_COST = XFAIL_STEPS
@@ -215,7 +222,14 @@ class Harness:
         output = completed.stdout + completed.stderr
         if completed.returncode != 0:
             raise AgentFailed(f"{client.name} agent exited {completed.returncode}:\n{output}")
-        return Run(client, customer, started, self._tasks_of(customer), output)
+        tasks = self._tasks_of(customer)
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while client.conversation and time.monotonic() < deadline:
+            if tasks and all(task["status"] != "open" for task in tasks):
+                break
+            time.sleep(0.5)
+            tasks = self._tasks_of(customer)
+        return Run(client, customer, started, tasks, output)
 
     def _command(self, client: Client) -> list[str]:
         if client.venv is not None:
@@ -278,7 +292,8 @@ def harness(
     keys = prepare_ledger(db)
     provider = FakeProvider().start()
     try:
-        with live_server(db, log) as server, ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        idle = ("--idle-timeout", str(IDLE_TIMEOUT_S))
+        with live_server(db, log, *idle) as server, ThreadPoolExecutor(PARALLEL_RUNS) as pool:
             harness = Harness(server, keys, provider, pool)
             for client, customer_on in selected_runs(request.session.items):
                 harness.start(client, customer_on)
