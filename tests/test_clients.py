@@ -51,9 +51,10 @@ RUN_TIMEOUT_S = 180
 PARALLEL_RUNS = 3
 """Agents running at once: on 2 cores, 3 keep them busy while each waits on its imports."""
 
-IDLE_TIMEOUT_S = 5
+IDLE_TIMEOUT_S = 10
 """The harness's `payoff serve --idle-timeout`: short, so that a conversation task closes
-while its test waits, yet long beside one agent run, whose spans all leave within a second."""
+while its test waits, yet long beside one agent run, whose spans all leave within a second or
+two even on a loaded machine (a trace quiet for longer is judged as it stands)."""
 CLOSE_WAIT_S = 4 * IDLE_TIMEOUT_S
 """How long the harness waits for a conversation task to close (a sweep runs every quarter
 of the idle timeout)."""
