@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -427,3 +427,70 @@ def test_a_stream_without_usage_is_an_unpriced_step_and_stays_the_visible_one(
     cost = format_nanousd(expected_cost_nanousd([plan], run.started))
     shown = (task["unpriced_steps"], task["tokens_visible"], task["cost_usd"])
     assert shown == (1, 0, cost), run.explain()
+
+
+# -- what arrives from the clients that do not send it all ---------------------------------------
+# The truth does not arrive from these clients (their strict expected failures above say why);
+# what does arrive is pinned here, so that each "what is exact" of docs/otlp.md is a test.
+
+LITELLM_ALONE = Client("litellm-alone", "run_litellm_alone.py", "openai")
+
+
+def input_and_output_only(call: Buckets) -> Buckets:
+    """A call as a client that sends only its input and output totals reports it."""
+    return replace(call, cache_read_tokens=0, reasoning_tokens=0)
+
+
+def shown(task: dict[str, Any]) -> tuple[Any, ...]:
+    return (task["type"], task["status"], task["tokens_visible"], task["tokens_hidden"],
+            task["cost_usd"])  # fmt: skip
+
+
+@pytest.mark.parametrize("client", clients({}, [CLIENTS["openai-v2"]]))
+def test_openai_v2_sends_input_and_output_exact_and_nothing_else(
+    harness: Harness, client: Client
+) -> None:
+    """Its cached and reasoning tokens never arrive: cached input is priced as plain input,
+    and the answer's reasoning is counted visible. The task is exact."""
+    run = harness.run(client)
+    calls = [input_and_output_only(call) for call in expected_calls(client)]
+    assert [bucket_view(step) for step in run.llm_steps()] == calls, run.explain()
+    (task,) = run.tasks
+    visible = calls[-1].output_tokens
+    total = sum(call.input_tokens + call.output_tokens for call in calls)
+    cost = format_nanousd(expected_cost_nanousd(calls, run.started))
+    assert shown(task) == (TASK_TYPE, "completed", visible, total - visible, cost), run.explain()
+
+
+@pytest.mark.parametrize("client", clients({}, [CLIENTS["litellm"]]))
+def test_litellm_inside_an_application_span_sends_its_first_call_only(
+    harness: Harness, client: Client
+) -> None:
+    """LiteLLM's callback writes the first call onto the application's `invoke_agent` span,
+    which then is that call and no longer a run: the task never closes and has no visible
+    step; the second call's attributes land on the ended span and are lost."""
+    run = harness.run(client)
+    plan = input_and_output_only(expected_calls(client)[0])
+    assert [bucket_view(step) for step in run.llm_steps()] == [plan], run.explain()
+    (task,) = run.tasks
+    cost = format_nanousd(expected_cost_nanousd([plan], run.started))
+    total = plan.input_tokens + plan.output_tokens
+    assert shown(task) == (TASK_TYPE, "open", 0, total, cost), run.explain()
+
+
+@pytest.mark.parametrize("client", clients({}, [LITELLM_ALONE]))
+def test_litellm_alone_sends_each_call_as_a_task_of_its_own(
+    harness: Harness, client: Client
+) -> None:
+    """With no application span, each call is a trace of its own: input and output exact,
+    a task per call that never closes (no run), nothing inferred visible."""
+    run = harness.run(client)
+    calls = [input_and_output_only(call) for call in expected_calls(client)]
+    assert [bucket_view(step) for step in run.llm_steps()] == calls, run.explain()
+    by_time = sorted(run.tasks, key=lambda task: task["step_list"][0]["occurred_at_us"])
+    expected = [
+        (None, "open", 0, call.input_tokens + call.output_tokens,
+         format_nanousd(expected_cost_nanousd([call], run.started)))
+        for call in calls
+    ]  # fmt: skip
+    assert [shown(task) for task in by_time] == expected, run.explain()
