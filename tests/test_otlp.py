@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import genai_prices
 import msgspec
 import pytest
 from google.protobuf.json_format import MessageToDict
@@ -34,9 +35,9 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCod
 from factories import NOV_3_US
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
-from payoff.core.money import parse_usd_exact_nanousd
-from payoff.core.tokens import TokenCounts
-from payoff.records import TaskRecord, UsageRecord, decode_record
+from payoff.core.money import parse_usd_exact_nanousd, round_usd_to_nanousd
+from payoff.core.tokens import DETAIL_FIELDS, TokenCounts
+from payoff.records import V2_FIELDS, TaskRecord, UsageRecord, decode_record
 from payoff.service import IngestReport, ingest_lines
 from payoff.sources.otlp import (
     Conversion,
@@ -1213,3 +1214,145 @@ def test_calls_traced_twice_are_told_apart_by_trace_provider_and_response_id() -
     recorder.step("chat", CLAUDE_CALL, other_trace, 2_000)
     end(other_trace, 2_500)
     assert len(usage(recorder.convert())) == 6
+
+
+# -- usage details: record format v2 ----------------------------------------------------------
+
+GEMINI_AUDIO = {
+    "gen_ai.operation.name": "generate_content",
+    "gen_ai.provider.name": "gcp.gemini",
+    "gen_ai.request.model": "gemini-2.5-flash",
+    "gen_ai.usage.input_tokens": 1_000,
+    "gen_ai.usage.cache_read.input_tokens": 600,
+    "gen_ai.usage.output_tokens": 300,
+    "gen_ai.usage.reasoning.output_tokens": 100,
+}
+CLAUDE_1H = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "anthropic",
+    "gen_ai.request.model": "claude-sonnet-4-5",
+    "gen_ai.usage.input_tokens": 5_000,
+    "gen_ai.usage.cache_write.input_tokens": 4_000,
+    "gen_ai.usage.output_tokens": 700,
+}
+DETAILED_SPANS: dict[str, tuple[dict[str, Any], dict[str, int]]] = {
+    # (span attributes, the record format v2 fields they make)
+    "semconv modalities (google-genai)": (
+        {
+            **GEMINI_AUDIO,
+            "gen_ai.usage.text.input_tokens": 200,
+            "gen_ai.usage.audio.input_tokens": 800,
+            "gen_ai.usage.audio.cache_read.input_tokens": 600,
+            "gen_ai.usage.image.output_tokens": 150,
+        },
+        {"input_audio_tokens": 800, "cache_audio_read_tokens": 600, "output_image_tokens": 150},
+    ),
+    "semconv video": (
+        {
+            **GEMINI_AUDIO,
+            "gen_ai.usage.video.input_tokens": 300,
+            "gen_ai.usage.video.cache_read.input_tokens": 100,
+            "gen_ai.usage.image.input_tokens": 50,
+            "gen_ai.usage.image.cache_read.input_tokens": 50,
+            "gen_ai.usage.audio.output_tokens": 20,
+            "gen_ai.usage.video.output_tokens": 10,
+        },
+        {
+            "input_video_tokens": 300,
+            "cache_video_read_tokens": 100,
+            "input_image_tokens": 50,
+            "cache_image_read_tokens": 50,
+            "output_audio_tokens": 20,
+            "output_video_tokens": 10,
+        },
+    ),
+    "pydantic-ai audio details": (
+        {
+            **GEMINI_AUDIO,
+            "gen_ai.usage.details.input_audio_tokens": 800,
+            "gen_ai.usage.details.cache_audio_read_tokens": 600,
+            "gen_ai.usage.details.output_audio_tokens": 100,
+        },
+        {"input_audio_tokens": 800, "cache_audio_read_tokens": 600, "output_audio_tokens": 100},
+    ),
+    "openinference audio": (
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "google",
+            "llm.model_name": "gemini-2.5-flash",
+            "llm.token_count.prompt": 1_000,
+            "llm.token_count.prompt_details.audio": 700,
+            "llm.token_count.completion": 300,
+            "llm.token_count.completion_details.audio": 250,
+        },
+        {"input_audio_tokens": 700, "output_audio_tokens": 250},
+    ),
+    "anthropic SDK one-hour cache writes": (
+        {**CLAUDE_1H, "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 3_000},
+        {"cache_write_1h_tokens": 3_000},
+    ),
+    "pydantic-ai Anthropic details": (
+        {
+            **CLAUDE_1H,
+            "gen_ai.usage.details.ephemeral_1h_input_tokens": 4_000,
+            "gen_ai.usage.details.web_search_requests": 2,
+        },
+        {"cache_write_1h_tokens": 4_000, "web_search_requests": 2},
+    ),
+    "pydantic-ai Gemini grounding queries (not what Gemini bills)": (
+        {**GEMINI_AUDIO, "gen_ai.usage.details.web_search_requests": 3},
+        {},
+    ),
+}
+
+
+def genai_prices_cost(record: UsageRecord) -> int:
+    """What genai-prices says the call costs, details included, in nano-USD as the ledger
+    rounds it."""
+    assert record.provider is not None and record.model is not None
+    fields = msgspec.structs.asdict(record)
+    counts = record.token_counts()
+    usage = genai_prices.Usage(
+        input_tokens=counts.input,
+        cache_read_tokens=counts.cache_read,
+        cache_write_tokens=counts.cache_write,
+        output_tokens=counts.output,
+        output_reasoning_tokens=counts.reasoning,
+        web_searches=fields.get("web_search_requests") or 0,
+        **{name: fields.get(name) or 0 for name in DETAIL_FIELDS.values()
+           if name != "web_search_requests"},
+    )  # fmt: skip
+    price = genai_prices.calc_price(
+        usage, record.model, provider_id=record.provider, genai_request_timestamp=record.time
+    )
+    return round_usd_to_nanousd(price.total_price)
+
+
+@pytest.mark.parametrize("name", sorted(DETAILED_SPANS))
+def test_usage_details_on_spans_make_version_2_records_priced_as_genai_prices_does(
+    store: Store, name: str
+) -> None:
+    attributes, expected = DETAILED_SPANS[name]
+    recorder = Recorder()
+    recorder.step("llm call", attributes, None, 1_000)
+    conversion = recorder.convert()
+    [record] = conversion.records
+    details = {field: record[field] for field in V2_FIELDS if field in record}
+    assert details == expected
+    assert record.get("version") == (2 if expected else None)
+    [decoded] = usage(conversion)
+    ingest(store, conversion.records)
+    [summary] = store.tasks()
+    assert summary.cost_nanousd == genai_prices_cost(decoded) > 0
+
+
+def test_details_that_do_not_fit_their_totals_are_refused_with_the_reason() -> None:
+    recorder = Recorder()
+    bad = {**CLAUDE_1H, "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 4_001}
+    span = recorder.step("chat", bad, None, 1_000)
+    conversion = recorder.convert()
+    assert conversion.records == []
+    assert reasons_by_span(conversion) == {
+        hex_id(span): "reports usage details that do not fit: field `cache_write_1h_tokens`: "
+        "cache_write_1h_tokens (4001) exceed cache_write_tokens (4000)"
+    }

@@ -136,8 +136,56 @@ REASONING_KEYS = (
     "ai.usage.reasoningTokens",
 )
 BUCKETS = (INPUT_KEYS, CACHE_READ_KEYS, CACHE_WRITE_KEYS, OUTPUT_KEYS, REASONING_KEYS)
-"""Each bucket's spellings: what a span reports is counted bucket by bucket."""
 USAGE_KEYS = frozenset(key for keys in BUCKETS for key in keys)
+
+# -- usage details (record format v2): each field's spellings, first found wins -------------
+# OTel semconv's modality counts (opentelemetry-util-genai `_inference_invocation.py`:
+# gen_ai.usage.{text,image,audio}.input_tokens, .output_tokens, .cache_read.input_tokens;
+# video after the same pattern), pydantic-ai's first-class parts as `gen_ai.usage.details.*`
+# (`usage.py`: input_audio_tokens, cache_audio_read_tokens, output_audio_tokens; Anthropic's
+# `ephemeral_1h_input_tokens` and `web_search_requests` from
+# `models/anthropic/_response.py`), the anthropic SDK's own tracing
+# (anthropic `_tracing.py`: anthropic.usage.cache_creation.ephemeral_1h_input_tokens) and
+# OpenInference (`LLM_TOKEN_COUNT_PROMPT_DETAILS_AUDIO`, `..._COMPLETION_DETAILS_AUDIO`).
+# Each means what the record field means: media input includes its cached part, media output
+# is outside reasoning.
+
+DETAILS = (
+    ("input_audio_tokens", (
+        "gen_ai.usage.audio.input_tokens",
+        "gen_ai.usage.details.input_audio_tokens",
+        "llm.token_count.prompt_details.audio",
+    )),
+    ("input_image_tokens", ("gen_ai.usage.image.input_tokens",)),
+    ("input_video_tokens", ("gen_ai.usage.video.input_tokens",)),
+    ("cache_audio_read_tokens", (
+        "gen_ai.usage.audio.cache_read.input_tokens",
+        "gen_ai.usage.details.cache_audio_read_tokens",
+    )),
+    ("cache_image_read_tokens", ("gen_ai.usage.image.cache_read.input_tokens",)),
+    ("cache_video_read_tokens", ("gen_ai.usage.video.cache_read.input_tokens",)),
+    ("cache_write_1h_tokens", (
+        "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
+        "gen_ai.usage.details.ephemeral_1h_input_tokens",
+    )),
+    ("output_audio_tokens", (
+        "gen_ai.usage.audio.output_tokens",
+        "gen_ai.usage.details.output_audio_tokens",
+        "llm.token_count.completion_details.audio",
+    )),
+    ("output_image_tokens", ("gen_ai.usage.image.output_tokens",)),
+    ("output_video_tokens", ("gen_ai.usage.video.output_tokens",)),
+)  # fmt: skip
+WEB_SEARCH_KEYS = ("gen_ai.usage.details.web_search_requests",)
+"""Searches the provider billed: Anthropic's (and OpenRouter's) `server_tool_use` count as
+pydantic-ai reports it."""
+SEARCHES_NOT_BILLED_BY_REQUEST = frozenset({"google"})
+"""Providers whose web-search count above is not what they bill: pydantic-ai reports Gemini's
+grounding queries under that name, while Gemini bills per grounded prompt or query by model."""
+DETAIL_KEYS = frozenset(key for _, keys in DETAILS for key in keys) | frozenset(WEB_SEARCH_KEYS)
+
+REPORTED = BUCKETS + tuple(keys for _, keys in DETAILS) + (WEB_SEARCH_KEYS,)
+"""Everything a model call can report, bucket by bucket and detail by detail."""
 
 RESPONSE_ID = "gen_ai.response.id"
 """The provider's id of one response: two model-call spans of a trace with the same id (and
@@ -172,6 +220,7 @@ WANTED_KEYS = frozenset(
         *CUSTOMERS,
         *TASK_TYPES,
         *USAGE_KEYS,
+        *DETAIL_KEYS,
         *PROVIDER_KEYS,
         *MODEL_KEYS,
     }

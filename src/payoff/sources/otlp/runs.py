@@ -312,9 +312,9 @@ def _call_key(node: _Node) -> CallKey | None:
 
 
 def _preference(node: _Node) -> tuple[int, str]:
-    """The span that reports the most buckets first, then the lowest span id."""
+    """The span that reports the most buckets and details first, then the lowest span id."""
     attributes = node.span.attributes.keys()
-    reported = sum(1 for keys in c.BUCKETS if not attributes.isdisjoint(keys))
+    reported = sum(1 for keys in c.REPORTED if not attributes.isdisjoint(keys))
     return -reported, node.span.span
 
 
