@@ -1356,3 +1356,28 @@ def test_details_that_do_not_fit_their_totals_are_refused_with_the_reason() -> N
         hex_id(span): "reports usage details that do not fit: field `cache_write_1h_tokens`: "
         "cache_write_1h_tokens (4001) exceed cache_write_tokens (4000)"
     }
+
+
+def test_ai_sdk_embeddings_are_billed_once_per_inner_call() -> None:
+    """`embedMany` splits its values into several `doEmbed` calls: each is billed, the outer
+    span's `ai.usage.tokens` (their sum) is not."""
+    recorder = Recorder()
+    outer = {
+        "ai.operationId": "ai.embedMany",
+        "ai.model.provider": "openai.embedding",
+        "ai.model.id": "text-embedding-3-small",
+        "ai.usage.tokens": 150,
+    }
+    root = recorder.start("ai.embedMany", outer)
+    inner = {**outer, "ai.operationId": "ai.embedMany.doEmbed"}
+    recorder.step("ai.embedMany.doEmbed", {**inner, "ai.usage.tokens": 100}, root, 1_000)
+    recorder.step("ai.embedMany.doEmbed", {**inner, "ai.usage.tokens": 50}, root, 1_100)
+    end(root, 1_500)
+    conversion = recorder.convert()
+    calls = usage(conversion)
+    assert [(c.provider, c.model, c.token_counts()) for c in calls] == [
+        ("openai", "text-embedding-3-small", TokenCounts(100)),
+        ("openai", "text-embedding-3-small", TokenCounts(50)),
+    ]
+    [task] = tasks(conversion)
+    assert task.status == "completed"

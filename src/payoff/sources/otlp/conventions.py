@@ -31,7 +31,9 @@ Sources, read at these paths (docs/otlp.md has the same table for users):
   `gen_ai.system` = the provider id, `ai.toolCall` tool spans,
   `ai.usage.inputTokenDetails.cacheReadTokens` / `.cacheWriteTokens`,
   `ai.usage.outputTokenDetails.reasoningTokens`, `ai.usage.cachedInputTokens`,
-  `ai.usage.reasoningTokens`) and `packages/otel/src/assemble-operation-name.ts`
+  `ai.usage.reasoningTokens`; `ai.embed` / `ai.embedMany` runs around `.doEmbed` calls
+  with `ai.usage.tokens`, in `packages/ai/src/embed/embed.ts` and `embed-many.ts`) and
+  `packages/otel/src/assemble-operation-name.ts`
   (`ai.operationId`, `ai.telemetry.functionId`); provider ids from each provider package's
   `*-provider.ts` (`openai.chat`, `openai.responses`, `anthropic.messages`,
   `google.generative-ai`, `google.vertex.chat`, `azure.responses`, `xai.chat`, ...).
@@ -57,8 +59,17 @@ OPENINFERENCE_MODEL_KINDS = frozenset({"LLM", "EMBEDDING"})
 OPENINFERENCE_AGGREGATES = frozenset({"AGENT", "CHAIN"})
 
 AI_SDK_OPERATION = "ai.operationId"
+# Each AI SDK call is an outer span (a run: its `ai.usage.*` are the sums of its model calls,
+# never billed) around one inner span per model call (`do*`), each billed once.
 AI_SDK_RUNS = frozenset(
-    {"ai.generateText", "ai.streamText", "ai.generateObject", "ai.streamObject"}
+    {
+        "ai.generateText",
+        "ai.streamText",
+        "ai.generateObject",
+        "ai.streamObject",
+        "ai.embed",
+        "ai.embedMany",
+    }
 )
 AI_SDK_MODEL_CALLS = frozenset(
     {
@@ -66,6 +77,8 @@ AI_SDK_MODEL_CALLS = frozenset(
         "ai.streamText.doStream",
         "ai.generateObject.doGenerate",
         "ai.streamObject.doStream",
+        "ai.embed.doEmbed",
+        "ai.embedMany.doEmbed",
     }
 )
 AI_SDK_TOOL = "ai.toolCall"
@@ -104,6 +117,7 @@ INPUT_KEYS = (
     "llm.token_count.prompt",
     "ai.usage.inputTokens",
     "ai.usage.promptTokens",
+    "ai.usage.tokens",  # an embedding call's input
 )
 OUTPUT_KEYS = (
     "gen_ai.usage.output_tokens",
