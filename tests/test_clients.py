@@ -109,6 +109,7 @@ CLIENTS = {
         Client("vercel-ai", "vercel/agent.mjs", "openai", tool_steps=1,
                own_customer="metadata"),
         Client("litellm", "run_litellm.py", "openai"),
+        Client("litellm-payoff", "run_litellm_payoff.py", "openai"),
         Client("payoff-sdk", "run_payoff_sdk.py", "openai"),
     ]
 }  # fmt: skip

@@ -153,13 +153,15 @@ BUCKETS = (INPUT_KEYS, CACHE_READ_KEYS, CACHE_WRITE_KEYS, OUTPUT_KEYS, REASONING
 USAGE_KEYS = frozenset(key for keys in BUCKETS for key in keys)
 
 # -- usage details (record format v2): each field's spellings, first found wins -------------
-# OTel semconv's modality counts (opentelemetry-util-genai `_inference_invocation.py`:
+# OTel semconv's modality counts (opentelemetry-util-genai 1.3b0
+# `opentelemetry/util/genai/_inference_invocation.py`:
 # gen_ai.usage.{text,image,audio}.input_tokens, .output_tokens, .cache_read.input_tokens;
 # video after the same pattern), pydantic-ai's first-class parts as `gen_ai.usage.details.*`
 # (`usage.py`: input_audio_tokens, cache_audio_read_tokens, output_audio_tokens; Anthropic's
 # `ephemeral_1h_input_tokens` and `web_search_requests` from
 # `models/anthropic/_response.py`), the anthropic SDK's own tracing
-# (anthropic `_tracing.py`: anthropic.usage.cache_creation.ephemeral_1h_input_tokens) and
+# (anthropic 2.14.0 `anthropic/_tracing.py` `SPAN_ATTRIBUTES`:
+# anthropic.usage.cache_creation.ephemeral_1h_input_tokens) and
 # OpenInference (`LLM_TOKEN_COUNT_PROMPT_DETAILS_AUDIO`, `..._COMPLETION_DETAILS_AUDIO`).
 # Each means what the record field means: media input includes its cached part, media output
 # is outside reasoning.
