@@ -212,6 +212,9 @@ def test_one_export_batches_and_one_span_per_export_give_the_same_tasks(tmp_path
         with live_server(db, tmp_path / f"{name}.log") as server:
             send(server.url, keys, spans)
             send(server.url, keys, spans[:5])  # a re-send changes nothing
+            metrics = httpx.get(f"{server.url}/metrics").text
+        # The calls traced twice (runs 1, 4, 7), each counted once, whatever the batching.
+        assert 'payoff_otlp_spans_total{outcome="traced_twice"} 3' in metrics, name
         shown = tasks_json(db)
         ledgers[name] = (shown, steps(db, shown))
     assert ledgers["batched"] == ledgers["one"]

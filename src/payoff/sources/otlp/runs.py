@@ -11,7 +11,7 @@ answer is the same however the spans were batched into exports:
 - one call, once: two model-call spans of a trace with the same `gen_ai.response.id` and the
   same provider are one call traced twice (the anthropic SDK traces each call itself, beside
   or below an instrumentation's span of it); the span reporting the most buckets is kept,
-  the lowest span id on a tie, and the other is ignored;
+  the lowest span id on a tie, and the other is counted in `traced_twice`;
 - the visible step: the last model call under each root run, unless the application said;
 - the end of the task: each root run that ended closes its trace's task, unless its steps go
   to a conversation (which closes when it goes quiet) or every step of it was refused.
@@ -79,6 +79,8 @@ class Decision:
     refused: list[Refusal] = field(default_factory=list)
     ignored: int = 0
     """Spans decided that are neither steps nor runs (HTTP, database, aggregates, ...)."""
+    traced_twice: int = 0
+    """Model-call spans decided that another span of their trace stands for (one call)."""
     decided: list[Span] = field(default_factory=list)
     waiting: list[Span] = field(default_factory=list)
     """Spans whose ancestry does not reach a local root yet (mode COMPLETE only)."""
@@ -155,7 +157,9 @@ class _Judge:
         with_steps: set[_Node] = set()
         with_records: set[_Node] = set()
         for node in chosen:
-            if node.kind == OTHER or node in twice:
+            if node in twice:
+                result.traced_twice += 1
+            elif node.kind == OTHER:
                 result.ignored += 1
             elif node.kind in (MODEL_CALL, TOOL):
                 if node.run is not None:
