@@ -121,17 +121,13 @@ def ingest_stream(folder: Path, lines: list[Line]) -> list[str]:
     return problems
 
 
-def _examples(required: str | None) -> int:
-    return size("FUZZ_EXAMPLES" if required is None else "FUZZ_KNOWN_EXAMPLES")
-
-
-def _fuzz_ingest(folder: Path, tally: Tally, kinds: tuple[str, ...], required: str | None) -> None:
+def _fuzz_ingest(folder: Path, tally: Tally, kinds: tuple[str, ...]) -> None:
     def minimal(lines: list[Line]) -> tuple[list[str], str]:
         lines, problems = smallest(lines, lambda some: ingest_stream(folder, some))
         return problems, reproducer(lines)
 
-    @given(streams(kinds, required=required))
-    @fuzz_settings(_examples(required))
+    @given(streams(kinds))
+    @fuzz_settings(size("FUZZ_EXAMPLES"))
     def run(lines: list[Line]) -> None:
         tally.example(len(lines), ingest_stream(folder, lines), lambda: minimal(lines))
 
@@ -140,7 +136,7 @@ def _fuzz_ingest(folder: Path, tally: Tally, kinds: tuple[str, ...], required: s
 
 def test_payoff_ingest_keeps_exactly_the_valid_first_seen_records(file_ledger: Path) -> None:
     tally = Tally("fuzz: payoff ingest")
-    _fuzz_ingest(file_ledger, tally, HOSTILE_KINDS, None)
+    _fuzz_ingest(file_ledger, tally, HOSTILE_KINDS)
     tally.close(
         "exactly the valid first-seen records land; each refusal names its line and field",
         hostile_kinds=len(HOSTILE_KINDS),
@@ -267,11 +263,9 @@ def _read_task(client: TestClient, keys: Keys, task: str) -> dict[str, Any]:
     return read
 
 
-def _fuzz_api(
-    api: tuple[TestClient, Keys, Path], tally: Tally, kinds: tuple[str, ...], required: str | None
-) -> None:
-    @given(streams(kinds, required=required), st.data())
-    @fuzz_settings(_examples(required))
+def _fuzz_api(api: tuple[TestClient, Keys, Path], tally: Tally, kinds: tuple[str, ...]) -> None:
+    @given(streams(kinds), st.data())
+    @fuzz_settings(size("FUZZ_EXAMPLES"))
     def run(lines: list[Line], data: st.DataObject) -> None:
         sizes = _requests(data, lines)
         arrays = [data.draw(st.booleans(), label="as a JSON array") for _ in sizes]
@@ -295,7 +289,7 @@ def test_post_events_keeps_exactly_the_valid_first_seen_records(
     api: tuple[TestClient, Keys, Path],
 ) -> None:
     tally = Tally("fuzz: POST /v1/events")
-    _fuzz_api(api, tally, HOSTILE_KINDS, None)
+    _fuzz_api(api, tally, HOSTILE_KINDS)
     tally.close(
         "exactly the valid first-seen records land; each refusal names its index and field; "
         "never 5xx",
