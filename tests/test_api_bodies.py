@@ -176,3 +176,12 @@ def test_a_keyless_body_trickling_in_is_answered_401_and_closed_within_the_drain
     assert reached == []
     assert sent[0]["status"] == 401
     assert (b"connection", b"close") in sent[0]["headers"]
+
+
+def test_a_broken_gzip_body_is_named_in_words_not_in_zlib_error_codes(client, keys) -> None:
+    headers = {**keys.header(keys.ingest), "Content-Encoding": "gzip"}
+    answer = client.post("/v1/events", content=b"not gzip at all", headers=headers)
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"detail": "body is not valid gzip: incorrect header check"},
+    )
