@@ -129,6 +129,19 @@ def test_a_bundle_with_a_record_left_out_fails(ledger: Path, tmp_path: Path) -> 
     assert "header: rows" in output
 
 
+def test_a_bundle_with_a_record_given_twice_fails_saying_so(ledger: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "initech.jsonl"
+    export(ledger, "initech", "2026-11", bundle)
+    lines = bundle.read_text().splitlines()
+    claim = next(i for i, line in enumerate(lines) if '"table":"outcomes"' in line)
+    lines.insert(claim, lines[claim])
+    doubled = tmp_path / "doubled.jsonl"
+    doubled.write_text("".join(line + "\n" for line in lines))
+    code, output = verify_bundle(doubled)
+    assert code == 1
+    assert "1 row(s) given twice" in output
+
+
 def test_a_line_that_is_not_canonical_is_refused_naming_it(ledger: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "acme.jsonl"
     export(ledger, "acme", "2026-11", bundle)

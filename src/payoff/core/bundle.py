@@ -213,4 +213,7 @@ def _rows_found(chosen: LedgerRows, lines: tuple[str, ...]) -> str:
         return f"{len(extra):,} more, the first: {extra[0][:200]}"
     if missing:
         return f"{missing:,} missing"
+    repeated = len(lines) - len(set(lines))
+    if repeated:
+        return f"{repeated:,} row(s) given twice"
     return "the same rows in another order"
