@@ -7,9 +7,7 @@ same key with other content (a conflict), or a line made hostile in a known way.
 from small pools so that keys, tasks and outcomes collide; `@@` in them stands for a prefix
 given when the stream is written, so that the streams of many examples share one ledger.
 
-Each hostile kind has a name (HOSTILE_KINDS). Those the product does not yet survive are
-listed in reliability.KNOWN_BROKEN: the main fuzzer leaves them out, and each one has its
-own test that is expected to fail until it is fixed.
+Each hostile kind has a name (HOSTILE_KINDS); the fuzzer draws every one of them.
 """
 
 from __future__ import annotations
@@ -651,19 +649,15 @@ class Stream(list[Line]):
 
 
 @st.composite
-def streams(
-    draw: st.DrawFn, hostile: tuple[str, ...], *, required: str | None = None, max_lines: int = 40
-) -> Stream:
+def streams(draw: st.DrawFn, hostile: tuple[str, ...], *, max_lines: int = 40) -> Stream:
     """A stream of lines: valid records, duplicates, conflicts and lines made hostile in the
-    `hostile` ways; with `required`, at least one line made hostile that way."""
+    `hostile` ways."""
     max_cost = "max_cost" in hostile
     lines: list[Line] = []
     sent: list[dict[str, Any]] = []
-    count = draw(st.integers(1, max_lines))
-    forced = draw(st.integers(0, count - 1)) if required else None
-    for number in range(count):
+    for _ in range(draw(st.integers(1, max_lines))):
         choices = ["valid"] * 5 + ["duplicate", "conflict"] + (["hostile"] * 3 if hostile else [])
-        choice = "hostile" if number == forced else draw(st.sampled_from(choices))
+        choice = draw(st.sampled_from(choices))
         if choice in ("duplicate", "conflict") and not sent:
             choice = "valid"
         if choice == "valid":
@@ -673,7 +667,7 @@ def streams(
         elif choice == "conflict":
             record = draw(conflicting(draw(st.sampled_from(sent))))
         else:
-            kind = required if number == forced else draw(st.sampled_from(hostile))
+            kind = draw(st.sampled_from(hostile))
             if kind == "max_cost":
                 lines.extend(_max_cost_task(draw))
                 continue

@@ -129,8 +129,8 @@ LITELLM_BUCKETS = (
 )
 LITELLM_SPLIT = (
     "LiteLLM's otel callback writes its attributes onto the application's current span (the "
-    "invoke_agent span becomes a `chat` span, the second call's attributes are set on an "
-    "ended span and lost): the run is not one task of two calls"
+    "invoke_agent span becomes a `chat` span carrying one of the two calls, the other "
+    "lost): the run is not one task of two calls"
 )
 
 XFAIL_STEPS = {
@@ -464,18 +464,21 @@ def test_openai_v2_sends_input_and_output_exact_and_nothing_else(
 
 
 @pytest.mark.parametrize("client", clients({}, [CLIENTS["litellm"]]))
-def test_litellm_inside_an_application_span_sends_its_first_call_only(
+def test_litellm_inside_an_application_span_sends_one_of_its_calls_only(
     harness: Harness, client: Client
 ) -> None:
-    """LiteLLM's callback writes the first call onto the application's `invoke_agent` span,
-    which then is that call and no longer a run: the task never closes and has no visible
-    step; the second call's attributes land on the ended span and are lost."""
+    """LiteLLM's callback writes each call's attributes onto the application's `invoke_agent`
+    span, which then is a call and no longer a run: the task never closes and has no visible
+    step. Which call it carries is a race in LiteLLM (its success callbacks run on a worker
+    thread: a call written after the span ended is lost, one written before overwrites), so
+    the task is exactly one of the two calls, input and output exact."""
     run = harness.run(client)
-    plan = input_and_output_only(expected_calls(client)[0])
-    assert [bucket_view(step) for step in run.llm_steps()] == [plan], run.explain()
+    calls = [input_and_output_only(call) for call in expected_calls(client)]
+    (step,) = [bucket_view(step) for step in run.llm_steps()]
+    assert step in calls, run.explain()
     (task,) = run.tasks
-    cost = format_nanousd(expected_cost_nanousd([plan], run.started))
-    total = plan.input_tokens + plan.output_tokens
+    cost = format_nanousd(expected_cost_nanousd([step], run.started))
+    total = step.input_tokens + step.output_tokens
     assert shown(task) == (TASK_TYPE, "open", 0, total, cost), run.explain()
 
 
