@@ -314,7 +314,9 @@ def server_section(r: server.ServerResult, file_rate: float) -> list[str]:
         f"copies its write-ahead log of {r.records:,} records into the database. OTLP: one "
         f"export of "
         f"{server.OTLP_TRACES:,} agent runs (an `invoke_agent` root and "
-        f"{server.OTLP_SPANS_PER_TRACE - 1} chat spans each), request to answer. "
+        f"{server.OTLP_SPANS_PER_TRACE - 1} chat spans each, random trace and span ids), "
+        f"from the request to every run judged and written (the server's settle time "
+        f"{server.SETTLE_S:g} s, polling `GET /metrics`). "
         f"{len(r.batch_seconds)} repeat(s), medians. Seconds, batched: "
         f"{_seconds(r.batch_seconds)}; OTLP: {_seconds(r.otlp_seconds)}.",
     ]

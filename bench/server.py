@@ -32,6 +32,9 @@ BATCH_CLIENTS = 4
 LATENCY_CLIENTS = 4
 LATENCY_REQUESTS_PER_CLIENT = 500
 OTLP_TRACES, OTLP_SPANS_PER_TRACE = 1_000, 10  # 10,000 spans: a root and 9 model calls each
+SETTLE_S = 0.2
+"""The served ledger's settle time: runs are judged this long after their last span, so
+that the OTLP figure (export to every run judged) is the work, not a configured wait."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,10 @@ def _server(folder: Path) -> Iterator[tuple[int, str]]:
     _, key = access.create_key(store, "ingest")
     store.close()
     port = _free_port()
-    command = [sys.executable, "-m", "payoff.cli", "--db", str(db), "serve", "--port", str(port)]
+    command = [
+        sys.executable, "-m", "payoff.cli", "--db", str(db), "serve", "--port", str(port),
+        "--settle-seconds", str(SETTLE_S),
+    ]  # fmt: skip
     log_file = (folder / "serve.log").open("wb")
     process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     try:
@@ -220,7 +226,10 @@ def bare_commit_latencies(folder: Path, commits: int) -> list[float]:
 
 
 def otlp_export(seed: int) -> bytes:
-    """A protobuf OTLP export of OTLP_TRACES agent runs: an invoke_agent root, 9 chat calls."""
+    """A protobuf OTLP export of OTLP_TRACES agent runs: an invoke_agent root, 9 chat calls;
+    random trace and span ids, as the OpenTelemetry SDKs make them."""
+    import random
+
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
@@ -236,9 +245,11 @@ def otlp_export(seed: int) -> bytes:
     resource_spans.resource.attributes.append(attribute("payoff.customer", "acme"))
     spans = resource_spans.scope_spans.add().spans
     start_ns = 1_793_700_000 * 10**9  # 2026-11-03T10:00:00Z
-    for trace in range(OTLP_TRACES):
-        trace_id = (seed * 10**6 + trace + 1).to_bytes(16, "big")
-        root = spans.add(trace_id=trace_id, span_id=(1).to_bytes(8, "big"), name="invoke_agent")
+    ids = random.Random(seed)
+    for _ in range(OTLP_TRACES):
+        trace_id = ids.getrandbits(128).to_bytes(16, "big")
+        root_id = ids.getrandbits(64).to_bytes(8, "big")
+        root = spans.add(trace_id=trace_id, span_id=root_id, name="invoke_agent")
         root.start_time_unix_nano = start_ns
         root.end_time_unix_nano = start_ns + 10 * 10**9
         root.attributes.append(attribute("gen_ai.operation.name", "invoke_agent"))
@@ -246,8 +257,8 @@ def otlp_export(seed: int) -> bytes:
         for call in range(OTLP_SPANS_PER_TRACE - 1):
             span = spans.add(
                 trace_id=trace_id,
-                span_id=(call + 2).to_bytes(8, "big"),
-                parent_span_id=(1).to_bytes(8, "big"),
+                span_id=ids.getrandbits(64).to_bytes(8, "big"),
+                parent_span_id=root_id,
                 name="chat gpt-4o",
             )
             span.start_time_unix_nano = start_ns + call * 10**9
@@ -266,15 +277,27 @@ def otlp_export(seed: int) -> bytes:
 
 
 def _otlp(port: int, key: str, seed: int) -> float:
+    """Seconds from sending the export to every run in it judged and written."""
     body = otlp_export(seed)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-protobuf"}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         started = time.perf_counter()
         _post(connection, "/v1/traces", body, headers)
+        while _spans_waiting(connection) > 0:
+            time.sleep(0.01)
         return time.perf_counter() - started
     finally:
         connection.close()
+
+
+def _spans_waiting(connection: http.client.HTTPConnection) -> int:
+    connection.request("GET", "/metrics")
+    page = connection.getresponse().read().decode()
+    for line in page.splitlines():
+        if line.startswith("payoff_otlp_spans_waiting "):
+            return int(line.split()[1])
+    raise RuntimeError("the server shows no payoff_otlp_spans_waiting")
 
 
 def measure(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -63,6 +64,11 @@ def usage(id: str, customer: str = "acme", task: str = "t1", **fields: Any) -> d
     return factories.usage(id, customer=customer, task=task, **fields)
 
 
+SHORT_SETTLE = ("--settle-seconds", "0.3")
+"""`payoff serve` arguments for tests that read what a run's spans made: settled in 0.3 s,
+not the default 10 s (then `LiveServer.wait_judged`)."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,6 +80,32 @@ class LiveServer:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+
+    def wait_judged(self, timeout_s: float = 30) -> None:
+        """Until the server has judged every OpenTelemetry span it keeps (its settle time
+        passed), as its `payoff_otlp_spans_waiting` gauge says."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            page = httpx.get(f"{self.url}/metrics", timeout=5).text
+            if "\npayoff_otlp_spans_waiting 0\n" in page:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"spans still waiting after {timeout_s} s:\n{page}")
+            time.sleep(0.05)
+
+    def wait_settled(self, after_s: float, timeout_s: float = 60) -> None:
+        """Until the server has judged every trace that settled after `after_s` (Unix time),
+        whatever other traces still wait (with a settle time above 0)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            page = httpx.get(f"{self.url}/metrics", timeout=5).text
+            found = re.search(r"^payoff_otlp_settled_through_seconds (\S+)$", page, re.M)
+            assert found is not None, "the server has no settle time"
+            if float(found[1]) > after_s:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"traces not settled after {timeout_s} s:\n{page}")
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler runs, as in a crash or an OOM kill."""

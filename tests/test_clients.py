@@ -7,7 +7,8 @@ check what the provider said against what was recorded: each model call's bucket
 per agent run with its type and status, its visible and hidden tokens and its cost. The
 table "Tested clients" in docs/otlp.md is the summary of these tests. The server runs with a
 short `--idle-timeout` (IDLE_TIMEOUT_S): a run that is a conversation (pydantic-ai's) closes
-once it goes quiet, and its test reads the ledger after that.
+once it goes quiet, and its test reads the ledger after that; and a short settle time, the
+harness reading the ledger once the server has judged what the agent sent.
 
 Where a client's truth does not arrive today, the test still asserts the true values and is
 marked `xfail(strict=True)` with the cause (the attribute names the client sends): it turns
@@ -34,7 +35,7 @@ import genai_prices
 import httpx
 import pytest
 
-from api_support import Keys, LiveServer, live_server, prepare_ledger
+from api_support import SHORT_SETTLE, Keys, LiveServer, live_server, prepare_ledger
 from fake_provider import ANSWER, EXPECTED, PLAN, Buckets, FakeProvider
 from payoff.core.money import format_nanousd, round_usd_to_nanousd
 
@@ -224,6 +225,7 @@ class Harness:
         output = completed.stdout + completed.stderr
         if completed.returncode != 0:
             raise AgentFailed(f"{client.name} agent exited {completed.returncode}:\n{output}")
+        self.server.wait_settled(time.time())  # its exporter flushed before it exited
         tasks = self._tasks_of(customer)
         deadline = time.monotonic() + CLOSE_WAIT_S
         while client.conversation and time.monotonic() < deadline:
@@ -294,7 +296,7 @@ def harness(
     keys = prepare_ledger(db)
     provider = FakeProvider().start()
     try:
-        idle = ("--idle-timeout", str(IDLE_TIMEOUT_S))
+        idle = ("--idle-timeout", str(IDLE_TIMEOUT_S), *SHORT_SETTLE)
         with live_server(db, log, *idle) as server, ThreadPoolExecutor(PARALLEL_RUNS) as pool:
             harness = Harness(server, keys, provider, pool)
             for client, customer_on in selected_runs(request.session.items):

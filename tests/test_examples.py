@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api_support import live_server, prepare_ledger
+from api_support import SHORT_SETTLE, live_server, prepare_ledger
 from payoff import demo, service
 from payoff.records import (
     AttestationRecord,
@@ -93,7 +93,7 @@ def test_the_usage_example_ingests_with_no_rejection_and_once_only(tmp_path: Pat
 def test_the_opentelemetry_example_agent_is_metered_by_a_live_server(tmp_path: Path) -> None:
     db, log = tmp_path / "l.db", tmp_path / "serve.log"
     keys = prepare_ledger(db)
-    with live_server(db, log) as server:
+    with live_server(db, log, *SHORT_SETTLE) as server:
         env = {
             **os.environ,
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{server.url}/v1/traces",
@@ -110,6 +110,7 @@ def test_the_opentelemetry_example_agent_is_metered_by_a_live_server(tmp_path: P
         assert agent.returncode == 0, agent.stderr
         task_ids = agent.stdout.split()
         assert len(task_ids) == 2
+        server.wait_judged()
         for task_id in task_ids:
             answer = httpx.get(f"{server.url}/v1/tasks/{task_id}", headers=keys.header(keys.acme))
             assert answer.status_code == 200, answer.text

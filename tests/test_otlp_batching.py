@@ -33,9 +33,9 @@ from opentelemetry.sdk.trace.export import (
     SpanProcessor,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanContext, Status, StatusCode
 
-from api_support import Keys, live_server, prepare_ledger
+from api_support import SHORT_SETTLE, Keys, live_server, prepare_ledger
 from payoff.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -210,9 +210,10 @@ def test_one_export_batches_and_one_span_per_export_give_the_same_tasks(tmp_path
     for name, send in (("one", one_export), ("batched", batched), ("single", one_by_one)):
         db = tmp_path / f"{name}.db"
         keys = prepare_ledger(db)
-        with live_server(db, tmp_path / f"{name}.log") as server:
+        with live_server(db, tmp_path / f"{name}.log", *SHORT_SETTLE) as server:
             send(server.url, keys, spans)
             send(server.url, keys, spans[:5])  # a re-send changes nothing
+            server.wait_judged()
             metrics = httpx.get(f"{server.url}/metrics").text
         # The calls traced twice (runs 1, 4, 7), each counted once, whatever the batching.
         assert 'payoff_otlp_spans_total{outcome="traced_twice"} 3' in metrics, name
@@ -245,7 +246,12 @@ def wait_for(condition: Any, seconds: float = 15) -> None:
         time.sleep(0.2)
 
 
-def test_a_quiet_conversation_closes_and_refusals_are_counted_and_told(tmp_path: Path) -> None:
+@pytest.mark.parametrize("settle", ["0", "0.3"])
+def test_a_quiet_conversation_closes_and_refusals_are_counted_and_told(
+    tmp_path: Path, settle: str
+) -> None:
+    """A refusal made when the run is judged is told in the export's answer when the run is
+    judged on arrival (settle time 0); later, it is counted and logged."""
     runs = Runs(seed=5)
     agent = {
         "gen_ai.operation.name": "invoke_agent",
@@ -264,15 +270,21 @@ def test_a_quiet_conversation_closes_and_refusals_are_counted_and_told(tmp_path:
     spans = runs.memory.get_finished_spans()
     db = tmp_path / "l.db"
     keys = prepare_ledger(db)
-    with live_server(db, tmp_path / "serve.log", "--idle-timeout", "1") as server:
+    arguments = ("--idle-timeout", "1", "--settle-seconds", settle)
+    with live_server(db, tmp_path / "serve.log", *arguments) as server:
         reply = httpx.post(
             f"{server.url}/v1/traces",
             content=encode_spans(spans).SerializeToString(),
             headers={**keys.header(keys.ingest), "content-type": "application/x-protobuf"},
         )
         answer = ExportTraceServiceResponse.FromString(reply.content)
-        assert answer.partial_success.rejected_spans == 1
-        assert "1 spans refused (no_customer 1); span " in answer.partial_success.error_message
+        if settle == "0":
+            assert answer.partial_success.rejected_spans == 1
+            message = answer.partial_success.error_message
+            assert "1 spans refused (no_customer 1); span " in message
+        else:
+            assert answer.partial_success.rejected_spans == 0
+            server.wait_judged()
 
         def task() -> dict[str, Any]:
             headers = keys.header(keys.admin)
@@ -334,12 +346,6 @@ def judged(db: Path) -> bool:
         store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run is judged as soon as its root arrives: a span ending after its root, sent "
-    "in an export of its own, is judged without the run (refused no_customer, or a step "
-    "while the run's earlier call was taken for the answer)",
-)
 @pytest.mark.parametrize("customer_on", ["agent", "resource"])
 def test_a_call_ending_after_its_run_is_judged_with_its_run_whatever_the_batching(
     tmp_path: Path, customer_on: str
@@ -349,12 +355,13 @@ def test_a_call_ending_after_its_run_is_judged_with_its_run_whatever_the_batchin
     for name, send in (("one", one_export), ("batched", batched), ("single", one_by_one)):
         db = tmp_path / f"{name}.db"
         keys = prepare_ledger(db)
-        with live_server(db, tmp_path / f"{name}.log", "--idle-timeout", "2") as server:
+        arguments = ("--idle-timeout", "2", *SHORT_SETTLE)
+        with live_server(db, tmp_path / f"{name}.log", *arguments) as server:
             send(server.url, keys, spans)
-            wait_for(lambda db=db: judged(db))  # type: ignore[misc]
+            server.wait_judged()
             shown = tasks_json(db)
             send(server.url, keys, spans)  # a re-send changes nothing
-            wait_for(lambda db=db: judged(db))  # type: ignore[misc]
+            server.wait_judged()
             assert tasks_json(db) == shown, name
         ledgers[name] = (shown, steps(db, shown))
     [task] = ledgers["one"][0]
@@ -364,3 +371,52 @@ def test_a_call_ending_after_its_run_is_judged_with_its_run_whatever_the_batchin
     assert [step[2] for step in by_task[task["id"]]] == [False, True]
     assert ledgers["batched"] == ledgers["one"]
     assert ledgers["single"] == ledgers["one"]
+
+
+def with_response(span: ReadableSpan, response: str, span_id: int | None = None) -> ReadableSpan:
+    """`span` naming its response id, under its own span id or `span_id`."""
+    context = span.context
+    assert context is not None
+    if span_id is not None:
+        context = SpanContext(context.trace_id, span_id, False, context.trace_flags)
+    return ReadableSpan(
+        name=span.name, context=context, parent=span.parent, resource=span.resource,
+        attributes={**(span.attributes or {}), "gen_ai.response.id": response},
+        start_time=span.start_time, end_time=span.end_time,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("settle", ["0", "0.3"])
+def test_a_call_arriving_after_its_run_was_judged_is_judged_with_its_run(
+    tmp_path: Path, settle: str
+) -> None:
+    """Later than the settle time: the call inherits the run's customer and task (from the
+    agent span judged earlier), is a hidden step, and the run keeps its visible step; the
+    same call traced again (its response id) later still is not billed again."""
+    *run, late = late_answer_run("agent")
+    assert late.end_time is not None and run[-1].end_time is not None
+    assert late.end_time > run[-1].end_time and late.parent == run[-1].context
+    late = with_response(late, "chatcmpl-late")
+    twin = with_response(late, "chatcmpl-late", span_id=0x5EC0_0D00_0000_0001)
+    db = tmp_path / "l.db"
+    keys = prepare_ledger(db)
+    arguments = ("--idle-timeout", "30", "--settle-seconds", settle)
+    with live_server(db, tmp_path / "serve.log", *arguments) as server:
+        one_export(server.url, keys, run)
+        server.wait_judged()
+        [before] = tasks_json(db)
+        one_export(server.url, keys, [late])
+        server.wait_judged()
+        [task] = tasks_json(db)
+        one_export(server.url, keys, [twin])
+        server.wait_judged()
+        assert tasks_json(db) == [task]
+        metrics = httpx.get(f"{server.url}/metrics").text
+    assert (before["customer"], before["steps"], before["status"]) == ("acme", 1, "completed")
+    assert (task["customer"], task["steps"], task["status"]) == ("acme", 2, "completed")
+    assert task["type"] == "support.ticket"
+    by_task = steps(db, [task])[task["id"]]
+    assert [step[2] for step in by_task] == [True, False]  # the answer chosen then stays
+    assert task["tokens_total"] == before["tokens_total"] + 1_100
+    assert "payoff_otlp_spans_refused_total{" not in metrics
+    assert 'payoff_otlp_spans_total{outcome="traced_twice"} 1' in metrics

@@ -19,7 +19,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from api_support import Keys, live_server, prepare_ledger, start_server, usage
+from api_support import SHORT_SETTLE, Keys, live_server, prepare_ledger, start_server, usage
 from payoff.core.money import format_nanousd, round_usd_to_nanousd
 
 # Every test here starts processes or a live server: seconds each.
@@ -148,7 +148,7 @@ def test_spans_exported_by_the_opentelemetry_sdk_become_tasks_with_exact_costs(
 ) -> None:
     db, log = tmp_path / "l.db", tmp_path / "serve.log"
     keys = prepare_ledger(db)
-    with live_server(db, log) as server:
+    with live_server(db, log, *SHORT_SETTLE) as server:
         provider = TracerProvider(
             resource=Resource.create({"service.name": "agent", "payoff.customer": "acme"})
         )
@@ -163,6 +163,7 @@ def test_spans_exported_by_the_opentelemetry_sdk_become_tasks_with_exact_costs(
         trace_id = run_agent(provider.get_tracer("test"))
         assert provider.force_flush(10_000)
         provider.shutdown()
+        server.wait_judged()
 
         task = httpx.get(f"{server.url}/v1/tasks/{trace_id}", headers=keys.header(keys.acme))
         assert task.status_code == 200, task.text
@@ -229,15 +230,16 @@ def test_otlp_json_exports_are_metered_and_a_resend_adds_nothing(tmp_path: Path)
     keys = prepare_ledger(db)
     trace_id = "5b8efff798038103d269b633813fc60c"
     body = otlp_json_export(trace_id, "globex")
-    with live_server(db, log) as server:
+    with live_server(db, log, *SHORT_SETTLE) as server:
         headers = keys.header(keys.ingest)
-        for _ in range(2):
+        for _ in range(2):  # the second after the run was judged
             response = httpx.post(f"{server.url}/v1/traces", json=body, headers=headers)
             assert response.status_code == 200, response.text
             assert response.headers["content-type"].startswith("application/json")
             warning = response.json()["partialSuccess"]
             assert "rejectedSpans" not in warning  # a warning: nothing was refused
             assert warning["errorMessage"] == "1 spans without GenAI usage ignored"
+            server.wait_judged()
         shown = httpx.get(
             f"{server.url}/v1/tasks/{trace_id}", headers=keys.header(keys.globex)
         ).json()

@@ -34,6 +34,8 @@ from payoff.store import open_store
 
 SWEEP_FRACTION = 4
 MAX_SWEEP_INTERVAL_S = 60
+SETTLE_FRACTION = 4
+MIN_SETTLE_INTERVAL_S = 0.05
 
 logger = logging.getLogger("payoff.otlp")
 
@@ -49,18 +51,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.keys = KeyCache()
     app.state.catalog = catalog = Catalog.from_file(config.prices)
     app.state.writer = LedgerWriter(store)
-    app.state.receiver = Receiver(store, catalog, config.idle_timeout_s, app.state.metrics)
+    app.state.receiver = Receiver(
+        store, catalog, config.idle_timeout_s, app.state.metrics, settle_s=config.settle_s
+    )
     workers = default_workers() if config.builders is None else config.builders
     app.state.builder = Builder(catalog, workers) if workers else None
     if app.state.builder is not None:  # start it now, not on the first large request
         await app.state.builder.build(None, [])
-    sweeper = asyncio.create_task(_sweep(app.state.writer, app.state.receiver))
+    loops = [asyncio.create_task(_sweep(app.state.writer, app.state.receiver))]
+    if config.settle_s > 0:
+        loops.append(asyncio.create_task(_settle(app.state.writer, app.state.receiver)))
     try:
         yield
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for loop in loops:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
         app.state.writer.close()
         if app.state.builder is not None:
             app.state.builder.shutdown(cancel_futures=True)
@@ -77,6 +84,18 @@ async def _sweep(writer: LedgerWriter, receiver: Receiver) -> None:
             await asyncio.wrap_future(writer.call(lambda: receiver.sweep(now_us), wait=False))
         except Exception:  # a failed sweep is retried at the next one; the server goes on
             logger.exception("sweeping quiet OpenTelemetry traces failed")
+
+
+async def _settle(writer: LedgerWriter, receiver: Receiver) -> None:
+    """Judge the traces that have settled, every SETTLE_FRACTION of the settle time: a run is
+    judged at most that late after its settle time."""
+    interval = max(MIN_SETTLE_INTERVAL_S, receiver.settle_s / SETTLE_FRACTION)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.wrap_future(writer.call(lambda: receiver.settle(now_us), wait=False))
+        except Exception:  # a failed settlement is retried at the next one
+            logger.exception("judging settled OpenTelemetry traces failed")
 
 
 def create_app(config: ServerConfig) -> FastAPI:

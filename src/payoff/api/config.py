@@ -7,15 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from payoff.core.errors import PayoffError
+from payoff.service.span_timing import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_SETTLE_S, MIN_IDLE_TIMEOUT_S
 from payoff.store.busy import BUSY_TIMEOUT_S, busy_timeout_from
 
 DEFAULT_MAX_RECORDS = 10_000
 """Records accepted in one POST /v1/events request (and spans in one /v1/traces export)."""
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 """Bytes accepted in one request body."""
-DEFAULT_IDLE_TIMEOUT_S = 1_800
-"""Seconds without a new span after which a conversation closes (payoff.service.otlp)."""
-MIN_IDLE_TIMEOUT_S = 1
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 """Seconds a request's headers may take to arrive, from its first byte (then 408)."""
 DEFAULT_BODY_TIMEOUT_S = 60.0
@@ -40,6 +38,8 @@ class ServerConfig:
     idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S
     """A conversation or an unfinished trace that received no span for this long is closed
     or judged as it is."""
+    settle_s: float = DEFAULT_SETTLE_S
+    """A trace that received no span for this long, its root arrived, is judged."""
     busy_timeout_s: float = BUSY_TIMEOUT_S
     """How long a write waits for another process's lock on the ledger (then 503)."""
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
@@ -49,6 +49,11 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.idle_timeout_s < MIN_IDLE_TIMEOUT_S:
             raise PayoffError(f"the idle timeout must be at least {MIN_IDLE_TIMEOUT_S} second")
+        if not 0 <= self.settle_s < self.idle_timeout_s:  # NaN fails too
+            raise PayoffError(
+                f"the settle time is {self.settle_s!r} s; give seconds from 0, below the idle "
+                f"timeout ({self.idle_timeout_s} s)"
+            )
         if self.max_records < 1:
             raise PayoffError("max records per request must be at least 1")
         if self.max_body_bytes < 1024:
@@ -66,6 +71,7 @@ class ServerConfig:
             "PAYOFF_MAX_RECORDS": str(self.max_records),
             "PAYOFF_MAX_BODY_BYTES": str(self.max_body_bytes),
             "PAYOFF_IDLE_TIMEOUT": str(self.idle_timeout_s),
+            "PAYOFF_SETTLE_SECONDS": repr(self.settle_s),
             "PAYOFF_BUSY_TIMEOUT": repr(self.busy_timeout_s),
             "PAYOFF_HEADER_TIMEOUT": repr(self.header_timeout_s),
             "PAYOFF_BODY_TIMEOUT": repr(self.body_timeout_s),
@@ -86,6 +92,7 @@ class ServerConfig:
             max_body_bytes=int(os.environ.get("PAYOFF_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
             builders=int(builders) if (builders := os.environ.get("PAYOFF_BUILDERS")) else None,
             idle_timeout_s=int(os.environ.get("PAYOFF_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT_S)),
+            settle_s=_seconds("PAYOFF_SETTLE_SECONDS", DEFAULT_SETTLE_S),
             busy_timeout_s=busy_timeout_from(os.environ.get("PAYOFF_BUSY_TIMEOUT")),
             header_timeout_s=_seconds("PAYOFF_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT_S),
             body_timeout_s=_seconds("PAYOFF_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S),

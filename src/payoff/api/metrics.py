@@ -1,7 +1,7 @@
 """GET /metrics: the server's counters and latencies, and the middleware that times requests.
 
-No key is asked, as for /healthz: the page holds counts and latencies of this process, never
-ledger data.
+No key is asked, as for /healthz: the page holds counts and latencies of this process, and
+how many OpenTelemetry spans wait to be judged, never ledger contents.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payoff.service.metrics import CONTENT_TYPE, Metrics
+from payoff.service.otlp import Receiver
 
 TIMED_ROUTES = frozenset({"/v1/events", "/v1/traces", "/v1/attestations"})
 """Routes whose latency is kept by route; every other request counts under `other`."""
@@ -27,7 +28,10 @@ router = APIRouter()
 )
 def metrics(request: Request) -> Response:
     counted: Metrics = request.app.state.metrics
-    return Response(counted.render(), media_type=CONTENT_TYPE)
+    receiver: Receiver = request.app.state.receiver
+    waiting = request.app.state.store.pending_spans()
+    settled = receiver.settled_through.last_us if receiver.settle_s > 0 else None
+    return Response(counted.render(waiting, settled), media_type=CONTENT_TYPE)
 
 
 class Timing:

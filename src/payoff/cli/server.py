@@ -11,12 +11,10 @@ import typer
 from payoff.api.config import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_HEADER_TIMEOUT_S,
-    DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RECORDS,
     MAX_TIMEOUT_S,
-    MIN_IDLE_TIMEOUT_S,
     ServerConfig,
 )
 from payoff.cli import Settings, app, emit_json, out
@@ -25,6 +23,7 @@ from payoff.cli.options import AsJson
 from payoff.cli.tables import Column, cells, show
 from payoff.extras import needs
 from payoff.service import access
+from payoff.service.span_timing import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_SETTLE_S, MIN_IDLE_TIMEOUT_S
 
 
 class LogLevel(enum.StrEnum):
@@ -106,6 +105,16 @@ def serve(
             envvar="PAYOFF_IDLE_TIMEOUT",
         ),
     ] = DEFAULT_IDLE_TIMEOUT_S,
+    settle_seconds: Annotated[
+        float,
+        typer.Option(
+            help="Seconds without a new span after which an OpenTelemetry run whose root "
+            "has arrived is judged, so that a call ending after its run is judged with it; "
+            "0 judges a run as its root arrives.",
+            min=0,
+            envvar="PAYOFF_SETTLE_SECONDS",
+        ),
+    ] = DEFAULT_SETTLE_S,
 ) -> None:
     """Run the HTTP API and OTLP receiver (docs at /docs, schema at /openapi.json)."""
     with needs("server", "payoff serve"):
@@ -126,6 +135,7 @@ def serve(
         max_body_bytes,
         builders,
         idle_timeout_s=idle_timeout,
+        settle_s=settle_seconds,
         busy_timeout_s=settings.busy_timeout_s(),
         header_timeout_s=header_timeout,
         body_timeout_s=body_timeout,

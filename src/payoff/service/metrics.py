@@ -60,8 +60,26 @@ class Metrics:
                 buckets[-1] += 1
             self._latency_sum[route] += round(seconds * 1_000_000)
 
-    def render(self) -> str:
-        """Everything counted, in the Prometheus text exposition format 0.0.4."""
+    def render(
+        self, spans_waiting: int | None = None, settled_through_us: int | None = None
+    ) -> str:
+        """Everything counted, in the Prometheus text exposition format 0.0.4; with
+        `spans_waiting` (read from the ledger), the OpenTelemetry spans not judged yet, and
+        with `settled_through_us`, the moment up to which this process judged settled traces."""
+        gauges = []
+        if spans_waiting is not None:
+            gauges += _gauge(
+                "payoff_otlp_spans_waiting",
+                "OpenTelemetry spans kept until their run is judged (the whole ledger).",
+                str(spans_waiting),
+            )
+        if settled_through_us is not None:
+            gauges += _gauge(
+                "payoff_otlp_settled_through_seconds",
+                "Traces whose last span arrived before this Unix time were judged once "
+                "settled (this process).",
+                f"{settled_through_us // 1_000_000}.{settled_through_us % 1_000_000:06d}",
+            )
         with self._lock:
             lines = [
                 *_counter(
@@ -84,6 +102,7 @@ class Metrics:
                     "HTTP requests answered, by route and status.",
                     {(("route", r), ("status", str(c))): v for (r, c), v in self._requests.items()},
                 ),
+                *gauges,
                 *self._histogram(),
             ]
         return "\n".join(lines) + "\n"
@@ -113,6 +132,10 @@ def _counter(name: str, text: str, values: dict[tuple[tuple[str, str], ...], int
         shown = ",".join(f'{key}="{_escape(label)}"' for key, label in labels)
         lines.append(f"{name}{{{shown}}} {value}")
     return lines
+
+
+def _gauge(name: str, text: str, value: str) -> list[str]:
+    return [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name} {value}"]
 
 
 def _escape(label: str) -> str:

@@ -4,9 +4,15 @@ An exporter sends a run's spans as they end: all at once, in batches, or one per
 server keeps every span of a GenAI trace (store/spans.py) until the run it belongs to can be
 judged whole, then writes the records it makes, in the same transaction:
 
-- when the local root of a trace arrives (a span without a parent, or with a remote one),
-  every span whose ancestry reaches it is judged: its run has ended, since a parent span
-  ends after its children and exporters send spans in the order they end;
+- when a trace has received nothing for the settle time (`settle_s`) and its local root has
+  arrived (a span without a parent, or with a remote one), every span whose ancestry reaches
+  it is judged. Waiting for the trace to settle, not judging as the root arrives, is what
+  lets a call that ends after its run (a stream read after the agent returned, exported in
+  the next batch) be judged with its run, as it would be had everything come in one export.
+  With a settle time of 0, spans are judged as their root arrives;
+- a span that arrives after its run was judged is judged with the spans decided earlier as
+  its ancestry: it inherits its customer and run, and is billed once if it is a call already
+  billed; the run keeps the visible step it was given;
 - when a trace has received nothing for the idle timeout, what is known of it is judged,
   each ancestry's top taken for its root (a long-lived parent span that never ends, a
   process that died mid-run);
@@ -15,12 +21,13 @@ judged whole, then writes the records it makes, in the same transaction:
   it first with a `task` record).
 
 Each judgement reads only what is stored, so one export, batched exports and one span per
-export give the same records; a re-sent span is recognised (its key is kept for the idle
-timeout after its run was judged) and changes nothing.
+export give the same records; a re-sent span is recognised (it is kept for the idle timeout
+after its run was judged) and changes nothing.
 
-Every refusal is counted by reason (`GET /metrics`), logged (at most LOG_REFUSALS_PER_MINUTE
-lines a minute, then a count of those left out), and, for the spans of the export at hand,
-summarised in its OTLP partial success.
+Every refusal is counted by reason (`GET /metrics`) and logged (at most
+LOG_REFUSALS_PER_MINUTE lines a minute, then a count of those left out). A span refused as it
+is read (bad counts, no model) is told in its export's OTLP partial success; one refused when
+its run is judged is told there only when judged on arrival (a settle time of 0).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from payoff.catalog import Catalog
 from payoff.service.ingest import build_batch
 from payoff.service.metrics import Metrics
+from payoff.service.span_timing import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_SETTLE_S
 from payoff.sources.otlp import (
     COMPLETE,
     QUIET,
@@ -59,6 +67,7 @@ from payoff.store.protocol import (
     ArrivingSpan,
     ConversationRow,
     QuietConversation,
+    SettleMark,
     SpanIngestStore,
     SpanSettlement,
     SpanWork,
@@ -66,9 +75,6 @@ from payoff.store.protocol import (
     WriteResult,
 )
 
-DEFAULT_IDLE_TIMEOUT_S = 1_800
-"""A trace or conversation that received nothing for this long is judged as it is: half an
-hour, the usual length of a quiet web session."""
 LOG_REFUSALS_PER_MINUTE = 20
 
 logger = logging.getLogger("payoff.otlp")
@@ -147,16 +153,21 @@ def arrive(request: ExportTraceServiceRequest) -> Arrival:
 
 @dataclass
 class Receiver:
-    """What judging spans needs: the ledger, the catalog, the idle timeout, the counters."""
+    """What judging spans needs: the ledger, the catalog, the settle time, the idle timeout,
+    the counters."""
 
     store: SpanIngestStore
     catalog: Catalog
     idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S
     metrics: Metrics = field(default_factory=Metrics)
     refusal_log: RefusalLog = field(default_factory=RefusalLog)
+    settle_s: float = DEFAULT_SETTLE_S
+    settled_through: SettleMark = field(default_factory=lambda: SettleMark(0))
+    """Traces whose last span arrived up to here were judged once settled (this process)."""
 
     def receive(self, arrival: Arrival, clock: Callable[[], int]) -> SpanReport:
-        """Keep an export's spans and judge every run they complete; one transaction.
+        """Keep an export's spans, and with no settle time judge every run they complete;
+        one transaction.
 
         Runs on the server's writer thread; `arrive` prepares the export beforehand.
         """
@@ -165,21 +176,40 @@ class Receiver:
             spans=reading.total, ignored=reading.ignored, refused=list(reading.refused)
         )
         judged = _Judgement(self.catalog)
-        settlement, result, staged = self.store.settle_spans(arriving, clock, judged.settle)
+        settlement, result, staged = self.store.settle_spans(
+            arriving, clock, judged.settle, judge_arriving=self.settle_s == 0
+        )
         decided = {trace + span for trace, span in settlement.decided}
         ours = {span.key for span in reading.spans}
         waiting = {
             span.key
             for span, what in zip(reading.spans, staged, strict=True)
-            if what == STAGED and span.key not in decided
+            if what == STAGED and span.key not in decided and span.kind != OTHER
         }
         report.waiting = len(waiting)
         for span, what in zip(reading.spans, staged, strict=True):
-            if span.kind == OTHER and span.key not in waiting:
+            if span.kind == OTHER:
                 report.ignored += 1  # whether kept as a link to its run or not
             elif what == KNOWN:
                 report.repeated += 1
         self._account(judged, result, report, ours)
+        self._count(report)
+        return report
+
+    def settle(self, clock: Callable[[], int]) -> SpanReport:
+        """Judge the traces that have received nothing for the settle time since the last
+        settlement; a bounded number of them (the rest at the next call)."""
+        before_us = clock() - round(self.settle_s * 1_000_000)
+        if before_us <= self.settled_through.last_us:
+            return SpanReport()
+        judged = _Judgement(self.catalog)
+        _, result, _ = self.store.settle_spans(
+            [], clock, judged.settle, settled_between=(self.settled_through, before_us)
+        )
+        if judged.settled_through is not None:
+            self.settled_through = judged.settled_through
+        report = SpanReport()
+        self._account(judged, result, report, set())
         self._count(report)
         return report
 
@@ -238,11 +268,14 @@ class _Judgement:
         self.span_refusals: list[Refusal] = []
         self.traced_twice = 0
         self.line_refusals: list[tuple[int, str, str]] = []
+        self.settled_through: SettleMark | None = None
 
     def settle(self, work: SpanWork) -> SpanSettlement:
+        self.settled_through = work.settled_through
         touched = [_decode(body) for body in work.touched]
         quiet = [_decode(body) for body in work.quiet]
-        first, second = decide(touched, COMPLETE), decide(quiet, QUIET)
+        known = [_decode(body) for body in work.known]
+        first, second = decide(touched, COMPLETE, known), decide(quiet, QUIET, known)
         decisions = (first, second)
         records = first.records + second.records
         marks: dict[str, ConversationMark] = {}

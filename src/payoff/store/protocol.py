@@ -208,13 +208,26 @@ class ConversationRow(NamedTuple):
 
 @dataclass
 class SpanWork:
-    """What a settlement judges: spans waiting in traces that just received some, spans of
-    quiet traces, and quiet conversations (bodies as staged)."""
+    """What a settlement judges: spans waiting in traces judged complete, spans of quiet
+    traces, quiet conversations, and the spans of those traces decided earlier (ancestry
+    only); bodies as staged."""
 
     now_us: int
     touched: list[bytes]
     quiet: list[bytes]
     conversations: list[QuietConversation]
+    known: list[bytes] = field(default_factory=list)
+    settled_through: SettleMark | None = None
+    """Where the traces settled in this work end: the window's end, or where the judgement
+    stopped when the window held more traces than one settlement takes."""
+
+
+class SettleMark(NamedTuple):
+    """A place in the order traces settle in: the arrival of their last span, then the trace.
+    A window of settled traces runs from after one mark to before a moment."""
+
+    last_us: int
+    trace: str = ""
 
 
 @dataclass
@@ -407,6 +420,8 @@ class SpanStore(Protocol):
         clock: Callable[[], int],
         settle: Callable[[SpanWork], SpanSettlement],
         *,
+        judge_arriving: bool = True,
+        settled_between: tuple[SettleMark, int] | None = None,
         quiet_before_us: int | None = None,
         forget_before_us: int | None = None,
     ) -> tuple[SpanSettlement, WriteResult, list[str]]:

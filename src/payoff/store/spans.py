@@ -2,16 +2,21 @@
 
 A span is kept here (`otlp_spans`) from its arrival until its run is judged; the records the
 judgement makes are written in the same transaction that marks the span decided, so a crash
-loses nothing and repeats nothing. A decided span keeps only its key for a while, so that a
-re-sent export is recognised and changes nothing. A conversation task that an OpenTelemetry
-run joined is remembered (`otlp_conversations`) until it goes quiet and is closed.
+loses nothing and repeats nothing. A decided span is kept, marked decided, until it is
+forgotten (the caller says when): a re-sent export is recognised and changes nothing, and a
+span arriving after its run was judged is judged with the decided spans of its trace as its
+ancestry. A conversation task that an OpenTelemetry run joined is remembered
+(`otlp_conversations`) until it goes quiet and is closed.
 
     arriving spans ──> stage (new keys only) ──> pending spans of their traces ─┐
+                          (when judged on arrival)                              │
+    settled traces (quiet since `settled_between`) ──> their pending spans ─────┤
     quiet traces (sweep) ──> their pending spans ───────────────────────────────┤
+    decided spans of those traces (ancestry) ───────────────────────────────────┤
     quiet conversations (sweep) ────────────────────────────────────────────────┤
                                                               settle (the caller judges)
                                                                                  │
-    records ──> events, task updates   decided spans ──> keys only   marks ──> conversations
+    records ──> events, task updates   decided spans ──> marked   marks ──> conversations
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from payoff.store import schema as s
 from payoff.store.in_lists import chunks
@@ -31,6 +36,7 @@ from payoff.store.protocol import (
     ArrivingSpan,
     ConversationRow,
     QuietConversation,
+    SettleMark,
     SpanSettlement,
     SpanWork,
     WriteResult,
@@ -49,6 +55,8 @@ class SpanStaging:
         clock: Callable[[], int],
         settle: Callable[[SpanWork], SpanSettlement],
         *,
+        judge_arriving: bool = True,
+        settled_between: tuple[SettleMark, int] | None = None,
         quiet_before_us: int | None = None,
         forget_before_us: int | None = None,
     ) -> tuple[SpanSettlement, WriteResult, list[str]]:
@@ -56,21 +64,31 @@ class SpanStaging:
 
         Returns the settlement, the statuses of its batch, and what became of each arriving
         span: STAGED, KNOWN (already staged or decided: a re-send) or SKIPPED (no GenAI span
-        in its trace). With `quiet_before_us`,
-        traces and conversations that received nothing since then are judged too; with
-        `forget_before_us`, keys of spans decided before then are dropped.
+        in its trace). The traces judged complete (`SpanWork.touched`) are those `arriving`
+        added to (with `judge_arriving`) and, with `settled_between` (after a mark, before a
+        moment), those whose last span arrived in that window. With `quiet_before_us`, traces and
+        conversations that received nothing since then are judged as they are; with
+        `forget_before_us`, spans decided before then are dropped.
         """
         with self._write_transaction() as conn:  # type: ignore[attr-defined]
             now_us = clock()
             staged = self._stage(conn, arriving, now_us)
-            touched = sorted(
-                {span.trace for span, what in zip(arriving, staged, strict=True) if what == STAGED}
-            )
-            work = SpanWork(now_us, _pending(conn, touched), [], [])
+            touched: set[str] = set()
+            if judge_arriving:
+                pairs = zip(arriving, staged, strict=True)
+                touched.update(span.trace for span, what in pairs if what == STAGED)
+            through = None
+            if settled_between is not None:
+                settled, through = _settled_traces(conn, *settled_between)
+                touched.update(settled)
+            work = SpanWork(now_us, _pending(conn, touched), [], [], settled_through=through)
+            quiet: list[str] = []
             if quiet_before_us is not None:
-                quiet = _quiet_traces(conn, quiet_before_us, set(touched))
+                quiet = _quiet_traces(conn, quiet_before_us, touched)
                 work.quiet = _pending(conn, quiet)
                 work.conversations = _quiet_conversations(conn, quiet_before_us)
+            if work.touched or work.quiet:
+                work.known = _pending(conn, [*touched, *quiet], decided=True)
             settlement = settle(work)
             result = self._write_rows(conn, settlement.batch, now_us)  # type: ignore[attr-defined]
             _mark_decided(conn, settlement.decided, now_us)
@@ -99,14 +117,11 @@ class SpanStaging:
         t = s.otlp_spans.c
         traces = sorted({span.trace for span in arriving})
         known: set[tuple[str, str]] = set()
-        waiting: set[str] = set()
+        waiting: set[str] = set()  # traces with spans kept, decided or not: a span may link to them
         for chunk in chunks(traces):
-            for row in conn.execute(
-                select(t.trace, t.span, t.decided_at_us).where(t.trace.in_(chunk))
-            ):
+            for row in conn.execute(select(t.trace, t.span).where(t.trace.in_(chunk))):
                 known.add((row.trace, row.span))
-                if row.decided_at_us is None:
-                    waiting.add(row.trace)
+                waiting.add(row.trace)
         staged, rows, seen = [], [], set()
         for span in arriving:
             key = (span.trace, span.span)
@@ -131,21 +146,45 @@ class SpanStaging:
         return staged
 
 
-def _pending(conn: Connection, traces: Iterable[str]) -> list[bytes]:
-    """The bodies of the spans of `traces` not yet decided, in a stable order."""
+def _pending(conn: Connection, traces: Iterable[str], *, decided: bool = False) -> list[bytes]:
+    """The bodies of the spans of `traces` not yet decided (or, with `decided`, those
+    decided earlier), in a stable order."""
     t = s.otlp_spans.c
+    state = t.decided_at_us.is_not(None) if decided else t.decided_at_us.is_(None)
     bodies: list[bytes] = []
     for chunk in chunks(sorted(set(traces))):
         query = (
             select(t.body)
-            .where(t.trace.in_(chunk), t.decided_at_us.is_(None))
+            .where(t.trace.in_(chunk), state, t.body.is_not(None))
             .order_by(t.trace, t.span)
         )
         bodies.extend(bytes(body) for body in conn.scalars(query))
     return bodies
 
 
-def _quiet_traces(conn: Connection, before_us: int, exclude: set[str]) -> list[str]:
+def _settled_traces(
+    conn: Connection, after: SettleMark, before_us: int
+) -> tuple[list[str], SettleMark]:
+    """Traces with spans waiting whose last span arrived after `after` and before
+    `before_us`, in settling order, at most MAX_QUIET_TRACES; and the mark they end at."""
+    t = s.otlp_spans.c
+    last = func.max(t.received_at_us)
+    later = or_(last > after.last_us, and_(last == after.last_us, t.trace > after.trace))
+    query = (
+        select(t.trace, last.label("last"))
+        .where(t.decided_at_us.is_(None))
+        .group_by(t.trace)
+        .having(and_(later, last < before_us))
+        .order_by(last, t.trace)
+        .limit(MAX_QUIET_TRACES)
+    )
+    rows = conn.execute(query).all()
+    if len(rows) < MAX_QUIET_TRACES:
+        return [row.trace for row in rows], SettleMark(before_us)
+    return [row.trace for row in rows], SettleMark(int(rows[-1].last), rows[-1].trace)
+
+
+def _quiet_traces(conn: Connection, before_us: int, exclude: Iterable[str]) -> list[str]:
     t = s.otlp_spans.c
     query = (
         select(t.trace)
@@ -155,7 +194,8 @@ def _quiet_traces(conn: Connection, before_us: int, exclude: set[str]) -> list[s
         .order_by(t.trace)
         .limit(MAX_QUIET_TRACES)
     )
-    return [trace for trace in conn.scalars(query) if trace not in exclude]
+    excluded = set(exclude)
+    return [trace for trace in conn.scalars(query) if trace not in excluded]
 
 
 def _quiet_conversations(conn: Connection, before_us: int) -> list[QuietConversation]:
@@ -184,7 +224,7 @@ def _mark_decided(conn: Connection, decided: Sequence[tuple[str, str]], now_us: 
             conn.execute(
                 update(s.otlp_spans)
                 .where(and_(t.trace == trace, t.span.in_(chunk)))
-                .values(decided_at_us=now_us, body=None)
+                .values(decided_at_us=now_us)
             )
 
 

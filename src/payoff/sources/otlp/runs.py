@@ -20,6 +20,11 @@ answer is the same however the spans were batched into exports:
 local root: wait for it (COMPLETE: the server, while more spans may come), judge what is known
 without a run (EXPORT: one export on its own), or take its top for a local root (QUIET: a trace
 that has gone quiet, whose missing spans are not coming).
+
+It may also be given spans judged earlier (`known`: a call whose span arrives after its run
+was judged). They are ancestry only: a late span inherits its customer, task type and run
+through them, and is one call with a known span of the same response; nothing known is
+decided again, and a run judged earlier keeps the visible step it was given then.
 """
 
 from __future__ import annotations
@@ -88,10 +93,12 @@ class Decision:
 
 
 class _Node:
-    __slots__ = ("complete", "kind", "parent", "resolved", "run", "span")
+    __slots__ = ("complete", "judged", "kind", "parent", "resolved", "run", "span")
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, judged: bool = False) -> None:
         self.span = span
+        self.judged = judged
+        """Judged earlier: ancestry only."""
         self.kind = span.kind
         self.parent: _Node | None = None
         self.resolved = False
@@ -99,21 +106,27 @@ class _Node:
         self.run: _Node | None = None
 
 
-def decide(spans: Iterable[Span], mode: str) -> Decision:
-    """The records of `spans` (any mix of traces), judged run by run; see the module."""
-    return _Judge(list(spans), mode).decision()
+def decide(spans: Iterable[Span], mode: str, known: Iterable[Span] = ()) -> Decision:
+    """The records of `spans` (any mix of traces), judged run by run, with the spans
+    `known` from earlier judgements as their ancestry; see the module."""
+    return _Judge(list(spans), mode, list(known)).decision()
 
 
 class _Judge:
-    def __init__(self, spans: list[Span], mode: str) -> None:
+    def __init__(self, spans: list[Span], mode: str, known: list[Span]) -> None:
         self.mode = mode
         self.nodes = [_Node(span) for span in spans]
-        by_key = {node.span.key: node for node in self.nodes}
+        self.known = [_Node(span, judged=True) for span in known]
+        by_key = {node.span.key: node for node in self.known}
+        by_key.update((node.span.key, node) for node in self.nodes)
         for node in self.nodes:
             if not node.span.local_root:
                 node.parent = by_key.get(node.span.parent_key)
+        for node in self.known:
+            if not node.span.local_root:
+                node.parent = by_key.get(node.span.parent_key)
         # An acyclic chain of ancestors is at most as long as the list; a longer walk loops.
-        self.max_walk = len(self.nodes) + 1
+        self.max_walk = len(self.nodes) + len(self.known) + 1
         self.memo: dict[tuple[str, ...], dict[_Node, str | Refused | None]] = {}
         self.first_run: dict[str, _Node] = {}
         for node in self.nodes:
@@ -152,7 +165,7 @@ class _Judge:
             else:
                 result.waiting.append(node.span)
         chosen.sort(key=lambda n: (n.span.end_ns, n.span.key))
-        twice = _traced_twice(chosen)
+        twice = _traced_twice(chosen, self.known)
         visible = self._inferred_visible(chosen, twice)
         with_steps: set[_Node] = set()
         with_records: set[_Node] = set()
@@ -187,8 +200,8 @@ class _Judge:
         told: set[_Node] = set()
         for node in chosen:  # in end order: a later call replaces an earlier one
             run = node.run
-            if node.kind != MODEL_CALL or run is None or node in twice:
-                continue
+            if node.kind != MODEL_CALL or run is None or run.judged or node in twice:
+                continue  # a run judged earlier was given its visible step then
             if c.VISIBLE in node.span.attributes:
                 told.add(run)
             elif node.span.attributes.get(c.AI_SDK_VISIBLE) is not False:
@@ -276,17 +289,22 @@ class _Judge:
         return found
 
 
-def _traced_twice(nodes: list[_Node]) -> set[_Node]:
+def _traced_twice(nodes: list[_Node], known: list[_Node]) -> set[_Node]:
     """The model-call spans that another span of their trace stands for (see the module).
 
     Which span is kept depends only on the spans, never on their order, so that a run judged
-    from one export, from batches or from one span per export keeps the same one.
+    from one export, from batches or from one span per export keeps the same one. A call
+    judged earlier (`known`) was billed then: a late span of it is dropped, whatever it reports.
     """
+    billed = {key for node in known if (key := _call_key(node)) is not None}
     kept: dict[CallKey, _Node] = {}
     dropped: set[_Node] = set()
     for node in nodes:
         key = _call_key(node)
         if key is None:
+            continue
+        if key in billed:
+            dropped.add(node)
             continue
         other = kept.get(key)
         if other is None:
