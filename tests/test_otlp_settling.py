@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 from payoff.catalog import Catalog
+from payoff.service import otlp
 from payoff.service.otlp import Receiver, SpanReport, arrive
 from payoff.store import open_store, spans
 from payoff.store.protocol import Store
@@ -149,7 +151,7 @@ def test_a_window_of_more_traces_than_one_settlement_takes_is_judged_in_turns(
 ) -> None:
     """Many traces arriving in one export share their arrival: settlements of a few each
     go through them all, those still waiting for their root included, none judged twice."""
-    monkeypatch.setattr(spans, "MAX_QUIET_TRACES", 4)
+    monkeypatch.setattr(spans, "MAX_SETTLED_TRACES", 4)
     clock, rng = Clock(), random.Random(5)
     runs = [run_spans(rng, calls=1) for _ in range(7)]
     waiting = [run_spans(rng, calls=1)[1][0] for _ in range(5)]  # roots never sent
@@ -157,8 +159,43 @@ def test_a_window_of_more_traces_than_one_settlement_takes_is_judged_in_turns(
     settling = receiver(ledger)
     send(settling, clock, export)
     clock.advance(SETTLE_S + 1)
-    accepted = []
+    accepted, behind = [], []
     for _ in range(6):
-        accepted.append(settling.settle(clock).records["accepted"])
+        report = settling.settle(clock)
+        accepted.append(report.records["accepted"])
+        behind.append(report.behind)
     assert sum(accepted) == 2 * len(runs)  # each run: its call and its close, once
     assert accepted[-1] == 0 and ledger.pending_spans() == len(waiting)
+    assert behind == [True, True, True, False, False, False]  # 12 traces, 4 at a time
+
+
+def test_a_window_that_keeps_failing_is_left_to_the_idle_sweep(
+    ledger: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One trace whose judgement fails cannot stop settling: after SETTLE_ATTEMPTS failures
+    its window is passed over, and the idle sweep judges it; nothing is lost."""
+    clock, rng = Clock(), random.Random(6)
+    root, calls = run_spans(rng)
+    settling = receiver(ledger)
+    send(settling, clock, proto_export(root, *calls))
+    clock.advance(SETTLE_S + 1)
+    real_decide = otlp.decide
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a judgement that fails")
+
+    monkeypatch.setattr(otlp, "decide", failing)
+    for _ in range(otlp.SETTLE_ATTEMPTS - 1):
+        with pytest.raises(RuntimeError):
+            settling.settle(clock)
+    assert settling.settled_through.last_us == 0  # retried
+    with pytest.raises(RuntimeError):
+        settling.settle(clock)
+    assert settling.settled_through.last_us == clock() - round(SETTLE_S * SECOND_US)
+    monkeypatch.setattr(otlp, "decide", real_decide)
+    clock.advance(1)
+    assert settling.settle(clock).records == {}  # passed over
+    assert ledger.pending_spans() == 3
+    clock.advance(600)  # the idle timeout
+    assert settling.sweep(clock).records == {"accepted": 3}
+    assert steps_of(ledger, root.trace_id) == [("llm", False), ("llm", True)]

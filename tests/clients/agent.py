@@ -70,6 +70,15 @@ def agent_run(trace_ids: list[str]) -> Iterator[trace.Span]:
         yield span
 
 
+def litellm_logged() -> None:
+    """Wait for LiteLLM's success callbacks, which run on its logging thread pool: a process
+    that exits first loses the spans they would have made (a race in LiteLLM, not in what
+    reaches the server)."""
+    from litellm.litellm_core_utils.thread_pool_executor import executor
+
+    executor.shutdown(wait=True)
+
+
 def finish(provider: TracerProvider, trace_ids: list[str]) -> None:
     """Flush every span to the endpoint, then say which traces were made."""
     if not provider.force_flush(15_000):

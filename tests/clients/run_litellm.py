@@ -18,4 +18,5 @@ with agent.agent_run(trace_ids):
             api_key="sk-fake",
             messages=[{"role": "user", "content": prompt}],
         )
+agent.litellm_logged()  # after the run: which call the span carries stays as it is
 agent.finish(provider, trace_ids)

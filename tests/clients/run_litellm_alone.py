@@ -17,4 +17,5 @@ for prompt in (agent.PLAN_PROMPT, agent.ANSWER_PROMPT):
         api_key="sk-fake",
         messages=[{"role": "user", "content": prompt}],
     )
+agent.litellm_logged()
 agent.finish(provider, [])

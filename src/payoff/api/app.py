@@ -90,11 +90,15 @@ async def _settle(writer: LedgerWriter, receiver: Receiver) -> None:
     """Judge the traces that have settled, every SETTLE_FRACTION of the settle time: a run is
     judged at most that late after its settle time."""
     interval = max(MIN_SETTLE_INTERVAL_S, receiver.settle_s / SETTLE_FRACTION)
+    behind = False
     while True:
-        await asyncio.sleep(interval)
+        if not behind:  # a settlement that left traces for the next goes on at once
+            await asyncio.sleep(interval)
+        behind = False
         try:
-            await asyncio.wrap_future(writer.call(lambda: receiver.settle(now_us), wait=False))
-        except Exception:  # a failed settlement is retried at the next one
+            call = writer.call(lambda: receiver.settle(now_us), wait=False)
+            behind = (await asyncio.wrap_future(call)).behind
+        except Exception:  # retried next time; Receiver.settle passes over what keeps failing
             logger.exception("judging settled OpenTelemetry traces failed")
 
 

@@ -76,6 +76,7 @@ from payoff.store.protocol import (
 )
 
 LOG_REFUSALS_PER_MINUTE = 20
+SETTLE_ATTEMPTS = 3
 
 logger = logging.getLogger("payoff.otlp")
 _encode = msgspec.json.Encoder().encode
@@ -102,6 +103,9 @@ class SpanReport:
     """Spans of this export that made no record, and why (code, reason)."""
     refused_earlier: list[Refusal] = field(default_factory=list)
     """Spans of earlier exports refused when their run was judged now."""
+    behind: bool = False
+    """A settlement that left settled traces for the next one (one transaction takes a
+    bounded number)."""
 
 
 class RefusalLog:
@@ -164,6 +168,8 @@ class Receiver:
     settle_s: float = DEFAULT_SETTLE_S
     settled_through: SettleMark = field(default_factory=lambda: SettleMark(0))
     """Traces whose last span arrived up to here were judged once settled (this process)."""
+    settle_failures: int = 0
+    """Settlements of the same window that failed in a row."""
 
     def receive(self, arrival: Arrival, clock: Callable[[], int]) -> SpanReport:
         """Keep an export's spans, and with no settle time judge every run they complete;
@@ -203,15 +209,34 @@ class Receiver:
         if before_us <= self.settled_through.last_us:
             return SpanReport()
         judged = _Judgement(self.catalog)
-        _, result, _ = self.store.settle_spans(
-            [], clock, judged.settle, settled_between=(self.settled_through, before_us)
-        )
-        if judged.settled_through is not None:
-            self.settled_through = judged.settled_through
-        report = SpanReport()
+        try:
+            _, result, _ = self.store.settle_spans(
+                [], clock, judged.settle, settled_between=(self.settled_through, before_us)
+            )
+        except Exception:
+            self._failed_settlement(before_us)
+            raise
+        self.settle_failures = 0
+        assert judged.settled_through is not None, "a settled window ends somewhere"
+        self.settled_through = judged.settled_through
+        report = SpanReport(behind=judged.settled_through.last_us < before_us)
         self._account(judged, result, report, set())
         self._count(report)
         return report
+
+    def _failed_settlement(self, before_us: int) -> None:
+        """A window that fails SETTLE_ATTEMPTS times in a row is passed over, so that one
+        trace cannot stop every other from being judged: its traces stay waiting, and the
+        idle sweep judges them as they stand once they have been quiet for the idle timeout."""
+        self.settle_failures += 1
+        if self.settle_failures < SETTLE_ATTEMPTS:
+            return
+        logger.error(
+            "judging the traces settled before %s failed %d times: left to the idle sweep",
+            rfc3339(before_us * 1000),
+            self.settle_failures,
+        )
+        self.settled_through, self.settle_failures = SettleMark(before_us), 0
 
     def sweep(self, clock: Callable[[], int]) -> SpanReport:
         """Judge quiet traces and close quiet conversations; forget old decided spans."""

@@ -44,6 +44,9 @@ from payoff.store.protocol import (
 
 MAX_QUIET_TRACES = 1_000
 """Quiet traces judged by one sweep; the rest wait for the next (bounded transactions)."""
+MAX_SETTLED_TRACES = 100
+"""Settled traces judged in one transaction: a thousand spans or so, well under a second of
+the ledger's write lock; the caller takes the rest at once, one transaction each."""
 
 
 class SpanStaging:
@@ -166,7 +169,7 @@ def _settled_traces(
     conn: Connection, after: SettleMark, before_us: int
 ) -> tuple[list[str], SettleMark]:
     """Traces with spans waiting whose last span arrived after `after` and before
-    `before_us`, in settling order, at most MAX_QUIET_TRACES; and the mark they end at."""
+    `before_us`, in settling order, at most MAX_SETTLED_TRACES; and the mark they end at."""
     t = s.otlp_spans.c
     last = func.max(t.received_at_us)
     later = or_(last > after.last_us, and_(last == after.last_us, t.trace > after.trace))
@@ -176,10 +179,10 @@ def _settled_traces(
         .group_by(t.trace)
         .having(and_(later, last < before_us))
         .order_by(last, t.trace)
-        .limit(MAX_QUIET_TRACES)
+        .limit(MAX_SETTLED_TRACES)
     )
     rows = conn.execute(query).all()
-    if len(rows) < MAX_QUIET_TRACES:
+    if len(rows) < MAX_SETTLED_TRACES:
         return [row.trace for row in rows], SettleMark(before_us)
     return [row.trace for row in rows], SettleMark(int(rows[-1].last), rows[-1].trace)
 
