@@ -426,3 +426,22 @@ def test_a_call_arriving_after_its_run_was_judged_is_judged_with_its_run(
     assert task["tokens_total"] == before["tokens_total"] + 1_100
     assert "payoff_otlp_spans_refused_total{" not in metrics
     assert 'payoff_otlp_spans_total{outcome="traced_twice"} 1' in metrics
+
+
+def test_spans_waiting_to_settle_survive_a_killed_server(tmp_path: Path) -> None:
+    """Staged in the transaction that answers the export: a server killed before the trace
+    settles loses nothing, and the next one judges the run once, a re-send changing nothing."""
+    spans = late_answer_run("agent")
+    db = tmp_path / "l.db"
+    keys = prepare_ledger(db)
+    with live_server(db, tmp_path / "serve.log", "--settle-seconds", "60") as server:
+        one_export(server.url, keys, spans)
+        assert tasks_json(db) == []
+        server.kill()
+    with live_server(db, tmp_path / "serve.log", *SHORT_SETTLE) as server:
+        server.wait_judged()
+        [task] = tasks_json(db)
+        one_export(server.url, keys, spans)
+        server.wait_judged()
+        assert tasks_json(db) == [task]
+    assert (task["customer"], task["steps"], task["status"]) == ("acme", 2, "completed")
