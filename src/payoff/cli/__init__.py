@@ -141,7 +141,14 @@ class Settings:
             StartUp.over()
 
     def ledger_path(self) -> Path:
+        """The SQLite file of the ledger (a PostgreSQL URL names no file)."""
         return Path(self.db.removeprefix("sqlite:///"))
+
+    def on_server(self) -> bool:
+        """Whether the ledger is a PostgreSQL database rather than a SQLite file."""
+        from payoff.store.postgres import is_postgres_url
+
+        return is_postgres_url(self.db)
 
 
 def _print_version(value: bool) -> None:
@@ -158,7 +165,9 @@ def main_options(
     db: Annotated[
         str,
         typer.Option(
-            "--db", envvar="PAYOFF_DB", help="Ledger: a SQLite file path (or sqlite:/// URL)."
+            "--db",
+            envvar="PAYOFF_DB",
+            help="Ledger: a SQLite file path (or sqlite:/// URL), or a postgresql:// URL.",
         ),
     ] = "./payoff.db",
     prices: Annotated[
@@ -210,7 +219,7 @@ def ingest(
         problems = ProblemLog(rejects_file)
         hints = [(name, input_hint(peek_head(stream))) for name, stream in inputs]
         catalog = settings.catalog()
-        new_ledger = not settings.ledger_path().exists()
+        new_ledger = not settings.on_server() and not settings.ledger_path().exists()
         store = settings.store()
         finished = False
         try:
@@ -381,8 +390,8 @@ def demo(
 
     settings: Settings = ctx.obj
     store = settings.store()
-    # The charts go next to the database file, named after it.
-    path = settings.ledger_path()
+    # The charts go next to the database file, named after it (for a server: ./payoff-*).
+    path = Path("payoff.db") if settings.on_server() else settings.ledger_path()
     demo_module.run(
         store,
         settings.catalog(),
@@ -391,7 +400,7 @@ def demo(
         month=month,
         console=out,
         charts_prefix=path.with_name(path.stem),
-        ledger=str(path),
+        ledger=settings.db if settings.on_server() else str(path),
     )
     store.close()
 
