@@ -13,7 +13,7 @@ import gc
 import os
 import sys
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
@@ -117,14 +117,23 @@ class StartUp:
 class Settings:
     db: str
     prices: Path | None
+    opened: list[Store] = field(default_factory=list)
+    """The stores the command opened, closed when it ends (a server's connections are
+    closed, not left to the garbage collector)."""
 
     def store(self, *, create: bool = True) -> Store:
         from payoff.store import open_store
 
         try:
-            return open_store(self.db, create=create, busy_timeout_s=self.busy_timeout_s())
+            opened = open_store(self.db, create=create, busy_timeout_s=self.busy_timeout_s())
         finally:
             StartUp.over()
+        self.opened.append(opened)
+        return opened
+
+    def close_stores(self) -> None:
+        while self.opened:
+            self.opened.pop().close()
 
     def busy_timeout_s(self) -> float:
         """How long a write waits for another process's lock on the ledger (PAYOFF_BUSY_TIMEOUT)."""
@@ -183,7 +192,9 @@ def main_options(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = Settings(db=db, prices=prices)
+    settings = Settings(db=db, prices=prices)
+    ctx.obj = settings
+    ctx.call_on_close(settings.close_stores)
 
 
 def emit_json(value: Any) -> None:

@@ -67,6 +67,7 @@ def postgres_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.adapters.register_loader("numeric", _integral_numeric_loader())
         # Times are integers and text compares by bytes; nothing here depends on the
         # session's time zone, but a fixed one keeps server-side dates out of surprises.
         with dbapi_connection.cursor() as cursor:
@@ -93,3 +94,23 @@ def check_collation(engine: Engine) -> None:
             f"the database sorts text by {collation!r}; payoff needs byte order: create it "
             "with CREATE DATABASE ... TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
         )
+
+
+def _integral_numeric_loader() -> type:
+    """A loader of NUMERIC that gives whole numbers as int, as SQLite does.
+
+    PostgreSQL's SUM of a BIGINT column is a NUMERIC (it cannot overflow); psycopg would make
+    it a Decimal, and a Decimal where SQLite gives an int prints and hashes differently (an
+    invoice's inputs digest, JSON). Only values written without a point or an exponent are
+    whole: an AVG's "2.000" stays a Decimal.
+    """
+    from psycopg.types.numeric import NumericLoader
+
+    class IntegralNumericLoader(NumericLoader):
+        def load(self, data: Any) -> Any:
+            text = bytes(data)
+            if text.lstrip(b"-").isdigit():
+                return int(text)
+            return super().load(data)
+
+    return IntegralNumericLoader
