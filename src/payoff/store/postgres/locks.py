@@ -30,6 +30,7 @@ NAMESPACE = 0x7061796F  # "payo": keeps payoff's keys apart from an application'
 LEDGER = NAMESPACE
 TASKS = NAMESPACE + 1
 MIGRATIONS = NAMESPACE + 2
+PARTITIONS = NAMESPACE + 3
 
 
 def _key(name: str) -> int:
@@ -45,6 +46,11 @@ def lock_ledger(conn: Connection, *, shared: bool) -> None:
 def lock_migrations(conn: Connection) -> None:
     """Two processes opening a new database at once migrate it one after the other."""
     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, 0)", (MIGRATIONS,))
+
+
+def lock_partitions(conn: Connection) -> None:
+    """Two writers needing a new month's partition create it one after the other."""
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, 0)", (PARTITIONS,))
 
 
 def lock_tasks(conn: Connection, tasks: Iterable[str | None]) -> None:

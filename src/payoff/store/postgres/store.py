@@ -13,15 +13,20 @@ from sqlalchemy.exc import DBAPIError
 from payoff.core.errors import StoreError
 from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.postgres.engine import RETRYABLE, postgres_engine, shown_url, sqlstate
+from payoff.store.postgres.ingest import copy_events
 from payoff.store.postgres.locks import lock_ledger, lock_tasks
+from payoff.store.postgres.partitions import Partitions
 from payoff.store.protocol import (
     EVENTS,
     OUTCOMES,
     TASK_UPDATES,
+    Row,
+    RowShape,
     WriteBatch,
     WriteResult,
+    WriteStatus,
 )
-from payoff.store.sql import SqlStore
+from payoff.store.sql import SqlStore, _compare, _finished
 
 WRITE_ATTEMPTS = 5
 """A batch rolled back by a deadlock or a serialization failure runs again, at most so often
@@ -38,6 +43,7 @@ class PostgresStore(SqlStore):
         self.shown_url = shown_url(url)
         self.busy_timeout_s = busy_timeout_s
         super().__init__(postgres_engine(url, busy_timeout_s))
+        self._partitions = Partitions(self.engine)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -63,6 +69,8 @@ class PostgresStore(SqlStore):
         clock: Callable[[], int],
         before_write: Callable[[WriteBatch], None] | None = None,
     ) -> WriteResult:
+        time_at = EVENTS.column_index("occurred_at_us")
+        self._partitions.ensure(row[time_at] for row in batch.events)
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return self._write_once(batch, clock, before_write)
@@ -89,6 +97,31 @@ class PostgresStore(SqlStore):
         if batch.price_catalog is not None and batch.events:
             self._catalogs_kept.add(batch.price_catalog.id)
         return result
+
+    def _insert_idempotent(
+        self,
+        conn: Connection,
+        shape: RowShape,
+        rows: list[Row],
+        statuses: list[WriteStatus | None],
+        now_us: int,
+    ) -> list[WriteStatus]:
+        """Events through COPY and one INSERT ... SELECT (see `ingest`); other rows as on
+        SQLite (few, and their tables are not partitioned)."""
+        if shape is not EVENTS:
+            return super()._insert_idempotent(conn, shape, rows, statuses, now_us)
+        if not rows:
+            return []
+        return _finished(
+            copy_events(
+                conn,
+                rows,
+                statuses,
+                now_us,
+                compare=lambda stored, incoming: _compare(EVENTS, stored, incoming),
+                stored_content=lambda conn, rows: self._stored_content(conn, EVENTS, rows),
+            )
+        )
 
     # -- what SQLite does to its file, a server does itself -------------------------------
 
