@@ -1,5 +1,5 @@
 """The demo's ledger gives the same answers, byte for byte, on SQLite and on PostgreSQL: the
-invoices, the report and the integrity flags, in `--json`."""
+invoices, the report and the integrity flags, in `--json`; and so does its `payoff copy`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from payoff.cli import app
+from postgres_cluster import Cluster
 
 pytestmark = pytest.mark.slow
 
@@ -48,15 +49,21 @@ def settled_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_the_demo_answers_the_same_on_both_backends(
-    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+def test_the_demo_answers_the_same_on_both_backends_and_after_a_copy(
+    tmp_path: Path, pg_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the demo's charts land here
-    sqlite_db = str(tmp_path / "demo.db")
+    sqlite_db, on_server = str(tmp_path / "demo.db"), pg_cluster.fresh_database()
     make_demo(sqlite_db)
-    make_demo(postgres_url)
+    make_demo(on_server)
+    copied = pg_cluster.fresh_database(migrated=False)
+    copy = CliRunner().invoke(app, ["copy", "--from", sqlite_db, "--to", copied])
+    assert copy.exit_code == 0, copy.output
+    assert "the same on both sides" in copy.stdout
     as_of = settled_now()
-    on_sqlite, on_postgres = answers(sqlite_db, as_of), answers(postgres_url, as_of)
-    for name in on_sqlite:
-        assert on_postgres[name] == on_sqlite[name], name
+    on_sqlite = answers(sqlite_db, as_of)
     assert '"total"' in on_sqlite["invoices"] and '"flags"' in on_sqlite["integrity"]
+    for ledger in (on_server, copied):
+        found = answers(ledger, as_of)
+        for name in on_sqlite:
+            assert found[name] == on_sqlite[name], (name, ledger)

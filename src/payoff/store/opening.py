@@ -132,3 +132,25 @@ def _open_postgres(url: str, busy_timeout_s: float) -> Store:
         store.close()
         raise StoreError(f"cannot open ledger {store.shown_url}: {exc}") from None
     return store
+
+
+def upgrade_ledger(target: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> str | None:
+    """Bring a ledger (creating a SQLite one if missing) to the packaged schema; returns the
+    revision it was at before (None: new), read before anything is changed."""
+    text = str(target)
+    engine: Engine | None
+    if is_postgres_url(text):
+        from payoff.store.postgres.engine import postgres_engine
+
+        engine = postgres_engine(text, busy_timeout_s)
+    else:
+        path = Path(text.removeprefix("sqlite:///"))
+        engine = SqliteStore(path, busy_timeout_s).engine if path.exists() else None
+    before = None
+    if engine is not None:
+        try:
+            before = stored_revision(engine)
+        finally:
+            engine.dispose()
+    open_store(target, busy_timeout_s=busy_timeout_s).close()
+    return before

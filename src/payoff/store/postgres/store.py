@@ -43,7 +43,7 @@ class PostgresStore(SqlStore):
         self.shown_url = shown_url(url)
         self.busy_timeout_s = busy_timeout_s
         super().__init__(postgres_engine(url, busy_timeout_s))
-        self._partitions = Partitions(self.engine)
+        self.partitions = Partitions(self.engine)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ class PostgresStore(SqlStore):
         before_write: Callable[[WriteBatch], None] | None = None,
     ) -> WriteResult:
         time_at = EVENTS.column_index("occurred_at_us")
-        self._partitions.ensure(row[time_at] for row in batch.events)
+        self.partitions.ensure(row[time_at] for row in batch.events)
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return self._write_once(batch, clock, before_write)
