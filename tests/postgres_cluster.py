@@ -8,6 +8,8 @@ root (CI, containers) the server runs as the `postgres` system user, which owns 
 Each test gets a database of its own, cloned from a template that is migrated once: CREATE
 DATABASE ... TEMPLATE copies files, which is faster than running the migrations again.
 
+bench/postgres.py starts the same cluster for its measurements.
+
 When the binaries are missing the PostgreSQL tests skip, saying so, except under CI
 (`CI=true`), where a missing server is a failure: CI must run the contract on both backends.
 """
@@ -24,8 +26,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
 
 PG_BIN = Path(os.environ.get("PAYOFF_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SERVER_USER = "postgres"
@@ -76,6 +76,8 @@ def missing_reason(binaries: Path = PG_BIN) -> str | None:
 
 def require_binaries(binaries: Path = PG_BIN) -> None:
     """Skip (or, under CI, fail) when the cluster cannot run here."""
+    import pytest  # here: the benchmarks start the cluster too, without pytest
+
     reason = missing_reason(binaries)
     if reason is None:
         return
@@ -119,7 +121,7 @@ def running_cluster() -> Iterator[Cluster]:
         )
         options = (
             f"-k {root} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=200 -c max_locks_per_transaction=256"
+            "-c full_page_writes=off -c max_connections=200"
         )
         run(
             [

@@ -38,9 +38,8 @@ StoredContent = Callable[[Connection, list[Row]], dict[Row, Row]]
 
 
 def _ensure_staging(conn: Connection) -> None:
-    """The session's staging table, made once per connection (temporary tables are)."""
-    if conn.info.get(STAGING):
-        return
+    """The session's staging table (temporary tables are per connection). Asked for in every
+    batch, not remembered: a batch rolled back takes a table it created with it."""
     dialect = conn.dialect
     columns = ", ".join(
         f"{name} {s.events.c[name].type.compile(dialect=dialect)}" for name in COLUMNS

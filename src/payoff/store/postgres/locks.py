@@ -8,34 +8,27 @@ same guarantee for what it touches:
 - the ledger lock, SHARED by batches of records (they may run side by side) and EXCLUSIVE by
   every other write: invoice runs, finalization, verdicts, plans, keys, re-pricing. An
   exclusive holder therefore waits for every batch in flight to commit, which is what makes
-  `committed_now_us` true: once it has the lock, every record stamped up to now is committed;
-- one lock per task a batch names, taken in sorted order (so two batches never wait on each
-  other in a cycle): the first customer to name a task owns it, and two batches naming the
-  same new task for two customers cannot both believe it new.
+  `committed_now_us` true: once it has the lock, every record stamped up to now is committed.
+  Finalization numbers invoices across customers (the next number of the year), so it is
+  serialised ledger-wide, not per customer and period.
+
+Batches side by side need no lock per record or task: a record's id and a task's id are
+unique keys, and PostgreSQL makes the second writer of a key wait for the first to commit
+(then find it stored); `PostgresStore._create_tasks` checks which batch a new task went to.
 
 All are transaction-level (`pg_advisory_xact_lock*`): released by COMMIT or ROLLBACK, so a
-crashed process never leaves one behind. Keys are two 32-bit integers: a namespace of
-payoff's per kind of lock, and a hash of what is locked (a collision only makes two writers
-wait on each other).
+crashed process never leaves one behind. Keys are two 32-bit integers, one of payoff's own
+per kind of lock (apart from an application's own advisory locks) and 0.
 """
 
 from __future__ import annotations
-
-import hashlib
-from collections.abc import Iterable
 
 from sqlalchemy import Connection
 
 NAMESPACE = 0x7061796F  # "payo": keeps payoff's keys apart from an application's own
 LEDGER = NAMESPACE
-TASKS = NAMESPACE + 1
 MIGRATIONS = NAMESPACE + 2
 PARTITIONS = NAMESPACE + 3
-
-
-def _key(name: str) -> int:
-    digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def lock_ledger(conn: Connection, *, shared: bool) -> None:
@@ -51,14 +44,3 @@ def lock_migrations(conn: Connection) -> None:
 def lock_partitions(conn: Connection) -> None:
     """Two writers needing a new month's partition create it one after the other."""
     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, 0)", (PARTITIONS,))
-
-
-def lock_tasks(conn: Connection, tasks: Iterable[str | None]) -> None:
-    """Lock every named task, in key order (a total order every writer shares)."""
-    keys = sorted({_key(task) for task in tasks if task is not None})
-    if keys:
-        # unnest yields the array in order, so the locks are taken in that order.
-        conn.exec_driver_sql(
-            "SELECT pg_advisory_xact_lock(%s, key) FROM unnest(%s::integer[]) AS key",
-            (TASKS, keys),
-        ).fetchall()

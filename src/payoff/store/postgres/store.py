@@ -7,30 +7,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from payoff.core.errors import StoreError
+from payoff.store import schema as s
 from payoff.store.busy import BUSY_TIMEOUT_S
+from payoff.store.in_lists import chunks
 from payoff.store.postgres.engine import RETRYABLE, postgres_engine, shown_url, sqlstate
 from payoff.store.postgres.ingest import copy_events
-from payoff.store.postgres.locks import lock_ledger, lock_tasks
+from payoff.store.postgres.locks import lock_ledger
 from payoff.store.postgres.partitions import Partitions
 from payoff.store.protocol import (
+    ACCEPTED_STATUS,
     EVENTS,
-    OUTCOMES,
-    TASK_UPDATES,
     Row,
     RowShape,
     WriteBatch,
     WriteResult,
     WriteStatus,
 )
-from payoff.store.sql import SqlStore, _compare, _finished
+from payoff.store.sql import SqlStore, TaskColumns, _compare, _finished
 
 WRITE_ATTEMPTS = 5
 """A batch rolled back by a deadlock or a serialization failure runs again, at most so often
 (the sorted lock order makes either rare; it is not impossible between unique indexes)."""
+
+
+class TaskTaken(StoreError):
+    """Another batch created a task this one took for new (the batch runs again)."""
+
+    def __init__(self, task: str) -> None:
+        super().__init__(f"task `{task}` was created by another writer meanwhile; try again")
 
 
 class PostgresStore(SqlStore):
@@ -56,12 +64,46 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _batch_transaction(self, batch: WriteBatch) -> Iterator[Connection]:
-        """A batch of records: beside other batches, holding the locks of its tasks."""
+        """A batch of records: beside other batches (see `_create_tasks` for their tasks)."""
         with self.engine.connect() as conn, conn.begin():
             # Verdicts change what an outcome is worth: they are written alone.
             lock_ledger(conn, shared=not batch.attestations)
-            lock_tasks(conn, _named_tasks(batch))
             yield conn
+
+    def _create_tasks(
+        self,
+        conn: Connection,
+        rows: list[Row],
+        columns: TaskColumns,
+        statuses: list[WriteStatus],
+        stored: dict[str, tuple[str, Any]],
+        owners: dict[Any, Any],
+        now_us: int,
+    ) -> None:
+        """Create the new tasks as SqlStore does, then check this batch owns them.
+
+        Two batches may both find a task new and accept rows of it for two customers. Its
+        unique key settles which one creates it: the second insert waits for the first
+        batch to commit and then does nothing. The second batch sees that here, and runs
+        again whole (TaskTaken), now finding the task stored with its owner: its rows of
+        another customer are refused, as on SQLite. No lock per task is held, so a batch
+        naming thousands of tasks needs no more of PostgreSQL's lock table than one.
+        """
+        super()._create_tasks(conn, rows, columns, statuses, stored, owners, now_us)
+        task_at = columns.task
+        new = sorted(
+            {
+                row[task_at]
+                for row, status in zip(rows, statuses, strict=True)
+                if status is ACCEPTED_STATUS and row[task_at] is not None
+            }
+            - stored.keys()
+        )
+        t = s.tasks.c
+        for chunk in chunks(new):
+            for task, customer in conn.execute(select(t.id, t.customer).where(t.id.in_(chunk))):
+                if owners[task] != customer:
+                    raise TaskTaken(task)
 
     def write(
         self,
@@ -74,6 +116,9 @@ class PostgresStore(SqlStore):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return self._write_once(batch, clock, before_write)
+            except TaskTaken:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
             except DBAPIError as exc:
                 if sqlstate(exc) not in RETRYABLE or attempt == WRITE_ATTEMPTS:
                     raise
@@ -134,13 +179,3 @@ class PostgresStore(SqlStore):
     def integrity_problems(self) -> list[str]:
         """None to report: the server checks its own pages (and `payoff verify` the ledger)."""
         return []
-
-
-def _named_tasks(batch: WriteBatch) -> Iterator[Any]:
-    for shape, rows in (
-        (EVENTS, batch.events),
-        (TASK_UPDATES, batch.task_updates),
-        (OUTCOMES, batch.outcomes),
-    ):
-        at = shape.column_index("task")
-        yield from (row[at] for row in rows)
