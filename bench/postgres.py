@@ -174,3 +174,47 @@ if __name__ == "__main__":
         f"payoff ingest {found.payoff_rate:,.0f} events/s, bare COPY {found.copy_rate:,.0f} "
         f"events/s, ratio {found.ratio:.2f}; HTTP {found.http_rate:,.0f} events/s"
     )
+
+
+INGEST_RATIO_MIN = 0.5
+HTTP_RATE_MIN = 100_000
+
+
+def section(r: PostgresResult) -> list[str]:
+    """The section of RESULTS.md."""
+    from bench.run import _seconds, _table, _verdict
+
+    return [
+        f"{HEADING}ingest of {r.records:,} usage records, and HTTP with {HTTP_WORKERS} workers",
+        "",
+        *_table(
+            [
+                ("payoff ingest into PostgreSQL", f"{r.payoff_rate:,.0f} events/s", "", ""),
+                ("bare COPY, same rows, same unique key", f"{r.copy_rate:,.0f} events/s", "", ""),
+                (
+                    "payoff / bare COPY",
+                    f"{r.ratio:.2f}",
+                    f"≥ {INGEST_RATIO_MIN}",
+                    _verdict(r.ratio >= INGEST_RATIO_MIN),
+                ),
+                (
+                    f"HTTP batched ingest, `payoff serve --workers {HTTP_WORKERS}`",
+                    f"{r.http_rate:,.0f} events/s",
+                    f"≥ {HTTP_RATE_MIN:,}",
+                    _verdict(r.http_rate >= HTTP_RATE_MIN),
+                ),
+            ]
+        ),
+        "",
+        "Method: a throwaway PostgreSQL 15 cluster on a unix socket, fsync off "
+        "(tests/postgres_cluster.py), a fresh database for each run. payoff: "
+        "`payoff --db URL ingest FILE --json` as a child process, wall time from start to exit "
+        "(migrations, parsing, costing, COPY into staging, the INSERT ... SELECT into "
+        "`event_ids` and the month's partition), accepted count checked. Bare: the same rows, "
+        "built beforehand by payoff's RowBuilder, COPY'd by psycopg into one table with the "
+        "ledger's columns and `PRIMARY KEY (id)`, one transaction per batch of payoff's size. "
+        f"HTTP: bench/server.py's bodies and clients against `payoff serve --workers "
+        f"{HTTP_WORKERS}`. {len(r.payoff_seconds)} alternating repeat(s), medians. Seconds: "
+        f"payoff {_seconds(r.payoff_seconds)}; bare COPY {_seconds(r.copy_seconds)}; HTTP "
+        f"{_seconds(r.http_seconds)}.",
+    ]
