@@ -7,6 +7,7 @@ LedgerBusy (nothing was written, trying again is safe), as SQLite's busy error d
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.util import find_spec
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -104,13 +105,13 @@ def _integral_numeric_loader() -> type:
     invoice's inputs digest, JSON). Only values written without a point or an exponent are
     whole: an AVG's "2.000" stays a Decimal.
     """
-    from psycopg.types.numeric import NumericLoader
+    # Imported by name: psycopg is an optional extra, and the package type-checks without it.
+    numeric_loader = import_module("psycopg.types.numeric").NumericLoader
 
-    class IntegralNumericLoader(NumericLoader):
-        def load(self, data: Any) -> Any:
-            text = bytes(data)
-            if text.lstrip(b"-").isdigit():
-                return int(text)
-            return super().load(data)
+    def load(self: Any, data: Any) -> Any:
+        text = bytes(data)
+        if text.lstrip(b"-").isdigit():
+            return int(text)
+        return numeric_loader.load(self, data)
 
-    return IntegralNumericLoader
+    return type("IntegralNumericLoader", (numeric_loader,), {"load": load})
