@@ -174,14 +174,20 @@ def test_concurrent_invoice_runs_finalizations_and_verdicts(postgres_url: str) -
         for customer in ("acme", "globex")
         for n in range(OUTCOMES_EACH)
     ]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    runners = [subprocess.Popen(["sh", "-c", runs], **quiet) for _ in range(3)]  # type: ignore[call-overload]
-    finalizer = subprocess.Popen([payoff, "invoice", "finalize", "acme-2026-11", *db], **quiet)  # type: ignore[call-overload]
-    deciders = [subprocess.Popen(command, **quiet) for command in verdicts]  # type: ignore[call-overload]
-    assert finalizer.wait(timeout=300) == 0
-    assert [decider.wait(timeout=300) for decider in deciders] == [0] * len(verdicts)
-    for runner in runners:
-        runner.wait(timeout=300)  # a run may be refused (acme was finalized under it)
+    # A finalization may be refused while a run replaces the draft under it ("changed while
+    # being finalized; try again", exit 2): the operator tries again, as this loop does.
+    finalize = f"{payoff} invoice finalize acme-2026-11 {' '.join(db)}"
+    finalizes = f"for i in $(seq 30); do {finalize} && exit 0; [ $? -eq 2 ] || exit 1; done; exit 1"
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    runners = [subprocess.Popen(["sh", "-c", runs], **quiet) for _ in range(3)]
+    finalizer = subprocess.Popen(["sh", "-c", finalizes], **quiet)
+    deciders = [subprocess.Popen(command, **quiet) for command in verdicts]
+    try:
+        assert finalizer.wait(timeout=300) == 0
+        assert [decider.wait(timeout=300) for decider in deciders] == [0] * len(verdicts)
+    finally:
+        for process in [*runners, finalizer, *deciders]:  # a run may be refused: acme was
+            process.wait(timeout=300)  # finalized under it; none is left running
     store = open_store(postgres_url)
     assert isinstance(store, PostgresStore)
     try:

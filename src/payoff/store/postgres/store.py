@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
-from payoff.core.errors import StoreError
+from payoff.core.errors import LedgerBusy, StoreError
 from payoff.store import schema as s
 from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.in_lists import chunks
@@ -34,11 +34,8 @@ WRITE_ATTEMPTS = 5
 (the sorted lock order makes either rare; it is not impossible between unique indexes)."""
 
 
-class TaskTaken(StoreError):
+class _TaskTaken(Exception):  # a signal to run the batch again, never shown
     """Another batch created a task this one took for new (the batch runs again)."""
-
-    def __init__(self, task: str) -> None:
-        super().__init__(f"task `{task}` was created by another writer meanwhile; try again")
 
 
 class PostgresStore(SqlStore):
@@ -85,7 +82,7 @@ class PostgresStore(SqlStore):
         Two batches may both find a task new and accept rows of it for two customers. Its
         unique key settles which one creates it: the second insert waits for the first
         batch to commit and then does nothing. The second batch sees that here, and runs
-        again whole (TaskTaken), now finding the task stored with its owner: its rows of
+        again whole (_TaskTaken), now finding the task stored with its owner: its rows of
         another customer are refused, as on SQLite. No lock per task is held, so a batch
         naming thousands of tasks needs no more of PostgreSQL's lock table than one.
         """
@@ -103,7 +100,7 @@ class PostgresStore(SqlStore):
         for chunk in chunks(new):
             for task, customer in conn.execute(select(t.id, t.customer).where(t.id.in_(chunk))):
                 if owners[task] != customer:
-                    raise TaskTaken(task)
+                    raise _TaskTaken(task)
 
     def write(
         self,
@@ -116,9 +113,12 @@ class PostgresStore(SqlStore):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 return self._write_once(batch, clock, before_write)
-            except TaskTaken:
+            except _TaskTaken as taken:
                 if attempt == WRITE_ATTEMPTS:
-                    raise
+                    raise LedgerBusy(
+                        f"task `{taken}` was created by another writer during each of "
+                        f"{WRITE_ATTEMPTS} attempts; nothing was written, try again"
+                    ) from None
             except DBAPIError as exc:
                 if sqlstate(exc) not in RETRYABLE or attempt == WRITE_ATTEMPTS:
                     raise
