@@ -20,7 +20,18 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from bench import costing, economics, ingest, rating, recost, sdk, server, startup, workload
+from bench import (
+    costing,
+    economics,
+    ingest,
+    postgres,
+    rating,
+    recost,
+    sdk,
+    server,
+    startup,
+    workload,
+)
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 QUICK_RESULTS = workload.WORK / "RESULTS-quick.md"
@@ -484,6 +495,8 @@ def main() -> None:
     recost_result = recost.measure(usage_file, records, repeats, log)
     log("server:")
     server_result = server.measure(usage_file, records, repeats, log)
+    log("postgresql:")
+    postgres_result = postgres.measure(usage_file, records, repeats, log)
     log("sdk:")
     sdk_result = sdk.measure(repeats, log)
     log("start time:")
@@ -510,6 +523,8 @@ def main() -> None:
         *recost_section(recost_result),
         "",
         *server_section(server_result, ingest_result.payoff_rate),
+        "",
+        *postgres.section(postgres_result),
         "",
         *sdk_section(sdk_result),
         "",

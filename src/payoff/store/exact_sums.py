@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func
+from sqlalchemy import Connection, Integer, func, literal
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.expression import ColumnElement
@@ -59,7 +59,8 @@ def _parts(expression: ColumnElement[Any], bound: int) -> list[ColumnElement[Any
     count = max(1, -(-bound.bit_length() // PART_BITS))
     parts: list[ColumnElement[Any]] = []
     for index in range(count):
-        shifted = expression.op(">>")(PART_BITS * index) if index else expression
+        # A 32-bit shift count: PostgreSQL has `bigint >> integer`, not `bigint >> bigint`.
+        shifted = expression.op(">>")(literal(PART_BITS * index, Integer)) if index else expression
         parts.append(shifted if index == count - 1 else shifted.op("&")(PART_MASK))
     return parts
 
