@@ -20,6 +20,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from payoff.core.costing import PriceCatalog
 from payoff.core.errors import StoreError
 from payoff.core.statuses import FINAL_STATUSES
+from payoff.store import rollups
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
 from payoff.store.audit import AuditQueries
@@ -316,13 +317,19 @@ class SqlStore(
 
     def _write_events(self, conn: Connection, batch: WriteBatch, now_us: int) -> list[WriteStatus]:
         rows = batch.events
-        return self._with_tasks(
+        if not rows:
+            return []
+        after_seq = rollups.last_event_seq(conn)
+        result = self._with_tasks(
             conn,
             rows,
             EVENT_TASK_COLUMNS,
             lambda statuses: self._insert_idempotent(conn, EVENTS, rows, statuses, now_us),
             now_us,
         )
+        if ACCEPTED_STATUS in result:
+            rollups.add_received(conn, after_seq, now_us)  # the same transaction as the events
+        return result
 
     def _write_task_updates(
         self, conn: Connection, rows: list[Row], now_us: int

@@ -1,0 +1,409 @@
+"""Daily rollups of usage: what rating, reports and the open period read instead of events.
+
+    ingest (one write transaction)               re-pricing (one transaction per batch)
+      events += the accepted rows                  superseded_costs += the costs replaced
+      rollups += their sums, known_day =           rollups -= the steps at their old cost
+        the day they were received                 events.cost_* = the new costs
+      rollup_days[that day]: first seq,            rollups += the steps at their new cost,
+        last stamp                                   known_day = the day of the re-pricing
+
+A rollup row sums the steps of one key (customer, the day the step occurred, task type (or
+task), provider, model, batch, visible, cost source) as they became known on `known_day`:
+how many, how many unpriced, each disjoint token part, the cost and the visible cost. Two
+rollups keep the same sums: `usage_rollups` by task type, for rating and the open period;
+`task_usage_rollups` by task, for reasoning budgets (hidden tokens per task) and reports.
+
+As of a time. Every reader asks as of a time A, and gets what the events said then:
+
+- nothing received nor re-priced after A (an invoice run as of now): every row;
+- otherwise the rows known before A's day, plus that day up to A, read from the events: the
+  steps received from the day's start to A, at their cost as of A; and the steps received
+  earlier whose cost was replaced since the day began, at their cost as of A less their
+  cost as of the day's start (`store.costs.cost_columns`). `rollup_days` says where the
+  day's steps begin and the index on `superseded_costs.until_us` finds the re-priced ones:
+  at most one day of events is read.
+
+Exact. Each sum is kept in parts (`store.exact_sums`): a part of one step's value lies in
++-2**PART_BITS, and a stored part is the sum of +-1 such part per step written (an
+ingest) and of two per superseded cost (the old cost out, the new one in). Each of those
+is a row of the database, fewer than 2**ROW_BITS even counted twice (a superseded cost
+takes more than two bytes of the file), so no stored part, and no sum of stored parts a
+reader asks for, passes 64 bits. Readers put the parts back together in Python.
+
+What a crash can lose: nothing the events keep. The rollups change in the transaction
+that writes the events or re-prices them, and roll back with it.
+
+`recomputed` derives the rows from the events and the superseded costs alone: the
+migration that created the rollups filled them with it, and `payoff verify` compares it
+with them (`mismatches`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    FromClause,
+    Select,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.sql.expression import ColumnElement
+
+from payoff.core.periods import US_PER_DAY
+from payoff.core.token_classes import PART_COLUMNS
+from payoff.store import schema as s
+from payoff.store.as_of_costs import CostColumns, cost_columns
+from payoff.store.exact_sums import joined, parts
+from payoff.store.token_columns import part_column
+
+NO_KEY = ""
+"""A key the step has not (no task, no provider, unpriced): '' in a rollup, None to readers."""
+MISMATCHES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Rollup:
+    table: Table
+    own_key: str
+    """`task_type` or `task`: the key one rollup keeps and the other does not."""
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Its key columns but `known_day`, in the table's order."""
+        return tuple(c.name for c in self.table.c if c.name in (*s.ROLLUP_KEYS, self.own_key))
+
+
+USAGE = Rollup(s.usage_rollups, "task_type")
+TASK_USAGE = Rollup(s.task_usage_rollups, "task")
+ROLLUPS = (USAGE, TASK_USAGE)
+SUM_COLUMNS = tuple(column for columns in s.ROLLUP_PART_COLUMNS.values() for column in columns)
+VALUE_COLUMNS = (*s.ROLLUP_COUNTS, *SUM_COLUMNS)
+
+
+def _event_values(costs: CostColumns) -> dict[str, ColumnElement[Any]]:
+    """Each summed value of one event row, by its name in `schema.ROLLUP_SUMS`."""
+    values = {part: part_column(s.events, part) for part in PART_COLUMNS}
+    values["cost"] = func.coalesce(costs.cost, 0)
+    values["cost_visible"] = func.coalesce(costs.cost_visible, 0)
+    return values
+
+
+def _event_keys(rollup: Rollup, costs: CostColumns) -> list[ColumnElement[Any]]:
+    e = s.events.c
+    by_name: dict[str, ColumnElement[Any]] = {
+        "customer": e.customer,
+        "day": e.occurred_at_us // US_PER_DAY,
+        "provider": func.coalesce(e.provider, NO_KEY),
+        "model": func.coalesce(e.model, NO_KEY),
+        "batch": e.batch,
+        "visible": e.visible,
+        "cost_source": func.coalesce(costs.source, NO_KEY),
+        rollup.own_key: func.coalesce(e[rollup.own_key], NO_KEY),
+    }
+    return [by_name[name] for name in rollup.keys]
+
+
+def contributions(
+    rollup: Rollup,
+    costs: CostColumns,
+    known_day: ColumnElement[Any],
+    where: ColumnElement[bool],
+    *,
+    sign: int = 1,
+    joined_to: FromClause | None = None,
+) -> Select[Any]:
+    """Rollup rows of the events `where` selects, at `costs`, known on `known_day`,
+    counted `sign` times (-1 takes them out)."""
+    keys = _event_keys(rollup, costs)
+    unpriced = func.sum(case((costs.cost.is_(None), 1), else_=0))
+    values: list[ColumnElement[Any]] = [func.count() * sign, unpriced * sign]
+    for name, value in _event_values(costs).items():
+        values += [func.sum(part) * sign for part in parts(value, s.ROLLUP_SUMS[name])]
+    names = (*rollup.keys, "known_day", *VALUE_COLUMNS)
+    columns = [*keys, known_day, *values]
+    return (
+        select(*(column.label(name) for column, name in zip(columns, names, strict=True)))
+        .select_from(s.events if joined_to is None else joined_to)
+        .where(where)
+        .group_by(*keys, known_day)
+    )
+
+
+def _insert(conn: Connection) -> Any:
+    """The dialect's INSERT, the one with ON CONFLICT DO UPDATE (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
+
+
+def _add_into(conn: Connection, rollup: Rollup, rows: Select[Any]) -> None:
+    """Add rollup rows to the stored ones: new keys inserted, known ones summed into."""
+    table = rollup.table
+    statement = _insert(conn)(table).from_select([c.name for c in table.c], rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[*rollup.keys, "known_day"],
+        set_={name: table.c[name] + statement.excluded[name] for name in VALUE_COLUMNS},
+    )
+    conn.execute(statement)
+
+
+def _current_costs() -> CostColumns:
+    e = s.events.c
+    return CostColumns(e.cost_nanousd, e.cost_visible_nanousd, e.cost_source)
+
+
+# -- kept up to date ------------------------------------------------------------------------
+
+
+def last_event_seq(conn: Connection) -> int:
+    """The highest event `seq`: an ingest's new rows are those above it (one writer)."""
+    return int(conn.execute(select(func.max(s.events.c.seq))).scalar_one_or_none() or 0)
+
+
+def add_received(conn: Connection, after_seq: int, now_us: int) -> None:
+    """Add the events this transaction wrote (`seq` above `after_seq`, stamped `now_us`)."""
+    e = s.events.c
+    day = now_us // US_PER_DAY
+    for rollup in ROLLUPS:
+        rows = contributions(rollup, _current_costs(), literal(day), e.seq > after_seq)
+        _add_into(conn, rollup, rows)
+    d = s.rollup_days.c
+    statement = _insert(conn)(s.rollup_days).values(
+        day=day, first_seq=after_seq + 1, last_received_us=now_us
+    )
+    new = statement.excluded
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["day"],
+            set_={
+                "first_seq": case((new.first_seq < d.first_seq, new.first_seq), else_=d.first_seq),
+                "last_received_us": case(
+                    (new.last_received_us > d.last_received_us, new.last_received_us),
+                    else_=d.last_received_us,
+                ),
+            },
+        )
+    )
+
+
+def last_superseded_seq(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(s.superseded_costs.c.seq))).scalar_one_or_none() or 0)
+
+
+def add_repriced(conn: Connection, after_superseded: int, now_us: int, *, sign: int) -> None:
+    """Take out (`sign` -1, before the new costs are written) or add back (+1, after) the
+    steps whose cost this transaction superseded (`superseded_costs.seq` above
+    `after_superseded`), at their cost of the moment, known on the day of `now_us`."""
+    h = s.superseded_costs.c
+    revised = select(h.event_seq).where(h.seq > after_superseded)
+    day = literal(now_us // US_PER_DAY)
+    for rollup in ROLLUPS:
+        where = s.events.c.seq.in_(revised)
+        _add_into(conn, rollup, contributions(rollup, _current_costs(), day, where, sign=sign))
+
+
+# -- derived from the events alone ------------------------------------------------------
+
+
+def recomputed(rollup: Rollup) -> Select[Any]:
+    """The rollup's rows from the events and superseded costs alone.
+
+    Each cost a step held counts from the time it took effect (its receipt, or the
+    re-pricing that set it) and is taken out on the day it was replaced.
+    """
+    e, h = s.events.c, s.superseded_costs.c
+    current = contributions(
+        rollup,
+        _current_costs(),
+        func.coalesce(e.costed_at_us, e.received_at_us) // US_PER_DAY,
+        true(),
+    )
+    held = select(
+        h.event_seq,
+        h.cost_nanousd,
+        h.cost_visible_nanousd,
+        h.cost_source,
+        h.until_us,
+        func.lag(h.until_us).over(partition_by=h.event_seq, order_by=h.until_us).label("from_us"),
+    ).subquery()
+    old = CostColumns(held.c.cost_nanousd, held.c.cost_visible_nanousd, held.c.cost_source)
+    steps = s.events.join(held, held.c.event_seq == e.seq)
+    began = contributions(
+        rollup,
+        old,
+        func.coalesce(held.c.from_us, e.received_at_us) // US_PER_DAY,
+        true(),
+        joined_to=steps,
+    )
+    ended = contributions(
+        rollup, old, held.c.until_us // US_PER_DAY, true(), sign=-1, joined_to=steps
+    )
+    every = union_all(current, began, ended).subquery()
+    keys = [every.c[name] for name in (*rollup.keys, "known_day")]
+    return select(*keys, *(func.sum(every.c[name]).label(name) for name in VALUE_COLUMNS)).group_by(
+        *keys
+    )
+
+
+def fill(conn: Connection) -> None:
+    """Fill empty rollups from the events (the migration that creates them)."""
+    for rollup in ROLLUPS:
+        table = rollup.table
+        conn.execute(table.insert().from_select([c.name for c in table.c], recomputed(rollup)))
+    e = s.events.c
+    day = e.received_at_us // US_PER_DAY
+    conn.execute(
+        s.rollup_days.insert().from_select(
+            ["day", "first_seq", "last_received_us"],
+            select(day, func.min(e.seq), func.max(e.received_at_us)).group_by(day),
+        )
+    )
+
+
+def _folded(
+    rows: Iterable[Sequence[Any]], key_length: int
+) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """{key: (counts..., each sum put back together)}, rows of all zeros left out."""
+    found: dict[tuple[Any, ...], tuple[int, ...]] = {}
+    for row in rows:
+        values = tuple(int(v) for v in row[key_length : key_length + len(s.ROLLUP_COUNTS)])
+        at = key_length + len(s.ROLLUP_COUNTS)
+        for columns in s.ROLLUP_PART_COLUMNS.values():
+            values += (joined(row[at : at + len(columns)]),)
+            at += len(columns)
+        if any(values):
+            key = tuple(int(v) if isinstance(v, bool) else v for v in row[:key_length])
+            found[key] = values
+    return found
+
+
+def mismatches(conn: Connection) -> list[str]:
+    """Where the stored rollups differ from the events' (`recomputed`), in words; at most
+    MISMATCHES_SHOWN, then how many more."""
+    found: list[str] = []
+    names = (*s.ROLLUP_COUNTS, *s.ROLLUP_PART_COLUMNS)
+    for rollup in ROLLUPS:
+        key_length = len(rollup.keys) + 1
+        stored_rows = conn.execute(select(rollup.table)).all()
+        stored = _folded(stored_rows, key_length)
+        derived = _folded(conn.execute(recomputed(rollup)).all(), key_length)
+        for key in sorted(stored.keys() | derived.keys(), key=repr):
+            have, want = stored.get(key), derived.get(key)
+            if have == want:
+                continue
+            labels = ", ".join(
+                f"{name}={value!r}"
+                for name, value in zip((*rollup.keys, "known_day"), key, strict=True)
+            )
+            have_values = have or (0,) * len(names)
+            want_values = want or (0,) * len(names)
+            differing = [
+                f"{name} {a} (events say {b})"
+                for name, a, b in zip(names, have_values, want_values, strict=True)
+                if a != b
+            ]
+            found.append(f"{rollup.table.name} ({labels}): " + ", ".join(differing))
+    found += _day_mismatches(conn)
+    if len(found) > MISMATCHES_SHOWN:
+        return [*found[:MISMATCHES_SHOWN], f"... and {len(found) - MISMATCHES_SHOWN} more"]
+    return found
+
+
+def _day_mismatches(conn: Connection) -> list[str]:
+    """Days of receipt whose mark would let an as-of read miss a step."""
+    e, d = s.events.c, s.rollup_days.c
+    day = (e.received_at_us // US_PER_DAY).label("day")
+    actual = (
+        select(day, func.min(e.seq).label("first"), func.max(e.received_at_us).label("last"))
+        .group_by(day)
+        .subquery()
+    )
+    query = select(actual.c.day, actual.c.first, actual.c.last, d.first_seq, d.last_received_us)
+    query = query.select_from(actual.outerjoin(s.rollup_days, d.day == actual.c.day))
+    found = []
+    for received_day, first, last, marked_first, marked_last in conn.execute(query):
+        if marked_first is None or marked_first > first or marked_last < last:
+            found.append(
+                f"rollup_days (day={received_day}): first_seq {marked_first}, last_received_us "
+                f"{marked_last} (events say at most {first}, at least {last})"
+            )
+    return found
+
+
+# -- read as of a time ----------------------------------------------------------------------
+
+
+def _settled(conn: Connection, as_of_us: int) -> bool:
+    """Nothing was received nor re-priced after `as_of_us`: every stored row holds then."""
+    last = conn.execute(select(func.max(s.rollup_days.c.last_received_us))).scalar_one_or_none()
+    if last is not None and last > as_of_us:
+        return False
+    h = s.superseded_costs.c
+    return conn.execute(select(literal(1)).where(h.until_us > as_of_us).limit(1)).first() is None
+
+
+def known_rows(conn: Connection, rollup: Rollup, as_of_us: int) -> FromClause:
+    """The rollup's rows as of `as_of_us` (the module docstring says how)."""
+    table = rollup.table
+    if _settled(conn, as_of_us):
+        return table
+    e, h, d = s.events.c, s.superseded_costs.c, s.rollup_days.c
+    day = as_of_us // US_PER_DAY
+    day_start_us = day * US_PER_DAY
+    parts_of_day: list[Select[Any]] = [select(table).where(table.c.known_day < day)]
+    first = conn.execute(select(func.min(d.first_seq)).where(d.day >= day)).scalar_one_or_none()
+    now = cost_columns(conn, as_of_us)
+    if first is not None:
+        received = and_(
+            e.seq >= first, e.received_at_us >= day_start_us, e.received_at_us <= as_of_us
+        )
+        parts_of_day.append(contributions(rollup, now, literal(day), received))
+    repriced = select(h.event_seq).where(h.until_us >= day_start_us, h.until_us <= as_of_us)
+    changed = and_(e.received_at_us < day_start_us, e.seq.in_(repriced))
+    then = cost_columns(conn, day_start_us - 1)
+    parts_of_day.append(contributions(rollup, now, literal(day), changed))
+    parts_of_day.append(contributions(rollup, then, literal(day), changed, sign=-1))
+    return union_all(*parts_of_day).subquery()
+
+
+def days_of(start_us: int, end_us: int) -> tuple[int, int]:
+    """The first day of a window and the day after its last, in days since the epoch; a
+    window the rollups answer starts and ends at midnight UTC (every period does)."""
+    if start_us % US_PER_DAY or end_us % US_PER_DAY:
+        raise ValueError(f"window [{start_us}, {end_us}) does not start and end at midnight UTC")
+    return start_us // US_PER_DAY, end_us // US_PER_DAY
+
+
+def summed(source: FromClause) -> list[ColumnElement[Any]]:
+    """The SUM of every value column of `source`, in VALUE_COLUMNS order (for `fold`)."""
+    return [func.sum(source.c[name]) for name in VALUE_COLUMNS]
+
+
+def fold(row: Sequence[Any], at: int) -> dict[str, int]:
+    """The values of a row summed with `summed` from index `at`: the counts, and each sum
+    of `schema.ROLLUP_SUMS` put back together."""
+    values = {name: int(row[at + i] or 0) for i, name in enumerate(s.ROLLUP_COUNTS)}
+    at += len(s.ROLLUP_COUNTS)
+    for name, columns in s.ROLLUP_PART_COLUMNS.items():
+        values[name] = joined(row[at : at + len(columns)])
+        at += len(columns)
+    return values
+
+
+def key_value(value: Any) -> Any:
+    """A rollup key as the events have it: '' is None."""
+    return None if value == NO_KEY else value
