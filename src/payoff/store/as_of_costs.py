@@ -24,17 +24,33 @@ class CostColumns(NamedTuple):
     source: ColumnElement[Any]
 
 
+CURRENT = CostColumns(
+    s.events.c.cost_nanousd, s.events.c.cost_visible_nanousd, s.events.c.cost_source
+)
+"""The events' own cost columns: what every step costs now."""
+
+
+def replaced_since(conn: Connection, as_of_us: int) -> bool:
+    """Whether any step's cost was replaced after `as_of_us` (one indexed lookup)."""
+    h = s.superseded_costs.c
+    query = select(literal(1)).where(h.until_us > as_of_us).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def cost_columns(conn: Connection, as_of_us: int) -> CostColumns:
     """Each event's cost columns as they were at `as_of_us`.
 
-    The events' own columns while no cost was replaced after that time (the common case,
-    found with one indexed lookup); otherwise, for a step re-priced since, the cost that
-    held then: the superseded cost with the first `until_us` after it.
+    The events' own columns while no cost was replaced after that time (the common case);
+    otherwise `costs_as_of`.
     """
+    return costs_as_of(as_of_us) if replaced_since(conn, as_of_us) else CURRENT
+
+
+def costs_as_of(as_of_us: Any) -> CostColumns:
+    """Each event's cost columns at `as_of_us` (a value or a bound parameter): for a step
+    re-priced since, the cost that held then, the superseded cost with the first `until_us`
+    after it."""
     e, h = s.events.c, s.superseded_costs.c
-    replaced_since = conn.execute(select(literal(1)).where(h.until_us > as_of_us).limit(1)).first()
-    if replaced_since is None:
-        return CostColumns(e.cost_nanousd, e.cost_visible_nanousd, e.cost_source)
     current = or_(e.costed_at_us.is_(None), e.costed_at_us <= as_of_us)
 
     def as_of(column: str) -> ColumnElement[Any]:

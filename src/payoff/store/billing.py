@@ -400,7 +400,7 @@ class BillingQueries:
         events said at `as_of_us` (read from the rollups, `store.rollups`)."""
         first_day, end_day = rollups.days_of(start_us, end_us)
         with self.engine.connect() as conn:
-            rows = rollups.known_rows(conn, rollups.USAGE, as_of_us)
+            rows, params = rollups.known_rows(conn, rollups.USAGE, as_of_us)
             c = rows.c
             query = (
                 select(c.customer, c.day, *rollups.summed(rows))
@@ -411,7 +411,7 @@ class BillingQueries:
             )
             if customer is not None:
                 query = query.where(c.customer == customer)
-            found = conn.execute(query).all()
+            found = conn.execute(query, params).all()
         usage = []
         for row in found:
             values = rollups.fold(row, 2)
@@ -440,7 +440,7 @@ class BillingQueries:
         """
         first_day, end_day = rollups.days_of(start_us, end_us)
         with self.engine.connect() as conn:
-            rows = rollups.known_rows(conn, rollups.TASK_USAGE, as_of_us)
+            rows, params = rollups.known_rows(conn, rollups.TASK_USAGE, as_of_us)
             c = rows.c
             visible = [
                 func.sum(case((c.visible, c[column]), else_=0))
@@ -454,7 +454,7 @@ class BillingQueries:
             )
             if customer is not None:
                 query = query.where(c.customer == customer)
-            found = conn.execute(query).all()
+            found = conn.execute(query, params).all()
         absorbed: dict[tuple[str, int], int] = defaultdict(int)
         at = 2 + len(visible)
         for row in found:

@@ -37,7 +37,7 @@ class EconomicsQueries:
         rollup (`store.rollups`)."""
         first_day, end_day = rollups.days_of(start_us, end_us)
         with self.engine.connect() as conn:
-            rows = rollups.known_rows(conn, rollups.TASK_USAGE, as_of_us)
+            rows, params = rollups.known_rows(conn, rollups.TASK_USAGE, as_of_us)
             c = rows.c
             keys = (
                 c.customer,
@@ -59,7 +59,7 @@ class EconomicsQueries:
             )
             if customer is not None:
                 query = query.where(c.customer == customer)
-            return [_bucket(row, len(keys)) for row in conn.execute(query)]
+            return [_bucket(row, len(keys)) for row in conn.execute(query, params)]
 
     def task_rows(self, start_us: int, end_us: int, customer: str | None = None) -> list[TaskRow]:
         """Tasks alive in the period (`core.statuses.alive_within`): started (or, with no start

@@ -40,19 +40,23 @@ with them (`mismatches`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    BindParameter,
     Connection,
     FromClause,
+    Integer,
     Select,
     Table,
     and_,
+    bindparam,
     case,
     func,
-    literal,
     select,
     true,
     union_all,
@@ -62,7 +66,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from payoff.core.periods import US_PER_DAY
 from payoff.core.token_classes import PART_COLUMNS
 from payoff.store import schema as s
-from payoff.store.as_of_costs import CostColumns, cost_columns
+from payoff.store.as_of_costs import CURRENT, CostColumns, costs_as_of, replaced_since
 from payoff.store.exact_sums import joined, parts
 from payoff.store.token_columns import part_column
 
@@ -131,17 +135,19 @@ def contributions(
         values += [func.sum(part) * sign for part in parts(value, s.ROLLUP_SUMS[name])]
     names = (*rollup.keys, "known_day", *VALUE_COLUMNS)
     columns = [*keys, known_day, *values]
+    # A known day given as a parameter is one value for every row: not a grouping key.
+    grouping = keys if isinstance(known_day, BindParameter) else [*keys, known_day]
     return (
         select(*(column.label(name) for column, name in zip(columns, names, strict=True)))
         .select_from(s.events if joined_to is None else joined_to)
         .where(where)
-        .group_by(*keys, known_day)
+        .group_by(*grouping)
     )
 
 
-def _insert(conn: Connection) -> Any:
+def _insert(dialect: str) -> Any:
     """The dialect's INSERT, the one with ON CONFLICT DO UPDATE (SQLite and PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
         return postgresql.insert
@@ -150,20 +156,14 @@ def _insert(conn: Connection) -> Any:
     return sqlite.insert
 
 
-def _add_into(conn: Connection, rollup: Rollup, rows: Select[Any]) -> None:
-    """Add rollup rows to the stored ones: new keys inserted, known ones summed into."""
+def _adding(dialect: str, rollup: Rollup, rows: Select[Any]) -> Any:
+    """INSERT `rows` into the rollup, summed into the rows of keys already stored."""
     table = rollup.table
-    statement = _insert(conn)(table).from_select([c.name for c in table.c], rows)
-    statement = statement.on_conflict_do_update(
+    statement = _insert(dialect)(table).from_select([c.name for c in table.c], rows)
+    return statement.on_conflict_do_update(
         index_elements=[*rollup.keys, "known_day"],
         set_={name: table.c[name] + statement.excluded[name] for name in VALUE_COLUMNS},
     )
-    conn.execute(statement)
-
-
-def _current_costs() -> CostColumns:
-    e = s.events.c
-    return CostColumns(e.cost_nanousd, e.cost_visible_nanousd, e.cost_source)
 
 
 # -- kept up to date ------------------------------------------------------------------------
@@ -174,29 +174,43 @@ def last_event_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.max(s.events.c.seq))).scalar_one_or_none() or 0)
 
 
-def add_received(conn: Connection, after_seq: int, now_us: int) -> None:
-    """Add the events this transaction wrote (`seq` above `after_seq`, stamped `now_us`)."""
-    e = s.events.c
-    day = now_us // US_PER_DAY
-    for rollup in ROLLUPS:
-        rows = contributions(rollup, _current_costs(), literal(day), e.seq > after_seq)
-        _add_into(conn, rollup, rows)
+KNOWN_DAY = bindparam("known_day", type_=Integer)
+
+
+@functools.cache
+def _received(dialect: str, rollup: Rollup) -> Any:
+    rows = contributions(rollup, CURRENT, KNOWN_DAY, s.events.c.seq > bindparam("after_seq"))
+    return _adding(dialect, rollup, rows)
+
+
+@functools.cache
+def _marking(dialect: str) -> Any:
+    """Upsert a day of receipt: the lowest first seq, the latest stamp."""
     d = s.rollup_days.c
-    statement = _insert(conn)(s.rollup_days).values(
-        day=day, first_seq=after_seq + 1, last_received_us=now_us
-    )
+    statement = _insert(dialect)(s.rollup_days)
     new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["day"],
+        set_={
+            "first_seq": case((new.first_seq < d.first_seq, new.first_seq), else_=d.first_seq),
+            "last_received_us": case(
+                (new.last_received_us > d.last_received_us, new.last_received_us),
+                else_=d.last_received_us,
+            ),
+        },
+    )
+
+
+def add_received(conn: Connection, after_seq: int, now_us: int) -> None:
+    """Add the events this transaction wrote (`seq` above `after_seq`, stamped `now_us`).
+
+    The statements are built once: building one costs more than running it on a batch.
+    """
+    dialect, day = conn.dialect.name, now_us // US_PER_DAY
+    for rollup in ROLLUPS:
+        conn.execute(_received(dialect, rollup), {"after_seq": after_seq, "known_day": day})
     conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["day"],
-            set_={
-                "first_seq": case((new.first_seq < d.first_seq, new.first_seq), else_=d.first_seq),
-                "last_received_us": case(
-                    (new.last_received_us > d.last_received_us, new.last_received_us),
-                    else_=d.last_received_us,
-                ),
-            },
-        )
+        _marking(dialect), {"day": day, "first_seq": after_seq + 1, "last_received_us": now_us}
     )
 
 
@@ -204,16 +218,21 @@ def last_superseded_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.max(s.superseded_costs.c.seq))).scalar_one_or_none() or 0)
 
 
+@functools.cache
+def _repriced(dialect: str, rollup: Rollup, sign: int) -> Any:
+    h = s.superseded_costs.c
+    revised = select(h.event_seq).where(h.seq > bindparam("after_superseded"))
+    where = s.events.c.seq.in_(revised)
+    return _adding(dialect, rollup, contributions(rollup, CURRENT, KNOWN_DAY, where, sign=sign))
+
+
 def add_repriced(conn: Connection, after_superseded: int, now_us: int, *, sign: int) -> None:
     """Take out (`sign` -1, before the new costs are written) or add back (+1, after) the
     steps whose cost this transaction superseded (`superseded_costs.seq` above
     `after_superseded`), at their cost of the moment, known on the day of `now_us`."""
-    h = s.superseded_costs.c
-    revised = select(h.event_seq).where(h.seq > after_superseded)
-    day = literal(now_us // US_PER_DAY)
+    params = {"after_superseded": after_superseded, "known_day": now_us // US_PER_DAY}
     for rollup in ROLLUPS:
-        where = s.events.c.seq.in_(revised)
-        _add_into(conn, rollup, contributions(rollup, _current_costs(), day, where, sign=sign))
+        conn.execute(_repriced(conn.dialect.name, rollup, sign), params)
 
 
 # -- derived from the events alone ------------------------------------------------------
@@ -228,7 +247,7 @@ def recomputed(rollup: Rollup) -> Select[Any]:
     e, h = s.events.c, s.superseded_costs.c
     current = contributions(
         rollup,
-        _current_costs(),
+        CURRENT,
         func.coalesce(e.costed_at_us, e.received_at_us) // US_PER_DAY,
         true(),
     )
@@ -350,34 +369,58 @@ def _day_mismatches(conn: Connection) -> list[str]:
 def _settled(conn: Connection, as_of_us: int) -> bool:
     """Nothing was received nor re-priced after `as_of_us`: every stored row holds then."""
     last = conn.execute(select(func.max(s.rollup_days.c.last_received_us))).scalar_one_or_none()
-    if last is not None and last > as_of_us:
-        return False
-    h = s.superseded_costs.c
-    return conn.execute(select(literal(1)).where(h.until_us > as_of_us).limit(1)).first() is None
+    return (last is None or last <= as_of_us) and not replaced_since(conn, as_of_us)
 
 
-def known_rows(conn: Connection, rollup: Rollup, as_of_us: int) -> FromClause:
-    """The rollup's rows as of `as_of_us` (the module docstring says how)."""
-    table = rollup.table
+def known_rows(
+    conn: Connection, rollup: Rollup, as_of_us: int
+) -> tuple[FromClause, dict[str, int]]:
+    """The rollup's rows as of `as_of_us` (the module docstring says how), and the
+    parameters to run a query of them with."""
     if _settled(conn, as_of_us):
-        return table
-    e, h, d = s.events.c, s.superseded_costs.c, s.rollup_days.c
+        return rollup.table, {}
+    d = s.rollup_days.c
     day = as_of_us // US_PER_DAY
     day_start_us = day * US_PER_DAY
-    parts_of_day: list[Select[Any]] = [select(table).where(table.c.known_day < day)]
     first = conn.execute(select(func.min(d.first_seq)).where(d.day >= day)).scalar_one_or_none()
-    now = cost_columns(conn, as_of_us)
-    if first is not None:
-        received = and_(
-            e.seq >= first, e.received_at_us >= day_start_us, e.received_at_us <= as_of_us
-        )
-        parts_of_day.append(contributions(rollup, now, literal(day), received))
-    repriced = select(h.event_seq).where(h.until_us >= day_start_us, h.until_us <= as_of_us)
-    changed = and_(e.received_at_us < day_start_us, e.seq.in_(repriced))
-    then = cost_columns(conn, day_start_us - 1)
-    parts_of_day.append(contributions(rollup, now, literal(day), changed))
-    parts_of_day.append(contributions(rollup, then, literal(day), changed, sign=-1))
-    return union_all(*parts_of_day).subquery()
+    rows = _within_day(
+        rollup, replaced_since(conn, as_of_us), replaced_since(conn, day_start_us - 1)
+    )
+    params = {
+        "known_day": day,
+        "day_start_us": day_start_us,
+        "as_of_us": as_of_us,
+        "then_us": day_start_us - 1,
+        # No step received from that day on: a seq no step has.
+        "first_seq": -1 if first is None else first,
+    }
+    return rows, params
+
+
+@functools.cache
+def _within_day(rollup: Rollup, now_as_of: bool, then_as_of: bool) -> FromClause:
+    """The rows known before a day, and the day's part up to a time read from the events,
+    with parameters for both (`known_rows`); a cost read as it was only where a re-pricing
+    came after the time (`now_as_of`) or after the day began (`then_as_of`)."""
+    table = rollup.table
+    e, h = s.events.c, s.superseded_costs.c
+    day_start, as_of = (
+        bindparam("day_start_us", type_=BigInteger),
+        bindparam("as_of_us", type_=BigInteger),
+    )
+    now = costs_as_of(as_of) if now_as_of else CURRENT
+    then = costs_as_of(bindparam("then_us", type_=BigInteger)) if then_as_of else CURRENT
+    received = and_(
+        e.seq >= bindparam("first_seq"), e.received_at_us >= day_start, e.received_at_us <= as_of
+    )
+    repriced = select(h.event_seq).where(h.until_us >= day_start, h.until_us <= as_of)
+    changed = and_(e.received_at_us < day_start, e.seq.in_(repriced))
+    return union_all(
+        select(table).where(table.c.known_day < KNOWN_DAY),
+        contributions(rollup, now, KNOWN_DAY, received),
+        contributions(rollup, now, KNOWN_DAY, changed),
+        contributions(rollup, then, KNOWN_DAY, changed, sign=-1),
+    ).subquery()
 
 
 def days_of(start_us: int, end_us: int) -> tuple[int, int]:
