@@ -186,7 +186,8 @@ def test_verify_names_each_rollup_row_that_differs_from_the_events(
         )
         conn.execute(
             "UPDATE task_usage_rollups SET steps = steps + 2 WHERE task = 'task-a4'"
-            " AND known_day = (SELECT min(known_day) FROM task_usage_rollups WHERE task = 'task-a4')"
+            " AND known_day = (SELECT min(known_day) FROM task_usage_rollups"
+            " WHERE task = 'task-a4')"
         )
         conn.execute("DELETE FROM rollup_days WHERE day = (SELECT min(day) FROM rollup_days)")
     found = mismatches(ledger)
