@@ -192,17 +192,16 @@ def test_verify_names_each_rollup_row_that_differs_from_the_events(
         conn.execute("DELETE FROM rollup_days WHERE day = (SELECT min(day) FROM rollup_days)")
     found = mismatches(ledger)
     assert len(found) == 3, found
-    assert found[0] == (
-        "usage_rollups (customer='globex', day=20759, task_type='support.ticket', provider="
-        "'self-hosted', model='llama', batch=0, visible=0, cost_source='catalog', known_day="
-        "20769): cost 130000001 (events say 130000000)"
-    )
-    assert found[1].startswith("task_usage_rollups (customer='globex', day=20758, task='task-a4'")
-    assert found[1].endswith("known_day=20769): steps 3 (events say 1)")
-    assert found[2] == (
-        "rollup_days (day=20767): first_seq None, last_received_us None (events say at most 1,"
-        f" at least {at('2026-11-10T15:00:00')})"
-    )
+    assert found == [
+        "usage_rollups: cost 130000001 (events say 130000000) for customer='globex', "
+        "day=2026-11-02, task_type='support.ticket', provider='self-hosted', model='llama', "
+        "batch=0, visible=0, cost_source='catalog'; known 2026-11-12",
+        "task_usage_rollups: steps 3 (events say 1) for customer='globex', day=2026-11-01, "
+        "task='task-a4', provider='openai', model='gpt-4o', batch=0, visible=0, "
+        "cost_source='catalog'; known 2026-11-12",
+        "rollup_days: first_seq None, last_received_us None (events say at most 1, at least "
+        f"{at('2026-11-10T15:00:00')}) for steps received 2026-11-10",
+    ]
 
 
 # -- invoices ---------------------------------------------------------------------------------

@@ -743,6 +743,10 @@ class AuditStore(Protocol):
     def integrity_problems(self) -> list[str]:
         """What the database's own integrity check finds; none when the file is sound."""
 
+    def rollup_mismatches(self) -> list[str]:
+        """Where the daily rollups differ from the events they sum, each named; none when
+        they agree (`store/rollups.py`)."""
+
 
 class CostRevisions(Protocol):
     """Re-pricing steps after ingest, keeping every cost it replaces (`store/costs.py`)."""

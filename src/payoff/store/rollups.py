@@ -63,7 +63,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from payoff.core.periods import US_PER_DAY
+from payoff.core.periods import US_PER_DAY, iso_from_us
 from payoff.core.token_classes import PART_COLUMNS
 from payoff.store import schema as s
 from payoff.store.as_of_costs import CURRENT, CostColumns, costs_as_of, replaced_since
@@ -324,9 +324,10 @@ def mismatches(conn: Connection) -> list[str]:
             have, want = stored.get(key), derived.get(key)
             if have == want:
                 continue
+            *named, known_day = key
             labels = ", ".join(
-                f"{name}={value!r}"
-                for name, value in zip((*rollup.keys, "known_day"), key, strict=True)
+                f"{name}={_shown(name, value)}"
+                for name, value in zip(rollup.keys, named, strict=True)
             )
             have_values = have or (0,) * len(names)
             want_values = want or (0,) * len(names)
@@ -335,11 +336,21 @@ def mismatches(conn: Connection) -> list[str]:
                 for name, a, b in zip(names, have_values, want_values, strict=True)
                 if a != b
             ]
-            found.append(f"{rollup.table.name} ({labels}): " + ", ".join(differing))
+            found.append(
+                f"{rollup.table.name}: {', '.join(differing)} for {labels}; known "
+                f"{_shown('day', known_day)}"
+            )
     found += _day_mismatches(conn)
     if len(found) > MISMATCHES_SHOWN:
         return [*found[:MISMATCHES_SHOWN], f"... and {len(found) - MISMATCHES_SHOWN} more"]
     return found
+
+
+def _shown(name: str, value: Any) -> str:
+    """A key as a mismatch names it: days as dates, the rest as Python writes them."""
+    if name == "day":
+        return iso_from_us(value * US_PER_DAY)[:10]
+    return repr(value)
 
 
 def _day_mismatches(conn: Connection) -> list[str]:
@@ -357,8 +368,9 @@ def _day_mismatches(conn: Connection) -> list[str]:
     for received_day, first, last, marked_first, marked_last in conn.execute(query):
         if marked_first is None or marked_first > first or marked_last < last:
             found.append(
-                f"rollup_days (day={received_day}): first_seq {marked_first}, last_received_us "
-                f"{marked_last} (events say at most {first}, at least {last})"
+                f"rollup_days: first_seq {marked_first}, last_received_us {marked_last} (events "
+                f"say at most {first}, at least {last}) for steps received "
+                f"{_shown('day', received_day)}"
             )
     return found
 

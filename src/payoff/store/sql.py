@@ -477,6 +477,10 @@ class SqlStore(
         with self.engine.connect() as conn:
             return LedgerCounts(*conn.execute(query).one())
 
+    def rollup_mismatches(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return rollups.mismatches(conn)
+
     def defer_checkpoints(self) -> bool:
         return False  # nothing to fold: a server-backed database does its own maintenance
 
