@@ -8,6 +8,7 @@ tests/test_store_contract.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -362,6 +363,16 @@ class RecordStore(Protocol):
         is written: it may take rows out of the batch (a verdict the lifecycle refuses).
         `clock` stamps `received_at_us` inside the transaction. Either every accepted row
         is stored or none.
+        """
+        ...
+
+    def grouped_writes(self, rows: int) -> AbstractContextManager[None]:
+        """Within it, `write` commits once at least `rows` rows have been written since the
+        last commit (and when it ends), not after every batch: a bulk load of random ids
+        rewrites each index page once a commit, so fewer, larger commits write far less.
+
+        Each batch still stamps, checks and classifies as `write` says; what a crash (or an
+        error, which ends the group) loses is every batch since the last commit.
         """
         ...
 

@@ -101,6 +101,7 @@ class SqlStore(
         self.engine = engine
         self._catalogs_kept: set[int] = set()
         """Price catalogs known to be stored (added once their transaction committed)."""
+        self._group: _WriteGroup | None = None
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -142,6 +143,18 @@ class SqlStore(
         with self._write_transaction():
             return clock()
 
+    @contextmanager
+    def grouped_writes(self, rows: int) -> Iterator[None]:
+        """Writes share transactions of at least `rows` rows (the protocol says why)."""
+        group = _WriteGroup(self, rows)
+        self._group = group
+        try:
+            yield
+            group.commit()
+        finally:
+            self._group = None
+            group.close()  # rolls back what was not committed
+
     def write(
         self,
         batch: WriteBatch,
@@ -153,6 +166,8 @@ class SqlStore(
         `before_write` may take rows out of the batch (verdicts the lifecycle refuses): what it
         reads cannot change before the batch commits, since no other writer can commit.
         """
+        if self._group is not None:
+            return self._group.write(batch, clock, before_write)
         with self._write_transaction() as conn:
             # Read under the write lock: everything stamped up to now is committed before
             # any later stamp, so a reader that takes its as-of time the same way misses none.
@@ -489,6 +504,49 @@ class SqlStore(
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class _WriteGroup:
+    """One write connection whose transaction spans batches until `rows` rows are in."""
+
+    def __init__(self, store: SqlStore, rows: int) -> None:
+        self.store, self.rows_max = store, rows
+        self.conn: Connection | None = None
+        self.transaction: Any = None
+        self.rows = 0
+        self.catalogs: set[int] = set()
+
+    def write(
+        self,
+        batch: WriteBatch,
+        clock: Callable[[], int],
+        before_write: Callable[[WriteBatch], None] | None,
+    ) -> WriteResult:
+        if self.conn is None:
+            self.conn = self.store._connect_for_write()
+        if self.transaction is None:
+            self.transaction = self.conn.begin()
+        now_us = clock()  # under the write lock, as `SqlStore.write` reads it
+        if before_write is not None:
+            before_write(batch)
+        result = self.store._write_rows(self.conn, batch, now_us)
+        if batch.price_catalog is not None and batch.events:
+            self.catalogs.add(batch.price_catalog.id)
+        self.rows += len(batch)
+        if self.rows >= self.rows_max:
+            self.commit()
+        return result
+
+    def commit(self) -> None:
+        if self.transaction is not None:
+            self.transaction.commit()
+            self.transaction, self.rows = None, 0
+            self.store._catalogs_kept |= self.catalogs
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()  # a transaction still open is rolled back
+            self.conn = None
 
 
 def _all_distinct(rows: list[Row], key_length: int) -> bool:
