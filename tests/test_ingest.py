@@ -168,3 +168,40 @@ def test_a_builder_killed_during_a_file_ingest_is_restarted_and_nothing_is_lost(
     assert report.counts() == {"accepted": count, "duplicates": 0, "conflicts": 0, "rejected": 0}
     assert report.builder_restarts >= 1
     assert len(_ledger(tmp_path / "l.db")) == count
+
+
+def _usage_batch(first: int, count: int) -> Any:
+    lines = [
+        (n, msgspec.json.encode({"id": f"e{n}", "time": "2026-11-03T10:00:00Z", "customer":
+         "acme", "kind": "tool", "quantity": "1", "unit": "search"}))
+        for n in range(first, first + count)
+    ]  # fmt: skip
+    batch, problems = build_batch(Catalog(), None, lines)
+    assert not problems
+    return batch
+
+
+def test_grouped_writes_commit_once_enough_rows_are_in_and_an_error_loses_the_rest(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path / "ledger.db")
+    try:
+        with store.grouped_writes(5):
+            store.write(_usage_batch(1, 3), lambda: 1)
+            assert len(_ledger(tmp_path / "ledger.db")) == 0  # not committed yet
+            store.write(_usage_batch(4, 3), lambda: 2)
+            assert len(_ledger(tmp_path / "ledger.db")) == 6  # 6 rows >= 5: committed
+            store.write(_usage_batch(7, 1), lambda: 3)
+        assert len(_ledger(tmp_path / "ledger.db")) == 7  # the end of the group commits
+        with pytest.raises(RuntimeError), store.grouped_writes(100):
+            store.write(_usage_batch(8, 2), lambda: 4)
+            raise RuntimeError("the file could not be read further")
+        assert len(_ledger(tmp_path / "ledger.db")) == 7
+        store.write(_usage_batch(8, 2), lambda: 5)  # outside a group: one commit a batch
+        assert len(_ledger(tmp_path / "ledger.db")) == 9
+        with store.engine.connect() as conn:  # type: ignore[attr-defined]
+            from payoff.store import rollups
+
+            assert rollups.mismatches(conn) == []
+    finally:
+        store.close()
