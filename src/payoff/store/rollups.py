@@ -19,7 +19,7 @@ As of a time. Every reader asks as of a time A, and gets what the events said th
 - otherwise the rows known before A's day, plus that day up to A, read from the events: the
   steps received from the day's start to A, at their cost as of A; and the steps received
   earlier whose cost was replaced since the day began, at their cost as of A less their
-  cost as of the day's start (`store.costs.cost_columns`). `rollup_days` says where the
+  cost as of the day's start (`store.as_of_costs`). `rollup_days` says where the
   day's steps begin and the index on `superseded_costs.until_us` finds the re-priced ones:
   at most one day of events is read.
 
@@ -32,6 +32,12 @@ reader asks for, passes 64 bits. Readers put the parts back together in Python.
 
 What a crash can lose: nothing the events keep. The rollups change in the transaction
 that writes the events or re-prices them, and roll back with it.
+
+Backends: every statement is SQLAlchemy Core, and the upserts are INSERT ... ON CONFLICT DO
+UPDATE, which SQLite and PostgreSQL share (`_insert` picks the dialect's). The one
+assumption of a single writer is how an ingest finds the events it wrote: those above the
+highest `seq` before it (`last_event_seq`); a backend with concurrent writers must name
+them another way.
 
 `recomputed` derives the rows from the events and the superseded costs alone: the
 migration that created the rollups filled them with it, and `payoff verify` compares it
