@@ -183,17 +183,27 @@ def last_event_seq(conn: Connection) -> int:
 KNOWN_DAY = bindparam("known_day", type_=Integer)
 
 
+AFTER_SEQ = bindparam("after_seq", type_=BigInteger)
+
+
 @functools.cache
 def _received(dialect: str, rollup: Rollup) -> Any:
-    rows = contributions(rollup, CURRENT, KNOWN_DAY, s.events.c.seq > bindparam("after_seq"))
+    e = s.events.c
+    rows = contributions(rollup, CURRENT, e.received_at_us // US_PER_DAY, e.seq > AFTER_SEQ)
     return _adding(dialect, rollup, rows)
 
 
 @functools.cache
 def _marking(dialect: str) -> Any:
-    """Upsert a day of receipt: the lowest first seq, the latest stamp."""
-    d = s.rollup_days.c
-    statement = _insert(dialect)(s.rollup_days)
+    """Mark each day of receipt of the new events: the lowest seq, the latest stamp."""
+    e, d = s.events.c, s.rollup_days.c
+    day = e.received_at_us // US_PER_DAY
+    marks = (
+        select(day, func.min(e.seq), func.max(e.received_at_us)).where(e.seq > AFTER_SEQ)
+    ).group_by(day)
+    statement = _insert(dialect)(s.rollup_days).from_select(
+        ["day", "first_seq", "last_received_us"], marks
+    )
     new = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=["day"],
@@ -207,17 +217,16 @@ def _marking(dialect: str) -> Any:
     )
 
 
-def add_received(conn: Connection, after_seq: int, now_us: int) -> None:
-    """Add the events this transaction wrote (`seq` above `after_seq`, stamped `now_us`).
+def add_received(conn: Connection, after_seq: int) -> None:
+    """Add the events this transaction wrote (`seq` above `after_seq`), each known on the
+    day it was received: one batch, or all the batches of a grouped write at its commit.
 
     The statements are built once: building one costs more than running it on a batch.
     """
-    dialect, day = conn.dialect.name, now_us // US_PER_DAY
+    dialect = conn.dialect.name
     for rollup in ROLLUPS:
-        conn.execute(_received(dialect, rollup), {"after_seq": after_seq, "known_day": day})
-    conn.execute(
-        _marking(dialect), {"day": day, "first_seq": after_seq + 1, "last_received_us": now_us}
-    )
+        conn.execute(_received(dialect, rollup), {"after_seq": after_seq})
+    conn.execute(_marking(dialect), {"after_seq": after_seq})
 
 
 def last_superseded_seq(conn: Connection) -> int:

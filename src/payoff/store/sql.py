@@ -334,7 +334,11 @@ class SqlStore(
         rows = batch.events
         if not rows:
             return []
-        after_seq = rollups.last_event_seq(conn)
+        group = self._group
+        if group is not None and group.after_seq is None:
+            group.after_seq = rollups.last_event_seq(conn)
+        # In a grouped write, the rollups take every batch of the transaction at its commit.
+        after_seq = rollups.last_event_seq(conn) if group is None else None
         result = self._with_tasks(
             conn,
             rows,
@@ -342,8 +346,8 @@ class SqlStore(
             lambda statuses: self._insert_idempotent(conn, EVENTS, rows, statuses, now_us),
             now_us,
         )
-        if ACCEPTED_STATUS in result:
-            rollups.add_received(conn, after_seq, now_us)  # the same transaction as the events
+        if after_seq is not None and ACCEPTED_STATUS in result:
+            rollups.add_received(conn, after_seq)  # the same transaction as the events
         return result
 
     def _write_task_updates(
@@ -515,6 +519,9 @@ class _WriteGroup:
         self.transaction: Any = None
         self.rows = 0
         self.catalogs: set[int] = set()
+        self.after_seq: int | None = None
+        """The highest event seq before this transaction's first batch: the rollups add
+        every event above it at the commit."""
 
     def write(
         self,
@@ -526,6 +533,7 @@ class _WriteGroup:
             self.conn = self.store._connect_for_write()
         if self.transaction is None:
             self.transaction = self.conn.begin()
+            self.after_seq = None
         now_us = clock()  # under the write lock, as `SqlStore.write` reads it
         if before_write is not None:
             before_write(batch)
@@ -539,6 +547,9 @@ class _WriteGroup:
 
     def commit(self) -> None:
         if self.transaction is not None:
+            assert self.conn is not None
+            if self.after_seq is not None:
+                rollups.add_received(self.conn, self.after_seq)
             self.transaction.commit()
             self.transaction, self.rows = None, 0
             self.store._catalogs_kept |= self.catalogs
