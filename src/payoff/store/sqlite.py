@@ -37,7 +37,7 @@ BACKUP_STEP_PAGES = 1024
 """Pages copied per backup step (4 MiB at SQLite's default page size): progress is told
 once a step. Writers are not held up by the steps; the size only sets how often."""
 INTEGRITY_PROBLEMS_SHOWN = 10
-WRITE_CACHE_KIB = 64 * 1024
+WRITE_CACHE_KIB = 32 * 1024
 """Page cache of a writing connection: the id index of a few million events."""
 
 Progress = Callable[[int, int], None]
