@@ -73,7 +73,7 @@ from payoff.core.periods import US_PER_DAY, iso_from_us
 from payoff.core.token_classes import PART_COLUMNS
 from payoff.store import schema as s
 from payoff.store.as_of_costs import CURRENT, CostColumns, costs_as_of, replaced_since
-from payoff.store.exact_sums import joined, parts
+from payoff.store.exact_sums import PART_BITS, PART_MASK, joined, part_count, parts
 from payoff.store.token_columns import part_column
 
 NO_KEY = ""
@@ -131,14 +131,24 @@ def contributions(
     *,
     sign: int = 1,
     joined_to: FromClause | None = None,
+    few_rows: bool = False,
 ) -> Select[Any]:
     """Rollup rows of the events `where` selects, at `costs`, known on `known_day`,
-    counted `sign` times (-1 takes them out)."""
+    counted `sign` times (-1 takes them out).
+
+    `few_rows`: the events are those of one write transaction (fewer than
+    MAX_TRANSACTION_ROWS), so each value is summed in chunks (`_chunked_parts`), cut into
+    parts once a group rather than once a row.
+    """
     keys = _event_keys(rollup, costs)
     unpriced = func.sum(case((costs.cost.is_(None), 1), else_=0))
     values: list[ColumnElement[Any]] = [func.count() * sign, unpriced * sign]
     for name, value in _event_values(costs).items():
-        values += [func.sum(part) * sign for part in parts(value, s.ROLLUP_SUMS[name])]
+        bound = s.ROLLUP_SUMS[name]
+        if few_rows:
+            values += [part * sign for part in _chunked_parts(value, bound)]
+        else:
+            values += [func.sum(part) * sign for part in parts(value, bound)]
     names = (*rollup.keys, "known_day", *VALUE_COLUMNS)
     columns = [*keys, known_day, *values]
     # A known day given as a parameter is one value for every row: not a grouping key.
@@ -149,6 +159,36 @@ def contributions(
         .where(where)
         .group_by(*grouping)
     )
+
+
+CHUNK_BITS = 2 * PART_BITS
+MAX_TRANSACTION_ROWS = 2**27
+"""More rows than a write transaction ever holds (its batches are in memory): a chunk's
+sum over them stays within 2**(CHUNK_BITS + 27) < 2**63."""
+
+
+def _chunked_parts(value: ColumnElement[Any], bound: int) -> list[ColumnElement[Any]]:
+    """The SUM of `value` over a group of at most MAX_TRANSACTION_ROWS rows, as the parts a
+    rollup keeps (weights 2**(PART_BITS * i)), each row cut into chunks of two parts.
+
+    A chunk's sum S splits into its low part (S & PART_MASK) and the rest (S >> PART_BITS),
+    which may pass PART_BITS: a part need not be canonical, only bounded. Per row it adds
+    less than 2**PART_BITS to each part but the top one, as `parts` would, so the bound of
+    the module docstring holds.
+    """
+    count = part_count(bound)
+    chunks = -(-count // 2)
+    found: list[ColumnElement[Any]] = []
+    for index in range(chunks):
+        shifted = value.op(">>")(CHUNK_BITS * index) if index else value
+        top = index == chunks - 1
+        chunk_sum = func.sum(shifted if top else shifted.op("&")((1 << CHUNK_BITS) - 1))
+        if len(found) + 1 == count:
+            found.append(chunk_sum)
+        else:
+            found += [chunk_sum.op("&")(PART_MASK), chunk_sum.op(">>")(PART_BITS)]
+    assert len(found) == count
+    return found
 
 
 def _insert(dialect: str) -> Any:
@@ -189,7 +229,8 @@ AFTER_SEQ = bindparam("after_seq", type_=BigInteger)
 @functools.cache
 def _received(dialect: str, rollup: Rollup) -> Any:
     e = s.events.c
-    rows = contributions(rollup, CURRENT, e.received_at_us // US_PER_DAY, e.seq > AFTER_SEQ)
+    known_day = e.received_at_us // US_PER_DAY
+    rows = contributions(rollup, CURRENT, known_day, e.seq > AFTER_SEQ, few_rows=True)
     return _adding(dialect, rollup, rows)
 
 
@@ -238,7 +279,8 @@ def _repriced(dialect: str, rollup: Rollup, sign: int) -> Any:
     h = s.superseded_costs.c
     revised = select(h.event_seq).where(h.seq > bindparam("after_superseded"))
     where = s.events.c.seq.in_(revised)
-    return _adding(dialect, rollup, contributions(rollup, CURRENT, KNOWN_DAY, where, sign=sign))
+    rows = contributions(rollup, CURRENT, KNOWN_DAY, where, sign=sign, few_rows=True)
+    return _adding(dialect, rollup, rows)
 
 
 def add_repriced(conn: Connection, after_superseded: int, now_us: int, *, sign: int) -> None:

@@ -166,6 +166,7 @@ class SqlStore(
         `before_write` may take rows out of the batch (verdicts the lifecycle refuses): what it
         reads cannot change before the batch commits, since no other writer can commit.
         """
+        assert len(batch) < rollups.MAX_TRANSACTION_ROWS, "a batch is held in memory"
         if self._group is not None:
             return self._group.write(batch, clock, before_write)
         with self._write_transaction() as conn:
@@ -541,6 +542,7 @@ class _WriteGroup:
         if batch.price_catalog is not None and batch.events:
             self.catalogs.add(batch.price_catalog.id)
         self.rows += len(batch)
+        assert self.rows < rollups.MAX_TRANSACTION_ROWS, "the rollups sum one transaction's rows"
         if self.rows >= self.rows_max:
             self.commit()
         return result
