@@ -92,3 +92,23 @@ def measure(chosen: tuple[int, ...], repeats: int, log: Any = print) -> InvoiceS
             peaks[size].append(peak)
             log(f"  repeat {repeat}/{repeats}: {size:,} events: {took:.2f} s, {peak / 1e6:.0f} MB")
     return InvoiceScaleResult(chosen, seconds, peaks, built)
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.invoice_scale")
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="write its section of RESULTS.md")
+    args = parser.parse_args()
+    result = measure(sizes(args.records), args.repeats)
+    print(f"{result.sizes}: {result.ratio:.2f}x")
+    if args.write:
+        from bench.run import write_invoice_scale_section
+
+        print(f"wrote {write_invoice_scale_section(result)}")
+
+
+if __name__ == "__main__":
+    main()

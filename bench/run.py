@@ -138,10 +138,17 @@ def ingest_section(r: ingest.IngestResult) -> list[str]:
     ]
 
 
-def random_ingest_section(r: ingest.IngestResult, ids: str) -> list[str]:
+RANDOM_INGEST_HEADING = "## Ingest with random ids"
+INVOICE_SCALE_HEADING = "## Invoice runs as the month grows"
+
+
+def random_ingest_section(r: ingest.IngestResult, measured: str = "") -> list[str]:
+    """The section; `measured` says when and how, if not with the rest of the file."""
+    from payoff.service.ingest import FILE_COMMIT_ROWS  # imported once the ingest runs are over
+
     peak = max(r.peak_rss_bytes)
     return [
-        f"## Ingest with {ids} ids: `payoff ingest` of {r.records:,} usage records",
+        f"{RANDOM_INGEST_HEADING}: `payoff ingest` of {r.records:,} usage records",
         "",
         *_table(
             [
@@ -162,8 +169,10 @@ def random_ingest_section(r: ingest.IngestResult, ids: str) -> list[str]:
             ]
         ),
         "",
+        *([measured, ""] if measured else []),
         f"Method: as the ingest above, on the same records with other ids "
-        f"(bench/workload.py): {workload.ID_KINDS[ids]}. Bare: the same rows into a table "
+        f"(bench/workload.py): {workload.ID_KINDS['random']}. payoff commits every "
+        f"{FILE_COMMIT_ROWS:,} rows of a file. Bare: the same rows into a table "
         f"with a unique text id column (the ledger's `events` DDL), WAL, default settings "
         f"otherwise, {ingest_batch():,} rows a transaction. {len(r.payoff_seconds)} alternating "
         f"repeat(s), medians. Seconds: payoff {_seconds(r.payoff_seconds)}; bare "
@@ -171,7 +180,8 @@ def random_ingest_section(r: ingest.IngestResult, ids: str) -> list[str]:
     ]
 
 
-def invoice_scale_section(r: invoice_scale.InvoiceScaleResult) -> list[str]:
+def invoice_scale_section(r: invoice_scale.InvoiceScaleResult, measured: str = "") -> list[str]:
+    """The section; `measured` says when and how, if not with the rest of the file."""
     small, large = r.sizes[0], r.sizes[-1]
     peak = max(max(values) for values in r.peak_rss_bytes.values())
     rows = [
@@ -198,10 +208,11 @@ def invoice_scale_section(r: invoice_scale.InvoiceScaleResult) -> list[str]:
         f"{size:,}: {seconds:.0f} s" for size, seconds in r.build_seconds.items() if seconds > 1
     )
     return [
-        f"## Invoice runs as the month grows: {small:,} and {large:,} events",
+        f"{INVOICE_SCALE_HEADING}: {small:,} and {large:,} events",
         "",
         *_table(rows),
         "",
+        *([measured, ""] if measured else []),
         f"Method: the rating benchmark's ledgers ({rating.CUSTOMERS} customers on the "
         f"example plans, one with a per-task reasoning budget), `payoff invoice run --period "
         f"{workload.MONTH} --json` in a child process on a fresh copy, wall time and peak RSS "
@@ -427,6 +438,27 @@ def write_recost_section(r: recost.RecostResult) -> Path:
     return _write_section(recost.HEADING, recost_section(r, measured))
 
 
+def write_random_ingest_section(r: ingest.IngestResult) -> Path:
+    """Replace (or append) the random-id ingest section with a standalone run's."""
+    measured = (
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on its own by `python -m "
+        f"bench.ingest --ids random --write` ({r.records:,} records, "
+        f"{len(r.payoff_seconds)} repeat(s)), not with the other sections."
+    )
+    return _write_section(RANDOM_INGEST_HEADING, random_ingest_section(r, measured))
+
+
+def write_invoice_scale_section(r: invoice_scale.InvoiceScaleResult) -> Path:
+    """Replace (or append) the invoice-run scaling section with a standalone run's."""
+    measured = (
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on its own by "
+        f"`{invoice_scale.SIZES_VARIABLE}={','.join(map(str, r.sizes))} python -m "
+        f"bench.invoice_scale --write` ({len(r.seconds[r.sizes[0]])} repeat(s)), not with "
+        f"the other sections."
+    )
+    return _write_section(INVOICE_SCALE_HEADING, invoice_scale_section(r, measured))
+
+
 def _write_section(heading: str, lines: list[str]) -> Path:
     """Replace the section of RESULTS.md that starts with `heading`, or append it."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
@@ -593,7 +625,7 @@ def main() -> None:
         "",
         *ingest_section(ingest_result),
         "",
-        *random_ingest_section(random_result, "random"),
+        *random_ingest_section(random_result),
         "",
         *costing_section(costing_result),
         "",
