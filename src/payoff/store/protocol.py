@@ -371,8 +371,10 @@ class RecordStore(Protocol):
         last commit (and when it ends), not after every batch: a bulk load of random ids
         rewrites each index page once a commit, so fewer, larger commits write far less.
 
-        Each batch still stamps, checks and classifies as `write` says; what a crash (or an
-        error, which ends the group) loses is every batch since the last commit.
+        Each batch still stamps, checks and classifies as `write` says (a batch with a
+        `before_write` check commits the ones before it first, so that the check sees them);
+        what a crash (or an error, which ends the group) loses is every batch since the
+        last commit.
         """
         ...
 

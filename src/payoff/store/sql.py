@@ -530,6 +530,10 @@ class _WriteGroup:
         clock: Callable[[], int],
         before_write: Callable[[WriteBatch], None] | None,
     ) -> WriteResult:
+        if before_write is not None:
+            # Its checks read through other connections, which see committed rows only:
+            # the batches before it must be committed first.
+            self.commit()
         if self.conn is None:
             self.conn = self.store._connect_for_write()
         if self.transaction is None:
