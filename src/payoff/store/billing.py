@@ -446,8 +446,15 @@ class BillingQueries:
                 func.sum(case((c.visible, c[column]), else_=0))
                 for column in s.ROLLUP_PART_COLUMNS[VISIBLE_PART]
             ]
+            # Only the parts the counted classes hold: each summed per task, joined here.
+            counted_parts = [part for name in classes for part in CLASS_PARTS[name]]
+            counted = [
+                func.sum(c[column])
+                for part in counted_parts
+                for column in s.ROLLUP_PART_COLUMNS[part]
+            ]
             query = (
-                select(c.customer, func.min(c.day), *visible, *rollups.summed(rows))
+                select(c.customer, func.min(c.day), *visible, *counted)
                 .where(c.day >= first_day, c.day < end_day, c.task != rollups.NO_KEY)
                 .group_by(c.customer, c.task)
                 .having(func.sum(c.steps) != 0)
@@ -456,11 +463,11 @@ class BillingQueries:
                 query = query.where(c.customer == customer)
             found = conn.execute(query, params).all()
         absorbed: dict[tuple[str, int], int] = defaultdict(int)
-        at = 2 + len(visible)
+        width = len(visible)  # every sum has as many parts (a token count's)
+        assert len(counted) % width == 0
         for row in found:
-            values = rollups.fold(row, at)
-            counted = sum(values[part] for name in classes for part in CLASS_PARTS[name])
-            hidden = hidden_tokens(classes, counted, joined(row[2:at]))
+            sums = [joined(row[at : at + width]) for at in range(2, len(row), width)]
+            hidden = hidden_tokens(classes, sum(sums[1:]), sums[0])
             absorbed[(row[0], row[1] - first_day)] += tokens_over_budget(hidden, budget)
         return [
             DayBudget(customer, day, tokens) for (customer, day), tokens in sorted(absorbed.items())

@@ -139,7 +139,12 @@ def _joined(row: Sequence[Any], indexes: list[int]) -> Any:
 
 def joined(values: Sequence[Any]) -> int:
     """A value put back together from its parts' sums (None counts as 0)."""
-    return sum(int(value or 0) << (PART_BITS * part) for part, value in enumerate(values))
+    total, shift = 0, 0
+    for value in values:
+        if value:
+            total += int(value) << shift
+        shift += PART_BITS
+    return total
 
 
 def _defaulted(column: ColumnElement[Any], default: int | None) -> ColumnElement[Any]:
