@@ -461,14 +461,14 @@ class BillingQueries:
             )
             if customer is not None:
                 query = query.where(c.customer == customer)
-            found = conn.execute(query, params).all()
-        absorbed: dict[tuple[str, int], int] = defaultdict(int)
-        width = len(visible)  # every sum has as many parts (a token count's)
-        assert len(counted) % width == 0
-        for row in found:
-            sums = [joined(row[at : at + width]) for at in range(2, len(row), width)]
-            hidden = hidden_tokens(classes, sum(sums[1:]), sums[0])
-            absorbed[(row[0], row[1] - first_day)] += tokens_over_budget(hidden, budget)
+            absorbed: dict[tuple[str, int], int] = defaultdict(int)
+            width = len(visible)  # every sum has as many parts (a token count's)
+            assert len(counted) % width == 0
+            # Row by row as the cursor yields them: a month holds a row per task.
+            for row in conn.execute(query, params):
+                sums = [joined(row[at : at + width]) for at in range(2, len(row), width)]
+                hidden = hidden_tokens(classes, sum(sums[1:]), sums[0])
+                absorbed[(row[0], row[1] - first_day)] += tokens_over_budget(hidden, budget)
         return [
             DayBudget(customer, day, tokens) for (customer, day), tokens in sorted(absorbed.items())
         ]
