@@ -2,10 +2,11 @@
 
     ingest (one write transaction)               re-pricing (one transaction per batch)
       events += the accepted rows                  superseded_costs += the costs replaced
-      rollups += their sums, known_day =           rollups -= the steps at their old cost
-        the day they were received                 events.cost_* = the new costs
-      rollup_days[that day]: first seq,            rollups += the steps at their new cost,
-        last stamp                                   known_day = the day of the re-pricing
+      rollups += their sums, known_day = the       rollups -= the steps at their old cost
+        day each was received (a grouped      events.cost_* = the new costs
+        write's at its commit)                     rollups += the steps at their new cost,
+      rollup_days[each day]: first seq, last       known_day = the day of the re-pricing
+        stamp
 
 A rollup row sums the steps of one key (customer, the day the step occurred, task type (or
 task), provider, model, batch, visible, cost source) as they became known on `known_day`:
@@ -23,12 +24,14 @@ As of a time. Every reader asks as of a time A, and gets what the events said th
   day's steps begin and the index on `superseded_costs.until_us` finds the re-priced ones:
   at most one day of events is read.
 
-Exact. Each sum is kept in parts (`store.exact_sums`): a part of one step's value lies in
-+-2**PART_BITS, and a stored part is the sum of +-1 such part per step written (an
-ingest) and of two per superseded cost (the old cost out, the new one in). Each of those
-is a row of the database, fewer than 2**ROW_BITS even counted twice (a superseded cost
-takes more than two bytes of the file), so no stored part, and no sum of stored parts a
-reader asks for, passes 64 bits. Readers put the parts back together in Python.
+Exact. Each sum is kept in parts (`store.exact_sums`): the value is sum(part_i <<
+PART_BITS * i), each part a 64-bit integer, and whatever adds to a part adds less than
+2**PART_BITS for each row it wrote: an event, or a superseded cost (counted twice: a
+re-pricing takes the old cost out and puts the new one in). A value is cut into parts per
+row, or per write transaction once its rows are summed in chunks (`_chunked_parts`). Those
+rows number fewer than 2**ROW_BITS even counted twice (a superseded cost takes more than
+two bytes of the file), so no stored part, and no sum of stored parts a reader asks for,
+passes 64 bits. Readers put the parts back together in Python.
 
 What a crash can lose: nothing the events keep. The rollups change in the transaction
 that writes the events or re-prices them, and roll back with it.
