@@ -3,7 +3,7 @@
     ingest (one write transaction)               re-pricing (one transaction per batch)
       events += the accepted rows                  superseded_costs += the costs replaced
       rollups += their sums, known_day = the       rollups -= the steps at their old cost
-        day each was received (a grouped      events.cost_* = the new costs
+        day each was received (a grouped           events.cost_* = the new costs
         write's at its commit)                     rollups += the steps at their new cost,
       rollup_days[each day]: first seq, last       known_day = the day of the re-pricing
         stamp
