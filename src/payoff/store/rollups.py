@@ -165,7 +165,8 @@ def contributions(
 
 
 CHUNK_BITS = 2 * PART_BITS
-MAX_TRANSACTION_ROWS = 2**27
+TRANSACTION_ROW_BITS = 27
+MAX_TRANSACTION_ROWS = 2**TRANSACTION_ROW_BITS
 """More rows than a write transaction ever holds (its batches are in memory): a chunk's
 sum over them stays within 2**(CHUNK_BITS + 27) < 2**63."""
 
@@ -175,11 +176,14 @@ def _chunked_parts(value: ColumnElement[Any], bound: int) -> list[ColumnElement[
     rollup keeps (weights 2**(PART_BITS * i)), each row cut into chunks of two parts.
 
     A chunk's sum S splits into its low part (S & PART_MASK) and the rest (S >> PART_BITS),
-    which may pass PART_BITS: a part need not be canonical, only bounded. Per row it adds
+    which may pass PART_BITS: a part need not be canonical, only bounded. A value small
+    enough (a token count) is summed whole and cut the same way. Per row it adds
     less than 2**PART_BITS to each part but the top one, as `parts` would, so the bound of
     the module docstring holds.
     """
     count = part_count(bound)
+    if bound.bit_length() + TRANSACTION_ROW_BITS < 63:
+        return parts(func.sum(value), bound)  # a token count: summed whole, then cut
     chunks = -(-count // 2)
     found: list[ColumnElement[Any]] = []
     for index in range(chunks):
