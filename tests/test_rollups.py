@@ -260,3 +260,24 @@ def test_invoices_are_the_same_byte_for_byte(
         from_rollups, from_events = drafts_both_ways(ledger, at(moment))
         assert from_rollups == from_events
         assert from_rollups
+
+
+def test_a_grouped_write_across_midnight_rolls_each_batch_up_on_its_own_day(
+    ledger: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "BATCH_RECORDS", 2)
+    stamps = iter(at(moment) for moment in ("2026-11-10T23:00:00", "2026-11-11T01:00:00"))
+    monkeypatch.setattr(ingest, "now_us", lambda: next(stamps))
+    records = [step(f"g{n}", "2026-11-0{}".format(n % 3 + 3)) for n in range(4)]
+    lines = numbered_lines(io.BytesIO(jsonl(*records)))
+    report = ingest_lines(ledger, lines, workers=0, commit_rows=100)  # one transaction
+    assert report.accepted == 4
+    with sqlite3.connect(ledger.path) as conn:  # type: ignore[attr-defined]
+        known = conn.execute("SELECT DISTINCT known_day FROM usage_rollups").fetchall()
+        days = conn.execute("SELECT day, first_seq FROM rollup_days ORDER BY day").fetchall()
+    assert sorted(known) == [(20767,), (20768,)]  # November 10th and 11th
+    assert days == [(20767, 1), (20768, 3)]
+    assert mismatches(ledger) == []
+    oracle = EventSums(ledger.engine)  # type: ignore[attr-defined]
+    for moment in ("2026-11-10T23:30:00", "2026-11-11T00:30:00", "2026-11-11T02:00:00"):
+        assert answers(ledger, at(moment)) == answers(oracle, at(moment))
