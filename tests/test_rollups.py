@@ -268,7 +268,7 @@ def test_a_grouped_write_across_midnight_rolls_each_batch_up_on_its_own_day(
     monkeypatch.setattr(ingest, "BATCH_RECORDS", 2)
     stamps = iter(at(moment) for moment in ("2026-11-10T23:00:00", "2026-11-11T01:00:00"))
     monkeypatch.setattr(ingest, "now_us", lambda: next(stamps))
-    records = [step(f"g{n}", "2026-11-0{}".format(n % 3 + 3)) for n in range(4)]
+    records = [step(f"g{n}", f"2026-11-0{n % 3 + 3}") for n in range(4)]
     lines = numbered_lines(io.BytesIO(jsonl(*records)))
     report = ingest_lines(ledger, lines, workers=0, commit_rows=100)  # one transaction
     assert report.accepted == 4
