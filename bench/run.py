@@ -173,9 +173,9 @@ def random_ingest_section(r: ingest.IngestResult, measured: str = "") -> list[st
         f"Method: as the ingest above, on the same records with other ids "
         f"(bench/workload.py): {workload.ID_KINDS['random']}. payoff commits every "
         f"{FILE_COMMIT_ROWS:,} rows of a file. Bare: the same rows into a table "
-        f"with a unique text id column (the ledger's `events` DDL), WAL, default settings "
-        f"otherwise, {ingest_batch():,} rows a transaction. {len(r.payoff_seconds)} alternating "
-        f"repeat(s), medians. Seconds: payoff {_seconds(r.payoff_seconds)}; bare "
+        f"with a unique text id column (the ledger's `events` DDL), WAL, `synchronous=FULL` "
+        f"as payoff, default settings otherwise, {ingest_batch():,} rows a transaction. "
+        f"{len(r.payoff_seconds)} alternating repeat(s), medians. Seconds: payoff {_seconds(r.payoff_seconds)}; bare "
         f"{_seconds(r.bare_seconds)}.",
     ]
 
