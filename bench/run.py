@@ -175,8 +175,8 @@ def random_ingest_section(r: ingest.IngestResult, measured: str = "") -> list[st
         f"{FILE_COMMIT_ROWS:,} rows of a file. Bare: the same rows into a table "
         f"with a unique text id column (the ledger's `events` DDL), WAL, `synchronous=FULL` "
         f"as payoff, default settings otherwise, {ingest_batch():,} rows a transaction. "
-        f"{len(r.payoff_seconds)} alternating repeat(s), medians. Seconds: payoff {_seconds(r.payoff_seconds)}; bare "
-        f"{_seconds(r.bare_seconds)}.",
+        f"{len(r.payoff_seconds)} alternating repeat(s), medians. Seconds: payoff "
+        f"{_seconds(r.payoff_seconds)}; bare {_seconds(r.bare_seconds)}.",
     ]
 
 
