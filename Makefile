@@ -1,4 +1,5 @@
-# One command per loop: `make demo`, `make test`, `make test-fast`, `make lint`, `make bench`.
+# One command per loop: `make demo`, `make test`, `make test-fast`, `make lint`, `make bench`,
+# `make reliability`.
 # Every target installs with requirements/constraints.txt, so versions match CI.
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,8 @@ PIP := $(BIN)/python -m pip install --quiet -c $(CONSTRAINTS)
 STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test test-fast lint bench docs check-install constraints clean system-packages clients
+.PHONY: demo test test-fast lint bench docs check-install constraints clean system-packages \
+	clients reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +78,21 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+# The long form of the reliability checks (docs/RELIABILITY.md): many kills, many examples,
+# wrong results counted instead of stopping at the first. Each size is an environment
+# variable (SIZES in tests/reliability.py: PAYOFF_CRASH_SERVE_KILLS=100 make reliability);
+# the figures go to docs/reliability-results.md, a table to quote. `make test` runs the
+# bounded form of the same checks.
+RELIABILITY_TESTS := tests/test_crash.py tests/test_fuzz_records.py tests/test_hostile_bodies.py \
+	tests/test_hostile_load.py tests/test_schemathesis.py
+RELIABILITY_RAW := .reliability-results.jsonl
+reliability: $(STAMP)
+	rm -f $(RELIABILITY_RAW)
+	PAYOFF_RELIABILITY=long PAYOFF_RELIABILITY_RESULTS=$(RELIABILITY_RAW) \
+		$(BIN)/python -m pytest -q -rxXs $(RELIABILITY_TESTS); status=$$?; \
+	$(BIN)/python tests/reliability.py $(RELIABILITY_RAW) > docs/reliability-results.md; \
+	cat docs/reliability-results.md; exit $$status
+
 docs: $(STAMP)
 	PAYOFF_WRITE_DOCS=1 $(BIN)/python -m pytest -q tests/test_docs.py
 
@@ -99,4 +116,5 @@ clean:
 	rm -rf $(VENV) .venv-lock demo.db demo.db-wal demo.db-shm demo-*.png
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build src/*.egg-info bench/.work
 	rm -rf $(CLIENTS)/.legacy $(CLIENTS)/.legacy-openllmetry $(CLIENTS)/vercel/node_modules
+	rm -f .reliability-results.jsonl
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

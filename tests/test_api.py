@@ -225,6 +225,9 @@ def test_the_economics_report_is_the_providers_own(client, keys) -> None:
     assert report.json()["total"]["tasks"] == 1
 
 
+JSON = {"content-type": "application/json"}
+
+
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "status"),
     [
@@ -237,10 +240,17 @@ def test_the_economics_report_is_the_providers_own(client, keys) -> None:
         ("POST", "/v1/invoice-runs",
          {"json": {"period": "2026-11", "as_of": "0001-01-01T00:00:00Z"}}, 422),
         ("POST", "/v1/outcomes/nope/verify", {"json": {}}, 404),
+        # NaN and Infinity are no JSON numbers, yet Python reads them: the refusal, which
+        # echoes the input at fault, must still encode as JSON.
+        ("POST", "/v1/customers", {"content": b'{"id": Infinity}', "headers": JSON}, 422),
+        ("POST", "/v1/keys",
+         {"content": b'{"scope": "admin", "name": NaN}', "headers": JSON}, 422),
+        ("POST", "/v1/invoice-runs", {"content": b'{"period": -Infinity}', "headers": JSON}, 422),
     ],
 )  # fmt: skip
 def test_odd_inputs_are_refused_not_crashed_on(client, keys, method, path, kwargs, status) -> None:
-    response = client.request(method, path, headers=keys.header(keys.admin), **kwargs)
+    headers = {**keys.header(keys.admin), **kwargs.pop("headers", {})}
+    response = client.request(method, path, headers=headers, **kwargs)
     assert response.status_code == status, response.text
 
 

@@ -5,6 +5,7 @@ clients served throughout) are in test_server_guards.py."""
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from api_support import Keys, prepare_ledger, usage
 from payoff.api import ServerConfig, create_app
-from payoff.api.guards import RequestGuard
+from payoff.api.errors import KeyRefused
+from payoff.api.guards import REFUSED_DRAIN_S, RequestGuard
 from payoff.service.access import Principal
 
 
@@ -107,6 +109,7 @@ def test_a_body_that_does_not_arrive_in_time_is_408_and_closes_the_connection() 
     guard = RequestGuard(
         app,
         authenticate=lambda header: Principal("k1", "ingest"),
+        authorize=lambda scope, caller: None,
         limit_for=lambda path: 1024,
         body_timeout_s=0.2,
     )
@@ -132,3 +135,53 @@ def test_a_body_that_does_not_arrive_in_time_is_408_and_closes_the_connection() 
     assert msgspec.json.decode(sent[1]["body"]) == {
         "detail": "the body did not arrive within 0.2 s"
     }
+
+
+def test_a_keyless_body_trickling_in_is_answered_401_and_closed_within_the_drain_bound() -> None:
+    """A client with no valid key sending its body slowly holds its connection for the
+    drain bound at most, however long the body timeout (60 s here)."""
+    reached: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope)
+
+    def refuse(header: str) -> Principal:
+        raise KeyRefused("unknown or revoked key")
+
+    guard = RequestGuard(
+        app,
+        authenticate=refuse,
+        authorize=lambda scope, caller: None,
+        limit_for=lambda path: 10**9,
+        body_timeout_s=60,
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def trickle() -> dict[str, Any]:
+        await asyncio.sleep(0.1)  # 10 bytes a second, for ever
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/events",
+        "headers": [(b"content-length", b"100000000"), (b"authorization", b"Bearer k")],
+    }
+    started = time.monotonic()
+    asyncio.run(asyncio.wait_for(guard(scope, trickle, send), 10))
+    assert REFUSED_DRAIN_S <= time.monotonic() - started < REFUSED_DRAIN_S + 1
+    assert reached == []
+    assert sent[0]["status"] == 401
+    assert (b"connection", b"close") in sent[0]["headers"]
+
+
+def test_a_broken_gzip_body_is_named_in_words_not_in_zlib_error_codes(client, keys) -> None:
+    headers = {**keys.header(keys.ingest), "Content-Encoding": "gzip"}
+    answer = client.post("/v1/events", content=b"not gzip at all", headers=headers)
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"detail": "body is not valid gzip: incorrect header check"},
+    )

@@ -389,6 +389,11 @@ def test_payoff_ingest_of_a_10_mb_line_stays_within_300_mb(tmp_path: Path) -> No
          b'"kind": "tool"}\n', "id"),
         (b'{"record": "task", "id": "t", "status": "open", "status": "completed", '
          b'"customer": "acme", "time": "2026-11-03T10:00:00Z"}', "status"),
+        # The last value would be refused on its own (reasoning beyond output): the key
+        # given twice is the fault named.
+        (b'{"id": "a", "time": "2026-11-03T10:00:00Z", "customer": "acme", "provider": "x", '
+         b'"model": "m", "input_tokens": 5, "output_tokens": 112, "reasoning_tokens": 8, '
+         b'"output_tokens": 7}', "output_tokens"),
     ],
 )  # fmt: skip
 def test_a_key_given_twice_is_refused_naming_it(line: bytes, field: str) -> None:

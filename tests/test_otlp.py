@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import genai_prices
 import msgspec
 import pytest
 from google.protobuf.json_format import MessageToDict
@@ -34,9 +35,9 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCod
 from factories import NOV_3_US
 from payoff.catalog import Catalog
 from payoff.core.errors import PayoffError
-from payoff.core.money import parse_usd_exact_nanousd
-from payoff.core.tokens import TokenCounts
-from payoff.records import TaskRecord, UsageRecord, decode_record
+from payoff.core.money import parse_usd_exact_nanousd, round_usd_to_nanousd
+from payoff.core.tokens import DETAIL_FIELDS, TokenCounts
+from payoff.records import V2_FIELDS, TaskRecord, UsageRecord, decode_record
 from payoff.service import IngestReport, ingest_lines
 from payoff.sources.otlp import (
     Conversion,
@@ -284,6 +285,18 @@ ATTRIBUTE_SETS = {
         "gen_ai.usage.completion_tokens": 900,
         "gen_ai.usage.reasoning_tokens": 600,
         "gen_ai.prompt.0.content": "my secret prompt",
+    },
+    "openllmetry-0.47": {
+        "llm.request.type": "chat",
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "o3",
+        "gen_ai.response.model": "o3-2025-04-16",
+        "gen_ai.usage.prompt_tokens": 5000,
+        "gen_ai.usage.cache_read_input_tokens": 3000,
+        "gen_ai.usage.cache_creation_input_tokens": 500,
+        "gen_ai.usage.completion_tokens": 900,
+        "llm.usage.reasoning_tokens": 600,
+        "llm.usage.total_tokens": 5900,
     },
     "openinference": {
         "openinference.span.kind": "LLM",
@@ -1019,6 +1032,25 @@ def test_the_ai_sdk_names_its_buckets_provider_customer_and_task_type() -> None:
     assert (task.customer, task.status) == ("northwind", "completed")
 
 
+def test_the_ai_sdk_metadata_under_payoff_names_customer_and_task_type() -> None:
+    """`metadata: {"payoff.customer": ..., "payoff.task_type": ...}` as payoff's own names."""
+    recorder = Recorder({"payoff.customer": "resource-default"})
+    metadata = {
+        "ai.telemetry.metadata.payoff.customer": "globex",
+        "ai.telemetry.metadata.payoff.task_type": "support.ticket",
+    }
+    run = {"ai.operationId": "ai.generateText", "ai.telemetry.functionId": "support", **metadata}
+    root = recorder.start("ai.generateText", run)
+    step = {k: v for k, v in AI_SDK_STEP.items() if "metadata" not in k}
+    recorder.step("ai.generateText.doGenerate", {**step, **metadata}, root, 1_000)
+    end(root, 1_500)
+    conversion = recorder.convert()
+    [call] = usage(conversion)
+    assert (call.customer, call.task_type) == ("globex", "support.ticket")
+    [task] = tasks(conversion)
+    assert (task.customer, task.type, task.status) == ("globex", "support.ticket", "completed")
+
+
 @pytest.mark.parametrize(
     ("provider", "billed"),
     [
@@ -1117,3 +1149,235 @@ def test_a_model_call_without_usage_is_an_unpriced_step_and_stays_the_answer(
     assert (report.accepted, report.unpriced) == (3, 1)
     [task] = store.tasks()
     assert (task.unpriced_steps, task.tokens_visible) == (1, 0)
+
+
+# -- one call traced twice ------------------------------------------------------------------
+
+CLAUDE_CALL = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "anthropic",
+    "gen_ai.request.model": "claude-sonnet-4-6",
+    "gen_ai.response.id": "msg_plan",
+    "gen_ai.usage.input_tokens": 1_907,
+    "gen_ai.usage.cache_write.input_tokens": 1_893,
+    "gen_ai.usage.output_tokens": 412,
+}
+CLAUDE_SDK_CALL = {**CLAUDE_CALL, "gen_ai.usage.cache_read.input_tokens": 0}
+"""The anthropic SDK's own span of the same call: one bucket more (a zero it reports)."""
+
+
+@pytest.mark.parametrize("shape", ["nested", "siblings"])
+def test_one_call_traced_by_the_sdk_and_an_instrumentation_is_billed_once(
+    store: Store, shape: str
+) -> None:
+    """anthropic >= 2.14 traces each call itself: below the instrumentation's span of it
+    (opentelemetry-instrumentation-genai-anthropic) or beside it (OpenLLMetry)."""
+    recorder = Recorder()
+    root = recorder.start("invoke_agent support", AGENT)
+    plan = recorder.start("chat claude-sonnet-4-6", CLAUDE_CALL, root, 0)
+    sdk_parent = plan if shape == "nested" else root
+    sdk = recorder.step("anthropic.messages.create", CLAUDE_SDK_CALL, sdk_parent, 900)
+    end(plan, 1_000)
+    answer = {**CLAUDE_CALL, "gen_ai.response.id": "msg_answer", "gen_ai.usage.output_tokens": 90}
+    last = recorder.step("chat claude-sonnet-4-6", answer, root, 2_000)
+    recorder.step("anthropic.messages.create", answer, root if shape == "siblings" else last, 1_900)
+    end(root, 2_500)
+    spans = list(recorder.exporter.get_finished_spans())
+    conversion = recorder.convert(spans)
+    steps = usage(conversion)
+    assert len(steps) == 2 and conversion.ignored == 2
+    # The span reporting more buckets is kept; on a tie, the lowest span id.
+    first, second = (record.id.rsplit("-", 1)[1] for record in steps)
+    assert first == hex_id(sdk)
+    assert second == min(hex_id(span) for span in spans if span.name != "invoke_agent support"
+                         and span.attributes["gen_ai.response.id"] == "msg_answer")  # fmt: skip
+    assert [record.visible for record in steps] == [False, True]
+    # Whatever the order of the spans in the export, the same spans are kept.
+    assert usage(recorder.convert(spans[::-1])) == steps
+    ingest(store, conversion.records)
+    [task] = store.tasks()
+    assert (task.steps, task.tokens_total) == (2, 1_907 + 412 + 1_907 + 90)
+
+
+def test_calls_traced_twice_are_told_apart_by_trace_provider_and_response_id() -> None:
+    recorder = Recorder()
+    root = recorder.start("invoke_agent support", AGENT)
+    recorder.step("chat", CLAUDE_CALL, root, 1_000)
+    other_provider = {**CLAUDE_CALL, "gen_ai.provider.name": "aws.bedrock"}
+    recorder.step("chat", other_provider, root, 1_100)
+    recorder.step("chat", {**CLAUDE_CALL, "gen_ai.response.id": "msg_other"}, root, 1_200)
+    no_id = {k: v for k, v in CLAUDE_CALL.items() if k != "gen_ai.response.id"}
+    recorder.step("chat", no_id, root, 1_300)
+    recorder.step("chat", no_id, root, 1_400)
+    end(root, 1_500)
+    other_trace = recorder.start("invoke_agent support", AGENT)
+    recorder.step("chat", CLAUDE_CALL, other_trace, 2_000)
+    end(other_trace, 2_500)
+    assert len(usage(recorder.convert())) == 6
+
+
+# -- usage details: record format v2 ----------------------------------------------------------
+
+GEMINI_AUDIO = {
+    "gen_ai.operation.name": "generate_content",
+    "gen_ai.provider.name": "gcp.gemini",
+    "gen_ai.request.model": "gemini-2.5-flash",
+    "gen_ai.usage.input_tokens": 1_000,
+    "gen_ai.usage.cache_read.input_tokens": 600,
+    "gen_ai.usage.output_tokens": 300,
+    "gen_ai.usage.reasoning.output_tokens": 100,
+}
+CLAUDE_1H = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "anthropic",
+    "gen_ai.request.model": "claude-sonnet-4-5",
+    "gen_ai.usage.input_tokens": 5_000,
+    "gen_ai.usage.cache_write.input_tokens": 4_000,
+    "gen_ai.usage.output_tokens": 700,
+}
+DETAILED_SPANS: dict[str, tuple[dict[str, Any], dict[str, int]]] = {
+    # (span attributes, the record format v2 fields they make)
+    "semconv modalities (google-genai)": (
+        {
+            **GEMINI_AUDIO,
+            "gen_ai.usage.text.input_tokens": 200,
+            "gen_ai.usage.audio.input_tokens": 800,
+            "gen_ai.usage.audio.cache_read.input_tokens": 600,
+            "gen_ai.usage.image.output_tokens": 150,
+        },
+        {"input_audio_tokens": 800, "cache_audio_read_tokens": 600, "output_image_tokens": 150},
+    ),
+    "semconv video": (
+        {
+            **GEMINI_AUDIO,
+            "gen_ai.usage.video.input_tokens": 300,
+            "gen_ai.usage.video.cache_read.input_tokens": 100,
+            "gen_ai.usage.image.input_tokens": 50,
+            "gen_ai.usage.image.cache_read.input_tokens": 50,
+            "gen_ai.usage.audio.output_tokens": 20,
+            "gen_ai.usage.video.output_tokens": 10,
+        },
+        {
+            "input_video_tokens": 300,
+            "cache_video_read_tokens": 100,
+            "input_image_tokens": 50,
+            "cache_image_read_tokens": 50,
+            "output_audio_tokens": 20,
+            "output_video_tokens": 10,
+        },
+    ),
+    "pydantic-ai audio details": (
+        {
+            **GEMINI_AUDIO,
+            "gen_ai.usage.details.input_audio_tokens": 800,
+            "gen_ai.usage.details.cache_audio_read_tokens": 600,
+            "gen_ai.usage.details.output_audio_tokens": 100,
+        },
+        {"input_audio_tokens": 800, "cache_audio_read_tokens": 600, "output_audio_tokens": 100},
+    ),
+    "openinference audio": (
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "google",
+            "llm.model_name": "gemini-2.5-flash",
+            "llm.token_count.prompt": 1_000,
+            "llm.token_count.prompt_details.audio": 700,
+            "llm.token_count.completion": 300,
+            "llm.token_count.completion_details.audio": 250,
+        },
+        {"input_audio_tokens": 700, "output_audio_tokens": 250},
+    ),
+    "anthropic SDK one-hour cache writes": (
+        {**CLAUDE_1H, "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 3_000},
+        {"cache_write_1h_tokens": 3_000},
+    ),
+    "pydantic-ai Anthropic details": (
+        {
+            **CLAUDE_1H,
+            "gen_ai.usage.details.ephemeral_1h_input_tokens": 4_000,
+            "gen_ai.usage.details.web_search_requests": 2,
+        },
+        {"cache_write_1h_tokens": 4_000, "web_search_requests": 2},
+    ),
+    "pydantic-ai Gemini grounding queries (not what Gemini bills)": (
+        {**GEMINI_AUDIO, "gen_ai.usage.details.web_search_requests": 3},
+        {},
+    ),
+}
+
+
+def genai_prices_cost(record: UsageRecord) -> int:
+    """What genai-prices says the call costs, details included, in nano-USD as the ledger
+    rounds it."""
+    assert record.provider is not None and record.model is not None
+    fields = msgspec.structs.asdict(record)
+    counts = record.token_counts()
+    usage = genai_prices.Usage(
+        input_tokens=counts.input,
+        cache_read_tokens=counts.cache_read,
+        cache_write_tokens=counts.cache_write,
+        output_tokens=counts.output,
+        output_reasoning_tokens=counts.reasoning,
+        web_searches=fields.get("web_search_requests") or 0,
+        **{name: fields.get(name) or 0 for name in DETAIL_FIELDS.values()
+           if name != "web_search_requests"},
+    )  # fmt: skip
+    price = genai_prices.calc_price(
+        usage, record.model, provider_id=record.provider, genai_request_timestamp=record.time
+    )
+    return round_usd_to_nanousd(price.total_price)
+
+
+@pytest.mark.parametrize("name", sorted(DETAILED_SPANS))
+def test_usage_details_on_spans_make_version_2_records_priced_as_genai_prices_does(
+    store: Store, name: str
+) -> None:
+    attributes, expected = DETAILED_SPANS[name]
+    recorder = Recorder()
+    recorder.step("llm call", attributes, None, 1_000)
+    conversion = recorder.convert()
+    [record] = conversion.records
+    details = {field: record[field] for field in V2_FIELDS if field in record}
+    assert details == expected
+    assert record.get("version") == (2 if expected else None)
+    [decoded] = usage(conversion)
+    ingest(store, conversion.records)
+    [summary] = store.tasks()
+    assert summary.cost_nanousd == genai_prices_cost(decoded) > 0
+
+
+def test_details_that_do_not_fit_their_totals_are_refused_with_the_reason() -> None:
+    recorder = Recorder()
+    bad = {**CLAUDE_1H, "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 4_001}
+    span = recorder.step("chat", bad, None, 1_000)
+    conversion = recorder.convert()
+    assert conversion.records == []
+    assert reasons_by_span(conversion) == {
+        hex_id(span): "reports usage details that do not fit: field `cache_write_1h_tokens`: "
+        "cache_write_1h_tokens (4001) exceed cache_write_tokens (4000)"
+    }
+
+
+def test_ai_sdk_embeddings_are_billed_once_per_inner_call() -> None:
+    """`embedMany` splits its values into several `doEmbed` calls: each is billed, the outer
+    span's `ai.usage.tokens` (their sum) is not."""
+    recorder = Recorder()
+    outer = {
+        "ai.operationId": "ai.embedMany",
+        "ai.model.provider": "openai.embedding",
+        "ai.model.id": "text-embedding-3-small",
+        "ai.usage.tokens": 150,
+    }
+    root = recorder.start("ai.embedMany", outer)
+    inner = {**outer, "ai.operationId": "ai.embedMany.doEmbed"}
+    recorder.step("ai.embedMany.doEmbed", {**inner, "ai.usage.tokens": 100}, root, 1_000)
+    recorder.step("ai.embedMany.doEmbed", {**inner, "ai.usage.tokens": 50}, root, 1_100)
+    end(root, 1_500)
+    conversion = recorder.convert()
+    calls = usage(conversion)
+    assert [(c.provider, c.model, c.token_counts()) for c in calls] == [
+        ("openai", "text-embedding-3-small", TokenCounts(100)),
+        ("openai", "text-embedding-3-small", TokenCounts(50)),
+    ]
+    [task] = tasks(conversion)
+    assert task.status == "completed"

@@ -86,6 +86,27 @@ class Runs:
         }
         self.step("chat gpt-4o", attributes, parent)
 
+    def chat_traced_twice(self, parent: Span, nested: bool) -> None:
+        """One call traced by its instrumentation and by the SDK itself (as anthropic>=2.14
+        does): the SDK's span below the instrumentation's, or beside it."""
+        response = f"msg_{self.random.getrandbits(64):016x}"
+        counts = {
+            "gen_ai.usage.input_tokens": self.random.randint(800, 4_000),
+            "gen_ai.usage.output_tokens": self.random.randint(50, 600),
+        }
+        counts["gen_ai.usage.cache_write.input_tokens"] = counts["gen_ai.usage.input_tokens"] // 2
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-6",
+            "gen_ai.response.id": response,
+            **counts,
+        }
+        instrumentation = self.start("chat claude-sonnet-4-6", attributes, parent)
+        sdk = {**attributes, "gen_ai.usage.cache_read.input_tokens": 0}
+        self.step("anthropic.messages.create", sdk, instrumentation if nested else parent)
+        instrumentation.end(end_time=self.tick())
+
     def tool(self, parent: Span, name: str) -> None:
         tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
         self.step(f"execute_tool {name}", {**tool, "payoff.cost": "0.004"}, parent)
@@ -103,7 +124,10 @@ class Runs:
             agent["gen_ai.conversation.id"] = f"conversation-{number}"
         root = self.start("invoke_agent support", agent, request)
         yield
-        self.chat(root)
+        if number % 3 == 1:
+            self.chat_traced_twice(root, nested=number % 2 == 0)
+        else:
+            self.chat(root)
         yield
         self.tool(root, "search_kb")
         yield
@@ -188,6 +212,9 @@ def test_one_export_batches_and_one_span_per_export_give_the_same_tasks(tmp_path
         with live_server(db, tmp_path / f"{name}.log") as server:
             send(server.url, keys, spans)
             send(server.url, keys, spans[:5])  # a re-send changes nothing
+            metrics = httpx.get(f"{server.url}/metrics").text
+        # The calls traced twice (runs 1, 4, 7), each counted once, whatever the batching.
+        assert 'payoff_otlp_spans_total{outcome="traced_twice"} 3' in metrics, name
         shown = tasks_json(db)
         ledgers[name] = (shown, steps(db, shown))
     assert ledgers["batched"] == ledgers["one"]
@@ -205,6 +232,9 @@ def test_one_export_batches_and_one_span_per_export_give_the_same_tasks(tmp_path
         # reported no usage, it is visible and unpriced, and no other call is taken instead.
         [visible] = [step for step in by_task[task["id"]] if step[2]]
         assert visible[0] == by_task[task["id"]][-1][0] or visible[1] == "custom"
+        # Two calls, a tool, a sub-agent's call, the answer unless the run failed; a call
+        # traced twice (runs 1, 4, 7) is one step.
+        assert len(by_task[task["id"]]) == (4 if task["status"] == "failed" else 5)
 
 
 def wait_for(condition: Any, seconds: float = 15) -> None:

@@ -48,6 +48,24 @@ def test_each_record_kind_decodes() -> None:
     assert isinstance(decode(attestation), AttestationRecord)
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": "t1", "customer": "acme", "status": "completed", "time": NOV_3, "record": "task"},
+        {"id": "o1", "task": "t1", "customer": "acme", "type": "ticket.resolved",
+         "time": NOV_3, "record": "outcome"},
+        {"verdict": "accept", "record": "attestation", "id": "a1", "outcome": "o1",
+         "time": NOV_3},
+    ],
+    ids=["task", "outcome", "attestation"],
+)  # fmt: skip
+def test_a_record_decodes_whatever_the_place_of_its_record_field(record: dict[str, Any]) -> None:
+    # JSON objects are unordered: `record` may come after fields that only its kind has.
+    record_first = {"record": record["record"], **record}
+    assert decode(record) == decode(record_first)
+    assert type(decode(record)).__name__ == f"{record['record'].title()}Record"
+
+
 def test_tool_and_custom_steps() -> None:
     tool = decode({"id": "e1", "time": NOV_3, "customer": "acme", "kind": "tool", "cost": "0.004"})
     assert tool.kind == "tool" and tool.token_counts().total == 0

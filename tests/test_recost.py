@@ -27,9 +27,11 @@ from payoff.cli import app
 from payoff.core.periods import Period, to_us
 from payoff.core.recosting import BilledInvoice, BilledMonths
 from payoff.service import ingest_lines, invoices, numbered_lines, plans
+from payoff.service.bundles import check_bundle_file, export_bundle
 from payoff.service.clock import now_us
 from payoff.service.rating import rate_period
 from payoff.service.recost import recost, recost_json, selection
+from payoff.service.verify import verify_ledger
 from payoff.store import open_store
 from payoff.store.costs import RECOST_BATCH
 from payoff.store.protocol import Store
@@ -326,3 +328,43 @@ def test_sigkill_mid_recost_keeps_whole_batches_and_a_rerun_finishes(tmp_path: P
         assert conn.execute(
             "SELECT count(*), sum(cost_nanousd) FROM events WHERE cost_nanousd IS NOT NULL"
         ).fetchone() == (STEPS, STEPS * OVERRIDE_LLAMA)
+
+
+@pytest.mark.parametrize("recost_before_finalize", [False, True], ids=["after", "between"])
+def test_a_ledger_re_priced_after_its_invoices_still_verifies_and_so_do_their_bundles(
+    ledger: Store, overrides: Catalog, tmp_path: Path, recost_before_finalize: bool
+) -> None:
+    """An invoice reads each cost as it held at its as-of time: `payoff verify` and a
+    customer's bundle re-derive it from the costs of then, not from those a re-pricing set
+    since (a re-pricing after finalizing, or between the draft and finalizing)."""
+    plans.apply_plan(ledger, REPO / "examples" / "plans" / "cost-plus.yaml")
+    plans.subscribe(ledger, "globex", "cost-plus@1", dt.date(2026, 11, 1))
+    ingest(ledger, step("nov-llama", "2026-11-03", "llama"), step("nov-gpt", "2026-11-04"))
+    (november,) = invoices.run_invoices(ledger, "2026-11", as_of_us=now_us())
+    if recost_before_finalize:
+        recost(ledger, overrides, selection(None, None, True))
+    invoices.act_on_invoice(ledger, november["id"], "finalize")
+    if not recost_before_finalize:
+        recost(ledger, overrides, selection(None, None, True))
+    (december,) = invoices.run_invoices(ledger, "2026-12", customer="globex")
+    invoices.act_on_invoice(ledger, december["id"], "finalize")
+
+    result = verify_ledger(ledger)
+    assert [str(m) for m in result.mismatches] == [] and result.ok
+    assert result.invoices == 2
+
+    for period in ("2026-11", "2026-12"):
+        bundle = tmp_path / f"{period}.jsonl"
+        export_bundle(ledger, "globex", period, bundle, overrides)
+        check = check_bundle_file(bundle)
+        assert [str(m) for m in check.mismatches] == [], period
+        head = json.loads(bundle.read_text().splitlines()[0])
+        if period == "2026-11":
+            # The re-priced steps hold November's costs of then, named as such (after
+            # finalizing, the step November billed is not re-priced: only the unpriced one).
+            repriced = ["nov-gpt", "nov-llama"] if recost_before_finalize else ["nov-llama"]
+            assert head["repriced_since"] == repriced
+            assert any("not priced again" in note for note in check.notes)
+        else:
+            assert "repriced_since" not in head
+            assert check.events_priced == 2  # November's, rated again for its late lines

@@ -63,6 +63,15 @@ def test_a_task_belongs_to_one_customer(ingest: Ingest, store: Store) -> None:
     assert [t.customer for t in store.tasks()] == ["acme"]
 
 
+def test_a_refused_record_does_not_decide_whose_a_new_task_is(ingest: Ingest, store: Store) -> None:
+    ingest(usage("e1"))
+    # The conflicting line names a task nobody has: it brings no task into being, so the
+    # valid line after it may, for its own customer.
+    report = ingest(usage("e1", task="t1", customer="globex"), usage("e2", task="t1"))
+    assert report.counts() == {"accepted": 1, "duplicates": 0, "conflicts": 1, "rejected": 0}
+    assert [(t.id, t.customer) for t in store.tasks()] == [("t1", "acme")]
+
+
 def test_task_status_latest_wins_and_terminal_beats_open_at_the_same_instant(
     ingest: Ingest, store: Store
 ) -> None:

@@ -297,6 +297,13 @@ Record = UsageRecord | TaskRecord | OutcomeRecord | AttestationRecord
 _usage_decoder = msgspec.json.Decoder(UsageRecord)
 _usage_v2_decoder = msgspec.json.Decoder(UsageRecordV2)
 _any_decoder = msgspec.json.Decoder(Record)
+
+
+class _Kind(msgspec.Struct):
+    record: Any = "usage"
+
+
+_kind_decoder = msgspec.json.Decoder(_Kind)
 _encoder = msgspec.json.Encoder()
 _FIELD_IN_MESSAGE = re.compile(r" - at `\$\.?([^`]*)`$")
 _V2_ONLY = re.compile("Object contains unknown field `(?:version|" + "|".join(V2_FIELDS) + ")`")
@@ -323,15 +330,31 @@ def decode_record(data: bytes | str, line: int | None = None) -> Record:
         raise RecordError(f"longer than the {MAX_RECORD_BYTES:,} bytes a record may be", line=line)
     if too_deep(raw):
         raise RecordError(too_deep_reason(), field=deep_field(raw), line=line)
-    record = _decoded(raw, line)
+    try:
+        record = _decoded(raw, line)
+    except RecordError:
+        # A key given twice is the fault to name, whatever its last value made wrong.
+        repeated = _repeated_in_refused(raw)
+        if repeated is not None:
+            raise _given_twice(repeated, line) from None
+        raise
     repeated = _repeated_key(raw, record)
     if repeated is not None:
-        raise RecordError(
-            "given twice in one object (which one counts would be a guess)",
-            field=repeated,
-            line=line,
-        )
+        raise _given_twice(repeated, line)
     return record
+
+
+def _given_twice(field: str, line: int | None) -> RecordError:
+    return RecordError(
+        "given twice in one object (which one counts would be a guess)", field=field, line=line
+    )
+
+
+def _repeated_in_refused(raw: bytes) -> str | None:
+    try:
+        return _first_repeated_key(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None  # not an object at the top: its refusal stands as it is
 
 
 def _decoded(raw: bytes, line: int | None) -> Record:
@@ -340,7 +363,10 @@ def _decoded(raw: bytes, line: int | None) -> Record:
     except msgspec.ValidationError as exc:
         if _V2_ONLY.fullmatch(str(exc)):
             return _decode_usage_v2(raw, line)
-        if not str(exc).endswith("at `$.record`"):
+        # Usage records are most lines, so they are tried first. The decoder stops at the
+        # first field a usage record lacks, which may come before `record` (JSON objects
+        # are unordered): the error stands only if the line is a usage record after all.
+        if not str(exc).endswith("at `$.record`") and _kind_of(raw) == "usage":
             raise _record_error(exc, line) from None
     except msgspec.DecodeError as exc:
         raise RecordError(f"not valid JSON ({exc})", line=line) from None
@@ -449,6 +475,14 @@ def _decode_usage_v2(data: bytes | str, line: int | None) -> Record:
         return _any_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _record_error(exc, line) from None
+
+
+def _kind_of(data: bytes | str) -> object:
+    """The line's `record` field (usage when absent), reading nothing else."""
+    try:
+        return _kind_decoder.decode(data).record
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return "usage"
 
 
 def record_from_dict(obj: dict[str, Any]) -> Record:

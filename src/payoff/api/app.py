@@ -10,14 +10,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 
 from payoff import __version__
 from payoff.api import billing, docs_page, keys, metrics, reads, records
-from payoff.api.auth import authenticate
+from payoff.api.auth import authenticate, route_authorizer
 from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
-from payoff.api.errors import payoff_error_response
+from payoff.api.errors import payoff_error_response, validation_error_response
 from payoff.api.guards import SMALL_BODY_BYTES, AllowHeader, RequestGuard
 from payoff.api.metrics import Timing
 from payoff.api.workers import follow_supervisor
@@ -91,6 +92,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.config = config
     app.state.metrics = Metrics()
     app.add_exception_handler(PayoffError, payoff_error_response)
+    app.add_exception_handler(RequestValidationError, validation_error_response)
 
     @app.get("/healthz", summary="Liveness: no key needed")
     def healthz() -> dict[str, str]:
@@ -113,6 +115,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.add_middleware(
         RequestGuard,
         authenticate=lambda header: authenticate(app.state, header),
+        authorize=route_authorizer(every_route),
         limit_for=lambda path: _body_limit(config, path),
         body_timeout_s=config.body_timeout_s,
     )

@@ -8,9 +8,12 @@ probed. `payoff.api.errors` turns each into its status.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.routing import Match
+from starlette.types import Scope
 
 from payoff.api.errors import KeyRefused, ScopeRefused
 from payoff.core.errors import NotFound
@@ -55,25 +58,76 @@ Caller = Annotated[Principal, Depends(principal)]
 StoreDep = Annotated[Store, Depends(store_of)]
 
 
-async def admin(caller: Caller) -> Principal:
+def needs_admin(caller: Principal) -> None:
     if not caller.is_admin:
         raise ScopeRefused(f"this needs an admin key; this key's scope is {caller.scope}")
-    return caller
 
 
-async def writer(caller: Caller) -> Principal:
+def needs_writer(caller: Principal) -> None:
     if caller.scope not in (ADMIN, INGEST):
         raise ScopeRefused(
             f"writing records needs an ingest or admin key; this key's scope is {caller.scope}"
         )
+
+
+def needs_reader(caller: Principal) -> None:
+    """Admin or customer keys; ingest keys only write."""
+    if caller.scope == INGEST:
+        raise ScopeRefused("an ingest key may only write records")
+
+
+async def admin(caller: Caller) -> Principal:
+    needs_admin(caller)
+    return caller
+
+
+async def writer(caller: Caller) -> Principal:
+    needs_writer(caller)
     return caller
 
 
 async def reader(caller: Caller) -> Principal:
-    """Admin or customer keys; ingest keys only write."""
-    if caller.scope == INGEST:
-        raise ScopeRefused("an ingest key may only write records")
+    needs_reader(caller)
     return caller
+
+
+_CHECKS: dict[Callable[..., Any], Callable[[Principal], None]] = {
+    admin: needs_admin,
+    writer: needs_writer,
+    reader: needs_reader,
+}
+
+
+def scope_check_of(route: Any) -> Callable[[Principal], None] | None:
+    """The scope check a route's dependencies make (admin, writer or reader), if any: the
+    request guard makes it before reading a body, so that a key the route refuses is
+    refused whatever the body holds."""
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
+    while pending:
+        dependant = pending.pop()
+        check = _CHECKS.get(dependant.call) if dependant.call is not None else None
+        if check is not None:
+            return check
+        pending.extend(dependant.dependencies)
+    return None
+
+
+def route_authorizer(routes: Sequence[Any]) -> Callable[[Scope, Principal], None]:
+    """A check of a request against the scope its route needs (ScopeRefused), for a guard
+    that runs before routing. A request no route takes fully passes: it is answered 404 or
+    405 after."""
+    # Only routes with an endpoint of their own: an included router matches every path of
+    # its routes, and has no dependencies to read.
+    checks = [(route, scope_check_of(route)) for route in routes if hasattr(route, "dependant")]
+
+    def authorize(scope: Scope, caller: Principal) -> None:
+        for route, check in checks:
+            if route.matches(scope)[0] is Match.FULL:
+                if check is not None:
+                    check(caller)
+                return
+
+    return authorize
 
 
 Admin = Annotated[Principal, Depends(admin)]

@@ -53,7 +53,9 @@ def _inflate_stream(
     try:
         inflated = inflater.decompress(data, room + 1)
     except zlib.error as exc:
-        raise BodyUnreadable(f"body is not valid {name}: {exc}") from None
+        # zlib says "Error -3 while decompressing data: incorrect header check": the words
+        # after its code are what is wrong.
+        raise BodyUnreadable(f"body is not valid {name}: {str(exc).rpartition(': ')[2]}") from None
     if len(inflated) > room or inflater.unconsumed_tail:
         raise BodyTooLarge(f"body inflates beyond {limit_bytes} bytes, the most accepted")
     if not inflater.eof:

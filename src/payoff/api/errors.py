@@ -12,7 +12,12 @@ never pick a status themselves.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from payoff.core.errors import (
@@ -112,3 +117,24 @@ def payoff_error_response(_: Request, exc: Exception) -> JSONResponse:
     """The exception handler for every PayoffError a route lets through."""
     assert isinstance(exc, PayoffError)
     return JSONResponse({"detail": detail_of(exc)}, status_of(exc), headers_of(exc))
+
+
+def validation_error_response(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's answer to a request that does not fit the schema (422, the fields at fault,
+    each with the input it got), with NaN and infinities in that input written as strings.
+
+    Python reads `NaN` and `Infinity` in a JSON body though JSON has no such numbers; echoed
+    back as numbers they would make the answer itself fail to encode.
+    """
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, 422)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return value

@@ -2,15 +2,15 @@
 
 RequestGuard: FastAPI reads and parses a body before any dependency (the key check
 included) runs, so without this guard a request with no key could make the server hold
-gigabytes. Here a request's key is checked before its body is read (the key's scope is
-checked later, by the route); then its body is read up to the limit of its path (413
-beyond it: at once from a Content-Length, else as soon as the bytes counted pass it) and
-within the body timeout (408), and handed to the app whole. The body of a request whose key
-is refused is never kept: it is drained within the same bounds (each chunk dropped as it
-arrives), then answered 401, so that the client, still sending, reads the answer; a
-refusal that leaves a body unread closes the connection. A middleware answers by itself:
-it runs outside the app's exception handlers, so it draws the answer from the error's type
-as they do.
+gigabytes. Here a request's key is checked before its body is read, and so is the scope
+its route needs; then its body is read up to the limit of its path (413 beyond it: at once
+from a Content-Length, else as soon as the bytes counted pass it) and within the body
+timeout (408), and handed to the app whole. The body of a request whose key is refused is
+never kept: it is drained (each chunk dropped as it arrives) for up to REFUSED_DRAIN_S, then
+answered 401 (403 for a scope), so that the client, still sending, reads the answer; a
+refusal that leaves a body unread (a slower client) closes the connection. A middleware
+answers by itself: it runs outside the app's exception handlers, so it draws the answer
+from the error's type as they do.
 
 AllowHeader: Starlette answers 405 from the first route whose path matches, so a path
 served by two routes (GET and POST /v1/plans) would list one method only. This lists the
@@ -41,6 +41,9 @@ from payoff.service.access import Principal
 
 SMALL_BODY_BYTES = 64 * 1024
 """The bound for requests whose body is a few fields (customers, keys, invoice runs...)."""
+REFUSED_DRAIN_S = 2.0
+"""How long the body of a request refused for its key is drained before the connection is
+closed instead: a client sending at loopback or LAN speed is done well within it."""
 NO_BODY_METHODS = ("GET", "HEAD", "OPTIONS")
 """Requests whose body, if any, no route reads: they pass unguarded."""
 
@@ -98,11 +101,13 @@ class RequestGuard:
         self,
         app: ASGIApp,
         authenticate: Callable[[str], Principal],
+        authorize: Callable[[Scope, Principal], None],
         limit_for: Callable[[str], int],
         body_timeout_s: float,
     ) -> None:
         self.app = app
         self.authenticate = authenticate
+        self.authorize = authorize
         self.limit_for = limit_for
         self.body_timeout_s = body_timeout_s
 
@@ -143,10 +148,16 @@ class RequestGuard:
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         try:
             principal = self.authenticate(authorization)
+            self.authorize(scope, principal)
         except PayoffError as refused:
-            # The body is not kept, but drained within the same bounds of size and time,
-            # so that a client still sending it reads the answer, not a reset connection.
-            await self._receive(receive, limit, keep=False)
+            # The body is not kept, but drained, so that a client still sending it reads the
+            # answer, not a reset connection; for REFUSED_DRAIN_S at most, so that a client
+            # with no key trickling a body holds a connection no longer than that.
+            try:
+                async with asyncio.timeout(REFUSED_DRAIN_S):
+                    await _receive_body(receive, limit, keep=False)
+            except (TimeoutError, PayoffError):
+                raise refused from None  # answered, and the connection closed
             raise _Drained(refused) from None
         scope.setdefault("state", {})[PRINCIPAL] = principal
         return await self._receive(receive, limit, keep=True)

@@ -157,6 +157,8 @@ MAX_REFUSALS_NAMED = 20
 def otlp_response(content_type: str, report: SpanReport) -> Response:
     """An ExportTraceServiceResponse: refusals of this export's spans as a partial success."""
     parts = [f"{report.ignored} spans without GenAI usage ignored"] if report.ignored else []
+    if report.traced_twice:
+        parts.append(f"{report.traced_twice} spans of calls traced twice, billed once")
     parts += _refusals("spans refused", report.refused)
     parts += _refusals(
         "spans of earlier exports refused as their run ended", report.refused_earlier

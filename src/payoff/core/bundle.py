@@ -18,7 +18,7 @@ Checking a bundle (`check_bundle`) re-derives the invoice from the rows alone, t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,11 @@ HEADER_KEYS = {
     "bundle", "version", "customer", "period", "invoice", "number", "documents", "rows",
     "records_digest", "document_digest", "prices", "exported_at", "exported_by",
 }  # fmt: skip
+OPTIONAL_HEADER_KEYS = {"repriced_since", "other_prices"}
+"""Events re-priced (`payoff recost`) after the invoice's as-of time: the bundle holds the
+cost that held then, priced with earlier prices than `prices` names. `other_prices`: when
+the invoice's costs came from several catalogs (prices overridden between steps), the others
+beside `prices`."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,11 @@ def header(
     prices: Mapping[str, Any],
     exported_at: str,
     exported_by: str,
+    repriced_since: tuple[str, ...] = (),
+    other_prices: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The first line of a bundle."""
-    return {
+    head = {
         "bundle": FORMAT,
         "version": VERSION,
         "customer": invoice.customer,
@@ -88,6 +95,11 @@ def header(
         "exported_at": exported_at,
         "exported_by": exported_by,
     }
+    if repriced_since:
+        head["repriced_since"] = list(repriced_since)
+    if other_prices:
+        head["other_prices"] = [dict(p) for p in other_prices]
+    return head
 
 
 def bundle_lines(
@@ -107,7 +119,7 @@ def read_bundle(lines: Iterable[str]) -> Bundle:
     numbered = enumerate(lines, start=1)
     number, first = next(numbered, (1, ""))
     head = parse_line(first, f"line {number}")
-    check_keys(head, HEADER_KEYS, set(), f"line {number}: header")
+    check_keys(head, HEADER_KEYS, OPTIONAL_HEADER_KEYS, f"line {number}: header")
     assert isinstance(head, dict)
     if (head["bundle"], head["version"]) != (FORMAT, VERSION):
         raise DocumentError(f"line 1: not a {FORMAT} of version {VERSION}")

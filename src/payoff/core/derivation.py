@@ -42,6 +42,7 @@ from payoff.core.ledger_rows import (
     LedgerRows,
     OutcomeRow,
     SubscriptionRow,
+    SupersededCost,
     TaskRow,
     TaskUpdateRow,
 )
@@ -130,6 +131,7 @@ def select_rows(rows: LedgerRows, invoice: Invoice) -> LedgerRows:
                 and (claim.occurred_at_us >= claimed_from or claim.id in judged)
             ):
                 outcomes[claim.id] = claim
+    events = costs_as_of(events, rows.superseded_costs, until)
     subscriptions = [
         _clipped(s, own.end_us)
         for s in rows.subscriptions
@@ -152,6 +154,35 @@ def select_rows(rows: LedgerRows, invoice: Invoice) -> LedgerRows:
             d for d in rows.outcome_decisions if d.outcome in outcomes and d.received_at_us <= until
         ),
     ).in_order()
+
+
+def costs_as_of(
+    events: list[EventRow], superseded: Sequence[SupersededCost], until_us: int
+) -> list[EventRow]:
+    """The events with the costs that held at `until_us`: a cost replaced after it by a
+    re-pricing is the one replaced first after it (as `store.costs.cost_columns` reads)."""
+    held: dict[str, SupersededCost] = {}
+    for cost in superseded:
+        if cost.until_us > until_us:
+            kept = held.get(cost.event)
+            if kept is None or cost.until_us < kept.until_us:
+                held[cost.event] = cost
+    if not held:
+        return events
+    return [_with_cost(e, held[e.id]) if e.id in held else e for e in events]
+
+
+def _with_cost(event: EventRow, cost: SupersededCost) -> EventRow:
+    return event._replace(
+        cost_nanousd=cost.cost_nanousd,
+        cost_visible_nanousd=cost.cost_visible_nanousd,
+        cost_source=cost.cost_source,
+    )
+
+
+def replaced_since(rows: LedgerRows, until_us: int) -> tuple[str, ...]:
+    """The events whose cost a re-pricing replaced after `until_us`, by id."""
+    return tuple(sorted({c.event for c in rows.superseded_costs if c.until_us > until_us}))
 
 
 def _verdict_rows(rows: LedgerRows) -> list[AttestationRow | DecisionRow]:

@@ -99,6 +99,20 @@ class EventRow(NamedTuple):
     attributes: str | None
 
 
+class SupersededCost(NamedTuple):
+    """A cost an event held until `payoff recost` replaced it at `until_us`.
+
+    Not a table of the records digest: `core.derivation.select_rows` gives each event the
+    cost that held at the invoice's as-of time, and the digest is of those rows.
+    """
+
+    event: str
+    cost_nanousd: int | None
+    cost_visible_nanousd: int | None
+    cost_source: str | None
+    until_us: int
+
+
 class OutcomeRow(NamedTuple):
     id: str
     task: str
@@ -167,6 +181,9 @@ class LedgerRows:
     outcomes: tuple[OutcomeRow, ...] = ()
     attestations: tuple[AttestationRow, ...] = ()
     outcome_decisions: tuple[DecisionRow, ...] = ()
+    superseded_costs: tuple[SupersededCost, ...] = ()
+    """Costs replaced since (see SupersededCost): read with the events, resolved away by
+    `select_rows`; never written as lines."""
 
     def count(self) -> int:
         return sum(len(getattr(self, table.name)) for table in TABLES)
@@ -342,7 +359,9 @@ def parse_line(text: str, where: str) -> object:
     return value
 
 
-assert {table.name for table in TABLES} == {f.name for f in fields(LedgerRows)}
+assert {table.name for table in TABLES} == {f.name for f in fields(LedgerRows)} - {
+    "superseded_costs"
+}
 
 _ENCODERS = {table.name: _encoder(table) for table in TABLES}
 _KINDS = {table.name: _field_kinds(table.row) for table in TABLES}

@@ -14,6 +14,7 @@ under a hidden name and renamed once complete, so it never holds half a bundle.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -26,14 +27,14 @@ from payoff.catalog import Catalog, Override
 from payoff.core.buckets import COST_FROM_CATALOG, COST_FROM_RECORD
 from payoff.core.bundle import Bundle, bundle_lines, check_bundle, header, read_bundle
 from payoff.core.canonical import DocumentError
-from payoff.core.ledger_rows import EventRow, lines_digest
+from payoff.core.ledger_rows import EventRow, LedgerRows, lines_digest
 from payoff.core.periods import iso_from_us
 from payoff.core.statuses import BILLED_STATUSES
 from payoff.core.tokens import TokenCounts
 from payoff.core.verification import Mismatch
 from payoff.nesting import too_deep, too_deep_reason
 from payoff.service.clock import now_us
-from payoff.service.derivation import invoice_rows, plans_of, window_mismatches
+from payoff.service.derivation import invoice_rows_and_repriced, plans_of, window_mismatches
 from payoff.service.plans import BillingError, InvoiceNotFound
 from payoff.store.protocol import VerifiedBillingStore
 
@@ -63,24 +64,41 @@ def export_bundle(
             f"invoice {invoice.id} was finalized before invoices were sealed with the digest "
             "of their rows: a bundle of it could not be checked"
         )
-    rows = invoice_rows(store, invoice)
+    rows, repriced = invoice_rows_and_repriced(store, invoice)
     notes = [
         n.to_json() for n in store.credit_notes(customer=customer) if n.applied_on == invoice.id
     ]
     text = invoice.to_json()
-    prices = {"catalog": Catalog.source(), "overrides": msgspec.to_builtins(catalog.overrides)}
+    prices = _prices(store, rows, repriced, catalog)
     head = header(
         invoice,
         text,
         len(notes),
         rows,
-        prices,
+        prices[0],
         iso_from_us(now_us()),
         f"payoff {version('payoff')}",
+        repriced,
+        prices[1:],
     )
     size = _write(output, bundle_lines(head, text, notes, rows))
     return Exported(output, head["number"] or invoice.id, 1 + len(notes), rows.count(), size,
                     head["records_digest"])  # fmt: skip
+
+
+def _prices(
+    store: VerifiedBillingStore, rows: LedgerRows, repriced: tuple[str, ...], catalog: Catalog
+) -> list[dict[str, Any]]:
+    """The catalogs and overrides that priced the invoice's costs (as the ledger recorded
+    them beside each cost), the catalog of this process when none did."""
+    skipped = set(repriced)
+    used = store.price_catalogs_of([e.id for e in rows.events if e.id not in skipped])
+    if not used:
+        return [{"catalog": Catalog.source(), "overrides": msgspec.to_builtins(catalog.overrides)}]
+    return [
+        {"catalog": source, "overrides": json.loads(overrides) if overrides else []}
+        for source, overrides in used
+    ]
 
 
 def _write(output: Path, lines: Any) -> int:
@@ -148,28 +166,40 @@ def _lines(path: Path) -> list[str]:
 
 
 def _check_costs(bundle: Bundle, result: BundleCheck) -> None:
-    """Price each event again from the catalog and overrides the bundle names."""
-    prices = bundle.header.get("prices")
+    """Price each event again from the catalog and overrides the bundle names (an event
+    matches when one of the catalogs it names gives its cost)."""
+    named = [bundle.header.get("prices"), *bundle.header.get("other_prices", ())]
     installed = Catalog.source()
-    if not isinstance(prices, dict) or prices.get("catalog") != installed:
-        named = prices.get("catalog") if isinstance(prices, dict) else None
+    catalogs = []
+    for index, prices in enumerate(named):
+        key = "prices" if index == 0 else f"other_prices[{index - 1}]"
+        if not isinstance(prices, dict) or prices.get("catalog") != installed:
+            found = prices.get("catalog") if isinstance(prices, dict) else None
+            result.notes.append(
+                f"costs not priced again: the bundle was priced with {found}, this payoff has "
+                f"{installed}"
+            )
+            return
+        try:
+            overrides = msgspec.convert(prices.get("overrides", []), list[Override])
+        except msgspec.ValidationError as exc:
+            raise DocumentError(f"line 1: {key}.overrides: {exc}") from None
+        catalogs.append(Catalog(overrides))
+    repriced = set(bundle.header.get("repriced_since", ()))
+    if repriced:
         result.notes.append(
-            f"costs not priced again: the bundle was priced with {named}, this payoff has "
-            f"{installed}"
+            f"{len(repriced)} event(s) not priced again: re-priced after the invoice, their "
+            "cost is the one that held then, from earlier prices than the bundle names"
         )
-        return
-    try:
-        overrides = msgspec.convert(prices.get("overrides", []), list[Override])
-    except msgspec.ValidationError as exc:
-        raise DocumentError(f"line 1: prices.overrides: {exc}") from None
-    catalog = Catalog(overrides)
     for event in bundle.rows.events:
-        expected = event_cost(catalog, event)
+        if event.id in repriced:
+            continue
         found = (event.cost_nanousd, event.cost_visible_nanousd, event.cost_source)
-        if expected != found:
+        expected = [event_cost(catalog, event) for catalog in catalogs]
+        if found not in expected:
             result.mismatches.append(
                 Mismatch(f"event {event.id}", "cost (nano-USD, visible, source)",
-                         str(expected), str(found))
+                         " or ".join(map(str, expected)), str(found))
             )  # fmt: skip
         result.events_priced += 1
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 
 from payoff.core.canonical import digest
-from payoff.core.derivation import as_of_us, periods_of, plan_refs, select_rows
+from payoff.core.derivation import as_of_us, periods_of, plan_refs, replaced_since, select_rows
 from payoff.core.invoicing import Invoice
 from payoff.core.ledger_rows import LedgerRows
 from payoff.core.outcomes import VERIFICATION_LOOKBACK_DAYS
@@ -46,9 +46,21 @@ def same_periods(invoice: Invoice) -> tuple[str, ...]:
 
 
 def invoice_rows(store: AuditStore, invoice: Invoice) -> LedgerRows:
-    """Exactly the rows of the ledger the invoice reads, in order."""
+    """Exactly the rows of the ledger the invoice reads, in order (each event with the cost
+    that held at the invoice's as-of time)."""
+    return invoice_rows_and_repriced(store, invoice)[0]
+
+
+def invoice_rows_and_repriced(
+    store: AuditStore, invoice: Invoice
+) -> tuple[LedgerRows, tuple[str, ...]]:
+    """The rows the invoice reads, and the ids of its events re-priced since its as-of time
+    (their cost in the rows is the one that held then)."""
     (rows,) = store.ledger_rows(rows_wanted([invoice]))
-    return select_rows(rows, invoice)
+    selected = select_rows(rows, invoice)
+    read = {event.id for event in selected.events}
+    repriced = tuple(i for i in replaced_since(rows, as_of_us(invoice)) if i in read)
+    return selected, repriced
 
 
 def rows_of_each(

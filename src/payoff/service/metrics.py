@@ -36,7 +36,8 @@ class Metrics:
             self._records.update(statuses)
 
     def count_spans(self, outcome: str, number: int) -> None:
-        """Spans received, by what became of them (recorded, ignored, waiting, refused)."""
+        """Spans received, by what became of them (recorded, ignored, waiting, refused, or
+        traced twice: a call another span stands for)."""
         if number:
             with self._lock:
                 self._spans[outcome] += number

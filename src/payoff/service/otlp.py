@@ -86,6 +86,9 @@ class SpanReport:
     """Spans kept until their run ends."""
     repeated: int = 0
     """Spans already received (a re-sent export)."""
+    traced_twice: int = 0
+    """Model-call spans judged now that another span of their trace stands for: one call
+    traced twice (by its SDK and an instrumentation), billed once."""
     records: Counter[str] = field(default_factory=Counter)
     """Records written by status: accepted, duplicate, conflict, rejected."""
     unpriced: int = 0
@@ -203,6 +206,7 @@ class Receiver:
         statuses = judged.statuses(result)
         report.records.update(status for status, _ in statuses.values())
         report.unpriced += judged.unpriced(result)
+        report.traced_twice += judged.traced_twice
         for refusal in judged.refusals(statuses):
             key = judged.trace_of.get(refusal.span, "") + refusal.span
             (report.refused if key in ours else report.refused_earlier).append(refusal)
@@ -213,6 +217,7 @@ class Receiver:
         self.metrics.count_spans("received", report.spans)
         self.metrics.count_spans("ignored", report.ignored)
         self.metrics.count_spans("repeated", report.repeated)
+        self.metrics.count_spans("traced_twice", report.traced_twice)
         self.metrics.count_spans("refused", len(refused))
         self.metrics.count_refused(refusal.code for refusal in refused)
         self.refusal_log.log(refused)
@@ -231,6 +236,7 @@ class _Judgement:
         self.trace_of: dict[str, str] = {}
         """Span id (hex) -> its trace, for the spans judged."""
         self.span_refusals: list[Refusal] = []
+        self.traced_twice = 0
         self.line_refusals: list[tuple[int, str, str]] = []
 
     def settle(self, work: SpanWork) -> SpanSettlement:
@@ -242,6 +248,7 @@ class _Judgement:
         marks: dict[str, ConversationMark] = {}
         for decision in decisions:
             self.span_refusals += decision.refused
+            self.traced_twice += decision.traced_twice
             for span in decision.decided:
                 self.trace_of[span.span] = span.trace
             for task, mark in decision.conversations.items():

@@ -25,6 +25,7 @@ from payoff.core.ledger_rows import (
     OutcomeRow,
     PlanRow,
     SubscriptionRow,
+    SupersededCost,
     TaskRow,
     TaskUpdateRow,
 )
@@ -106,7 +107,22 @@ class AuditQueries:
                     outcomes=tuple(found["outcomes"]),
                     attestations=tuple(found["attestations"]),
                     outcome_decisions=tuple(found["outcome_decisions"]),
+                    superseded_costs=tuple(found["superseded_costs"]),
                 )
+
+    def price_catalogs_of(self, event_ids: Sequence[str]) -> list[tuple[str, str | None]]:
+        e, c = s.events.c, s.price_catalogs.c
+        found: set[tuple[str, str | None]] = set()
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted(set(event_ids))):
+                query = (
+                    select(c.catalog, c.overrides)
+                    .distinct()
+                    .join_from(s.events, s.price_catalogs, e.cost_catalog == c.id)
+                    .where(e.id.in_(chunk))
+                )
+                found.update((row.catalog, row.overrides) for row in conn.execute(query))
+        return sorted(found, key=lambda found: (found[0], found[1] or ""))
 
     def _plans(self, wanted: RowsWanted) -> tuple[PlanRow, ...]:
         """The plans the customers' subscriptions name, and those wanted."""
@@ -210,12 +226,28 @@ def _by_customer(
             found[customer]["has_events"] = True
         _task_rows(conn, chunk, wanted, found)
         _outcome_rows(conn, chunk, wanted, found)
+        _superseded_costs(conn, chunk, wanted, found)
         subscriptions = select(*_columns(s.subscriptions, SubscriptionRow)).where(
             sub.customer.in_(chunk), sub.starts_at_us < wanted.end_us
         )
         for row in conn.execute(subscriptions):
             found[row.customer]["subscriptions"].append(SubscriptionRow._make(row))
     return found
+
+
+def _superseded_costs(
+    conn: Connection, customers: Sequence[str], wanted: RowsWanted, found: dict[str, Any]
+) -> None:
+    """The costs of the range's events replaced after the earliest as-of time that can ask
+    for them (the range's start): each invoice then takes the ones that held at its own."""
+    e, h = s.events.c, s.superseded_costs.c
+    query = (
+        select(e.customer, e.id, h.cost_nanousd, h.cost_visible_nanousd, h.cost_source, h.until_us)
+        .join_from(s.superseded_costs, s.events, h.event_seq == e.seq)
+        .where(_in_range(s.events, customers, wanted), h.until_us > wanted.start_us)
+    )
+    for row in conn.execute(query):
+        found[row.customer]["superseded_costs"].append(SupersededCost._make(row[1:]))
 
 
 def _task_rows(

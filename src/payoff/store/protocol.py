@@ -745,6 +745,11 @@ class AuditStore(Protocol):
         stored), customer by customer in id order."""
         ...
 
+    def price_catalogs_of(self, event_ids: Sequence[str]) -> list[tuple[str, str | None]]:
+        """(catalog, overrides as canonical JSON) that priced the current costs of these
+        events, each once, in order."""
+        ...
+
     def issued_documents(self) -> list[IssuedDocument]:
         """Every invoice once finalized and every credit note, as stored (not decoded)."""
         ...

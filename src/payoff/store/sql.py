@@ -235,6 +235,7 @@ class SqlStore(
     def _with_tasks(
         self,
         conn: Connection,
+        shape: RowShape,
         rows: list[Row],
         columns: TaskColumns,
         insert: Callable[[list[WriteStatus | None]], list[WriteStatus]],
@@ -246,8 +247,9 @@ class SqlStore(
         create the tasks that accepted rows bring into being.
 
         A task belongs to the customer it was first stored with or, if new, to the first
-        customer naming it in this batch. The checks work on the batch's distinct
-        (task, customer) pairs; only a batch with a foreign claim is scanned row by row.
+        customer naming it in a row of this batch that can be accepted. The checks work on
+        the batch's distinct (task, customer) pairs; only a batch with a foreign claim is
+        scanned row by row.
         """
         task_at, customer_at = columns.task, columns.customer
         tasks = [row[task_at] for row in rows]
@@ -265,21 +267,46 @@ class SqlStore(
                 if task is not None and task not in stored:
                     statuses[index] = WriteStatus(REJECTED, f"unknown task `{task}`", "task")
         if any(task is not None and owners[task] != customer for task, customer in pairs):
-            for index, row in enumerate(rows):
-                task = row[task_at]
-                if (
-                    statuses[index] is None
-                    and task is not None
-                    and owners[task] != row[customer_at]
-                ):
-                    statuses[index] = WriteStatus(
-                        REJECTED,
-                        f"task `{task}` belongs to another customer",
-                        "task",
-                    )
+            owners = self._refuse_foreign(conn, shape, rows, columns, stored, statuses)
         result = insert(statuses)
         self._create_tasks(conn, rows, columns, result, stored, owners, now_us)
         return result
+
+    def _refuse_foreign(
+        self,
+        conn: Connection,
+        shape: RowShape,
+        rows: list[Row],
+        columns: TaskColumns,
+        stored: dict[str, tuple[str, Any]],
+        statuses: list[WriteStatus | None],
+    ) -> dict[Any, Any]:
+        """Refuse, in `statuses`, each row naming a task that another customer has by then;
+        the owners of the tasks, stored or new.
+
+        Rows are read in order. A new task is the customer's of the first row naming it that
+        brings something into being: a repeat of a key stored or seen earlier (a duplicate
+        or a conflict) does not, so the task it names stays nobody's.
+        """
+        key_length = shape.key_length
+        taken = set(self._stored_content(conn, shape, rows))
+        owners: dict[Any, Any] = {task: owner for task, (owner, _) in stored.items()}
+        for index, row in enumerate(rows):
+            if statuses[index] is not None:
+                continue
+            task, customer = row[columns.task], row[columns.customer]
+            owner = owners.get(task)
+            if task is not None and owner is not None and owner != customer:
+                statuses[index] = WriteStatus(
+                    REJECTED, f"task `{task}` belongs to another customer", "task"
+                )
+                continue
+            key = row[:key_length]
+            if key not in taken:
+                taken.add(key)
+                if task is not None and owner is None:
+                    owners[task] = customer
+        return owners
 
     def _create_tasks(
         self,
@@ -342,6 +369,7 @@ class SqlStore(
         after_seq = rollups.last_event_seq(conn) if group is None else None
         result = self._with_tasks(
             conn,
+            EVENTS,
             rows,
             EVENT_TASK_COLUMNS,
             lambda statuses: self._insert_idempotent(conn, EVENTS, rows, statuses, now_us),
@@ -356,6 +384,7 @@ class SqlStore(
     ) -> list[WriteStatus]:
         result = self._with_tasks(
             conn,
+            TASK_UPDATES,
             rows,
             TASK_UPDATE_TASK_COLUMNS,
             lambda statuses: self._insert_idempotent(conn, TASK_UPDATES, rows, statuses, now_us),
@@ -385,6 +414,7 @@ class SqlStore(
     def _write_outcomes(self, conn: Connection, rows: list[Row], now_us: int) -> list[WriteStatus]:
         return self._with_tasks(
             conn,
+            OUTCOMES,
             rows,
             OUTCOME_TASK_COLUMNS,
             lambda statuses: self._insert_idempotent(conn, OUTCOMES, rows, statuses, now_us),

@@ -61,11 +61,12 @@ class Conversion:
     """What one export gave, judged on its own: records, and an account of every span."""
 
     records: list[Record] = field(default_factory=list)
-    """Usage and task records v1, JSON-ready."""
+    """Usage records (v1, or v2 with details) and task records, JSON-ready."""
     spans: int = 0
     """Spans seen."""
     ignored: int = 0
-    """Spans that are neither model calls, tool calls nor runs."""
+    """Spans that are neither model calls, tool calls nor runs, and model-call spans of a call
+    another span of the trace already stands for (one call traced twice)."""
     refused: list[Refusal] = field(default_factory=list)
     """GenAI spans that cannot become a record: (span id in hex, reason code, reason)."""
     conversations: dict[str, ConversationMark] = field(default_factory=dict)
@@ -83,7 +84,7 @@ def records_from_export(request: ExportTraceServiceRequest) -> Conversion:
     return Conversion(
         decision.records,
         reading.total,
-        reading.ignored + decision.ignored,
+        reading.ignored + decision.ignored + decision.traced_twice,
         reading.refused + decision.refused,
         decision.conversations,
     )

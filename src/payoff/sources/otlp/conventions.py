@@ -11,7 +11,9 @@ Sources, read at these paths (docs/otlp.md has the same table for users):
 - OpenLLMetry (legacy names): traceloop/openllmetry
   `packages/opentelemetry-semantic-conventions-ai/opentelemetry/semconv_ai/__init__.py`
   (`gen_ai.usage.prompt_tokens`, `gen_ai.usage.cache_read_input_tokens`,
-  `gen_ai.usage.cache_creation_input_tokens`, `gen_ai.usage.reasoning_tokens`).
+  `gen_ai.usage.cache_creation_input_tokens`, `gen_ai.usage.reasoning_tokens`; releases up
+  to 0.47 sent reasoning as `llm.usage.reasoning_tokens`, `LLM_USAGE_REASONING_TOKENS` of
+  opentelemetry-semantic-conventions-ai 0.4).
 - OpenInference: Arize-ai/openinference
   `python/openinference-semantic-conventions/src/openinference/semconv/trace/__init__.py`
   (`llm.token_count.*`, `openinference.span.kind` AGENT/TOOL/LLM/CHAIN, `user.id`,
@@ -22,12 +24,16 @@ Sources, read at these paths (docs/otlp.md has the same table for users):
   `pydantic_ai_slim/pydantic_ai/capabilities/instrumentation.py` (`invoke_agent` spans with
   `gen_ai.conversation.id`, a fresh UUID7 per run unless the history carries one).
 - Vercel AI SDK: vercel/ai `packages/ai/src/telemetry/get-base-telemetry-attributes.ts`
-  (`ai.telemetry.metadata.<key>`, `ai.model.provider`), `packages/otel/src/legacy-open-telemetry.ts`
-  (`ai.generateText` / `ai.streamText` runs, `ai.generateText.doGenerate` /
-  `ai.streamText.doStream` model calls carrying `gen_ai.system` = the provider id, `ai.toolCall`
-  tool spans, `ai.usage.inputTokenDetails.cacheReadTokens` / `.cacheWriteTokens`,
+  (`ai.telemetry.metadata.<key>`: payoff reads its own names under it, `payoff.customer`
+  and `payoff.task_type`, and the bare `customer` and `task_type`; `ai.model.provider`),
+  `packages/otel/src/legacy-open-telemetry.ts` (`ai.generateText` / `ai.streamText` runs,
+  `ai.generateText.doGenerate` / `ai.streamText.doStream` model calls carrying
+  `gen_ai.system` = the provider id, `ai.toolCall` tool spans,
+  `ai.usage.inputTokenDetails.cacheReadTokens` / `.cacheWriteTokens`,
   `ai.usage.outputTokenDetails.reasoningTokens`, `ai.usage.cachedInputTokens`,
-  `ai.usage.reasoningTokens`) and `packages/otel/src/assemble-operation-name.ts`
+  `ai.usage.reasoningTokens`; `ai.embed` / `ai.embedMany` runs around `.doEmbed` calls
+  with `ai.usage.tokens`, in `packages/ai/src/embed/embed.ts` and `embed-many.ts`) and
+  `packages/otel/src/assemble-operation-name.ts`
   (`ai.operationId`, `ai.telemetry.functionId`); provider ids from each provider package's
   `*-provider.ts` (`openai.chat`, `openai.responses`, `anthropic.messages`,
   `google.generative-ai`, `google.vertex.chat`, `azure.responses`, `xai.chat`, ...).
@@ -53,8 +59,17 @@ OPENINFERENCE_MODEL_KINDS = frozenset({"LLM", "EMBEDDING"})
 OPENINFERENCE_AGGREGATES = frozenset({"AGENT", "CHAIN"})
 
 AI_SDK_OPERATION = "ai.operationId"
+# Each AI SDK call is an outer span (a run: its `ai.usage.*` are the sums of its model calls,
+# never billed) around one inner span per model call (`do*`), each billed once.
 AI_SDK_RUNS = frozenset(
-    {"ai.generateText", "ai.streamText", "ai.generateObject", "ai.streamObject"}
+    {
+        "ai.generateText",
+        "ai.streamText",
+        "ai.generateObject",
+        "ai.streamObject",
+        "ai.embed",
+        "ai.embedMany",
+    }
 )
 AI_SDK_MODEL_CALLS = frozenset(
     {
@@ -62,6 +77,8 @@ AI_SDK_MODEL_CALLS = frozenset(
         "ai.streamText.doStream",
         "ai.generateObject.doGenerate",
         "ai.streamObject.doStream",
+        "ai.embed.doEmbed",
+        "ai.embedMany.doEmbed",
     }
 )
 AI_SDK_TOOL = "ai.toolCall"
@@ -75,11 +92,16 @@ CONVERSATIONS = ("gen_ai.conversation.id", "session.id")
 REQUEST_MODEL = "gen_ai.request.model"
 CUSTOMERS = (
     "payoff.customer",
+    "ai.telemetry.metadata.payoff.customer",
     "ai.telemetry.metadata.customer",
     "enduser.id",
     "user.id",
 )
-TASK_TYPES = ("payoff.task_type", "ai.telemetry.metadata.task_type")
+TASK_TYPES = (
+    "payoff.task_type",
+    "ai.telemetry.metadata.payoff.task_type",
+    "ai.telemetry.metadata.task_type",
+)
 VISIBLE = "payoff.visible"
 """Said of one step: the application knows which call the user reads."""
 AI_SDK_VISIBLE = "ai.telemetry.metadata.visible"
@@ -95,6 +117,7 @@ INPUT_KEYS = (
     "llm.token_count.prompt",
     "ai.usage.inputTokens",
     "ai.usage.promptTokens",
+    "ai.usage.tokens",  # an embedding call's input
 )
 OUTPUT_KEYS = (
     "gen_ai.usage.output_tokens",
@@ -121,13 +144,69 @@ REASONING_KEYS = (
     "gen_ai.usage.reasoning.output_tokens",
     "gen_ai.usage.reasoning_tokens",
     "gen_ai.usage.details.reasoning_tokens",
+    "llm.usage.reasoning_tokens",
     "llm.token_count.completion_details.reasoning",
     "ai.usage.outputTokenDetails.reasoningTokens",
     "ai.usage.reasoningTokens",
 )
-USAGE_KEYS = frozenset(
-    INPUT_KEYS + OUTPUT_KEYS + CACHE_READ_KEYS + CACHE_WRITE_KEYS + REASONING_KEYS
-)
+BUCKETS = (INPUT_KEYS, CACHE_READ_KEYS, CACHE_WRITE_KEYS, OUTPUT_KEYS, REASONING_KEYS)
+USAGE_KEYS = frozenset(key for keys in BUCKETS for key in keys)
+
+# -- usage details (record format v2): each field's spellings, first found wins -------------
+# OTel semconv's modality counts (opentelemetry-util-genai 1.3b0
+# `opentelemetry/util/genai/_inference_invocation.py`:
+# gen_ai.usage.{text,image,audio}.input_tokens, .output_tokens, .cache_read.input_tokens;
+# video after the same pattern), pydantic-ai's first-class parts as `gen_ai.usage.details.*`
+# (`usage.py`: input_audio_tokens, cache_audio_read_tokens, output_audio_tokens; Anthropic's
+# `ephemeral_1h_input_tokens` and `web_search_requests` from
+# `models/anthropic/_response.py`), the anthropic SDK's own tracing
+# (anthropic 2.14.0 `anthropic/_tracing.py` `SPAN_ATTRIBUTES`:
+# anthropic.usage.cache_creation.ephemeral_1h_input_tokens) and
+# OpenInference (`LLM_TOKEN_COUNT_PROMPT_DETAILS_AUDIO`, `..._COMPLETION_DETAILS_AUDIO`).
+# Each means what the record field means: media input includes its cached part, media output
+# is outside reasoning.
+
+DETAILS = (
+    ("input_audio_tokens", (
+        "gen_ai.usage.audio.input_tokens",
+        "gen_ai.usage.details.input_audio_tokens",
+        "llm.token_count.prompt_details.audio",
+    )),
+    ("input_image_tokens", ("gen_ai.usage.image.input_tokens",)),
+    ("input_video_tokens", ("gen_ai.usage.video.input_tokens",)),
+    ("cache_audio_read_tokens", (
+        "gen_ai.usage.audio.cache_read.input_tokens",
+        "gen_ai.usage.details.cache_audio_read_tokens",
+    )),
+    ("cache_image_read_tokens", ("gen_ai.usage.image.cache_read.input_tokens",)),
+    ("cache_video_read_tokens", ("gen_ai.usage.video.cache_read.input_tokens",)),
+    ("cache_write_1h_tokens", (
+        "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
+        "gen_ai.usage.details.ephemeral_1h_input_tokens",
+    )),
+    ("output_audio_tokens", (
+        "gen_ai.usage.audio.output_tokens",
+        "gen_ai.usage.details.output_audio_tokens",
+        "llm.token_count.completion_details.audio",
+    )),
+    ("output_image_tokens", ("gen_ai.usage.image.output_tokens",)),
+    ("output_video_tokens", ("gen_ai.usage.video.output_tokens",)),
+)  # fmt: skip
+WEB_SEARCH_KEYS = ("gen_ai.usage.details.web_search_requests",)
+"""Searches the provider billed: Anthropic's (and OpenRouter's) `server_tool_use` count as
+pydantic-ai reports it."""
+SEARCHES_NOT_BILLED_BY_REQUEST = frozenset({"google"})
+"""Providers whose web-search count above is not what they bill: pydantic-ai reports Gemini's
+grounding queries under that name, while Gemini bills per grounded prompt or query by model."""
+DETAIL_KEYS = frozenset(key for _, keys in DETAILS for key in keys) | frozenset(WEB_SEARCH_KEYS)
+
+REPORTED = BUCKETS + tuple(keys for _, keys in DETAILS) + (WEB_SEARCH_KEYS,)
+"""Everything a model call can report, bucket by bucket and detail by detail."""
+
+RESPONSE_ID = "gen_ai.response.id"
+"""The provider's id of one response: two model-call spans of a trace with the same id (and
+the same provider) are one call seen twice, as when the anthropic SDK traces a call beside an
+instrumentation that traces it too."""
 
 # Who is billed for the call comes before what model family it is: Claude on Bedrock names
 # `aws` as OpenInference's llm.provider and `anthropic` as its llm.system.
@@ -150,12 +229,14 @@ WANTED_KEYS = frozenset(
         VISIBLE,
         AI_SDK_VISIBLE,
         COST,
+        RESPONSE_ID,
         *AGENT_NAMES,
         *TOOL_NAMES,
         *CONVERSATIONS,
         *CUSTOMERS,
         *TASK_TYPES,
         *USAGE_KEYS,
+        *DETAIL_KEYS,
         *PROVIDER_KEYS,
         *MODEL_KEYS,
     }

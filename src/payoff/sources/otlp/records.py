@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from payoff.core.tokens import MAX_TOKENS
+from payoff.core.errors import RecordError
+from payoff.core.tokens import DETAIL_FIELDS, MAX_TOKENS, TokenCounts, UsageDetails
 from payoff.records import COST as COST_SYNTAX
 from payoff.sources.otlp import conventions as c
 from payoff.sources.otlp.spans import (
+    BAD_COUNT,
     BAD_VALUE,
     NO_MODEL,
     NO_PROVIDER,
@@ -60,7 +62,7 @@ def model_call_record(span: Span, owner: Owner, inferred_visible: bool) -> Recor
         record = _step(span, owner, "llm")
         record["provider"] = c.billing_provider(provider)
         record["model"] = model
-        _add_counts(record, attributes)
+        _add_details(record, attributes, _add_counts(record, attributes))
     record["visible"] = inferred_visible if told is None else told
     requested = attributes.get(c.REQUEST_MODEL)
     if type(requested) is str and requested and requested != model:
@@ -145,7 +147,7 @@ def _add_attribute(record: Record, key: str, value: str) -> None:
     attributes[key] = value
 
 
-def _add_counts(record: Record, attributes: Attributes) -> None:
+def _add_counts(record: Record, attributes: Attributes) -> TokenCounts:
     """The five buckets, made inclusive: parts larger than their total were outside it."""
     input_tokens = count(attributes, c.INPUT_KEYS) or 0
     cache_read = count(attributes, c.CACHE_READ_KEYS) or 0
@@ -168,3 +170,33 @@ def _add_counts(record: Record, attributes: Attributes) -> None:
     record["cache_write_tokens"] = cache_write
     record["output_tokens"] = output_tokens
     record["reasoning_tokens"] = reasoning
+    return TokenCounts(input_tokens, cache_read, cache_write, output_tokens, reasoning)
+
+
+_DETAIL_NAMES = {field: name for name, field in DETAIL_FIELDS.items()}
+
+
+def _add_details(record: Record, attributes: Attributes, counts: TokenCounts) -> None:
+    """The parts a price may need apart (record format v2), when the span reports any.
+
+    A record with none stays version 1, as an SDK record does. Details that do not fit the
+    totals they are parts of are refused, never dropped: the call would be priced wrong.
+    """
+    found: dict[str, int] = {}
+    for field, keys in c.DETAILS:
+        value = count(attributes, keys)
+        if value:
+            found[field] = value
+    if record["provider"] not in c.SEARCHES_NOT_BILLED_BY_REQUEST:
+        searches = count(attributes, c.WEB_SEARCH_KEYS)
+        if searches:
+            found["web_search_requests"] = searches
+    if not found:
+        return
+    details = UsageDetails(**{_DETAIL_NAMES[field]: value for field, value in found.items()})
+    try:
+        details.check(counts)
+    except RecordError as exc:
+        raise Refused(BAD_COUNT, f"reports usage details that do not fit: {exc}") from None
+    record["version"] = 2
+    record.update(found)

@@ -8,6 +8,10 @@ answer is the same however the spans were batched into exports:
   (a span without a parent, or with a remote one);
 - its customer, task type and conversation: its own, else its nearest ancestor's, else (for
   customer and task type) its resource's; a task type of last resort is the root run's name;
+- one call, once: two model-call spans of a trace with the same `gen_ai.response.id` and the
+  same provider are one call traced twice (the anthropic SDK traces each call itself, beside
+  or below an instrumentation's span of it); the span reporting the most buckets is kept,
+  the lowest span id on a tie, and the other is counted in `traced_twice`;
 - the visible step: the last model call under each root run, unless the application said;
 - the end of the task: each root run that ended closes its trace's task, unless its steps go
   to a conversation (which closes when it goes quiet) or every step of it was refused.
@@ -43,6 +47,9 @@ from payoff.sources.otlp.spans import (
     text,
 )
 
+CallKey = tuple[str, str, str]
+"""(trace, billing provider, response id): what makes two spans one call."""
+
 COMPLETE = "complete"
 EXPORT = "export"
 QUIET = "quiet"
@@ -72,6 +79,8 @@ class Decision:
     refused: list[Refusal] = field(default_factory=list)
     ignored: int = 0
     """Spans decided that are neither steps nor runs (HTTP, database, aggregates, ...)."""
+    traced_twice: int = 0
+    """Model-call spans decided that another span of their trace stands for (one call)."""
     decided: list[Span] = field(default_factory=list)
     waiting: list[Span] = field(default_factory=list)
     """Spans whose ancestry does not reach a local root yet (mode COMPLETE only)."""
@@ -143,11 +152,14 @@ class _Judge:
             else:
                 result.waiting.append(node.span)
         chosen.sort(key=lambda n: (n.span.end_ns, n.span.key))
-        visible = self._inferred_visible(chosen)
+        twice = _traced_twice(chosen)
+        visible = self._inferred_visible(chosen, twice)
         with_steps: set[_Node] = set()
         with_records: set[_Node] = set()
         for node in chosen:
-            if node.kind == OTHER:
+            if node in twice:
+                result.traced_twice += 1
+            elif node.kind == OTHER:
                 result.ignored += 1
             elif node.kind in (MODEL_CALL, TOOL):
                 if node.run is not None:
@@ -164,7 +176,7 @@ class _Judge:
         result.records.extend(record for _, record in sorted(ends.values(), key=_end_order))
         return result
 
-    def _inferred_visible(self, chosen: list[_Node]) -> set[_Node]:
+    def _inferred_visible(self, chosen: list[_Node], twice: set[_Node]) -> set[_Node]:
         """The last model call under each root run, unless any of them says itself.
 
         An application that sets `payoff.visible` on a step is trusted for that whole run:
@@ -175,7 +187,7 @@ class _Judge:
         told: set[_Node] = set()
         for node in chosen:  # in end order: a later call replaces an earlier one
             run = node.run
-            if node.kind != MODEL_CALL or run is None:
+            if node.kind != MODEL_CALL or run is None or node in twice:
                 continue
             if c.VISIBLE in node.span.attributes:
                 told.add(run)
@@ -262,6 +274,52 @@ class _Judge:
         if isinstance(found, Refused):
             raise found
         return found
+
+
+def _traced_twice(nodes: list[_Node]) -> set[_Node]:
+    """The model-call spans that another span of their trace stands for (see the module).
+
+    Which span is kept depends only on the spans, never on their order, so that a run judged
+    from one export, from batches or from one span per export keeps the same one.
+    """
+    kept: dict[CallKey, _Node] = {}
+    dropped: set[_Node] = set()
+    for node in nodes:
+        key = _call_key(node)
+        if key is None:
+            continue
+        other = kept.get(key)
+        if other is None:
+            kept[key] = node
+            continue
+        if _preference(node) < _preference(other):
+            kept[key], node = node, other
+        dropped.add(node)
+    return dropped
+
+
+def _call_key(node: _Node) -> CallKey | None:
+    """What identifies the call a model-call span reports, when it names its response."""
+    if node.kind != MODEL_CALL:
+        return None
+    attributes = node.span.attributes
+    response = attributes.get(c.RESPONSE_ID)
+    if type(response) is not str or not response:
+        return None
+    try:
+        provider = text(attributes, c.PROVIDER_KEYS)
+    except Refused:
+        return None  # refused when its record is made; never taken for another span's call
+    if provider is None:
+        return None
+    return node.span.trace, c.billing_provider(provider), response
+
+
+def _preference(node: _Node) -> tuple[int, str]:
+    """The span that reports the most buckets and details first, then the lowest span id."""
+    attributes = node.span.attributes.keys()
+    reported = sum(1 for keys in c.REPORTED if not attributes.isdisjoint(keys))
+    return -reported, node.span.span
 
 
 def _resource_text(span: Span, keys: tuple[str, ...]) -> str | None:
