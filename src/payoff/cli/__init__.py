@@ -302,6 +302,7 @@ def _ingest_one(
     on_problem: ProblemSink,
 ) -> None:
     from payoff import service
+    from payoff.service.ingest import FILE_COMMIT_ROWS
 
     with ExitStack() as stack:
         on_bytes = None
@@ -334,7 +335,13 @@ def _ingest_one(
 
         lines = service.numbered_lines(stream, on_bytes)
         service.ingest_lines(
-            store, lines, catalog=catalog, on_problem=on_problem, source=name, report=report
+            store,
+            lines,
+            catalog=catalog,
+            on_problem=on_problem,
+            source=name,
+            report=report,
+            commit_rows=None if name == "-" else FILE_COMMIT_ROWS,
         )
 
 
