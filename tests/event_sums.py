@@ -157,8 +157,9 @@ class EventSums:
                     e.received_at_us <= as_of_us,
                 )
                 .group_by(*keys)
-                # A fixed order: the same ledger gives the same buckets, whatever the plan.
-                .order_by(*keys)
+                # A fixed order: the same ledger gives the same buckets, whatever the plan
+                # (no key first, on any backend, as the rollups' '' sorts).
+                .order_by(*(key.nulls_first() for key in keys))
             )
             return found if customer is None else found.where(e.customer == customer)
 

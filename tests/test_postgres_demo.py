@@ -1,8 +1,10 @@
 """The demo's ledger gives the same answers, byte for byte, on SQLite and on PostgreSQL: the
-invoices, the report and the integrity flags, in `--json`; and so does its `payoff copy`."""
+invoices, the report, the integrity flags and `payoff verify` (the rollups recomputed from
+the events among what it checks), in `--json`; and so does its `payoff copy`."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +28,7 @@ def questions(as_of: str) -> dict[str, list[str]]:
         "report": ["report", "--period", PERIOD, "--as-of", as_of],
         "report-by-model": ["report", "--period", PERIOD, "--by", "model", "--as-of", as_of],
         "integrity": ["integrity", "--period", PERIOD],
+        "verify": ["verify"],
     }
 
 
@@ -63,6 +66,7 @@ def test_the_demo_answers_the_same_on_both_backends_and_after_a_copy(
     as_of = settled_now()
     on_sqlite = answers(sqlite_db, as_of)
     assert '"total"' in on_sqlite["invoices"] and '"flags"' in on_sqlite["integrity"]
+    assert json.loads(on_sqlite["verify"])["rollups"] == []
     for ledger in (on_server, copied):
         found = answers(ledger, as_of)
         for name in on_sqlite:

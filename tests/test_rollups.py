@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select, text
 
 from event_sums import EventSums
 from factories import REPO, jsonl
 from payoff import demo
 from payoff.catalog import Catalog
-from payoff.core.periods import Period, to_us
+from payoff.core.periods import US_PER_DAY, Period, to_us
 from payoff.plan_files import parse_plan
 from payoff.service import ingest, ingest_lines, invoices, numbered_lines, plans
 from payoff.service.recost import recost, selection
@@ -61,10 +61,23 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(tmp_path / "ledger.db")
+def ledger(ledger_target: str) -> Iterator[Store]:
+    """A ledger on each backend in turn (conftest's `ledger_target`)."""
+    store = open_store(ledger_target)
     yield store
     store.close()
+
+
+def run_sql(store: Store, *statements: str) -> None:
+    """Statements in one transaction of the store's database, whichever backend."""
+    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+        for statement in statements:
+            conn.execute(text(statement))
+
+
+def query(store: Store, statement: str) -> list[tuple[Any, ...]]:
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        return [tuple(row) for row in conn.execute(text(statement))]
 
 
 def step(id: str, day: str, customer: str = "globex", **fields: Any) -> dict[str, Any]:
@@ -137,6 +150,11 @@ def answers(reader: Any, as_of_us: int) -> list[Any]:
     return found
 
 
+def day_of(date: str) -> int:
+    """A date as the rollups key it: days since the Unix epoch."""
+    return at(f"{date}T00:00:00") // US_PER_DAY
+
+
 def mismatches(store: Store) -> list[str]:
     with store.engine.connect() as conn:  # type: ignore[attr-defined]
         return rollups.mismatches(conn)
@@ -156,18 +174,40 @@ def test_every_reader_answers_what_the_events_say_as_of_every_moment(
     assert mismatches(ledger) == []
 
 
+def test_an_as_of_read_sees_one_state_of_the_ledger_while_another_writer_commits(
+    ledger: Store, ledger_target: str, clock: Clock
+) -> None:
+    clock.now_us = at("2026-11-10T10:00:00")
+    put(ledger, step("a1", "2026-11-03"))
+    as_of_us = clock.now_us
+    writer = open_store(ledger_target)
+    try:
+        with rollups.reading(ledger.engine) as conn:  # type: ignore[attr-defined]
+            # Nothing received after the time yet: the rollup table is read as it stands...
+            rows, params = rollups.known_rows(conn, rollups.USAGE, as_of_us)
+            clock.now_us = at("2026-11-10T11:00:00")
+            put(writer, step("a2", "2026-11-03"))  # ...and a step commits in between
+            steps = conn.execute(select(func.sum(rows.c.steps)), params).scalar_one()
+    finally:
+        writer.close()
+    assert steps == 1  # as of the time: the step received after it is not there
+
+
 def test_the_migration_fills_the_rollups_from_the_events(
-    ledger: Store, clock: Clock, tmp_path: Path
+    ledger: Store, ledger_target: str, clock: Clock, tmp_path: Path
 ) -> None:
     moments = three_days(ledger, clock, tmp_path)
     before = [answers(ledger, moment) for moment in moments]
+    run_sql(
+        ledger,
+        *(
+            f"DROP TABLE {table}"
+            for table in ("usage_rollups", "task_usage_rollups", "rollup_days")
+        ),
+        "UPDATE alembic_version SET version_num = '0010'",
+    )
     ledger.close()
-    path = tmp_path / "ledger.db"
-    with sqlite3.connect(path) as conn:
-        for table in ("usage_rollups", "task_usage_rollups", "rollup_days"):
-            conn.execute(f"DROP TABLE {table}")
-        conn.execute("UPDATE alembic_version SET version_num = '0010'")
-    store = open_store(path)
+    store = open_store(ledger_target)
     try:
         assert [answers(store, moment) for moment in moments] == before
         assert mismatches(store) == []
@@ -179,17 +219,16 @@ def test_verify_names_each_rollup_row_that_differs_from_the_events(
     ledger: Store, clock: Clock, tmp_path: Path
 ) -> None:
     three_days(ledger, clock, tmp_path)
-    with sqlite3.connect(ledger.path) as conn:  # type: ignore[attr-defined]
-        conn.execute(
-            "UPDATE usage_rollups SET cost_0 = cost_0 + 1 WHERE rowid = (SELECT min(rowid)"
-            " FROM usage_rollups WHERE model = 'llama' AND cost_source = 'catalog')"
-        )
-        conn.execute(
-            "UPDATE task_usage_rollups SET steps = steps + 2 WHERE task = 'task-a4'"
-            " AND known_day = (SELECT min(known_day) FROM task_usage_rollups"
-            " WHERE task = 'task-a4')"
-        )
-        conn.execute("DELETE FROM rollup_days WHERE day = (SELECT min(day) FROM rollup_days)")
+    run_sql(
+        ledger,
+        "UPDATE usage_rollups SET cost_0 = cost_0 + 1 WHERE model = 'llama'"
+        f" AND cost_source = 'catalog' AND day = {day_of('2026-11-02')}"
+        f" AND known_day = {day_of('2026-11-12')}",
+        "UPDATE task_usage_rollups SET steps = steps + 2 WHERE task = 'task-a4'"
+        " AND known_day = (SELECT min(known_day) FROM task_usage_rollups"
+        " WHERE task = 'task-a4')",
+        "DELETE FROM rollup_days WHERE day = (SELECT min(day) FROM rollup_days)",
+    )
     found = mismatches(ledger)
     assert len(found) == 3, found
     assert found == [
@@ -272,9 +311,8 @@ def test_a_grouped_write_across_midnight_rolls_each_batch_up_on_its_own_day(
     lines = numbered_lines(io.BytesIO(jsonl(*records)))
     report = ingest_lines(ledger, lines, workers=0, commit_rows=100)  # one transaction
     assert report.accepted == 4
-    with sqlite3.connect(ledger.path) as conn:  # type: ignore[attr-defined]
-        known = conn.execute("SELECT DISTINCT known_day FROM usage_rollups").fetchall()
-        days = conn.execute("SELECT day, first_seq FROM rollup_days ORDER BY day").fetchall()
+    known = query(ledger, "SELECT DISTINCT known_day FROM usage_rollups")
+    days = query(ledger, "SELECT day, first_seq FROM rollup_days ORDER BY day")
     assert sorted(known) == [(20767,), (20768,)]  # November 10th and 11th
     assert days == [(20767, 1), (20768, 3)]
     assert mismatches(ledger) == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, case, literal, or_, select
+from sqlalchemy import Connection, Table, case, literal, or_, select
 from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.store import schema as s
@@ -24,9 +24,12 @@ class CostColumns(NamedTuple):
     source: ColumnElement[Any]
 
 
-CURRENT = CostColumns(
-    s.events.c.cost_nanousd, s.events.c.cost_visible_nanousd, s.events.c.cost_source
-)
+def current_costs(events: Table) -> CostColumns:
+    """The cost columns of a table of events (`events`, or one shaped like it)."""
+    return CostColumns(events.c.cost_nanousd, events.c.cost_visible_nanousd, events.c.cost_source)
+
+
+CURRENT = current_costs(s.events)
 """The events' own cost columns: what every step costs now."""
 
 

@@ -399,7 +399,7 @@ class BillingQueries:
         """Per customer and day of the window: tokens by class, cost, unpriced steps, as the
         events said at `as_of_us` (read from the rollups, `store.rollups`)."""
         first_day, end_day = rollups.days_of(start_us, end_us)
-        with self.engine.connect() as conn:
+        with rollups.reading(self.engine) as conn:
             rows, params = rollups.known_rows(conn, rollups.USAGE, as_of_us)
             c = rows.c
             query = (
@@ -439,7 +439,7 @@ class BillingQueries:
         window. Each task's sums come from the task rollup; the budget is judged here.
         """
         first_day, end_day = rollups.days_of(start_us, end_us)
-        with self.engine.connect() as conn:
+        with rollups.reading(self.engine) as conn:
             rows, params = rollups.known_rows(conn, rollups.TASK_USAGE, as_of_us)
             c = rows.c
             visible = [

@@ -159,7 +159,8 @@ class CostQueries:
                 for seq, old in ((r.seq, read[r.seq]) for r in revisions)
             ],
         )
-        rollups.add_repriced(conn, superseded_before, now_us, sign=-1)  # at the old costs
+        seqs = (min(r.seq for r in revisions), max(r.seq for r in revisions))
+        rollups.add_repriced(conn, superseded_before, seqs, now_us, sign=-1)  # at the old costs
         conn.exec_driver_sql(
             f"UPDATE events SET cost_nanousd = {mark}, cost_visible_nanousd = {mark},"
             f" cost_source = {mark}, cost_catalog = {mark}, costed_at_us = {now}"
@@ -167,5 +168,5 @@ class CostQueries:
             [(r.cost_nanousd, r.cost_visible_nanousd, r.cost_source, r.cost_catalog, r.seq)
              for r in revisions],
         )  # fmt: skip
-        rollups.add_repriced(conn, superseded_before, now_us, sign=1)  # at the new ones
+        rollups.add_repriced(conn, superseded_before, seqs, now_us, sign=1)  # at the new ones
         self._keep_price_catalog(conn, catalog, now_us)

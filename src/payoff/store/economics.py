@@ -36,7 +36,7 @@ class EconomicsQueries:
         """The period's usage (as received by `as_of_us`) summed into buckets, from the task
         rollup (`store.rollups`)."""
         first_day, end_day = rollups.days_of(start_us, end_us)
-        with self.engine.connect() as conn:
+        with rollups.reading(self.engine) as conn:
             rows, params = rollups.known_rows(conn, rollups.TASK_USAGE, as_of_us)
             c = rows.c
             keys = (

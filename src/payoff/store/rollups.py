@@ -31,16 +31,24 @@ re-pricing takes the old cost out and puts the new one in). A value is cut into 
 row, or per write transaction once its rows are summed in chunks (`_chunked_parts`). Those
 rows number fewer than 2**ROW_BITS even counted twice (a superseded cost takes more than
 two bytes of the file), so no stored part, and no sum of stored parts a reader asks for,
-passes 64 bits. Readers put the parts back together in Python.
+passes 64 bits. Readers put the parts back together in Python. (PostgreSQL holds no more:
+2**48 event rows would fill petabytes; its SUM of a BIGINT is a NUMERIC besides, which
+cannot overflow, cast back to BIGINT where a part is cut from a sum known to fit.)
 
 What a crash can lose: nothing the events keep. The rollups change in the transaction
 that writes the events or re-prices them, and roll back with it.
 
 Backends: every statement is SQLAlchemy Core, and the upserts are INSERT ... ON CONFLICT DO
-UPDATE, which SQLite and PostgreSQL share (`_insert` picks the dialect's). The one
-assumption of a single writer is how an ingest finds the events it wrote: those above the
-highest `seq` before it (`last_event_seq`); a backend with concurrent writers must name
-them another way.
+UPDATE SET n = n + excluded.n, which SQLite and PostgreSQL share (`_insert` picks the
+dialect's). On SQLite one writer at a time: an ingest's events are those above the highest
+`seq` before it (`last_event_seq`). On PostgreSQL batches write side by side, and other
+batches' events commit above that seq while one runs, so each batch keeps the events it
+accepted in a temporary table of its own and rolls those up (`add_received`'s `source`).
+Either way the rollups come last in the write transaction, rows in key order (`_adding`):
+two batches adding to one day's rows lock them in the same order, never each waiting for
+the other, and hold them only until their commit. Re-pricing runs alone on both. A reader
+asks what was received and re-priced after its time, then reads: it does both in one
+snapshot (`reading`).
 
 `recomputed` derives the rows from the events and the superseded costs alone: the
 migration that created the rollups filled them with it, and `payoff verify` compares it
@@ -50,7 +58,8 @@ with them (`mismatches`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +67,7 @@ from sqlalchemy import (
     BigInteger,
     BindParameter,
     Connection,
+    Engine,
     FromClause,
     Integer,
     Select,
@@ -76,7 +86,13 @@ from sqlalchemy.sql.expression import ColumnElement
 from payoff.core.periods import US_PER_DAY, iso_from_us
 from payoff.core.token_classes import PART_COLUMNS
 from payoff.store import schema as s
-from payoff.store.as_of_costs import CURRENT, CostColumns, costs_as_of, replaced_since
+from payoff.store.as_of_costs import (
+    CURRENT,
+    CostColumns,
+    costs_as_of,
+    current_costs,
+    replaced_since,
+)
 from payoff.store.exact_sums import (
     PART_BITS,
     PART_MASK,
@@ -111,16 +127,16 @@ SUM_COLUMNS = tuple(column for columns in s.ROLLUP_PART_COLUMNS.values() for col
 VALUE_COLUMNS = (*s.ROLLUP_COUNTS, *SUM_COLUMNS)
 
 
-def _event_values(costs: CostColumns) -> dict[str, ColumnElement[Any]]:
+def _event_values(costs: CostColumns, source: Table) -> dict[str, ColumnElement[Any]]:
     """Each summed value of one event row, by its name in `schema.ROLLUP_SUMS`."""
-    values = {part: part_column(s.events, part) for part in PART_COLUMNS}
+    values = {part: part_column(source, part) for part in PART_COLUMNS}
     values["cost"] = func.coalesce(costs.cost, 0)
     values["cost_visible"] = func.coalesce(costs.cost_visible, 0)
     return values
 
 
-def _event_keys(rollup: Rollup, costs: CostColumns) -> list[ColumnElement[Any]]:
-    e = s.events.c
+def _event_keys(rollup: Rollup, costs: CostColumns, source: Table) -> list[ColumnElement[Any]]:
+    e = source.c
     by_name: dict[str, ColumnElement[Any]] = {
         "customer": e.customer,
         "day": e.occurred_at_us // US_PER_DAY,
@@ -143,18 +159,20 @@ def contributions(
     sign: int = 1,
     joined_to: FromClause | None = None,
     few_rows: bool = False,
+    source: Table = s.events,
 ) -> Select[Any]:
     """Rollup rows of the events `where` selects, at `costs`, known on `known_day`,
-    counted `sign` times (-1 takes them out).
+    counted `sign` times (-1 takes them out); read from `source`, the events or a table
+    shaped like them.
 
     `few_rows`: the events are those of one write transaction (fewer than
     MAX_TRANSACTION_ROWS), so each value is summed in chunks (`_chunked_parts`), cut into
     parts once a group rather than once a row.
     """
-    keys = _event_keys(rollup, costs)
+    keys = _event_keys(rollup, costs, source)
     unpriced = func.sum(case((costs.cost.is_(None), 1), else_=0))
     values: list[ColumnElement[Any]] = [func.count() * sign, unpriced * sign]
-    for name, value in _event_values(costs).items():
+    for name, value in _event_values(costs, source).items():
         bound = s.ROLLUP_SUMS[name]
         if few_rows:
             values += [part * sign for part in _chunked_parts(value, bound)]
@@ -166,7 +184,7 @@ def contributions(
     grouping = keys if isinstance(known_day, BindParameter) else [*keys, known_day]
     return (
         select(*(column.label(name) for column, name in zip(columns, names, strict=True)))
-        .select_from(s.events if joined_to is None else joined_to)
+        .select_from(source if joined_to is None else joined_to)
         .where(where)
         .group_by(*grouping)
     )
@@ -224,11 +242,18 @@ def _insert(dialect: str) -> Any:
 
 
 def _adding(dialect: str, rollup: Rollup, rows: Select[Any]) -> Any:
-    """INSERT `rows` into the rollup, summed into the rows of keys already stored."""
+    """INSERT `rows` into the rollup, summed into the rows of keys already stored.
+
+    The rows go in key order: two transactions adding to the same keys at once (writers
+    side by side on PostgreSQL) take their row locks in the same order, so neither waits
+    for a key the other holds while holding one it wants.
+    """
     table = rollup.table
-    statement = _insert(dialect)(table).from_select([c.name for c in table.c], rows)
+    key = [*rollup.keys, "known_day"]
+    ordered = rows.order_by(*(rows.selected_columns[name] for name in key))
+    statement = _insert(dialect)(table).from_select([c.name for c in table.c], ordered)
     return statement.on_conflict_do_update(
-        index_elements=[*rollup.keys, "known_day"],
+        index_elements=key,
         set_={name: table.c[name] + statement.excluded[name] for name in VALUE_COLUMNS},
     )
 
@@ -248,23 +273,25 @@ AFTER_SEQ = bindparam("after_seq", type_=BigInteger)
 
 
 @functools.cache
-def _received(dialect: str, rollup: Rollup) -> Any:
-    e = s.events.c
+def _received(dialect: str, rollup: Rollup, source: Table) -> Any:
+    e = source.c
     known_day = e.received_at_us // US_PER_DAY
-    rows = contributions(rollup, CURRENT, known_day, e.seq > AFTER_SEQ, few_rows=True)
+    costs = current_costs(source)
+    new = e.seq > AFTER_SEQ
+    rows = contributions(rollup, costs, known_day, new, few_rows=True, source=source)
     return _adding(dialect, rollup, rows)
 
 
 @functools.cache
-def _marking(dialect: str) -> Any:
+def _marking(dialect: str, source: Table) -> Any:
     """Mark each day of receipt of the new events: the lowest seq, the latest stamp."""
-    e, d = s.events.c, s.rollup_days.c
+    e, d = source.c, s.rollup_days.c
     day = e.received_at_us // US_PER_DAY
     marks = (
         select(day, func.min(e.seq), func.max(e.received_at_us)).where(e.seq > AFTER_SEQ)
     ).group_by(day)
     statement = _insert(dialect)(s.rollup_days).from_select(
-        ["day", "first_seq", "last_received_us"], marks
+        ["day", "first_seq", "last_received_us"], marks.order_by(day)
     )
     new = statement.excluded
     return statement.on_conflict_do_update(
@@ -279,16 +306,23 @@ def _marking(dialect: str) -> Any:
     )
 
 
-def add_received(conn: Connection, after_seq: int) -> None:
-    """Add the events this transaction wrote (`seq` above `after_seq`), each known on the
-    day it was received: one batch, or all the batches of a grouped write at its commit.
+def add_received(conn: Connection, after_seq: int, source: Table = s.events) -> None:
+    """Add the events this transaction wrote, each known on the day it was received: one
+    batch, or all the batches of a grouped write at its commit. They are the rows of
+    `source` whose `seq` is above `after_seq`.
+
+    With one writer (SQLite), `source` is the events and `after_seq` the highest seq before
+    the transaction. With writers side by side (PostgreSQL), other transactions' events
+    commit above that seq while this one runs, so `source` is a table of this transaction's
+    own new events (`postgres.ingest.NEW_EVENTS`), read whole (`after_seq` 0).
 
     The statements are built once: building one costs more than running it on a batch.
+    Both rollups, then the days, each in key order (`_adding`): the order of the locks.
     """
     dialect = conn.dialect.name
     for rollup in ROLLUPS:
-        conn.execute(_received(dialect, rollup), {"after_seq": after_seq})
-    conn.execute(_marking(dialect), {"after_seq": after_seq})
+        conn.execute(_received(dialect, rollup, source), {"after_seq": after_seq})
+    conn.execute(_marking(dialect, source), {"after_seq": after_seq})
 
 
 def last_superseded_seq(conn: Connection) -> int:
@@ -297,18 +331,36 @@ def last_superseded_seq(conn: Connection) -> int:
 
 @functools.cache
 def _repriced(dialect: str, rollup: Rollup, sign: int) -> Any:
-    h = s.superseded_costs.c
+    h, e = s.superseded_costs.c, s.events.c
     revised = select(h.event_seq).where(h.seq > bindparam("after_superseded"))
-    where = s.events.c.seq.in_(revised)
+    seqs = e.seq.between(bindparam("lowest_seq"), bindparam("highest_seq"))
+    where = and_(seqs, e.seq.in_(revised))
     rows = contributions(rollup, CURRENT, KNOWN_DAY, where, sign=sign, few_rows=True)
     return _adding(dialect, rollup, rows)
 
 
-def add_repriced(conn: Connection, after_superseded: int, now_us: int, *, sign: int) -> None:
+def add_repriced(
+    conn: Connection,
+    after_superseded: int,
+    seqs: tuple[int, int],
+    now_us: int,
+    *,
+    sign: int,
+) -> None:
     """Take out (`sign` -1, before the new costs are written) or add back (+1, after) the
     steps whose cost this transaction superseded (`superseded_costs.seq` above
-    `after_superseded`), at their cost of the moment, known on the day of `now_us`."""
-    params = {"after_superseded": after_superseded, "known_day": now_us // US_PER_DAY}
+    `after_superseded`), at their cost of the moment, known on the day of `now_us`.
+
+    `seqs`, the lowest and highest seq of those steps, lets the events be read from their
+    index over that range: joined to the costs alone, PostgreSQL's planner scans every
+    partition of the events whole, for each batch of a re-pricing.
+    """
+    params = {
+        "after_superseded": after_superseded,
+        "lowest_seq": seqs[0],
+        "highest_seq": seqs[1],
+        "known_day": now_us // US_PER_DAY,
+    }
     for rollup in ROLLUPS:
         conn.execute(_repriced(conn.dialect.name, rollup, sign), params)
 
@@ -462,11 +514,26 @@ def _settled(conn: Connection, as_of_us: int) -> bool:
     return (last is None or last <= as_of_us) and not replaced_since(conn, as_of_us)
 
 
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection whose statements all read one state of the ledger, for `known_rows` and
+    the query of its rows: it asks what was received and re-priced after the time, then
+    reads accordingly, and a write committed between the two must not reach the second.
+
+    SQLite's reads share the transaction SQLAlchemy begins (one WAL snapshot); PostgreSQL
+    takes a snapshot per statement unless the transaction is REPEATABLE READ.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        yield conn
+
+
 def known_rows(
     conn: Connection, rollup: Rollup, as_of_us: int
 ) -> tuple[FromClause, dict[str, int]]:
     """The rollup's rows as of `as_of_us` (the module docstring says how), and the
-    parameters to run a query of them with."""
+    parameters to run a query of them with; `conn` reads one state throughout (`reading`)."""
     if _settled(conn, as_of_us):
         return rollup.table, {}
     d = s.rollup_days.c

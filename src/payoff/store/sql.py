@@ -182,7 +182,14 @@ class SqlStore(
         return result
 
     def _write_rows(self, conn: Connection, batch: WriteBatch, now_us: int) -> WriteResult:
-        """Write a batch inside the caller's write transaction, stamped `now_us`."""
+        """Write a batch inside the caller's write transaction, stamped `now_us`.
+
+        The rollups take the accepted events last, once every other row is written (in a
+        grouped write, at its commit): the rollup rows are the ones writers side by side
+        contend for, so they are locked for as short a time as the transaction allows.
+        """
+        grouped = self._group is not None
+        after_seq = self._events_mark(conn) if batch.events and not grouped else None
         events = self._write_events(conn, batch, now_us)
         if batch.price_catalog is not None and batch.events:
             self._keep_price_catalog(conn, batch.price_catalog, now_us)
@@ -195,7 +202,22 @@ class SqlStore(
         )
         customers |= _accepted_values(batch.outcomes, outcomes, OUTCOME_TASK_COLUMNS.customer)
         self._ensure_customers(conn, customers, now_us)
+        if ACCEPTED_STATUS in events:
+            if after_seq is not None:
+                self._roll_up_events(conn, after_seq)  # the same transaction as the events
+            elif self._group is not None:
+                self._group.events_accepted = True
         return WriteResult(events, task_updates, outcomes, attestations)
+
+    def _events_mark(self, conn: Connection) -> int:
+        """Taken before a transaction writes events, for `_roll_up_events`: the highest
+        event seq, since one writer (SQLite's) means every event above it is this
+        transaction's."""
+        return rollups.last_event_seq(conn)
+
+    def _roll_up_events(self, conn: Connection, after_seq: int) -> None:
+        """Add the events this transaction accepted to the rollups (`store.rollups`)."""
+        rollups.add_received(conn, after_seq)
 
     def _keep_price_catalog(self, conn: Connection, catalog: PriceCatalog, now_us: int) -> None:
         """Store the catalog event rows name, once; refuse one whose id names another."""
@@ -362,12 +384,7 @@ class SqlStore(
         rows = batch.events
         if not rows:
             return []
-        group = self._group
-        if group is not None and group.after_seq is None:
-            group.after_seq = rollups.last_event_seq(conn)
-        # In a grouped write, the rollups take every batch of the transaction at its commit.
-        after_seq = rollups.last_event_seq(conn) if group is None else None
-        result = self._with_tasks(
+        return self._with_tasks(
             conn,
             EVENTS,
             rows,
@@ -375,9 +392,6 @@ class SqlStore(
             lambda statuses: self._insert_idempotent(conn, EVENTS, rows, statuses, now_us),
             now_us,
         )
-        if after_seq is not None and ACCEPTED_STATUS in result:
-            rollups.add_received(conn, after_seq)  # the same transaction as the events
-        return result
 
     def _write_task_updates(
         self, conn: Connection, rows: list[Row], now_us: int
@@ -550,9 +564,11 @@ class _WriteGroup:
         self.transaction: Any = None
         self.rows = 0
         self.catalogs: set[int] = set()
-        self.after_seq: int | None = None
-        """The highest event seq before this transaction's first batch: the rollups add
-        every event above it at the commit."""
+        self.after_seq = 0
+        """The store's `_events_mark` as this transaction began: the rollups add the events
+        above it at the commit."""
+        self.events_accepted = False
+        """Whether a batch of this transaction accepted events (set by `_write_rows`)."""
 
     def write(
         self,
@@ -568,7 +584,8 @@ class _WriteGroup:
             self.conn = self.store._connect_for_write()
         if self.transaction is None:
             self.transaction = self.conn.begin()
-            self.after_seq = None
+            self.after_seq = self.store._events_mark(self.conn)
+            self.events_accepted = False
         now_us = clock()  # under the write lock, as `SqlStore.write` reads it
         if before_write is not None:
             before_write(batch)
@@ -584,8 +601,8 @@ class _WriteGroup:
     def commit(self) -> None:
         if self.transaction is not None:
             assert self.conn is not None
-            if self.after_seq is not None:
-                rollups.add_received(self.conn, self.after_seq)
+            if self.events_accepted:
+                self.store._roll_up_events(self.conn, self.after_seq)
             self.transaction.commit()
             self.transaction, self.rows = None, 0
             self.store._catalogs_kept |= self.catalogs

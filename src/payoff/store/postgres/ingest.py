@@ -4,7 +4,8 @@
                               │ one statement:
                               ▼
         INSERT INTO event_ids SELECT id ... ON CONFLICT DO NOTHING RETURNING id   (fresh ids)
-        INSERT INTO events SELECT the first row of each fresh id ... RETURNING id (accepted)
+        INSERT INTO events SELECT the first row of each fresh id ... RETURNING *
+        INSERT INTO new_events SELECT * FROM what events returned RETURNING id   (accepted)
 
 The ids that land in `event_ids` are the accepted ones: its unique index decides, so two
 writers sending one id at once store it once (the second waits for the first to commit, then
@@ -13,6 +14,11 @@ SQLite: the same content is a duplicate, other content a conflict naming the fir
 differs; a row repeated inside the batch is compared with the batch's first one, which is what
 got stored. Rows go into `event_ids` in id order, so two batches never wait on each other in a
 cycle.
+
+The accepted rows are also kept in `payoff_new_events` (temporary, per connection), where
+the store rolls them up at the end of the transaction (`PostgresStore._roll_up_events`): the
+events above the highest seq before it are not all this transaction's when others write
+beside it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection, MetaData, Table
 
 from payoff.store import schema as s
 from payoff.store.protocol import (
@@ -33,6 +39,10 @@ from payoff.store.protocol import (
 
 STAGING = "payoff_event_staging"
 COLUMNS = EVENTS.row_columns
+NEW_EVENTS = Table(
+    "payoff_new_events", MetaData(), *(Column(column.name, column.type) for column in s.events.c)
+)
+"""The events this transaction accepted: a temporary table shaped like `events`."""
 Compare = Callable[[Row, Row], WriteStatus]
 StoredContent = Callable[[Connection, list[Row]], dict[Row, Row]]
 
@@ -45,6 +55,7 @@ def _ensure_staging(conn: Connection) -> None:
         f"{name} {s.events.c[name].type.compile(dialect=dialect)}" for name in COLUMNS
     )
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} (pos integer, {columns})")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {NEW_EVENTS.name} (LIKE events)")
     conn.info[STAGING] = True
 
 
@@ -62,11 +73,12 @@ def _insert_sql(now_us: int) -> str:
         "WITH fresh AS ("
         f" INSERT INTO event_ids (id) SELECT id FROM {STAGING} ORDER BY id"
         " ON CONFLICT (id) DO NOTHING RETURNING id"
-        f") INSERT INTO events ({columns}, received_at_us)"
+        f"), stored AS (INSERT INTO events ({columns}, received_at_us)"
         f" SELECT DISTINCT ON (staged.id) {staged}, {int(now_us)}"
         f" FROM {STAGING} AS staged JOIN fresh ON fresh.id = staged.id"
         " ORDER BY staged.id, staged.pos"
-        " RETURNING id"
+        " RETURNING *"
+        f") INSERT INTO {NEW_EVENTS.name} SELECT * FROM stored RETURNING id"
     )
 
 

@@ -11,11 +11,12 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from payoff.core.errors import LedgerBusy, StoreError
+from payoff.store import rollups
 from payoff.store import schema as s
 from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.in_lists import chunks
 from payoff.store.postgres.engine import RETRYABLE, postgres_engine, shown_url, sqlstate
-from payoff.store.postgres.ingest import copy_events
+from payoff.store.postgres.ingest import NEW_EVENTS, copy_events
 from payoff.store.postgres.locks import lock_ledger
 from payoff.store.postgres.partitions import Partitions
 from payoff.store.protocol import (
@@ -58,6 +59,23 @@ class PostgresStore(SqlStore):
         with self.engine.connect() as conn, conn.begin():
             lock_ledger(conn, shared=False)
             yield conn
+
+    @contextmanager
+    def grouped_writes(self, rows: int) -> Iterator[None]:
+        """Each batch still commits on its own: a batch that loses a race to another writer
+        runs again whole (`write`), which a transaction spanning batches could not. (Grouping
+        pays on SQLite, where each commit rewrites the index pages its random ids touched.)"""
+        yield
+
+    def _events_mark(self, conn: Connection) -> int:
+        return 0  # every row of NEW_EVENTS is this transaction's (`_roll_up_events`)
+
+    def _roll_up_events(self, conn: Connection, after_seq: int) -> None:
+        """Roll up the events this transaction accepted, as `copy_events` kept them in
+        NEW_EVENTS (the events above the highest seq before it may be other writers'), then
+        empty it for the connection's next transaction."""
+        rollups.add_received(conn, after_seq, NEW_EVENTS)
+        conn.exec_driver_sql(f"TRUNCATE {NEW_EVENTS.name}")
 
     @contextmanager
     def _batch_transaction(self, batch: WriteBatch) -> Iterator[Connection]:
