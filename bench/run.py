@@ -141,6 +141,7 @@ def ingest_section(r: ingest.IngestResult) -> list[str]:
 
 RANDOM_INGEST_HEADING = "## Ingest with random ids"
 INVOICE_SCALE_HEADING = "## Invoice runs as the month grows"
+POSTGRES_INVOICE_SCALE_HEADING = "## PostgreSQL: invoice runs as the month grows"
 
 
 def random_ingest_section(r: ingest.IngestResult, measured: str = "") -> list[str]:
@@ -208,15 +209,23 @@ def invoice_scale_section(r: invoice_scale.InvoiceScaleResult, measured: str = "
     built = ", ".join(
         f"{size:,}: {seconds:.0f} s" for size, seconds in r.build_seconds.items() if seconds > 1
     )
+    on_postgres = r.backend == "PostgreSQL"
+    heading = POSTGRES_INVOICE_SCALE_HEADING if on_postgres else INVOICE_SCALE_HEADING
+    where = (
+        "moved by `payoff copy` into a database of a throwaway PostgreSQL 15 cluster (fsync "
+        "off; tests/postgres_cluster.py), each run on a clone of it"
+        if on_postgres
+        else "each run on a fresh copy"
+    )
     return [
-        f"{INVOICE_SCALE_HEADING}: {small:,} and {large:,} events",
+        f"{heading}: {small:,} and {large:,} events",
         "",
         *_table(rows),
         "",
         *([measured, ""] if measured else []),
         f"Method: the rating benchmark's ledgers ({rating.CUSTOMERS} customers on the "
-        f"example plans, one with a per-task reasoning budget), `payoff invoice run --period "
-        f"{workload.MONTH} --json` in a child process on a fresh copy, wall time and peak RSS "
+        f"example plans, one with a per-task reasoning budget), {where}; `payoff invoice run "
+        f"--period {workload.MONTH} --json` in a child process, wall time and peak RSS "
         f"(bench/invoice_scale.py). Sizes from `{invoice_scale.SIZES_VARIABLE}`. Building "
         f"the ledgers (not timed above): {built or 'cached'}. {len(r.seconds[small])} "
         f"alternating repeat(s), medians. Seconds: "
@@ -451,13 +460,15 @@ def write_random_ingest_section(r: ingest.IngestResult) -> Path:
 
 def write_invoice_scale_section(r: invoice_scale.InvoiceScaleResult) -> Path:
     """Replace (or append) the invoice-run scaling section with a standalone run's."""
+    on_postgres = r.backend == "PostgreSQL"
     measured = (
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on its own by "
         f"`{invoice_scale.SIZES_VARIABLE}={','.join(map(str, r.sizes))} python -m "
-        f"bench.invoice_scale --write` ({len(r.seconds[r.sizes[0]])} repeat(s)), not with "
-        f"the other sections."
+        f"bench.invoice_scale{' --postgres' if on_postgres else ''} --write` "
+        f"({len(r.seconds[r.sizes[0]])} repeat(s)), not with the other sections."
     )
-    return _write_section(INVOICE_SCALE_HEADING, invoice_scale_section(r, measured))
+    heading = POSTGRES_INVOICE_SCALE_HEADING if on_postgres else INVOICE_SCALE_HEADING
+    return _write_section(heading, invoice_scale_section(r, measured))
 
 
 def _write_section(heading: str, lines: list[str]) -> Path:
@@ -611,6 +622,8 @@ def main() -> None:
     server_result = server.measure(usage_file, records, repeats, log)
     log("postgresql:")
     postgres_result = postgres.measure(usage_file, records, repeats, log)
+    log("postgresql, invoice runs as the month grows:")
+    postgres_scale = invoice_scale.measure_postgres(scale_result.sizes, repeats, log)
     log("sdk:")
     sdk_result = sdk.measure(repeats, log)
     log("start time:")
@@ -644,6 +657,8 @@ def main() -> None:
         "",
         *postgres.section(postgres_result),
         "",
+        *invoice_scale_section(postgres_scale),
+        "",
         *sdk_section(sdk_result),
         "",
         *startup_section(startup_result),
@@ -664,7 +679,7 @@ def main() -> None:
     log(f"rating: {rating_result.ratio:.2f}x a bare GROUP BY")
     log(
         f"invoice runs: {scale_result.ratio:.2f}x from {scale_result.sizes[0]:,} "
-        f"to {scale_result.sizes[-1]:,} events"
+        f"to {scale_result.sizes[-1]:,} events; on PostgreSQL {postgres_scale.ratio:.2f}x"
     )
     log(f"economics: simulate {economics_result.ratio:.2f}x one invoice run")
     log(
