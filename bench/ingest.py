@@ -162,3 +162,27 @@ def measure(
             bare.close()
     parent_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * BYTES_PER_KIB
     return IngestResult(records, payoff_seconds, bare_seconds, peaks, parent_peak)
+
+
+def main() -> None:
+    import argparse
+
+    from bench import workload
+
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest")
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ids", choices=workload.IDS, default="random")
+    parser.add_argument("--write", action="store_true", help="write its section of RESULTS.md")
+    args = parser.parse_args()
+    path = workload.path_for(args.records, ids=args.ids)
+    result = measure(path, args.records, args.repeats)
+    print(f"payoff / bare: {result.ratio:.2f}")
+    if args.write and args.ids == "random":
+        from bench.run import write_random_ingest_section
+
+        print(f"wrote {write_random_ingest_section(result)}")
+
+
+if __name__ == "__main__":
+    main()

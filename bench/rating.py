@@ -23,7 +23,7 @@ import msgspec
 
 from bench.workload import MONTH, SEED, WORK
 from payoff import demo
-from payoff.core.periods import Period
+from payoff.core.periods import US_PER_DAY, Period
 from payoff.demo import generate
 from payoff.service import ingest_lines, invoices, plans
 from payoff.store import open_store
@@ -88,7 +88,8 @@ def ledger(events: int, log: Any = print) -> tuple[Path, int]:
         assert report.rejected == 0, report.problems[:3]
         for name in PLAN_NAMES:
             plans.apply_plan(store, PLANS / f"{name}.yaml")
-        customers = sorted({row.customer for row in store.usage_by_day(0, 2**62, 2**62)})
+        every_day = (0, US_PER_DAY * 10**6, 2**62)  # windows are whole days
+        customers = sorted({row.customer for row in store.usage_by_day(*every_day)})
         for index, customer in enumerate(customers):
             plans.subscribe(store, customer, PLAN_NAMES[index % 3], dt.date(2026, 11, 1))
         store.close()

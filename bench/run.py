@@ -20,7 +20,19 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from bench import costing, economics, ingest, rating, recost, sdk, server, startup, workload
+from bench import (
+    costing,
+    economics,
+    ingest,
+    invoice_scale,
+    postgres,
+    rating,
+    recost,
+    sdk,
+    server,
+    startup,
+    workload,
+)
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 QUICK_RESULTS = workload.WORK / "RESULTS-quick.md"
@@ -29,6 +41,7 @@ PACKAGES = (
 )  # fmt: skip
 SAMPLE_SIZE = 2_000
 INGEST_RATIO_MIN = 0.5
+RANDOM_INGEST_RATIO_MIN = 1.0
 RATING_RATIO_MAX = 2.0
 PEAK_RSS_MAX_BYTES = 300 * 10**6
 COSTING_RATIO_MIN = 50
@@ -123,6 +136,101 @@ def ingest_section(r: ingest.IngestResult) -> list[str]:
         f"{ingest_batch():,} rows as payoff, closing included. {len(r.payoff_seconds)} "
         f"alternating repeat(s), medians. Seconds: payoff "
         f"{_seconds(r.payoff_seconds)}; bare {_seconds(r.bare_seconds)}.",
+    ]
+
+
+RANDOM_INGEST_HEADING = "## Ingest with random ids"
+INVOICE_SCALE_HEADING = "## Invoice runs as the month grows"
+POSTGRES_INVOICE_SCALE_HEADING = "## PostgreSQL: invoice runs as the month grows"
+
+
+def random_ingest_section(r: ingest.IngestResult, measured: str = "") -> list[str]:
+    """The section; `measured` says when and how, if not with the rest of the file."""
+    from payoff.service.ingest import FILE_COMMIT_ROWS  # imported once the ingest runs are over
+
+    peak = max(r.peak_rss_bytes)
+    return [
+        f"{RANDOM_INGEST_HEADING}: `payoff ingest` of {r.records:,} usage records",
+        "",
+        *_table(
+            [
+                ("payoff ingest", f"{r.payoff_rate:,.0f} events/s", "", ""),
+                ("bare sqlite3 executemany", f"{r.bare_rate:,.0f} events/s", "", ""),
+                (
+                    "payoff / bare",
+                    f"{r.ratio:.2f}",
+                    f"≥ {RANDOM_INGEST_RATIO_MIN}",
+                    _verdict(r.ratio >= RANDOM_INGEST_RATIO_MIN),
+                ),
+                (
+                    "peak RSS of payoff (max of repeats)",
+                    f"{peak / 1e6:.0f} MB",
+                    f"< {PEAK_RSS_MAX_BYTES // 10**6} MB",
+                    _verdict(peak < PEAK_RSS_MAX_BYTES),
+                ),
+            ]
+        ),
+        "",
+        *([measured, ""] if measured else []),
+        f"Method: as the ingest above, on the same records with other ids "
+        f"(bench/workload.py): {workload.ID_KINDS['random']}. payoff commits every "
+        f"{FILE_COMMIT_ROWS:,} rows of a file. Bare: the same rows into a table "
+        f"with a unique text id column (the ledger's `events` DDL), WAL, `synchronous=FULL` "
+        f"as payoff, default settings otherwise, {ingest_batch():,} rows a transaction. "
+        f"{len(r.payoff_seconds)} alternating repeat(s), medians. Seconds: payoff "
+        f"{_seconds(r.payoff_seconds)}; bare {_seconds(r.bare_seconds)}.",
+    ]
+
+
+def invoice_scale_section(r: invoice_scale.InvoiceScaleResult, measured: str = "") -> list[str]:
+    """The section; `measured` says when and how, if not with the rest of the file."""
+    small, large = r.sizes[0], r.sizes[-1]
+    peak = max(max(values) for values in r.peak_rss_bytes.values())
+    rows = [
+        (f"invoice run, {size:,} events (median)", f"{r.median(size):.2f} s", "", "")
+        for size in r.sizes
+    ]
+    rows.append(
+        (
+            f"{large:,} / {small:,}",
+            f"{r.ratio:.2f}x",
+            f"≤ {invoice_scale.TARGET_RATIO}x",
+            _verdict(r.ratio <= invoice_scale.TARGET_RATIO),
+        )
+    )
+    rows.append(
+        (
+            "peak RSS of `payoff invoice run` (max)",
+            f"{peak / 1e6:.0f} MB",
+            f"< {PEAK_RSS_MAX_BYTES // 10**6} MB",
+            _verdict(peak < PEAK_RSS_MAX_BYTES),
+        )
+    )
+    built = ", ".join(
+        f"{size:,}: {seconds:.0f} s" for size, seconds in r.build_seconds.items() if seconds > 1
+    )
+    on_postgres = r.backend == "PostgreSQL"
+    heading = POSTGRES_INVOICE_SCALE_HEADING if on_postgres else INVOICE_SCALE_HEADING
+    where = (
+        "moved by `payoff copy` into a database of a throwaway PostgreSQL 15 cluster (fsync "
+        "off; tests/postgres_cluster.py), each run on a clone of it"
+        if on_postgres
+        else "each run on a fresh copy"
+    )
+    return [
+        f"{heading}: {small:,} and {large:,} events",
+        "",
+        *_table(rows),
+        "",
+        *([measured, ""] if measured else []),
+        f"Method: the rating benchmark's ledgers ({rating.CUSTOMERS} customers on the "
+        f"example plans, one with a per-task reasoning budget), {where}; `payoff invoice run "
+        f"--period {workload.MONTH} --json` in a child process, wall time and peak RSS "
+        f"(bench/invoice_scale.py). Sizes from `{invoice_scale.SIZES_VARIABLE}`. Building "
+        f"the ledgers (not timed above): {built or 'cached'}. {len(r.seconds[small])} "
+        f"alternating repeat(s), medians. Seconds: "
+        + "; ".join(f"{size:,}: {_seconds(values)}" for size, values in r.seconds.items())
+        + ".",
     ]
 
 
@@ -342,6 +450,29 @@ def write_recost_section(r: recost.RecostResult) -> Path:
     return _write_section(recost.HEADING, recost_section(r, measured))
 
 
+def write_random_ingest_section(r: ingest.IngestResult) -> Path:
+    """Replace (or append) the random-id ingest section with a standalone run's."""
+    measured = (
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on its own by `python -m "
+        f"bench.ingest --ids random --write` ({r.records:,} records, "
+        f"{len(r.payoff_seconds)} repeat(s)), not with the other sections."
+    )
+    return _write_section(RANDOM_INGEST_HEADING, random_ingest_section(r, measured))
+
+
+def write_invoice_scale_section(r: invoice_scale.InvoiceScaleResult) -> Path:
+    """Replace (or append) the invoice-run scaling section with a standalone run's."""
+    on_postgres = r.backend == "PostgreSQL"
+    measured = (
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on its own by "
+        f"`{invoice_scale.SIZES_VARIABLE}={','.join(map(str, r.sizes))} python -m "
+        f"bench.invoice_scale{' --postgres' if on_postgres else ''} --write` "
+        f"({len(r.seconds[r.sizes[0]])} repeat(s)), not with the other sections."
+    )
+    heading = POSTGRES_INVOICE_SCALE_HEADING if on_postgres else INVOICE_SCALE_HEADING
+    return _write_section(heading, invoice_scale_section(r, measured))
+
+
 def _write_section(heading: str, lines: list[str]) -> Path:
     """Replace the section of RESULTS.md that starts with `heading`, or append it."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
@@ -474,18 +605,27 @@ def main() -> None:
     # small until the payoff runs are done (costing loads every call into memory).
     log("ingest:")
     ingest_result = ingest.measure(usage_file, records, repeats, log)
+    log("ingest, random ids:")
+    random_file = workload.path_for(records, ids="random")
+    random_result = ingest.measure(random_file, records, repeats, log)
     log(f"workload: {records:,} model calls")
     calls_file = workload.path_for(records, llm_only=True)
     log("costing:")
     costing_result = costing.measure(calls_file, repeats, SAMPLE_SIZE, log)
     log("rating:")
     rating_result = rating.measure(records, repeats, log)
+    log("invoice runs as the month grows:")
+    scale_result = invoice_scale.measure(invoice_scale.sizes(records), repeats, log)
     log("economics:")
     economics_result = economics.measure(records, repeats, log)
     log("recost:")
     recost_result = recost.measure(usage_file, records, repeats, log)
     log("server:")
     server_result = server.measure(usage_file, records, repeats, log)
+    log("postgresql:")
+    postgres_result = postgres.measure(usage_file, records, repeats, log)
+    log("postgresql, invoice runs as the month grows:")
+    postgres_scale = invoice_scale.measure_postgres(scale_result.sizes, repeats, log)
     log("sdk:")
     sdk_result = sdk.measure(repeats, log)
     log("start time:")
@@ -503,15 +643,23 @@ def main() -> None:
         "",
         *ingest_section(ingest_result),
         "",
+        *random_ingest_section(random_result),
+        "",
         *costing_section(costing_result),
         "",
         *rating_section(rating_result),
+        "",
+        *invoice_scale_section(scale_result),
         "",
         *economics_section(economics_result),
         "",
         *recost_section(recost_result),
         "",
         *server_section(server_result, ingest_result.payoff_rate),
+        "",
+        *postgres.section(postgres_result),
+        "",
+        *invoice_scale_section(postgres_scale),
         "",
         *sdk_section(sdk_result),
         "",
@@ -526,7 +674,15 @@ def main() -> None:
         f"{max(ingest_result.peak_rss_bytes) / 1e6:.0f} MB"
     )
     log(f"costing: {costing_result.ratio:,.0f}x calc_price, {costing_result.mismatches} mismatches")
+    log(
+        f"ingest, random ids: ratio {random_result.ratio:.2f} "
+        f"({random_result.payoff_rate:,.0f} vs {random_result.bare_rate:,.0f} events/s)"
+    )
     log(f"rating: {rating_result.ratio:.2f}x a bare GROUP BY")
+    log(
+        f"invoice runs: {scale_result.ratio:.2f}x from {scale_result.sizes[0]:,} "
+        f"to {scale_result.sizes[-1]:,} events; on PostgreSQL {postgres_scale.ratio:.2f}x"
+    )
     log(f"economics: simulate {economics_result.ratio:.2f}x one invoice run")
     log(
         f"recost: {recost_result.rate(recost_result.recost_seconds):,.0f} steps/s re-priced, "

@@ -1,6 +1,6 @@
 """Nothing lost, nothing twice: `payoff ingest` and `payoff serve` killed, then run again.
 
-The first test kills ingest once, between two committed batches. The others run the crash
+The first test kills ingest once, between two commits. The others run the crash
 harness (crash_harness.py): many kills at seeded random moments, each run compared with a
 clean one. Each prints its seed; PAYOFF_CRASH_SEED=<seed> replays a run.
 """
@@ -19,12 +19,15 @@ import pytest
 
 from crash_harness import CrashTally, crash_ingest, crash_serve, seed_from_env
 from payoff.demo import generate
+from payoff.service.ingest import FILE_COMMIT_ROWS
 from reliability import record, size
 
 # Every test here starts processes or a live server: seconds each.
 pytestmark = pytest.mark.slow
 
-RECORDS = 40_000
+RECORDS = FILE_COMMIT_ROWS + 10_000
+"""A file's ingest commits every FILE_COMMIT_ROWS rows: more, so that a kill can land
+between two commits."""
 
 
 def _events(db: Path) -> int:
@@ -36,7 +39,7 @@ def _events(db: Path) -> int:
 
 
 def test_sigkill_mid_ingest_loses_nothing_and_a_rerun_adds_nothing_twice(tmp_path: Path) -> None:
-    usage = [r for r in generate(seed=11, customers=8, scale=6.0) if "record" not in r]
+    usage = [r for r in generate(seed=11, customers=8, scale=9.0) if "record" not in r]
     assert len(usage) >= RECORDS
     file = tmp_path / "usage.jsonl"
     file.write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in usage[:RECORDS]))
@@ -54,7 +57,7 @@ def test_sigkill_mid_ingest_loses_nothing_and_a_rerun_adds_nothing_twice(tmp_pat
     child.send_signal(signal.SIGKILL)
     child.wait()
     landed = _events(db)
-    assert 0 < landed < RECORDS, "the kill should land between two committed batches"
+    assert 0 < landed < RECORDS, "the kill should land between two commits"
 
     rerun = subprocess.run(
         [payoff, "--db", str(db), "ingest", str(file), "--json"], capture_output=True, check=True

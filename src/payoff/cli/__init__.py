@@ -13,7 +13,7 @@ import gc
 import os
 import sys
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
@@ -117,14 +117,23 @@ class StartUp:
 class Settings:
     db: str
     prices: Path | None
+    opened: list[Store] = field(default_factory=list)
+    """The stores the command opened, closed when it ends (a server's connections are
+    closed, not left to the garbage collector)."""
 
     def store(self, *, create: bool = True) -> Store:
         from payoff.store import open_store
 
         try:
-            return open_store(self.db, create=create, busy_timeout_s=self.busy_timeout_s())
+            opened = open_store(self.db, create=create, busy_timeout_s=self.busy_timeout_s())
         finally:
             StartUp.over()
+        self.opened.append(opened)
+        return opened
+
+    def close_stores(self) -> None:
+        while self.opened:
+            self.opened.pop().close()
 
     def busy_timeout_s(self) -> float:
         """How long a write waits for another process's lock on the ledger (PAYOFF_BUSY_TIMEOUT)."""
@@ -141,7 +150,14 @@ class Settings:
             StartUp.over()
 
     def ledger_path(self) -> Path:
+        """The SQLite file of the ledger (a PostgreSQL URL names no file)."""
         return Path(self.db.removeprefix("sqlite:///"))
+
+    def on_server(self) -> bool:
+        """Whether the ledger is a PostgreSQL database rather than a SQLite file."""
+        from payoff.store.postgres import is_postgres_url
+
+        return is_postgres_url(self.db)
 
 
 def _print_version(value: bool) -> None:
@@ -158,7 +174,9 @@ def main_options(
     db: Annotated[
         str,
         typer.Option(
-            "--db", envvar="PAYOFF_DB", help="Ledger: a SQLite file path (or sqlite:/// URL)."
+            "--db",
+            envvar="PAYOFF_DB",
+            help="Ledger: a SQLite file path (or sqlite:/// URL), or a postgresql:// URL.",
         ),
     ] = "./payoff.db",
     prices: Annotated[
@@ -174,7 +192,9 @@ def main_options(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = Settings(db=db, prices=prices)
+    settings = Settings(db=db, prices=prices)
+    ctx.obj = settings
+    ctx.call_on_close(settings.close_stores)
 
 
 def emit_json(value: Any) -> None:
@@ -210,7 +230,7 @@ def ingest(
         problems = ProblemLog(rejects_file)
         hints = [(name, input_hint(peek_head(stream))) for name, stream in inputs]
         catalog = settings.catalog()
-        new_ledger = not settings.ledger_path().exists()
+        new_ledger = not settings.on_server() and not settings.ledger_path().exists()
         store = settings.store()
         finished = False
         try:
@@ -282,6 +302,7 @@ def _ingest_one(
     on_problem: ProblemSink,
 ) -> None:
     from payoff import service
+    from payoff.service.ingest import FILE_COMMIT_ROWS
 
     with ExitStack() as stack:
         on_bytes = None
@@ -314,7 +335,13 @@ def _ingest_one(
 
         lines = service.numbered_lines(stream, on_bytes)
         service.ingest_lines(
-            store, lines, catalog=catalog, on_problem=on_problem, source=name, report=report
+            store,
+            lines,
+            catalog=catalog,
+            on_problem=on_problem,
+            source=name,
+            report=report,
+            commit_rows=None if name == "-" else FILE_COMMIT_ROWS,
         )
 
 
@@ -381,8 +408,8 @@ def demo(
 
     settings: Settings = ctx.obj
     store = settings.store()
-    # The charts go next to the database file, named after it.
-    path = settings.ledger_path()
+    # The charts go next to the database file, named after it (for a server: ./payoff-*).
+    path = Path("payoff.db") if settings.on_server() else settings.ledger_path()
     demo_module.run(
         store,
         settings.catalog(),
@@ -391,7 +418,7 @@ def demo(
         month=month,
         console=out,
         charts_prefix=path.with_name(path.stem),
-        ledger=str(path),
+        ledger=settings.db if settings.on_server() else str(path),
     )
     store.close()
 

@@ -95,3 +95,63 @@ def restore(
     with _pages_bar(f"restore {backup_file}") as on_pages:
         copy = backups.restore(backup_file, settings.db, on_pages, force=force)
     _print_copy("restored", copy)
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Upgrade the ledger (a SQLite file or a PostgreSQL database) to this payoff's schema.
+
+    Every command does it on opening a ledger; this does only that, so that an upgrade runs
+    once, before servers of the new version start.
+    """
+    from payoff.service import ledgers
+
+    settings: Settings = ctx.obj
+    done = ledgers.migrate_ledger(settings.db, settings.busy_timeout_s())
+    if done.before == done.after:
+        verdict = f"already at revision {done.after}"
+    else:
+        verdict = f"revision {done.before or '(new)'} -> {done.after}"
+    out.print(f"{_shown(settings.db)}: {verdict}", markup=False, highlight=False)
+
+
+@app.command(name="copy")
+def copy_ledger(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option("--from", help="The ledger to copy: a SQLite file.")],
+    target: Annotated[
+        str, typer.Option("--to", help="Where to: a postgresql:// URL (or a SQLite file).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print each table as JSON.")] = False,
+) -> None:
+    """Copy a ledger into another (SQLite to PostgreSQL), then check every table's rows
+    match, by count and digest.
+
+    A copy cut short resumes where it stopped when run again. The target must not be in
+    use while the copy runs.
+    """
+    from payoff.cli import emit_json
+    from payoff.service import ledgers
+
+    settings: Settings = ctx.obj
+    tables = ledgers.copy_ledger(source, target, busy_timeout_s=settings.busy_timeout_s())
+    if as_json:
+        emit_json([vars(table) for table in tables])
+        return
+    rows, copied = sum(t.rows for t in tables), sum(t.copied for t in tables)
+    out.print(
+        f"copied {copied:,} rows into {_shown(target)}; {len(tables)} tables, {rows:,} rows, "
+        "the same on both sides (counts and digests)",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _shown(ledger: str) -> str:
+    from payoff.store.postgres import is_postgres_url
+
+    if not is_postgres_url(ledger):
+        return ledger
+    from payoff.store.postgres.engine import shown_url
+
+    return shown_url(ledger)

@@ -46,7 +46,8 @@ def verify(
 ) -> None:
     """Prove the ledger: re-derive each finalized invoice and credit note from the records,
     verdicts and plan versions it was computed from, check the hash chain of finalized
-    documents and the database's integrity.
+    documents, the database's integrity, and the daily rollups rating reads against the
+    events they sum.
 
     Exit status 0 when everything is as issued; 1 when anything is not, each mismatch
     named (document, what differs, expected as issued, found as the ledger gives it now).
@@ -72,6 +73,7 @@ def verify(
                 "mismatches": [asdict(m) for m in result.mismatches],
                 "not_rederived": result.not_rederived,
                 "integrity": result.integrity,
+                "rollups": result.rollups,
             }
         )
     else:
@@ -84,6 +86,8 @@ def _print(result: Verification) -> None:
         out.print(f"mismatch: {mismatch}", markup=False, highlight=False, soft_wrap=True)
     for problem in result.integrity:
         out.print(f"integrity: {problem}", markup=False, highlight=False, soft_wrap=True)
+    for problem in result.rollups:
+        out.print(f"rollups: {problem}", markup=False, highlight=False, soft_wrap=True)
     for note in result.not_rederived:
         out.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     summary = (
@@ -91,6 +95,7 @@ def _print(result: Verification) -> None:
         f" re-derived from {_plural(result.rows, 'ledger row')}; a chain of "
         f"{_plural(result.chained, 'document')}; integrity check "
         + ("ok" if not result.integrity else "failed")
+        + ("; rollups agree with the events" if not result.rollups else "; rollups differ")
     )
     if result.ok:
         out.print(f"verified: {summary}", markup=False, highlight=False)

@@ -46,6 +46,9 @@ from payoff.store.protocol import (
 )
 
 BATCH_RECORDS = 10_000
+FILE_COMMIT_ROWS = 50_000
+"""Rows a file's ingest writes between commits: random ids cost a third as much as with a
+commit per batch (bench/RESULTS.md), and a crash loses at most this many to ingest again."""
 """Records per transaction: large enough that commits are cheap, small enough for flat memory."""
 BATCH_BYTES = 8 * 1024 * 1024
 """Bytes of lines per transaction, at most: 10,000 typical records are 3 MB; a batch of long
@@ -447,12 +450,19 @@ def ingest_lines(
     source: str | None = None,
     report: IngestReport | None = None,
     workers: int | None = None,
+    commit_rows: int | None = None,
 ) -> IngestReport:
     """Ingest numbered JSON lines in batches; a bad line never stops the good ones landing.
 
     Pass the same `report` to several calls (one per file) to add their counts up.
     `workers` builder processes (default: one when a core is spare) overlap decoding with
-    writing; 0 builds every batch in this process.
+    writing; 0 builds every batch in this process. `commit_rows` commits once that many
+    rows are written rather than after every batch (`Store.grouped_writes`): for a file,
+    not for a stream whose next line may be long in coming while the write lock is held.
     """
     ingest = _Ingest(store, catalog or Catalog(), on_problem, source, report or IngestReport())
-    return ingest.run(lines, default_workers() if workers is None else workers)
+    chosen = default_workers() if workers is None else workers
+    if commit_rows is None:
+        return ingest.run(lines, chosen)
+    with store.grouped_writes(commit_rows):
+        return ingest.run(lines, chosen)

@@ -8,6 +8,7 @@
     notes      each re-derived from the late lines of the invoice it is applied on
     columns    the total, number, dates and issuer kept beside each document agree with it
     the file   the database's own integrity check
+    rollups    the daily sums rating reads, recomputed from the events they sum
 
 Expected is what was issued; found is what the ledger gives now. The ledger is only read.
 """
@@ -47,10 +48,12 @@ class Verification:
     """Documents checked in the chain but not re-derived, each with why."""
     integrity: list[str] = field(default_factory=list)
     """What the database's integrity check found."""
+    rollups: list[str] = field(default_factory=list)
+    """Where the rollups differ from the events (`store/rollups.py`)."""
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches and not self.integrity
+        return not self.mismatches and not self.integrity and not self.rollups
 
 
 def verify_ledger(
@@ -58,7 +61,7 @@ def verify_ledger(
 ) -> Verification:
     """Check the whole chain and the file, and re-derive the finalized invoices and credit
     notes of a period and a customer (all when not given)."""
-    result = Verification(integrity=store.integrity_problems())
+    result = Verification(integrity=store.integrity_problems(), rollups=store.rollup_mismatches())
     documents = store.issued_documents()
     entries = store.document_chain()
     chained = [Chained(d.kind, d.id, label_of(d), d.text) for d in documents]

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
@@ -33,31 +32,24 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.canonical import DocumentError, canonical_json, text_digest
 from payoff.core.errors import Conflict, StoreError
 from payoff.core.periods import US_PER_DAY, iso_from_us
 from payoff.core.statuses import BILLED_STATUSES, OPEN
 from payoff.core.token_classes import (
+    CLASS_PARTS,
     TOKEN_CLASSES,
-    VISIBLE_CLASS,
     VISIBLE_PART,
     hidden_tokens,
     tokens_over_budget,
 )
+from payoff.store import rollups
 from payoff.store import schema as s
-from payoff.store.costs import cost_columns, costs_replaced_between
-from payoff.store.exact_sums import (
-    COST_BOUND,
-    TOKENS_BOUND,
-    Sums,
-    exact_rows,
-    plainly_or_in_parts,
-)
+from payoff.store.costs import costs_replaced_between
+from payoff.store.exact_sums import joined
 from payoff.store.in_lists import chunks
 from payoff.store.task_dates import task_date_us, within
-from payoff.store.token_columns import class_column, part_column
 
 if TYPE_CHECKING:  # loaded when a document is read or written: not on every command's path
     from payoff.core.credit_notes import CreditNote
@@ -202,29 +194,6 @@ def any_row(engine: Engine, queries: Sequence[Any]) -> bool:
 def _day(column: Any, start_us: int) -> Any:
     # Floor division: SQLAlchemy renders `/` on integers as true (float) division.
     return ((column - start_us) // US_PER_DAY).label("day")
-
-
-def _over_budget_in_parts(
-    conn: Connection,
-    per_task: Callable[..., Any],
-    counted_and_visible: tuple[Any, Any],
-    classes: Sequence[str],
-    budget: int,
-    start_us: int,
-) -> list[DayBudget]:
-    """`hidden_over_budget` with each task's sums in parts, put together and judged here."""
-    sums = Sums(split=True)
-    counted, visible = counted_and_visible
-    result = conn.execute(
-        per_task(*sums.sum(counted, TOKENS_BOUND), *sums.sum(visible, TOKENS_BOUND))
-    )
-    absorbed: dict[tuple[str, int], int] = defaultdict(int)
-    for customer, started, task_counted, task_visible in sums.folded(list(result.keys()), result):
-        hidden = hidden_tokens(classes, task_counted, task_visible)
-        absorbed[(customer, (started - start_us) // US_PER_DAY)] += tokens_over_budget(
-            hidden, budget
-        )
-    return [DayBudget(customer, day, tokens) for (customer, day), tokens in absorbed.items()]
 
 
 def next_number(conn: Connection, column: Any, prefix: str) -> str:
@@ -424,43 +393,35 @@ class BillingQueries:
 
     # -- rating aggregates ---------------------------------------------------------------
 
-    def _usage_filter(
-        self, table: Any, start_us: int, end_us: int, as_of_us: int, customer: str | None
-    ) -> ColumnElement[bool]:
-        c = table.c
-        where = and_(
-            c.occurred_at_us >= start_us, c.occurred_at_us < end_us, c.received_at_us <= as_of_us
-        )
-        return and_(where, c.customer == customer) if customer is not None else where
-
     def usage_by_day(
         self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
     ) -> list[DayUsage]:
-        e = s.events.c
-        day = _day(e.occurred_at_us, start_us)
-
-        def query(cost: Any, sums: Sums) -> Any:
-            return (
-                select(
-                    e.customer,
-                    day,
-                    *(
-                        column
-                        for name in TOKEN_CLASSES
-                        for column in sums.sum(
-                            class_column(s.events, name), TOKENS_BOUND, default=None
-                        )
-                    ),
-                    *sums.sum(cost, COST_BOUND),
-                    func.sum(case((cost.is_(None), 1), else_=0)),
-                )
-                .where(self._usage_filter(s.events, start_us, end_us, as_of_us, customer))
-                .group_by(e.customer, day)
+        """Per customer and day of the window: tokens by class, cost, unpriced steps, as the
+        events said at `as_of_us` (read from the rollups, `store.rollups`)."""
+        first_day, end_day = rollups.days_of(start_us, end_us)
+        with rollups.reading(self.engine) as conn:
+            rows, params = rollups.known_rows(conn, rollups.USAGE, as_of_us)
+            c = rows.c
+            query = (
+                select(c.customer, c.day, *rollups.summed(rows))
+                .where(c.day >= first_day, c.day < end_day)
+                .group_by(c.customer, c.day)
+                .having(func.sum(c.steps) != 0)
+                .order_by(c.customer, c.day)
             )
-
-        with self.engine.connect() as conn:
-            cost = cost_columns(conn, as_of_us).cost  # as it was then: a recost moves none
-            return [DayUsage._make(row) for row in exact_rows(conn, partial(query, cost))]
+            if customer is not None:
+                query = query.where(c.customer == customer)
+            found = conn.execute(query, params).all()
+        usage = []
+        for row in found:
+            values = rollups.fold(row, 2)
+            classes = [sum(values[part] for part in CLASS_PARTS[name]) for name in TOKEN_CLASSES]
+            usage.append(
+                DayUsage._make(
+                    (row[0], row[1] - first_day, *classes, values["cost"], values["unpriced"])
+                )
+            )
+        return usage
 
     def hidden_over_budget(
         self,
@@ -475,45 +436,42 @@ class BillingQueries:
 
         A task's hidden tokens in the window are its counted tokens less its visible ones
         (`core.token_classes.hidden_tokens`); it belongs to the day of its first step in the
-        window. Summed in SQL; when a sum passes 64 bits, each task's parts are put together
-        here instead (`store.exact_sums`).
+        window. Each task's sums come from the task rollup; the budget is judged here.
         """
-        e = s.events.c
-        counted: Any = literal(0)
-        for name in classes:
-            counted = counted + class_column(s.events, name)
-        visible: Any = case((e.visible, part_column(s.events, VISIBLE_PART)), else_=0)
-
-        def per_task(*sums: ColumnElement[Any]) -> Any:
-            return (
-                select(
-                    e.customer.label("customer"),
-                    func.min(e.occurred_at_us).label("started"),
-                    *sums,
-                )
-                .where(
-                    and_(
-                        self._usage_filter(s.events, start_us, end_us, as_of_us, customer),
-                        e.task.is_not(None),
-                    )
-                )
-                .group_by(e.customer, e.task)
+        first_day, end_day = rollups.days_of(start_us, end_us)
+        with rollups.reading(self.engine) as conn:
+            rows, params = rollups.known_rows(conn, rollups.TASK_USAGE, as_of_us)
+            c = rows.c
+            visible = [
+                func.sum(case((c.visible, c[column]), else_=0))
+                for column in s.ROLLUP_PART_COLUMNS[VISIBLE_PART]
+            ]
+            # Only the parts the counted classes hold: each summed per task, joined here.
+            counted_parts = [part for name in classes for part in CLASS_PARTS[name]]
+            counted = [
+                func.sum(c[column])
+                for part in counted_parts
+                for column in s.ROLLUP_PART_COLUMNS[part]
+            ]
+            query = (
+                select(c.customer, func.min(c.day), *visible, *counted)
+                .where(c.day >= first_day, c.day < end_day, c.task != rollups.NO_KEY)
+                .group_by(c.customer, c.task)
+                .having(func.sum(c.steps) != 0)
             )
-
-        # The SQL twin of `token_classes.hidden_tokens` and `tokens_over_budget`.
-        hidden = func.sum(counted) - (func.sum(visible) if VISIBLE_CLASS in classes else 0)
-        tasks = per_task(hidden.label("hidden")).subquery()
-        day = _day(tasks.c.started, start_us)
-        over = case((tasks.c.hidden > budget, tasks.c.hidden - budget), else_=0)
-        query = select(tasks.c.customer, day, func.sum(over)).group_by(tasks.c.customer, day)
-        with self.engine.connect() as conn:
-            return plainly_or_in_parts(
-                conn,
-                lambda: [DayBudget(*row) for row in conn.execute(query)],
-                lambda: _over_budget_in_parts(
-                    conn, per_task, (counted, visible), classes, budget, start_us
-                ),
-            )
+            if customer is not None:
+                query = query.where(c.customer == customer)
+            absorbed: dict[tuple[str, int], int] = defaultdict(int)
+            width = len(visible)  # every sum has as many parts (a token count's)
+            assert len(counted) % width == 0
+            # Row by row as the cursor yields them: a month holds a row per task.
+            for row in conn.execute(query, params):
+                sums = [joined(row[at : at + width]) for at in range(2, len(row), width)]
+                hidden = hidden_tokens(classes, sum(sums[1:]), sums[0])
+                absorbed[(row[0], row[1] - first_day)] += tokens_over_budget(hidden, budget)
+        return [
+            DayBudget(customer, day, tokens) for (customer, day), tokens in sorted(absorbed.items())
+        ]
 
     def tasks_by_day(
         self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None

@@ -11,25 +11,24 @@ What a crash can lose: the batch in flight, whole (its transaction rolls back); 
 before it is committed. A second run finds the committed steps already at their new cost and
 changes nothing for them, so running again finishes the job.
 
-A question asked as of a time (`cost_columns`) sees each step's cost as it was then: the
-current cost when it was set by that time, else the cost that held then, from
-`superseded_costs`. While no cost was replaced after that time (every invoice run as of
-now), the query reads the events' own columns, as it always did.
+A question asked as of a time (`store.as_of_costs.cost_columns`) sees each step's cost as
+it was then. Each batch also moves the steps it re-prices in the rollups
+(`store.rollups`), in its own transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Connection, Engine, case, literal, or_, select
-from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy import Connection, Engine, literal, select
 
 from payoff.core.buckets import COST_FROM_CATALOG
 from payoff.core.costing import PriceCatalog
 from payoff.core.recosting import BilledInvoice
 from payoff.core.statuses import BILLED_STATUSES
+from payoff.store import rollups
 from payoff.store import schema as s
 from payoff.store.protocol import CostedStep, CostRevision, RecostBatch, RecostSelection
 
@@ -44,40 +43,6 @@ _STEP_COLUMNS = (
     "cost_visible_nanousd", "cost_source", "cost_catalog",
 )  # fmt: skip
 assert CostedStep._fields == _STEP_COLUMNS
-
-
-class CostColumns(NamedTuple):
-    """An event's cost, visible cost and cost source, as SQL expressions."""
-
-    cost: ColumnElement[Any]
-    cost_visible: ColumnElement[Any]
-    source: ColumnElement[Any]
-
-
-def cost_columns(conn: Connection, as_of_us: int) -> CostColumns:
-    """Each event's cost columns as they were at `as_of_us`.
-
-    The events' own columns while no cost was replaced after that time (the common case,
-    found with one indexed lookup); otherwise, for a step re-priced since, the cost that
-    held then: the superseded cost with the first `until_us` after it.
-    """
-    e, h = s.events.c, s.superseded_costs.c
-    replaced_since = conn.execute(select(literal(1)).where(h.until_us > as_of_us).limit(1)).first()
-    if replaced_since is None:
-        return CostColumns(e.cost_nanousd, e.cost_visible_nanousd, e.cost_source)
-    current = or_(e.costed_at_us.is_(None), e.costed_at_us <= as_of_us)
-
-    def as_of(column: str) -> ColumnElement[Any]:
-        held = (
-            select(h[column])
-            .where(h.event_seq == e.seq, h.until_us > as_of_us)
-            .order_by(h.until_us)
-            .limit(1)
-            .scalar_subquery()
-        )
-        return case((current, e[column]), else_=held)
-
-    return CostColumns(as_of("cost_nanousd"), as_of("cost_visible_nanousd"), as_of("cost_source"))
 
 
 def costs_replaced_between(
@@ -184,6 +149,7 @@ class CostQueries:
         # The steps were read in this transaction: their costs are the ones being replaced.
         read = {step.seq: step for step in steps}
         mark, now = self._placeholder, int(now_us)  # the stamp as an integer literal
+        superseded_before = rollups.last_superseded_seq(conn)
         conn.exec_driver_sql(
             "INSERT INTO superseded_costs (event_seq, cost_nanousd, cost_visible_nanousd,"
             f" cost_source, cost_catalog, until_us) VALUES ({mark}, {mark}, {mark}, {mark},"
@@ -193,6 +159,8 @@ class CostQueries:
                 for seq, old in ((r.seq, read[r.seq]) for r in revisions)
             ],
         )
+        seqs = (min(r.seq for r in revisions), max(r.seq for r in revisions))
+        rollups.add_repriced(conn, superseded_before, seqs, now_us, sign=-1)  # at the old costs
         conn.exec_driver_sql(
             f"UPDATE events SET cost_nanousd = {mark}, cost_visible_nanousd = {mark},"
             f" cost_source = {mark}, cost_catalog = {mark}, costed_at_us = {now}"
@@ -200,4 +168,5 @@ class CostQueries:
             [(r.cost_nanousd, r.cost_visible_nanousd, r.cost_source, r.cost_catalog, r.seq)
              for r in revisions],
         )  # fmt: skip
+        rollups.add_repriced(conn, superseded_before, seqs, now_us, sign=1)  # at the new ones
         self._keep_price_catalog(conn, catalog, now_us)

@@ -1,26 +1,22 @@
 """The economics side of the SQL store: usage buckets and task facts of a period.
 
-Usage is summed in SQL by (customer, task, cost source, provider, model, batch, visible,
-day), the finest grain a scenario needs to re-price exactly per price table: a period of a
-million events comes back as a few rows per task, never as events. Sums are exact, however
-large (`store.exact_sums`).
+Usage is summed by (customer, task, cost source, provider, model, batch, visible, day),
+the finest grain a scenario needs to re-price exactly per price table, from the task rollup
+(`store.rollups`): a period of a million events comes back as a few rows per task, never as
+events. Sums are exact, however large.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, func, select
 
 from payoff.core.buckets import Bucket
-from payoff.core.periods import US_PER_DAY
 from payoff.core.token_classes import PART_COLUMNS
+from payoff.store import rollups
 from payoff.store import schema as s
-from payoff.store.costs import CostColumns, cost_columns
-from payoff.store.exact_sums import COST_BOUND, TOKENS_BOUND, Sums, exact_rows
 from payoff.store.task_dates import alive_within
-from payoff.store.token_columns import part_column
 
 
 class TaskRow(NamedTuple):
@@ -37,42 +33,33 @@ class EconomicsQueries:
     def usage_buckets(
         self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
     ) -> list[Bucket]:
-        """The period's usage (as received by `as_of_us`) summed into buckets."""
-        e = s.events.c
-        day = (e.occurred_at_us // US_PER_DAY).label("day")
-
-        def query(costs: CostColumns, sums: Sums) -> Any:
-            source = costs.source.label("cost_source")
-            keys = (e.customer, e.task, source, e.provider, e.model, e.batch, e.visible, day)
-            found = (
-                select(
-                    *keys,
-                    func.count(),
-                    *(
-                        column
-                        for part in PART_COLUMNS
-                        for column in sums.sum(
-                            part_column(s.events, part), TOKENS_BOUND, default=None
-                        )
-                    ),
-                    *sums.sum(costs.cost, COST_BOUND),
-                    *sums.sum(costs.cost_visible, COST_BOUND),
-                    func.sum(case((costs.cost.is_(None), 1), else_=0)),
-                )
-                .where(
-                    e.occurred_at_us >= start_us,
-                    e.occurred_at_us < end_us,
-                    e.received_at_us <= as_of_us,
-                )
+        """The period's usage (as received by `as_of_us`) summed into buckets, from the task
+        rollup (`store.rollups`)."""
+        first_day, end_day = rollups.days_of(start_us, end_us)
+        with rollups.reading(self.engine) as conn:
+            rows, params = rollups.known_rows(conn, rollups.TASK_USAGE, as_of_us)
+            c = rows.c
+            keys = (
+                c.customer,
+                c.task,
+                c.cost_source,
+                c.provider,
+                c.model,
+                c.batch,
+                c.visible,
+                c.day,
+            )
+            query = (
+                select(*keys, *rollups.summed(rows))
+                .where(c.day >= first_day, c.day < end_day)
                 .group_by(*keys)
+                .having(func.sum(c.steps) != 0)
                 # A fixed order: the same ledger gives the same buckets, whatever the plan.
                 .order_by(*keys)
             )
-            return found if customer is None else found.where(e.customer == customer)
-
-        with self.engine.connect() as conn:
-            costs = cost_columns(conn, as_of_us)  # as they were then: a recost moves none
-            return [_bucket(row) for row in exact_rows(conn, partial(query, costs))]
+            if customer is not None:
+                query = query.where(c.customer == customer)
+            return [_bucket(row, len(keys)) for row in conn.execute(query, params)]
 
     def task_rows(self, start_us: int, end_us: int, customer: str | None = None) -> list[TaskRow]:
         """Tasks alive in the period (`core.statuses.alive_within`): started (or, with no start
@@ -97,8 +84,20 @@ class EconomicsQueries:
             return [TaskRow(*row) for row in conn.execute(query)]
 
 
-def _bucket(row: Any) -> Bucket:
-    """A bucket from its row: the flags as booleans, the sums as integers (a backend may
-    return SUM() as a decimal)."""
-    values: tuple[Any, ...] = (*row[:5], bool(row[5]), bool(row[6]), *map(int, row[7:]))
-    return Bucket(*values)
+def _bucket(row: Any, key_length: int) -> Bucket:
+    """A bucket from its rollup row: '' keys as None, the flags as booleans."""
+    customer, task, source, provider, model, batch, visible, day = row[:key_length]
+    values = rollups.fold(row, key_length)
+    fields: tuple[Any, ...] = (
+        customer,
+        *map(rollups.key_value, (task, source, provider, model)),
+        bool(batch),
+        bool(visible),
+        day,
+        values["steps"],
+        *(values[part] for part in PART_COLUMNS),
+        values["cost"],
+        values["cost_visible"],
+        values["unpriced"],
+    )
+    return Bucket(*fields)

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func
+from sqlalchemy import Connection, Integer, func, literal
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.expression import ColumnElement
@@ -53,15 +53,26 @@ one row add up to no more than that)."""
 _PART_LABEL = re.compile(r"_s(\d+)_(\d+)")
 
 
-def _parts(expression: ColumnElement[Any], bound: int) -> list[ColumnElement[Any]]:
+def part_count(bound: int) -> int:
+    """How many parts a value within +-bound is cut into."""
+    return max(1, -(-bound.bit_length() // PART_BITS))
+
+
+def shifted_right(expression: ColumnElement[Any], bits: int) -> ColumnElement[Any]:
+    """`expression >> bits`, the count a 32-bit integer: PostgreSQL has `bigint >> integer`,
+    not `bigint >> bigint`."""
+    return expression.op(">>")(literal(bits, Integer))
+
+
+def parts(expression: ColumnElement[Any], bound: int) -> list[ColumnElement[Any]]:
     """`expression` cut into parts: the low ones masked, the top one shifted (it keeps the
     sign), so that the value is sum(part_i << PART_BITS * i)."""
-    count = max(1, -(-bound.bit_length() // PART_BITS))
-    parts: list[ColumnElement[Any]] = []
+    count = part_count(bound)
+    cut: list[ColumnElement[Any]] = []
     for index in range(count):
-        shifted = expression.op(">>")(PART_BITS * index) if index else expression
-        parts.append(shifted if index == count - 1 else shifted.op("&")(PART_MASK))
-    return parts
+        shifted = shifted_right(expression, PART_BITS * index) if index else expression
+        cut.append(shifted if index == count - 1 else shifted.op("&")(PART_MASK))
+    return cut
 
 
 class Sums:
@@ -81,16 +92,16 @@ class Sums:
             return [self._label(_defaulted(func.sum(expression), default), 0)]
         return [
             self._label(_defaulted(func.sum(part), default), index)
-            for index, part in enumerate(_parts(expression, bound))
+            for index, part in enumerate(parts(expression, bound))
         ]
 
     def inner(self, expression: ColumnElement[Any], bound: int, name: str) -> list[Any]:
         """SUM(expression) inside a subquery, as columns named after `name` for `outer`."""
         if not self.split:
             return [func.sum(expression).label(name)]
-        parts = _parts(expression, bound)
-        self._inner_parts[name] = len(parts)
-        return [func.sum(part).label(f"{name}_{i}") for i, part in enumerate(parts)]
+        cut = parts(expression, bound)
+        self._inner_parts[name] = len(cut)
+        return [func.sum(part).label(f"{name}_{i}") for i, part in enumerate(cut)]
 
     def outer(
         self, subquery: Any, name: str, *, summed: bool, default: int | None = 0
@@ -129,7 +140,17 @@ def _joined(row: Sequence[Any], indexes: list[int]) -> Any:
     values = [row[i] for i in indexes]
     if all(value is None for value in values):
         return None
-    return sum(int(value or 0) << (PART_BITS * part) for part, value in enumerate(values))
+    return joined(values)
+
+
+def joined(values: Sequence[Any]) -> int:
+    """A value put back together from its parts' sums (None counts as 0)."""
+    total, shift = 0, 0
+    for value in values:
+        if value:
+            total += int(value) << shift
+        shift += PART_BITS
+    return total
 
 
 def _defaulted(column: ColumnElement[Any], default: int | None) -> ColumnElement[Any]:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from payoff.core.errors import StoreError
 from payoff.store.busy import BUSY_TIMEOUT_S
+from payoff.store.postgres import is_postgres_url
 from payoff.store.protocol import Store
 from payoff.store.sqlite import SqliteStore
 
@@ -74,6 +75,10 @@ def migrate(engine: Engine) -> None:
     # Under the write lock from the start: two processes opening a new ledger at once
     # migrate it one after the other, and the second finds it migrated.
     with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            from payoff.store.postgres.locks import lock_migrations
+
+            lock_migrations(conn)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 
@@ -87,9 +92,14 @@ def open_store(
     LedgerBusy.
     """
     text = str(target)
+    if is_postgres_url(text):
+        return _open_postgres(text, busy_timeout_s)
     if "://" in text and not text.startswith("sqlite:///"):
         scheme = text.split("://", 1)[0]
-        raise StoreError(f"unsupported ledger URL scheme {scheme!r}; use a SQLite file path")
+        raise StoreError(
+            f"unsupported ledger URL scheme {scheme!r}; use a SQLite file path or a "
+            "postgresql:// URL"
+        )
     path = Path(text.removeprefix("sqlite:///"))
     if not create and not path.exists():
         raise StoreError(f"no ledger at {path} (ingest records or run `payoff demo` first)")
@@ -103,3 +113,44 @@ def open_store(
         reason = getattr(exc, "orig", None) or exc  # the driver's own message, when there is one
         raise StoreError(f"cannot open ledger {path}: {reason}") from None
     return store
+
+
+def _open_postgres(url: str, busy_timeout_s: float) -> Store:
+    """Open (and migrate) a ledger in a PostgreSQL database, which must exist already."""
+    from payoff.store.postgres.engine import check_collation
+    from payoff.store.postgres.store import PostgresStore
+
+    store = PostgresStore(url, busy_timeout_s)
+    try:
+        check_collation(store.engine)
+        migrate(store.engine)
+    except SQLAlchemyError as exc:
+        store.close()
+        reason = getattr(exc, "orig", None) or exc
+        raise StoreError(f"cannot open ledger {store.shown_url}: {reason}") from None
+    except StoreError as exc:
+        store.close()
+        raise StoreError(f"cannot open ledger {store.shown_url}: {exc}") from None
+    return store
+
+
+def upgrade_ledger(target: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> str | None:
+    """Bring a ledger (creating a SQLite one if missing) to the packaged schema; returns the
+    revision it was at before (None: new), read before anything is changed."""
+    text = str(target)
+    engine: Engine | None
+    if is_postgres_url(text):
+        from payoff.store.postgres.engine import postgres_engine
+
+        engine = postgres_engine(text, busy_timeout_s)
+    else:
+        path = Path(text.removeprefix("sqlite:///"))
+        engine = SqliteStore(path, busy_timeout_s).engine if path.exists() else None
+    before = None
+    if engine is not None:
+        try:
+            before = stored_revision(engine)
+        finally:
+            engine.dispose()
+    open_store(target, busy_timeout_s=busy_timeout_s).close()
+    return before

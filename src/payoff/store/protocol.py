@@ -8,6 +8,7 @@ tests/test_store_contract.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -375,6 +376,18 @@ class RecordStore(Protocol):
         is written: it may take rows out of the batch (a verdict the lifecycle refuses).
         `clock` stamps `received_at_us` inside the transaction. Either every accepted row
         is stored or none.
+        """
+        ...
+
+    def grouped_writes(self, rows: int) -> AbstractContextManager[None]:
+        """Within it, `write` commits once at least `rows` rows have been written since the
+        last commit (and when it ends), not after every batch: a bulk load of random ids
+        rewrites each index page once a commit, so fewer, larger commits write far less.
+
+        Each batch still stamps, checks and classifies as `write` says (a batch with a
+        `before_write` check commits the ones before it first, so that the check sees them);
+        what a crash (or an error, which ends the group) loses is every batch since the
+        last commit.
         """
         ...
 
@@ -762,6 +775,10 @@ class AuditStore(Protocol):
 
     def integrity_problems(self) -> list[str]:
         """What the database's own integrity check finds; none when the file is sound."""
+
+    def rollup_mismatches(self) -> list[str]:
+        """Where the daily rollups differ from the events they sum, each named; none when
+        they agree (`store/rollups.py`)."""
 
 
 class CostRevisions(Protocol):

@@ -13,9 +13,15 @@ An event's cost columns hold its current cost; `cost_catalog` names what produce
 (`price_catalogs`). A re-pricing (`payoff recost`) keeps the cost it replaces in
 `superseded_costs`, with the time it stopped holding, and stamps the event's
 `costed_at_us`: a question asked as of an earlier time gets the cost that held then.
+
+`usage_rollups` and `task_usage_rollups` hold the events' daily sums, kept in the same
+transaction as the events (`store/rollups.py`); `rollup_days` says where each day of
+receipt begins among the events.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -25,10 +31,14 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
 )
+
+from payoff.core.token_classes import PART_COLUMNS
+from payoff.store.exact_sums import COST_BOUND, TOKENS_BOUND, part_count
 
 metadata = MetaData()
 
@@ -258,6 +268,58 @@ otlp_conversations = Table(
     Column("run_failed", Boolean),
     Column("received_at_us", BigInteger, nullable=False),
 )
+
+ROLLUP_SUMS: dict[str, int] = {
+    **{part: TOKENS_BOUND for part in PART_COLUMNS},
+    "cost": COST_BOUND,
+    "cost_visible": COST_BOUND,
+}
+"""What a rollup row sums, each within +-bound per event, kept in parts (`store/rollups.py`)."""
+ROLLUP_PART_COLUMNS = {
+    name: tuple(f"{name}_{index}" for index in range(part_count(bound)))
+    for name, bound in ROLLUP_SUMS.items()
+}
+ROLLUP_COUNTS = ("steps", "unpriced")
+ROLLUP_KEYS = ("customer", "day", "provider", "model", "batch", "visible", "cost_source")
+"""Kept by both rollups, each beside its own: the task type, or the task. A key that is
+NULL on the event is '' in a rollup (a unique key needs values; no record names ''), and
+`day` is the day the step occurred, in days since the Unix epoch."""
+
+
+def _rollup(name: str, own_key: str) -> Table:
+    keys = (*ROLLUP_KEYS[:2], own_key, *ROLLUP_KEYS[2:], "known_day")
+    key_types: dict[str, Any] = {"day": Integer, "known_day": Integer, "batch": Boolean}
+    key_types["visible"] = Boolean
+    key_types["cost_source"] = String(16)
+    return Table(
+        name,
+        metadata,
+        *(Column(key, key_types.get(key, String(255)), nullable=False) for key in keys),
+        *(Column(count, BigInteger, nullable=False) for count in ROLLUP_COUNTS),
+        *(
+            Column(column, BigInteger, nullable=False)
+            for columns in ROLLUP_PART_COLUMNS.values()
+            for column in columns
+        ),
+        PrimaryKeyConstraint(*keys),
+    )
+
+
+usage_rollups = _rollup("usage_rollups", "task_type")
+"""Per customer, day, task type, provider, model, batch, visible and cost source: what
+rating and the open period's balance read."""
+task_usage_rollups = _rollup("task_usage_rollups", "task")
+"""Per task besides: what reasoning budgets (hidden tokens per task) and reports read."""
+
+rollup_days = Table(
+    "rollup_days",
+    metadata,
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_received_us", BigInteger, nullable=False),
+)
+"""Per day of receipt: no event received that day has a lower `seq`, and none a later
+stamp: where a question asked as of a time within the day starts reading events."""
 
 # Secondary indexes, declared beside the tables so the metadata is the whole current shape.
 Index("ix_subscriptions_customer", subscriptions.c.customer, subscriptions.c.starts_at_us)

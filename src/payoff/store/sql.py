@@ -20,6 +20,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from payoff.core.costing import PriceCatalog
 from payoff.core.errors import StoreError
 from payoff.core.statuses import FINAL_STATUSES
+from payoff.store import rollups
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
 from payoff.store.audit import AuditQueries
@@ -100,6 +101,7 @@ class SqlStore(
         self.engine = engine
         self._catalogs_kept: set[int] = set()
         """Price catalogs known to be stored (added once their transaction committed)."""
+        self._group: _WriteGroup | None = None
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -141,6 +143,18 @@ class SqlStore(
         with self._write_transaction():
             return clock()
 
+    @contextmanager
+    def grouped_writes(self, rows: int) -> Iterator[None]:
+        """Writes share transactions of at least `rows` rows (the protocol says why)."""
+        group = _WriteGroup(self, rows)
+        self._group = group
+        try:
+            yield
+            group.commit()
+        finally:
+            self._group = None
+            group.close()  # rolls back what was not committed
+
     def write(
         self,
         batch: WriteBatch,
@@ -152,6 +166,9 @@ class SqlStore(
         `before_write` may take rows out of the batch (verdicts the lifecycle refuses): what it
         reads cannot change before the batch commits, since no other writer can commit.
         """
+        assert len(batch) < rollups.MAX_TRANSACTION_ROWS, "a batch is held in memory"
+        if self._group is not None:
+            return self._group.write(batch, clock, before_write)
         with self._write_transaction() as conn:
             # Read under the write lock: everything stamped up to now is committed before
             # any later stamp, so a reader that takes its as-of time the same way misses none.
@@ -165,7 +182,14 @@ class SqlStore(
         return result
 
     def _write_rows(self, conn: Connection, batch: WriteBatch, now_us: int) -> WriteResult:
-        """Write a batch inside the caller's write transaction, stamped `now_us`."""
+        """Write a batch inside the caller's write transaction, stamped `now_us`.
+
+        The rollups take the accepted events last, once every other row is written (in a
+        grouped write, at its commit): the rollup rows are the ones writers side by side
+        contend for, so they are locked for as short a time as the transaction allows.
+        """
+        grouped = self._group is not None
+        after_seq = self._events_mark(conn) if batch.events and not grouped else None
         events = self._write_events(conn, batch, now_us)
         if batch.price_catalog is not None and batch.events:
             self._keep_price_catalog(conn, batch.price_catalog, now_us)
@@ -178,7 +202,22 @@ class SqlStore(
         )
         customers |= _accepted_values(batch.outcomes, outcomes, OUTCOME_TASK_COLUMNS.customer)
         self._ensure_customers(conn, customers, now_us)
+        if ACCEPTED_STATUS in events:
+            if after_seq is not None:
+                self._roll_up_events(conn, after_seq)  # the same transaction as the events
+            elif self._group is not None:
+                self._group.events_accepted = True
         return WriteResult(events, task_updates, outcomes, attestations)
+
+    def _events_mark(self, conn: Connection) -> int:
+        """Taken before a transaction writes events, for `_roll_up_events`: the highest
+        event seq, since one writer (SQLite's) means every event above it is this
+        transaction's."""
+        return rollups.last_event_seq(conn)
+
+    def _roll_up_events(self, conn: Connection, after_seq: int) -> None:
+        """Add the events this transaction accepted to the rollups (`store.rollups`)."""
+        rollups.add_received(conn, after_seq)
 
     def _keep_price_catalog(self, conn: Connection, catalog: PriceCatalog, now_us: int) -> None:
         """Store the catalog event rows name, once; refuse one whose id names another."""
@@ -343,6 +382,8 @@ class SqlStore(
 
     def _write_events(self, conn: Connection, batch: WriteBatch, now_us: int) -> list[WriteStatus]:
         rows = batch.events
+        if not rows:
+            return []
         return self._with_tasks(
             conn,
             EVENTS,
@@ -500,6 +541,10 @@ class SqlStore(
         with self.engine.connect() as conn:
             return LedgerCounts(*conn.execute(query).one())
 
+    def rollup_mismatches(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return rollups.mismatches(conn)
+
     def defer_checkpoints(self) -> bool:
         return False  # nothing to fold: a server-backed database does its own maintenance
 
@@ -508,6 +553,64 @@ class SqlStore(
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class _WriteGroup:
+    """One write connection whose transaction spans batches until `rows` rows are in."""
+
+    def __init__(self, store: SqlStore, rows: int) -> None:
+        self.store, self.rows_max = store, rows
+        self.conn: Connection | None = None
+        self.transaction: Any = None
+        self.rows = 0
+        self.catalogs: set[int] = set()
+        self.after_seq = 0
+        """The store's `_events_mark` as this transaction began: the rollups add the events
+        above it at the commit."""
+        self.events_accepted = False
+        """Whether a batch of this transaction accepted events (set by `_write_rows`)."""
+
+    def write(
+        self,
+        batch: WriteBatch,
+        clock: Callable[[], int],
+        before_write: Callable[[WriteBatch], None] | None,
+    ) -> WriteResult:
+        if before_write is not None:
+            # Its checks read through other connections, which see committed rows only:
+            # the batches before it must be committed first.
+            self.commit()
+        if self.conn is None:
+            self.conn = self.store._connect_for_write()
+        if self.transaction is None:
+            self.transaction = self.conn.begin()
+            self.after_seq = self.store._events_mark(self.conn)
+            self.events_accepted = False
+        now_us = clock()  # under the write lock, as `SqlStore.write` reads it
+        if before_write is not None:
+            before_write(batch)
+        result = self.store._write_rows(self.conn, batch, now_us)
+        if batch.price_catalog is not None and batch.events:
+            self.catalogs.add(batch.price_catalog.id)
+        self.rows += len(batch)
+        assert self.rows < rollups.MAX_TRANSACTION_ROWS, "the rollups sum one transaction's rows"
+        if self.rows >= self.rows_max:
+            self.commit()
+        return result
+
+    def commit(self) -> None:
+        if self.transaction is not None:
+            assert self.conn is not None
+            if self.events_accepted:
+                self.store._roll_up_events(self.conn, self.after_seq)
+            self.transaction.commit()
+            self.transaction, self.rows = None, 0
+            self.store._catalogs_kept |= self.catalogs
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()  # a transaction still open is rolled back
+            self.conn = None
 
 
 def _all_distinct(rows: list[Row], key_length: int) -> bool:

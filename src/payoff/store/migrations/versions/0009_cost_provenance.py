@@ -40,7 +40,10 @@ def upgrade() -> None:
     op.create_table(
         "superseded_costs",
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("event_seq", sa.Integer, nullable=False),
+        # An event's seq: a BIGINT on PostgreSQL (events.seq is one there).
+        sa.Column(
+            "event_seq", sa.Integer().with_variant(sa.BigInteger(), "postgresql"), nullable=False
+        ),
         sa.Column("cost_nanousd", sa.BigInteger),
         sa.Column("cost_visible_nanousd", sa.BigInteger),
         sa.Column("cost_source", sa.String(16)),

@@ -1,0 +1,123 @@
+"""Events into PostgreSQL through its fast path: COPY into a staging table, then one INSERT.
+
+    batch rows ──COPY──▶ event_staging (temporary, per connection, emptied after use)
+                              │ one statement:
+                              ▼
+        INSERT INTO event_ids SELECT id ... ON CONFLICT DO NOTHING RETURNING id   (fresh ids)
+        INSERT INTO events SELECT the first row of each fresh id ... RETURNING *
+        INSERT INTO new_events SELECT * FROM what events returned RETURNING id   (accepted)
+
+The ids that land in `event_ids` are the accepted ones: its unique index decides, so two
+writers sending one id at once store it once (the second waits for the first to commit, then
+finds it there). Every other row is classified against what is stored, as SqlStore does on
+SQLite: the same content is a duplicate, other content a conflict naming the first field that
+differs; a row repeated inside the batch is compared with the batch's first one, which is what
+got stored. Rows go into `event_ids` in id order, so two batches never wait on each other in a
+cycle.
+
+The accepted rows are also kept in `payoff_new_events` (temporary, per connection), where
+the store rolls them up at the end of the transaction (`PostgresStore._roll_up_events`): the
+events above the highest seq before it are not all this transaction's when others write
+beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, MetaData, Table
+
+from payoff.store import schema as s
+from payoff.store.protocol import (
+    ACCEPTED_STATUS,
+    DUPLICATE_STATUS,
+    EVENTS,
+    Row,
+    WriteStatus,
+)
+
+STAGING = "payoff_event_staging"
+COLUMNS = EVENTS.row_columns
+NEW_EVENTS = Table(
+    "payoff_new_events", MetaData(), *(Column(column.name, column.type) for column in s.events.c)
+)
+"""The events this transaction accepted: a temporary table shaped like `events`."""
+Compare = Callable[[Row, Row], WriteStatus]
+StoredContent = Callable[[Connection, list[Row]], dict[Row, Row]]
+
+
+def _ensure_staging(conn: Connection) -> None:
+    """The session's staging table (temporary tables are per connection). Asked for in every
+    batch, not remembered: a batch rolled back takes a table it created with it."""
+    dialect = conn.dialect
+    columns = ", ".join(
+        f"{name} {s.events.c[name].type.compile(dialect=dialect)}" for name in COLUMNS
+    )
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} (pos integer, {columns})")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {NEW_EVENTS.name} (LIKE events)")
+    conn.info[STAGING] = True
+
+
+def _copy_rows(conn: Connection, rows: Sequence[Row], positions: list[int]) -> None:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {STAGING} (pos, {', '.join(COLUMNS)}) FROM STDIN") as copy:
+        for position in positions:
+            copy.write_row((position, *rows[position]))
+
+
+def _insert_sql(now_us: int) -> str:
+    columns = ", ".join(COLUMNS)
+    staged = ", ".join(f"staged.{name}" for name in COLUMNS)
+    return (
+        "WITH fresh AS ("
+        f" INSERT INTO event_ids (id) SELECT id FROM {STAGING} ORDER BY id"
+        " ON CONFLICT (id) DO NOTHING RETURNING id"
+        f"), stored AS (INSERT INTO events ({columns}, received_at_us)"
+        f" SELECT DISTINCT ON (staged.id) {staged}, {int(now_us)}"
+        f" FROM {STAGING} AS staged JOIN fresh ON fresh.id = staged.id"
+        " ORDER BY staged.id, staged.pos"
+        " RETURNING *"
+        f") INSERT INTO {NEW_EVENTS.name} SELECT * FROM stored RETURNING id"
+    )
+
+
+def copy_events(
+    conn: Connection,
+    rows: list[Row],
+    statuses: list[WriteStatus | None],
+    now_us: int,
+    compare: Compare,
+    stored_content: StoredContent,
+) -> list[WriteStatus | None]:
+    """Insert the rows not yet stored (those without a prior status), stamped `now_us`, and
+    classify the others; returns every row's status."""
+    positions = [index for index, status in enumerate(statuses) if status is None]
+    if not positions:
+        return statuses
+    _ensure_staging(conn)
+    _copy_rows(conn, rows, positions)
+    accepted = set(conn.exec_driver_sql(_insert_sql(now_us)).scalars())
+    conn.exec_driver_sql(f"TRUNCATE {STAGING}")  # (a rolled-back batch leaves none either)
+    if len(accepted) == len(positions):  # the common batch: every row new
+        for index in positions:
+            statuses[index] = ACCEPTED_STATUS
+        return statuses
+    first: dict[Any, int] = {}
+    others = []
+    for index in positions:
+        row_id = rows[index][0]
+        if row_id in accepted and row_id not in first:
+            first[row_id] = index
+            statuses[index] = ACCEPTED_STATUS
+        else:
+            others.append(index)
+    stored = stored_content(conn, [rows[index] for index in others])
+    content = EVENTS.content_length
+    for index in others:
+        found = stored.get(rows[index][:1])
+        # An id whose month was detached and archived: known, so never stored twice.
+        statuses[index] = (
+            DUPLICATE_STATUS if found is None else compare(found, rows[index][:content])
+        )
+    return statuses
