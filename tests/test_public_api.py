@@ -58,7 +58,9 @@ ERROR_MODULES = (
     "payoff.invoice_print",
     "payoff.plan_files",
     "payoff.sdk.spool",
+    "payoff.contract_files",
     "payoff.service.access",
+    "payoff.service.contracts",
     "payoff.service.attestations",
     "payoff.service.plans",
     "payoff.service.economics",
@@ -68,6 +70,7 @@ ERROR_MODULES = (
     "payoff.service.writer",
     "payoff.sources.otlp",
     "payoff.store.billing",
+    "payoff.store.contracts",
 )
 TREE_LINE = re.compile(r"^(?P<indent>[ │]*)[├└]── (?P<name>\w+)(?:.*\(also (?P<also>\w+)\))?")
 

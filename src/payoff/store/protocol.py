@@ -33,8 +33,10 @@ if TYPE_CHECKING:
         StoredPlan,
         Subscription,
     )
+    from payoff.store.contracts import StoredContract
     from payoff.store.economics import TaskRow
     from payoff.store.outcomes import StoredOutcome, StoredVerdict
+    from payoff.store.signals import StoredSignal
     from payoff.store.tasks import TaskActivity
 
 ACCEPTED = "accepted"
@@ -631,6 +633,30 @@ class BillingStore(Protocol):
         ...
 
 
+class ContractStore(Protocol):
+    """Outcome contracts: versions kept immutably, as plans are."""
+
+    def put_contract(
+        self,
+        contract_id: str,
+        version: int,
+        outcome: str,
+        body: dict[str, Any],
+        digest: str,
+        now_us: int,
+    ) -> bool:
+        """Store a contract version; False when the same body is already stored under it."""
+        ...
+
+    def get_contract(self, contract_id: str, version: int | None = None) -> StoredContract | None:
+        """A contract version, or its newest version when `version` is None."""
+        ...
+
+    def list_contracts(self) -> list[StoredContract]:
+        """Every stored contract version, by id and version."""
+        ...
+
+
 class OutcomeStore(Protocol):
     """Outcome claims and the verdicts given on them (attestations and decisions)."""
 
@@ -702,6 +728,17 @@ class OutcomeStore(Protocol):
 
     def verdicts_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
         """Whether a verdict on the customer's outcomes arrived in `(after, until]`."""
+        ...
+
+    def signals_about(
+        self, tasks: Iterable[str], as_of_us: int | None = None
+    ) -> dict[str, list[StoredSignal]]:
+        """The signals about each of these tasks (received by `as_of_us`), by task, in time
+        order: those naming the task, or one of its outcomes."""
+        ...
+
+    def signals_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
+        """Whether a signal about one of the customer's tasks arrived in `(after, until]`."""
         ...
 
 
@@ -798,6 +835,7 @@ class Store(
     TaskReads,
     UsageAggregates,
     BillingStore,
+    ContractStore,
     OutcomeStore,
     AccessStore,
     AuditStore,
@@ -813,6 +851,7 @@ ROLES: tuple[type, ...] = (
     TaskReads,
     UsageAggregates,
     BillingStore,
+    ContractStore,
     OutcomeStore,
     AccessStore,
     AuditStore,
@@ -826,8 +865,9 @@ ROLES: tuple[type, ...] = (
 # Python has no intersection types: a use case that needs several roles names one of these.
 
 
-class VerifyingStore(OutcomeStore, BillingStore, Protocol):
-    """Outcomes with the plans whose contracts say how each is verified."""
+class VerifyingStore(OutcomeStore, BillingStore, ContractStore, Protocol):
+    """Outcomes with the plans (and the outcome contracts they name) that say how each is
+    verified."""
 
 
 class IngestStore(RecordStore, VerifyingStore, Protocol):
@@ -851,6 +891,6 @@ class AttestationStore(IngestStore, AccessStore, Protocol):
     """Signed verdicts: the customer's secrets, then an outcome-checked write."""
 
 
-class VerifiedBillingStore(BillingStore, AuditStore, Protocol):
+class VerifiedBillingStore(BillingStore, ContractStore, AuditStore, Protocol):
     """Invoices with the rows they are computed from: finalizing seals an invoice with the
     digest of its rows, and verifying re-derives finalized documents from them."""

@@ -24,6 +24,7 @@ from payoff.store import schema as s
 from payoff.store.access import AccessQueries
 from payoff.store.audit import AuditQueries
 from payoff.store.billing import BillingQueries
+from payoff.store.contracts import ContractQueries
 from payoff.store.costs import CostQueries
 from payoff.store.economics import EconomicsQueries
 from payoff.store.in_lists import chunks
@@ -45,6 +46,7 @@ from payoff.store.protocol import (
     WriteResult,
     WriteStatus,
 )
+from payoff.store.signals import SignalQueries
 from payoff.store.spans import SpanStaging
 from payoff.store.tasks import TaskQueries
 
@@ -88,7 +90,9 @@ class SqlStore(
     SpanStaging,
     TaskQueries,
     BillingQueries,
+    ContractQueries,
     OutcomeQueries,
+    SignalQueries,
     AccessQueries,
     EconomicsQueries,
     AuditQueries,
