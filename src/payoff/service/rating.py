@@ -333,11 +333,15 @@ def late_lines(
     for label in earlier_periods[:LATE_LOOKBACK_PERIODS]:
         earlier = Period.month(label)
         billed_as_of = max(i.as_of_us for i in billed if i.period == label)
-        # Records of the period that arrived after it was billed, or verdicts (a reversal)
-        # on the customer's outcomes: the period is re-rated.
-        moved = store.received_between(
-            customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
-        ) or store.verdicts_received_between(customer, billed_as_of, as_of_us)
+        # Records of the period that arrived after it was billed, or verdicts or signals (a
+        # reversal) on the customer's outcomes: the period is re-rated.
+        moved = (
+            store.received_between(
+                customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
+            )
+            or store.verdicts_received_between(customer, billed_as_of, as_of_us)
+            or store.signals_received_between(customer, billed_as_of, as_of_us)
+        )
         moved = moved or store.task_updates_received_between(customer, billed_as_of, as_of_us)
         # Claims that arrived late, or whose acceptance deadline may have passed since.
         claimed_from = billed_as_of - deemed_days * US_PER_DAY if deemed_days else as_of_us + 1

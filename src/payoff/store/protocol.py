@@ -110,13 +110,21 @@ ATTESTATIONS = _shape(
     ("outcome", "verdict", "occurred_at_us"),
     ("received_at_us",),
 )
+SIGNALS = _shape(
+    "signals",
+    ("id",),
+    ("task", "outcome", "name", "occurred_at_us", "attributes"),
+    ("customer", "about_task", "received_at_us"),
+)
+"""A signal's `customer` and `about_task` (the task it, or its outcome, names) are derived
+by the store when it is written: the rows a backend receives end with `attributes`."""
 EVENT_COLUMNS = EVENTS.columns
 
 Row = tuple[Any, ...]
 """One record's column values (str, int or None), in its RowShape's order: positional,
 since the ingest path builds and compares 100,000 of them a second."""
 
-RECORD_KINDS = ("events", "task_updates", "outcomes", "attestations")
+RECORD_KINDS = ("events", "task_updates", "outcomes", "attestations", "signals")
 
 
 """The row lists of a WriteBatch and a WriteResult, in the order they are written."""
@@ -130,6 +138,7 @@ class WriteBatch:
     task_updates: list[Row] = field(default_factory=list)
     outcomes: list[Row] = field(default_factory=list)
     attestations: list[Row] = field(default_factory=list)
+    signals: list[Row] = field(default_factory=list)
     lines: dict[str, list[int]] = field(default_factory=lambda: {kind: [] for kind in RECORD_KINDS})
     """Where each row came from (a line number), by kind; the store does not read it."""
     unpriced_events: int = 0
@@ -139,7 +148,11 @@ class WriteBatch:
 
     def __len__(self) -> int:
         return (
-            len(self.events) + len(self.task_updates) + len(self.outcomes) + len(self.attestations)
+            len(self.events)
+            + len(self.task_updates)
+            + len(self.outcomes)
+            + len(self.attestations)
+            + len(self.signals)
         )
 
 
@@ -166,6 +179,7 @@ class WriteResult:
     task_updates: list[WriteStatus]
     outcomes: list[WriteStatus]
     attestations: list[WriteStatus]
+    signals: list[WriteStatus]
 
 
 STAGED = "staged"
