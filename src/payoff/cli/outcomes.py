@@ -82,6 +82,41 @@ _decision("reject", "Reject a claim (an auditor's verdict).")
 _decision("reverse", "Reverse a verified outcome within its warranty (credited back).")
 
 
+@outcomes_app.command("judge")
+def outcomes_judge(
+    ctx: typer.Context,
+    outcome_id: Annotated[
+        str | None, typer.Argument(help="One outcome; without it, every pending claim due.")
+    ] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer's claims.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run the judge their contract names on pending claims that are due, and keep its
+    verdicts. A judge that fails or times out leaves its claim pending (exit status 1)."""
+    from payoff.service import judges
+
+    settings: Settings = ctx.obj
+    store = settings.store(create=False)
+    if outcome_id is not None:
+        state = judges.judge_outcome(store, outcome_id)
+        step = state.lifecycle.last_step
+        out.print(f"outcome {outcome_id} {state.lifecycle.status}: {step.reason}", markup=False)
+        return
+    run = judges.judge_pending(store, customer)
+    if as_json:
+        emit_json(run.as_json())
+    else:
+        for state in run.judged:
+            reason = state.lifecycle.last_step.reason
+            out.print(
+                f"outcome {state.outcome.id} {state.lifecycle.status}: {reason}", markup=False
+            )
+        for outcome, why in {**run.waiting, **run.failed}.items():
+            err.print(f"outcome {outcome}: {why}", markup=False)
+    if run.failed:
+        raise typer.Exit(1)
+
+
 @app.command("integrity")
 def integrity_report(
     ctx: typer.Context,

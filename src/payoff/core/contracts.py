@@ -23,9 +23,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from payoff.core.periods import US_PER_DAY
+from payoff.core.periods import US_PER_DAY, US_PER_SECOND
 
-US_PER_SECOND = 10**6
 DURATION_UNITS_US = {
     "s": US_PER_SECOND,
     "m": 60 * US_PER_SECOND,
