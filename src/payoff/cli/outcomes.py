@@ -117,6 +117,39 @@ def outcomes_judge(
         raise typer.Exit(1)
 
 
+@outcomes_app.command("evidence")
+def outcomes_evidence(
+    ctx: typer.Context,
+    outcome_id: Annotated[str, typer.Argument(help="The outcome id.")],
+    file: Annotated[
+        Path, typer.Argument(help='JSON: {"evidence": {...}, "salt": "..."}, as committed.')
+    ],
+    as_json: AsJson = False,
+) -> None:
+    """Open an outcome's committed evidence: checked against its commitment (a mismatch is
+    refused and flagged), then passed to the judge its contract names."""
+    import json
+
+    from payoff.service import evidence
+
+    settings: Settings = ctx.obj
+    try:
+        opened = json.loads(file.read_bytes())
+        given, salt = opened["evidence"], opened["salt"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise typer.BadParameter(f'{file}: JSON with "evidence" and "salt" ({exc})') from None
+    answer = evidence.open_evidence(settings.store(create=False), outcome_id, given, salt, "cli")
+    if as_json:
+        emit_json(answer)
+        return
+    status = answer["outcome"]["status"]
+    judge = answer["judge"]
+    said = (
+        "" if judge is None else f"; judge: {judge['verdict'] or 'no verdict'} ({judge['reason']})"
+    )
+    out.print(f"outcome {outcome_id} evidence matched; {status}{said}", markup=False)
+
+
 @app.command("integrity")
 def integrity_report(
     ctx: typer.Context,

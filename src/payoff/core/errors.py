@@ -35,6 +35,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── TransitionError   (also ValueError) an invoice's lifecycle forbids an action
      │    ├── ScenarioError     (also ValueError) a what-if scenario is malformed
      │    ├── ChartError        (also ValueError) a chart cannot be written where asked
+     │    ├── EvidenceError     (also ValueError) evidence with no canonical form, or a
+     │    │                     malformed salt
      │    ├── DocumentError     (also ValueError) a stored invoice or credit note does not
      │    │    │                hold together (a field missing or unknown, totals that differ),
      │    │    │                nor a line of a bundle
@@ -44,6 +46,10 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    │    └── InvoiceRunIncomplete  an invoice run could not rate some customers (each
      │    │                     named); the others' drafts were saved
      │    ├── OutcomeError      a verdict or an integrity report is refused
+     │    │    ├── JudgeFailed       a contract's judge failed, answered no verdict or timed
+     │    │    │                     out: the claim stays pending
+     │    │    └── EvidenceMismatch  an opened evidence does not match its commitment: refused
+     │    │                          and flagged
      │    ├── AccessError       a key or secret request is refused
      │    ├── EconomicsError    a report or simulation request is refused
      │    ├── IssuerError       the issuer's settings (PAYOFF_ISSUER) are malformed

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     )
     from payoff.store.contracts import StoredContract
     from payoff.store.economics import TaskRow
+    from payoff.store.evidence import EvidenceOpening
     from payoff.store.outcomes import StoredOutcome, StoredVerdict
     from payoff.store.signals import StoredSignal
     from payoff.store.tasks import TaskActivity
@@ -753,6 +754,14 @@ class OutcomeStore(Protocol):
 
     def signals_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
         """Whether a signal about one of the customer's tasks arrived in `(after, until]`."""
+        ...
+
+    def add_evidence_opening(self, opening: EvidenceOpening) -> None:
+        """Keep an opening of an outcome's committed evidence, matched or not."""
+        ...
+
+    def evidence_openings(self, outcomes: Iterable[str]) -> dict[str, list[EvidenceOpening]]:
+        """Every opening of these outcomes' evidence, by outcome, in the order made."""
         ...
 
 

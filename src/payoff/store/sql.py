@@ -27,6 +27,7 @@ from payoff.store.billing import BillingQueries
 from payoff.store.contracts import ContractQueries
 from payoff.store.costs import CostQueries
 from payoff.store.economics import EconomicsQueries
+from payoff.store.evidence import EvidenceQueries
 from payoff.store.in_lists import chunks
 from payoff.store.outcomes import OutcomeQueries
 from payoff.store.protocol import (
@@ -94,6 +95,7 @@ class SqlStore(
     ContractQueries,
     OutcomeQueries,
     SignalQueries,
+    EvidenceQueries,
     AccessQueries,
     EconomicsQueries,
     AuditQueries,
