@@ -9,7 +9,9 @@ from typing import Any
 
 import msgspec
 
+from payoff.core.periods import from_us
 from payoff.service import contracts, ingest_lines, invoices, plans
+from payoff.service.clock import now_us
 from payoff.service.ingest import IngestReport
 from payoff.store import open_store
 from payoff.store.protocol import Store
@@ -74,3 +76,8 @@ def invoice(store: Store, period: str, finalize: bool = True) -> dict[str, Any]:
     """The customer's invoice for a period (finalized unless told not to)."""
     (draft,) = invoices.run_invoices(store, period)
     return invoices.act_on_invoice(store, draft["id"], "finalize") if finalize else draft
+
+
+def this_month() -> str:
+    """The current period: a verdict given now (a judge's, an auditor's) is billed in it."""
+    return from_us(now_us()).strftime("%Y-%m")

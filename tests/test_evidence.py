@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import payoff
-from contract_support import billed, ingest, invoice, ledger
+from contract_support import billed, ingest, invoice, ledger, this_month
 from factories import REPO, outcome, tool_usage
 from payoff.api import ServerConfig, create_app
 from payoff.cli import app
@@ -138,8 +138,8 @@ def test_a_committed_evidence_opened_to_a_judge_and_a_wrong_opening_refused(
         assert lacking.status_code == 422
         assert "the evidence lacks resolved" in lacking.json()["detail"]
     store = payoff.open_store(tmp_path / "l.db")
-    assert billed(invoice(store, "2026-12", finalize=False)) == [
-        ("2026-12", "outcomes", "1", "0.99")
+    assert billed(invoice(store, this_month(), finalize=False)) == [
+        (this_month(), "outcomes", "1", "0.99")
     ]
     (row,) = integrity.report(store, "2026-10")
     assert row.stats.evidence_mismatches == 3

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from contract_support import billed, ingest, invoice, ledger
+from contract_support import billed, ingest, invoice, ledger, this_month
 from factories import REPO, outcome, signal, tool_usage
 from payoff.cli import app
 from payoff.service import judges, outcomes
@@ -91,8 +91,8 @@ def test_a_judge_run_as_a_local_command_decides_the_due_claims(tmp_path: Path) -
         "rejected", "judge", "the customer's question was not answered"
     )  # fmt: skip
     # The judge's verdict is kept like an auditor's: billed in the period it verifies.
-    assert billed(invoice(store, "2026-12", finalize=False)) == [
-        ("2026-12", "outcomes", "1", "0.99")
+    assert billed(invoice(store, this_month(), finalize=False)) == [
+        (this_month(), "outcomes", "1", "0.99")
     ]
     with pytest.raises(OutcomeError, match="is verified: a judge decides pending claims"):
         judges.judge_outcome(store, "o1")
