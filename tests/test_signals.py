@@ -15,7 +15,7 @@ from contract_support import RESOLUTION_CONTRACT, billed, ingest, invoice, ledge
 from factories import attestation, jsonl, outcome, signal, tool_usage
 from payoff.api import ServerConfig, create_app
 from payoff.catalog import Catalog
-from payoff.service import access, invoices, outcomes
+from payoff.service import access, integrity, invoices, outcomes
 from payoff.service.bundles import check_bundle_file, export_bundle
 from payoff.service.verify import verify_ledger
 from payoff.store import open_store
@@ -187,3 +187,16 @@ def test_signals_arrive_over_http_and_from_the_sdk(tmp_path: Path) -> None:
         .scalar_one()
     ) == {"channel": "chat"}
     assert invoices  # the module's billing helpers are used above
+
+
+def test_a_held_claim_is_stale_in_the_integrity_report(tmp_path: Path) -> None:
+    """A held claim waits for a verdict, however the contract deems the others."""
+    store = ledger(tmp_path)
+    ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z"),
+        claim("o1", "t1", "2026-10-02T00:00:00Z"),
+        reopened("s1", "2026-10-02T05:00:00Z", task="t1"),
+    )
+    (row,) = integrity.report(store, "2026-10")
+    assert row.stats.stale == 1 and "stale_claims" in [f.name for f in row.flags]

@@ -109,7 +109,10 @@ def _stats(
         counts["audited"] += life.audited
         counts["audit_decided"] += life.audited and life.status != "claimed"
         counts["audit_rejected"] += life.audited and life.status == "rejected"
-        waiting = life.status == "claimed" and (life.audited or not state.policy.has_deadline)
+        held = any(step.status == "held" for step in life.steps)  # a follow-up holds it
+        waiting = life.status == "claimed" and (
+            life.audited or held or not state.policy.has_deadline
+        )
         counts["stale"] += waiting and now - state.outcome.claimed_at_us > (
             limits.stale_after_days * US_PER_DAY
         )
