@@ -34,6 +34,9 @@ def test_the_canonical_form_and_the_digest_are_the_documented_ones() -> None:
     )
     # The worked example of docs/contracts.md, to the byte.
     assert evidence_digest(EVIDENCE, SALT) == DOCUMENTED_DIGEST
+    page = (REPO / "docs" / "contracts.md").read_text()
+    assert DOCUMENTED_DIGEST in page and SALT in page
+    assert canonical_evidence(EVIDENCE).decode() in page
     commitment = payoff.commit_evidence(EVIDENCE)
     assert len(commitment.salt) == 32 and commitment.digest == evidence_digest(
         EVIDENCE, commitment.salt
