@@ -110,3 +110,8 @@ def jsonl(*records: dict[str, Any] | bytes) -> bytes:
     return b"".join(
         (r if isinstance(r, bytes) else msgspec.json.encode(r)) + b"\n" for r in records
     )
+
+
+def signal(id: str, name: str, time: str = NOV_3, **about: Any) -> dict[str, Any]:
+    """A signal about a task or an outcome (`task=`, `outcome=`, `attributes=`)."""
+    return _without_none({"record": "signal", "id": id, "name": name, "time": time, **about})

@@ -18,6 +18,7 @@ from payoff import demo, service
 from payoff.records import (
     AttestationRecord,
     OutcomeRecord,
+    SignalRecord,
     TaskRecord,
     UsageRecord,
     UsageRecordV2,
@@ -37,7 +38,7 @@ def usage_records() -> list[dict]:
 def test_the_usage_example_has_every_record_kind_and_usage_format() -> None:
     records = usage_records()
     kinds = {r.get("record", "usage") for r in records}
-    assert kinds == {"usage", "task", "outcome", "attestation"}
+    assert kinds == {"usage", "task", "outcome", "attestation", "signal"}
     usage = [r for r in records if r.get("record", "usage") == "usage"]
     assert {r.get("usage_format") for r in usage} == {
         None,  # plain token fields
@@ -137,7 +138,9 @@ def reference_section(kind: str) -> str:
     return text[start : text.index("\n## ", start + 1)]
 
 
-@pytest.mark.parametrize("struct", [UsageRecord, TaskRecord, OutcomeRecord, AttestationRecord])
+@pytest.mark.parametrize(
+    "struct", [UsageRecord, TaskRecord, OutcomeRecord, AttestationRecord, SignalRecord]
+)
 def test_the_record_reference_has_a_row_for_every_field_and_examples_that_decode(
     struct: type,
 ) -> None:

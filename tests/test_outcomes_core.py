@@ -200,6 +200,7 @@ def test_every_flag_says_why_with_its_numbers() -> None:
     now = OutcomeStats(
         claims=40, verified=20, rejected=10, reversed=5, pending=5, audited=6,
         audit_decided=5, audit_rejected=2, stale=3, tasks=40, cost_nanousd=2_000_000,
+        evidence_mismatches=2,
     )  # fmt: skip
     assert [rule.name for rule in FLAG_RULES] == [f.name for f in flags(now, before, Thresholds())]
     assert [f.why for f in flags(now, before, Thresholds())] == [
@@ -208,6 +209,7 @@ def test_every_flag_says_why_with_its_numbers() -> None:
         "auditors rejected 2 of the 5 sampled claims they decided (40.0%; 6 sampled)",
         "10 of 40 claims rejected (25.0%)",
         "5 of 25 verified claims reversed (20.0%)",
+        "2 evidence openings did not match the commitment their outcome carries",
         "3 claims pending for more than 14 days",
     ]
     assert flags(now, None, Thresholds())[0].name == "audit_disagreement"

@@ -17,6 +17,7 @@ def test_exported_names_are_pinned_and_sorted() -> None:
         "BudgetExceeded",
         "Catalog",
         "CatalogError",
+        "Commitment",
         "IngestReport",
         "Meter",
         "PayoffError",
@@ -29,7 +30,9 @@ def test_exported_names_are_pinned_and_sorted() -> None:
         "TokenCounts",
         "TokenRates",
         "__version__",
+        "commit_evidence",
         "decode_record",
+        "evidence_digest",
         "format_nanousd",
         "ingest_lines",
         "list_tasks",
@@ -58,7 +61,12 @@ ERROR_MODULES = (
     "payoff.invoice_print",
     "payoff.plan_files",
     "payoff.sdk.spool",
+    "payoff.core.evidence",
+    "payoff.contract_files",
     "payoff.service.access",
+    "payoff.service.contracts",
+    "payoff.service.evidence",
+    "payoff.service.judges",
     "payoff.service.attestations",
     "payoff.service.plans",
     "payoff.service.economics",
@@ -68,6 +76,7 @@ ERROR_MODULES = (
     "payoff.service.writer",
     "payoff.sources.otlp",
     "payoff.store.billing",
+    "payoff.store.contracts",
 )
 TREE_LINE = re.compile(r"^(?P<indent>[ │]*)[├└]── (?P<name>\w+)(?:.*\(also (?P<also>\w+)\))?")
 

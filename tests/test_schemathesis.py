@@ -50,6 +50,7 @@ CUSTOMER_MAY = {
     ("GET", "/v1/tasks"), ("GET", "/v1/tasks/{task_id}"), ("GET", "/v1/usage"),
     ("GET", "/v1/outcomes"), ("GET", "/v1/integrity"), ("GET", "/v1/invoices"),
     ("GET", "/v1/invoices/{invoice_id}"), ("POST", "/v1/attestations"),
+    ("POST", "/v1/outcomes/{outcome_id}/evidence"),
 }  # fmt: skip
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 

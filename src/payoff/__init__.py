@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from payoff.problems import Problem
     from payoff.records import decode_record, record_from_dict
     from payoff.sdk import Budget, Meter, Remaining, Task
+    from payoff.sdk.evidence import Commitment, commit_evidence, evidence_digest
     from payoff.service import IngestReport, ingest_lines, list_tasks, numbered_lines
     from payoff.sources.providers import usage_from_response
     from payoff.store import open_store
@@ -35,6 +36,7 @@ __all__ = [
     "BudgetExceeded",
     "Catalog",
     "CatalogError",
+    "Commitment",
     "IngestReport",
     "Meter",
     "PayoffError",
@@ -47,7 +49,9 @@ __all__ = [
     "TokenCounts",
     "TokenRates",
     "__version__",
+    "commit_evidence",
     "decode_record",
+    "evidence_digest",
     "format_nanousd",
     "ingest_lines",
     "list_tasks",
@@ -67,6 +71,7 @@ __all__ = [
 _ON_FIRST_USE = {
     "Budget": "payoff.sdk",
     "Catalog": "payoff.catalog",
+    "Commitment": "payoff.sdk.evidence",
     "IngestReport": "payoff.service",
     "Meter": "payoff.sdk",
     "PriceTable": "payoff.core.costing",
@@ -75,7 +80,9 @@ _ON_FIRST_USE = {
     "Task": "payoff.sdk",
     "TokenCounts": "payoff.core.tokens",
     "TokenRates": "payoff.core.costing",
+    "commit_evidence": "payoff.sdk.evidence",
     "decode_record": "payoff.records",
+    "evidence_digest": "payoff.sdk.evidence",
     "format_nanousd": "payoff.core.money",
     "ingest_lines": "payoff.service",
     "list_tasks": "payoff.service",

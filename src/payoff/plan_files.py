@@ -7,6 +7,7 @@ and the field.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from payoff.core.contracts import Contract
 from payoff.core.errors import Refused
 from payoff.core.outcomes import Policy
 from payoff.core.plan import Charge, Plan
@@ -62,6 +64,7 @@ class ChargeFile(_Strict):
     warranty_days: int | None = None
     audit_rate: Decimal = Decimal(0)
     description: str | None = None
+    contract: str | None = None
 
     def to_charge(self) -> Charge:
         price = None
@@ -97,6 +100,7 @@ class ChargeFile(_Strict):
                 audit_rate=self.audit_rate,
             ),
             description=self.description,
+            contract=self.contract,
         )
 
 
@@ -123,11 +127,11 @@ class PlanFile(_Strict):
         )
 
 
-class _TooDeep(yaml.YAMLError):
+class TooDeep(yaml.YAMLError):
     """A plan nests past the one bound of every input (`payoff.nesting`)."""
 
 
-class _DecimalLoader(yaml.SafeLoader):
+class DecimalLoader(yaml.SafeLoader):
     """YAML with exact numbers: a bare `0.30` is read from its text, never through float;
     and no deeper than MAX_DEPTH levels of mappings and sequences (YAML nests by indentation
     as well as by brackets: the composer counts them, before it recurses)."""
@@ -137,7 +141,7 @@ class _DecimalLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         collection = self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent)
         if collection and self._depth >= MAX_DEPTH:
-            raise _TooDeep(too_deep_reason())
+            raise TooDeep(too_deep_reason())
         self._depth += collection
         try:
             return super().compose_node(parent, index)
@@ -165,16 +169,16 @@ def _plain_integer(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | Deci
     return int(text)
 
 
-_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _exact_number)
-_DecimalLoader.add_constructor("tag:yaml.org,2002:int", _plain_integer)
+DecimalLoader.add_constructor("tag:yaml.org,2002:float", _exact_number)
+DecimalLoader.add_constructor("tag:yaml.org,2002:int", _plain_integer)
 
 
 def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str, Any]]:
     """A validated Plan and its canonical body (the JSON that `(id, version)` names)."""
     try:
-        loaded = yaml.load(data, Loader=_DecimalLoader)
+        loaded = yaml.load(data, Loader=DecimalLoader)
         parsed = msgspec.convert(loaded, type=PlanFile)
-    except _TooDeep:
+    except TooDeep:
         raise PlanError(f"{source}: {too_deep_reason()}") from None
     except yaml.YAMLError as exc:
         raise PlanError(f"{source}: not valid YAML ({exc})") from None
@@ -193,10 +197,11 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
         raise PlanError(f"{source}: " + "; ".join(errors))
     body = msgspec.to_builtins(parsed)
     for charge in body["charges"]:
-        # A charge without a description keeps the body (and digest) it had before
-        # descriptions existed.
-        if charge["description"] is None:
-            del charge["description"]
+        # A charge without a description (or a contract) keeps the body, and the digest,
+        # it had before they existed.
+        for optional in ("description", "contract"):
+            if charge[optional] is None:
+                del charge[optional]
     return plan, body
 
 
@@ -219,5 +224,30 @@ def load_plan(path: str | Path) -> tuple[Plan, dict[str, Any]]:
     return parse_plan(data, str(path))
 
 
-def plan_from_body(body: dict[str, Any]) -> Plan:
-    return msgspec.convert(body, type=PlanFile).to_plan()
+ContractLookup = Callable[[str], Contract | None]
+"""A contract by its reference (ID@VERSION), or None when there is none."""
+
+
+def plan_from_body(body: dict[str, Any], contracts: ContractLookup | None = None) -> Plan:
+    """A stored plan's value; with `contracts`, each contract its charges name resolved
+    into their policy (PlanError when one is missing or defines another outcome type)."""
+    plan = msgspec.convert(body, type=PlanFile).to_plan()
+    return plan if contracts is None else with_contracts(plan, contracts)
+
+
+def with_contracts(plan: Plan, contracts: ContractLookup, source: str | None = None) -> Plan:
+    """The plan with its contracts resolved; PlanError names a missing or mismatched one."""
+    where = source or f"plan {plan.id}@{plan.version}"
+    found: dict[str, Contract] = {}
+    for reference in plan.contract_references():
+        contract = contracts(reference)
+        if contract is None:
+            raise PlanError(
+                f"{where}: contract {reference} is not applied; apply it first with "
+                "`payoff contracts apply FILE`"
+            )
+        found[reference] = contract
+    errors = plan.contract_errors(found)
+    if errors:
+        raise PlanError(f"{where}: " + "; ".join(errors))
+    return plan.with_contracts(found)

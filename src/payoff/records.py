@@ -291,7 +291,24 @@ class AttestationRecord(_Record, tag="attestation"):
         _check_time(self.time)
 
 
-Record = UsageRecord | TaskRecord | OutcomeRecord | AttestationRecord
+class SignalRecord(_Record, tag="signal"):
+    """A signal from the customer's systems about a task or an outcome (a follow-up such as
+    `conversation.reopened`, or any activity): outcome contracts read them."""
+
+    id: Id
+    name: Name
+    time: Time
+    task: Id | None = None
+    outcome: Id | None = None
+    attributes: Attributes | None = None
+
+    def __post_init__(self) -> None:
+        _check_time(self.time)
+        if self.task is None and self.outcome is None:
+            raise _invalid("a signal names a task, an outcome, or both", "task")
+
+
+Record = UsageRecord | TaskRecord | OutcomeRecord | AttestationRecord | SignalRecord
 """A decoded record; a version-2 usage record is a `UsageRecordV2`, a `UsageRecord` too."""
 
 _usage_decoder = msgspec.json.Decoder(UsageRecord)
@@ -405,6 +422,8 @@ def _repeated_key(raw: bytes, record: Record) -> str | None:
                 keys += len(record.attributes)
             if record.usage:
                 keys += _keys_within(record.usage)
+        elif isinstance(record, SignalRecord) and record.attributes:
+            keys += len(record.attributes)
         if keys == raw.count(b'":'):
             return None
     return _first_repeated_key(raw)

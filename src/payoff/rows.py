@@ -23,6 +23,7 @@ from payoff.records import (
     AttestationRecord,
     OutcomeRecord,
     Record,
+    SignalRecord,
     TaskRecord,
     UsageRecord,
     UsageRecordV2,
@@ -112,6 +113,12 @@ class RowBuilder:
                     record.evidence_digest,
                     occurred_at_us,
                 )
+            )
+        elif isinstance(record, SignalRecord):
+            kind = "signals"
+            attributes = None if record.attributes is None else _encode(record.attributes).decode()
+            batch.signals.append(
+                (record.id, record.task, record.outcome, record.name, occurred_at_us, attributes)
             )
         else:
             assert isinstance(record, AttestationRecord)

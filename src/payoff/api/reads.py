@@ -14,6 +14,7 @@ from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page
 from payoff.api.pages import check_limit, decode_cursor, page, page_of
 from payoff.service import economics, integrity, outcomes, tasks
+from payoff.service import evidence as evidence_service
 
 router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
 Cursor = Annotated[str | None, Query(description="From the previous page's next_cursor.")]
@@ -59,6 +60,32 @@ def list_outcomes(
     only = readable_customer(caller, customer)
     found = outcomes.states_page(store, only, status, decode_cursor(cursor), check_limit(limit))
     return page_of([state.as_json() for state in found.states], found.next_offset)
+
+
+@router.post(
+    "/outcomes/{outcome_id}/evidence",
+    summary="Open an outcome's committed evidence (its customer, or admin)",
+)
+def open_outcome_evidence(
+    store: StoreDep,
+    outcome_id: str,
+    caller: Reader,
+    evidence: Annotated[
+        dict[str, Any], Body(embed=True, description="the evidence object committed to")
+    ],
+    salt: Annotated[str, Body(embed=True, description="its salt: 32 to 128 lowercase hex")],
+) -> dict[str, Any]:
+    """Checked against the outcome's `evidence_digest`: a mismatch is refused (422) and
+    flagged; a match is passed to the judge its contract names, and kept only when the
+    contract retains evidence."""
+    return evidence_service.open_evidence(
+        store,
+        outcome_id,
+        evidence,
+        salt,
+        caller.scope,
+        None if caller.is_admin else caller.customer,
+    )
 
 
 @router.post("/outcomes/{outcome_id}/{action}", summary="An auditor's or operator's verdict")

@@ -136,6 +136,8 @@ def charge_cells(charge: dict[str, Any]) -> tuple[str, str, str, str, str]:
             counts += f"; hidden tokens over {budget} a task"
     elif kind == "task":
         counts = f"{charge['count']} {charge['task_type'] or 'tasks'}"
+    elif charge.get("contract") is not None:
+        counts = f"{charge['outcome']}, verified by contract {charge['contract']}"
     else:
         verification = charge["verification"]
         how = "as claimed" if verification == "none" else f"verified by {verification}"

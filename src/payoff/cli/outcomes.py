@@ -82,6 +82,74 @@ _decision("reject", "Reject a claim (an auditor's verdict).")
 _decision("reverse", "Reverse a verified outcome within its warranty (credited back).")
 
 
+@outcomes_app.command("judge")
+def outcomes_judge(
+    ctx: typer.Context,
+    outcome_id: Annotated[
+        str | None, typer.Argument(help="One outcome; without it, every pending claim due.")
+    ] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer's claims.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run the judge their contract names on pending claims that are due, and keep its
+    verdicts. A judge that fails or times out leaves its claim pending (exit status 1)."""
+    from payoff.service import judges
+
+    settings: Settings = ctx.obj
+    store = settings.store(create=False)
+    if outcome_id is not None:
+        state = judges.judge_outcome(store, outcome_id)
+        step = state.lifecycle.last_step
+        out.print(f"outcome {outcome_id} {state.lifecycle.status}: {step.reason}", markup=False)
+        return
+    run = judges.judge_pending(store, customer)
+    if as_json:
+        emit_json(run.as_json())
+    else:
+        for state in run.judged:
+            reason = state.lifecycle.last_step.reason
+            out.print(
+                f"outcome {state.outcome.id} {state.lifecycle.status}: {reason}", markup=False
+            )
+        for outcome, why in {**run.waiting, **run.failed}.items():
+            err.print(f"outcome {outcome}: {why}", markup=False)
+    if run.failed:
+        raise typer.Exit(1)
+
+
+@outcomes_app.command("evidence")
+def outcomes_evidence(
+    ctx: typer.Context,
+    outcome_id: Annotated[str, typer.Argument(help="The outcome id.")],
+    file: Annotated[
+        Path, typer.Argument(help='JSON: {"evidence": {...}, "salt": "..."}, as committed.')
+    ],
+    as_json: AsJson = False,
+) -> None:
+    """Open an outcome's committed evidence: checked against its commitment (a mismatch is
+    refused and flagged), then passed to the judge its contract names."""
+    import json
+
+    from payoff.service import evidence
+
+    settings: Settings = ctx.obj
+    try:
+        opened = json.loads(file.read_bytes())
+        given, salt = opened["evidence"], opened["salt"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise typer.BadParameter(f'{file}: JSON with "evidence" and "salt" ({exc})') from None
+    answer = evidence.open_evidence(settings.store(create=False), outcome_id, given, salt, "cli")
+    if as_json:
+        emit_json(answer)
+        return
+    status = answer["outcome"]["status"]
+    judge = answer["judge"]
+    said = (
+        "" if judge is None else f"; judge: {judge['verdict'] or 'no verdict'} ({judge['reason']})"
+    )
+    out.print(f"outcome {outcome_id} evidence matched; {status}{said}", markup=False)
+
+
 @app.command("integrity")
 def integrity_report(
     ctx: typer.Context,

@@ -18,10 +18,10 @@ each earlier period it rated again for late lines (`rerated`), each period P = [
   with each of their statuses received by A;
 - outcome claims of C received by A, made before P's end, and made at most
   VERIFICATION_LOOKBACK_DAYS before P's start or given a verdict dated in P (received by A),
-  with each verdict on them received by A;
+  with each verdict on them received by A, and each signal about their tasks received by A;
 - C's subscriptions that start before its own period ends (an end at or after it left out),
-  the plan versions they and the invoice's windows name, and the finalized invoices its late
-  lines were computed against.
+  the plan versions they and the invoice's windows name, the outcome contracts those plans'
+  charges name, and the finalized invoices its late lines were computed against.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from decimal import Decimal
 from operator import attrgetter
 
 from payoff.core.canonical import DocumentError
+from payoff.core.contract_rules import Signal, outcome_verified_at
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
 from payoff.core.invoicing import Invoice, Window, adjustment_lines, make_invoice
 from payoff.core.ledger_rows import (
@@ -41,6 +42,8 @@ from payoff.core.ledger_rows import (
     EventRow,
     LedgerRows,
     OutcomeRow,
+    PlanRow,
+    SignalRow,
     SubscriptionRow,
     SupersededCost,
     TaskRow,
@@ -51,7 +54,6 @@ from payoff.core.outcomes import (
     VERIFICATION_LOOKBACK_DAYS,
     Policy,
     Verdict,
-    verified_at,
 )
 from payoff.core.periods import US_PER_DAY, Period, us_from_iso
 from payoff.core.plan import Plan
@@ -138,9 +140,12 @@ def select_rows(rows: LedgerRows, invoice: Invoice) -> LedgerRows:
         if s.customer == customer and s.starts_at_us < own.end_us
     ]
     wanted_plans = plan_refs(invoice) | {(s.plan_id, s.plan_version) for s in subscriptions}
+    plans = tuple(p for p in rows.plans if (p.id, p.version) in wanted_plans)
     billed = {entry for r in invoice.rerated or () for entry in r.billed}
+    claimed_tasks = {claim.task for claim in outcomes.values()}
     return LedgerRows(
-        plans=tuple(p for p in rows.plans if (p.id, p.version) in wanted_plans),
+        plans=plans,
+        contracts=tuple(c for c in rows.contracts if f"{c.id}@{c.version}" in named(plans)),
         subscriptions=tuple(subscriptions),
         invoices=tuple(i for i in rows.invoices if i.id in billed),
         tasks=tuple(tasks.values()),
@@ -153,7 +158,24 @@ def select_rows(rows: LedgerRows, invoice: Invoice) -> LedgerRows:
         outcome_decisions=tuple(
             d for d in rows.outcome_decisions if d.outcome in outcomes and d.received_at_us <= until
         ),
+        signals=tuple(
+            g
+            for g in rows.signals
+            if g.customer == customer
+            and g.about_task in claimed_tasks
+            and g.received_at_us <= until
+        ),
     ).in_order()
+
+
+def named(plans: Sequence[PlanRow]) -> set[str]:
+    """The outcome contracts (ID@VERSION) the charges of these plan bodies name."""
+    return {
+        charge["contract"]
+        for plan in plans
+        for charge in plan.body.get("charges", ())
+        if isinstance(charge, dict) and isinstance(charge.get("contract"), str)
+    }
 
 
 def costs_as_of(
@@ -357,6 +379,20 @@ def _verdicts(
     }
 
 
+def _signals_by_task(
+    signals: Sequence[SignalRow], customer: str, until: int
+) -> dict[str, list[SignalRow]]:
+    """The customer's signals received by `until`, by the task they are about, in time
+    order (then received order, then id): the twin of the store's `signals_about`."""
+    found: dict[str, list[SignalRow]] = defaultdict(list)
+    for g in signals:
+        if g.customer == customer and g.received_at_us <= until:
+            found[g.about_task].append(g)
+    for listed in found.values():
+        listed.sort(key=lambda g: (g.occurred_at_us, g.received_at_us, g.id))
+    return found
+
+
 def _outcomes_verified(
     rows: LedgerRows, customer: str, period: Period, until: int, plans: Mapping[str, Plan]
 ) -> list[tuple[int, str, Decimal]]:
@@ -368,6 +404,7 @@ def _outcomes_verified(
     }
     claimed_from = start - VERIFICATION_LOOKBACK_DAYS * US_PER_DAY
     verdicts = _verdicts(rows.attestations, rows.outcome_decisions, until)
+    signals = _signals_by_task(rows.signals, customer, until)
     subscriptions = [s for s in rows.subscriptions if s.customer == customer]
     found = []
     for claim in rows.outcomes:
@@ -379,7 +416,14 @@ def _outcomes_verified(
         ):
             continue
         policy = policy_at(subscriptions, plans, claim.occurred_at_us, claim.type)
-        at = verified_at(claim.id, claim.occurred_at_us, verdicts.get(claim.id, []), policy, until)
+        bearing = [
+            Signal(g.name, g.occurred_at_us)
+            for g in signals.get(claim.task, ())
+            if g.outcome in (None, claim.id)
+        ]
+        at = outcome_verified_at(
+            claim.id, claim.occurred_at_us, verdicts.get(claim.id, []), policy, until, bearing
+        )
         if at is not None and within(at, start, end):
             value = Decimal(claim.value) if claim.value is not None else Decimal(0)
             found.append((at, claim.id, claim.type, value))

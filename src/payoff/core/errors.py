@@ -9,6 +9,7 @@ callers that catch it (`ValueError`, or the error of its own module).
      ├── NotFound           404  what the request names does not exist (or is not the
      │    │                      caller's to see)
      │    ├── PlanNotFound             (also BillingError)   no such plan or version
+     │    ├── ContractNotFound         (also ContractRequestError)  no such contract or version
      │    ├── InvoiceNotFound          (also BillingError)   no such invoice
      │    ├── OutcomeNotFound          (also OutcomeError)   no such outcome
      │    ├── AttestedOutcomeNotFound  (also AttestationRefused)  a verdict names none
@@ -25,6 +26,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    │                     decimal of at most 9 places
      │    ├── PeriodError       (also ValueError) a period is not YYYY-MM, or out of range
      │    ├── PlanError         a plan file is malformed
+     │    ├── ContractError     an outcome contract file is malformed
+     │    ├── ContractRequestError  a contract request is refused (a version that is no number)
      │    ├── StoreError        the ledger cannot be opened or migrated, or refuses a write
      │    ├── BudgetExceeded    (SDK) an enforced task or customer budget was already
      │    │                     exceeded when a step was recorded; the step itself is recorded
@@ -32,6 +35,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── TransitionError   (also ValueError) an invoice's lifecycle forbids an action
      │    ├── ScenarioError     (also ValueError) a what-if scenario is malformed
      │    ├── ChartError        (also ValueError) a chart cannot be written where asked
+     │    ├── EvidenceError     (also ValueError) evidence with no canonical form, or a
+     │    │                     malformed salt
      │    ├── DocumentError     (also ValueError) a stored invoice or credit note does not
      │    │    │                hold together (a field missing or unknown, totals that differ),
      │    │    │                nor a line of a bundle
@@ -41,12 +46,17 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    │    └── InvoiceRunIncomplete  an invoice run could not rate some customers (each
      │    │                     named); the others' drafts were saved
      │    ├── OutcomeError      a verdict or an integrity report is refused
+     │    │    ├── JudgeFailed       a contract's judge failed, answered no verdict or timed
+     │    │    │                     out: the claim stays pending
+     │    │    └── EvidenceMismatch  an opened evidence does not match its commitment: refused
+     │    │                          and flagged
      │    ├── AccessError       a key or secret request is refused
      │    ├── EconomicsError    a report or simulation request is refused
      │    ├── IssuerError       the issuer's settings (PAYOFF_ISSUER) are malformed
      │    └── AttestationRefused  a signed verdict is malformed or out of lifecycle order
      ├── Conflict           409  the id was used before, with another body or already received
      │    ├── PlanConflict             (also StoreError)    a plan version with another body
+     │    ├── ContractConflict         (also StoreError)    a contract version with another body
      │    └── AttestationReplayed      (also AttestationRefused)  the verdict's id was received
      ├── Unauthorized       401  a signature or a key cannot be trusted
      │    ├── SignatureError    a signed request's signature header is missing, malformed,

@@ -58,6 +58,8 @@ class OutcomeStats:
     stale: int = 0
     tasks: int = 0
     cost_nanousd: int = 0
+    evidence_mismatches: int = 0
+    """Openings of committed evidence that did not match the commitment."""
 
     @property
     def dispute_rate(self) -> Decimal | None:
@@ -190,6 +192,14 @@ FLAG_RULES = (
         lambda now, _, __: (
             f"{now.reversed} of {now.verified + now.reversed} verified claims reversed "
             f"({_pct(now.reversal_rate or ZERO)})"
+        ),
+    ),
+    FlagRule(
+        "evidence_mismatch",
+        lambda now, _, __: now.evidence_mismatches > 0,
+        lambda now, _, __: (
+            f"{now.evidence_mismatches} evidence openings did not match the commitment their "
+            "outcome carries"
         ),
     ),
     FlagRule(

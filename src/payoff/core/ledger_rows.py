@@ -1,9 +1,10 @@
 """Ledger rows as canonical JSON lines: what an invoice was computed from, and its digest.
 
 An invoice is computed from rows of the ledger: its customer's events, tasks and their
-status changes, outcome claims and the verdicts on them (attestations and decisions), the
-customer's subscriptions and the plan versions they name, and, for late lines, the
-finalized invoices whose lines were subtracted. `core.derivation.select_rows` says exactly
+status changes, outcome claims, the verdicts on them (attestations and decisions) and the
+signals about their tasks, the customer's subscriptions, the plan versions they name and the
+outcome contracts those name, and, for late lines, the finalized invoices whose lines were
+subtracted. `core.derivation.select_rows` says exactly
 which. Each row is one line of canonical JSON (keys sorted, no spaces, `table` naming its
 table), the lines are in one order, and
 
@@ -33,6 +34,15 @@ class PlanRow(NamedTuple):
     id: str
     version: int
     currency: str
+    digest: str
+    body: dict[str, Any]
+
+
+class ContractRow(NamedTuple):
+    """An outcome contract a plan's charge names."""
+
+    id: str
+    version: int
     digest: str
     body: dict[str, Any]
 
@@ -141,6 +151,19 @@ class DecisionRow(NamedTuple):
     received_at_us: int
 
 
+class SignalRow(NamedTuple):
+    """A signal about a task of one of the invoice's claims (`about_task`: the task the
+    signal names, or the task of the outcome it names)."""
+
+    id: str
+    customer: str
+    about_task: str
+    outcome: str | None
+    name: str
+    occurred_at_us: int
+    received_at_us: int
+
+
 class Table(NamedTuple):
     """A table whose rows an invoice reads: its row type and the key that orders it (unique
     within the table)."""
@@ -152,6 +175,7 @@ class Table(NamedTuple):
 
 TABLES = (
     Table("plans", PlanRow, attrgetter("id", "version")),
+    Table("contracts", ContractRow, attrgetter("id", "version")),
     Table("subscriptions", SubscriptionRow, attrgetter("starts_at_us", "plan_id", "plan_version")),
     Table("invoices", InvoiceRow, attrgetter("id")),
     Table("tasks", TaskRow, attrgetter("id")),
@@ -164,6 +188,7 @@ TABLES = (
         DecisionRow,
         lambda r: (r.outcome, r.occurred_at_us, r.received_at_us, r.action, r.by, r.reason or ""),
     ),
+    Table("signals", SignalRow, attrgetter("id")),
 )
 BY_NAME = {table.name: table for table in TABLES}
 
@@ -173,6 +198,7 @@ class LedgerRows:
     """Rows of one customer's ledger, by table (fields named as TABLES names them)."""
 
     plans: tuple[PlanRow, ...] = ()
+    contracts: tuple[ContractRow, ...] = ()
     subscriptions: tuple[SubscriptionRow, ...] = ()
     invoices: tuple[InvoiceRow, ...] = ()
     tasks: tuple[TaskRow, ...] = ()
@@ -181,6 +207,7 @@ class LedgerRows:
     outcomes: tuple[OutcomeRow, ...] = ()
     attestations: tuple[AttestationRow, ...] = ()
     outcome_decisions: tuple[DecisionRow, ...] = ()
+    signals: tuple[SignalRow, ...] = ()
     superseded_costs: tuple[SupersededCost, ...] = ()
     """Costs replaced since (see SupersededCost): read with the events, resolved away by
     `select_rows`; never written as lines."""

@@ -20,10 +20,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from payoff.core.errors import Refused
 from payoff.core.periods import US_PER_DAY
 from payoff.core.statuses import OutcomeStatus
+
+if TYPE_CHECKING:
+    from payoff.core.contracts import Contract
 
 MAX_WINDOW_DAYS = 365
 """Acceptance windows and warranties are at most a year: billing looks back that far."""
@@ -38,6 +42,8 @@ TRANSITIONS: dict[tuple[str, str], OutcomeStatus] = {
     ("verified", "reverse"): "reversed",
 }
 VERDICT_ACTIONS = {"accept": "verify", "reject": "reject", "reverse": "reverse"}
+NOT_STATUSES = ("ignored", "held")
+"""Steps that change no status: a verdict out of order, a follow-up holding a claim."""
 
 
 class LifecycleError(Refused, ValueError):
@@ -46,10 +52,26 @@ class LifecycleError(Refused, ValueError):
 
 @dataclass(frozen=True)
 class Policy:
+    """How an outcome charge verifies its claims: its own settings, or the rule of the
+    outcome contract it names (`contract`, resolved; `core.contract_rules` applies it)."""
+
     verification: str = "none"
     accept_after_days: int | None = None
     warranty_days: int | None = None
     audit_rate: Decimal = Decimal(0)
+    contract: Contract | None = None
+
+    @property
+    def has_deadline(self) -> bool:
+        """Whether a claim nobody decides on is still verified in time (deemed, or by rule)."""
+        if self.contract is not None:
+            return self.contract.rule.decides_alone
+        return self.verification != "customer" or self.accept_after_days is not None
+
+    @property
+    def mode(self) -> str:
+        """The verification as listed: none, customer, audit, or contract."""
+        return "contract" if self.contract is not None else self.verification
 
     def validate(self) -> list[str]:
         errors = []
@@ -100,8 +122,8 @@ class Lifecycle:
 
     @property
     def last_step(self) -> Step:
-        """The step that set the status (ignored verdicts aside)."""
-        return next(s for s in reversed(self.steps) if s.status != "ignored")
+        """The step that set the status (ignored verdicts and holds aside)."""
+        return next(s for s in reversed(self.steps) if s.status not in NOT_STATUSES)
 
     @property
     def verified_by(self) -> str | None:

@@ -8,11 +8,13 @@ field at fault.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from payoff.core import pricing
+from payoff.core.contracts import Contract
 from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
 from payoff.core.outcomes import Policy
 from payoff.core.pricing.spec import PriceSpec
@@ -28,6 +30,8 @@ well inside the precision exact decimal arithmetic keeps."""
 MAX_VERSION = 2**31 - 1
 """A plan version fits a 32-bit integer column, the narrowest a ledger backend gives it."""
 RESERVED_NAMES = ("minimum_true_up", "maximum_discount")
+CONTRACT_REFERENCE = re.compile(r"[^@\s]{1,255}@[1-9][0-9]{0,9}")
+"""An outcome contract as a plan names it: ID@VERSION, one version for good."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Charge:
     outcome: str | None = None  # outcome
     policy: Policy = field(default_factory=Policy)  # outcome: verification and warranty
     description: str | None = None  # the line's words on an invoice; derived when None
+    contract: str | None = None  # outcome: ID@VERSION of the contract that verifies claims
 
     def validate(self, currency: str) -> list[str]:
         errors = self._number_errors()
@@ -158,7 +163,24 @@ def _task_errors(charge: Charge) -> list[str]:
 
 def _outcome_errors(charge: Charge) -> list[str]:
     errors = [] if charge.outcome else ["outcome: required (an outcome type, or '*')"]
-    return errors + _price_required(charge)
+    return errors + _contract_errors(charge) + _price_required(charge)
+
+
+def _contract_errors(charge: Charge) -> list[str]:
+    reference = charge.contract
+    if reference is None:
+        return []
+    errors = []
+    if not CONTRACT_REFERENCE.fullmatch(reference):
+        errors.append(f"contract: ID@VERSION of an outcome contract, got {reference!r}")
+    if charge.policy.contract is None and charge.policy != Policy():
+        errors.append(
+            "contract: the contract says how claims are verified; remove verification, "
+            "accept_after_days, warranty_days and audit_rate from the charge"
+        )
+    if charge.outcome == ANY:
+        errors.append("outcome: a contract defines one outcome type; name it, not '*'")
+    return errors
 
 
 def _price_required(charge: Charge) -> list[str]:
@@ -179,7 +201,7 @@ _CHARGE_RULES = {
         frozenset({"price", "classes", "markup", "hidden_tokens_per_task_max"}), _tokens_errors
     ),
     "task": ChargeRules(frozenset({"price", "task_type", "count"}), _task_errors),
-    "outcome": ChargeRules(frozenset({"price", "outcome", "policy"}), _outcome_errors),
+    "outcome": ChargeRules(frozenset({"price", "outcome", "policy", "contract"}), _outcome_errors),
 }
 assert tuple(_CHARGE_RULES) == CHARGE_TYPES
 _DEFAULTS = {"classes": TOKEN_CLASSES, "count": "completed", "policy": Policy()}
@@ -193,6 +215,7 @@ _OPTIONAL_FIELDS = (
     "count",
     "outcome",
     "policy",
+    "contract",
 )
 
 
@@ -227,8 +250,43 @@ class Plan:
         """The verification policy of the first outcome charge that counts this type."""
         for charge in self.charges:
             if charge.type == "outcome" and charge.outcome in (ANY, outcome_type):
+                if charge.contract is not None and charge.policy.contract is None:
+                    raise ValueError(
+                        f"charge {charge.name!r} names contract {charge.contract}: the plan "
+                        "was read without its contracts"
+                    )
                 return charge.policy
         return Policy()
+
+    def contract_references(self) -> list[str]:
+        """The contracts the plan's charges name (ID@VERSION), in charge order."""
+        return [c.contract for c in self.charges if c.contract is not None]
+
+    def contract_errors(self, contracts: Mapping[str, Contract]) -> list[str]:
+        """Errors of the charges naming a contract against the contracts they name (each
+        found by its reference): a charge counts the outcome type its contract defines."""
+        errors = []
+        for charge in self.charges:
+            found = contracts.get(charge.contract) if charge.contract is not None else None
+            if found is not None and found.outcome != charge.outcome:
+                errors.append(
+                    f"charge {charge.name!r}: outcome {charge.outcome!r} is not the type "
+                    f"{found.outcome!r} that contract {charge.contract} defines"
+                )
+        return errors
+
+    def with_contracts(self, contracts: Mapping[str, Contract]) -> Plan:
+        """The plan with each contract its charges name resolved into their policy (every
+        reference must be among `contracts`)."""
+        if not self.contract_references():
+            return self
+        charges = tuple(
+            replace(c, policy=Policy(contract=contracts[c.contract]))
+            if c.contract is not None
+            else c
+            for c in self.charges
+        )
+        return replace(self, charges=charges)
 
     def warnings(self, task_types: set[str], outcome_types: set[str]) -> list[str]:
         """Charges naming a task or outcome type the ledger has not seen (yet)."""

@@ -224,11 +224,18 @@ def describe(charge: Charge) -> str:
     if charge.type == "task":
         done = "Completed tasks" if charge.count == "completed" else "Tasks"
         return done if charge.task_type in (None, ANY) else f"{done}: {charge.task_type}"
+    contract = charge.policy.contract
+    if contract is not None:
+        return f"Verified {contract.unit.plural} ({contract.reference})"
     what = charge.outcome if charge.outcome not in (None, ANY) else "all types"
     return f"Verified outcomes ({what})"
 
 
-def unit_of(charge: Charge) -> str:
+def unit_of(charge: Charge, quantity: Decimal | None = None) -> str:
+    """What a line's quantity counts; an outcome contract's unit, in the singular for one."""
+    contract = charge.policy.contract
+    if contract is not None:
+        return contract.unit.plural if quantity is None else contract.unit.of(quantity)
     if charge.type == "subscription":
         return "month"  # the only plan period; a share of it when the plan changed mid-month
     if charge.type == "tokens":
@@ -332,7 +339,12 @@ def printed_line(
         tiers = ""
     note = "; ".join(part for part in (late, tiers, documented) if part)
     return PrintableLine(
-        describe(charge), fee.quantity, unit_of(charge), unit_price(charge), fee.amount, note
+        describe(charge),
+        fee.quantity,
+        unit_of(charge, fee.quantity),
+        unit_price(charge),
+        fee.amount,
+        note,
     )
 
 

@@ -34,6 +34,7 @@ from payoff.core.tokens import TokenCounts, UsageDetails
 from payoff.records import Record, decode_record
 from payoff.sdk.budget import Budget, BudgetBook, parse_usd_argument
 from payoff.sdk.deadletter import DeadLetters, ProblemCallback
+from payoff.sdk.ids import new_id
 from payoff.sdk.remote import RemoteSink
 from payoff.sdk.task import Task
 
@@ -134,6 +135,34 @@ class Meter:
         """Limit what one customer's tasks may cost per calendar month (UTC); see docs/sdk.md."""
         limit = parse_usd_argument(cost_per_period, "cost_per_period")
         self.budgets.set_customer_budget(customer, limit, enforce)
+
+    def signal(
+        self,
+        name: str,
+        *,
+        task: str | None = None,
+        outcome: str | None = None,
+        id: str | None = None,
+        time: dt.datetime | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> str:
+        """Record a signal about a task or an outcome from the customer's systems (a
+        follow-up such as `conversation.reopened`, or any activity); its id. Outcome
+        contracts read signals: docs/contracts.md."""
+        record: dict[str, Any] = {
+            "record": "signal",
+            "id": id or new_id("sig"),
+            "name": name,
+            "time": (time or dt.datetime.now(dt.UTC)).isoformat(),
+        }
+        if task is not None:
+            record["task"] = task
+        if outcome is not None:
+            record["outcome"] = outcome
+        if attributes:
+            record["attributes"] = attributes
+        self.emit(record)
+        return str(record["id"])
 
     # -- records --------------------------------------------------------------------------
 

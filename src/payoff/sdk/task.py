@@ -381,6 +381,13 @@ class Task:
             self.meter.emit(record)
             return str(record["id"])
 
+    def signal(
+        self, name: str, *, outcome: str | None = None, attributes: dict[str, str] | None = None
+    ) -> str:
+        """Record a signal about this task, or one of its outcomes; its id (see
+        `Meter.signal`)."""
+        return self.meter.signal(name, task=self.id, outcome=outcome, attributes=attributes)
+
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

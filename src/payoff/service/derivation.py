@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 
+from payoff.contract_files import ContractError, contract_from_body
 from payoff.core.canonical import digest
+from payoff.core.contracts import Contract
 from payoff.core.derivation import as_of_us, periods_of, plan_refs, replaced_since, select_rows
 from payoff.core.invoicing import Invoice
 from payoff.core.ledger_rows import LedgerRows
@@ -82,20 +84,40 @@ def rows_of_each(
 
 
 def plans_of(rows: LedgerRows, label: str) -> tuple[dict[str, Plan], list[Mismatch]]:
-    """The plan versions among the rows, by "ID@VERSION", and each whose body is not the
-    one its digest names (an edited plan) or not a plan at all."""
+    """The plan versions among the rows, by "ID@VERSION", with the outcome contracts among
+    the rows that their charges name; and each plan or contract whose body is not the one
+    its digest names (edited) or not a plan or contract at all."""
+    contracts, mismatches = _contracts_of(rows, label)
     plans: dict[str, Plan] = {}
-    mismatches = []
     for row in rows.plans:
         reference = f"{row.id}@{row.version}"
         found = digest(row.body)
         if found != row.digest:
             mismatches.append(Mismatch(label, f"plan {reference}: body digest", row.digest, found))
         try:
-            plans[reference] = plan_from_body(row.body)
+            plans[reference] = plan_from_body(row.body, contracts.get)
         except (PlanError, ValueError) as exc:  # msgspec's ValidationError is a ValueError
             mismatches.append(Mismatch(label, f"plan {reference}", "a valid plan", str(exc)))
     return plans, mismatches
+
+
+def _contracts_of(rows: LedgerRows, label: str) -> tuple[dict[str, Contract], list[Mismatch]]:
+    contracts: dict[str, Contract] = {}
+    mismatches = []
+    for row in rows.contracts:
+        reference = f"{row.id}@{row.version}"
+        found = digest(row.body)
+        if found != row.digest:
+            mismatches.append(
+                Mismatch(label, f"contract {reference}: body digest", row.digest, found)
+            )
+        try:
+            contracts[reference] = contract_from_body(row.body)
+        except ContractError as exc:
+            mismatches.append(
+                Mismatch(label, f"contract {reference}", "a valid contract", str(exc))
+            )
+    return contracts, mismatches
 
 
 def window_mismatches(invoice: Invoice, rows: LedgerRows, label: str) -> list[Mismatch]:

@@ -163,7 +163,7 @@ def _invoice_lines(
     own = list(invoice.fees)
     whole = Window(invoice.plan, invoice.plan_digest, 1, Period.month(invoice.period).days)
     for window in invoice.windows or (whole,):
-        charges = {c.name: c for c in plan_of(find_plan(store, window.plan)).charges}
+        charges = {c.name: c for c in plan_of(store, find_plan(store, window.plan)).charges}
         fees, own = _window_fees(invoice.id, own, charges), own[len(charges) :]
         seen = windows.units(invoice.customer, units, window)
         lines += [Line("charge", fee.amount, charges[fee.charge], seen) for fee in fees]

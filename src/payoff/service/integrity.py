@@ -86,6 +86,7 @@ class Row:
             "cost_per_verified_outcome_usd": _usd(s.cost_per_verified_nanousd),
             "cost_per_verified_outcome_change": text(change(
                 c.cost_per_verified_nanousd, b.cost_per_verified_nanousd if b else None)),
+            "evidence_mismatches": s.evidence_mismatches,
             "baseline": self.baseline_name,
             "flags": [{"name": f.name, "why": f.why} for f in self.flags],
         }  # fmt: skip
@@ -97,17 +98,20 @@ def _stats(
     task_types: dict[str, str | None],
     now: int,
     limits: Thresholds,
+    mismatched: dict[str, int],
 ) -> OutcomeStats:
     counts: dict[str, int] = defaultdict(int)
     for state in found:
         life = state.lifecycle
+        counts["mismatched"] += mismatched.get(state.outcome.id, 0)
         counts[life.status] += 1
         counts["deemed"] += life.verified_by == "deemed"
         counts["audited"] += life.audited
         counts["audit_decided"] += life.audited and life.status != "claimed"
         counts["audit_rejected"] += life.audited and life.status == "rejected"
+        held = any(step.status == "held" for step in life.steps)  # a follow-up holds it
         waiting = life.status == "claimed" and (
-            life.audited or state.policy.accept_after_days is None
+            life.audited or held or not state.policy.has_deadline
         )
         counts["stale"] += waiting and now - state.outcome.claimed_at_us > (
             limits.stale_after_days * US_PER_DAY
@@ -118,7 +122,7 @@ def _stats(
         reversed=counts["reversed"], pending=counts["claimed"], deemed=counts["deemed"],
         audited=counts["audited"], audit_decided=counts["audit_decided"],
         audit_rejected=counts["audit_rejected"],
-        stale=counts["stale"],
+        stale=counts["stale"], evidence_mismatches=counts["mismatched"],
         tasks=sum(activity.get(kind, (0, 0))[0] for kind in kinds),
         cost_nanousd=sum(activity.get(kind, (0, 0))[1] for kind in kinds),
     )  # fmt: skip
@@ -146,8 +150,12 @@ def _window(
     groups: dict[tuple[str, str], list[OutcomeState]] = defaultdict(list)
     for state in found:
         groups[(state.outcome.customer, state.outcome.type)].append(state)
+    mismatched = {
+        outcome: sum(not opening.matched for opening in openings)
+        for outcome, openings in store.evidence_openings(o.id for o in claims).items()
+    }
     return {
-        key: _stats(group, activity[key[0]], task_types, now, limits)
+        key: _stats(group, activity[key[0]], task_types, now, limits, mismatched)
         for key, group in groups.items()
     }
 

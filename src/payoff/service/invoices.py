@@ -37,7 +37,7 @@ from payoff.core.statuses import BILLED_STATUSES
 from payoff.service.clock import now_us
 from payoff.service.derivation import invoice_rows
 from payoff.service.issuer import configured_issuer, logo_data_uri
-from payoff.service.plans import BillingError, InvoiceNotFound, find_plan, plan_of
+from payoff.service.plans import BillingError, InvoiceNotFound, PlanStore, find_plan, plan_of
 from payoff.service.rating import (
     LATE_LOOKBACK_PERIODS,
     RATING_ERRORS,
@@ -52,7 +52,7 @@ from payoff.service.rating import (
     rating_refusal,
 )
 from payoff.store.billing import Finalizing, StoredInvoice
-from payoff.store.protocol import BillingStore, RatingStore, RecordStore, VerifiedBillingStore
+from payoff.store.protocol import RatingStore, RecordStore, VerifiedBillingStore
 
 # -- the invoice run ---------------------------------------------------------------------
 
@@ -135,7 +135,7 @@ def _checked_as_of(store: RecordStore, as_of_us: int | None) -> int:
 
 
 def _billed_before(
-    store: BillingStore, period: Period, customer: str | None, as_of_us: int, unrated: Unrated
+    store: PlanStore, period: Period, customer: str | None, as_of_us: int, unrated: Unrated
 ) -> dict[str, list[StoredInvoice]]:
     """The finalized and paid invoices of the look-back window, by customer."""
     billed: dict[str, list[StoredInvoice]] = defaultdict(list)
@@ -189,7 +189,7 @@ def _invoice_id(customer: str, period: str, existing: list[StoredInvoice]) -> st
     return f"{customer}-{period}" + (f"-{len(existing) + 1}" if existing else "")
 
 
-def _basis(store: BillingStore, customer: str, period: Period) -> list[str]:
+def _basis(store: PlanStore, customer: str, period: Period) -> list[str]:
     """The finalized invoices a draft was rated against: its late lines depend on them."""
     since = months_before(period, LATE_LOOKBACK_PERIODS)
     return _basis_of(
@@ -205,7 +205,7 @@ def _basis_of(billed: list[StoredInvoice], period: Period) -> list[str]:
 # -- the invoice lifecycle ---------------------------------------------------------------
 
 
-def _load(store: BillingStore, invoice_id: str) -> Invoice:
+def _load(store: PlanStore, invoice_id: str) -> Invoice:
     """An invoice from the store, which re-checks its totals and plan digests on loading."""
     stored = store.get_invoice(invoice_id)
     if stored is None:
@@ -213,7 +213,7 @@ def _load(store: BillingStore, invoice_id: str) -> Invoice:
     return stored.invoice
 
 
-def invoice_document(store: BillingStore, invoice_id: str) -> dict[str, Any]:
+def invoice_document(store: PlanStore, invoice_id: str) -> dict[str, Any]:
     """An invoice as a JSON document, with its status, tax and amount due, and the credit
     notes against it; once finalized, with its number, issue date and due date too."""
     stored = store.get_invoice(invoice_id)
@@ -232,7 +232,7 @@ class Amounts:
     with the issuer kept when it was finalized, or for a draft the one configured now.
     Each plan's rounding and the configured issuer are read once."""
 
-    def __init__(self, store: BillingStore) -> None:
+    def __init__(self, store: PlanStore) -> None:
         self.store = store
         self.roundings: dict[str, str] = {}
         self.configured: Issuer | None = None
@@ -247,7 +247,8 @@ class Amounts:
     def shown(self, stored: StoredInvoice) -> dict[str, Any]:
         invoice, issuer = stored.invoice, self.issuer(stored)
         if invoice.plan not in self.roundings:
-            self.roundings[invoice.plan] = plan_of(find_plan(self.store, invoice.plan)).rounding
+            plan = plan_of(self.store, find_plan(self.store, invoice.plan))
+            self.roundings[invoice.plan] = plan.rounding
         rounding = self.roundings[invoice.plan]
         tax, due = amount_due(invoice.totals.total, issuer, invoice.currency, rounding)
         shown: dict[str, Any] = {}
@@ -265,7 +266,7 @@ class Amounts:
         return shown
 
 
-def _note_document(store: BillingStore, note: CreditNote) -> dict[str, Any]:
+def _note_document(store: PlanStore, note: CreditNote) -> dict[str, Any]:
     # A note applied on an invoice since voided no longer stands (it is kept, marked).
     applied = store.get_invoice(note.applied_on)
     voided = applied is not None and applied.status == "void"
@@ -323,7 +324,7 @@ def _finalize(store: VerifiedBillingStore, invoice: Invoice) -> None:
         raise BillingError(f"invoice {invoice.id} changed while being finalized; try again")
 
 
-def _credit_notes(store: BillingStore, invoice: Invoice) -> list[CreditNote]:
+def _credit_notes(store: PlanStore, invoice: Invoice) -> list[CreditNote]:
     """Negative late lines credit an earlier finalized invoice: a credit note against it,
     applied on this one. Nothing finalized is edited."""
     notes = []
@@ -336,7 +337,7 @@ def _credit_notes(store: BillingStore, invoice: Invoice) -> list[CreditNote]:
     return notes
 
 
-def _check_basis(store: BillingStore, invoice: Invoice) -> None:
+def _check_basis(store: PlanStore, invoice: Invoice) -> None:
     """Refuse to finalize a draft rated before another invoice of the customer changed."""
     current = _basis(store, invoice.customer, Period.month(invoice.period))
     if invoice.basis is None or list(invoice.basis) != current:
@@ -346,7 +347,7 @@ def _check_basis(store: BillingStore, invoice: Invoice) -> None:
         )
 
 
-def _check_no_later_lines(store: BillingStore, invoice: Invoice) -> None:
+def _check_no_later_lines(store: PlanStore, invoice: Invoice) -> None:
     """A period whose late lines sit on a later finalized invoice cannot be re-billed."""
     for other in store.list_invoices(invoice.customer, statuses=BILLED_STATUSES):
         if any(fee.period == invoice.period for fee in other.invoice.late):
@@ -365,7 +366,7 @@ def invoice_json(document: dict[str, Any]) -> str:
 
 
 def list_invoices(
-    store: BillingStore,
+    store: PlanStore,
     customer: str | None = None,
     period: str | None = None,
     status: str | None = None,
@@ -396,7 +397,7 @@ def _as_stored(invoice: Invoice) -> dict[str, Any]:
 # -- documents for a person --------------------------------------------------------------
 
 
-def printable_document(store: BillingStore, document_id: str) -> PrintableInvoice:
+def printable_document(store: PlanStore, document_id: str) -> PrintableInvoice:
     """An invoice or a credit note, by id, as a document for a person (see core.printable).
 
     A finalized invoice is printed with the issuer's details kept when it was finalized; a
@@ -437,7 +438,7 @@ def printable_document(store: BillingStore, document_id: str) -> PrintableInvoic
 
 
 def _printable_note(
-    store: BillingStore, note: CreditNote, number: str | None, created_at_us: int
+    store: PlanStore, note: CreditNote, number: str | None, created_at_us: int
 ) -> PrintableInvoice:
     corrected = store.get_invoice(note.invoice)
     if corrected is None:
@@ -470,9 +471,7 @@ def _invoice_reference(stored: StoredInvoice, issuer: Issuer, rounding: str) -> 
     return Reference(stored.id, stored.number, _issued_on(stored.finalized_at_us), due)
 
 
-def _note_reference(
-    store: BillingStore, note: CreditNote, issuer: Issuer, rounding: str
-) -> Reference:
+def _note_reference(store: PlanStore, note: CreditNote, issuer: Issuer, rounding: str) -> Reference:
     stored = store.get_credit_note(note.id)
     number = None if stored is None else stored.number
     day = None if stored is None else from_us(stored.created_at_us).date()
@@ -482,7 +481,7 @@ def _note_reference(
     return Reference(note.id, number, day, credited, deducted_on)
 
 
-def _period_quantities(store: BillingStore, invoice: Invoice) -> dict[tuple[str, str], Decimal]:
+def _period_quantities(store: PlanStore, invoice: Invoice) -> dict[tuple[str, str], Decimal]:
     """For each late line, its period's whole quantity now, by (period, charge): what the
     invoices the line was rated against billed for it, plus the line's own."""
     if not invoice.late or not invoice.basis:
@@ -516,12 +515,12 @@ def _issued_on(finalized_at_us: int | None) -> dt.date | None:
     return None if finalized_at_us is None else from_us(finalized_at_us).date()
 
 
-def _plans_of(store: BillingStore, invoice: Invoice) -> dict[str, Plan]:
+def _plans_of(store: PlanStore, invoice: Invoice) -> dict[str, Plan]:
     names = dict.fromkeys([*(w.plan for w in invoice.windows), invoice.plan])
-    return {name: plan_of(find_plan(store, name)) for name in names}
+    return {name: plan_of(store, find_plan(store, name)) for name in names}
 
 
-def _party(store: BillingStore, customer: str) -> Party:
+def _party(store: PlanStore, customer: str) -> Party:
     found = store.get_customer(customer)
     if found is None:
         return Party(customer)

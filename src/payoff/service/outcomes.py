@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from payoff.core.contract_rules import Signal, outcome_lifecycle, outcome_verified_at
 from payoff.core.errors import NotFound, Refused
 from payoff.core.outcomes import (
     VERDICT_ACTIONS,
@@ -20,15 +21,15 @@ from payoff.core.outcomes import (
     LifecycleError,
     Policy,
     Verdict,
-    lifecycle,
-    verified_at,
 )
 from payoff.core.periods import US_PER_DAY, Period, iso_from_us
 from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
+from payoff.service.contracts import ContractBook
 from payoff.store.outcomes import MAX_OUTCOMES_LISTED as MAX_OUTCOMES_LISTED  # for the shells
 from payoff.store.outcomes import StoredOutcome, StoredVerdict
 from payoff.store.protocol import ATTESTATIONS, OUTCOMES, REJECTED, Row, VerifyingStore, WriteStatus
+from payoff.store.signals import StoredSignal, bearing_on
 
 DECISION_ACTIONS = ("verify", "reject", "reverse")
 DECIDERS = ("auditor",)
@@ -53,6 +54,7 @@ class Policies:
         self._plans: dict[tuple[str, int], Any] = {}
         self._single: dict[tuple[str, str], tuple[int, Policy]] = {}
         self._loaded = False
+        self._contracts = ContractBook(store)
 
     def for_outcome(self, outcome: StoredOutcome) -> Policy:
         key = (outcome.customer, outcome.type)
@@ -91,7 +93,7 @@ class Policies:
         key = (sub.plan_id, sub.plan_version)
         if key not in self._plans:
             stored = self.store.get_plan(sub.plan_id, sub.plan_version)
-            self._plans[key] = plan_from_body(stored.body) if stored else None
+            self._plans[key] = plan_from_body(stored.body, self._contracts) if stored else None
         plan = self._plans[key]
         return plan.policy_for(outcome.type) if plan is not None else Policy()
 
@@ -119,7 +121,8 @@ class OutcomeState:
             "claimed_at": iso_from_us(o.claimed_at_us),
             "verified_at": _iso_or_none(life.verified_at_us),
             "verified_by": life.verified_by, "audited": life.audited,
-            "verification": self.policy.verification,
+            "verification": self.policy.mode,
+            "contract": None if self.policy.contract is None else self.policy.contract.reference,
             "steps": [{"status": s.status, "by": s.by, "at": iso_from_us(s.at_us),
                        "reason": s.reason} for s in life.steps],
         }  # fmt: skip
@@ -131,23 +134,42 @@ def states(
     as_of_us: int,
     policies: Policies | None = None,
 ) -> list[OutcomeState]:
-    """Each outcome's lifecycle as of a time, from its claim, verdicts and policy."""
+    """Each outcome's lifecycle as of a time, from its claim, verdicts, signals and policy."""
     outcomes = list(outcomes)
     policies = policies or Policies(store)
     verdicts = store.verdicts_for([o.id for o in outcomes], as_of_us)
+    chosen = [(outcome, policies.for_outcome(outcome)) for outcome in outcomes]
+    signals = _signals_of(store, chosen, as_of_us)
     result = []
-    for outcome in outcomes:
-        policy = policies.for_outcome(outcome)
-        life = lifecycle(
+    for outcome, policy in chosen:
+        life = outcome_lifecycle(
             outcome.id,
             outcome.claimed_at_us,
             _verdicts(verdicts.get(outcome.id, [])),
             policy,
             as_of_us,
+            _bearing(signals, outcome),
             strict=False,
         )
         result.append(OutcomeState(outcome, policy, life))
     return result
+
+
+def _signals_of(
+    store: VerifyingStore, chosen: Sequence[tuple[StoredOutcome, Policy]], as_of_us: int | None
+) -> dict[str, list[StoredSignal]]:
+    """The signals about the tasks of the outcomes a contract verifies (only a contract's
+    rule reads signals), by task."""
+    tasks = {outcome.task for outcome, policy in chosen if policy.contract is not None}
+    return store.signals_about(tasks, as_of_us) if tasks else {}
+
+
+def _bearing(found: dict[str, list[StoredSignal]], outcome: StoredOutcome) -> list[Signal]:
+    """The signals bearing on an outcome, in time order, as the core reads them."""
+    return [
+        Signal(signal.name, signal.occurred_at_us)
+        for signal in bearing_on(found.get(outcome.task, ()), outcome.id)
+    ]
 
 
 class Verified(NamedTuple):
@@ -169,22 +191,22 @@ def verified_in(
     candidates = store.outcomes_in(claimed_from, period.start_us, period.end_us, as_of_us, customer)
     policies = Policies(store)
     verdicts = store.verdicts_in(claimed_from, period.start_us, period.end_us, as_of_us, customer)
+    chosen = [(outcome, policies.for_outcome(outcome)) for outcome in candidates]
+    signals = _signals_of(store, chosen, as_of_us)
     found = []
-    for outcome in candidates:
-        policy = policies.for_outcome(outcome)
-        at = _verified_at(outcome, policy, verdicts.get(outcome.id), as_of_us)
+    for outcome, policy in chosen:
+        at = outcome_verified_at(
+            outcome.id,
+            outcome.claimed_at_us,
+            _verdicts(verdicts.get(outcome.id) or []),
+            policy,
+            as_of_us,
+            _bearing(signals, outcome),
+        )
         if at is not None and period.start_us <= at < period.end_us:
             found.append(Verified(outcome, at))
     found.sort(key=lambda v: (v.verified_at_us, v.outcome.id))
     return found
-
-
-def _verified_at(
-    outcome: StoredOutcome, policy: Policy, stored: list[StoredVerdict] | None, as_of_us: int
-) -> int | None:
-    """When the outcome was verified, if it is verified (and not reversed) as of the time."""
-    verdicts = _verdicts(stored or [])
-    return verified_at(outcome.id, outcome.claimed_at_us, verdicts, policy, as_of_us)
 
 
 def check_verdict(
@@ -202,12 +224,20 @@ def check_verdict(
     policy = (policies or Policies(store)).for_outcome(outcome)
     stored = _verdicts(store.verdicts_for([outcome.id]).get(outcome.id, []))
     latest = max(v.at_us for v in [*stored, *pending, new])
-    before = lifecycle(
-        outcome.id, outcome.claimed_at_us, [*stored, *pending], policy, latest, strict=False
+    signals = _bearing(_signals_of(store, [(outcome, policy)], None), outcome)
+    before = outcome_lifecycle(
+        outcome.id,
+        outcome.claimed_at_us,
+        [*stored, *pending],
+        policy,
+        latest,
+        signals,
+        strict=False,
     )
-    after = lifecycle(
-        outcome.id, outcome.claimed_at_us, [*stored, *pending, new], policy, latest, strict=False
-    )
+    after = outcome_lifecycle(
+        outcome.id, outcome.claimed_at_us, [*stored, *pending, new], policy, latest, signals,
+        strict=False,
+    )  # fmt: skip
     refused = [s for s in after.steps if s.status == "ignored"]
     if len(refused) > len([s for s in before.steps if s.status == "ignored"]):
         newly = [s for s in refused if s not in before.steps]

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from payoff.core.canonical import digest
 from payoff.core.errors import NotFound, Refused
 from payoff.core.periods import US_PER_DAY, Period, iso_from_us
 from payoff.core.plan import Plan
 from payoff.core.statuses import BILLED_STATUSES
-from payoff.plan_files import load_plan, parse_plan, plan_from_body
+from payoff.plan_files import load_plan, parse_plan, plan_from_body, with_contracts
 from payoff.service.access import CustomerNotFound
 from payoff.service.clock import now_us
+from payoff.service.contracts import ContractBook
 from payoff.store.billing import MAX_CUSTOMERS_LISTED, Customer, StoredPlan, Subscription
-from payoff.store.protocol import BillingStore
+from payoff.store.protocol import BillingStore, ContractStore
+
+
+class PlanStore(BillingStore, ContractStore, Protocol):
+    """Plans with the outcome contracts their charges name."""
 
 
 class BillingError(Refused):
@@ -36,24 +41,28 @@ class InvoiceNotFound(NotFound, BillingError):
     """No invoice with that id."""
 
 
-def apply_plan(store: BillingStore, path: str | Path) -> tuple[Plan, bool, list[str]]:
-    """Store a plan file's version: (plan, whether it is new, warnings)."""
-    return _apply(store, *load_plan(path))
+def apply_plan(store: PlanStore, path: str | Path) -> tuple[Plan, bool, list[str]]:
+    """Store a plan file's version: (plan, whether it is new, warnings). The outcome
+    contracts its charges name must be applied first."""
+    plan, body = load_plan(path)
+    return _apply(store, with_contracts(plan, ContractBook(store), str(path)), body)
 
 
-def apply_plan_text(store: BillingStore, text: str, source: str) -> tuple[Plan, bool, list[str]]:
+def apply_plan_text(store: PlanStore, text: str, source: str) -> tuple[Plan, bool, list[str]]:
     """As apply_plan, from a plan's YAML text."""
-    return _apply(store, *parse_plan(text, source))
+    plan, body = parse_plan(text, source)
+    return _apply(store, with_contracts(plan, ContractBook(store), source), body)
 
 
-def _apply(store: BillingStore, plan: Plan, body: dict[str, Any]) -> tuple[Plan, bool, list[str]]:
+def _apply(store: PlanStore, plan: Plan, body: dict[str, Any]) -> tuple[Plan, bool, list[str]]:
     created = store.put_plan(plan.id, plan.version, plan.currency, body, digest(body), now_us())
     seen_tasks, seen_outcomes = store.known_types()
     return plan, created, plan.warnings(seen_tasks, seen_outcomes)
 
 
-def plan_of(stored: StoredPlan) -> Plan:
-    return plan_from_body(stored.body)
+def plan_of(store: ContractStore, stored: StoredPlan) -> Plan:
+    """A stored plan's value, with the contracts its charges name."""
+    return plan_from_body(stored.body, ContractBook(store))
 
 
 def find_plan(store: BillingStore, reference: str) -> StoredPlan:

@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from payoff.core.contracts import MAX_RULE_DAYS
 from payoff.core.errors import PayoffError
 from payoff.core.invoicing import Rerated, Window, adjustment_lines, make_invoice
+from payoff.core.outcomes import Policy
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import MAX_NUMBER, Plan
 from payoff.core.rating import Fee, UsageTotals, fees_for, late_fees, quote
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import BillingError, find_plan, plan_of
 from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
-from payoff.store.protocol import BillingStore, RatingStore
+from payoff.store.protocol import RatingStore, VerifyingStore
 
 LATE_LOOKBACK_PERIODS = 24
 """How many earlier finalized periods an invoice run checks for late usage."""
@@ -264,7 +266,7 @@ def _plans_of(
             continue
         try:
             stored[key] = find_plan(store, f"{sub.plan_id}@{sub.plan_version}")
-            plans[key] = plan_of(stored[key])
+            plans[key] = plan_of(store, stored[key])
         except RATING_ERRORS as error:
             if unrated is None:
                 raise
@@ -331,11 +333,15 @@ def late_lines(
     for label in earlier_periods[:LATE_LOOKBACK_PERIODS]:
         earlier = Period.month(label)
         billed_as_of = max(i.as_of_us for i in billed if i.period == label)
-        # Records of the period that arrived after it was billed, or verdicts (a reversal)
-        # on the customer's outcomes: the period is re-rated.
-        moved = store.received_between(
-            customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
-        ) or store.verdicts_received_between(customer, billed_as_of, as_of_us)
+        # Records of the period that arrived after it was billed, or verdicts or signals (a
+        # reversal) on the customer's outcomes: the period is re-rated.
+        moved = (
+            store.received_between(
+                customer, earlier.start_us, earlier.end_us, billed_as_of, as_of_us
+            )
+            or store.verdicts_received_between(customer, billed_as_of, as_of_us)
+            or store.signals_received_between(customer, billed_as_of, as_of_us)
+        )
         moved = moved or store.task_updates_received_between(customer, billed_as_of, as_of_us)
         # Claims that arrived late, or whose acceptance deadline may have passed since.
         claimed_from = billed_as_of - deemed_days * US_PER_DAY if deemed_days else as_of_us + 1
@@ -359,11 +365,22 @@ def late_lines(
     return late
 
 
-def longest_acceptance_window(store: BillingStore) -> int:
-    """The longest `accept_after_days` of any plan (0 when none deems claims)."""
+def longest_acceptance_window(store: VerifyingStore) -> int:
+    """The longest time in days, of any plan, that a claim may take to be accepted by time
+    alone (0 when none is): `accept_after_days`, or a contract's `assume_after`, or a year
+    when a contract waits for its task to go quiet."""
     longest = 0
     for stored in store.list_plans():
-        for charge in plan_of(stored).charges:
-            if charge.type == "outcome" and charge.policy.accept_after_days is not None:
-                longest = max(longest, charge.policy.accept_after_days)
+        for charge in plan_of(store, stored).charges:
+            if charge.type == "outcome":
+                longest = max(longest, _acceptance_days(charge.policy))
     return longest
+
+
+def _acceptance_days(policy: Policy) -> int:
+    if policy.contract is None:
+        return policy.accept_after_days or 0
+    rule = policy.contract.rule
+    if rule.inactivity_us is not None:
+        return MAX_RULE_DAYS
+    return -(-(rule.assume_after_us or 0) // US_PER_DAY)  # whole days, rounded up

@@ -16,14 +16,17 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, and_, or_, select
 
 from payoff.core.chain import ChainEntry
+from payoff.core.derivation import named
 from payoff.core.ledger_rows import (
     AttestationRow,
+    ContractRow,
     DecisionRow,
     EventRow,
     InvoiceRow,
     LedgerRows,
     OutcomeRow,
     PlanRow,
+    SignalRow,
     SubscriptionRow,
     SupersededCost,
     TaskRow,
@@ -91,6 +94,7 @@ class AuditQueries:
         """
         customers = sorted(set(wanted.customers))
         plans = self._plans(wanted)
+        contracts = self._contracts(plans)
         invoices = self._invoice_rows(wanted.invoices)
         with self.engine.connect() as conn:
             others = _by_customer(conn, customers, wanted)
@@ -99,6 +103,7 @@ class AuditQueries:
                 found = others[customer]
                 yield LedgerRows(
                     plans=plans,
+                    contracts=contracts,
                     subscriptions=tuple(found["subscriptions"]),
                     invoices=invoices,
                     tasks=tuple(found["tasks"]),
@@ -107,6 +112,7 @@ class AuditQueries:
                     outcomes=tuple(found["outcomes"]),
                     attestations=tuple(found["attestations"]),
                     outcome_decisions=tuple(found["outcome_decisions"]),
+                    signals=tuple(found["signals"]),
                     superseded_costs=tuple(found["superseded_costs"]),
                 )
 
@@ -141,6 +147,19 @@ class AuditQueries:
                     if (row.id, row.version) in refs:
                         plans.append(PlanRow(*row[:4], json.loads(row.body)))
         return tuple(plans)
+
+    def _contracts(self, plans: Sequence[PlanRow]) -> tuple[ContractRow, ...]:
+        """The outcome contracts the plans' charges name."""
+        c = s.contracts.c
+        refs = named(plans)
+        found = []
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted({ref.rpartition("@")[0] for ref in refs})):
+                query = select(c.id, c.version, c.digest, c.body).where(c.id.in_(chunk))
+                for row in conn.execute(query):
+                    if f"{row.id}@{row.version}" in refs:
+                        found.append(ContractRow(*row[:3], json.loads(row.body)))
+        return tuple(found)
 
     def _invoice_rows(self, ids: tuple[str, ...]) -> tuple[InvoiceRow, ...]:
         i = s.invoices.c
@@ -309,3 +328,11 @@ def _outcome_rows(
         found[owner[row.outcome]]["attestations"].append(AttestationRow._make(row))
     for row in conn.execute(decisions):
         found[owner[row.outcome]]["outcome_decisions"].append(DecisionRow._make(row))
+    g = s.signals.c
+    signals = select(*_columns(s.signals, SignalRow)).where(
+        g.customer.in_(customers),
+        g.about_task.in_(claims.with_only_columns(o.task)),
+        g.received_at_us <= until,
+    )
+    for row in conn.execute(signals):
+        found[row.customer]["signals"].append(SignalRow._make(row))

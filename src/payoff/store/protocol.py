@@ -34,8 +34,11 @@ if TYPE_CHECKING:
         StoredPlan,
         Subscription,
     )
+    from payoff.store.contracts import StoredContract
     from payoff.store.economics import TaskRow
+    from payoff.store.evidence import EvidenceOpening
     from payoff.store.outcomes import StoredOutcome, StoredVerdict
+    from payoff.store.signals import StoredSignal
     from payoff.store.tasks import TaskActivity
 
 ACCEPTED = "accepted"
@@ -109,13 +112,21 @@ ATTESTATIONS = _shape(
     ("outcome", "verdict", "occurred_at_us"),
     ("received_at_us",),
 )
+SIGNALS = _shape(
+    "signals",
+    ("id",),
+    ("task", "outcome", "name", "occurred_at_us", "attributes"),
+    ("customer", "about_task", "received_at_us"),
+)
+"""A signal's `customer` and `about_task` (the task it, or its outcome, names) are derived
+by the store when it is written: the rows a backend receives end with `attributes`."""
 EVENT_COLUMNS = EVENTS.columns
 
 Row = tuple[Any, ...]
 """One record's column values (str, int or None), in its RowShape's order: positional,
 since the ingest path builds and compares 100,000 of them a second."""
 
-RECORD_KINDS = ("events", "task_updates", "outcomes", "attestations")
+RECORD_KINDS = ("events", "task_updates", "outcomes", "attestations", "signals")
 
 
 """The row lists of a WriteBatch and a WriteResult, in the order they are written."""
@@ -129,6 +140,7 @@ class WriteBatch:
     task_updates: list[Row] = field(default_factory=list)
     outcomes: list[Row] = field(default_factory=list)
     attestations: list[Row] = field(default_factory=list)
+    signals: list[Row] = field(default_factory=list)
     lines: dict[str, list[int]] = field(default_factory=lambda: {kind: [] for kind in RECORD_KINDS})
     """Where each row came from (a line number), by kind; the store does not read it."""
     unpriced_events: int = 0
@@ -138,7 +150,11 @@ class WriteBatch:
 
     def __len__(self) -> int:
         return (
-            len(self.events) + len(self.task_updates) + len(self.outcomes) + len(self.attestations)
+            len(self.events)
+            + len(self.task_updates)
+            + len(self.outcomes)
+            + len(self.attestations)
+            + len(self.signals)
         )
 
 
@@ -165,6 +181,7 @@ class WriteResult:
     task_updates: list[WriteStatus]
     outcomes: list[WriteStatus]
     attestations: list[WriteStatus]
+    signals: list[WriteStatus]
 
 
 STAGED = "staged"
@@ -644,6 +661,30 @@ class BillingStore(Protocol):
         ...
 
 
+class ContractStore(Protocol):
+    """Outcome contracts: versions kept immutably, as plans are."""
+
+    def put_contract(
+        self,
+        contract_id: str,
+        version: int,
+        outcome: str,
+        body: dict[str, Any],
+        digest: str,
+        now_us: int,
+    ) -> bool:
+        """Store a contract version; False when the same body is already stored under it."""
+        ...
+
+    def get_contract(self, contract_id: str, version: int | None = None) -> StoredContract | None:
+        """A contract version, or its newest version when `version` is None."""
+        ...
+
+    def list_contracts(self) -> list[StoredContract]:
+        """Every stored contract version, by id and version."""
+        ...
+
+
 class OutcomeStore(Protocol):
     """Outcome claims and the verdicts given on them (attestations and decisions)."""
 
@@ -715,6 +756,25 @@ class OutcomeStore(Protocol):
 
     def verdicts_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
         """Whether a verdict on the customer's outcomes arrived in `(after, until]`."""
+        ...
+
+    def signals_about(
+        self, tasks: Iterable[str], as_of_us: int | None = None
+    ) -> dict[str, list[StoredSignal]]:
+        """The signals about each of these tasks (received by `as_of_us`), by task, in time
+        order: those naming the task, or one of its outcomes."""
+        ...
+
+    def signals_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
+        """Whether a signal about one of the customer's tasks arrived in `(after, until]`."""
+        ...
+
+    def add_evidence_opening(self, opening: EvidenceOpening) -> None:
+        """Keep an opening of an outcome's committed evidence, matched or not."""
+        ...
+
+    def evidence_openings(self, outcomes: Iterable[str]) -> dict[str, list[EvidenceOpening]]:
+        """Every opening of these outcomes' evidence, by outcome, in the order made."""
         ...
 
 
@@ -815,6 +875,7 @@ class Store(
     TaskReads,
     UsageAggregates,
     BillingStore,
+    ContractStore,
     OutcomeStore,
     AccessStore,
     AuditStore,
@@ -830,6 +891,7 @@ ROLES: tuple[type, ...] = (
     TaskReads,
     UsageAggregates,
     BillingStore,
+    ContractStore,
     OutcomeStore,
     AccessStore,
     AuditStore,
@@ -843,8 +905,9 @@ ROLES: tuple[type, ...] = (
 # Python has no intersection types: a use case that needs several roles names one of these.
 
 
-class VerifyingStore(OutcomeStore, BillingStore, Protocol):
-    """Outcomes with the plans whose contracts say how each is verified."""
+class VerifyingStore(OutcomeStore, BillingStore, ContractStore, Protocol):
+    """Outcomes with the plans (and the outcome contracts they name) that say how each is
+    verified."""
 
 
 class IngestStore(RecordStore, VerifyingStore, Protocol):
@@ -868,6 +931,6 @@ class AttestationStore(IngestStore, AccessStore, Protocol):
     """Signed verdicts: the customer's secrets, then an outcome-checked write."""
 
 
-class VerifiedBillingStore(BillingStore, AuditStore, Protocol):
+class VerifiedBillingStore(BillingStore, ContractStore, AuditStore, Protocol):
     """Invoices with the rows they are computed from: finalizing seals an invoice with the
     digest of its rows, and verifying re-derives finalized documents from them."""

@@ -321,6 +321,48 @@ rollup_days = Table(
 """Per day of receipt: no event received that day has a lower `seq`, and none a later
 stamp: where a question asked as of a time within the day starts reading events."""
 
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("outcome", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+"""Outcome contracts, immutable like plans: (id, version) names one body forever."""
+
+signals = Table(
+    "signals",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("task", String(255)),
+    Column("outcome", String(255)),
+    Column("name", String(255), nullable=False),
+    Column("occurred_at_us", BigInteger, nullable=False),
+    Column("attributes", Text),
+    Column("customer", String(255), nullable=False),
+    Column("about_task", String(255), nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+)
+"""Signals from the customer's systems (records); `customer` and `about_task` (the task the
+signal or its outcome names) are derived when it is written."""
+
+evidence_openings = Table(
+    "evidence_openings",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("outcome", String(255), nullable=False),
+    Column("matched", Boolean, nullable=False),
+    Column("by", String(300), nullable=False),
+    Column("reason", Text),
+    Column("evidence", Text),
+    Column("opened_at_us", BigInteger, nullable=False),
+)
+"""Every opening of an outcome's committed evidence: whether it matched the commitment (a
+mismatch is flagged), and the evidence itself only when its contract retains it."""
+
 # Secondary indexes, declared beside the tables so the metadata is the whole current shape.
 Index("ix_subscriptions_customer", subscriptions.c.customer, subscriptions.c.starts_at_us)
 Index("ix_invoices_customer_period", invoices.c.customer, invoices.c.period)
@@ -334,3 +376,6 @@ Index("ix_otlp_conversations_received", otlp_conversations.c.received_at_us)
 Index("ix_document_chain_document", document_chain.c.kind, document_chain.c.document, unique=True)
 Index("ix_superseded_costs_event", superseded_costs.c.event_seq, superseded_costs.c.until_us)
 Index("ix_superseded_costs_until", superseded_costs.c.until_us)
+Index("ix_signals_about_task", signals.c.about_task)
+Index("ix_signals_customer_received", signals.c.customer, signals.c.received_at_us)
+Index("ix_evidence_openings_outcome", evidence_openings.c.outcome)

@@ -25,8 +25,10 @@ from payoff.store import schema as s
 from payoff.store.access import AccessQueries
 from payoff.store.audit import AuditQueries
 from payoff.store.billing import BillingQueries
+from payoff.store.contracts import ContractQueries
 from payoff.store.costs import CostQueries
 from payoff.store.economics import EconomicsQueries
+from payoff.store.evidence import EvidenceQueries
 from payoff.store.in_lists import chunks
 from payoff.store.outcomes import OutcomeQueries
 from payoff.store.protocol import (
@@ -38,6 +40,7 @@ from payoff.store.protocol import (
     EVENTS,
     OUTCOMES,
     REJECTED,
+    SIGNALS,
     TASK_UPDATES,
     LedgerCounts,
     Row,
@@ -46,6 +49,7 @@ from payoff.store.protocol import (
     WriteResult,
     WriteStatus,
 )
+from payoff.store.signals import SignalQueries
 from payoff.store.spans import SpanStaging
 from payoff.store.tasks import TaskQueries
 
@@ -89,7 +93,10 @@ class SqlStore(
     SpanStaging,
     TaskQueries,
     BillingQueries,
+    ContractQueries,
     OutcomeQueries,
+    SignalQueries,
+    EvidenceQueries,
     AccessQueries,
     EconomicsQueries,
     AuditQueries,
@@ -196,6 +203,7 @@ class SqlStore(
         task_updates = self._write_task_updates(conn, batch.task_updates, now_us)
         outcomes = self._write_outcomes(conn, batch.outcomes, now_us)
         attestations = self._write_attestations(conn, batch.attestations, now_us)
+        signals = self._write_signals(conn, batch.signals, now_us)
         customers = _accepted_values(batch.events, events, EVENT_TASK_COLUMNS.customer)
         customers |= _accepted_values(
             batch.task_updates, task_updates, TASK_UPDATE_TASK_COLUMNS.customer
@@ -207,7 +215,7 @@ class SqlStore(
                 self._roll_up_events(conn, after_seq)  # the same transaction as the events
             elif self._group is not None:
                 self._group.events_accepted = True
-        return WriteResult(events, task_updates, outcomes, attestations)
+        return WriteResult(events, task_updates, outcomes, attestations, signals)
 
     def _events_mark(self, conn: Connection) -> int:
         """Taken before a transaction writes events, for `_roll_up_events`: the highest
@@ -452,6 +460,26 @@ class SqlStore(
                 )
         return self._insert_idempotent(conn, ATTESTATIONS, rows, statuses, now_us)
 
+    def _write_signals(self, conn: Connection, rows: list[Row], now_us: int) -> list[WriteStatus]:
+        """Insert signals, each naming a known task or outcome (of the same task, when it
+        names both); each row is stored with its customer and the task it is about."""
+        if not rows:
+            return []
+        task_at, outcome_at = SIGNALS.column_index("task"), SIGNALS.column_index("outcome")
+        o = s.outcomes.c
+        claims: dict[str, tuple[str, str]] = {}
+        for chunk in chunks(sorted({row[outcome_at] for row in rows} - {None})):
+            found = conn.execute(select(o.id, o.task, o.customer).where(o.id.in_(chunk)))
+            claims.update({row.id: (row.task, row.customer) for row in found})
+        tasks = self._stored_tasks(conn, {row[task_at] for row in rows} - {None})
+        statuses: list[WriteStatus | None] = [None] * len(rows)
+        stored: list[Row] = []
+        for index, row in enumerate(rows):
+            about, refusal = _signal_subject(row[task_at], row[outcome_at], claims, tasks)
+            statuses[index] = refusal
+            stored.append((*row, *(about or ("", ""))))
+        return self._insert_idempotent(conn, SIGNALS, stored, statuses, now_us)
+
     def _insert_idempotent(
         self,
         conn: Connection,
@@ -611,6 +639,28 @@ class _WriteGroup:
         if self.conn is not None:
             self.conn.close()  # a transaction still open is rolled back
             self.conn = None
+
+
+def _signal_subject(
+    task: str | None,
+    outcome: str | None,
+    claims: dict[str, tuple[str, str]],
+    tasks: dict[str, tuple[str, Any]],
+) -> tuple[tuple[str, str] | None, WriteStatus | None]:
+    """(customer, task) a signal is about, or why it is refused."""
+    if outcome is not None:
+        claim = claims.get(outcome)
+        if claim is None:
+            return None, WriteStatus(REJECTED, f"unknown outcome `{outcome}`", "outcome")
+        if task is not None and task != claim[0]:
+            return None, WriteStatus(
+                REJECTED, f"outcome `{outcome}` is a claim of task `{claim[0]}`", "task"
+            )
+        return (claim[1], claim[0]), None
+    assert task is not None, "a decoded signal names a task or an outcome"
+    if task not in tasks:
+        return None, WriteStatus(REJECTED, f"unknown task `{task}`", "task")
+    return (tasks[task][0], task), None
 
 
 def _all_distinct(rows: list[Row], key_length: int) -> bool:

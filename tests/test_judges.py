@@ -1,0 +1,198 @@
+"""Judges: the verifier a contract names, as a real local command and as a real endpoint on
+loopback. Its verdict is kept with its reason; a judge that fails or times out leaves the
+claim pending, never verified."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from contract_support import billed, ingest, invoice, ledger, this_month
+from factories import REPO, outcome, signal, tool_usage
+from payoff.cli import app
+from payoff.service import judges, outcomes
+from payoff.service.judges import JudgeFailed
+from payoff.service.outcomes import OutcomeError
+from payoff.store.protocol import Store
+
+JUDGE = REPO / "tests" / "judges" / "resolution_judge.py"
+runner = CliRunner()
+
+
+def automated_resolution(judge: str) -> str:
+    """Zendesk's rule: evaluated after 72 h without activity, then checked by a judge."""
+    return f"""id: support.automated_resolution
+version: 1
+outcome: ticket.resolved
+unit: {{singular: automated resolution, plural: automated resolutions}}
+verification:
+  inactivity: 72h
+  judge: {judge}
+"""
+
+
+def command_judge(timeout: str = "20s") -> str:
+    return automated_resolution(
+        f"{{command: [{json.dumps(sys.executable)}, {json.dumps(str(JUDGE))}], timeout: {timeout}}}"
+    )
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def claims(store: Store, *ids: str, at: str = "2026-10-02T00:00:00Z") -> None:
+    records: list[dict[str, object]] = []
+    for n, outcome_id in enumerate(ids):
+        task = f"t{n}"
+        records += [
+            tool_usage(f"u{n}", task=task, time="2026-10-01T00:00:00Z", customer="c"),
+            outcome(outcome_id, task, "c", time=at, value=None),
+        ]
+    assert ingest(store, *records).clean
+
+
+def status(store: Store, outcome_id: str) -> tuple[str, str | None, str | None]:
+    (state,) = [s for s in outcomes.list_states(store) if s.outcome.id == outcome_id]
+    step = state.lifecycle.last_step
+    return state.lifecycle.status, step.by, step.reason
+
+
+@pytest.mark.slow
+def test_a_judge_run_as_a_local_command_decides_the_due_claims(tmp_path: Path) -> None:
+    store = ledger(tmp_path, command_judge())
+    claims(store, "o1", "o2-reject")
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    ingest(
+        store,
+        tool_usage("u9", task="t9", time=iso(recent), customer="c"),
+        outcome("o3", "t9", "c", time=iso(recent), value=None),  # not quiet 72 h yet
+    )
+    run = judges.judge_pending(store)
+    assert [(s.outcome.id, s.lifecycle.status) for s in run.judged] == [
+        ("o1", "verified"),
+        ("o2-reject", "rejected"),
+    ]
+    assert run.failed == {} and list(run.waiting) == ["o3"]
+    assert "is due for its judge from" in run.waiting["o3"]
+    assert status(store, "o1") == (
+        "verified", "judge", "the conversation ended with the customer's thanks"
+    )  # fmt: skip
+    assert status(store, "o2-reject") == (
+        "rejected", "judge", "the customer's question was not answered"
+    )  # fmt: skip
+    # The judge's verdict is kept like an auditor's: billed in the period it verifies.
+    assert billed(invoice(store, this_month(), finalize=False)) == [
+        (this_month(), "outcomes", "1", "0.99")
+    ]
+    with pytest.raises(OutcomeError, match="is verified: a judge decides pending claims"):
+        judges.judge_outcome(store, "o1")
+
+
+@pytest.mark.slow
+def test_a_judge_that_times_out_or_fails_leaves_the_claim_pending(tmp_path: Path) -> None:
+    store = ledger(tmp_path, command_judge(timeout="1s"))
+    claims(store, "o-sleep", "o-crash", "o-garbage")
+    started = time.monotonic()
+    with pytest.raises(JudgeFailed, match="o-sleep stays pending: the judge did not answer"):
+        judges.judge_outcome(store, "o-sleep")
+    assert time.monotonic() - started < 15  # killed at its timeout, not waited for
+    with pytest.raises(JudgeFailed, match="exited with status 3: the judge's model is unre"):
+        judges.judge_outcome(store, "o-crash")
+    with pytest.raises(JudgeFailed, match="answered no JSON verdict"):
+        judges.judge_outcome(store, "o-garbage")
+    for claim in ("o-sleep", "o-crash", "o-garbage"):
+        assert status(store, claim) == ("claimed", "rule", None)
+    assert store.verdicts_for(["o-sleep", "o-crash", "o-garbage"]) == {}
+    assert billed(invoice(store, "2026-10")) == [("2026-10", "outcomes", "0", "0.00")]
+    result = runner.invoke(app, ["--db", str(tmp_path / "l.db"), "outcomes", "judge"])
+    assert result.exit_code == 1
+    assert "o-crash: outcome o-crash stays pending: the judge exited with status 3" in (
+        result.stderr
+    )
+
+
+class _Judge(http.server.BaseHTTPRequestHandler):
+    """A judge endpoint: accepts a claim ending in "1", answers 500 for "500", sleeps for
+    "sleep", rejects the others."""
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        claim = request["outcome"]["id"]
+        if claim.endswith("sleep"):
+            time.sleep(3)
+        if claim.endswith("500"):
+            self.send_response(500)
+            self.end_headers()
+            return
+        verdict = "accept" if claim.endswith("1") else "reject"
+        body = json.dumps({"verdict": verdict, "reason": f"{claim} read"}).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except BrokenPipeError:  # the caller gave up at its timeout
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/verify"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_a_judge_at_an_endpoint(tmp_path: Path, endpoint: str) -> None:
+    store = ledger(tmp_path, automated_resolution(f"{{url: '{endpoint}', timeout: 1s}}"))
+    claims(store, "o1", "o2", "o-500", "o-sleep")
+    assert judges.judge_outcome(store, "o1").lifecycle.status == "verified"
+    assert judges.judge_outcome(store, "o2").lifecycle.status == "rejected"
+    with pytest.raises(JudgeFailed, match="the judge answered HTTP 500"):
+        judges.judge_outcome(store, "o-500")
+    with pytest.raises(JudgeFailed, match="did not answer within 1s"):
+        judges.judge_outcome(store, "o-sleep")
+    assert status(store, "o-sleep")[0] == status(store, "o-500")[0] == "claimed"
+    assert status(store, "o1") == ("verified", "judge", "o1 read")
+
+
+def test_a_judge_is_not_run_before_a_claim_is_due_or_without_one(tmp_path: Path) -> None:
+    """Refused before any process is started: the checks come first."""
+    store = ledger(tmp_path, automated_resolution("{command: [/nonexistent/judge]}"))
+    now = dt.datetime.now(dt.UTC)
+    claims(store, "o1", at=iso(now - dt.timedelta(hours=2)))
+    assert ingest(store, signal("s1", "message.received", iso(now), task="t0")).clean
+    with pytest.raises(OutcomeError, match="is due for its judge from"):
+        judges.judge_outcome(store, "o1")
+    (tmp_path / "b").mkdir()
+    other = ledger(tmp_path / "b", contract=automated_resolution("{command: [j]}").replace(
+        "  inactivity: 72h\n  judge: {command: [j]}\n", "  confirm: true\n"
+    ))  # fmt: skip
+    claims(other, "o1")
+    with pytest.raises(OutcomeError, match="names no contract with a judge"):
+        judges.judge_outcome(other, "o1")
+    # Once due, a judge that cannot run leaves the claim pending.
+    assert ingest(
+        store,
+        tool_usage("u8", task="t8", time="2026-10-01T00:00:00Z", customer="c"),
+        outcome("o8", "t8", "c", time="2026-10-02T00:00:00Z", value=None),
+    ).clean
+    with pytest.raises(JudgeFailed, match="'/nonexistent/judge' cannot run"):
+        judges.judge_outcome(store, "o8")
+    assert status(store, "o8") == ("claimed", "rule", None)
