@@ -22,6 +22,7 @@ from payoff.core.errors import StoreError
 from payoff.core.statuses import FINAL_STATUSES
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
+from payoff.store.advice import AdviceQueries
 from payoff.store.audit import AuditQueries
 from payoff.store.billing import BillingQueries
 from payoff.store.costs import CostQueries
@@ -91,6 +92,7 @@ class SqlStore(
     OutcomeQueries,
     AccessQueries,
     EconomicsQueries,
+    AdviceQueries,
     AuditQueries,
     CostQueries,
 ):
