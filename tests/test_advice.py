@@ -102,6 +102,7 @@ def test_the_demo_budget_is_the_best_of_every_budget_brute_forced(demo_ledger: P
     assert not chosen["uncapped"] and chosen["tasks_cut"] > 0
     assert best < max(budgets) and exact[best] > exact[max(budgets)]
     assert Decimal(chosen["gain_per_task_low_usd"]) > 0
+    assert chosen["outcomes_verified"] == result["uncapped"]["outcomes_verified"]  # none cut
     tasks = len(trials)
     assert result["tasks"] == tasks
     assert result["prices"] == [
