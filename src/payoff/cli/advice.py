@@ -103,7 +103,11 @@ def print_advice(result: dict[str, Any]) -> None:
     say(f"Budget advice for {result['type']}, {result['period']}, {whose}, "
         f"as of {result['as_of']}")  # fmt: skip
     for price in result["prices"]:
-        amount = price["price_usd"] or f"{cell(price['rate'], 'percent')} of its value"
+        amount = (
+            f"{price['price_usd']} USD"
+            if price["price_usd"] is not None
+            else f"{cell(price['rate'], 'percent')} of its value"
+        )
         say(f"Price per verified outcome: {amount} ({price['source']})")
     say(f"{result['tasks']:,} tasks, {result['tasks_verified']:,} with a verified outcome "
         f"({cell(result['outcome_rate'], 'percent')}, 95 % interval "

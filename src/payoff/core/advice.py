@@ -8,8 +8,9 @@ decimal strings of USD, rates as decimal fractions to 4 places.
 
     trials ──ordered──▶ bands (quantiles of hidden tokens: rate, Wilson interval, cost)
                   └───▶ budgets.curve ──best──▶ recommended budget
-                                                  └─ bootstrap over tasks: its margin's
-                                                     interval, and its gain's over no cap
+                                                  └─ estimate: a bootstrap over tasks, its
+                                                     margin's interval and its gain's over
+                                                     no cap
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ class Advice:
     budgets: tuple[Budget, ...]
     recommended: Budget | None
     """None when no task earned anything: there is no revenue to set a budget against."""
+    estimate: Estimate | None
     resamples: int
 
     @property
@@ -231,25 +233,42 @@ class Advice:
         return marked
 
     def _recommended_json(self) -> dict[str, Any] | None:
-        chosen = self.recommended
-        if chosen is None:
+        chosen, estimate = self.recommended, self.estimate
+        if chosen is None or estimate is None:
             return None
-        cap = chosen.tokens_hidden_max
-        own = margins(self.trials, cap)
-        gain = [a - b for a, b in zip(own, margins(self.trials, self.uncapped.tokens_hidden_max),
-                                      strict=True)]  # fmt: skip
-        assert sum(own) == chosen.margin_scaled
-        (low, high), (gain_low, gain_high) = bootstrap_totals([own, gain], SEED, self.resamples)
         tasks = len(self.trials)
         return {
             **budget_json(chosen),
             "uncapped": chosen is self.uncapped,
-            "margin_per_task_low_usd": _usd(per_item_nanousd(low, tasks)),
-            "margin_per_task_high_usd": _usd(per_item_nanousd(high, tasks)),
-            "gain_per_task_usd": _usd(per_item_nanousd(sum(gain), tasks)),
-            "gain_per_task_low_usd": _usd(per_item_nanousd(gain_low, tasks)),
-            "gain_per_task_high_usd": _usd(per_item_nanousd(gain_high, tasks)),
+            "margin_per_task_low_usd": _usd(per_item_nanousd(estimate.margin_low, tasks)),
+            "margin_per_task_high_usd": _usd(per_item_nanousd(estimate.margin_high, tasks)),
+            "gain_per_task_usd": _usd(per_item_nanousd(estimate.gain, tasks)),
+            "gain_per_task_low_usd": _usd(per_item_nanousd(estimate.gain_low, tasks)),
+            "gain_per_task_high_usd": _usd(per_item_nanousd(estimate.gain_high, tasks)),
         }
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The recommended budget's margin and its gain over no cap, with their 95 % bootstrap
+    intervals: totals over the tasks, SCALE times the nano-USD."""
+
+    margin_low: int
+    margin_high: int
+    gain: int
+    gain_low: int
+    gain_high: int
+
+
+def estimate(trials: Sequence[Trial], chosen: Budget, uncapped: Budget, resamples: int) -> Estimate:
+    """Resample the tasks: each resample's margin under the budget, and its gain over no cap
+    (the same draws for both, so that the gain's interval is of the difference)."""
+    own = margins(trials, chosen.tokens_hidden_max)
+    free = margins(trials, uncapped.tokens_hidden_max)
+    gain = [a - b for a, b in zip(own, free, strict=True)]
+    assert sum(own) == chosen.margin_scaled and sum(free) == uncapped.margin_scaled
+    (low, high), (gain_low, gain_high) = bootstrap_totals([own, gain], SEED, resamples)
+    return Estimate(low, high, sum(gain), gain_low, gain_high)
 
 
 def advise(trials: Sequence[Trial], resamples: int | None = None) -> Advice:
@@ -257,11 +276,13 @@ def advise(trials: Sequence[Trial], resamples: int | None = None) -> Advice:
     assert trials, "advice needs at least one task"
     found = ordered(trials)
     budgets = curve(found)
-    earned = any(t.revenue_nanousd for t in found)
+    resamples = resamples_for(len(found)) if resamples is None else resamples
+    chosen = best(budgets) if any(t.revenue_nanousd for t in found) else None
     return Advice(
         trials=tuple(found),
         bands=tuple(bands(found)),
         budgets=tuple(budgets),
-        recommended=best(budgets) if earned else None,
-        resamples=resamples_for(len(found)) if resamples is None else resamples,
+        recommended=chosen,
+        estimate=None if chosen is None else estimate(found, chosen, budgets[-1], resamples),
+        resamples=resamples,
     )

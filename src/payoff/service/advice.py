@@ -7,7 +7,8 @@
 What a verified outcome earns is its price: by default the outcome charge counting its type
 in the plan its customer was subscribed to when it was claimed (as its verification policy
 is found), or one price for every outcome (`price_usd`: the command line's `--price`, and
-what a contract's price feeds). Read only: nothing is written.
+what a contract's price feeds). Read only: nothing is written. What it holds is a few
+integers a task (and its verified outcomes' earnings), never its events.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from payoff.core.errors import Refused
 from payoff.core.money import round_usd_to_nanousd
 from payoff.core.outcome_prices import OutcomePrice, PriceError, from_charge, per_outcome
 from payoff.core.periods import Period, iso_from_us
-from payoff.core.plan import ANY, Plan
+from payoff.core.plan import ANY, Charge, Plan
 from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
 from payoff.service.outcomes import Policies, states
@@ -78,7 +79,7 @@ class PlanPrices:
         return self.used.setdefault(price.source, price)
 
 
-def _charge_for(plan: Plan, outcome_type: str) -> Any:
+def _charge_for(plan: Plan, outcome_type: str) -> Charge | None:
     """The first outcome charge counting the type: the one an invoice bills it by."""
     for charge in plan.charges:
         if charge.type == "outcome" and charge.outcome in (ANY, outcome_type):
@@ -121,7 +122,7 @@ def _earnings(
     for chunk in _chunks(store.outcomes_of_tasks(selection), OUTCOMES_PER_CHUNK):
         for state in states(store, chunk, selection.as_of_us, policies):
             verified = state.lifecycle.status == "verified"
-            price = fixed or (prices.of(state.outcome) if verified else None)
+            price = prices.of(state.outcome) if fixed is None and verified else fixed
             earnings.add(state.outcome, state.lifecycle.status, price)
     return earnings, prices
 
