@@ -27,6 +27,7 @@ from payoff import demo
 from payoff.catalog import Catalog
 from payoff.cli import app
 from payoff.core.money import round_div_half_even
+from payoff.core.outcome_prices import per_outcome
 from payoff.core.periods import to_us
 from payoff.service import IngestReport, advice, plans
 from payoff.service.clock import now_us
@@ -265,9 +266,11 @@ def test_an_outcome_no_charge_counts_earns_nothing_and_is_said(
     assert result["outcomes_unpriced"] == 3 and result["prices"] == []
     assert result["recommended"] is None
     assert any("no outcome charge of their customer's plan" in n for n in result["notes"])
-    priced = advice.advise(store, "2026-11", "support.ticket", price_usd=Decimal("0.5"),
+    half = per_outcome(Decimal("0.5"), "a contract")
+    priced = advice.advise(store, "2026-11", "support.ticket", price=half,
                            as_of_us=to_us(AS_OF))  # fmt: skip
     assert priced["outcomes_unpriced"] == 0 and priced["revenue_usd"] == "1.500000000"
+    assert priced["prices"] == [{"source": "a contract", "price_usd": "0.5", "rate": None}]
 
 
 def test_a_tiered_charge_is_refused_with_what_to_do(

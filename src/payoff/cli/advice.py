@@ -14,6 +14,7 @@ from payoff.cli.options import AsJson
 from payoff.cli.tables import Column, Kind, cell, cells, show
 from payoff.core.errors import AmountError
 from payoff.core.money import parse_usd_exact_nanousd
+from payoff.core.outcome_prices import OutcomePrice, per_outcome
 
 BAND_COLUMNS = (
     Column("hidden", "Hidden tokens per task", "id"),
@@ -36,14 +37,15 @@ BUDGET_COLUMNS = (
 )
 
 
-def _price(text: str | None) -> Decimal | None:
+def _price(text: str | None) -> OutcomePrice | None:
+    """`--price`: an exact, non-negative amount of USD of at most 9 places."""
     if text is None:
         return None
     try:
         parse_usd_exact_nanousd(text)
     except AmountError as exc:
         raise typer.BadParameter(str(exc), param_hint="--price") from None
-    return Decimal(text)
+    return per_outcome(Decimal(text), "--price")
 
 
 @app.command("advise")
@@ -70,10 +72,10 @@ def advise(
 
     settings: Settings = ctx.obj
     _chart_path(chart)
-    price_usd = _price(price)
+    per_outcome_price = _price(price)
     as_of_us = parse_as_of(as_of)
     store = settings.store(create=False)
-    result = advice.advise(store, period, task_type, customer, price_usd, as_of_us)
+    result = advice.advise(store, period, task_type, customer, per_outcome_price, as_of_us)
     if chart is not None:
         from payoff import charts  # matplotlib: loaded only when a chart is asked for
 

@@ -6,9 +6,9 @@
 
 What a verified outcome earns is its price: by default the outcome charge counting its type
 in the plan its customer was subscribed to when it was claimed (as its verification policy
-is found), or one price for every outcome (`price_usd`: the command line's `--price`, and
-what a contract's price feeds). Read only: nothing is written. What it holds is a few
-integers a task (and its verified outcomes' earnings), never its events.
+is found), or one price for every outcome (`price`: `core.outcome_prices.per_outcome` made
+from the command line's `--price`, or from a contract's price). Read only: nothing is
+written. It holds a few integers a task (and what its verified outcomes earn), never events.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from payoff.core.advice import advise as advise_trials
 from payoff.core.budgets import Trial
 from payoff.core.errors import Refused
 from payoff.core.money import round_usd_to_nanousd
-from payoff.core.outcome_prices import OutcomePrice, PriceError, from_charge, per_outcome
+from payoff.core.outcome_prices import OutcomePrice, PriceError, from_charge
 from payoff.core.periods import Period, iso_from_us
 from payoff.core.plan import ANY, Charge, Plan
 from payoff.plan_files import plan_from_body
@@ -132,20 +132,19 @@ def advise(
     label: str,
     task_type: str,
     customer: str | None = None,
-    price_usd: Decimal | None = None,
+    price: OutcomePrice | None = None,
     as_of_us: int | None = None,
 ) -> dict[str, Any]:
     """The outcome rate by hidden tokens per task of a type, the cost per verified outcome,
     and the hidden-token budget per task with the best margin (docs/economics.md)."""
     try:
         period = Period.month(label)
-        fixed = None if price_usd is None else per_outcome(price_usd, "--price")
-    except (ValueError, PriceError) as exc:  # the message names no option: a shell adds it
+    except ValueError as exc:  # the message names no option: a shell adds its own name
         raise AdviceError(str(exc)) from None
     as_of = store.committed_now_us(now_us) if as_of_us is None else as_of_us
     selection = TaskSelection(task_type, period.start_us, period.end_us, as_of, customer)
     try:
-        earnings, prices = _earnings(store, selection, fixed)
+        earnings, prices = _earnings(store, selection, price)
     except PriceError as exc:
         raise AdviceError(str(exc)) from None
     trials, steps_unpriced = [], 0
@@ -162,7 +161,7 @@ def advise(
             f"{iso_from_us(as_of)}): there is nothing to advise on"
         )
     figures = advise_trials(trials).as_json()
-    used = [fixed] if fixed is not None else [prices.used[k] for k in sorted(prices.used)]
+    used = [price] if price is not None else [prices.used[k] for k in sorted(prices.used)]
     notes = _notes(earnings, steps_unpriced)
     return {
         "period": label,
