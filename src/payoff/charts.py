@@ -180,3 +180,52 @@ def simulation_chart(simulation: dict[str, Any], path: Path) -> Path:
     _risk_panel(risk, simulation)
     figure.suptitle(f"Plans compared on {simulation['period']}'s work (baseline scenario)")
     return _save(figure, path)
+
+
+def advice_chart(advice: dict[str, Any], path: Path) -> Path:
+    """Margin per task against the hidden-token budget, with the outcome rate of each band
+    of hidden tokens (its Wilson interval as a bar) on a second scale.
+
+    The margin is drawn at the budgets of `advice["curve"]`, where it can change; the
+    recommended budget is marked with its bootstrap interval."""
+    _check(path)
+    figure, margin = plt.subplots(figsize=(10, 5.2))
+    points = advice["curve"]
+    budgets = [p["tokens_hidden_max"] for p in points]
+    # Display only: the figures stay exact; the chart needs screen coordinates.
+    values = [float(_number(p["margin_per_task_usd"])) for p in points]
+    margin.plot(budgets, values, color="#1f5fa8", linewidth=1.6, label="Margin per task")
+    margin.axhline(0, color="#444444", linewidth=0.8)
+    chosen = advice["recommended"]
+    if chosen is not None:
+        at = chosen["tokens_hidden_max"]
+        value = float(_number(chosen["margin_per_task_usd"]))
+        low = float(_number(chosen["margin_per_task_low_usd"]))
+        high = float(_number(chosen["margin_per_task_high_usd"]))
+        margin.errorbar([at], [value], yerr=[[value - low], [high - value]], fmt="o",
+                        color="#c0392b", capsize=4,
+                        label=f"Recommended: {at:,} hidden tokens, 95 % interval")  # fmt: skip
+    margin.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    margin.set_xlabel("budget: hidden tokens per task")
+    _usd(margin, "margin per task, USD")
+    margin.grid(color="#dddddd", linewidth=0.6)
+    margin.set_axisbelow(True)
+    rates = margin.twinx()
+    for band in advice["bands"]:
+        low_x, high_x = band["tokens_hidden_min"], band["tokens_hidden_max"]
+        rate = float(_number(band["outcome_rate"]))
+        middle = (low_x + high_x) / 2
+        rates.hlines(rate, low_x, high_x, color="#2e8b57", linewidth=3)
+        rates.errorbar([middle], [rate], fmt="none", color="#2e8b57", capsize=3,
+                       yerr=[[rate - float(_number(band["outcome_rate_low"]))],
+                             [float(_number(band["outcome_rate_high"])) - rate]])  # fmt: skip
+    rates.plot([], [], color="#2e8b57", linewidth=3, label="Outcome rate of the band (95 %)")
+    rates.set_ylim(0, 1.05)
+    rates.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    rates.set_ylabel("tasks with a verified outcome")
+    handles = [*margin.get_legend_handles_labels()[0], *rates.get_legend_handles_labels()[0]]
+    margin.legend(handles=handles, frameon=False, loc="lower right", fontsize=8)
+    whose = "" if advice["customer"] is None else f", {advice['customer']}"
+    figure.suptitle(f"Margin per task against a reasoning budget: {advice['type']}, "
+                    f"{advice['period']}{whose}")  # fmt: skip
+    return _save(figure, path)

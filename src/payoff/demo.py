@@ -12,7 +12,9 @@ What it models:
 - an agent loop: a planning call, tool calls whose results grow the context, model calls
   that read the earlier context from the prompt cache, a reflection, and one visible answer;
 - hidden tokens about 10-50x the visible output;
-- failed tasks (no outcome), outcome claims with money values;
+- failed tasks (no outcome), outcome claims with money values; half the failed runs give
+  up early, the other half run away in their loop until a step limit stops them, spending
+  more hidden tokens than any success (what a per-task reasoning budget would cut);
 - with `faults=True`, a few duplicate, conflicting and malformed records that ingest catches.
 """
 
@@ -44,6 +46,10 @@ CUSTOMER_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "soylent", "
 LARGEST_CUSTOMER_TASKS = 420
 SIZE_FALLOFF = 0.45
 FAILURE_RATE = 0.08
+RUNAWAY_SHARE = 0.5
+"""Of the failed runs, the share that loops on until a step limit stops it."""
+RUNAWAY_LOOPS = (8, 14)
+"""Loops a runaway run adds after its agent's own, before the step limit stops it."""
 OVERCLAIMING_CUSTOMER_RANK = 3
 """This customer's agent starts over-claiming mid-month: claims for failed runs and two more
 per run, most of which its customer rejects. The integrity report must flag it."""
@@ -280,6 +286,8 @@ def _run_task(writer: _TaskWriter) -> None:
         writer.llm(a.worker, context, cached, output, reasoning(a.worker), "act")
         cached, context = context, context + output
         if failed and loop == loops // 2:
+            if random.Random(f"{writer.task}/runaway").random() < RUNAWAY_SHARE:
+                _run_away(writer, context, cached)
             writer.status("failed")
             if writer.overclaims:
                 writer.outcome(bogus=True)  # a failed run claimed as a success
@@ -298,6 +306,26 @@ def _run_task(writer: _TaskWriter) -> None:
     if writer.overclaims:
         writer.outcome("-2", bogus=True)
         writer.outcome("-3", bogus=True)
+
+
+def _run_away(writer: _TaskWriter, context: int, cached: int) -> None:
+    """A run stuck in its loop: tools and model calls again and again, the context growing,
+    until a step limit stops it. Its draws come from a generator of its own, so that a
+    runaway changes no other record of the month."""
+    a = writer.agent
+    rng = random.Random(f"{writer.task}/runaway-steps")
+    month, writer.rng = writer.rng, rng
+    try:
+        for _ in range(rng.randint(*RUNAWAY_LOOPS)):
+            name, cost = rng.choice(a.tools)
+            writer.tool(name, cost)
+            output = rng.randint(*a.worker_output_tokens)
+            context += rng.randint(*a.tool_result_tokens)
+            reasoning = rng.randint(*a.reasoning_tokens) if a.worker.reasons else 0
+            writer.llm(a.worker, context, cached, output, reasoning, "act")
+            cached, context = context, context + output
+    finally:
+        writer.rng = month
 
 
 def generate(

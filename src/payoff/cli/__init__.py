@@ -423,7 +423,8 @@ def demo(
     store.close()
 
 
-# The billing, economics, outcome and server commands register themselves on `app`.
+# The advice, billing, economics, outcome and server commands register themselves on `app`.
+from payoff.cli import advice as _advice  # noqa: E402
 from payoff.cli import billing as _billing  # noqa: E402
 from payoff.cli import contracts as _contracts  # noqa: E402
 from payoff.cli import economics as _economics  # noqa: E402
@@ -433,7 +434,7 @@ from payoff.cli import recost as _recost  # noqa: E402
 from payoff.cli import server as _server  # noqa: E402
 from payoff.cli import verify as _verify  # noqa: E402
 
-del _billing, _contracts, _economics, _ops, _outcomes, _recost, _server, _verify
+del _advice, _billing, _contracts, _economics, _ops, _outcomes, _recost, _server, _verify
 
 
 EXIT_REFUSED = 2

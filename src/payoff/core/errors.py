@@ -52,6 +52,9 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    │                          and flagged
      │    ├── AccessError       a key or secret request is refused
      │    ├── EconomicsError    a report or simulation request is refused
+     │    ├── AdviceError       a budget advice request is refused (no tasks, a bad period)
+     │    ├── PriceError        an outcome price budget advice cannot weigh (tiers, a currency
+     │    │                     other than USD)
      │    ├── IssuerError       the issuer's settings (PAYOFF_ISSUER) are malformed
      │    └── AttestationRefused  a signed verdict is malformed or out of lifecycle order
      ├── Conflict           409  the id was used before, with another body or already received

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from payoff.core.ledger_rows import LedgerRows
     from payoff.core.recosting import BilledInvoice
     from payoff.store.access import StoredKey, StoredSecret
+    from payoff.store.advice import TaskSelection, TaskTrialRow
     from payoff.store.audit import IssuedDocument, RowsWanted
     from payoff.store.billing import (
         Customer,
@@ -539,6 +540,19 @@ class UsageAggregates(Protocol):
         ...
 
 
+class AdviceReads(Protocol):
+    """The tasks of one type and period, a row each, and the outcomes claimed for them:
+    streamed, so that budget advice holds a task's figures, never its events."""
+
+    def task_trials(self, selection: TaskSelection) -> Iterator[TaskTrialRow]:
+        """Each selected task with its hidden tokens, cost and unpriced steps, by task id."""
+        ...
+
+    def outcomes_of_tasks(self, selection: TaskSelection) -> Iterator[StoredOutcome]:
+        """The outcomes claimed for the selected tasks, by outcome id."""
+        ...
+
+
 class BillingStore(Protocol):
     """Plans, customers and subscriptions, invoices and credit notes."""
 
@@ -874,6 +888,7 @@ class Store(
     SpanStore,
     TaskReads,
     UsageAggregates,
+    AdviceReads,
     BillingStore,
     ContractStore,
     OutcomeStore,
@@ -890,6 +905,7 @@ ROLES: tuple[type, ...] = (
     SpanStore,
     TaskReads,
     UsageAggregates,
+    AdviceReads,
     BillingStore,
     ContractStore,
     OutcomeStore,
@@ -917,6 +933,11 @@ class IngestStore(RecordStore, VerifyingStore, Protocol):
 class RatingStore(RecordStore, UsageAggregates, VerifyingStore, Protocol):
     """What rating a period reads: a stable as-of time, the usage aggregates, the plans and
     subscriptions, and the verdicts on outcomes (economics re-rates, so it reads the same)."""
+
+
+class AdvisingStore(RecordStore, AdviceReads, VerifyingStore, Protocol):
+    """Budget advice reads: a stable as-of time, the tasks and their outcomes, and the plans
+    and subscriptions that price and verify each outcome."""
 
 
 class IntegrityStore(TaskReads, VerifyingStore, Protocol):

@@ -23,6 +23,7 @@ from payoff.core.statuses import FINAL_STATUSES
 from payoff.store import rollups
 from payoff.store import schema as s
 from payoff.store.access import AccessQueries
+from payoff.store.advice import AdviceQueries
 from payoff.store.audit import AuditQueries
 from payoff.store.billing import BillingQueries
 from payoff.store.contracts import ContractQueries
@@ -99,6 +100,7 @@ class SqlStore(
     EvidenceQueries,
     AccessQueries,
     EconomicsQueries,
+    AdviceQueries,
     AuditQueries,
     CostQueries,
 ):
