@@ -202,7 +202,15 @@ def test_the_migration_fills_the_rollups_from_the_events(
         ledger,
         *(
             f"DROP TABLE {table}"
-            for table in ("usage_rollups", "task_usage_rollups", "rollup_days")
+            # the ledger as it was at 0010: the later migrations' tables gone
+            for table in (
+                "evidence_openings",
+                "signals",
+                "contracts",
+                "usage_rollups",
+                "task_usage_rollups",
+                "rollup_days",
+            )
         ),
         "UPDATE alembic_version SET version_num = '0010'",
     )
