@@ -237,3 +237,17 @@ def test_the_contract_commands(tmp_path: Path) -> None:
     file.write_text(RESOLUTION_CONTRACT.replace("30d", "1000d"))
     result = runner.invoke(app, ["--db", db, "contracts", "apply", str(file)])
     assert result.exit_code != 0
+
+
+def test_every_version_that_applies_can_be_named_and_no_other(tmp_path: Path) -> None:
+    """Contracts and plans take versions up to 2,147,483,647; a reference names any of them."""
+    store = open_store(tmp_path / "l.db")
+    largest = RESOLUTION_CONTRACT.replace("version: 1", "version: 2147483647")
+    contracts.apply_contract_text(store, largest, "c.yaml")
+    assert contracts.show_contract(store, "support.resolution@2147483647")["version"] == 2147483647
+    for reference in ("support.resolution@2147483648", "support.resolution@0", "x@1e3"):
+        with pytest.raises(contracts.ContractRequestError, match="from 1 to 2,147,483,647"):
+            contracts.show_contract(store, reference)
+    with pytest.raises(plans.BillingError, match="from 1 to 2,147,483,647"):
+        plans.find_plan(store, "hybrid@99999999999")
+    store.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from payoff.core.periods import US_PER_DAY, US_PER_SECOND
+from payoff.core.versions import MAX_VERSION
 
 DURATION_UNITS_US = {
     "s": US_PER_SECOND,
@@ -175,8 +176,8 @@ class Contract:
         errors = []
         if not 0 < len(self.id) <= MAX_NAME_CHARS or "@" in self.id or self.id != self.id.strip():
             errors.append(f"id: a name of 1 to {MAX_NAME_CHARS} characters without '@'")
-        if not 1 <= self.version <= 2**31 - 1:
-            errors.append(f"version: a positive integer up to 2,147,483,647, got {self.version}")
+        if not 1 <= self.version <= MAX_VERSION:
+            errors.append(f"version: a positive integer up to {MAX_VERSION:,}, got {self.version}")
         if not 0 < len(self.outcome) <= MAX_NAME_CHARS or self.outcome == "*":
             errors.append("outcome: the outcome type the contract defines (one type, not '*')")
         for name in ("singular", "plural"):

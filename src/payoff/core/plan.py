@@ -19,6 +19,7 @@ from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
 from payoff.core.outcomes import Policy
 from payoff.core.pricing.spec import PriceSpec
 from payoff.core.token_classes import TOKEN_CLASSES
+from payoff.core.versions import MAX_VERSION
 
 CHARGE_TYPES = ("subscription", "tokens", "task", "outcome")
 TASK_COUNTS = ("completed", "all")
@@ -27,7 +28,6 @@ ANY = "*"
 MAX_NUMBER = Decimal(10) ** 15
 """Prices, amounts and quantities of a plan stay below this: far beyond any real price,
 well inside the precision exact decimal arithmetic keeps."""
-MAX_VERSION = 2**31 - 1
 """A plan version fits a 32-bit integer column, the narrowest a ledger backend gives it."""
 RESERVED_NAMES = ("minimum_true_up", "maximum_discount")
 CONTRACT_REFERENCE = re.compile(r"[^@\s]{1,255}@[1-9][0-9]{0,9}")

@@ -14,6 +14,7 @@ from payoff.contract_files import contract_from_body, load_contract, parse_contr
 from payoff.core.canonical import digest
 from payoff.core.contracts import Contract, duration_words
 from payoff.core.errors import NotFound, Refused
+from payoff.core.versions import MAX_VERSION, version_of
 from payoff.service.clock import now_us
 from payoff.store.contracts import StoredContract
 from payoff.store.protocol import ContractStore
@@ -47,11 +48,12 @@ def _apply(store: ContractStore, contract: Contract, body: dict[str, Any]) -> tu
 def split_reference(reference: str) -> tuple[str, int | None]:
     """`ID` (the latest version) or `ID@VERSION`."""
     contract_id, _, version = reference.rpartition("@") if "@" in reference else (reference, "", "")
-    if version and not (version.isascii() and version.isdigit() and len(version) <= 9):
+    number = version_of(version) if version else None
+    if version and number is None:
         raise ContractRequestError(
-            f"contract version must be a number below 10^9, got {reference!r}"
+            f"contract version must be a number from 1 to {MAX_VERSION:,}, got {reference!r}"
         )
-    return contract_id, int(version) if version else None
+    return contract_id, number
 
 
 def find_contract(store: ContractStore, reference: str) -> StoredContract:

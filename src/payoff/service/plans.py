@@ -17,6 +17,7 @@ from payoff.core.errors import NotFound, Refused
 from payoff.core.periods import US_PER_DAY, Period, iso_from_us
 from payoff.core.plan import Plan
 from payoff.core.statuses import BILLED_STATUSES
+from payoff.core.versions import MAX_VERSION, version_of
 from payoff.plan_files import load_plan, parse_plan, plan_from_body, with_contracts
 from payoff.service.access import CustomerNotFound
 from payoff.service.clock import now_us
@@ -68,9 +69,12 @@ def plan_of(store: ContractStore, stored: StoredPlan) -> Plan:
 def find_plan(store: BillingStore, reference: str) -> StoredPlan:
     """A plan by `ID` (latest version) or `ID@VERSION`."""
     plan_id, _, version = reference.partition("@")
-    if version and not (version.isascii() and version.isdigit() and len(version) <= 9):
-        raise BillingError(f"plan version must be a number below 10^9, got {reference!r}")
-    found: StoredPlan | None = store.get_plan(plan_id, int(version) if version else None)
+    number = version_of(version) if version else None
+    if version and number is None:
+        raise BillingError(
+            f"plan version must be a number from 1 to {MAX_VERSION:,}, got {reference!r}"
+        )
+    found: StoredPlan | None = store.get_plan(plan_id, number)
     if found is None:
         raise PlanNotFound(f"no plan {reference!r}; apply it with `payoff plans apply FILE`")
     return found
