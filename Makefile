@@ -60,7 +60,7 @@ demo: $(DEMO_STAMP)
 
 # pytest exits 5 when it collected no tests: that is a failure, said plainly.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q; status=$$?; \
+	$(BIN)/python -m pytest -q --durations=30; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; \
 	exit $$status
 

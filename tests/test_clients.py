@@ -466,19 +466,25 @@ def test_openai_v2_sends_input_and_output_exact_and_nothing_else(
 
 
 @pytest.mark.parametrize("client", clients({}, [CLIENTS["litellm"]]))
-def test_litellm_inside_an_application_span_sends_one_of_its_calls_only(
+def test_litellm_inside_an_application_span_sends_at_most_one_of_its_calls(
     harness: Harness, client: Client
 ) -> None:
     """LiteLLM's callback writes each call's attributes onto the application's `invoke_agent`
     span, which then is a call and no longer a run: the task never closes and has no visible
     step. Which call it carries is a race in LiteLLM (its success callbacks run on a worker
     thread: a call written after the span ended is lost, one written before overwrites), so
-    the task is exactly one of the two calls, input and output exact."""
+    the task is exactly one of the two calls, input and output exact, or, when both writes
+    came too late, the plain run the application sent, with no step."""
     run = harness.run(client)
     calls = [input_and_output_only(call) for call in expected_calls(client)]
-    (step,) = [bucket_view(step) for step in run.llm_steps()]
-    assert step in calls, run.explain()
+    steps = [bucket_view(step) for step in run.llm_steps()]
     (task,) = run.tasks
+    if not steps:
+        assert shown(task) == (TASK_TYPE, "completed", 0, 0, "0.000000000"), run.explain()
+        return
+    assert len(steps) == 1, run.explain()
+    (step,) = steps
+    assert step in calls, run.explain()
     cost = format_nanousd(expected_cost_nanousd([step], run.started))
     total = step.input_tokens + step.output_tokens
     assert shown(task) == (TASK_TYPE, "open", 0, total, cost), run.explain()

@@ -84,14 +84,15 @@ class SpanStaging:
             if settled_between is not None:
                 settled, through = _settled_traces(conn, *settled_between)
                 touched.update(settled)
-            work = SpanWork(now_us, _pending(conn, touched), [], [], settled_through=through)
+            pending = _bodies(conn, touched, decided=False)
+            work = SpanWork(now_us, pending, [], [], settled_through=through)
             quiet: list[str] = []
             if quiet_before_us is not None:
                 quiet = _quiet_traces(conn, quiet_before_us, touched)
-                work.quiet = _pending(conn, quiet)
+                work.quiet = _bodies(conn, quiet, decided=False)
                 work.conversations = _quiet_conversations(conn, quiet_before_us)
             if work.touched or work.quiet:
-                work.known = _pending(conn, [*touched, *quiet], decided=True)
+                work.known = _bodies(conn, [*touched, *quiet], decided=True)
             settlement = settle(work)
             result = self._write_rows(conn, settlement.batch, now_us)  # type: ignore[attr-defined]
             _mark_decided(conn, settlement.decided, now_us)
@@ -149,9 +150,9 @@ class SpanStaging:
         return staged
 
 
-def _pending(conn: Connection, traces: Iterable[str], *, decided: bool = False) -> list[bytes]:
-    """The bodies of the spans of `traces` not yet decided (or, with `decided`, those
-    decided earlier), in a stable order."""
+def _bodies(conn: Connection, traces: Iterable[str], *, decided: bool) -> list[bytes]:
+    """The bodies of the spans of `traces` decided earlier, or not yet decided (pending),
+    in a stable order."""
     t = s.otlp_spans.c
     state = t.decided_at_us.is_not(None) if decided else t.decided_at_us.is_(None)
     bodies: list[bytes] = []
