@@ -4,6 +4,7 @@ the same byte for byte; the migration fills them and `verify` finds any that dri
 The oracle is `event_sums.EventSums`: the same questions summed from the events, as the
 store did before it kept rollups. A ledger is written over three days with a clock of the
 test's, so that questions land inside a day (read partly from events) as well as after it.
+Every test runs on SQLite and on PostgreSQL (conftest's `ledger_target`).
 """
 
 from __future__ import annotations
