@@ -174,7 +174,8 @@ def random_ingest_section(r: ingest.IngestResult, measured: str = "") -> list[st
         *([measured, ""] if measured else []),
         f"Method: as the ingest above, on the same records with other ids "
         f"(bench/workload.py): {workload.ID_KINDS['random']}. payoff commits every "
-        f"{FILE_COMMIT_ROWS:,} rows of a file. Bare: the same rows into a table "
+        f"{FILE_COMMIT_ROWS:,} rows of a file, and inserts each batch's events in the order "
+        f"of their ids. Bare: the same rows, in the file's order, into a table "
         f"with a unique text id column (the ledger's `events` DDL), WAL, `synchronous=FULL` "
         f"as payoff, default settings otherwise, {ingest_batch():,} rows a transaction. "
         f"{len(r.payoff_seconds)} alternating repeat(s), medians. Seconds: payoff "

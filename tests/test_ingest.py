@@ -230,3 +230,53 @@ def test_a_file_ingested_with_grouped_commits_lands_as_with_a_commit_per_batch(
     assert (grouped.accepted, grouped.rejected) == (each.accepted, each.rejected)
     assert [p.reason for p in grouped.problems] == [p.reason for p in each.problems]
     assert _ledger(tmp_path / "grouped.db") == _ledger(tmp_path / "each.db")
+
+
+def _seq_order(path: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return [id_ for (id_,) in conn.execute("SELECT id FROM events ORDER BY seq")]
+
+
+def test_a_batch_inserts_its_events_in_the_order_of_their_ids(tmp_path: Path) -> None:
+    """Random ids go into the unique index in its own order (see `sql._in_key_order`)."""
+    import random
+
+    from factories import usage
+
+    rng = random.Random(3)
+    ids = [f"{rng.getrandbits(128):032x}" for _ in range(50)]
+    store = open_store(tmp_path / "l.db")
+    lines = [(n, msgspec.json.encode(usage(i))) for n, i in enumerate(ids, start=1)]
+    report = ingest_lines(store, lines)
+    assert report.accepted == 50
+    assert _seq_order(tmp_path / "l.db") == sorted(ids)
+
+
+def test_a_batch_of_repeats_in_key_order_still_answers_each_line(tmp_path: Path) -> None:
+    """Sorted for the insert, the rows keep their statuses line by line: a duplicate and a
+    conflict anywhere in the batch are named at their own lines, the new ids land."""
+    from factories import usage
+
+    store = open_store(tmp_path / "l.db")
+    ingest_lines(
+        store, [(1, msgspec.json.encode(usage("m"))), (2, msgspec.json.encode(usage("c")))]
+    )
+    later = [
+        usage("z"),
+        usage("m"),  # a duplicate of what is stored
+        usage("a"),
+        usage("c", input_tokens=1),  # a conflict with what is stored
+        usage("b"),
+        usage("a"),  # a duplicate within the batch
+    ]
+    problems: list[Any] = []
+    report = ingest_lines(
+        store,
+        [(n, msgspec.json.encode(r)) for n, r in enumerate(later, start=1)],
+        on_problem=problems.append,
+    )
+    assert report.counts() == {"accepted": 3, "duplicates": 2, "conflicts": 1, "rejected": 0}
+    assert [(p.line, p.id, p.status) for p in problems] == [(4, "c", "conflict")]
+    assert _seq_order(tmp_path / "l.db") == ["c", "m", "a", "b", "z"]

@@ -86,3 +86,12 @@ def test_tasks_filter_by_customer_and_page(
     assert {t.customer for t in store.tasks("globex")} == {"globex"}
     assert len(store.tasks("globex")) == 5
     assert [t.id for t in store.tasks(limit=3, offset=2)] == ["t5", "t7", "t9"]
+
+
+def test_steps_at_the_same_moment_are_listed_by_id_whatever_their_arrival(
+    ingest: Callable[..., IngestReport], store: Store
+) -> None:
+    """The same order on every backend, however the records were batched."""
+    ingest(usage("s2", task="t1"))
+    ingest(usage("s3", task="t1"), usage("s1", task="t1"))
+    assert [step["id"] for step in store.task_steps("t1", limit=10)] == ["s1", "s2", "s3"]

@@ -501,7 +501,7 @@ class SqlStore(
         if _all_distinct(rows, key_length) and statuses.count(None) == len(rows):
             # The common batch: new ids only. One statement, and no per-row bookkeeping.
             savepoint = conn.begin_nested()
-            if conn.exec_driver_sql(sql, rows).rowcount == len(rows):
+            if conn.exec_driver_sql(sql, _in_key_order(shape, rows)).rowcount == len(rows):
                 savepoint.commit()
                 return [ACCEPTED_STATUS] * len(rows)
             savepoint.rollback()
@@ -520,7 +520,7 @@ class SqlStore(
             return _finished(statuses)
         fresh_rows = rows if len(fresh) == len(rows) else [rows[i] for i in fresh]
         savepoint = conn.begin_nested()
-        inserted = conn.exec_driver_sql(sql, fresh_rows).rowcount
+        inserted = conn.exec_driver_sql(sql, _in_key_order(shape, fresh_rows)).rowcount
         if inserted == len(fresh_rows):
             savepoint.commit()
             for index in fresh:
@@ -541,7 +541,7 @@ class SqlStore(
                 statuses[index] = ACCEPTED_STATUS
                 new_rows.append(row)
         if new_rows:
-            conn.exec_driver_sql(sql, new_rows)
+            conn.exec_driver_sql(sql, _in_key_order(shape, new_rows))
         return _finished(statuses)
 
     def _stored_content(self, conn: Connection, shape: RowShape, rows: list[Row]) -> dict[Row, Row]:
@@ -663,6 +663,24 @@ def _signal_subject(
     if task not in tasks:
         return None, WriteStatus(REJECTED, f"unknown task `{task}`", "task")
     return (tasks[task][0], task), None
+
+
+def _in_key_order(shape: RowShape, rows: list[Row]) -> list[Row]:
+    """Event rows (of distinct ids) in the order of their ids, to be inserted so.
+
+    Random ids (OpenTelemetry's, providers') land all over the unique index: inserted in
+    their order, a batch walks the index once from end to end, each page read and dirtied
+    while it is at hand, rather than hopping between pages at random (a third less CPU for
+    the insert, bench/RESULTS.md). Only the order of `seq` within the batch changes, which
+    no reader takes for a meaning: readers order events by their time and id.
+    """
+    if shape is not EVENTS or len(rows) < 2:
+        return rows
+    return sorted(rows, key=_first)
+
+
+def _first(row: Row) -> Any:
+    return row[0]
 
 
 def _all_distinct(rows: list[Row], key_length: int) -> bool:

@@ -84,7 +84,7 @@ class TaskQueries:
             )
             .select_from(s.events.outerjoin(s.price_catalogs, p.id == e.cost_catalog))
             .where(e.task == task_id)
-            .order_by(e.occurred_at_us, e.seq)
+            .order_by(e.occurred_at_us, e.id)
             .limit(limit)
             .offset(offset)
         )
