@@ -26,7 +26,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from payoff.store import schema as s
 from payoff.store.protocol import (
@@ -59,14 +69,27 @@ def _ensure_staging(conn: Connection) -> None:
     conn.info[STAGING] = True
 
 
+COPY_TYPES = {String: "varchar", Text: "text", BigInteger: "int8", Integer: "int4", Boolean: "bool"}
+"""PostgreSQL's name of each column type staged, for COPY's binary format."""
+
+
+def _copy_types() -> list[str]:
+    return ["int4", *(COPY_TYPES[type(s.events.c[name].type)] for name in COLUMNS)]
+
+
 def _copy_rows(conn: Connection, rows: Sequence[Row], positions: list[int]) -> None:
+    """COPY the rows in binary: with the types given up front, psycopg writes each value
+    without guessing its type or quoting it as text."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {STAGING} (pos, {', '.join(COLUMNS)}) FROM STDIN") as copy:
+    columns = ", ".join(COLUMNS)
+    with cursor.copy(f"COPY {STAGING} (pos, {columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_copy_types())
+        write_row = copy.write_row
         for position in positions:
-            copy.write_row((position, *rows[position]))
+            write_row((position, *rows[position]))
 
 
-def _insert_sql(now_us: int) -> str:
+def _insert_sql(now_us: int, staged_rows: int) -> str:
     columns = ", ".join(COLUMNS)
     staged = ", ".join(f"staged.{name}" for name in COLUMNS)
     return (
@@ -78,7 +101,10 @@ def _insert_sql(now_us: int) -> str:
         f" FROM {STAGING} AS staged JOIN fresh ON fresh.id = staged.id"
         " ORDER BY staged.id, staged.pos"
         " RETURNING *"
-        f") INSERT INTO {NEW_EVENTS.name} SELECT * FROM stored RETURNING id"
+        f"), kept AS (INSERT INTO {NEW_EVENTS.name} SELECT * FROM stored RETURNING id)"
+        # One row back: how many were accepted, and which ones only when not all were.
+        f" SELECT count(*), CASE WHEN count(*) = {int(staged_rows)} THEN NULL"
+        " ELSE array_agg(id) END FROM kept"
     )
 
 
@@ -97,12 +123,13 @@ def copy_events(
         return statuses
     _ensure_staging(conn)
     _copy_rows(conn, rows, positions)
-    accepted = set(conn.exec_driver_sql(_insert_sql(now_us)).scalars())
+    count, ids = conn.exec_driver_sql(_insert_sql(now_us, len(positions))).one()
     conn.exec_driver_sql(f"TRUNCATE {STAGING}")  # (a rolled-back batch leaves none either)
-    if len(accepted) == len(positions):  # the common batch: every row new
+    if count == len(positions):  # the common batch: every row new
         for index in positions:
             statuses[index] = ACCEPTED_STATUS
         return statuses
+    accepted = set(ids or ())
     first: dict[Any, int] = {}
     others = []
     for index in positions:
