@@ -14,7 +14,7 @@ from payoff.core.errors import LedgerBusy, StoreError
 from payoff.store import rollups
 from payoff.store.busy import BUSY_TIMEOUT_S
 from payoff.store.postgres.engine import RETRYABLE, postgres_engine, shown_url, sqlstate
-from payoff.store.postgres.ingest import NEW_EVENTS, copy_events
+from payoff.store.postgres.ingest import NEW_EVENTS, STAGED, accepted_rows, copy_events
 from payoff.store.postgres.locks import lock_ledger
 from payoff.store.postgres.partitions import Partitions
 from payoff.store.protocol import (
@@ -71,8 +71,13 @@ class PostgresStore(SqlStore):
         """Roll up the events this transaction accepted, as `copy_events` kept them in
         NEW_EVENTS (the events above the highest seq before it may be other writers'), then
         empty it for the connection's next transaction."""
-        rollups.add_received(conn, after_seq, NEW_EVENTS)
-        conn.exec_driver_sql(f"TRUNCATE {NEW_EVENTS.name}")
+        staged = accepted_rows(conn)
+        if staged is not None:
+            rollups.add_staged(conn, STAGED, staged.first_seq, staged.received_at_us)
+            conn.exec_driver_sql(f"TRUNCATE {STAGED.name}")
+        else:
+            rollups.add_received(conn, after_seq, NEW_EVENTS)
+            conn.exec_driver_sql(f"TRUNCATE {NEW_EVENTS.name}")
 
     @contextmanager
     def _batch_transaction(self, batch: WriteBatch) -> Iterator[Connection]:
