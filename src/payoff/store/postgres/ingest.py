@@ -1,24 +1,36 @@
-"""Events into PostgreSQL through its fast path: COPY into a staging table, then one INSERT.
+"""Events into PostgreSQL through its fast path: binary COPY into a staging table, then
+INSERT ... SELECT.
 
-    batch rows ──COPY──▶ event_staging (temporary, per connection, emptied after use)
-                              │ one statement:
+    batch rows ──COPY (binary)──▶ event_staging (temporary, per connection, emptied after use)
+                              │
+           the common batch: distinct ids, none stored (one savepoint)
                               ▼
+        INSERT INTO event_ids SELECT id ... ORDER BY id                   (plain: no ON CONFLICT)
+        INSERT INTO events SELECT every staged row ... RETURNING seq      (the lowest comes back)
+        the rollups read event_staging itself, at the end of the transaction
+                              │ a unique violation: rolled back to the savepoint, then
+                              ▼ one statement:
         INSERT INTO event_ids SELECT id ... ON CONFLICT DO NOTHING RETURNING id   (fresh ids)
         INSERT INTO events SELECT the first row of each fresh id ... RETURNING *
         INSERT INTO new_events SELECT * FROM what events returned RETURNING id   (accepted)
 
 The ids that land in `event_ids` are the accepted ones: its unique index decides, so two
 writers sending one id at once store it once (the second waits for the first to commit, then
-finds it there). Every other row is classified against what is stored, as SqlStore does on
-SQLite: the same content is a duplicate, other content a conflict naming the first field that
-differs; a row repeated inside the batch is compared with the batch's first one, which is what
-got stored. Rows go into `event_ids` in id order, so two batches never wait on each other in a
-cycle.
+finds it there: a unique violation for the plain INSERT, which sends the batch down the
+classifying path, or nothing inserted for ON CONFLICT). Every other row is classified against
+what is stored, as SqlStore does on SQLite: the same content is a duplicate, other content a
+conflict naming the first field that differs; a row repeated inside the batch is compared with
+the batch's first one, which is what got stored. Rows go into `event_ids` in id order, so two
+batches never wait on each other in a cycle.
 
-The accepted rows are also kept in `payoff_new_events` (temporary, per connection), where
-the store rolls them up at the end of the transaction (`PostgresStore._roll_up_events`): the
-events above the highest seq before it are not all this transaction's when others write
-beside it.
+The plain INSERT is the common batch's because it costs about half what ON CONFLICT DO
+NOTHING does on the same unique index (a speculative insertion checks the index twice);
+a batch with a stored id pays for both, which retries and overlapping senders make rare.
+
+The rollups, at the end of the transaction (`PostgresStore._roll_up_events`), read the rows
+this transaction accepted: the staging table when every staged row was (`Staged`), else the
+copy kept in `payoff_new_events` (temporary, per connection). The events above the highest
+seq before the transaction are not all its own when others write beside it.
 """
 
 from __future__ import annotations
@@ -131,14 +143,14 @@ def _insert_sql(now_us: int, staged_rows: int) -> str:
 def _insert_new_sql(now_us: int) -> tuple[str, str]:
     """The common batch's statements: distinct ids, none stored. A plain INSERT into
     `event_ids` costs about half what one with ON CONFLICT does, and every staged row goes
-    on to `events` as it is, in the batch's order; the lowest seq given comes back. The ids
+    on to `events` as it is, unsorted; the lowest seq given comes back. The ids
     go first: an id already known (one of a detached month's among them) fails the first
     statement, never the second."""
     columns = ", ".join(COLUMNS)
     return (
         f"INSERT INTO event_ids (id) SELECT id FROM {STAGING} ORDER BY id",
         f"WITH stored AS (INSERT INTO events ({columns}, received_at_us)"
-        f" SELECT {columns}, {int(now_us)} FROM {STAGING} ORDER BY pos RETURNING seq"
+        f" SELECT {columns}, {int(now_us)} FROM {STAGING} RETURNING seq"
         ") SELECT min(seq) FROM stored",
     )
 

@@ -68,9 +68,10 @@ class PostgresStore(SqlStore):
         return 0  # every row of NEW_EVENTS is this transaction's (`_roll_up_events`)
 
     def _roll_up_events(self, conn: Connection, after_seq: int) -> None:
-        """Roll up the events this transaction accepted, as `copy_events` kept them in
-        NEW_EVENTS (the events above the highest seq before it may be other writers'), then
-        empty it for the connection's next transaction."""
+        """Roll up the events this transaction accepted where `copy_events` left them: in
+        the staging table when it accepted every staged row, else in NEW_EVENTS (the events
+        above the highest seq before it may be other writers'); then empty that table for
+        the connection's next transaction."""
         staged = accepted_rows(conn)
         if staged is not None:
             rollups.add_staged(conn, STAGED, staged.first_seq, staged.received_at_us)
