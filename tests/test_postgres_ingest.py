@@ -115,3 +115,75 @@ def test_a_detached_month_keeps_its_ids_and_refuses_new_records(postgres_url: st
         reopened.close()
     finally:
         store.close()
+
+
+def test_batches_of_new_ids_and_batches_with_stored_ones_keep_the_rollups_exact(
+    postgres_url: str,
+) -> None:
+    """A batch of new ids is rolled up from the staging table, one with a stored id from the
+    rows it accepted; one after the other on one connection, the sums and the days match
+    the events."""
+    store = open_store(postgres_url)
+    try:
+        batches = [
+            [usage(f"n{number}", task=f"t{number % 5}") for number in range(30)],
+            [
+                *(usage(f"n{number}", task=f"t{number % 5}") for number in range(25, 35)),
+                usage("n3", task="t3", output_tokens=999),  # a conflict
+            ],
+            [usage(f"m{number}", task=f"u{number % 3}") for number in range(20)],
+        ]
+        counts = [ingest(store, batch).counts() for batch in batches]
+        assert [(c["accepted"], c["duplicates"], c["conflicts"]) for c in counts] == [
+            (30, 0, 0),
+            (5, 5, 1),
+            (20, 0, 0),
+        ]
+        assert store.rollup_mismatches() == []
+        assert isinstance(store, PostgresStore)
+        with store.engine.connect() as conn:
+            days = conn.execute(text("SELECT day, first_seq, last_received_us FROM rollup_days"))
+            events = conn.execute(
+                text(
+                    "SELECT received_at_us / 86400000000, min(seq), max(received_at_us) "
+                    "FROM events GROUP BY 1"
+                )
+            )
+            assert sorted(days.all()) == sorted(events.all())
+    finally:
+        store.close()
+
+
+def test_an_id_stored_by_another_writer_while_a_batch_waits_is_not_stored_twice(
+    postgres_url: str,
+) -> None:
+    """Another writer holds an id a batch of new ids brings; once it commits, the batch's
+    plain INSERT fails on it, and the batch goes through the classifying statement: that id
+    is known (a duplicate), the others are accepted, each stored once."""
+    import threading
+
+    import psycopg
+
+    store = open_store(postgres_url)
+    other = psycopg.connect(postgres_url.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        other.execute("INSERT INTO event_ids (id) VALUES ('w2')")  # uncommitted: held
+        reports: list[IngestReport] = []
+        batch = [usage(f"w{number}") for number in range(5)]
+        writer = threading.Thread(target=lambda: reports.append(ingest(store, batch)))
+        writer.start()
+        writer.join(timeout=0.5)  # the batch waits for `other` on w2
+        other.commit()
+        writer.join()
+        assert reports[0].counts()["accepted"] == 4
+        assert reports[0].counts()["duplicates"] == 1
+        assert isinstance(store, PostgresStore)
+        with store.engine.connect() as conn:
+            stored = conn.execute(text("SELECT id FROM events ORDER BY id")).scalars().all()
+            ids = conn.execute(text("SELECT count(*) FROM event_ids")).scalar_one()
+        assert stored == ["w0", "w1", "w3", "w4"]
+        assert ids == 5
+        assert store.rollup_mismatches() == []
+    finally:
+        other.close()
+        store.close()

@@ -285,7 +285,7 @@ def _received(dialect: str, rollup: Rollup, source: Table) -> Any:
 @functools.cache
 def _marking(dialect: str, source: Table) -> Any:
     """Mark each day of receipt of the new events: the lowest seq, the latest stamp."""
-    e, d = source.c, s.rollup_days.c
+    e = source.c
     day = e.received_at_us // US_PER_DAY
     marks = (
         select(day, func.min(e.seq), func.max(e.received_at_us)).where(e.seq > AFTER_SEQ)
@@ -293,6 +293,22 @@ def _marking(dialect: str, source: Table) -> Any:
     statement = _insert(dialect)(s.rollup_days).from_select(
         ["day", "first_seq", "last_received_us"], marks.order_by(day)
     )
+    return _widening(statement)
+
+
+@functools.cache
+def _marking_one(dialect: str) -> Any:
+    """Mark one day of receipt: its events' lowest seq and latest stamp, as parameters."""
+    names = ("day", "first_seq", "last_received_us")
+    statement = _insert(dialect)(s.rollup_days).values(
+        {name: bindparam(name, type_=BigInteger) for name in names}
+    )
+    return _widening(statement)
+
+
+def _widening(statement: Any) -> Any:
+    """An upsert of rollup_days that keeps a day's lowest first seq and latest stamp."""
+    d = s.rollup_days.c
     new = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=["day"],
@@ -323,6 +339,26 @@ def add_received(conn: Connection, after_seq: int, source: Table = s.events) -> 
     for rollup in ROLLUPS:
         conn.execute(_received(dialect, rollup, source), {"after_seq": after_seq})
     conn.execute(_marking(dialect, source), {"after_seq": after_seq})
+
+
+@functools.cache
+def _staged(dialect: str, rollup: Rollup, source: Table) -> Any:
+    costs = current_costs(source)
+    rows = contributions(rollup, costs, KNOWN_DAY, true(), few_rows=True, source=source)
+    return _adding(dialect, rollup, rows)
+
+
+def add_staged(conn: Connection, source: Table, first_seq: int, received_at_us: int) -> None:
+    """Add one batch's events as they were staged: every row of `source` (a table with the
+    events' columns but their seq and stamp) was accepted, stamped `received_at_us`, and
+    given the seqs from `first_seq` on. The same sums as `add_received`, in the same order,
+    without copying the accepted rows into a table of their own first (PostgreSQL)."""
+    dialect = conn.dialect.name
+    day = received_at_us // US_PER_DAY
+    for rollup in ROLLUPS:
+        conn.execute(_staged(dialect, rollup, source), {"known_day": day})
+    mark = {"day": day, "first_seq": first_seq, "last_received_us": received_at_us}
+    conn.execute(_marking_one(dialect), mark)
 
 
 def last_superseded_seq(conn: Connection) -> int:

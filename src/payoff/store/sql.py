@@ -374,8 +374,8 @@ class SqlStore(
             task: kind for task, kind in types.items() if task in stored and stored[task][1] is None
         }
         if new:
-            conn.exec_driver_sql(
-                self._insert_sql("tasks", TASK_COLUMNS, ("id",)),
+            self._insert_tasks(
+                conn,
                 [
                     (task, owners[task], kind, "open", None, now_us, started[task])
                     for task, kind in new.items()
@@ -389,6 +389,11 @@ class SqlStore(
                 .values(type=bindparam("type")),
                 [{"task": task, "type": kind} for task, kind in typed.items()],
             )
+
+    def _insert_tasks(self, conn: Connection, rows: list[Row]) -> None:
+        """Insert new tasks (rows of TASK_COLUMNS, in id order); a task stored since it was
+        found new stays as it is."""
+        conn.exec_driver_sql(self._insert_sql("tasks", TASK_COLUMNS, ("id",)), rows)
 
     def _write_events(self, conn: Connection, batch: WriteBatch, now_us: int) -> list[WriteStatus]:
         rows = batch.events

@@ -5,8 +5,8 @@ The tables, queries and migrations are SqlStore's; what differs is here:
 
 - `engine`: the URL, the driver, and a lock wait that ends in LedgerBusy (`lock_timeout`);
 - `locks`: transaction-level advisory locks in place of SQLite's one write lock;
-- `ingest`: events go in through COPY into a staging table and one INSERT ... SELECT, which
-  keeps the accepted ones aside for the rollups (`store.rollups`) of the same transaction;
+- `ingest`: events go in through COPY into a staging table and INSERT ... SELECT; the
+  rollups (`store.rollups`) of the same transaction read the accepted ones from there;
 - `partitions`: events are partitioned by month, created as records for a month arrive.
 """
 

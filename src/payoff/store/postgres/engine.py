@@ -19,6 +19,7 @@ from payoff.core.errors import LedgerBusy, StoreError
 from payoff.store.busy import BUSY_TIMEOUT_S
 
 LOCK_NOT_AVAILABLE = "55P03"
+UNIQUE_VIOLATION = "23505"
 BYTE_ORDER_COLLATIONS = ("C", "POSIX", "C.UTF-8", "C.utf8")
 RETRYABLE = frozenset({"40001", "40P01"})
 """serialization_failure and deadlock_detected: the transaction was rolled back whole and

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from payoff.core.errors import StoreError
+from payoff.core.periods import US_PER_DAY
 from payoff.store.postgres.locks import lock_partitions
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,7 +56,9 @@ class Partitions:
 
     def ensure(self, times: Iterable[int]) -> None:
         """Create the partitions the months of `times` need (and the month after the last)."""
-        months = {month_of(time_us) for time_us in times}
+        # Days first: integer division is cheap, a calendar date per record is not.
+        days = {time_us // US_PER_DAY for time_us in times}
+        months = {month_of(day * US_PER_DAY) for day in days}
         if not months or months <= self._known:
             return
         months.add(next_month(max(months)))

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from payoff.core.errors import LedgerBusy, StoreError
 from payoff.store import rollups
-from payoff.store import schema as s
 from payoff.store.busy import BUSY_TIMEOUT_S
-from payoff.store.in_lists import chunks
 from payoff.store.postgres.engine import RETRYABLE, postgres_engine, shown_url, sqlstate
-from payoff.store.postgres.ingest import NEW_EVENTS, copy_events
+from payoff.store.postgres.ingest import NEW_EVENTS, STAGED, accepted_rows, copy_events
 from payoff.store.postgres.locks import lock_ledger
 from payoff.store.postgres.partitions import Partitions
 from payoff.store.protocol import (
-    ACCEPTED_STATUS,
     EVENTS,
     Row,
     RowShape,
@@ -28,7 +25,7 @@ from payoff.store.protocol import (
     WriteResult,
     WriteStatus,
 )
-from payoff.store.sql import SqlStore, TaskColumns, _compare, _finished
+from payoff.store.sql import SqlStore, _compare, _finished
 
 WRITE_ATTEMPTS = 5
 """A batch rolled back by a deadlock or a serialization failure runs again, at most so often
@@ -71,11 +68,17 @@ class PostgresStore(SqlStore):
         return 0  # every row of NEW_EVENTS is this transaction's (`_roll_up_events`)
 
     def _roll_up_events(self, conn: Connection, after_seq: int) -> None:
-        """Roll up the events this transaction accepted, as `copy_events` kept them in
-        NEW_EVENTS (the events above the highest seq before it may be other writers'), then
-        empty it for the connection's next transaction."""
-        rollups.add_received(conn, after_seq, NEW_EVENTS)
-        conn.exec_driver_sql(f"TRUNCATE {NEW_EVENTS.name}")
+        """Roll up the events this transaction accepted where `copy_events` left them: in
+        the staging table when it accepted every staged row, else in NEW_EVENTS (the events
+        above the highest seq before it may be other writers'); then empty that table for
+        the connection's next transaction."""
+        staged = accepted_rows(conn)
+        if staged is not None:
+            rollups.add_staged(conn, STAGED, staged.first_seq, staged.received_at_us)
+            conn.exec_driver_sql(f"TRUNCATE {STAGED.name}")
+        else:
+            rollups.add_received(conn, after_seq, NEW_EVENTS)
+            conn.exec_driver_sql(f"TRUNCATE {NEW_EVENTS.name}")
 
     @contextmanager
     def _batch_transaction(self, batch: WriteBatch) -> Iterator[Connection]:
@@ -85,38 +88,41 @@ class PostgresStore(SqlStore):
             lock_ledger(conn, shared=not batch.attestations)
             yield conn
 
-    def _create_tasks(
-        self,
-        conn: Connection,
-        rows: list[Row],
-        columns: TaskColumns,
-        statuses: list[WriteStatus],
-        stored: dict[str, tuple[str, Any]],
-        owners: dict[Any, Any],
-        now_us: int,
-    ) -> None:
-        """Create the new tasks as SqlStore does, then check this batch owns them.
+    def _stored_tasks(self, conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str, Any]]:
+        """{task: (customer, type)} of the stored tasks among `ids`: one lookup, the ids
+        sent as one array."""
+        found = conn.exec_driver_sql(
+            "SELECT id, customer, type FROM tasks WHERE id = ANY(%s::text[])",
+            (sorted(set(ids)),),
+        )
+        return {task: (customer, kind) for task, customer, kind in found}
+
+    def _insert_tasks(self, conn: Connection, rows: list[Row]) -> None:
+        """Insert the new tasks in one statement, then check this batch owns them.
 
         Two batches may both find a task new and accept rows of it for two customers. Its
         unique key settles which one creates it: the second insert waits for the first
-        batch to commit and then does nothing. The second batch sees that here, and runs
-        again whole (_TaskTaken), now finding the task stored with its owner: its rows of
-        another customer are refused, as on SQLite. No lock per task is held, so a batch
-        naming thousands of tasks needs no more of PostgreSQL's lock table than one.
+        batch to commit and then does nothing, so the task is not among those it returns.
+        If that task's owner is not the one this batch gave it, the batch runs again whole
+        (_TaskTaken), now finding the task stored with its owner: its rows of another
+        customer are refused, as on SQLite. No lock per task is held, so a batch naming
+        thousands of tasks needs no more of PostgreSQL's lock table than one.
         """
-        super()._create_tasks(conn, rows, columns, statuses, stored, owners, now_us)
-        task_at = columns.task
-        new = sorted(
-            {
-                row[task_at]
-                for row, status in zip(rows, statuses, strict=True)
-                if status is ACCEPTED_STATUS and row[task_at] is not None
-            }
-            - stored.keys()
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        ids, customers, types, _, _, created, started = columns
+        inserted = set(
+            conn.exec_driver_sql(
+                "INSERT INTO tasks (id, customer, type, status, status_at_us, created_at_us,"
+                " started_at_us) SELECT id, customer, type, 'open', NULL, created, started"
+                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[])"
+                " AS new (id, customer, type, created, started)"
+                " ON CONFLICT (id) DO NOTHING RETURNING id",
+                (ids, customers, types, created, started),
+            ).scalars()
         )
-        t = s.tasks.c
-        for chunk in chunks(new):
-            for task, customer in conn.execute(select(t.id, t.customer).where(t.id.in_(chunk))):
+        owners = {row[0]: row[1] for row in rows if row[0] not in inserted}
+        if owners:
+            for task, (customer, _) in self._stored_tasks(conn, owners).items():
                 if owners[task] != customer:
                     raise _TaskTaken(task)
 
