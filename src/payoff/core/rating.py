@@ -43,11 +43,22 @@ def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
     totals as JSON (keys sorted, no spaces, UTF-8, decimals as strings), in the order rated:
     the period's own windows, then those of each earlier period rated again for late lines.
     """
-    values = [dataclasses.asdict(totals) for totals in inputs]
+    values = [_as_dict(totals) for totals in inputs]
     text = json.dumps(
         values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _as_dict(totals: UsageTotals) -> dict[str, object]:
+    """`dataclasses.asdict` of the totals, without its deep copy of every outcome's tuple
+    (a month holds one per outcome): the fields hold only numbers, strings, Decimals, tuples
+    and mappings, which JSON writes the same either way."""
+    return {f.name: _plain(getattr(totals, f.name)) for f in dataclasses.fields(UsageTotals)}
+
+
+def _plain(value: object) -> object:
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 @dataclass(frozen=True)
