@@ -37,7 +37,7 @@ from payoff.store.protocol import Store
 
 VECTORS = REPO / "tests" / "contract_vectors"
 CONTRACTS = REPO / "examples" / "contracts"
-EXAMPLE_JUDGE = "[python3, examples/contracts/judges/resolution_judge.py]"
+EXAMPLE_JUDGE = "[python3, ./judges/resolution_judge.py]"
 
 
 def contract_text(vector: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ import datetime as dt
 import http.server
 import ipaddress
 import json
+import shutil
 import ssl
 import sys
 import threading
@@ -21,7 +22,8 @@ from typer.testing import CliRunner
 from contract_support import billed, ingest, invoice, ledger, this_month
 from factories import REPO, outcome, signal, tool_usage
 from payoff.cli import app
-from payoff.service import judges, outcomes
+from payoff.core.evidence import evidence_digest
+from payoff.service import evidence, judges, outcomes
 from payoff.service.judges import JudgeFailed
 from payoff.service.outcomes import OutcomeError
 from payoff.store.protocol import Store
@@ -313,3 +315,38 @@ def test_an_https_judges_timeout_is_a_deadline_for_the_whole_exchange(
         judges.judge_outcome(store, "o-flood")
     assert status(store, "o-drip") == status(store, "o-flood") == ("claimed", "rule", None)
     assert status(store, "o1") == ("verified", "judge", "o1 read")
+
+
+@pytest.mark.slow
+def test_a_judge_beside_its_contract_runs_from_any_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example contract names its judge `./judges/resolution_judge.py`: a path from the
+    contract file's directory, made absolute when the contract is applied."""
+    example = REPO / "examples" / "contracts"
+    library = tmp_path / "library"
+    shutil.copytree(example / "judges", library / "judges")
+    text = (example / "support.automated_resolution.yaml").read_text()
+    assert "[python3, ./judges/resolution_judge.py]" in text
+    text = text.replace("python3", json.dumps(sys.executable))
+    store = ledger(library, text)
+    (contract,) = store.list_contracts()
+    judge_script = str(library.resolve() / "judges" / "resolution_judge.py")
+    assert contract.body["verification"]["judge"]["command"] == [sys.executable, judge_script]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    opened = {"conversation_id": "c-1", "escalated": False, "last_customer_message": "Thanks"}
+    salt = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    assert ingest(
+        store,
+        tool_usage("u1", task="t1", time="2026-10-01T00:00:00Z", customer="c"),
+        outcome(
+            "o1", "t1", "c", time="2026-10-02T00:00:00Z", value=None,
+            type="ticket.automated_resolution",
+            evidence_digest=evidence_digest(opened, salt),
+        ),
+    ).clean  # fmt: skip
+    answer = evidence.open_evidence(store, "o1", opened, salt, "admin")
+    assert answer["judge"]["verdict"] == "accept", answer["judge"]
+    assert answer["outcome"]["status"] == "verified"
