@@ -783,6 +783,12 @@ class OutcomeStore(Protocol):
         """Whether a signal about one of the customer's tasks arrived in `(after, until]`."""
         ...
 
+    def customers_of_subjects(
+        self, tasks: Iterable[str], outcomes: Iterable[str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The customer of each stored task, and of each stored outcome, among these ids."""
+        ...
+
     def add_evidence_opening(self, opening: EvidenceOpening) -> None:
         """Keep an opening of an outcome's committed evidence, matched or not."""
         ...
