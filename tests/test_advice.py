@@ -349,7 +349,7 @@ def test_a_contract_restricts_the_advice_to_the_outcomes_judged_under_it(
     contracts.apply_contract_text(
         store, RESOLUTION_CONTRACT.replace("version: 1", "version: 2"), "contract v2"
     )
-    with pytest.raises(advice.AdviceError, match=r"no plan charge names contract support\.resolution@2"):
+    with pytest.raises(advice.AdviceError, match=r"no plan charge names contract support\.res"):
         advice.advise(store, "2026-11", "support.ticket", contract="support.resolution@2")
 
 
