@@ -793,6 +793,10 @@ class OutcomeStore(Protocol):
         """Keep an opening of an outcome's committed evidence, matched or not."""
         ...
 
+    def forget_evidence(self, outcome: str) -> None:
+        """Erase the evidence kept with an outcome's openings (the openings stay)."""
+        ...
+
     def evidence_openings(self, outcomes: Iterable[str]) -> dict[str, list[EvidenceOpening]]:
         """Every opening of these outcomes' evidence, by outcome, in the order made."""
         ...
