@@ -22,6 +22,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from contract_support import RESOLUTION_CONTRACT, plan_text
 from factories import OUTCOME_PLAN, attestation, outcome, tool_usage, usage
 from payoff import demo
 from payoff.catalog import Catalog
@@ -29,7 +30,7 @@ from payoff.cli import app
 from payoff.core.money import round_div_half_even
 from payoff.core.outcome_prices import per_outcome
 from payoff.core.periods import to_us
-from payoff.service import IngestReport, advice, plans
+from payoff.service import IngestReport, advice, contracts, ingest_lines, plans
 from payoff.service.clock import now_us
 from payoff.service.outcomes import states
 from payoff.store import open_store
@@ -313,3 +314,63 @@ def test_the_command_refuses_a_type_without_tasks_in_one_line(tmp_path: Path) ->
         "error: no tasks of type 'support.ticket' of customer 'acme' started in 2026-11"
     )
     assert "Traceback" not in done.stderr
+
+
+def test_a_contract_restricts_the_advice_to_the_outcomes_judged_under_it(
+    store: Store, ingest: Callable[..., IngestReport]
+) -> None:
+    """acme's plan prices support.resolution@1 at 0.99; globex's charge has its own settings
+    at 1.00. Under the contract: acme's tasks only, each verified outcome at 0.99."""
+    contracts.apply_contract_text(store, RESOLUTION_CONTRACT, "contract")
+    plans.apply_plan_text(store, plan_text("support.resolution@1"), "contract plan")
+    plans.apply_plan_text(store, OUTCOME_PLAN, "own plan")
+    plans.subscribe(store, "acme", "by-contract", dt.date(2026, 11, 1))
+    plans.subscribe(store, "globex", "outcomes", dt.date(2026, 11, 1))
+    records: list[dict[str, Any]] = []
+    for i, customer in enumerate(["acme"] * 4 + ["globex"] * 6):
+        records += [
+            usage(f"u{i}", task=f"t{i}", task_type="support.ticket", customer=customer,
+                  input_tokens=1000 + 100 * i),
+            outcome(f"o{i}", f"t{i}", customer),
+            attestation(f"v{i}", f"o{i}", "accept"),
+        ]  # fmt: skip
+    assert ingest(*records).rejected == 0
+    everyone = advice.advise(store, "2026-11", "support.ticket", as_of_us=to_us(AS_OF))
+    assert everyone["tasks"] == 10 and everyone["contract"] is None
+    assert everyone["revenue_usd"] == "9.960000000"  # 4 x 0.99 + 6 x 1.00
+    under = advice.advise(store, "2026-11", "support.ticket", as_of_us=to_us(AS_OF),
+                          contract="support.resolution")  # fmt: skip
+    assert under["contract"] == "support.resolution@1"
+    assert (under["tasks"], under["tasks_verified"]) == (4, 4)
+    assert under["revenue_usd"] == "3.960000000"
+    assert [p["price_usd"] for p in under["prices"]] == ["0.99"]
+    with pytest.raises(advice.AdviceError, match=r"no contract 'support\.refund'"):
+        advice.advise(store, "2026-11", "support.ticket", contract="support.refund")
+    contracts.apply_contract_text(
+        store, RESOLUTION_CONTRACT.replace("version: 1", "version: 2"), "contract v2"
+    )
+    with pytest.raises(advice.AdviceError, match=r"no plan charge names contract support\.res"):
+        advice.advise(store, "2026-11", "support.ticket", contract="support.resolution@2")
+
+
+def test_the_command_names_the_contract_it_advises_under(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.db"
+    store = open_store(ledger)
+    contracts.apply_contract_text(store, RESOLUTION_CONTRACT, "contract")
+    plans.apply_plan_text(store, plan_text("support.resolution@1"), "contract plan")
+    plans.subscribe(store, "acme", "by-contract", dt.date(2026, 11, 1))
+    records = [usage("u1", task="t1", task_type="support.ticket"), outcome("o1", "t1"),
+               attestation("v1", "o1", "accept")]  # fmt: skip
+    ingest_lines(store, [(n, json.dumps(r).encode()) for n, r in enumerate(records, 1)])
+    store.close()
+    base = ["--db", str(ledger), "advise", "--period", "2026-11", "--type", "support.ticket",
+            "--as-of", AS_OF_TEXT, "--contract"]  # fmt: skip
+    result = CliRunner().invoke(app, [*base, "support.resolution@1"])
+    assert result.exit_code == 0, result.output
+    assert "Contract: support.resolution@1" in result.output
+    assert "Price per verified outcome: 0.99 USD" in result.output
+    as_json = CliRunner().invoke(app, [*base, "support.resolution", "--json"])
+    assert json.loads(as_json.stdout)["contract"] == "support.resolution@1"
+    unknown = CliRunner().invoke(app, [*base, "nope"])  # the entry point prints it as error:
+    assert isinstance(unknown.exception, advice.AdviceError)
+    assert "no contract 'nope'" in str(unknown.exception)

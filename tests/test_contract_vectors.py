@@ -12,6 +12,8 @@ tasks its claims are made on, and steps, each one of:
     open: {outcome, evidence, salt, expect, verdict, reason, refused}   evidence opened
     decide: {outcome, action, by}        an auditor's verdict
     flags: {period: [flag]}    flags the integrity report raises
+    clock: TIME | real         payoff's clock reads TIME from here on (records are received
+                               then, judges run then), or the real time again
 
 A vector with a judge runs it as a real local command: marked slow. After the last step,
 every finalized invoice re-derives from its rows.
@@ -27,9 +29,11 @@ from typing import Any
 import pytest
 import yaml
 
+from clock_support import set_clock
 from contract_support import billed, ingest, invoice, ledger, this_month
 from factories import REPO, tool_usage
 from payoff.core.evidence import evidence_digest
+from payoff.core.periods import us_from_iso
 from payoff.service import evidence, integrity, outcomes
 from payoff.service.outcomes import OutcomeError
 from payoff.service.verify import verify_ledger
@@ -37,7 +41,7 @@ from payoff.store.protocol import Store
 
 VECTORS = REPO / "tests" / "contract_vectors"
 CONTRACTS = REPO / "examples" / "contracts"
-EXAMPLE_JUDGE = "[python3, examples/contracts/judges/resolution_judge.py]"
+EXAMPLE_JUDGE = "[python3, ./judges/resolution_judge.py]"
 
 
 def contract_text(vector: dict[str, Any]) -> str:
@@ -65,7 +69,10 @@ def _period(label: str) -> str:
 class Run:
     """One vector's ledger and what its steps committed to."""
 
-    def __init__(self, tmp_path: Path, vector: dict[str, Any]) -> None:
+    def __init__(
+        self, tmp_path: Path, vector: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        self.monkeypatch = monkeypatch
         self.store: Store = ledger(tmp_path, contract_text(vector), price=vector["price"])
         self.commits: dict[str, dict[str, Any]] = {}
         tasks = [
@@ -120,6 +127,9 @@ class Run:
     def decide(self, step: dict[str, Any]) -> None:
         outcomes.decide(self.store, step["outcome"], step["action"], step["by"], None)
 
+    def clock(self, moment: str) -> None:
+        set_clock(self.monkeypatch, None if moment == "real" else us_from_iso(moment))
+
     def flags(self, expected: dict[str, list[str]]) -> None:
         for period, names in expected.items():
             raised = {f.name for row in integrity.report(self.store, period) for f in row.flags}
@@ -139,6 +149,8 @@ def run_step(run: Run, step: dict[str, Any]) -> None:
         run.decide(step["decide"])
     elif "flags" in step:
         run.flags(step["flags"])
+    elif "clock" in step:
+        run.clock(step["clock"])
     else:
         raise AssertionError(f"unknown step {step}")
 
@@ -154,9 +166,11 @@ def _vectors() -> list[Any]:
 
 
 @pytest.mark.parametrize("path", _vectors())
-def test_a_standard_unit_bills_its_vector(path: Path, tmp_path: Path) -> None:
+def test_a_standard_unit_bills_its_vector(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     vector = yaml.safe_load(path.read_text())
-    run = Run(tmp_path, vector)
+    run = Run(tmp_path, vector, monkeypatch)
     for step in vector["steps"]:
         run_step(run, step)
     result = verify_ledger(run.store)

@@ -3,6 +3,7 @@ the commands to try next, and a usage table whose numbers are never cut."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -12,13 +13,15 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from clock_support import set_clock
 from factories import REPO
 from payoff import demo
 from payoff.catalog import Catalog
 from payoff.cli import app
 from payoff.core.money import parse_usd_exact_nanousd
+from payoff.core.periods import to_us
 from payoff.demo import FAULTS
-from payoff.service import ingest_lines, numbered_lines, plans, tasks
+from payoff.service import ingest_lines, invoices, numbered_lines, plans, tasks
 from payoff.store import open_store
 
 
@@ -98,3 +101,32 @@ def test_the_demo_usage_table_never_breaks_a_task_type_or_a_header_word(
     words |= {word for column in demo._usage_columns() for word in column.header.split()}
     broken = sorted(word for word in words if word not in text)
     assert not broken, f"at {width}: broken: {broken[:5]}"
+
+
+@pytest.mark.slow
+def test_the_demo_prints_the_same_whatever_day_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its integrity and economics tables read as of the month's end and its acceptance
+    window: a run months later prints the same tables, and the same invoice digests."""
+
+    def demo_run(name: str) -> tuple[str, list[str]]:
+        ledger = tmp_path / name / "d.db"
+        ledger.parent.mkdir()
+        result = CliRunner().invoke(app, ["demo", "--db", str(ledger), "--customers", "2"])
+        assert result.exit_code == 0, result.output
+        store = open_store(ledger)
+        try:
+            as_of = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)  # a day after the demo's ingest
+            (draft,) = invoices.run_invoices(store, "2026-11", "acme", to_us(as_of))
+            digests = [draft["inputs_digest"], draft["total"]]
+        finally:
+            store.close()
+        return result.output.replace(str(ledger.parent), "DIR"), digests
+
+    today = demo_run("today")
+    set_clock(monkeypatch, dt.datetime(2027, 6, 1, tzinfo=dt.UTC))
+    later = demo_run("later")
+    assert "Outcome integrity as of 2026-12-09" in later[0]
+    assert "0.00 │ 0.00 │     0.00 │" not in later[0]  # no month without its costs
+    assert later == today

@@ -4,6 +4,7 @@ only when the contract says; a wrong opening refused and flagged."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import sys
@@ -14,13 +15,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import payoff
-from contract_support import billed, ingest, invoice, ledger, this_month
+from contract_support import billed, ingest, invoice, ledger, plan_text, this_month
 from factories import REPO, outcome, tool_usage
 from payoff.api import ServerConfig, create_app
 from payoff.cli import app
 from payoff.core.evidence import EvidenceError, canonical_evidence, evidence_digest
-from payoff.service import access, integrity
+from payoff.service import access, contracts, integrity, outcomes, plans
+from payoff.service import evidence as openings
 from payoff.service.outcomes import OutcomeError
+from payoff.store.protocol import Store
 
 JUDGE = REPO / "tests" / "judges" / "resolution_judge.py"
 SALT = "5f0c6b8e2a9d4e1f8c7b6a5d4e3f2a1b"
@@ -192,3 +195,46 @@ def test_an_outcome_without_a_commitment_has_nothing_to_open(tmp_path: Path) -> 
     )
     assert isinstance(result.exception, OutcomeError)  # `payoff` exits 2 with its message
     assert "o1 carries no evidence commitment" in str(result.exception)
+
+
+def test_the_auditor_sees_the_evidence_opened_while_the_claim_waits_for_review(
+    store: Store, ledger_target: str
+) -> None:
+    """legal.document_reviewed keeps no evidence, and samples doc-7 for audit: its opening
+    is held for the auditor (`payoff outcomes show`) until the auditor decides, then
+    forgotten. An opening of a claim outside the sample is not kept."""
+    contracts.apply_contract_text(
+        store, (REPO / "examples/contracts/legal.document_reviewed.yaml").read_text(), "legal"
+    )
+    plans.apply_plan_text(
+        store, plan_text("legal.document_reviewed@1", "document.reviewed", "45"), "plan"
+    )
+    plans.subscribe(store, "c", "by-contract", dt.date(2026, 9, 1))
+    opened = {"document_sha256": "ab12", "issues_found": 3}
+    salt = "7a1e2d3c4b5a69788796a5b4c3d2e1f0"
+    records = []
+    for claim in ("doc-7", "doc-1"):
+        records += [
+            tool_usage(f"u-{claim}", task=f"t-{claim}", time="2026-10-01T00:00:00Z", customer="c"),
+            outcome(claim, f"t-{claim}", "c", time="2026-10-02T00:00:00Z", value=None,
+                    type="document.reviewed", evidence_digest=evidence_digest(opened, salt)),
+        ]  # fmt: skip
+    assert ingest(store, *records).clean
+    answer = openings.open_evidence(store, "doc-7", opened, salt, "customer:c")
+    assert answer["outcome"]["audited"] is True
+    assert (answer["retained"], answer["held_for_audit"]) == (False, True)
+    shown = openings.show_outcome(store, "doc-7")["evidence"]
+    assert shown["evidence"] == opened and shown["held_for_audit"] is True
+    assert shown["opened_by"] == "customer:c"
+    printed = CliRunner().invoke(app, ["--db", ledger_target, "outcomes", "show", "doc-7"])
+    assert printed.exit_code == 0, printed.output
+    assert "(in the audit sample)" in printed.output
+    assert "evidence opened by customer:c" in printed.output
+    assert '"issues_found": 3' in printed.output
+    other = openings.open_evidence(store, "doc-1", opened, salt, "customer:c")
+    assert other["held_for_audit"] is False
+    assert openings.show_outcome(store, "doc-1")["evidence"] is None
+    assert [o.evidence for o in store.evidence_openings(["doc-1"])["doc-1"]] == [None]
+    outcomes.decide(store, "doc-7", "verify", "auditor", "checked the issues")
+    assert openings.show_outcome(store, "doc-7")["evidence"] is None
+    assert [o.evidence for o in store.evidence_openings(["doc-7"])["doc-7"]] == [None]

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
+import ipaddress
 import json
+import shutil
+import ssl
 import sys
 import threading
 import time
@@ -19,7 +22,8 @@ from typer.testing import CliRunner
 from contract_support import billed, ingest, invoice, ledger, this_month
 from factories import REPO, outcome, signal, tool_usage
 from payoff.cli import app
-from payoff.service import judges, outcomes
+from payoff.core.evidence import evidence_digest
+from payoff.service import evidence, judges, outcomes
 from payoff.service.judges import JudgeFailed
 from payoff.service.outcomes import OutcomeError
 from payoff.store.protocol import Store
@@ -196,3 +200,153 @@ def test_a_judge_is_not_run_before_a_claim_is_due_or_without_one(tmp_path: Path)
     with pytest.raises(JudgeFailed, match="'/nonexistent/judge' cannot run"):
         judges.judge_outcome(store, "o8")
     assert status(store, "o8") == ("claimed", "rule", None)
+
+
+@pytest.mark.slow
+def test_a_judge_that_floods_its_output_is_stopped_at_the_cap(tmp_path: Path) -> None:
+    """It writes 64 MB, then waits: payoff stops reading past 64 KB, kills it, and leaves
+    the claim pending at once, not at the judge's timeout."""
+    store = ledger(tmp_path, command_judge(timeout="8s"))
+    claims(store, "o-flood")
+    started = time.monotonic()
+    with pytest.raises(JudgeFailed, match="o-flood stays pending: the judge answered more than"):
+        judges.judge_outcome(store, "o-flood")
+    assert time.monotonic() - started < 6
+    assert status(store, "o-flood") == ("claimed", "rule", None)
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, and its key, made here."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "judge.pem", directory / "judge.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class _DrippingJudge(http.server.BaseHTTPRequestHandler):
+    """A judge over TLS: answers "drip" claims a byte every 0.2 s (about 12 s in all, each
+    read well within a 1 s socket timeout), "flood" claims with 1 MB, the others at once."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        claim = request["outcome"]["id"]
+        body = json.dumps({"verdict": "accept", "reason": f"{claim} read"}).encode()
+        if claim.endswith("flood"):
+            body = b" " * 1_048_576 + body
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            if not claim.endswith("drip"):
+                self.wfile.write(body)
+                return
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:  # the caller gave up at its deadline
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def tls_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    cert_file, key_file = _self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # payoff trusts this certificate
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DrippingJudge)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/verify"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_an_https_judges_timeout_is_a_deadline_for_the_whole_exchange(
+    tmp_path: Path, tls_endpoint: str
+) -> None:
+    store = ledger(tmp_path, automated_resolution(f"{{url: '{tls_endpoint}', timeout: 1s}}"))
+    claims(store, "o1", "o-drip", "o-flood")
+    assert judges.judge_outcome(store, "o1").lifecycle.status == "verified"
+    started = time.monotonic()
+    with pytest.raises(JudgeFailed, match="o-drip stays pending: the judge did not answer within"):
+        judges.judge_outcome(store, "o-drip")
+    assert time.monotonic() - started < 3  # its deadline, not a 12 s drip
+    with pytest.raises(JudgeFailed, match="o-flood stays pending: the judge answered more than"):
+        judges.judge_outcome(store, "o-flood")
+    assert status(store, "o-drip") == status(store, "o-flood") == ("claimed", "rule", None)
+    assert status(store, "o1") == ("verified", "judge", "o1 read")
+
+
+@pytest.mark.slow
+def test_a_judge_beside_its_contract_runs_from_any_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example contract names its judge `./judges/resolution_judge.py`: a path from the
+    contract file's directory, made absolute when the contract is applied."""
+    example = REPO / "examples" / "contracts"
+    library = tmp_path / "library"
+    shutil.copytree(example / "judges", library / "judges")
+    text = (example / "support.automated_resolution.yaml").read_text()
+    assert "[python3, ./judges/resolution_judge.py]" in text
+    text = text.replace("python3", json.dumps(sys.executable))
+    store = ledger(library, text)
+    (contract,) = store.list_contracts()
+    judge_script = str(library.resolve() / "judges" / "resolution_judge.py")
+    assert contract.body["verification"]["judge"]["command"] == [sys.executable, judge_script]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    opened = {"conversation_id": "c-1", "escalated": False, "last_customer_message": "Thanks"}
+    salt = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    assert ingest(
+        store,
+        tool_usage("u1", task="t1", time="2026-10-01T00:00:00Z", customer="c"),
+        outcome(
+            "o1", "t1", "c", time="2026-10-02T00:00:00Z", value=None,
+            type="ticket.automated_resolution",
+            evidence_digest=evidence_digest(opened, salt),
+        ),
+    ).clean  # fmt: skip
+    answer = evidence.open_evidence(store, "o1", opened, salt, "admin")
+    assert answer["judge"]["verdict"] == "accept", answer["judge"]
+    assert answer["outcome"]["status"] == "verified"

@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import msgspec
+import pytest
 from fastapi.testclient import TestClient
 
 import payoff
+from api_support import live_server
 from contract_support import RESOLUTION_CONTRACT, billed, ingest, invoice, ledger
 from factories import attestation, jsonl, outcome, signal, tool_usage
 from payoff.api import ServerConfig, create_app
 from payoff.catalog import Catalog
-from payoff.service import access, integrity, invoices, outcomes
+from payoff.service import access, integrity, invoices, outcomes, tasks
 from payoff.service.bundles import check_bundle_file, export_bundle
 from payoff.service.verify import verify_ledger
 from payoff.store import open_store
@@ -200,3 +203,60 @@ def test_a_held_claim_is_stale_in_the_integrity_report(tmp_path: Path) -> None:
     )
     (row,) = integrity.report(store, "2026-10")
     assert row.stats.stale == 1 and "stale_claims" in [f.name for f in row.flags]
+
+
+@pytest.mark.slow
+def test_a_customer_key_sends_signals_about_its_own_tasks_only(tmp_path: Path) -> None:
+    """Through a real server on loopback: a customer's systems send follow-ups with the
+    customer's key; another customer's task or outcome, or any other record, is refused
+    (403, naming why) and nothing of the request is written."""
+    store = ledger(tmp_path)
+    ingest(
+        store,
+        usage("u1", "t1", "2026-10-01T00:00:00Z"),
+        claim("o1", "t1", "2026-10-02T00:00:00Z"),
+        usage("u2", "t2", "2026-10-01T00:00:00Z", customer="other"),
+        outcome("o2", "t2", "other", time="2026-10-02T00:00:00Z", value=None),
+    )
+    _, own_key = access.create_key(store, "customer:c")
+    store.close()
+    with live_server(tmp_path / "l.db", tmp_path / "server.log") as server:
+
+        def send(*records: dict[str, object]) -> httpx.Response:
+            return httpx.post(
+                f"{server.url}/v1/events", content=jsonl(*records), timeout=30,
+                headers={"Authorization": f"Bearer {own_key}"},
+            )  # fmt: skip
+
+        answer = send(reopened("g1", "2026-10-03T00:00:00Z", task="t1"),
+                      reopened("g2", "2026-10-03T00:00:00Z", outcome="o1"))  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["statuses"] == ["accepted", "accepted"]
+        refused = send(reopened("g3", "2026-10-03T00:00:00Z", task="t1"),
+                       reopened("g4", "2026-10-03T00:00:00Z", task="t2"))  # fmt: skip
+        assert refused.status_code == 403, refused.text
+        assert "signal 'g4' is about task 't2', which is not customer 'c'" in refused.text
+        refused = send(reopened("g5", "2026-10-03T00:00:00Z", outcome="o2"))
+        assert refused.status_code == 403, refused.text
+        assert "about outcome 'o2', which is not customer 'c'" in refused.text
+        refused = send(usage("u3", "t1", "2026-10-03T00:00:00Z"))
+        assert refused.status_code == 403, refused.text
+        assert "a customer key may only send signals" in refused.text
+    store = open_store(tmp_path / "l.db")
+    found = store.signals_about(["t1", "t2"])
+    assert [g.id for g in found["t1"]] == ["g1", "g2"] and "t2" not in found
+    assert tasks.ledger_counts(store).events == 2  # u3 was not written
+
+
+def test_the_customers_of_tasks_and_outcomes(store: Store) -> None:
+    """Tasks and outcomes are looked up apart: an outcome may share its id with a task."""
+    assert ingest(
+        store,
+        usage("u1", "x", "2026-10-01T00:00:00Z", customer="a"),
+        usage("u2", "y", "2026-10-01T00:00:00Z", customer="b"),
+        outcome("x", "y", "b", time="2026-10-02T00:00:00Z", value=None),
+    ).clean
+    assert store.customers_of_subjects(["x", "y", "z"], ["x", "w"]) == (
+        {"x": "a", "y": "b"},
+        {"x": "b"},
+    )

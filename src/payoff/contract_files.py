@@ -7,6 +7,7 @@ and the field.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,14 @@ def _where(message: str) -> str:
     return message.replace("`$.", "`")
 
 
-def parse_contract(data: bytes | str, source: str = "contract") -> tuple[Contract, dict[str, Any]]:
-    """A validated Contract and its canonical body (the JSON that `(id, version)` names)."""
+def parse_contract(
+    data: bytes | str, source: str = "contract", directory: Path | None = None
+) -> tuple[Contract, dict[str, Any]]:
+    """A validated Contract and its canonical body (the JSON that `(id, version)` names).
+
+    With `directory` (the contract file's), each argument of a judge's command that starts
+    with `./` or `../` is made an absolute path from it: the command then runs the same
+    from any working directory."""
     loaded: Any = None
     try:
         loaded = yaml.load(data, Loader=DecimalLoader)
@@ -130,6 +137,9 @@ def parse_contract(data: bytes | str, source: str = "contract") -> tuple[Contrac
         raise ContractError(f"{source}: {too_deep_reason()}") from None
     except UnicodeError:
         raise ContractError(f"{source}: holds text that is not valid Unicode") from None
+    judge = parsed.verification.judge
+    if directory is not None and judge is not None and judge.command:
+        judge.command = [_from(directory, argument) for argument in judge.command]
     try:
         contract = parsed.to_contract()
     except ContractError as exc:
@@ -138,6 +148,14 @@ def parse_contract(data: bytes | str, source: str = "contract") -> tuple[Contrac
     if errors:
         raise ContractError(f"{source}: " + "; ".join(errors))
     return contract, msgspec.to_builtins(parsed)
+
+
+def _from(directory: Path, argument: str) -> str:
+    """A judge's argument, made absolute from the contract's directory when it starts with
+    `./` or `../` (a path beside the contract); any other argument as written."""
+    if argument.startswith(("./", "../")):
+        return os.path.normpath(directory.resolve() / argument)
+    return argument
 
 
 def _hint(loaded: Any) -> str:
@@ -154,7 +172,7 @@ def load_contract(path: str | Path) -> tuple[Contract, dict[str, Any]]:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise ContractError(f"cannot read contract {path}: {exc.strerror}") from None
-    return parse_contract(data, str(path))
+    return parse_contract(data, str(path), Path(path).parent)
 
 
 def contract_from_body(body: dict[str, Any]) -> Contract:

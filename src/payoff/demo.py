@@ -418,7 +418,13 @@ def run(
 
     _subscribe(store, customers, month)
     records = with_faults(list(generate(seed=seed, customers=customers, month=month)), seed)
-    report = service.ingest_lines(store, as_lines(records), catalog=catalog, source="demo")
+    # Received as the simulated month closes, not on the day the demo runs: the integrity
+    # and economics tables read as of the month's end and its acceptance window, and must
+    # print the same whatever the day.
+    received_at_us = to_us(month_bounds(month)[1])
+    report = service.ingest_lines(
+        store, as_lines(records), catalog=catalog, source="demo", clock=lambda: received_at_us
+    )
     console.print(
         f"Ingested a month ({month}) of agent work for {customers} customers: "
         f"accepted {report.accepted}, duplicates {report.duplicates}, "

@@ -4,7 +4,7 @@ stdin, its verdict as JSON on stdout. What it does is read from the claim, for t
 - with evidence: accept when the evidence says `resolved` is true;
 - without: reject a claim whose id has "reject" in it, accept the others;
 - an id with "sleep" sleeps 30 s first; with "crash" it exits 3; with "garbage" it
-  answers no JSON.
+  answers no JSON; with "flood" it writes 64 MB, then sleeps 30 s.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ if "sleep" in claim:
 if "crash" in claim:
     print("the judge's model is unreachable", file=sys.stderr)
     sys.exit(3)
+if "flood" in claim:
+    chunk = "x" * 65536
+    for _ in range(1024):  # 64 MB, unless payoff stops reading and kills it first
+        sys.stdout.write(chunk)
+    sys.stdout.flush()
+    time.sleep(30)
 if "garbage" in claim:
     print("I think so")
     sys.exit(0)

@@ -70,6 +70,13 @@ def needs_writer(caller: Principal) -> None:
         )
 
 
+def needs_sender(caller: Principal) -> None:
+    """Ingest and admin keys send records; a customer key sends signals (checked on the
+    records: `http_records.check_customer_records`)."""
+    if not caller.is_customer:
+        needs_writer(caller)
+
+
 def needs_reader(caller: Principal) -> None:
     """Admin or customer keys; ingest keys only write."""
     if caller.scope == INGEST:
@@ -86,6 +93,11 @@ async def writer(caller: Caller) -> Principal:
     return caller
 
 
+async def sender(caller: Caller) -> Principal:
+    needs_sender(caller)
+    return caller
+
+
 async def reader(caller: Caller) -> Principal:
     needs_reader(caller)
     return caller
@@ -94,6 +106,7 @@ async def reader(caller: Caller) -> Principal:
 _CHECKS: dict[Callable[..., Any], Callable[[Principal], None]] = {
     admin: needs_admin,
     writer: needs_writer,
+    sender: needs_sender,
     reader: needs_reader,
 }
 
@@ -132,6 +145,7 @@ def route_authorizer(routes: Sequence[Any]) -> Callable[[Scope, Principal], None
 
 Admin = Annotated[Principal, Depends(admin)]
 Writer = Annotated[Principal, Depends(writer)]
+Sender = Annotated[Principal, Depends(sender)]
 Reader = Annotated[Principal, Depends(reader)]
 
 

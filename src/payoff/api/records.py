@@ -13,7 +13,7 @@ from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from payoff.api import examples
-from payoff.api.auth import Caller, Writer
+from payoff.api.auth import Caller, Sender, Writer
 from payoff.api.body import BoundedJsonRoute, read_body
 from payoff.api.config import ServerConfig
 from payoff.api.models import ERRORS, Attested, IngestAnswer
@@ -78,8 +78,16 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status, media_type="application/json")
 
 
-async def _write_lines(request: Request, lines: list[tuple[int, bytes]]) -> RecordsAnswer:
+async def _write_lines(
+    request: Request, lines: list[tuple[int, bytes]], customer: str | None = None
+) -> RecordsAnswer:
+    """Build, check and write the records; with `customer` (a customer key's), only its
+    signals are taken (403 otherwise, nothing written)."""
     batch, problems = await _build(request.app.state, lines)
+    if customer is not None:
+        await run_in_threadpool(
+            http_records.check_customer_records, request.app.state.store, batch, customer
+        )
     http_records.refuse_unsigned_verdicts(batch, problems)
     written = await asyncio.wrap_future(request.app.state.writer.submit(batch))
     answer = http_records.answer_records(len(lines), batch, problems, written)
@@ -106,14 +114,15 @@ async def _build(state: Any, lines: list[tuple[int, bytes]]) -> BuiltBatch:
     openapi_extra=EVENTS_BODY,
     summary="Write records v1: a JSON array or JSON Lines",
 )
-async def post_events(request: Request, _: Writer) -> Response:
+async def post_events(request: Request, caller: Sender) -> Response:
     """Each record is answered alone: accepted, duplicate, conflict or rejected with the reason.
 
     A retried request never double-counts: records already stored are duplicates. The
-    answer comes after the records are committed to disk.
+    answer comes after the records are committed to disk. An ingest or admin key sends any
+    record; a customer key sends signals about its own tasks and outcomes (403 otherwise).
     """
     lines = await _lines_of(request, request.app.state.config)
-    return _json((await _write_lines(request, lines)).as_json())
+    return _json((await _write_lines(request, lines, caller.customer)).as_json())
 
 
 async def _lines_of(request: Request, config: ServerConfig) -> list[Line]:

@@ -62,6 +62,14 @@ def advise(
             "in its customer's plan.",
         ),
     ] = None,
+    contract: Annotated[
+        str | None,
+        typer.Option(
+            "--contract",
+            help="ID[@VERSION]: only the outcomes judged under this contract, priced by the "
+            "plan charge that names it, and the tasks of the customers on such a plan.",
+        ),
+    ] = None,
     as_of: AsOf = None,
     as_json: AsJson = False,
     chart: Chart = None,
@@ -75,7 +83,9 @@ def advise(
     per_outcome_price = _price(price)
     as_of_us = parse_as_of(as_of)
     store = settings.store(create=False)
-    result = advice.advise(store, period, task_type, customer, per_outcome_price, as_of_us)
+    result = advice.advise(
+        store, period, task_type, customer, per_outcome_price, as_of_us, contract
+    )
     if chart is not None:
         from payoff import charts  # matplotlib: loaded only when a chart is asked for
 
@@ -104,6 +114,9 @@ def print_advice(result: dict[str, Any]) -> None:
     say = _say
     say(f"Budget advice for {result['type']}, {result['period']}, {whose}, "
         f"as of {result['as_of']}")  # fmt: skip
+    if result["contract"] is not None:
+        say(f"Contract: {result['contract']} (the outcomes judged under it, the tasks of "
+            "the customers on a plan naming it)")  # fmt: skip
     for price in result["prices"]:
         amount = (
             f"{price['price_usd']} USD"

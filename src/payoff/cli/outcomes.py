@@ -117,6 +117,43 @@ def outcomes_judge(
         raise typer.Exit(1)
 
 
+@outcomes_app.command("show")
+def outcomes_show(
+    ctx: typer.Context,
+    outcome_id: Annotated[str, typer.Argument(help="The outcome id.")],
+    as_json: AsJson = False,
+) -> None:
+    """One outcome, its steps, and the evidence opened to it while it is shown: kept by its
+    contract (`retain_evidence`), or held for the auditor of a claim in the audit sample
+    until the auditor decides."""
+    import json
+
+    from payoff.service import evidence
+
+    settings: Settings = ctx.obj
+    shown = evidence.show_outcome(settings.store(create=False), outcome_id)
+    if as_json:
+        emit_json(shown)
+        return
+
+    def say(text: str) -> None:
+        out.print(text, markup=False)
+
+    say(f"outcome {shown['id']} ({shown['type']}, customer {shown['customer']}, task "
+        f"{shown['task']}): {shown['status']}"
+        + (" (in the audit sample)" if shown["audited"] else ""))  # fmt: skip
+    for step in shown["steps"]:
+        why = f": {step['reason']}" if step["reason"] else ""
+        say(f"  {step['at']}  {step['status']} by {step['by']}{why}")
+    opened = shown["evidence"]
+    if opened is None:
+        say("evidence: none shown (not opened, or not kept by its contract)")
+        return
+    held = " (held for the audit)" if opened["held_for_audit"] else " (retained)"
+    say(f"evidence opened by {opened['opened_by']} at {opened['opened_at']}{held}:")
+    say(json.dumps(opened["evidence"], indent=2, sort_keys=True))
+
+
 @outcomes_app.command("evidence")
 def outcomes_evidence(
     ctx: typer.Context,

@@ -67,7 +67,9 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── AttestationUnsigned      (also AttestationRefused)  its signature failed
      │    └── KeyRefused        (HTTP) the bearer key is missing, unknown or revoked
      ├── Forbidden          403  the key is valid, and its scope does not allow the action
-     │    └── ScopeRefused      (HTTP) an admin key needed, or an ingest key reading
+     │    ├── ScopeRefused      (HTTP) an admin key needed, or an ingest key reading
+     │    └── CustomerSignalRefused  a customer key sent other records than signals about
+     │                          its own tasks and outcomes
      ├── Unreadable         400  a body cannot be read as what it says it is
      │    ├── BodyError         a request body is not records at all
      │    ├── OtlpError         a body is not a valid OTLP trace export

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from payoff.core.advice import advise as advise_trials
 from payoff.core.budgets import Trial
@@ -28,6 +28,7 @@ from payoff.core.periods import Period, iso_from_us
 from payoff.core.plan import ANY, Charge, Plan
 from payoff.plan_files import plan_from_body
 from payoff.service.clock import now_us
+from payoff.service.contracts import ContractRequestError, find_contract
 from payoff.service.outcomes import Policies, states
 from payoff.store.advice import TaskSelection
 from payoff.store.billing import Subscription
@@ -114,13 +115,65 @@ class Earnings:
             self.earned_usd[outcome.task] += price.of(outcome.value)
 
 
+class ContractScope(NamedTuple):
+    """What `--contract` restricts the advice to: the outcomes judged under the contract,
+    and the tasks of the customers on a plan whose outcome charge names it."""
+
+    reference: str
+    """ID@VERSION"""
+    customers: frozenset[str]
+
+
+def contract_scope(store: AdvisingStore, reference: str, period: Period) -> ContractScope:
+    """The contract a reference names (its latest version without @VERSION) and the
+    customers subscribed in the period to a plan whose outcome charge names it; AdviceError
+    for an unknown contract, or one no plan charge names."""
+    try:
+        found = find_contract(store, reference)
+    except ContractRequestError as exc:
+        raise AdviceError(str(exc)) from None
+    named = f"{found.id}@{found.version}"
+    plans = {
+        (plan.id, plan.version) for plan in store.list_plans() if named in plan_contracts(plan.body)
+    }
+    if not plans:
+        raise AdviceError(
+            f"no plan charge names contract {named}: it has no price to advise under (name it "
+            f"from a plan's outcome charge, `contract: {named}`)"
+        )
+    customers = frozenset(
+        sub.customer
+        for sub in store.subscriptions(0, 2**62)
+        if (sub.plan_id, sub.plan_version) in plans
+        and sub.starts_at_us < period.end_us
+        and (sub.ends_at_us is None or sub.ends_at_us > period.start_us)
+    )
+    return ContractScope(named, customers)
+
+
+def plan_contracts(body: dict[str, Any]) -> set[str]:
+    """The contracts (ID@VERSION) a plan body's outcome charges name."""
+    return {
+        charge["contract"]
+        for charge in body.get("charges", ())
+        if isinstance(charge, dict) and isinstance(charge.get("contract"), str)
+    }
+
+
 def _earnings(
-    store: AdvisingStore, selection: TaskSelection, fixed: OutcomePrice | None
+    store: AdvisingStore,
+    selection: TaskSelection,
+    fixed: OutcomePrice | None,
+    scope: ContractScope | None = None,
 ) -> tuple[Earnings, PlanPrices]:
-    """Each selected task's verified outcomes as of the time, priced."""
+    """Each selected task's verified outcomes as of the time, priced (with a scope, only
+    the outcomes its contract judges: priced by the plan charge that names it)."""
     earnings, prices, policies = Earnings(), PlanPrices(store), Policies(store)
     for chunk in _chunks(store.outcomes_of_tasks(selection), OUTCOMES_PER_CHUNK):
         for state in states(store, chunk, selection.as_of_us, policies):
+            contract = state.policy.contract
+            if scope is not None and (contract is None or contract.reference != scope.reference):
+                continue
             verified = state.lifecycle.status == "verified"
             price = prices.of(state.outcome) if fixed is None and verified else fixed
             earnings.add(state.outcome, state.lifecycle.status, price)
@@ -134,27 +187,35 @@ def advise(
     customer: str | None = None,
     price: OutcomePrice | None = None,
     as_of_us: int | None = None,
+    contract: str | None = None,
 ) -> dict[str, Any]:
     """The outcome rate by hidden tokens per task of a type, the cost per verified outcome,
-    and the hidden-token budget per task with the best margin (docs/economics.md)."""
+    and the hidden-token budget per task with the best margin (docs/economics.md); with
+    `contract` (ID[@VERSION]), only for the outcomes judged under it and the tasks of the
+    customers on a plan naming it."""
     try:
         period = Period.month(label)
     except ValueError as exc:  # the message names no option: a shell adds its own name
         raise AdviceError(str(exc)) from None
+    scope = None if contract is None else contract_scope(store, contract, period)
     as_of = store.committed_now_us(now_us) if as_of_us is None else as_of_us
     selection = TaskSelection(task_type, period.start_us, period.end_us, as_of, customer)
     try:
-        earnings, prices = _earnings(store, selection, price)
+        earnings, prices = _earnings(store, selection, price, scope)
     except PriceError as exc:
         raise AdviceError(str(exc)) from None
     trials, steps_unpriced = [], 0
     for row in store.task_trials(selection):
+        if scope is not None and row.customer not in scope.customers:
+            continue
         earned = earnings.earned_usd.get(row.task, Decimal(0))
         verified = earnings.verified.get(row.task, 0)
         trials.append(Trial(row.tokens_hidden, row.cost_nanousd, round_usd_to_nanousd(earned),
                             verified))  # fmt: skip
         steps_unpriced += row.unpriced_steps
     whose = "" if customer is None else f" of customer {customer!r}"
+    if scope is not None:
+        whose += f" on a plan naming contract {scope.reference}"
     if not trials:
         raise AdviceError(
             f"no tasks of type {task_type!r}{whose} started in {label} (as of "
@@ -167,6 +228,7 @@ def advise(
         "period": label,
         "type": task_type,
         "customer": customer,
+        "contract": None if scope is None else scope.reference,
         "as_of": iso_from_us(as_of),
         "prices": [price.as_json() for price in used],
         **figures,

@@ -7,18 +7,29 @@ judge its contract names, and kept only when the contract says so.
                 evidence only when `retain_evidence`) ──▶ the judge, when one is due
 
 The customer opens its own outcomes' evidence (a `customer:ID` key), or an operator any
-(an `admin` key, or the command line). Nothing else ever holds the evidence.
+(an `admin` key, or the command line). Nothing else ever holds the evidence: it is kept with
+its opening when the contract retains it, or held for the auditor while a claim in the audit
+sample waits for review (`payoff outcomes show` shows it then), and forgotten once the
+auditor has decided.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from payoff.core.evidence import COMMITMENT, canonical_evidence, evidence_digest, missing_fields
+from payoff.core.periods import iso_from_us
 from payoff.service.clock import now_us
 from payoff.service.judges import JudgeFailed, judge_outcome
-from payoff.service.outcomes import OutcomeError, OutcomeNotFound, states
+from payoff.service.outcomes import (
+    OutcomeError,
+    OutcomeNotFound,
+    OutcomeState,
+    states,
+    under_review,
+)
 from payoff.store.evidence import EvidenceOpening
 from payoff.store.protocol import VerifyingStore
 
@@ -68,13 +79,46 @@ def open_evidence(
             f"{contract.reference if contract else ''} requires"
         )
     retained = contract is not None and contract.retain_evidence
-    kept = canonical_evidence(evidence).decode() if retained else None
+    held = under_review(state)
+    kept = canonical_evidence(evidence).decode() if retained or held else None
     store.add_evidence_opening(EvidenceOpening(outcome_id, True, by, None, kept, opened_at))
     judged = None
     if contract is not None and contract.rule.judge is not None:
         judged = _judge(store, outcome_id, evidence)
         (state,) = states(store, [found], now_us())
-    return {"outcome": state.as_json(), "matched": True, "retained": retained, "judge": judged}
+    return {
+        "outcome": state.as_json(), "matched": True, "retained": retained,
+        "held_for_audit": held, "judge": judged,
+    }  # fmt: skip
+
+
+def shown_evidence(store: VerifyingStore, state: OutcomeState) -> dict[str, Any] | None:
+    """The evidence an operator (the auditor) sees with an outcome: the last matched
+    opening's, when the contract retains it or while the claim waits for its auditor."""
+    contract = state.policy.contract
+    if contract is None or not (contract.retain_evidence or under_review(state)):
+        return None
+    openings = store.evidence_openings([state.outcome.id]).get(state.outcome.id, [])
+    kept = [o for o in openings if o.matched and o.evidence is not None]
+    if not kept:
+        return None
+    last = kept[-1]
+    return {
+        "evidence": json.loads(last.evidence or "null"),
+        "opened_by": last.by,
+        "opened_at": iso_from_us(last.opened_at_us),
+        "held_for_audit": not contract.retain_evidence,
+    }
+
+
+def show_outcome(store: VerifyingStore, outcome_id: str) -> dict[str, Any]:
+    """One outcome as an operator sees it: its steps, and the evidence opened to it when it
+    is shown (`shown_evidence`)."""
+    found = store.get_outcomes([outcome_id]).get(outcome_id)
+    if found is None:
+        raise OutcomeNotFound(f"no outcome {outcome_id!r}")
+    (state,) = states(store, [found], now_us())
+    return {**state.as_json(), "evidence": shown_evidence(store, state)}
 
 
 def _judge(store: VerifyingStore, outcome_id: str, evidence: Mapping[str, Any]) -> dict[str, Any]:

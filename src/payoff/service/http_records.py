@@ -13,6 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from payoff.core.errors import Forbidden
 from payoff.problems import Problem
 from payoff.rows import COST_AT
 from payoff.service.ingest import take_out_refused
@@ -24,11 +25,56 @@ from payoff.store.protocol import (
     DUPLICATE,
     RECORD_KINDS,
     REJECTED,
+    SIGNALS,
+    OutcomeStore,
     WriteBatch,
     WriteStatus,
 )
 
-__all__ = ["BodyError", "RecordsAnswer", "TooManyRecords", "answer_records", "split_body"]
+__all__ = [
+    "BodyError",
+    "CustomerSignalRefused",
+    "RecordsAnswer",
+    "TooManyRecords",
+    "answer_records",
+    "check_customer_records",
+    "split_body",
+]
+
+
+class CustomerSignalRefused(Forbidden):
+    """A customer key sent records other than signals, or signals about another customer's
+    tasks or outcomes: the whole request is refused (403), nothing is written."""
+
+
+def check_customer_records(store: OutcomeStore, batch: WriteBatch, customer: str) -> None:
+    """What a `customer:ID` key may write: signals about its own customer's tasks and
+    outcomes, from the customer's systems. CustomerSignalRefused names what is not.
+
+    A signal about a task or outcome not stored yet is left to the store, which rejects it
+    as it does any signal about nothing known (a customer key cannot send tasks)."""
+    others = len(batch) - len(batch.signals)
+    if others:
+        raise CustomerSignalRefused(
+            f'a customer key may only send signals (records with "record": "signal"); '
+            f"this request holds {others} other record(s): send them with an ingest key"
+        )
+    task_at, outcome_at = SIGNALS.column_index("task"), SIGNALS.column_index("outcome")
+    tasks = {row[task_at] for row in batch.signals} - {None}
+    claims = {row[outcome_at] for row in batch.signals} - {None}
+    task_customers, outcome_customers = store.customers_of_subjects(tasks, claims)
+    for row in batch.signals:
+        for kind, subject, owners in (
+            ("task", row[task_at], task_customers),
+            ("outcome", row[outcome_at], outcome_customers),
+        ):
+            owner = owners.get(subject) if subject is not None else None
+            if owner is not None and owner != customer:
+                raise CustomerSignalRefused(
+                    f"signal {row[0]!r} is about {kind} {subject!r}, which is not customer "
+                    f"{customer!r}'s: a customer key sends signals about its own tasks and "
+                    "outcomes only"
+                )
 
 
 @dataclass

@@ -317,12 +317,14 @@ class _Ingest:
         on_problem: ProblemSink | None,
         source: str | None,
         report: IngestReport,
+        clock: Callable[[], int] = now_us,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.on_problem = on_problem
         self.source = source
         self.report = report
+        self.clock = clock
 
     def run(self, lines: Iterable[Line], workers: int) -> IngestReport:
         batches = _batches(lines)
@@ -358,7 +360,7 @@ class _Ingest:
             check = (
                 (lambda b: self._check_attestations(b, problems)) if batch.attestations else None
             )
-            result = self.store.write(batch, now_us, check)
+            result = self.store.write(batch, self.clock, check)
             for kind in RECORD_KINDS:
                 self._account(
                     getattr(batch, kind), batch.lines[kind], getattr(result, kind), problems
@@ -451,6 +453,7 @@ def ingest_lines(
     report: IngestReport | None = None,
     workers: int | None = None,
     commit_rows: int | None = None,
+    clock: Callable[[], int] | None = None,
 ) -> IngestReport:
     """Ingest numbered JSON lines in batches; a bad line never stops the good ones landing.
 
@@ -459,8 +462,13 @@ def ingest_lines(
     writing; 0 builds every batch in this process. `commit_rows` commits once that many
     rows are written rather than after every batch (`Store.grouped_writes`): for a file,
     not for a stream whose next line may be long in coming while the write lock is held.
+    `clock` stamps the records' received times (payoff's clock unless told: the demo stamps
+    its simulated month's, so that what it prints does not depend on the day it runs).
     """
-    ingest = _Ingest(store, catalog or Catalog(), on_problem, source, report or IngestReport())
+    ingest = _Ingest(
+        store, catalog or Catalog(), on_problem, source, report or IngestReport(),
+        clock or now_us,
+    )  # fmt: skip
     chosen = default_workers() if workers is None else workers
     if commit_rows is None:
         return ingest.run(lines, chosen)

@@ -7,19 +7,27 @@
     ──▶ a decision by `judge`, checked against the lifecycle under the write lock
 
 What a failure can do: nothing. A judge that exits non-zero, answers something other than a
-verdict, or takes longer than its timeout (its process group is killed) leaves the claim
-pending, and the caller is told why (JudgeFailed); nothing is written. The judge runs with
-no lock held: the lifecycle is checked again when its verdict is written.
+verdict, answers more than MAX_ANSWER_BYTES (never read further), or takes longer than its
+timeout, a deadline for the whole exchange (a command's process group is killed, an endpoint's
+connection cut) leaves the claim pending, and the caller is told why (JudgeFailed); nothing
+is written. The judge runs with no lock held: the lifecycle is checked again when its verdict
+is written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
+import selectors
 import signal
+import socket
+import ssl
 import subprocess
-import urllib.error
-import urllib.request
+import threading
+import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +96,14 @@ def _seconds(judge: Judge) -> float:
     return judge.timeout_us / US_PER_SECOND
 
 
+def _too_slow(judge: Judge) -> JudgeFailed:
+    return JudgeFailed(f"the judge did not answer within {_seconds(judge):g}s")
+
+
+def _too_long() -> JudgeFailed:
+    return JudgeFailed(f"the judge answered more than {MAX_ANSWER_BYTES:,} bytes")
+
+
 def _by_command(judge: Judge, body: bytes) -> bytes:
     try:
         process = subprocess.Popen(
@@ -99,42 +115,167 @@ def _by_command(judge: Judge, body: bytes) -> bytes:
         )
     except OSError as exc:
         raise JudgeFailed(f"the judge command {judge.command[0]!r} cannot run: {exc}") from None
+    deadline = time.monotonic() + _seconds(judge)
     with process:
         try:
-            out, err = process.communicate(body, timeout=_seconds(judge))
+            out, err = _exchange(process, body, deadline)
+            process.wait(max(0.0, _left(deadline)))
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise JudgeFailed(f"the judge did not answer within {_seconds(judge):g}s") from None
+            _kill(process)
+            raise _too_slow(judge) from None
+        except _AnswerTooLong:
+            _kill(process)
+            raise _too_long() from None
     if process.returncode != 0:
         said = err.decode("utf-8", "replace").strip()[-300:]
         raise JudgeFailed(f"the judge exited with status {process.returncode}: {said}")
     return out
 
 
-def _by_endpoint(judge: Judge, body: bytes) -> bytes:
-    assert judge.url is not None
-    request = urllib.request.Request(
-        judge.url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
+class _AnswerTooLong(Exception):
+    """The judge wrote more than MAX_ANSWER_BYTES on its standard output."""
+
+
+MAX_STDERR_KEPT = 4096
+"""The tail of a judge's standard error kept to say why it failed."""
+
+
+def _left(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+def _exchange(
+    process: subprocess.Popen[bytes], body: bytes, deadline: float
+) -> tuple[bytes, bytes]:
+    """Write the request to the judge's stdin and read its stdout and stderr until both
+    close, by the deadline (TimeoutExpired). Its stdout is read up to MAX_ANSWER_BYTES + 1
+    bytes at most (then _AnswerTooLong), its stderr's tail only: a judge cannot make payoff
+    hold more than that, nor wait past its timeout."""
+    assert process.stdin and process.stdout and process.stderr
+    out, err = bytearray(), bytearray()
+    pending = memoryview(body)
+    with selectors.DefaultSelector() as selector:
+        if pending:
+            os.set_blocking(process.stdin.fileno(), False)
+            selector.register(process.stdin, selectors.EVENT_WRITE)
+        else:
+            process.stdin.close()
+        selector.register(process.stdout, selectors.EVENT_READ, out)
+        selector.register(process.stderr, selectors.EVENT_READ, err)
+        while selector.get_map():
+            left = _left(deadline)
+            if left <= 0:
+                raise subprocess.TimeoutExpired(process.args, 0)
+            for key, _ in selector.select(left):
+                if key.fileobj is process.stdin:
+                    pending = _write_some(selector, process.stdin, pending)
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                key.data.extend(chunk)
+                if key.data is out and len(out) > MAX_ANSWER_BYTES:
+                    raise _AnswerTooLong
+                if key.data is err:
+                    del err[:-MAX_STDERR_KEPT]
+    return bytes(out), bytes(err)
+
+
+def _write_some(selector: selectors.BaseSelector, stdin: Any, pending: memoryview) -> memoryview:
+    """Write what the judge's stdin takes now; close it when all is written (or the judge
+    closed it: a judge may answer without reading its request)."""
     try:
-        with urllib.request.urlopen(request, timeout=_seconds(judge)) as response:
+        pending = pending[os.write(stdin.fileno(), pending) :]
+    except BrokenPipeError:
+        pending = pending[:0]
+    if not pending:
+        selector.unregister(stdin)
+        stdin.close()
+    return pending
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _by_endpoint(judge: Judge, body: bytes) -> bytes:
+    """POST the request and read the answer, the whole exchange (connecting, sending,
+    reading) within the judge's timeout: a worker thread does it, and at the deadline its
+    connection is cut and the judge counted as too slow, however slowly it drips bytes."""
+    exchange = _Exchange(judge, body)
+    worker = threading.Thread(target=exchange.run, name="payoff-judge", daemon=True)
+    worker.start()
+    worker.join(_seconds(judge))
+    if worker.is_alive():
+        exchange.cut()
+        raise _too_slow(judge)
+    if exchange.failure is not None:
+        raise exchange.failure
+    return exchange.answer
+
+
+class _Exchange:
+    """One request to a judge's endpoint, run by a worker thread."""
+
+    def __init__(self, judge: Judge, body: bytes) -> None:
+        self.judge = judge
+        self.body = body
+        self.answer = b""
+        self.failure: JudgeFailed | None = None
+        self.connection: http.client.HTTPConnection | None = None
+
+    def run(self) -> None:
+        try:
+            self.answer = self._post()
+        except JudgeFailed as exc:
+            self.failure = exc
+        except TimeoutError:
+            self.failure = _too_slow(self.judge)
+        except (OSError, http.client.HTTPException) as exc:
+            self.failure = JudgeFailed(f"the judge cannot be reached: {exc}")
+        finally:
+            if self.connection is not None:
+                self.connection.close()
+
+    def _post(self) -> bytes:
+        assert self.judge.url is not None
+        url = urllib.parse.urlsplit(self.judge.url)
+        seconds = _seconds(self.judge)
+        if url.scheme == "https":
+            self.connection = http.client.HTTPSConnection(
+                url.hostname or "", url.port, timeout=seconds,
+                context=ssl.create_default_context(),
+            )  # fmt: skip
+        else:
+            self.connection = http.client.HTTPConnection(url.hostname or "", url.port, seconds)
+        path = url.path or "/"
+        self.connection.request(
+            "POST", f"{path}?{url.query}" if url.query else path, self.body,
+            {"Content-Type": "application/json"},
+        )  # fmt: skip
+        with self.connection.getresponse() as response:
+            if response.status != 200:
+                raise JudgeFailed(f"the judge answered HTTP {response.status}")
             answer: bytes = response.read(MAX_ANSWER_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise JudgeFailed(f"the judge answered HTTP {exc.code}") from None
-    except TimeoutError:
-        raise JudgeFailed(f"the judge did not answer within {_seconds(judge):g}s") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError):
-            raise JudgeFailed(f"the judge did not answer within {_seconds(judge):g}s") from None
-        raise JudgeFailed(f"the judge cannot be reached: {reason}") from None
-    return answer
+        if len(answer) > MAX_ANSWER_BYTES:
+            raise _too_long()
+        return answer
+
+    def cut(self) -> None:
+        """Shut the connection's socket down, from the caller's thread: the worker's
+        blocked read or write returns at once."""
+        sock = self.connection.sock if self.connection is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _verdict_of(answer: bytes) -> JudgeVerdict:
     if len(answer) > MAX_ANSWER_BYTES:
-        raise JudgeFailed(f"the judge answered more than {MAX_ANSWER_BYTES:,} bytes")
+        raise _too_long()
     try:
         found = json.loads(answer)
     except ValueError:

@@ -319,7 +319,15 @@ def decide(
     except LifecycleError as exc:
         raise OutcomeError(f"outcome {outcome_id}: {exc}") from None
     (state,) = states(store, [outcome], now_us())
+    contract = state.policy.contract
+    if contract is not None and not contract.retain_evidence and not under_review(state):
+        store.forget_evidence(outcome_id)  # held for the auditor, who has decided
     return state
+
+
+def under_review(state: OutcomeState) -> bool:
+    """Whether an auditor is to review the claim: in the audit sample, not decided yet."""
+    return state.lifecycle.audited and state.lifecycle.status == "claimed"
 
 
 SCAN_CLAIMS = 1_000

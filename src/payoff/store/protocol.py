@@ -783,8 +783,18 @@ class OutcomeStore(Protocol):
         """Whether a signal about one of the customer's tasks arrived in `(after, until]`."""
         ...
 
+    def customers_of_subjects(
+        self, tasks: Iterable[str], outcomes: Iterable[str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The customer of each stored task, and of each stored outcome, among these ids."""
+        ...
+
     def add_evidence_opening(self, opening: EvidenceOpening) -> None:
         """Keep an opening of an outcome's committed evidence, matched or not."""
+        ...
+
+    def forget_evidence(self, outcome: str) -> None:
+        """Erase the evidence kept with an outcome's openings (the openings stay)."""
         ...
 
     def evidence_openings(self, outcomes: Iterable[str]) -> dict[str, list[EvidenceOpening]]:

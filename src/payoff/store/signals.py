@@ -55,6 +55,18 @@ class SignalQueries:
                     found[row.about_task].append(StoredSignal._make(row))
         return _in_time_order(found)
 
+    def customers_of_subjects(
+        self, tasks: Iterable[str], outcomes: Iterable[str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The customer of each stored task, and of each stored outcome, among these ids."""
+        found: tuple[dict[str, str], dict[str, str]] = ({}, {})
+        with self.engine.connect() as conn:
+            for table, ids, into in ((s.tasks, tasks, found[0]), (s.outcomes, outcomes, found[1])):
+                for chunk in chunks(sorted(set(ids))):
+                    query = select(table.c.id, table.c.customer).where(table.c.id.in_(chunk))
+                    into.update({row.id: row.customer for row in conn.execute(query)})
+        return found
+
     def signals_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
         """Whether a signal about one of the customer's tasks arrived in (after, until]."""
         g = s.signals.c
