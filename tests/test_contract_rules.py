@@ -166,6 +166,19 @@ def test_inactivity_waits_for_the_first_quiet_span_after_the_claim() -> None:
     )
 
 
+def test_a_follow_up_before_the_claim_neither_holds_nor_reverses_it() -> None:
+    """A conversation reopened (after an earlier resolution) and then resolved again: the new
+    claim is deemed accepted 24 h after it is made, as if the reopening had not happened."""
+    earlier = (reopened(-2 * HOUR),)
+    assert status(INTERCOM, CLAIM + 23 * HOUR, signals=earlier) == ("claimed", [])
+    assert status(INTERCOM, CLAIM + 24 * HOUR, signals=earlier) == (
+        "verified",
+        [("verified", "deemed", 24 * HOUR)],
+    )
+    later = (*earlier, reopened(30 * HOUR))
+    assert status(INTERCOM, CLAIM + 2 * DAY, signals=later)[0] == "reversed"
+
+
 def test_assume_after_counts_from_the_claim_and_never_before_the_claim_is_due() -> None:
     rule = {"assume_after_us": 24 * HOUR, "inactivity_us": 72 * HOUR}
     assert status(rule, CLAIM + 71 * HOUR) == ("claimed", [])

@@ -8,6 +8,7 @@ import datetime as dt
 import http.server
 import ipaddress
 import json
+import re
 import shutil
 import ssl
 import sys
@@ -23,9 +24,11 @@ from contract_support import billed, ingest, invoice, ledger, this_month
 from factories import REPO, outcome, signal, tool_usage
 from payoff.cli import app
 from payoff.core.evidence import evidence_digest
-from payoff.service import evidence, judges, outcomes
+from payoff.service import contracts, evidence, judges, outcomes
 from payoff.service.judges import JudgeFailed
 from payoff.service.outcomes import OutcomeError
+from payoff.store import open_store
+from payoff.store.contracts import ContractConflict
 from payoff.store.protocol import Store
 
 JUDGE = REPO / "tests" / "judges" / "resolution_judge.py"
@@ -350,3 +353,25 @@ def test_a_judge_beside_its_contract_runs_from_any_working_directory(
     answer = evidence.open_evidence(store, "o1", opened, salt, "admin")
     assert answer["judge"]["verdict"] == "accept", answer["judge"]
     assert answer["outcome"]["status"] == "verified"
+
+
+def test_the_same_contract_applied_from_another_directory_is_refused_naming_both_judges(
+    tmp_path: Path,
+) -> None:
+    """A `./` judge path is taken from the contract file's directory: applied from another
+    directory, the same file names another program. The stored version keeps the judge it
+    runs; the refusal says so, naming both, rather than only "a different body"."""
+    example = REPO / "examples" / "contracts"
+    first, second = tmp_path / "first", tmp_path / "second"
+    for place in (first, second):
+        shutil.copytree(example, place)
+    store = open_store(tmp_path / "l.db")
+    assert contracts.apply_contract(store, first / "support.automated_resolution.yaml")[1]
+    assert not contracts.apply_contract(store, first / "support.automated_resolution.yaml")[1]
+    moved = re.escape(
+        f"support.automated_resolution@1 exists with a different judge: the stored version "
+        f"runs python3 {first.resolve()}/judges/resolution_judge.py, this file's runs python3 "
+        f"{second.resolve()}/judges/resolution_judge.py"
+    )
+    with pytest.raises(ContractConflict, match=moved):
+        contracts.apply_contract(store, second / "support.automated_resolution.yaml")

@@ -216,7 +216,9 @@ def contract_lifecycle(
     known = [s for s in signals if s.at_us <= as_of_us]
     due = due_at(claimed_at_us, [s.at_us for s in known], rule)
     walk = _Walk(claimed_at_us, rule, _audited(outcome_id, rule), due)
-    follow_ups = [s for s in known if s.name in rule.follow_up]
+    # A follow-up answers a claim already made: a reopening before this claim (of an earlier
+    # resolution on the same task) neither holds nor reverses it.
+    follow_ups = [s for s in known if s.name in rule.follow_up and s.at_us > claimed_at_us]
     timeline: list[tuple[int, int, Verdict | Signal]] = [
         (v.at_us, 0, v) for v in verdicts if v.at_us <= as_of_us
     ]

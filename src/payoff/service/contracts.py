@@ -16,7 +16,7 @@ from payoff.core.contracts import Contract, duration_words
 from payoff.core.errors import NotFound, Refused
 from payoff.core.versions import MAX_VERSION, version_of
 from payoff.service.clock import now_us
-from payoff.store.contracts import StoredContract
+from payoff.store.contracts import ContractConflict, StoredContract
 from payoff.store.protocol import ContractStore
 
 
@@ -39,10 +39,40 @@ def apply_contract_text(store: ContractStore, text: str, source: str) -> tuple[C
 
 
 def _apply(store: ContractStore, contract: Contract, body: dict[str, Any]) -> tuple[Contract, bool]:
-    created = store.put_contract(
-        contract.id, contract.version, contract.outcome, body, digest(body), now_us()
-    )
+    try:
+        created = store.put_contract(
+            contract.id, contract.version, contract.outcome, body, digest(body), now_us()
+        )
+    except ContractConflict as exc:
+        raise _judge_moved(store, contract, body) or exc from None
     return contract, created
+
+
+def _judge_moved(
+    store: ContractStore, contract: Contract, body: dict[str, Any]
+) -> ContractConflict | None:
+    """The refusal in plain words when the stored version differs only in where its judge
+    runs: a `./` path is taken from the contract file's directory, so the same file applied
+    from another directory names another program, which the stored version does not run."""
+    stored = store.get_contract(contract.id, contract.version)
+    if stored is None:
+        return None
+    ours, theirs = _judge_command(body), _judge_command(stored.body)
+    if ours == theirs or {**body, "verification": None} != {**stored.body, "verification": None}:
+        return None
+    if {**body["verification"], "judge": None} != {**stored.body["verification"], "judge": None}:
+        return None
+    return ContractConflict(
+        f"contract {contract.id}@{contract.version} exists with a different judge: the stored "
+        f"version runs {' '.join(theirs)}, this file's runs {' '.join(ours)} (a ./ path is taken "
+        f"from the contract file's directory); apply it from the directory it was applied from, "
+        f"or as version {contract.version + 1}"
+    )
+
+
+def _judge_command(body: dict[str, Any]) -> list[str]:
+    judge = (body.get("verification") or {}).get("judge") or {}
+    return list(judge.get("command") or [])
 
 
 def split_reference(reference: str) -> tuple[str, int | None]:
