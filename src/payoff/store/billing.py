@@ -195,7 +195,7 @@ def any_row(engine: Engine, queries: Sequence[Any]) -> bool:
 
 def _tasks_dated_within(
     start_us: int, end_us: int, as_of_us: int, customer: str | None
-) -> CompoundSelect:
+) -> CompoundSelect[tuple[str]]:
     """The ids of every task that may be dated in [start_us, end_us) as of `as_of_us` (a
     superset): a task is dated by its final status's time or else by its start, so it started
     in the window or has a final status known then that occurred in it. Both read by index
