@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, or_, select, union
+from sqlalchemy import Connection, Engine, or_, select
 
 from payoff.core.outcomes import VERDICT_ACTIONS
 from payoff.store import schema as s
@@ -115,22 +115,27 @@ class OutcomeQueries:
         """Outcomes that may be verified in [start_us, end_us): claimed from
         `claimed_from_us` until the end, or given a verdict in the window."""
         o, a, d = s.outcomes.c, s.attestations.c, s.outcome_decisions.c
-        # Claimed in the look-back, or judged in the window: one list of ids, each part read
-        # by its index on the time (`ix_outcomes_occurred`, `ix_attestations_occurred`,
-        # `ix_outcome_decisions_occurred`), where an OR would read every claim ever made.
-        ids = union(
-            select(o.id).where(o.occurred_at_us >= claimed_from_us, o.occurred_at_us < end_us),
-            *(
-                select(verdict.outcome).where(
-                    verdict.occurred_at_us >= start_us,
-                    verdict.occurred_at_us < end_us,
-                    verdict.received_at_us <= as_of_us,
+        judged = (
+            select(a.outcome)
+            .where(
+                a.occurred_at_us >= start_us,
+                a.occurred_at_us < end_us,
+                a.received_at_us <= as_of_us,
+            )
+            .union(
+                select(d.outcome).where(
+                    d.occurred_at_us >= start_us,
+                    d.occurred_at_us < end_us,
+                    d.received_at_us <= as_of_us,
                 )
-                for verdict in (a, d)
-            ),
+            )
         )
+        # Each side of the OR is read by index (`ix_outcomes_occurred`, the id; the verdicts
+        # by `ix_attestations_occurred`, `ix_outcome_decisions_occurred`), not every claim.
         query = select(s.outcomes).where(
-            o.received_at_us <= as_of_us, o.occurred_at_us < end_us, o.id.in_(ids)
+            o.received_at_us <= as_of_us,
+            o.occurred_at_us < end_us,
+            or_(o.occurred_at_us >= claimed_from_us, o.id.in_(judged)),
         )
         return query.where(o.customer == customer) if customer is not None else query
 
