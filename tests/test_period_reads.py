@@ -37,7 +37,7 @@ def plans_of(store: Store, call: Callable[[], Any]) -> list[str]:
     statements: list[tuple[str, Any]] = []
 
     def record(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             statements.append((statement, params))
 
     event.listen(engine, "before_cursor_execute", record)

@@ -501,7 +501,9 @@ class BillingQueries:
         its time when final, else the task's start."""
         u, t = s.task_updates.c, s.tasks.c
         known = and_(u.received_at_us <= as_of_us)
-        candidates = _tasks_dated_within(start_us, end_us, as_of_us, customer)
+        # Once (a CTE), for the statuses and the tasks both.
+        dated = _tasks_dated_within(start_us, end_us, as_of_us, customer).cte("dated")
+        candidates = select(dated.c[0])
         ranked = select(
             u.task,
             u.status,
