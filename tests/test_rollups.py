@@ -29,6 +29,15 @@ from payoff.service.recost import recost, selection
 from payoff.store import open_store, rollups
 from payoff.store.protocol import Store
 
+PERIOD_INDEXES = (
+    "ix_tasks_started",
+    "ix_task_updates_occurred",
+    "ix_outcomes_occurred",
+    "ix_attestations_occurred",
+    "ix_outcome_decisions_occurred",
+)
+"""Migration 0013's."""
+
 NOV = Period.month("2026-11")
 DEC = Period.month("2026-12")
 BUDGETS = [(("output",), 1_000), (("input", "output"), 0), (("cache_read", "output"), 50_000)]
@@ -201,9 +210,10 @@ def test_the_migration_fills_the_rollups_from_the_events(
     before = [answers(ledger, moment) for moment in moments]
     run_sql(
         ledger,
+        # the ledger as it was at 0010: the later migrations' indexes and tables gone
+        *(f"DROP INDEX {name}" for name in PERIOD_INDEXES),
         *(
             f"DROP TABLE {table}"
-            # the ledger as it was at 0010: the later migrations' tables gone
             for table in (
                 "evidence_openings",
                 "signals",

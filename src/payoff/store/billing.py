@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
+    CompoundSelect,
     Connection,
     Engine,
     Integer,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union,
     update,
 )
 
@@ -189,6 +191,24 @@ def any_row(engine: Engine, queries: Sequence[Any]) -> bool:
     """Whether any of the queries finds a row (each stops at its first)."""
     with engine.connect() as conn:
         return any(conn.execute(query.limit(1)).first() is not None for query in queries)
+
+
+def _tasks_dated_within(
+    start_us: int, end_us: int, as_of_us: int, customer: str | None
+) -> CompoundSelect[tuple[str]]:
+    """The ids of every task that may be dated in [start_us, end_us) as of `as_of_us` (a
+    superset): a task is dated by its final status's time or else by its start, so it started
+    in the window or has a final status known then that occurred in it. Both read by index
+    (`ix_tasks_started`, `ix_task_updates_occurred`), not every task of the ledger."""
+    u, t = s.task_updates.c, s.tasks.c
+    started = select(t.id).where(within(t.started_at_us, start_us, end_us))
+    ended = select(u.task).where(
+        within(u.occurred_at_us, start_us, end_us), u.received_at_us <= as_of_us, u.status != OPEN
+    )
+    if customer is not None:
+        started = started.where(t.customer == customer)
+        ended = ended.where(u.customer == customer)
+    return union(started, ended)
 
 
 def _day(column: Any, start_us: int) -> Any:
@@ -481,6 +501,9 @@ class BillingQueries:
         its time when final, else the task's start."""
         u, t = s.task_updates.c, s.tasks.c
         known = and_(u.received_at_us <= as_of_us)
+        # Once (a CTE), for the statuses and the tasks both.
+        dated = _tasks_dated_within(start_us, end_us, as_of_us, customer).cte("dated")
+        candidates = select(dated.c[0])
         ranked = select(
             u.task,
             u.status,
@@ -491,7 +514,7 @@ class BillingQueries:
                 order_by=(u.occurred_at_us.desc(), case((u.status == OPEN, 1), else_=0)),
             )
             .label("rank"),
-        ).where(known)
+        ).where(known, u.task.in_(candidates))
         if customer is not None:
             ranked = ranked.where(u.customer == customer)
         latest = ranked.subquery()
@@ -501,7 +524,8 @@ class BillingQueries:
         query = (
             select(t.customer, day, t.type, status, func.count())
             .select_from(s.tasks.outerjoin(latest, and_(latest.c.task == t.id, latest.c.rank == 1)))
-            .where(and_(within(when, start_us, end_us), t.created_at_us <= as_of_us))
+            .where(within(when, start_us, end_us), t.created_at_us <= as_of_us)
+            .where(t.id.in_(candidates))
             .group_by(t.customer, day, t.type, status)
         )
         if customer is not None:

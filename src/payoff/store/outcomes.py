@@ -130,6 +130,8 @@ class OutcomeQueries:
                 )
             )
         )
+        # Each side of the OR is read by index (`ix_outcomes_occurred`, the id; the verdicts
+        # by `ix_attestations_occurred`, `ix_outcome_decisions_occurred`), not every claim.
         query = select(s.outcomes).where(
             o.received_at_us <= as_of_us,
             o.occurred_at_us < end_us,
