@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from event_sums import EventSums
 from factories import REPO, jsonl
@@ -338,3 +338,27 @@ def test_a_grouped_write_across_midnight_rolls_each_batch_up_on_its_own_day(
     oracle = EventSums(ledger.engine)  # type: ignore[attr-defined]
     for moment in ("2026-11-10T23:30:00", "2026-11-11T00:30:00", "2026-11-11T02:00:00"):
         assert answers(ledger, at(moment)) == answers(oracle, at(moment))
+
+
+def test_on_sqlite_each_rollup_sorts_a_batch_once(tmp_path: Path) -> None:
+    """The rows a batch adds come out of the GROUP BY in the order they are written in: no
+    second sort, which SQLite cannot skip when the day's length or '' is a parameter."""
+    store = open_store(tmp_path / "ledger.db")
+    statements: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "_rollups (" in statement:
+            statements.append((statement, parameters))
+
+    engine = store.engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", keep)
+    put(store, step("p1", "2026-11-03"), step("p2", "2026-11-04"))
+    event.remove(engine, "before_cursor_execute", keep)
+    assert len(statements) == 2  # one a rollup
+    with engine.connect() as conn:
+        for statement, parameters in statements:
+            plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                                          parameters)]  # fmt: skip
+            assert "USE TEMP B-TREE FOR GROUP BY" in plan, plan
+            assert "USE TEMP B-TREE FOR ORDER BY" not in plan, plan
+    store.close()

@@ -28,7 +28,7 @@ from typing import BinaryIO, NamedTuple
 from payoff.catalog import Catalog, Override
 from payoff.core.errors import RecordError
 from payoff.problems import Problem
-from payoff.records import MAX_RECORD_BYTES, decode_record, record_id
+from payoff.records import MAX_RECORD_BYTES, decode_line, plain_lines, record_id
 from payoff.rows import COST_AT, RowBuilder
 from payoff.service.clock import now_us
 from payoff.service.gc_pause import gc_paused
@@ -135,9 +135,10 @@ def build_batch(catalog: Catalog, source: str | None, lines: list[Line]) -> Buil
     """Decode and cost a batch of lines: the pure-Python half of ingest."""
     add = RowBuilder(catalog).add
     batch, problems = WriteBatch(), []
+    plain = plain_lines([line for _, line in lines])
     for number, line in lines:
         try:
-            add(batch, decode_record(line, number), number)
+            add(batch, decode_line(line, number, plain=plain), number)
         except RecordError as exc:
             problems.append(
                 Problem(number, record_id(line), REJECTED, exc.reason, exc.field, source)

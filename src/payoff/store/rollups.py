@@ -81,6 +81,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import ColumnElement
 
 from payoff.core.periods import US_PER_DAY, iso_from_us
@@ -252,10 +253,30 @@ def _adding(dialect: str, rollup: Rollup, rows: Select[Any]) -> Any:
     key = [*rollup.keys, "known_day"]
     ordered = rows.order_by(*(rows.selected_columns[name] for name in key))
     statement = _insert(dialect)(table).from_select([c.name for c in table.c], ordered)
-    return statement.on_conflict_do_update(
-        index_elements=key,
-        set_={name: table.c[name] + statement.excluded[name] for name in VALUE_COLUMNS},
+    return _constants_inline(
+        statement.on_conflict_do_update(
+            index_elements=key,
+            set_={name: table.c[name] + statement.excluded[name] for name in VALUE_COLUMNS},
+        )
     )
+
+
+def _constants_inline(statement: Any) -> Any:
+    """The statement with its constants (the day's length, masks, shifts, '' for no key)
+    written into its text, its named parameters left as they are.
+
+    A parameter is a value SQLite cannot compare with another: two `?`s are two unknowns.
+    As written, `occurred_at_us / 86400000000` in the ORDER BY is the GROUP BY's, so the
+    groups come out sorted (one sort, not two), and a sum asked for twice, once for each
+    part cut from it (`sum(cost & mask)`), is computed once: a fifth of a rollup's time
+    on SQLite, measured with EXPLAIN QUERY PLAN and bench/where.py.
+    """
+
+    def inline(bind: BindParameter[Any]) -> None:
+        if bind.value is not None and bind.callable is None:
+            bind.literal_execute = True
+
+    return visitors.cloned_traverse(statement, {}, {"bindparam": inline})
 
 
 # -- kept up to date ------------------------------------------------------------------------
