@@ -157,10 +157,14 @@ class _Judge(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def endpoint() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
+    yield from _served(http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Judge), "http")
+
+
+def _served(server: http.server.ThreadingHTTPServer, scheme: str) -> Iterator[str]:
+    """The judge's URL while `server` answers on a thread; shut down after."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/verify"
+    yield f"{scheme}://127.0.0.1:{server.server_address[1]}/verify"
     server.shutdown()
     server.server_close()
 
@@ -296,11 +300,7 @@ def tls_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}/verify"
-    server.shutdown()
-    server.server_close()
+    yield from _served(server, "https")
 
 
 @pytest.mark.slow
@@ -374,4 +374,10 @@ def test_the_same_contract_applied_from_another_directory_is_refused_naming_both
         f"{second.resolve()}/judges/resolution_judge.py"
     )
     with pytest.raises(ContractConflict, match=moved):
+        contracts.apply_contract(store, second / "support.automated_resolution.yaml")
+    judge = re.compile(r"(\n\s+timeout: )\S+")
+    text = (second / "support.automated_resolution.yaml").read_text()
+    assert judge.search(text), "the example judge names its timeout"
+    (second / "support.automated_resolution.yaml").write_text(judge.sub(r"\g<1>59s", text, 1))
+    with pytest.raises(ContractConflict, match="exists with a different body"):
         contracts.apply_contract(store, second / "support.automated_resolution.yaml")

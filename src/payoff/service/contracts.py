@@ -58,9 +58,7 @@ def _judge_moved(
     if stored is None:
         return None
     ours, theirs = _judge_command(body), _judge_command(stored.body)
-    if ours == theirs or {**body, "verification": None} != {**stored.body, "verification": None}:
-        return None
-    if {**body["verification"], "judge": None} != {**stored.body["verification"], "judge": None}:
+    if ours == theirs or _without_command(body) != _without_command(stored.body):
         return None
     return ContractConflict(
         f"contract {contract.id}@{contract.version} exists with a different judge: the stored "
@@ -68,6 +66,16 @@ def _judge_moved(
         f"from the contract file's directory); apply it from the directory it was applied from, "
         f"or as version {contract.version + 1}"
     )
+
+
+def _without_command(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with its judge's command left out, all else (the judge's timeout, kind and
+    the rest of the verification) kept, so only the command may differ."""
+    verification = dict(body.get("verification") or {})
+    verification["judge"] = {
+        k: v for k, v in (verification.get("judge") or {}).items() if k != "command"
+    }
+    return {**body, "verification": verification}
 
 
 def _judge_command(body: dict[str, Any]) -> list[str]:
