@@ -16,6 +16,7 @@ from decimal import Decimal
 from payoff.core import pricing
 from payoff.core.contracts import Contract
 from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
+from payoff.core.filters import ChargeFilter, filters_disjoint
 from payoff.core.outcomes import Policy
 from payoff.core.pricing.spec import PriceSpec
 from payoff.core.token_classes import TOKEN_CLASSES
@@ -49,6 +50,7 @@ class Charge:
     policy: Policy = field(default_factory=Policy)  # outcome: verification and warranty
     description: str | None = None  # the line's words on an invoice; derived when None
     contract: str | None = None  # outcome: ID@VERSION of the contract that verifies claims
+    filters: ChargeFilter | None = None  # tokens: only records whose key matches
 
     def validate(self, currency: str) -> list[str]:
         errors = self._number_errors()
@@ -144,6 +146,13 @@ def _tokens_errors(charge: Charge) -> list[str]:
         errors.append(
             f"hidden_tokens_per_task_max: a count of tokens below {MAX_NUMBER:,}, got {budget}"
         )
+    if charge.filters is not None:
+        errors += charge.filters.errors()
+        if budget is not None:
+            errors.append(
+                "hidden_tokens_per_task_max: a reasoning budget counts every record; "
+                "it does not combine with filters"
+            )
     if budget is not None and charge.markup is not None:
         errors.append(
             "hidden_tokens_per_task_max: a cost-plus charge bills provider cost; a "
@@ -198,7 +207,8 @@ class ChargeRules:
 _CHARGE_RULES = {
     "subscription": ChargeRules(frozenset({"amount"}), _subscription_errors),
     "tokens": ChargeRules(
-        frozenset({"price", "classes", "markup", "hidden_tokens_per_task_max"}), _tokens_errors
+        frozenset({"price", "classes", "markup", "hidden_tokens_per_task_max", "filters"}),
+        _tokens_errors,
     ),
     "task": ChargeRules(frozenset({"price", "task_type", "count"}), _task_errors),
     "outcome": ChargeRules(frozenset({"price", "outcome", "policy", "contract"}), _outcome_errors),
@@ -216,6 +226,7 @@ _OPTIONAL_FIELDS = (
     "outcome",
     "policy",
     "contract",
+    "filters",
 )
 
 
@@ -352,6 +363,25 @@ def _charge_set_errors(plan: Plan) -> list[str]:
         errors.append(f"charges: names must be unique within a plan: {', '.join(repeated)}")
     if not plan.charges:
         errors.append("charges: a plan needs at least one charge")
+    return errors + _overlap_errors(plan)
+
+
+def _overlap_errors(plan: Plan) -> list[str]:
+    """Tokens charges of which one is filtered, that count a class in common and whose
+    filters are not provably disjoint (`core.filters`): one record would be billed twice."""
+    tokens = [c for c in plan.charges if c.type == "tokens"]
+    errors = []
+    for at, one in enumerate(tokens):
+        for other in tokens[at + 1 :]:
+            if one.filters is None and other.filters is None:
+                continue  # unfiltered charges count every record, as they always have
+            if not set(one.classes) & set(other.classes):
+                continue
+            if not filters_disjoint(one.filters, other.filters):
+                errors.append(
+                    f"charges {one.name!r} and {other.name!r}: their filters may both match "
+                    "one record (make them differ in a fixed part, or count other classes)"
+                )
     return errors
 
 

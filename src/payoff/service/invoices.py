@@ -32,7 +32,7 @@ from payoff.core.printable import (
     printable_credit_note,
     printable_invoice,
 )
-from payoff.core.rating import inputs_digest
+from payoff.core.rating import Unbilled, inputs_digest
 from payoff.core.statuses import BILLED_STATUSES
 from payoff.service.clock import now_us
 from payoff.service.derivation import invoice_rows
@@ -105,6 +105,7 @@ def invoice_run(
     billed = _billed_before(store, period, customer, as_of_us, unrated)
     deemed_days = longest_acceptance_window(store)
     drafts = []
+    missed: dict[str, list[dict[str, Any]]] = {}
     for name, rated in sorted(rate_period(store, period, as_of_us, customer, unrated).items()):
         if name in unrated or any(i.status in BILLED_STATUSES for i in this_period[name]):
             continue
@@ -113,11 +114,31 @@ def invoice_run(
             drafts.append(
                 _draft(name, period, rated, late, this_period[name], billed[name], as_of_us)
             )
+            if rated.unbilled:
+                missed[drafts[-1].id] = unbilled_rows(rated.unbilled)
         except RATING_ERRORS as error:
             unrated[name] = rating_refusal(error)
     # One transaction for the whole run: every draft lands, or none does.
     store.save_drafts(drafts, as_of_us, now_us())
-    return InvoiceRun([draft.to_document() for draft in drafts], unrated)
+    documents = [draft.to_document() for draft in drafts]
+    for document in documents:
+        if document["id"] in missed:
+            # Said by the run, beside the draft: never a line, never in the stored invoice.
+            document["unbilled"] = missed[document["id"]]
+    return InvoiceRun(documents, unrated)
+
+
+def unbilled_rows(found: list[Unbilled]) -> list[dict[str, Any]]:
+    """Unbilled usage by task type, provider and model (windows summed), tokens by class."""
+    rows: dict[tuple[str | None, str | None, str | None], dict[str, int]] = {}
+    for item in found:
+        tokens = rows.setdefault((item.task_type, item.provider, item.model), {})
+        for name, count in item.tokens.items():
+            tokens[name] = tokens.get(name, 0) + count
+    return [
+        {"task_type": key[0], "provider": key[1], "model": key[2], "tokens": rows[key]}
+        for key in sorted(rows, key=lambda k: tuple(v or "" for v in k))
+    ]
 
 
 def _checked_as_of(store: RecordStore, as_of_us: int | None) -> int:

@@ -21,7 +21,17 @@ from payoff.core.invoicing import Rerated, Window, adjustment_lines, make_invoic
 from payoff.core.outcomes import Policy
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import MAX_NUMBER, Plan
-from payoff.core.rating import Fee, UsageTotals, fees_for, late_fees, quote
+from payoff.core.rating import (
+    Fee,
+    KeyedTokens,
+    Unbilled,
+    UsageTotals,
+    fees_for,
+    has_filters,
+    late_fees,
+    quote,
+    unbilled,
+)
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import BillingError, find_plan, plan_of
 from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
@@ -95,6 +105,8 @@ class _PeriodUsage:
     tasks: dict[str, list[Any]]
     outcomes: dict[str, list[Any]]
     budgets: dict[tuple[tuple[str, ...], int], dict[str, list[Any]]]
+    keyed: dict[str, list[Any]]
+    """By task type, provider and model: read only when a plan has filtered charges."""
 
 
 def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
@@ -114,7 +126,9 @@ def _load_period(
         for c in plan.charges
         if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
     }
+    filtered = any(has_filters(plan) for plan in plans)
     return _PeriodUsage(
+        keyed=_by_customer(store.usage_by_key(*args, customer=customer)) if filtered else {},
         usage=_by_customer(store.usage_by_day(*args, customer=customer)),
         tasks=_by_customer(store.tasks_by_day(*args, customer=customer)),
         outcomes=_by_customer(_verified_by_day(store, period, as_of_us, customer)),
@@ -188,6 +202,23 @@ def _totals(
         outcomes=tuple(
             (row.type, row.value) for row in data.outcomes.get(customer, ()) if inside(row)
         ),
+        keyed=_keyed([row for row in data.keyed.get(customer, ()) if inside(row)])
+        if has_filters(plan)
+        else (),
+    )
+
+
+def _keyed(rows: list[Any]) -> tuple[KeyedTokens, ...]:
+    """A window's usage by key, its days summed, in key order."""
+    sums: dict[tuple[str | None, str | None, str | None], list[int]] = {}
+    for row in rows:
+        values = [row.input, row.cache_read, row.cache_write, row.output]
+        values += [row.cost_nanousd, row.unpriced_steps]
+        key = (row.task_type, row.provider, row.model)
+        sums[key] = [a + b for a, b in zip(sums.get(key, [0] * 6), values, strict=True)]
+    return tuple(
+        (*key, tuple(sums[key][:4]), sums[key][4], sums[key][5])
+        for key in sorted(sums, key=lambda k: tuple(v or "" for v in k))
     )
 
 
@@ -200,6 +231,8 @@ class Rated:
     plan_digest: str
     inputs: list[UsageTotals]
     windows: list[Window]
+    unbilled: list[Unbilled]
+    """Usage the windows' filtered plans bill to no charge (`core.rating.unbilled`)."""
 
 
 Unrated = dict[str, str]
@@ -298,6 +331,7 @@ def _rate_window(
         plan_digest=stored[key].digest,
         inputs=(earlier.inputs if earlier else []) + [totals],
         windows=(earlier.windows if earlier else []) + [window],
+        unbilled=(earlier.unbilled if earlier else []) + unbilled(plan, totals),
     )
 
 
