@@ -37,6 +37,7 @@ totals = st.builds(
         ),
         max_size=3,
     ).map(tuple),
+    gpu_seconds=st.dictionaries(names, values, max_size=2),
 )
 
 
@@ -47,8 +48,9 @@ KNOWN = "sha256:98a8ae9b54c70b316154eac827ddc80ba1f89a09435973f87a85dc0efe5afba4
 def as_asdict_writes_it(inputs: list[UsageTotals]) -> str:
     written = [dataclasses.asdict(t) for t in inputs]
     for value in written:
-        if not value["keyed"]:
-            del value["keyed"]  # usage by key is only read for filtered plans
+        for newer in ("keyed", "gpu_seconds"):
+            if not value[newer]:
+                del value[newer]  # usage by key is only read for filtered plans
     text = json.dumps(
         written,
         sort_keys=True,

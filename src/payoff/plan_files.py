@@ -73,6 +73,7 @@ class ChargeFile(_Strict):
     description: str | None = None
     contract: str | None = None
     filters: FiltersFile | None = None
+    compute: str | None = None
 
     def to_charge(self) -> Charge:
         price = None
@@ -112,6 +113,7 @@ class ChargeFile(_Strict):
             filters=None
             if self.filters is None
             else ChargeFilter(self.filters.provider, self.filters.model, self.filters.task_type),
+            compute=self.compute,
         )
 
 
@@ -210,7 +212,7 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
     for charge in body["charges"]:
         # A charge without a description (or a contract) keeps the body, and the digest,
         # it had before they existed.
-        for optional in ("description", "contract", "filters"):
+        for optional in ("description", "contract", "filters", "compute"):
             if charge[optional] is None:
                 del charge[optional]
         if "filters" in charge:

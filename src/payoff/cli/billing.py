@@ -435,7 +435,9 @@ def invoice_run(
     from payoff.service import invoices
 
     settings: Settings = ctx.obj
-    run = invoices.invoice_run(settings.store(create=False), period, customer, parse_as_of(as_of))
+    overrides = settings.overrides()
+    store = settings.store(create=False)
+    run = invoices.invoice_run(store, period, customer, parse_as_of(as_of), overrides)
     documents = run.drafts
     if as_json:
         emit_json(documents)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from payoff.core import pricing
+from payoff.core.compute import COMPUTE_UNITS
 from payoff.core.contracts import Contract
 from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
 from payoff.core.filters import ChargeFilter, filters_disjoint
@@ -51,6 +52,7 @@ class Charge:
     description: str | None = None  # the line's words on an invoice; derived when None
     contract: str | None = None  # outcome: ID@VERSION of the contract that verifies claims
     filters: ChargeFilter | None = None  # tokens: only records whose key matches
+    compute: str | None = None  # tokens: count GPU-seconds of the tokens, not the tokens
 
     def validate(self, currency: str) -> list[str]:
         errors = self._number_errors()
@@ -153,6 +155,14 @@ def _tokens_errors(charge: Charge) -> list[str]:
                 "hidden_tokens_per_task_max: a reasoning budget counts every record; "
                 "it does not combine with filters"
             )
+    if charge.compute is not None:
+        if charge.compute not in COMPUTE_UNITS:
+            errors.append(f"compute: one of {', '.join(COMPUTE_UNITS)}, got {charge.compute!r}")
+        if charge.markup is not None or budget is not None:
+            errors.append(
+                "compute: a compute charge prices GPU-seconds with a price model; "
+                "not with markup or hidden_tokens_per_task_max"
+            )
     if budget is not None and charge.markup is not None:
         errors.append(
             "hidden_tokens_per_task_max: a cost-plus charge bills provider cost; a "
@@ -207,7 +217,9 @@ class ChargeRules:
 _CHARGE_RULES = {
     "subscription": ChargeRules(frozenset({"amount"}), _subscription_errors),
     "tokens": ChargeRules(
-        frozenset({"price", "classes", "markup", "hidden_tokens_per_task_max", "filters"}),
+        frozenset(
+            {"price", "classes", "markup", "hidden_tokens_per_task_max", "filters", "compute"}
+        ),
         _tokens_errors,
     ),
     "task": ChargeRules(frozenset({"price", "task_type", "count"}), _task_errors),
@@ -227,6 +239,7 @@ _OPTIONAL_FIELDS = (
     "policy",
     "contract",
     "filters",
+    "compute",
 )
 
 

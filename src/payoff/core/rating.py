@@ -43,6 +43,8 @@ class UsageTotals:
     """(outcome type, value; 0 when none) of the outcomes counted, in time order."""
     keyed: tuple[KeyedTokens, ...] = ()
     """Usage by key, in key order; read only for plans with filtered charges (else empty)."""
+    gpu_seconds: Mapping[str, Decimal] = field(default_factory=dict)
+    """Per compute charge: the GPU-seconds of the usage it counts (`core.compute`)."""
 
 
 def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
@@ -52,8 +54,9 @@ def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
     """
     values = [_as_dict(totals) for totals in inputs]
     for value in values:
-        if not value["keyed"]:
-            del value["keyed"]  # a plan without filters keeps the digest it always had
+        for newer in ("keyed", "gpu_seconds"):
+            if not value[newer]:
+                del value[newer]  # a plan without filters keeps the digest it always had
     text = json.dumps(
         values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
@@ -103,6 +106,8 @@ def counted(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...
         # The share of the period, shown to six places; the amount is computed from the days.
         share = Decimal(totals.active_days) / Decimal(totals.period_days)
         return share.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN).normalize()
+    if charge.type == "tokens" and charge.compute is not None:
+        return totals.gpu_seconds.get(charge.name, Decimal(0))
     if charge.type == "tokens" and charge.filters is not None:
         at = [TOKEN_CLASSES.index(name) for name in charge.classes]
         return Decimal(sum(row[3][i] for row in _matched(charge, totals) for i in at))
@@ -164,8 +169,13 @@ def make_fee(
 
 
 def _matched(charge: Charge, totals: UsageTotals) -> list[KeyedTokens]:
-    assert charge.filters is not None
-    return [row for row in totals.keyed if charge.filters.matches(row[1], row[2], row[0])]
+    return matched_keys(charge, totals.keyed)
+
+
+def matched_keys(charge: Charge, keyed: Sequence[KeyedTokens]) -> list[KeyedTokens]:
+    """The keys a tokens charge counts: those its filters match (every key without)."""
+    found = charge.filters
+    return [row for row in keyed if found is None or found.matches(row[1], row[2], row[0])]
 
 
 def _cost_counted(charge: Charge, totals: UsageTotals) -> tuple[Decimal, int]:
@@ -200,7 +210,8 @@ def fees_for(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
 
 
 def has_filters(plan: Plan) -> bool:
-    return any(charge.filters is not None for charge in plan.charges)
+    """Whether rating the plan reads usage by key: filtered or compute charges."""
+    return any(c.filters is not None or c.compute is not None for c in plan.charges)
 
 
 @dataclass(frozen=True)
