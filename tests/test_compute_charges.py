@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -87,9 +86,7 @@ def _ledger(store: Store, tmp_path: Path, *extra: dict[str, Any]) -> Path:
     return prices
 
 
-def test_gpu_seconds_and_filtered_cost_plus_are_billed(
-    store: Store, ingest: Callable[..., Any], tmp_path: Path
-) -> None:
+def test_gpu_seconds_and_filtered_cost_plus_are_billed(store: Store, tmp_path: Path) -> None:
     prices = _ledger(store, tmp_path)
     [document] = invoices.run_invoices(store, "2026-11", overrides=load_overrides(prices))
     fees = {fee["charge"]: fee for fee in document["fees"]}
@@ -98,9 +95,10 @@ def test_gpu_seconds_and_filtered_cost_plus_are_billed(
     # $0.01: $0.22.
     assert (fees["gpu-time"]["units"], fees["gpu-time"]["amount"]) == ("22.000000", "0.22")
     # Cost-plus counts only the openai step's cost: 1M input + 100k output of gpt-4o.
-    openai_cost = store.engine.connect().exec_driver_sql(  # type: ignore[attr-defined]
-        "SELECT cost_nanousd FROM events WHERE provider = 'openai'"
-    ).scalar_one()
+    engine = store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        query = "SELECT cost_nanousd FROM events WHERE provider = 'openai'"
+        openai_cost = conn.exec_driver_sql(query).scalar_one()
     assert Decimal(fees["api-pass-through"]["units"]) == Decimal(openai_cost) / 10**9
     assert Decimal(fees["api-pass-through"]["precise_amount"]) == (
         Decimal(openai_cost) / 10**9 * Decimal("1.20")
