@@ -124,3 +124,15 @@ def test_the_cli_reads_the_gpu_figures_from_prices(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     [document] = json.loads(result.stdout)
     assert next(f for f in document["fees"] if f["charge"] == "gpu-time")["amount"] == "0.22"
+
+
+def test_verify_names_a_compute_invoice_as_not_re_derived(store: Store, tmp_path: Path) -> None:
+    from payoff.service.verify import verify_ledger
+
+    prices = _ledger(store, tmp_path)
+    [draft] = invoices.run_invoices(store, "2026-11", overrides=load_overrides(prices))
+    invoices.act_on_invoice(store, draft["id"], "finalize")
+    result = verify_ledger(store)
+    assert result.ok and result.invoices == 0
+    [why] = result.not_rederived
+    assert "counts GPU-seconds from the price overrides" in why

@@ -199,3 +199,15 @@ def test_the_http_invoice_run_gives_unbilled_usage(tmp_path: Any) -> None:
         {"task_type": None, "provider": "openai", "model": "o3",
          "tokens": {"input": 9, "output": 4}}
     ]  # fmt: skip
+
+
+def test_payoff_verify_re_derives_a_filtered_invoice(
+    store: Store, ingest: Callable[..., Any], tmp_path: Any
+) -> None:
+    from payoff.service.verify import verify_ledger
+
+    _ledger(store, ingest, tmp_path)
+    [draft] = invoices.run_invoices(store, "2026-11")
+    invoices.act_on_invoice(store, draft["id"], "finalize")
+    result = verify_ledger(store)
+    assert (result.invoices, result.mismatches, result.not_rederived) == (1, [], [])
