@@ -211,3 +211,12 @@ def test_payoff_verify_re_derives_a_filtered_invoice(
     invoices.act_on_invoice(store, draft["id"], "finalize")
     result = verify_ledger(store)
     assert (result.invoices, result.mismatches, result.not_rederived) == (1, [], [])
+
+
+def test_simulate_refuses_a_filtered_plan_rather_than_price_it_wrong(tmp_path: Any) -> None:
+    from payoff.service.economics import EconomicsError, load_plans
+
+    path = tmp_path / "plan.yaml"
+    path.write_text(PRICE_LIST)
+    with pytest.raises(EconomicsError, match="charges with filters or compute are not simulated"):
+        load_plans([path])
