@@ -52,8 +52,16 @@ def test_filters_are_disjoint_when_one_field_is() -> None:
     assert not filters_disjoint(gpt5, ChargeFilter(provider="openai"))  # fields apart: overlap
     assert filters_disjoint(gpt5, ChargeFilter(provider="openai", model="o3"))
     assert not filters_disjoint(gpt5, None)  # an unfiltered charge counts every record
-    assert ChargeFilter(task_type="*").matches("openai", "gpt-5", "support")
-    assert not ChargeFilter(task_type="*").matches("openai", "gpt-5", None)
+    assert ChargeFilter(task_type="*").matches("openai", "gpt-5", "support", False)
+    assert not ChargeFilter(task_type="*").matches("openai", "gpt-5", None, False)
+    batch, online = (
+        ChargeFilter(model="gpt-5*", batch=True),
+        ChargeFilter(model="gpt-5*", batch=False),
+    )
+    assert filters_disjoint(batch, online)
+    assert not filters_disjoint(batch, ChargeFilter(model="gpt-5"))  # online gpt-5 or batch
+    assert batch.matches("openai", "gpt-5", None, True)
+    assert not batch.matches("openai", "gpt-5", None, False)
 
 
 def _plan(*charges: str) -> str:

@@ -34,6 +34,7 @@ totals = st.builds(
             st.tuples(counts, counts, counts, counts),
             counts,
             counts,
+            st.booleans(),
         ),
         max_size=3,
     ).map(tuple),

@@ -43,6 +43,7 @@ class FiltersFile(_Strict):
     provider: str | None = None
     model: str | None = None
     task_type: str | None = None
+    batch: bool | None = None
 
 
 class ChargeFile(_Strict):
@@ -112,7 +113,12 @@ class ChargeFile(_Strict):
             contract=self.contract,
             filters=None
             if self.filters is None
-            else ChargeFilter(self.filters.provider, self.filters.model, self.filters.task_type),
+            else ChargeFilter(
+                self.filters.provider,
+                self.filters.model,
+                self.filters.task_type,
+                self.filters.batch,
+            ),
             compute=self.compute,
         )
 

@@ -64,6 +64,7 @@ from payoff.core.rating import (
     fees_for,
     has_filters,
     inputs_digest,
+    keyed_in_order,
     late_fees,
 )
 from payoff.core.statuses import OPEN, task_date_us, within
@@ -266,7 +267,7 @@ class PeriodUsage:
     """(day, type, value) of each outcome verified in the period, in the order verified."""
     task_tokens: dict[str, TaskTokens]
     """The period's steps by task, for per-task budgets."""
-    keyed: dict[tuple[int, str | None, str | None, str | None], list[int]] = field(
+    keyed: dict[tuple[int, str | None, str | None, str | None, bool], list[int]] = field(
         default_factory=dict
     )
     """Per (day, task type, provider, model): as `usage`, for filtered charges."""
@@ -291,7 +292,7 @@ def period_usage(
     )
 
 
-DayKey = tuple[int, str | None, str | None, str | None]
+DayKey = tuple[int, str | None, str | None, str | None, bool]
 
 
 def _summed_events(
@@ -311,7 +312,7 @@ def _summed_events(
             continue
         counts: tuple[int, ...] = _token_columns(e)
         day = (e.occurred_at_us - start) // US_PER_DAY
-        for sums in (by_day[day], by_key[(day, e.task_type, e.provider, e.model)]):
+        for sums in (by_day[day], by_key[(day, e.task_type, e.provider, e.model, bool(e.batch))]):
             for index, count in enumerate(counts):
                 sums[index] += count
             if e.cost_nanousd is None:
@@ -500,15 +501,12 @@ def window_totals(usage: PeriodUsage, plan: Plan, window: Window) -> UsageTotals
 
 def _window_keys(usage: PeriodUsage, inside: Callable[[int], bool]) -> tuple[KeyedTokens, ...]:
     """The twin of the run's usage by key: the window's days summed, in key order."""
-    sums: dict[tuple[str | None, str | None, str | None], list[int]] = {}
-    for (day, *key), values in usage.keyed.items():
+    sums: dict[tuple[str | None, str | None, str | None, bool], list[int]] = {}
+    for (day, task_type, provider, model, batch), values in usage.keyed.items():
         if inside(day):
-            named = (key[0], key[1], key[2])
-            sums[named] = [a + b for a, b in zip(sums.get(named, [0] * 6), values, strict=True)]
-    return tuple(
-        (*key, tuple(sums[key][:4]), sums[key][4], sums[key][5])
-        for key in sorted(sums, key=lambda k: tuple(v or "" for v in k))
-    )
+            key = (task_type, provider, model, batch)
+            sums[key] = [a + b for a, b in zip(sums.get(key, [0] * 6), values, strict=True)]
+    return keyed_in_order(sums)
 
 
 def _no_gpu_seconds(plan: Plan) -> dict[str, Decimal]:

@@ -1,4 +1,5 @@
-"""Charge filters: which records a tokens charge counts, by provider, model and task type.
+"""Charge filters: which records a tokens charge counts, by provider, model, task type and
+whether the call was batched (`batch: true` or `false`, compared as such).
 
 A filter field is a pattern: literal text, where `*` stands for any run of characters
 (possibly none); nothing else is special. A field the filter leaves out matches every
@@ -30,11 +31,17 @@ class ChargeFilter:
     provider: str | None = None
     model: str | None = None
     task_type: str | None = None
+    batch: bool | None = None
+    """True: batch calls only; False: the others only."""
 
     def fields(self) -> tuple[tuple[str, str | None], ...]:
         return tuple((name, getattr(self, name)) for name in FILTER_FIELDS)
 
-    def matches(self, provider: str | None, model: str | None, task_type: str | None) -> bool:
+    def matches(
+        self, provider: str | None, model: str | None, task_type: str | None, batch: bool
+    ) -> bool:
+        if self.batch is not None and self.batch != batch:
+            return False
         actual = {"provider": provider, "model": model, "task_type": task_type}
         for name, pattern in self.fields():
             value = actual[name]
@@ -43,8 +50,8 @@ class ChargeFilter:
         return True
 
     def errors(self) -> list[str]:
-        if all(pattern is None for _, pattern in self.fields()):
-            return [f"filters: name at least one of {', '.join(FILTER_FIELDS)}"]
+        if self.batch is None and all(pattern is None for _, pattern in self.fields()):
+            return [f"filters: name at least one of {', '.join(FILTER_FIELDS)}, batch"]
         return [
             f"filters.{name}: a non-empty pattern of at most 255 characters"
             for name, pattern in self.fields()
@@ -84,6 +91,8 @@ def filters_disjoint(one: ChargeFilter | None, other: ChargeFilter | None) -> bo
     """Whether no record can match both filters (None: the charge counts every record)."""
     if one is None or other is None:
         return False
+    if one.batch is not None and other.batch is not None and one.batch != other.batch:
+        return True
     return any(
         a is not None and b is not None and patterns_disjoint(a, b)
         for (_, a), (_, b) in zip(one.fields(), other.fields(), strict=True)

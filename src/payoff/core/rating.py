@@ -20,9 +20,9 @@ from payoff.core.plan import ANY, Charge, Plan
 from payoff.core.statuses import charged_status
 from payoff.core.token_classes import TOKEN_CLASSES
 
-KeyedTokens = tuple[str | None, str | None, str | None, tuple[int, ...], int, int]
+KeyedTokens = tuple[str | None, str | None, str | None, tuple[int, ...], int, int, bool]
 """(task type, provider, model, tokens by class in TOKEN_CLASSES order, cost in nano-USD,
-unpriced steps) of a window's usage of one key: what filtered charges count."""
+unpriced steps, batch) of a window's usage of one key: what filtered charges count."""
 
 
 @dataclass(frozen=True)
@@ -172,10 +172,21 @@ def _matched(charge: Charge, totals: UsageTotals) -> list[KeyedTokens]:
     return matched_keys(charge, totals.keyed)
 
 
+def keyed_in_order(
+    sums: Mapping[tuple[str | None, str | None, str | None, bool], Sequence[int]],
+) -> tuple[KeyedTokens, ...]:
+    """Sums by (task type, provider, model, batch), each tokens by class, cost and
+    unpriced steps, as KeyedTokens in key order (None before any name)."""
+    return tuple(
+        (key[0], key[1], key[2], tuple(sums[key][:4]), sums[key][4], sums[key][5], key[3])
+        for key in sorted(sums, key=lambda k: (k[0] or "", k[1] or "", k[2] or "", k[3]))
+    )
+
+
 def matched_keys(charge: Charge, keyed: Sequence[KeyedTokens]) -> list[KeyedTokens]:
     """The keys a tokens charge counts: those its filters match (every key without)."""
     found = charge.filters
-    return [row for row in keyed if found is None or found.matches(row[1], row[2], row[0])]
+    return [row for row in keyed if found is None or found.matches(row[1], row[2], row[0], row[6])]
 
 
 def _cost_counted(charge: Charge, totals: UsageTotals) -> tuple[Decimal, int]:
@@ -232,7 +243,7 @@ def unbilled(plan: Plan, totals: UsageTotals) -> list[Unbilled]:
         return []
     charges = [c for c in plan.charges if c.type == "tokens"]
     found = []
-    for task_type, provider, model, tokens, _, _ in totals.keyed:
+    for task_type, provider, model, tokens, _, _, batch in totals.keyed:
         missed = {
             name: tokens[at]
             for at, name in enumerate(TOKEN_CLASSES)
@@ -240,7 +251,7 @@ def unbilled(plan: Plan, totals: UsageTotals) -> list[Unbilled]:
             and any(name in c.classes for c in charges)
             and not any(
                 name in c.classes
-                and (c.filters is None or c.filters.matches(provider, model, task_type))
+                and (c.filters is None or c.filters.matches(provider, model, task_type, batch))
                 for c in charges
             )
         }

@@ -30,6 +30,7 @@ from payoff.core.rating import (
     UsageTotals,
     fees_for,
     has_filters,
+    keyed_in_order,
     late_fees,
     matched_keys,
     quote,
@@ -229,7 +230,7 @@ def _gpu_seconds(charge: Charge, keyed: tuple[KeyedTokens, ...], gpu: GpuRates) 
     """GPU-seconds of the usage a compute charge counts; a model it counts tokens of must
     be priced by GPU time in the price overrides."""
     total = Fraction(0)
-    for _, provider, model, counts, _, _ in matched_keys(charge, keyed):
+    for _, provider, model, counts, _, _, _ in matched_keys(charge, keyed):
         tokens = dict(zip(TOKEN_CLASSES, counts, strict=True))
         if not any(tokens[name] for name in charge.classes):
             continue
@@ -264,16 +265,13 @@ def gpu_rates(overrides: Iterable[Any], period: Period) -> dict[tuple[str, str],
 
 def _keyed(rows: list[Any]) -> tuple[KeyedTokens, ...]:
     """A window's usage by key, its days summed, in key order."""
-    sums: dict[tuple[str | None, str | None, str | None], list[int]] = {}
+    sums: dict[tuple[str | None, str | None, str | None, bool], list[int]] = {}
     for row in rows:
         values = [row.input, row.cache_read, row.cache_write, row.output]
         values += [row.cost_nanousd, row.unpriced_steps]
-        key = (row.task_type, row.provider, row.model)
+        key = (row.task_type, row.provider, row.model, bool(row.batch))
         sums[key] = [a + b for a, b in zip(sums.get(key, [0] * 6), values, strict=True)]
-    return tuple(
-        (*key, tuple(sums[key][:4]), sums[key][4], sums[key][5])
-        for key in sorted(sums, key=lambda k: tuple(v or "" for v in k))
-    )
+    return keyed_in_order(sums)
 
 
 @dataclass(frozen=True)

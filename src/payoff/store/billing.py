@@ -165,8 +165,8 @@ class DayUsage(NamedTuple):
 
 
 class KeyedUsage(NamedTuple):
-    """Usage of one customer on one day of a period, for one task type, provider and model
-    (None where the steps had none): what filtered charges count."""
+    """Usage of one customer on one day of a period, for one task type, provider, model (None
+    where the steps had none) and batch or not: what filtered charges count."""
 
     customer: str
     day: int
@@ -179,6 +179,7 @@ class KeyedUsage(NamedTuple):
     output: int
     cost_nanousd: int
     unpriced_steps: int
+    batch: bool
 
 
 class DayTasks(NamedTuple):
@@ -469,7 +470,7 @@ class BillingQueries:
         with rollups.reading(self.engine) as conn:
             rows, params = rollups.known_rows(conn, rollups.USAGE, as_of_us)
             c = rows.c
-            keys = (c.customer, c.day, c.task_type, c.provider, c.model)
+            keys = (c.customer, c.day, c.task_type, c.provider, c.model, c.batch)
             query = (
                 select(*keys, *rollups.summed(rows))
                 .where(c.day >= first_day, c.day < end_day)
@@ -485,7 +486,7 @@ class BillingQueries:
             values = rollups.fold(row, len(keys))
             classes = [sum(values[part] for part in CLASS_PARTS[name]) for name in TOKEN_CLASSES]
             named = [rollups.key_value(value) for value in row[2:5]]
-            sums = (values["cost"], values["unpriced"])
+            sums = (values["cost"], values["unpriced"], bool(row[5]))
             usage.append(KeyedUsage._make([row[0], row[1] - first_day, *named, *classes, *sums]))
         return usage
 
