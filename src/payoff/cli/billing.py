@@ -430,7 +430,8 @@ def invoice_run(
     """Make draft invoices for a period from the ledger (replacing earlier drafts).
 
     A customer that cannot be rated is named on stderr (exit status 1); the others' drafts
-    are made all the same.
+    are made all the same. Usage a filtered plan bills to no charge is named as unbilled
+    (in --json, the draft's `unbilled`). Compute charges read GPU figures from --prices.
     """
     from payoff.service import invoices
 
