@@ -17,6 +17,7 @@ import yaml
 
 from payoff.core.contracts import Contract
 from payoff.core.errors import Refused
+from payoff.core.filters import ChargeFilter
 from payoff.core.outcomes import Policy
 from payoff.core.plan import Charge, Plan
 from payoff.core.pricing import PriceSpec, Tier
@@ -36,6 +37,13 @@ class TierFile(_Strict):
     unit_price: Decimal
     up_to: Decimal | None = None
     flat: Decimal = Decimal(0)
+
+
+class FiltersFile(_Strict):
+    provider: str | None = None
+    model: str | None = None
+    task_type: str | None = None
+    batch: bool | None = None
 
 
 class ChargeFile(_Strict):
@@ -65,6 +73,8 @@ class ChargeFile(_Strict):
     audit_rate: Decimal = Decimal(0)
     description: str | None = None
     contract: str | None = None
+    filters: FiltersFile | None = None
+    compute: str | None = None
 
     def to_charge(self) -> Charge:
         price = None
@@ -101,6 +111,15 @@ class ChargeFile(_Strict):
             ),
             description=self.description,
             contract=self.contract,
+            filters=None
+            if self.filters is None
+            else ChargeFilter(
+                self.filters.provider,
+                self.filters.model,
+                self.filters.task_type,
+                self.filters.batch,
+            ),
+            compute=self.compute,
         )
 
 
@@ -199,9 +218,11 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
     for charge in body["charges"]:
         # A charge without a description (or a contract) keeps the body, and the digest,
         # it had before they existed.
-        for optional in ("description", "contract"):
+        for optional in ("description", "contract", "filters", "compute"):
             if charge[optional] is None:
                 del charge[optional]
+        if "filters" in charge:
+            charge["filters"] = {k: v for k, v in charge["filters"].items() if v is not None}
     return plan, body
 
 

@@ -118,6 +118,7 @@ def unsubscribe(
     openapi_extra={"requestBody": {"content": examples.INVOICE_RUN}},
 )
 async def run_invoices(
+    request: Request,
     store: StoreDep,
     _: Admin,
     period: Annotated[str, Body(pattern=r"^\d{4}-\d{2}$")],
@@ -127,7 +128,10 @@ async def run_invoices(
     if as_of is not None and as_of.tzinfo is None:
         raise BillingError("as_of needs a time-zone offset (e.g. Z)")
     as_of_us = None if as_of is None else to_us(as_of)
-    return await run_in_threadpool(invoices.run_invoices, store, period, customer, as_of_us)
+    overrides = request.app.state.catalog.overrides
+    return await run_in_threadpool(
+        invoices.run_invoices, store, period, customer, as_of_us, overrides
+    )
 
 
 @router.get("/invoices", response_model=Page, summary="Invoices, oldest periods first")

@@ -29,7 +29,7 @@ from payoff.core.periods import Period
 from payoff.extras import MissingExtra
 
 if TYPE_CHECKING:
-    from payoff.catalog import Catalog
+    from payoff.catalog import Catalog, Override
     from payoff.service.ingest import IngestReport, ProblemSink
     from payoff.store.protocol import IngestStore, Store
 
@@ -148,6 +148,15 @@ class Settings:
             return Catalog.from_file(self.prices)
         finally:
             StartUp.over()
+
+    def overrides(self) -> list[Override]:
+        """The price overrides file's entries (none without --prices): what compute
+        charges count GPU-seconds by, read without the packaged prices."""
+        if self.prices is None:
+            return []
+        from payoff.catalog import load_overrides
+
+        return load_overrides(self.prices)
 
     def ledger_path(self) -> Path:
         """The SQLite file of the ledger (a PostgreSQL URL names no file)."""

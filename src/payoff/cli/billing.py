@@ -430,12 +430,15 @@ def invoice_run(
     """Make draft invoices for a period from the ledger (replacing earlier drafts).
 
     A customer that cannot be rated is named on stderr (exit status 1); the others' drafts
-    are made all the same.
+    are made all the same. Usage a filtered plan bills to no charge is named as unbilled
+    (in --json, the draft's `unbilled`). Compute charges read GPU figures from --prices.
     """
     from payoff.service import invoices
 
     settings: Settings = ctx.obj
-    run = invoices.invoice_run(settings.store(create=False), period, customer, parse_as_of(as_of))
+    overrides = settings.overrides()
+    store = settings.store(create=False)
+    run = invoices.invoice_run(store, period, customer, parse_as_of(as_of), overrides)
     documents = run.drafts
     if as_json:
         emit_json(documents)
@@ -445,10 +448,23 @@ def invoice_run(
         show(out, f"Draft invoices, {period}", columns, rows)
         if not documents and not run.unrated:
             out.print("no invoices: no subscription in that period, or all are finalized")
+        for doc in documents:
+            for row in doc.get("unbilled", ()):
+                out.print(_unbilled_line(doc["customer"], row), markup=False, highlight=False)
     for name, why in sorted(run.unrated.items()):
         err.print(f"error: {name} not invoiced: {why}", markup=False, highlight=False)
     if run.unrated:
         raise typer.Exit(1)
+
+
+def _unbilled_line(customer: str, row: dict[str, Any]) -> str:
+    """One key of unbilled usage: no charge of the customer's filtered plan matches it."""
+    key = ", ".join(
+        f"{name} {row[name]}" if row[name] is not None else f"no {name}"
+        for name in ("provider", "model", "task_type")
+    )
+    tokens = ", ".join(f"{count} {name}" for name, count in row["tokens"].items())
+    return f"unbilled: {customer}: {key}: {tokens} tokens match no charge"
 
 
 def _lifecycle(action: str, help_text: str) -> None:

@@ -27,8 +27,8 @@ each earlier period it rated again for late lines (`rerated`), each period P = [
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from operator import attrgetter
 
@@ -57,7 +57,16 @@ from payoff.core.outcomes import (
 )
 from payoff.core.periods import US_PER_DAY, Period, us_from_iso
 from payoff.core.plan import Plan
-from payoff.core.rating import Fee, UsageTotals, fees_for, inputs_digest, late_fees
+from payoff.core.rating import (
+    Fee,
+    KeyedTokens,
+    UsageTotals,
+    fees_for,
+    has_filters,
+    inputs_digest,
+    keyed_in_order,
+    late_fees,
+)
 from payoff.core.statuses import OPEN, task_date_us, within
 from payoff.core.token_classes import (
     TOKEN_CLASSES,
@@ -71,6 +80,11 @@ from payoff.core.token_classes import (
 class DerivationError(DocumentError):
     """An invoice that cannot be re-derived from the rows given: a plan version or an
     invoice it names is not among them."""
+
+
+class NotDerivable(DerivationError):
+    """An invoice rated from inputs the rows do not hold (compute charges' GPU figures):
+    checked by its chain link, not re-derived."""
 
 
 def as_of_us(invoice: Invoice) -> int:
@@ -253,6 +267,10 @@ class PeriodUsage:
     """(day, type, value) of each outcome verified in the period, in the order verified."""
     task_tokens: dict[str, TaskTokens]
     """The period's steps by task, for per-task budgets."""
+    keyed: dict[tuple[int, str | None, str | None, str | None, bool], list[int]] = field(
+        default_factory=dict
+    )
+    """Per (day, task type, provider, model): as `usage`, for filtered charges."""
 
 
 def period_usage(
@@ -260,7 +278,7 @@ def period_usage(
 ) -> PeriodUsage:
     """The twin of the store's `usage_by_day`, `hidden_over_budget` (its per-task sums) and
     `tasks_by_day`, and of `verified_in`."""
-    by_day, by_task = _summed_events(rows, customer, period, until)
+    by_day, by_task, by_key = _summed_events(rows, customer, period, until)
     return PeriodUsage(
         period,
         {day: _classes(sums) for day, sums in by_day.items()},
@@ -270,16 +288,22 @@ def period_usage(
             task: TaskTokens(sums[0], dict(zip(TOKEN_COLUMNS, sums[1:-1], strict=True)), sums[-1])
             for task, sums in by_task.items()
         },
+        {key: _classes(sums) for key, sums in by_key.items()},
     )
+
+
+DayKey = tuple[int, str | None, str | None, str | None, bool]
 
 
 def _summed_events(
     rows: LedgerRows, customer: str, period: Period, until: int
-) -> tuple[dict[int, list[int]], dict[str, list[int]]]:
-    """The period's events summed by day (token columns, cost, unpriced steps) and by task
-    (first step, token columns, visible output): one pass."""
+) -> tuple[dict[int, list[int]], dict[str, list[int]], dict[DayKey, list[int]]]:
+    """The period's events summed by day (token columns, cost, unpriced steps), by day and
+    key (the same, for filtered charges) and by task (first step, token columns, visible
+    output): one pass."""
     start, end = period.start_us, period.end_us
     by_day: dict[int, list[int]] = defaultdict(lambda: [0] * (len(TOKEN_COLUMNS) + 2))
+    by_key: dict[DayKey, list[int]] = defaultdict(lambda: [0] * (len(TOKEN_COLUMNS) + 2))
     by_task: dict[str, list[int]] = {}
     for e in rows.events:
         if e.customer != customer or e.received_at_us > until:
@@ -287,13 +311,14 @@ def _summed_events(
         if not start <= e.occurred_at_us < end:
             continue
         counts: tuple[int, ...] = _token_columns(e)
-        sums = by_day[(e.occurred_at_us - start) // US_PER_DAY]
-        for index, count in enumerate(counts):
-            sums[index] += count
-        if e.cost_nanousd is None:
-            sums[-1] += 1
-        else:
-            sums[-2] += e.cost_nanousd
+        day = (e.occurred_at_us - start) // US_PER_DAY
+        for sums in (by_day[day], by_key[(day, e.task_type, e.provider, e.model, bool(e.batch))]):
+            for index, count in enumerate(counts):
+                sums[index] += count
+            if e.cost_nanousd is None:
+                sums[-1] += 1
+            else:
+                sums[-2] += e.cost_nanousd
         if e.task is not None:
             visible = e.output_tokens - e.reasoning_tokens if e.visible else 0
             found = by_task.get(e.task)
@@ -303,7 +328,7 @@ def _summed_events(
             found[0] = min(found[0], e.occurred_at_us)
             for index, count in enumerate((*counts, visible), start=1):
                 found[index] += count
-    return by_day, by_task
+    return by_day, by_task, by_key
 
 
 def _classes(sums: list[int]) -> list[int]:
@@ -469,7 +494,31 @@ def window_totals(usage: PeriodUsage, plan: Plan, window: Window) -> UsageTotals
         unpriced_steps=sum(s[-1] for s in days),
         tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
         outcomes=tuple((kind, value) for day, kind, value in usage.outcomes if inside(day)),
+        keyed=_window_keys(usage, inside) if has_filters(plan) else (),
+        gpu_seconds=_no_gpu_seconds(plan),
     )
+
+
+def _window_keys(usage: PeriodUsage, inside: Callable[[int], bool]) -> tuple[KeyedTokens, ...]:
+    """The twin of the run's usage by key: the window's days summed, in key order."""
+    sums: dict[tuple[str | None, str | None, str | None, bool], list[int]] = {}
+    for (day, task_type, provider, model, batch), values in usage.keyed.items():
+        if inside(day):
+            key = (task_type, provider, model, batch)
+            sums[key] = [a + b for a, b in zip(sums.get(key, [0] * 6), values, strict=True)]
+    return keyed_in_order(sums)
+
+
+def _no_gpu_seconds(plan: Plan) -> dict[str, Decimal]:
+    """GPU-seconds come from the price overrides an invoice run was given, which the rows
+    do not hold: an invoice with a compute charge is not re-derived."""
+    for charge in plan.charges:
+        if charge.compute is not None:
+            raise NotDerivable(
+                f"charge {charge.name!r} counts GPU-seconds from the price overrides the run "
+                "was given; they are not among the rows, so it cannot be re-derived"
+            )
+    return {}
 
 
 # -- the invoice ----------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from payoff.core import pricing
+from payoff.core.compute import COMPUTE_UNITS
 from payoff.core.contracts import Contract
 from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
+from payoff.core.filters import ChargeFilter, filters_disjoint
 from payoff.core.outcomes import Policy
 from payoff.core.pricing.spec import PriceSpec
 from payoff.core.token_classes import TOKEN_CLASSES
@@ -49,6 +51,8 @@ class Charge:
     policy: Policy = field(default_factory=Policy)  # outcome: verification and warranty
     description: str | None = None  # the line's words on an invoice; derived when None
     contract: str | None = None  # outcome: ID@VERSION of the contract that verifies claims
+    filters: ChargeFilter | None = None  # tokens: only records whose key matches
+    compute: str | None = None  # tokens: count GPU-seconds of the tokens, not the tokens
 
     def validate(self, currency: str) -> list[str]:
         errors = self._number_errors()
@@ -144,6 +148,21 @@ def _tokens_errors(charge: Charge) -> list[str]:
         errors.append(
             f"hidden_tokens_per_task_max: a count of tokens below {MAX_NUMBER:,}, got {budget}"
         )
+    if charge.filters is not None:
+        errors += charge.filters.errors()
+        if budget is not None:
+            errors.append(
+                "hidden_tokens_per_task_max: a reasoning budget counts every record; "
+                "it does not combine with filters"
+            )
+    if charge.compute is not None:
+        if charge.compute not in COMPUTE_UNITS:
+            errors.append(f"compute: one of {', '.join(COMPUTE_UNITS)}, got {charge.compute!r}")
+        if charge.markup is not None or budget is not None:
+            errors.append(
+                "compute: a compute charge prices GPU-seconds with a price model; "
+                "not with markup or hidden_tokens_per_task_max"
+            )
     if budget is not None and charge.markup is not None:
         errors.append(
             "hidden_tokens_per_task_max: a cost-plus charge bills provider cost; a "
@@ -198,7 +217,10 @@ class ChargeRules:
 _CHARGE_RULES = {
     "subscription": ChargeRules(frozenset({"amount"}), _subscription_errors),
     "tokens": ChargeRules(
-        frozenset({"price", "classes", "markup", "hidden_tokens_per_task_max"}), _tokens_errors
+        frozenset(
+            {"price", "classes", "markup", "hidden_tokens_per_task_max", "filters", "compute"}
+        ),
+        _tokens_errors,
     ),
     "task": ChargeRules(frozenset({"price", "task_type", "count"}), _task_errors),
     "outcome": ChargeRules(frozenset({"price", "outcome", "policy", "contract"}), _outcome_errors),
@@ -216,6 +238,8 @@ _OPTIONAL_FIELDS = (
     "outcome",
     "policy",
     "contract",
+    "filters",
+    "compute",
 )
 
 
@@ -352,6 +376,25 @@ def _charge_set_errors(plan: Plan) -> list[str]:
         errors.append(f"charges: names must be unique within a plan: {', '.join(repeated)}")
     if not plan.charges:
         errors.append("charges: a plan needs at least one charge")
+    return errors + _overlap_errors(plan)
+
+
+def _overlap_errors(plan: Plan) -> list[str]:
+    """Tokens charges of which one is filtered, that count a class in common and whose
+    filters are not provably disjoint (`core.filters`): one record would be billed twice."""
+    tokens = [c for c in plan.charges if c.type == "tokens"]
+    errors = []
+    for at, one in enumerate(tokens):
+        for other in tokens[at + 1 :]:
+            if one.filters is None and other.filters is None:
+                continue  # unfiltered charges count every record, as they always have
+            if not set(one.classes) & set(other.classes):
+                continue
+            if not filters_disjoint(one.filters, other.filters):
+                errors.append(
+                    f"charges {one.name!r} and {other.name!r}: their filters may both match "
+                    "one record (make them differ in a fixed part, or count other classes)"
+                )
     return errors
 
 

@@ -18,6 +18,11 @@ from payoff.core.currency import round_money
 from payoff.core.money import NANOUSD_PER_USD, ZERO
 from payoff.core.plan import ANY, Charge, Plan
 from payoff.core.statuses import charged_status
+from payoff.core.token_classes import TOKEN_CLASSES
+
+KeyedTokens = tuple[str | None, str | None, str | None, tuple[int, ...], int, int, bool]
+"""(task type, provider, model, tokens by class in TOKEN_CLASSES order, cost in nano-USD,
+unpriced steps, batch) of a window's usage of one key: what filtered charges count."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,10 @@ class UsageTotals:
     """(task type, status, number of tasks) of the tasks that ended in the window."""
     outcomes: tuple[tuple[str, Decimal], ...] = ()
     """(outcome type, value; 0 when none) of the outcomes counted, in time order."""
+    keyed: tuple[KeyedTokens, ...] = ()
+    """Usage by key, in key order; read only for plans with filtered charges (else empty)."""
+    gpu_seconds: Mapping[str, Decimal] = field(default_factory=dict)
+    """Per compute charge: the GPU-seconds of the usage it counts (`core.compute`)."""
 
 
 def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
@@ -44,6 +53,10 @@ def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
     the period's own windows, then those of each earlier period rated again for late lines.
     """
     values = [_as_dict(totals) for totals in inputs]
+    for value in values:
+        for newer in ("keyed", "gpu_seconds"):
+            if not value[newer]:
+                del value[newer]  # a plan without filters keeps the digest it always had
     text = json.dumps(
         values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
@@ -93,6 +106,11 @@ def counted(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...
         # The share of the period, shown to six places; the amount is computed from the days.
         share = Decimal(totals.active_days) / Decimal(totals.period_days)
         return share.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN).normalize()
+    if charge.type == "tokens" and charge.compute is not None:
+        return totals.gpu_seconds.get(charge.name, Decimal(0))
+    if charge.type == "tokens" and charge.filters is not None:
+        at = [TOKEN_CLASSES.index(name) for name in charge.classes]
+        return Decimal(sum(row[3][i] for row in _matched(charge, totals) for i in at))
     if charge.type == "tokens":
         tokens = sum(totals.tokens.get(name, 0) for name in charge.classes)
         return Decimal(tokens - totals.absorbed.get(charge.name, 0))
@@ -150,11 +168,40 @@ def make_fee(
     )
 
 
+def _matched(charge: Charge, totals: UsageTotals) -> list[KeyedTokens]:
+    return matched_keys(charge, totals.keyed)
+
+
+def keyed_in_order(
+    sums: Mapping[tuple[str | None, str | None, str | None, bool], Sequence[int]],
+) -> tuple[KeyedTokens, ...]:
+    """Sums by (task type, provider, model, batch), each tokens by class, cost and
+    unpriced steps, as KeyedTokens in key order (None before any name)."""
+    return tuple(
+        (key[0], key[1], key[2], tuple(sums[key][:4]), sums[key][4], sums[key][5], key[3])
+        for key in sorted(sums, key=lambda k: (k[0] or "", k[1] or "", k[2] or "", k[3]))
+    )
+
+
+def matched_keys(charge: Charge, keyed: Sequence[KeyedTokens]) -> list[KeyedTokens]:
+    """The keys a tokens charge counts: those its filters match (every key without)."""
+    found = charge.filters
+    return [row for row in keyed if found is None or found.matches(row[1], row[2], row[0], row[6])]
+
+
+def _cost_counted(charge: Charge, totals: UsageTotals) -> tuple[Decimal, int]:
+    """The provider cost in USD a charge counts, and its steps of unknown cost."""
+    if charge.filters is None:
+        return Decimal(totals.cost_nanousd) / NANOUSD_PER_USD, totals.unpriced_steps
+    rows = _matched(charge, totals)
+    return Decimal(sum(row[4] for row in rows)) / NANOUSD_PER_USD, sum(row[5] for row in rows)
+
+
 def fees_for(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
     """The fees of one window under one plan, each rounded once."""
-    cost_usd = Decimal(totals.cost_nanousd) / NANOUSD_PER_USD
     fees = []
     for charge in plan.charges:
+        cost_usd, unpriced = _cost_counted(charge, totals)
         fee = make_fee(plan, charge, counted(charge, totals), cost_usd, period)
         if charge.type == "subscription":
             # Prorated by days, multiplied before dividing: rounded once, when the fee is made.
@@ -167,10 +214,50 @@ def fees_for(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
             )
         if charge.hidden_tokens_per_task_max is not None:
             fee = replace(fee, absorbed_tokens=totals.absorbed.get(charge.name, 0))
-        if charge.markup is not None and totals.unpriced_steps:
-            fee = replace(fee, unpriced_steps=totals.unpriced_steps)
+        if charge.markup is not None and unpriced:
+            fee = replace(fee, unpriced_steps=unpriced)
         fees.append(fee)
     return fees
+
+
+def has_filters(plan: Plan) -> bool:
+    """Whether rating the plan reads usage by key: filtered or compute charges."""
+    return any(c.filters is not None or c.compute is not None for c in plan.charges)
+
+
+@dataclass(frozen=True)
+class Unbilled:
+    """Tokens of one key that no tokens charge counting their class matches."""
+
+    task_type: str | None
+    provider: str | None
+    model: str | None
+    tokens: Mapping[str, int]
+
+
+def unbilled(plan: Plan, totals: UsageTotals) -> list[Unbilled]:
+    """Usage a filtered plan bills to no charge: tokens of a class some tokens charge
+    counts, on a key no charge counting that class matches. A class no tokens charge counts
+    (or a plan with none) is not billed on purpose, and is not unbilled usage."""
+    if not has_filters(plan):
+        return []
+    charges = [c for c in plan.charges if c.type == "tokens"]
+    found = []
+    for task_type, provider, model, tokens, _, _, batch in totals.keyed:
+        missed = {
+            name: tokens[at]
+            for at, name in enumerate(TOKEN_CLASSES)
+            if tokens[at]
+            and any(name in c.classes for c in charges)
+            and not any(
+                name in c.classes
+                and (c.filters is None or c.filters.matches(provider, model, task_type, batch))
+                for c in charges
+            )
+        }
+        if missed:
+            found.append(Unbilled(task_type, provider, model, missed))
+    return found
 
 
 def quote(

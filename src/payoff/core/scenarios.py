@@ -26,6 +26,9 @@ MAX_SCENARIO_NAME = 64
 MAX_REASONING_CAP = 10**12
 MAX_LOOP_FACTOR = Decimal(100)
 MAX_DRAFT_LENGTH = 64
+MAX_TOKENS_PER_PASS = 64
+"""A pass yields at least the one token plain decoding does, and no more than a long draft."""
+MAX_PASS_COST = 16
 MAX_VALUE_CHARS = 24
 MAX_VALUE_PLACES = 12
 """A parameter's text and decimal places are bounded: 1e-999999999 is within 0 and 1, but
@@ -218,6 +221,32 @@ def speculative(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster)
     draft = int(params["spec_draft"])
     passes = target_passes_per_token(accept, draft)
     cost = speculative_cost_factor(accept, draft, Fraction(params.get("draft_cost", Decimal(0))))
+    return _decoded(buckets, pricer, passes, cost)
+
+
+def medusa(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> list[Bucket]:
+    """Medusa heads (Cai et al., 2024): extra decoding heads on the target model propose
+    tokens a tree-attention pass verifies; measured as T tokens per target pass, each pass
+    costing `medusa_pass_cost` plain passes (the heads' overhead; 1 when not given)."""
+    per_pass = Fraction(params["medusa_tokens_per_pass"])
+    pass_cost = Fraction(params.get("medusa_pass_cost", Decimal(1)))
+    return _decoded(buckets, pricer, 1 / per_pass, pass_cost / per_pass)
+
+
+def lookahead(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> list[Bucket]:
+    """Lookahead decoding (Fu et al., 2024): Jacobi iterations propose n-grams the same
+    pass verifies, with no draft model; measured as T tokens per target pass, each pass
+    costing `lookahead_pass_cost` plain passes (its wider window; 1 when not given)."""
+    per_pass = Fraction(params["lookahead_tokens_per_pass"])
+    pass_cost = Fraction(params.get("lookahead_pass_cost", Decimal(1)))
+    return _decoded(buckets, pricer, 1 / per_pass, pass_cost / per_pass)
+
+
+def _decoded(
+    buckets: Sequence[Bucket], pricer: BucketCoster, passes: Fraction, cost: Fraction
+) -> list[Bucket]:
+    """Every decoded bucket at `passes` target passes per output token; its cost by `cost`
+    (relative to plain decoding) only on models the provider pays GPU time for."""
     result = []
     for b in buckets:
         if b.provider is None or b.model is None:  # tools and custom units are not decoded
@@ -297,10 +326,14 @@ TECHNIQUES: dict[str, Technique] = {
     "speculative": Technique(
         speculative, ("spec_accept", "spec_draft"), ("draft_cost", "price_tracks_cost")
     ),
+    "medusa": Technique(medusa, ("medusa_tokens_per_pass",), ("medusa_pass_cost",)),
+    "lookahead": Technique(lookahead, ("lookahead_tokens_per_pass",), ("lookahead_pass_cost",)),
     "reasoning_cap": Technique(reasoning_cap, ("reasoning_cap",)),
     "loops": Technique(loops, ("loops",)),
 }
 """Applied in this order when a scenario combines several."""
+DECODING = ("speculative", "medusa", "lookahead")
+"""Each sets a bucket's passes per output token: a scenario names at most one."""
 
 
 @dataclass(frozen=True)
@@ -344,6 +377,10 @@ _BOUNDS: dict[str, tuple[Decimal, Decimal, bool]] = {
     "spec_draft": (Decimal(1), Decimal(MAX_DRAFT_LENGTH), True),
     "draft_cost": (Decimal(0), Decimal(1), False),
     "price_tracks_cost": (Decimal(0), Decimal(1), True),
+    "medusa_tokens_per_pass": (Decimal(1), Decimal(MAX_TOKENS_PER_PASS), False),
+    "medusa_pass_cost": (Decimal(1), Decimal(MAX_PASS_COST), False),
+    "lookahead_tokens_per_pass": (Decimal(1), Decimal(MAX_TOKENS_PER_PASS), False),
+    "lookahead_pass_cost": (Decimal(1), Decimal(MAX_PASS_COST), False),
     "reasoning_cap": (Decimal(0), Decimal(MAX_REASONING_CAP), True),
     "loops": (Decimal(0), MAX_LOOP_FACTOR, False),
 }
@@ -397,4 +434,10 @@ def parse_scenario(text: str) -> Scenario:
         missing = [k for k in technique.required if k not in params]
         if named and missing:
             raise ScenarioError(f"scenario {name}: {', '.join(missing)} required with {named[0]}")
-    return Scenario(name, params)
+    scenario = Scenario(name, params)
+    decoding = [t for t in scenario.techniques() if t in DECODING]
+    if len(decoding) > 1:
+        raise ScenarioError(
+            f"scenario {name}: one decoding technique per scenario, got {', '.join(decoding)}"
+        )
+    return scenario

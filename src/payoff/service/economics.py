@@ -29,7 +29,7 @@ from payoff.core.invoicing import Invoice, Window
 from payoff.core.money import format_nanousd
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Charge, Plan
-from payoff.core.rating import Fee
+from payoff.core.rating import Fee, has_filters
 from payoff.core.scenarios import BASELINE, Scenario, ScenarioError, parse_scenario
 from payoff.core.statuses import ended_within
 from payoff.plan_files import load_plan
@@ -298,6 +298,12 @@ def load_plans(paths: Sequence[str | Path]) -> list[Plan]:
     for plan, path in zip(plans, paths, strict=True):
         if plan.currency != "USD":
             raise EconomicsError(f"{path}: currency {plan.currency}; provider cost is in USD")
+        if has_filters(plan):
+            # Simulation prices tasks' sums, which do not keep usage by provider and model.
+            raise EconomicsError(
+                f"{path}: charges with filters or compute are not simulated; "
+                "`payoff invoice run` bills them"
+            )
     labels = [f"{p.id}@{p.version}" for p in plans]
     if len(set(labels)) != len(labels):
         raise EconomicsError(f"the same plan given twice ({', '.join(labels)})")

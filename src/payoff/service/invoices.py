@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payoff.core.canonical import text_digest
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
@@ -32,7 +33,7 @@ from payoff.core.printable import (
     printable_credit_note,
     printable_invoice,
 )
-from payoff.core.rating import inputs_digest
+from payoff.core.rating import Unbilled, inputs_digest
 from payoff.core.statuses import BILLED_STATUSES
 from payoff.service.clock import now_us
 from payoff.service.derivation import invoice_rows
@@ -53,6 +54,9 @@ from payoff.service.rating import (
 )
 from payoff.store.billing import Finalizing, StoredInvoice
 from payoff.store.protocol import RatingStore, RecordStore, VerifiedBillingStore
+
+if TYPE_CHECKING:
+    from payoff.catalog import Override  # genai-prices: loaded only where prices are read
 
 # -- the invoice run ---------------------------------------------------------------------
 
@@ -78,24 +82,33 @@ class InvoiceRunIncomplete(BillingError):
 
 
 def run_invoices(
-    store: RatingStore, period_label: str, customer: str | None = None, as_of_us: int | None = None
+    store: RatingStore,
+    period_label: str,
+    customer: str | None = None,
+    as_of_us: int | None = None,
+    overrides: Sequence[Override] = (),
 ) -> list[dict[str, Any]]:
     """Draft invoices for a period (replacing earlier drafts); finalized ones are kept.
 
     Raises InvoiceRunIncomplete, after saving the other drafts, when a customer cannot be
     rated: `invoice_run` says the same without raising.
     """
-    run = invoice_run(store, period_label, customer, as_of_us)
+    run = invoice_run(store, period_label, customer, as_of_us, overrides)
     if run.unrated:
         raise InvoiceRunIncomplete(run)
     return run.drafts
 
 
 def invoice_run(
-    store: RatingStore, period_label: str, customer: str | None = None, as_of_us: int | None = None
+    store: RatingStore,
+    period_label: str,
+    customer: str | None = None,
+    as_of_us: int | None = None,
+    overrides: Sequence[Override] = (),
 ) -> InvoiceRun:
     """Draft invoices for a period, customer by customer: one that cannot be rated (its plans,
-    its data) is named in `unrated` and never stops the others' drafts."""
+    its data) is named in `unrated` and never stops the others' drafts. `overrides`: the
+    price overrides whose GPU-hour figures compute charges count by."""
     period = billing_period(period_label)
     as_of_us = _checked_as_of(store, as_of_us)
     this_period: dict[str, list[StoredInvoice]] = defaultdict(list)
@@ -105,19 +118,41 @@ def invoice_run(
     billed = _billed_before(store, period, customer, as_of_us, unrated)
     deemed_days = longest_acceptance_window(store)
     drafts = []
-    for name, rated in sorted(rate_period(store, period, as_of_us, customer, unrated).items()):
+    missed: dict[str, list[dict[str, Any]]] = {}
+    found = rate_period(store, period, as_of_us, customer, unrated, overrides)
+    for name, rated in sorted(found.items()):
         if name in unrated or any(i.status in BILLED_STATUSES for i in this_period[name]):
             continue
         try:
-            late = late_lines(store, name, period, as_of_us, billed[name], deemed_days)
+            late = late_lines(store, name, period, as_of_us, billed[name], deemed_days, overrides)
             drafts.append(
                 _draft(name, period, rated, late, this_period[name], billed[name], as_of_us)
             )
+            if rated.unbilled:
+                missed[drafts[-1].id] = unbilled_rows(rated.unbilled)
         except RATING_ERRORS as error:
             unrated[name] = rating_refusal(error)
     # One transaction for the whole run: every draft lands, or none does.
     store.save_drafts(drafts, as_of_us, now_us())
-    return InvoiceRun([draft.to_document() for draft in drafts], unrated)
+    documents = [draft.to_document() for draft in drafts]
+    for document in documents:
+        if document["id"] in missed:
+            # Said by the run, beside the draft: never a line, never in the stored invoice.
+            document["unbilled"] = missed[document["id"]]
+    return InvoiceRun(documents, unrated)
+
+
+def unbilled_rows(found: list[Unbilled]) -> list[dict[str, Any]]:
+    """Unbilled usage by task type, provider and model (windows summed), tokens by class."""
+    rows: dict[tuple[str | None, str | None, str | None], dict[str, int]] = {}
+    for item in found:
+        tokens = rows.setdefault((item.task_type, item.provider, item.model), {})
+        for name, count in item.tokens.items():
+            tokens[name] = tokens.get(name, 0) + count
+    return [
+        {"task_type": key[0], "provider": key[1], "model": key[2], "tokens": rows[key]}
+        for key in sorted(rows, key=lambda k: tuple(v or "" for v in k))
+    ]
 
 
 def _checked_as_of(store: RecordStore, as_of_us: int | None) -> int:

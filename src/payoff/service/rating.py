@@ -10,18 +10,33 @@ versions, period, as-of time).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
+from payoff.core.compute import GpuRate, rounded_seconds
 from payoff.core.contracts import MAX_RULE_DAYS
 from payoff.core.errors import PayoffError
 from payoff.core.invoicing import Rerated, Window, adjustment_lines, make_invoice
 from payoff.core.outcomes import Policy
-from payoff.core.periods import US_PER_DAY, Period
-from payoff.core.plan import MAX_NUMBER, Plan
-from payoff.core.rating import Fee, UsageTotals, fees_for, late_fees, quote
+from payoff.core.periods import US_PER_DAY, Period, from_us
+from payoff.core.plan import MAX_NUMBER, Charge, Plan
+from payoff.core.rating import (
+    Fee,
+    KeyedTokens,
+    Unbilled,
+    UsageTotals,
+    fees_for,
+    has_filters,
+    keyed_in_order,
+    late_fees,
+    matched_keys,
+    quote,
+    unbilled,
+)
+from payoff.core.token_classes import TOKEN_CLASSES
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import BillingError, find_plan, plan_of
 from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
@@ -95,6 +110,13 @@ class _PeriodUsage:
     tasks: dict[str, list[Any]]
     outcomes: dict[str, list[Any]]
     budgets: dict[tuple[tuple[str, ...], int], dict[str, list[Any]]]
+    keyed: dict[str, list[Any]]
+    """By task type, provider and model: read only when a plan has filtered charges."""
+    gpu: GpuRates
+
+
+GpuRates = Mapping[tuple[str, str], GpuRate]
+"""What each self-hosted model's GPUs serve (provider, model), from the price overrides."""
 
 
 def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
@@ -105,7 +127,12 @@ def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
 
 
 def _load_period(
-    store: RatingStore, period: Period, as_of_us: int, customer: str | None, plans: Iterable[Plan]
+    store: RatingStore,
+    period: Period,
+    as_of_us: int,
+    customer: str | None,
+    plans: Iterable[Plan],
+    gpu: GpuRates,
 ) -> _PeriodUsage:
     args = (period.start_us, period.end_us, as_of_us)
     budgets = {
@@ -114,7 +141,10 @@ def _load_period(
         for c in plan.charges
         if c.type == "tokens" and c.hidden_tokens_per_task_max is not None
     }
+    filtered = any(has_filters(plan) for plan in plans)
     return _PeriodUsage(
+        gpu=gpu,
+        keyed=_by_customer(store.usage_by_key(*args, customer=customer)) if filtered else {},
         usage=_by_customer(store.usage_by_day(*args, customer=customer)),
         tasks=_by_customer(store.tasks_by_day(*args, customer=customer)),
         outcomes=_by_customer(_verified_by_day(store, period, as_of_us, customer)),
@@ -161,6 +191,7 @@ def _totals(
         return bool(first <= row.day < last)
 
     usage = [row for row in data.usage.get(customer, ()) if inside(row)]
+    keyed = _keyed([row for row in data.keyed.get(customer, ()) if inside(row)])
     tasks: dict[tuple[str | None, str], int] = defaultdict(int)
     for row in data.tasks.get(customer, ()):
         if inside(row):
@@ -188,7 +219,59 @@ def _totals(
         outcomes=tuple(
             (row.type, row.value) for row in data.outcomes.get(customer, ()) if inside(row)
         ),
+        keyed=keyed if has_filters(plan) else (),
+        gpu_seconds={
+            c.name: _gpu_seconds(c, keyed, data.gpu) for c in plan.charges if c.compute is not None
+        },
     )
+
+
+def _gpu_seconds(charge: Charge, keyed: tuple[KeyedTokens, ...], gpu: GpuRates) -> Decimal:
+    """GPU-seconds of the usage a compute charge counts; a model it counts tokens of must
+    be priced by GPU time in the price overrides."""
+    total = Fraction(0)
+    for _, provider, model, counts, _, _, _ in matched_keys(charge, keyed):
+        tokens = dict(zip(TOKEN_CLASSES, counts, strict=True))
+        if not any(tokens[name] for name in charge.classes):
+            continue
+        rate = gpu.get((provider or "", model or ""))
+        if rate is None:
+            raise BillingError(
+                f"charge {charge.name!r} counts GPU-seconds, and {provider}/{model} has no "
+                "gpu_hour_usd price override: give the overrides (--prices) or filter it out"
+            )
+        total += rate.seconds(tokens, charge.classes)
+    return rounded_seconds(total)
+
+
+def gpu_rates(overrides: Iterable[Any], period: Period) -> dict[tuple[str, str], GpuRate]:
+    """Each GPU-priced model's override in effect when the period starts (the latest
+    started; one without a date when none has started)."""
+    start = from_us(period.start_us).date()
+    found: dict[tuple[str, str], tuple[Any, Any]] = {}
+    for override in overrides:
+        if override.gpu_hour_usd is None:
+            continue
+        if override.from_date is not None and override.from_date > start:
+            continue
+        key = (override.provider, override.model)
+        if key not in found or (override.from_date or start.min) >= (found[key][0] or start.min):
+            found[key] = (override.from_date, override)
+    return {
+        key: GpuRate(o.gpus, o.input_tokens_per_second, o.output_tokens_per_second)
+        for key, (_, o) in found.items()
+    }
+
+
+def _keyed(rows: list[Any]) -> tuple[KeyedTokens, ...]:
+    """A window's usage by key, its days summed, in key order."""
+    sums: dict[tuple[str | None, str | None, str | None, bool], list[int]] = {}
+    for row in rows:
+        values = [row.input, row.cache_read, row.cache_write, row.output]
+        values += [row.cost_nanousd, row.unpriced_steps]
+        key = (row.task_type, row.provider, row.model, bool(row.batch))
+        sums[key] = [a + b for a, b in zip(sums.get(key, [0] * 6), values, strict=True)]
+    return keyed_in_order(sums)
 
 
 @dataclass(frozen=True)
@@ -200,6 +283,8 @@ class Rated:
     plan_digest: str
     inputs: list[UsageTotals]
     windows: list[Window]
+    unbilled: list[Unbilled]
+    """Usage the windows' filtered plans bill to no charge (`core.rating.unbilled`)."""
 
 
 Unrated = dict[str, str]
@@ -223,17 +308,20 @@ def rate_period(
     as_of_us: int,
     customer: str | None,
     unrated: Unrated | None = None,
+    overrides: Sequence[Any] = (),
 ) -> dict[str, Rated]:
     """Every subscribed customer's own fees for the period, as of a time.
 
     A customer that cannot be rated (plans in two currencies, a plan that cannot be read, an
     amount out of range) is left out and named in `unrated` when it is given; without it,
-    its error is raised.
+    its error is raised. `overrides` are the price overrides (`catalog.Override`) whose
+    GPU-hour figures compute charges count GPU-seconds by.
     """
     subs = store.subscriptions(period.start_us, period.end_us, customer)
     refused: Unrated = {} if unrated is None else unrated
     stored, plans = _plans_of(store, subs, unrated)
-    data = _load_period(store, period, as_of_us, customer, plans.values())
+    gpu = gpu_rates(overrides, period)
+    data = _load_period(store, period, as_of_us, customer, plans.values(), gpu)
     rated: dict[str, Rated] = {}
     for sub in subs:
         if sub.customer in refused:
@@ -298,6 +386,7 @@ def _rate_window(
         plan_digest=stored[key].digest,
         inputs=(earlier.inputs if earlier else []) + [totals],
         windows=(earlier.windows if earlier else []) + [window],
+        unbilled=(earlier.unbilled if earlier else []) + unbilled(plan, totals),
     )
 
 
@@ -322,6 +411,7 @@ def late_lines(
     as_of_us: int,
     billed: list[StoredInvoice],
     deemed_days: int,
+    overrides: Sequence[Any] = (),
 ) -> Late:
     """Lines for earlier finalized periods whose fees moved since they were billed.
 
@@ -350,7 +440,7 @@ def late_lines(
         )
         if not moved:
             continue
-        now = rate_period(store, earlier, as_of_us, customer).get(customer)
+        now = rate_period(store, earlier, as_of_us, customer, overrides=overrides).get(customer)
         if now is None:
             continue
         # The earlier period is re-rated whole, with its own plan's minimum and cap.

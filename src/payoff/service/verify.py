@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from payoff.core.canonical import DocumentError, text_digest
 from payoff.core.credit_notes import CreditNote
-from payoff.core.derivation import rederive_credit_note, rederive_invoice
+from payoff.core.derivation import NotDerivable, rederive_credit_note, rederive_invoice
 from payoff.core.invoicing import Invoice, plain
 from payoff.core.ledger_rows import LedgerRows
 from payoff.core.periods import iso_from_us
@@ -128,6 +128,9 @@ def _rederive(
     result.mismatches += plan_mismatches + window_mismatches(invoice, rows, label)
     try:
         derived = rederive_invoice(invoice, rows, plans, rows.digest())
+    except NotDerivable as exc:
+        result.not_rederived.append(f"{label}: not re-derived: {exc}")
+        return
     except DocumentError as exc:  # a plan or an earlier invoice it names is missing or edited
         result.mismatches.append(Mismatch(label, "re-derivation", "possible", str(exc)))
         return

@@ -164,6 +164,24 @@ class DayUsage(NamedTuple):
     unpriced_steps: int
 
 
+class KeyedUsage(NamedTuple):
+    """Usage of one customer on one day of a period, for one task type, provider, model (None
+    where the steps had none) and batch or not: what filtered charges count."""
+
+    customer: str
+    day: int
+    task_type: str | None
+    provider: str | None
+    model: str | None
+    input: int
+    cache_read: int
+    cache_write: int
+    output: int
+    cost_nanousd: int
+    unpriced_steps: int
+    batch: bool
+
+
 class DayTasks(NamedTuple):
     customer: str
     day: int
@@ -441,6 +459,35 @@ class BillingQueries:
                     (row[0], row[1] - first_day, *classes, values["cost"], values["unpriced"])
                 )
             )
+        return usage
+
+    def usage_by_key(
+        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
+    ) -> list[KeyedUsage]:
+        """`usage_by_day` kept apart by task type, provider and model, the keys the rollup
+        holds besides (read from the rollups, as of `as_of_us`, the same way)."""
+        first_day, end_day = rollups.days_of(start_us, end_us)
+        with rollups.reading(self.engine) as conn:
+            rows, params = rollups.known_rows(conn, rollups.USAGE, as_of_us)
+            c = rows.c
+            keys = (c.customer, c.day, c.task_type, c.provider, c.model, c.batch)
+            query = (
+                select(*keys, *rollups.summed(rows))
+                .where(c.day >= first_day, c.day < end_day)
+                .group_by(*keys)
+                .having(func.sum(c.steps) != 0)
+                .order_by(*keys)
+            )
+            if customer is not None:
+                query = query.where(c.customer == customer)
+            found = conn.execute(query, params).all()
+        usage = []
+        for row in found:
+            values = rollups.fold(row, len(keys))
+            classes = [sum(values[part] for part in CLASS_PARTS[name]) for name in TOKEN_CLASSES]
+            named = [rollups.key_value(value) for value in row[2:5]]
+            sums = (values["cost"], values["unpriced"], bool(row[5]))
+            usage.append(KeyedUsage._make([row[0], row[1] - first_day, *named, *classes, *sums]))
         return usage
 
     def hidden_over_budget(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         DayTasks,
         DayUsage,
         Finalizing,
+        KeyedUsage,
         StoredCreditNote,
         StoredInvoice,
         StoredPlan,
@@ -509,6 +510,12 @@ class UsageAggregates(Protocol):
         self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
     ) -> list[DayUsage]:
         """Token classes, cost and custom quantities by customer, UTC day, kind and model."""
+        ...
+
+    def usage_by_key(
+        self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
+    ) -> list[KeyedUsage]:
+        """`usage_by_day` by task type, provider and model besides: for filtered charges."""
         ...
 
     def hidden_over_budget(
