@@ -466,8 +466,9 @@ def run(
     ledger: str = "demo.db",
 ) -> None:
     """Generate, ingest and summarise a demo month (the `payoff demo` command); with
-    `charts_prefix`, end with the pricing-model comparison, the technique table and charts
-    written as PREFIX-revenue.png, PREFIX-tokens.png and PREFIX-risk.png. It ends with the
+    `charts_prefix`, end with the pricing-model comparison, the technique table, the published
+    tables and charts written as PREFIX-revenue.png, PREFIX-tokens.png, PREFIX-risk.png and
+    PREFIX-tables.png. It ends with the
     next commands to try on `ledger` (the README's Quickstart)."""
     from payoff import service
     from payoff.service import tasks
@@ -735,11 +736,13 @@ DEMO_SCENARIOS = (
 def _economics(
     store: DemoStore, catalog: Catalog, month: str, console: Console, prefix: Path
 ) -> None:
-    """The four pricing models side by side, the technique table, and the charts."""
+    """The four pricing models side by side, the technique table, the published tables
+    recomputed, and the charts."""
     from payoff import charts
     from payoff.cli.economics import print_simulation
+    from payoff.cli.published import print_tables
     from payoff.plan_files import parse_plan
-    from payoff.service import economics
+    from payoff.service import economics, published_tables
 
     _, end = month_bounds(month)
     as_of_us = to_us(end + dt.timedelta(days=DEMO_ACCEPTANCE_DAYS + 1))
@@ -749,10 +752,14 @@ def _economics(
     console.print("Pricing models compared on this ledger (every customer on each plan):")
     print_simulation(result)
     by_type = economics.report(store, month, "task_type", as_of_us=as_of_us)
+    published = published_tables.tables(store, month, catalog, as_of_us=as_of_us)
+    console.print("The published tables of AI pricing, recomputed from this ledger:")
+    print_tables(published, console)
     written = [
         charts.money_chart(result, prefix.with_name(prefix.name + "-revenue.png")),
         charts.tokens_chart(by_type, prefix.with_name(prefix.name + "-tokens.png")),
         charts.risk_chart(result, prefix.with_name(prefix.name + "-risk.png")),
+        charts.published_chart(published, prefix.with_name(prefix.name + "-tables.png")),
     ]
     for path in written:
         console.print(f"chart: {path}", markup=False, highlight=False)
