@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from factories import REPO
 from payoff import demo
-from payoff.catalog import Catalog
+from payoff.catalog import Catalog, load_overrides
 from payoff.cli import app
 from payoff.core.published import Claim, alignment_word, risk_word
 from payoff.store import open_store
@@ -36,7 +36,7 @@ def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _tables(ledger: Path, *args: str) -> dict[str, Any]:
-    prices = str(REPO / "examples" / "prices.yaml")  # prices the GPU-priced worker as the demo
+    prices = str(REPO / "examples" / "demo-prices.yaml")  # the demo's own price override
     result = CliRunner().invoke(
         app,
         ["--prices", prices, "--db", str(ledger), "tables", "--period", "2026-11",
@@ -50,6 +50,12 @@ def _tables(ledger: Path, *args: str) -> dict[str, Any]:
 def test_the_demo_tables_are_pinned(demo_ledger: Path) -> None:
     tables = _tables(demo_ledger)
     assert tables == json.loads(PINNED.read_text())
+
+
+def test_the_demo_prices_its_gpu_priced_worker_as_its_example_file_does() -> None:
+    shipped = load_overrides(REPO / "examples" / "demo-prices.yaml")
+    assert demo.demo_catalog(Catalog()).overrides == shipped
+    assert demo.demo_catalog(Catalog(shipped)).overrides == shipped  # the caller's price wins
 
 
 def test_the_demo_meets_the_published_economics(demo_ledger: Path) -> None:

@@ -95,7 +95,7 @@ GPU_PRICED = ModelChoice("self-hosted", "qwen3-32b-research", True)
 fewer decoding passes (speculative decoding) make it cheaper."""
 
 GPU_HOUR_USD, GPUS, TOKENS_PER_SECOND = Decimal("2.40"), 8, (Decimal(20000), Decimal(1200))
-"""How the demo prices `GPU_PRICED` (as examples/prices.yaml does): 8 GPUs at $2.40 an hour
+"""How the demo prices `GPU_PRICED` (as examples/demo-prices.yaml does): 8 GPUs at $2.40 an hour
 serving 20,000 input and 1,200 output tokens a second, about $0.27 and $4.44 a million."""
 
 
