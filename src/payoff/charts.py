@@ -240,7 +240,7 @@ PUBLISHED_MEASURES = {
 
 def published_chart(tables: dict[str, Any], path: Path) -> Path:
     """`payoff tables`: each pricing model's risks and value alignment, and each technique's
-    change in cost and in margin under per-token and per-outcome pricing."""
+    change in cost (per-token revenue follows it) and in the per-outcome margin."""
     figure, (models, techniques) = plt.subplots(1, 2, figsize=(12, 4.8))
     rows = tables["pricing_models"]
     labels = [row["model"] for row in rows]
@@ -253,7 +253,6 @@ def published_chart(tables: dict[str, Any], path: Path) -> Path:
     names = [row["technique"] for row in changes]
     moves = {
         "Cost": [_number(row["cost_change"]) for row in changes],
-        "Margin, per-token": [_number(row["margin_change"]["per-token"]) for row in changes],
         "Margin, per-outcome": [_number(row["margin_change"]["per-outcome"]) for row in changes],
     }
     _bars(techniques, names, moves, values="{:+.0%}")
