@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -122,15 +123,11 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
 
 
 def _pct(fraction: str) -> str:
-    from decimal import Decimal
-
     return f"{Decimal(fraction) * 100:.0f} %"
 
 
 def _signed(fraction: str | None) -> str:
     if fraction is None:
         return "-"
-    from decimal import Decimal
-
     share = (Decimal(fraction) * 100).quantize(Decimal("0.1"))
     return f"{share} %" if share < 0 else f"+{share} %"

@@ -117,22 +117,14 @@ def tables(
         for run in result["scenarios"]
     }
     base = runs["baseline"]
-    model_rows = [
-        compare_model(
-            published,
-            {
-                **{
-                    key: _decimal(base["plans"][published.name][key])
-                    for key in ("provider_risk", "customer_risk", "value_alignment")
-                },
-            },
-        )
-        | {
-            "plan": next(k for k, v in names.items() if v == published.name),
-            "margin_share": base["plans"][published.name]["margin_share"],
-        }
-        for published in PUBLISHED_MODELS
-    ]
+    plan_of = {model: plan for plan, model in names.items()}
+    model_rows = []
+    for published in PUBLISHED_MODELS:
+        figures = base["plans"][published.name]
+        measures = ("provider_risk", "customer_risk", "value_alignment")
+        row = compare_model(published, {key: _decimal(figures[key]) for key in measures})
+        row |= {"plan": plan_of[published.name], "margin_share": figures["margin_share"]}
+        model_rows.append(row)
     pairs = {
         "speculative decoding": (runs["speculative"], base),
         "chain-of-thought": (base, runs["without-reasoning"]),
