@@ -131,12 +131,12 @@ def test_a_percentage_charge_prices_each_outcome_by_its_value(demo_ledger: Path)
     assert result["prices"] == [
         {"source": "plan demo-outcomes@1, charge merges", "price_usd": None, "rate": "0.05"}
     ]
-    # A merged change is worth 200.00: 5 % of it, 10.00 each.
-    assert Decimal(result["revenue_usd"]) == 10 * result["outcomes_verified"]
+    # A merged change is worth 50.00: 5 % of it, 2.50 each.
+    assert Decimal(result["revenue_usd"]) == Decimal("2.5") * result["outcomes_verified"]
     fixed = _advise(demo_ledger, "--type", "coding.change", "--customer", "globex",
-                    "--price", "2.5")  # fmt: skip
-    assert fixed["prices"] == [{"source": "--price", "price_usd": "2.5", "rate": None}]
-    assert Decimal(fixed["revenue_usd"]) == Decimal("2.5") * result["outcomes_verified"]
+                    "--price", "4")  # fmt: skip
+    assert fixed["prices"] == [{"source": "--price", "price_usd": "4", "rate": None}]
+    assert Decimal(fixed["revenue_usd"]) == 4 * result["outcomes_verified"]
 
 
 def test_the_table_the_chart_and_the_same_answer_twice(demo_ledger: Path, tmp_path: Path) -> None:

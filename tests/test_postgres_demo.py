@@ -27,6 +27,7 @@ def questions(as_of: str) -> dict[str, list[str]]:
         "invoice-list": ["invoice", "list", "--period", PERIOD],
         "report": ["report", "--period", PERIOD, "--as-of", as_of],
         "report-by-model": ["report", "--period", PERIOD, "--by", "model", "--as-of", as_of],
+        "tables": ["tables", "--period", PERIOD, "--as-of", as_of],
         "integrity": ["integrity", "--period", PERIOD],
         "verify": ["verify"],
     }

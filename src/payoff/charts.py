@@ -229,3 +229,38 @@ def advice_chart(advice: dict[str, Any], path: Path) -> Path:
     figure.suptitle(f"Margin per task against a reasoning budget: {advice['type']}, "
                     f"{advice['period']}{whose}")  # fmt: skip
     return _save(figure, path)
+
+
+PUBLISHED_MEASURES = {
+    "provider_risk": "Provider risk",
+    "customer_risk": "Customer risk",
+    "value_alignment": "Value alignment",
+}
+
+
+def published_chart(tables: dict[str, Any], path: Path) -> Path:
+    """`payoff tables`: each pricing model's risks and value alignment, and each technique's
+    change in cost (per-token revenue follows it) and in the per-outcome margin."""
+    figure, (models, techniques) = plt.subplots(1, 2, figsize=(12, 4.8))
+    rows = tables["pricing_models"]
+    labels = [row["model"] for row in rows]
+    series = {name: [_number(row[key]) for row in rows] for key, name in PUBLISHED_MEASURES.items()}
+    _bars(models, labels, series, values="{:.0%}")
+    models.set_ylim(0, 1.1)
+    models.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    models.set_title("Pricing models: risks and value alignment")
+    changes = tables["techniques"]
+    names = [row["technique"] for row in changes]
+    moves = {
+        "Cost": [_number(row["cost_change"]) for row in changes],
+        "Margin, per-outcome": [_number(row["margin_change"]["per-outcome"]) for row in changes],
+    }
+    _bars(techniques, names, moves, values="{:+.0%}")
+    # Symmetric log: an agent loop multiplies cost many times over, a cache cuts it by half.
+    techniques.set_yscale("symlog", linthresh=1)
+    highest = max([Decimal(1), *(v for values in moves.values() for v in values)])
+    techniques.set_ylim(-1.5, float(highest) * 8)  # display only: room for the labels
+    techniques.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    techniques.set_title("Techniques: change with the technique")
+    figure.suptitle(f"The published tables on this ledger, {tables['period']}")
+    return _save(figure, path)

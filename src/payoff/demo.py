@@ -11,7 +11,10 @@ What it models:
 - reasoning and non-reasoning models from OpenAI, Anthropic and Google;
 - an agent loop: a planning call, tool calls whose results grow the context, model calls
   that read the earlier context from the prompt cache, a reflection, and one visible answer;
-- hidden tokens about 10-50x the visible output;
+- per-task figures calibrated on published ones (see `AGENTS`): hidden tokens are hundreds
+  of times the visible output, since every call re-reads its growing context;
+- hard and easy tasks, with success rates that differ by agent and difficulty;
+- a self-hosted research worker priced by GPU time (`demo_catalog`);
 - failed tasks (no outcome), outcome claims with money values; half the failed runs give
   up early, the other half run away in their loop until a step limit stops them, spending
   more hidden tokens than any success (what a per-task reasoning budget would cut);
@@ -45,11 +48,10 @@ if TYPE_CHECKING:  # types only: generating records (benchmarks, tests) loads no
 CUSTOMER_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "soylent", "stark", "wayne")
 LARGEST_CUSTOMER_TASKS = 420
 SIZE_FALLOFF = 0.45
-FAILURE_RATE = 0.08
 RUNAWAY_SHARE = 0.5
 """Of the failed runs, the share that loops on until a step limit stops it."""
-RUNAWAY_LOOPS = (8, 14)
-"""Loops a runaway run adds after its agent's own, before the step limit stops it."""
+RUNAWAY_LOOPS = (4, 10)
+"""Loops a runaway run goes on past the longest run of its agent before a step limit stops it."""
 OVERCLAIMING_CUSTOMER_RANK = 3
 """This customer's agent starts over-claiming mid-month: claims for failed runs and two more
 per run, most of which its customer rejects. The integrity report must flag it."""
@@ -67,12 +69,18 @@ class ModelChoice:
 
 @dataclass(frozen=True)
 class Agent:
+    """One agent's loop shape, calibrated on published per-task figures (see `AGENTS`)."""
+
     task_type: str
     outcome: str
     outcome_value: str
     planner: ModelChoice
     worker: ModelChoice
-    loops: tuple[int, int]  # tool+model iterations, inclusive range
+    loops: tuple[int, int]  # tool+model iterations of an easy task, inclusive range
+    hard_loops: tuple[int, int]  # the same for a hard task
+    hard_share: float  # share of its tasks that are hard
+    failure_rate: tuple[float, float]  # of easy and of hard tasks
+    cache_miss: float  # share of calls whose prompt cache had expired (read nothing)
     system_tokens: tuple[int, int]
     tool_result_tokens: tuple[int, int]
     worker_output_tokens: tuple[int, int]
@@ -82,7 +90,37 @@ class Agent:
 
 
 SELF_HOSTED = ModelChoice("self-hosted", "llama-3.3-70b-support", False)
+GPU_PRICED = ModelChoice("self-hosted", "qwen3-32b-research", True)
+"""The research agent's worker: self-hosted and priced by GPU time (`DEMO_PRICES`), so that
+fewer decoding passes (speculative decoding) make it cheaper."""
 
+GPU_HOUR_USD, GPUS, TOKENS_PER_SECOND = Decimal("2.40"), 8, (Decimal(20000), Decimal(1200))
+"""How the demo prices `GPU_PRICED` (as examples/demo-prices.yaml does): 8 GPUs at $2.40 an hour
+serving 20,000 input and 1,200 output tokens a second, about $0.27 and $4.44 a million."""
+
+
+def demo_catalog(catalog: Catalog) -> Catalog:
+    """`catalog` with a price for the demo's GPU-priced model, unless it already has one."""
+    from payoff.catalog import Catalog, Override
+
+    known = {(o.provider, o.model) for o in catalog.overrides}
+    if (GPU_PRICED.provider, GPU_PRICED.model) in known:
+        return catalog
+    gpu = Override(
+        provider=GPU_PRICED.provider,
+        model=GPU_PRICED.model,
+        gpu_hour_usd=GPU_HOUR_USD,
+        gpus=GPUS,
+        input_tokens_per_second=TOKENS_PER_SECOND[0],
+        output_tokens_per_second=TOKENS_PER_SECOND[1],
+    )
+    return Catalog([*catalog.overrides, gpu])
+
+
+# Calibrated on published figures at current list prices: a support run makes 8-20 model
+# calls over 20-60k mostly cached input tokens and 1-3k output tokens (about $0.05-0.40 a
+# task); a coding run reads 100k-1M tokens ($1-10 a task); a research run lies in between.
+# Hard tasks take more loops and fail more often; coding fails most.
 AGENTS = (
     Agent(
         task_type="support.ticket",
@@ -90,9 +128,13 @@ AGENTS = (
         outcome_value="120.00",
         planner=ModelChoice("openai", "gpt-4.1-mini", False),
         worker=ModelChoice("openai", "gpt-4o", False),
-        loops=(1, 3),
-        system_tokens=(900, 1600),
-        tool_result_tokens=(150, 600),
+        loops=(6, 12),
+        hard_loops=(10, 17),
+        hard_share=0.25,
+        failure_rate=(0.05, 0.20),
+        cache_miss=0.10,
+        system_tokens=(1200, 2000),
+        tool_result_tokens=(150, 450),
         worker_output_tokens=(40, 120),
         reasoning_tokens=(0, 0),
         answer_tokens=(180, 420),
@@ -103,27 +145,35 @@ AGENTS = (
         outcome="report.accepted",
         outcome_value="45.00",
         planner=ModelChoice("google", "gemini-2.5-pro", True),
-        worker=ModelChoice("google", "gemini-2.5-flash", True),
-        loops=(3, 6),
-        system_tokens=(1200, 2200),
-        tool_result_tokens=(600, 1800),
-        worker_output_tokens=(80, 250),
-        reasoning_tokens=(300, 1500),
-        answer_tokens=(700, 1400),
+        worker=GPU_PRICED,
+        loops=(6, 10),
+        hard_loops=(10, 16),
+        hard_share=0.30,
+        failure_rate=(0.08, 0.30),
+        cache_miss=0.0,
+        system_tokens=(2000, 3500),
+        tool_result_tokens=(1200, 3500),
+        worker_output_tokens=(100, 300),
+        reasoning_tokens=(800, 2500),
+        answer_tokens=(1500, 3000),
         tools=(("web_search", "0.0050"), ("fetch_page", "0.0002")),
     ),
     Agent(
         task_type="coding.change",
         outcome="change.merged",
-        outcome_value="200.00",
+        outcome_value="50.00",
         planner=ModelChoice("anthropic", "claude-sonnet-4-5", True),
-        worker=ModelChoice("anthropic", "claude-haiku-4-5", False),
-        loops=(2, 5),
-        system_tokens=(1500, 2500),
-        tool_result_tokens=(300, 1400),
-        worker_output_tokens=(60, 300),
-        reasoning_tokens=(400, 1800),
-        answer_tokens=(500, 1100),
+        worker=ModelChoice("anthropic", "claude-sonnet-4-5", True),
+        loops=(12, 22),
+        hard_loops=(20, 30),
+        hard_share=0.50,
+        failure_rate=(0.30, 0.70),
+        cache_miss=0.25,
+        system_tokens=(6000, 12000),
+        tool_result_tokens=(500, 2500),
+        worker_output_tokens=(150, 600),
+        reasoning_tokens=(1000, 3500),
+        answer_tokens=(800, 2000),
         tools=(("run_tests", "0.0030"), ("read_file", "0.0000")),
     ),
 )
@@ -191,7 +241,7 @@ class _TaskWriter:
         if self.step == 1:
             record["task_type"] = self.agent.task_type
         # Anthropic caches by explicit breakpoints: the new part of the context is written.
-        cache_write = (context - cached) // 2 if choice.provider == "anthropic" else 0
+        cache_write = context - cached if choice.provider == "anthropic" else 0
         record.update(
             {
                 "kind": "llm",
@@ -264,7 +314,8 @@ class _TaskWriter:
 
 
 def _run_task(writer: _TaskWriter) -> None:
-    """One agent run: plan, loop over tools and model calls, reflect, answer."""
+    """One agent run: plan, loop over tools and model calls, reflect, answer. A hard task
+    loops longer and fails more often; a failed run stops halfway (or runs away)."""
     a, rng = writer.agent, writer.rng
 
     def between(bounds: tuple[int, int]) -> int:
@@ -273,21 +324,24 @@ def _run_task(writer: _TaskWriter) -> None:
     def reasoning(choice: ModelChoice) -> int:
         return between(a.reasoning_tokens) if choice.reasons else 0
 
+    hard = rng.random() < a.hard_share
     context = between(a.system_tokens)
     writer.llm(a.planner, context, 0, between(a.worker_output_tokens), reasoning(a.planner), "plan")
+    writer.records[-1]["attributes"]["difficulty"] = "hard" if hard else "easy"
     cached = 0
-    failed = rng.random() < FAILURE_RATE
-    loops = between(a.loops)
+    failed = rng.random() < a.failure_rate[hard]
+    loops = between(a.hard_loops if hard else a.loops)
     for loop in range(loops):
         name, cost = rng.choice(a.tools)
         writer.tool(name, cost)
         output = between(a.worker_output_tokens)
         context += between(a.tool_result_tokens)
-        writer.llm(a.worker, context, cached, output, reasoning(a.worker), "act")
+        read = 0 if rng.random() < a.cache_miss else cached  # the cache expired meanwhile
+        writer.llm(a.worker, context, read, output, reasoning(a.worker), "act")
         cached, context = context, context + output
         if failed and loop == loops // 2:
             if random.Random(f"{writer.task}/runaway").random() < RUNAWAY_SHARE:
-                _run_away(writer, context, cached)
+                _run_away(writer, context, cached, a.hard_loops[1] - loop)
             writer.status("failed")
             if writer.overclaims:
                 writer.outcome(bogus=True)  # a failed run claimed as a success
@@ -308,15 +362,16 @@ def _run_task(writer: _TaskWriter) -> None:
         writer.outcome("-3", bogus=True)
 
 
-def _run_away(writer: _TaskWriter, context: int, cached: int) -> None:
+def _run_away(writer: _TaskWriter, context: int, cached: int, longest: int) -> None:
     """A run stuck in its loop: tools and model calls again and again, the context growing,
-    until a step limit stops it. Its draws come from a generator of its own, so that a
-    runaway changes no other record of the month."""
+    past the `longest` loops a success of its agent takes, until a step limit stops it. Its
+    draws come from a generator of its own, so that a runaway changes no other record of
+    the month."""
     a = writer.agent
     rng = random.Random(f"{writer.task}/runaway-steps")
     month, writer.rng = writer.rng, rng
     try:
-        for _ in range(rng.randint(*RUNAWAY_LOOPS)):
+        for _ in range(longest + rng.randint(*RUNAWAY_LOOPS)):
             name, cost = rng.choice(a.tools)
             writer.tool(name, cost)
             output = rng.randint(*a.worker_output_tokens)
@@ -340,7 +395,8 @@ def generate(
     for rank, customer in enumerate(customer_names(customers)):
         tasks = max(3, round(LARGEST_CUSTOMER_TASKS * scale * SIZE_FALLOFF**rank))
         agents = rng.sample(AGENTS, k=rng.randint(1, len(AGENTS)))
-        if rank == SELF_HOSTED_CUSTOMER_RANK:
+        if rank == SELF_HOSTED_CUSTOMER_RANK:  # its support agent plans on an unpriced model
+            agents = agents if AGENTS[0] in agents else [*agents, AGENTS[0]]
             agents = [replace(a, planner=SELF_HOSTED) if a is AGENTS[0] else a for a in agents]
         starts = sorted(rng.randrange(span_ms) for _ in range(tasks))
         for offset_ms in starts:
@@ -410,12 +466,14 @@ def run(
     ledger: str = "demo.db",
 ) -> None:
     """Generate, ingest and summarise a demo month (the `payoff demo` command); with
-    `charts_prefix`, end with the pricing-model comparison, the technique table and charts
-    written as PREFIX-revenue.png, PREFIX-tokens.png and PREFIX-risk.png. It ends with the
+    `charts_prefix`, end with the pricing-model comparison, the technique table, the published
+    tables and charts written as PREFIX-revenue.png, PREFIX-tokens.png, PREFIX-risk.png and
+    PREFIX-tables.png. It ends with the
     next commands to try on `ledger` (the README's Quickstart)."""
     from payoff import service
     from payoff.service import tasks
 
+    catalog = demo_catalog(catalog)
     _subscribe(store, customers, month)
     records = with_faults(list(generate(seed=seed, customers=customers, month=month)), seed)
     # Received as the simulated month closes, not on the day the demo runs: the integrity
@@ -678,11 +736,13 @@ DEMO_SCENARIOS = (
 def _economics(
     store: DemoStore, catalog: Catalog, month: str, console: Console, prefix: Path
 ) -> None:
-    """The four pricing models side by side, the technique table, and the charts."""
+    """The four pricing models side by side, the technique table, the published tables
+    recomputed, and the charts."""
     from payoff import charts
     from payoff.cli.economics import print_simulation
+    from payoff.cli.published import print_tables
     from payoff.plan_files import parse_plan
-    from payoff.service import economics
+    from payoff.service import economics, published_tables
 
     _, end = month_bounds(month)
     as_of_us = to_us(end + dt.timedelta(days=DEMO_ACCEPTANCE_DAYS + 1))
@@ -692,10 +752,14 @@ def _economics(
     console.print("Pricing models compared on this ledger (every customer on each plan):")
     print_simulation(result)
     by_type = economics.report(store, month, "task_type", as_of_us=as_of_us)
+    published = published_tables.tables(store, month, catalog, as_of_us=as_of_us)
+    console.print("The published tables of AI pricing, recomputed from this ledger:")
+    print_tables(published, console)
     written = [
         charts.money_chart(result, prefix.with_name(prefix.name + "-revenue.png")),
         charts.tokens_chart(by_type, prefix.with_name(prefix.name + "-tokens.png")),
         charts.risk_chart(result, prefix.with_name(prefix.name + "-risk.png")),
+        charts.published_chart(published, prefix.with_name(prefix.name + "-tables.png")),
     ]
     for path in written:
         console.print(f"chart: {path}", markup=False, highlight=False)

@@ -1,0 +1,155 @@
+"""`payoff tables`: the published techniques and pricing-models tables, recomputed from the
+demo's ledger, pinned; the words by their thresholds; `--scenario` replacing an assumption."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from factories import REPO
+from payoff import demo
+from payoff.catalog import Catalog, load_overrides
+from payoff.cli import app
+from payoff.core.published import Claim, alignment_word, risk_word
+from payoff.store import open_store
+
+PINNED = Path(__file__).with_name("demo_tables.json")
+AS_OF = "2026-12-09T00:00:00Z"  # the demo's own: the month's end and its acceptance window
+
+
+@pytest.fixture(scope="module")
+def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ledger `payoff demo` builds (its charts and simulation left out)."""
+    path = tmp_path_factory.mktemp("tables") / "demo.db"
+    store = open_store(path)
+    console = Console(file=io.StringIO())
+    demo.run(store, Catalog(), seed=7, customers=6, month="2026-11", console=console)
+    store.close()
+    return path
+
+
+def _tables(ledger: Path, *args: str) -> dict[str, Any]:
+    prices = str(REPO / "examples" / "demo-prices.yaml")  # the demo's own price override
+    result = CliRunner().invoke(
+        app,
+        ["--prices", prices, "--db", str(ledger), "tables", "--period", "2026-11",
+         "--as-of", AS_OF, "--json", *args],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    parsed: dict[str, Any] = json.loads(result.output)
+    return parsed
+
+
+def test_the_demo_tables_are_pinned(demo_ledger: Path) -> None:
+    tables = _tables(demo_ledger)
+    assert tables == json.loads(PINNED.read_text())
+
+
+def test_the_demo_prices_its_gpu_priced_worker_as_its_example_file_does() -> None:
+    shipped = load_overrides(REPO / "examples" / "demo-prices.yaml")
+    assert demo.demo_catalog(Catalog()).overrides == shipped
+    assert demo.demo_catalog(Catalog(shipped)).overrides == shipped  # the caller's price wins
+
+
+def test_the_demo_meets_the_published_economics(demo_ledger: Path) -> None:
+    """Per-outcome pricing earns 20-90 % on the demo, coding loses money under it, and
+    speculative decoding lowers cost: the figures the demo is calibrated to show."""
+    tables = _tables(demo_ledger)
+    models = {row["model"]: row for row in tables["pricing_models"]}
+    assert Decimal("0.20") <= Decimal(models["per-outcome"]["margin_share"]) <= Decimal("0.90")
+    techniques = {row["technique"]: row for row in tables["techniques"]}
+    assert Decimal(techniques["speculative decoding"]["cost_change"]) < 0
+    advice = CliRunner().invoke(
+        app,
+        ["--db", str(demo_ledger), "advise", "--period", "2026-11", "--type", "coding.change",
+         "--as-of", AS_OF, "--json"],
+    )  # fmt: skip
+    assert advice.exit_code == 0, advice.output
+    assert Decimal(json.loads(advice.output)["uncapped"]["margin_per_task_usd"]) < 0
+
+
+def test_every_published_row_agrees_in_direction_or_says_why(demo_ledger: Path) -> None:
+    tables = _tables(demo_ledger)
+    for technique in tables["techniques"]:
+        for claim in technique["claims"]:
+            assert claim["verdict"] in ("agrees", "same direction", "disagrees")
+            assert (claim["verdict"] == "agrees") == ("why" not in claim), claim
+            if "why" in claim:
+                assert claim["why"]
+    for model in tables["pricing_models"]:
+        differing = [m for m in ("provider_risk", "customer_risk", "value_alignment")
+                     if not model[f"{m}_agrees"]]  # fmt: skip
+        assert len(model["notes"]) == len(differing)
+        for measure, note in zip(differing, model["notes"], strict=True):
+            assert note.startswith(measure) and f"{model[measure]}"[:4] != ""
+
+
+def test_a_scenario_replaces_the_assumption_it_names(demo_ledger: Path) -> None:
+    """At an acceptance rate of 0.5 and 4 drafted tokens the large model makes
+    0.5 / (1 - 0.5^5) = 16/31 passes per token: 48.4 % fewer, inside the published 40-60 %."""
+    tables = _tables(demo_ledger, "--scenario", "speculative:spec_accept=0.5,spec_draft=4")
+    speculative = tables["techniques"][0]
+    assert speculative["depends_on"]["spec_accept"] == "0.5"
+    passes = speculative["claims"][0]
+    assert passes["figure"] == "target_passes" and passes["verdict"] == "agrees"
+    assert Decimal(passes["ledger"]) == Decimal("-0.4839")
+    cached = _tables(demo_ledger, "--scenario", "cache:cache_hit=0.5")["techniques"][3]
+    assert cached["depends_on"] == {"cache_hit": "0.5"}
+
+
+def test_an_unknown_assumption_is_refused_in_words(demo_ledger: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["--db", str(demo_ledger), "tables", "--period", "2026-11", "--scenario", "batch:batch=1"],
+    )
+    assert result.exit_code != 0
+    assert "tables takes speculative or cache" in str(result.exception)
+
+
+def test_the_chart_is_written_the_same_twice(demo_ledger: Path, tmp_path: Path) -> None:
+    svg = tmp_path / "tables.svg"
+    args = ["--db", str(demo_ledger), "tables", "--period", "2026-11", "--as-of", AS_OF]
+    shown = CliRunner().invoke(app, [*args, "--chart", str(svg)])
+    assert shown.exit_code == 0, shown.output
+    assert "Pricing models, 2026-11" in shown.output and f"chart: {svg}" in shown.output
+    first = svg.read_bytes()
+    assert CliRunner().invoke(app, [*args, "--chart", str(svg)]).exit_code == 0
+    assert svg.read_bytes() == first
+
+
+@pytest.mark.parametrize(
+    ("share", "risk", "alignment"),
+    [
+        ("0", "low", "poor"),
+        ("0.0999", "low", "poor"),
+        ("0.10", "medium", "poor"),
+        ("0.2999", "medium", "poor"),
+        ("0.30", "high", "poor"),
+        ("0.70", "high", "moderate"),
+        ("0.90", "high", "good"),
+        ("0.99", "high", "excellent"),
+        ("1", "high", "excellent"),
+    ],
+)
+def test_words_follow_the_stated_thresholds(share: str, risk: str, alignment: str) -> None:
+    assert risk_word(Decimal(share)) == risk
+    assert alignment_word(Decimal(share)) == alignment
+
+
+def test_a_claim_agrees_in_range_and_otherwise_compares_signs() -> None:
+    fewer = Claim("target_passes", "40-60 % fewer", Decimal("-0.60"), Decimal("-0.40"))
+    assert fewer.verdict(Decimal("-0.5")) == "agrees"
+    assert fewer.verdict(Decimal("-0.7")) == "same direction"
+    assert fewer.verdict(Decimal("0.1")) == "disagrees"
+    up = Claim("cost", "cost up", Decimal("0.0001"), None)
+    assert up.verdict(Decimal(3)) == "agrees" and up.verdict(Decimal("-0.1")) == "disagrees"
+    flat = Claim("revenue per-outcome", "flat", Decimal(0), Decimal(0))
+    assert flat.verdict(Decimal(0)) == "agrees" and flat.verdict(Decimal("0.01")) == "disagrees"
+    assert flat.verdict(None) == "no figure"
