@@ -65,6 +65,8 @@ class ChargeFile(_Strict):
     audit_rate: Decimal = Decimal(0)
     description: str | None = None
     contract: str | None = None
+    per_seat: bool = False
+    minimum_seats: int | None = None
 
     def to_charge(self) -> Charge:
         price = None
@@ -101,6 +103,8 @@ class ChargeFile(_Strict):
             ),
             description=self.description,
             contract=self.contract,
+            per_seat=self.per_seat,
+            minimum_seats=self.minimum_seats,
         )
 
 
@@ -197,11 +201,13 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
         raise PlanError(f"{source}: " + "; ".join(errors))
     body = msgspec.to_builtins(parsed)
     for charge in body["charges"]:
-        # A charge without a description (or a contract) keeps the body, and the digest,
-        # it had before they existed.
-        for optional in ("description", "contract"):
+        # A charge without a description, a contract or seats keeps the body, and the
+        # digest, it had before they existed.
+        for optional in ("description", "contract", "minimum_seats"):
             if charge[optional] is None:
                 del charge[optional]
+        if not charge["per_seat"]:
+            del charge["per_seat"]
     return plan, body
 
 

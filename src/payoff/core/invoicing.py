@@ -107,7 +107,7 @@ def plain(value: Decimal) -> str:
 
 
 LINE_KEYS = {"charge", "units", "amount", "precise_amount"}
-LINE_OPTIONAL = {"late_period", "absorbed_hidden_tokens", "unpriced_steps"}
+LINE_OPTIONAL = {"late_period", "absorbed_hidden_tokens", "unpriced_steps", "seats"}
 
 
 def line_json(fee: Fee) -> dict[str, Any]:
@@ -124,7 +124,23 @@ def line_json(fee: Fee) -> dict[str, Any]:
         line["absorbed_hidden_tokens"] = fee.absorbed_tokens
     if fee.unpriced_steps is not None:
         line["unpriced_steps"] = fee.unpriced_steps
+    if fee.seats is not None:
+        line["seats"] = [{"seats": seats, "days": days} for seats, days in fee.seats]
     return line
+
+
+def _seats_field(line: Mapping[str, Any]) -> tuple[tuple[int, int], ...] | None:
+    """A per-seat line's (seats, days), or None on any other line."""
+    if "seats" not in line:
+        return None
+    found = []
+    for segment in typed_field(line, "seats", list):
+        check_keys(segment, {"seats", "days"}, set(), "seats of an invoice line")
+        assert isinstance(segment, Mapping)
+        seats: int = typed_field(segment, "seats", int)
+        days: int = typed_field(segment, "days", int)
+        found.append((seats, days))
+    return tuple(found)
 
 
 def line_from_json(line: object, period: str) -> Fee:
@@ -141,6 +157,7 @@ def line_from_json(line: object, period: str) -> Fee:
         late=late,
         absorbed_tokens=optional_int_field(line, "absorbed_hidden_tokens"),
         unpriced_steps=optional_int_field(line, "unpriced_steps"),
+        seats=_seats_field(line),
     )
 
 

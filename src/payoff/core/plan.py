@@ -18,6 +18,7 @@ from payoff.core.contracts import Contract
 from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
 from payoff.core.outcomes import Policy
 from payoff.core.pricing.spec import PriceSpec
+from payoff.core.seats import MAX_SEATS
 from payoff.core.token_classes import TOKEN_CLASSES
 from payoff.core.versions import MAX_VERSION
 
@@ -49,6 +50,8 @@ class Charge:
     policy: Policy = field(default_factory=Policy)  # outcome: verification and warranty
     description: str | None = None  # the line's words on an invoice; derived when None
     contract: str | None = None  # outcome: ID@VERSION of the contract that verifies claims
+    per_seat: bool = False  # subscription: the amount is per seat, billed by seat-days
+    minimum_seats: int | None = None  # subscription, per seat: billed seats never fewer
 
     def validate(self, currency: str) -> list[str]:
         errors = self._number_errors()
@@ -124,9 +127,15 @@ def _name_errors(charge: Charge) -> list[str]:
 
 
 def _subscription_errors(charge: Charge) -> list[str]:
+    errors = []
     if charge.amount is None or charge.amount < 0:
-        return ["amount: a subscription needs a non-negative amount"]
-    return []
+        errors.append("amount: a subscription needs a non-negative amount")
+    minimum = charge.minimum_seats
+    if minimum is not None and not charge.per_seat:
+        errors.append("minimum_seats: only a per_seat subscription counts seats")
+    if minimum is not None and not 0 <= minimum <= MAX_SEATS:
+        errors.append(f"minimum_seats: a count of seats from 0 to {MAX_SEATS:,}, got {minimum}")
+    return errors
 
 
 def _tokens_errors(charge: Charge) -> list[str]:
@@ -196,7 +205,9 @@ class ChargeRules:
 
 
 _CHARGE_RULES = {
-    "subscription": ChargeRules(frozenset({"amount"}), _subscription_errors),
+    "subscription": ChargeRules(
+        frozenset({"amount", "per_seat", "minimum_seats"}), _subscription_errors
+    ),
     "tokens": ChargeRules(
         frozenset({"price", "classes", "markup", "hidden_tokens_per_task_max"}), _tokens_errors
     ),
@@ -204,7 +215,12 @@ _CHARGE_RULES = {
     "outcome": ChargeRules(frozenset({"price", "outcome", "policy", "contract"}), _outcome_errors),
 }
 assert tuple(_CHARGE_RULES) == CHARGE_TYPES
-_DEFAULTS = {"classes": TOKEN_CLASSES, "count": "completed", "policy": Policy()}
+_DEFAULTS = {
+    "classes": TOKEN_CLASSES,
+    "count": "completed",
+    "policy": Policy(),
+    "per_seat": False,
+}
 _OPTIONAL_FIELDS = (
     "price",
     "amount",
@@ -216,6 +232,8 @@ _OPTIONAL_FIELDS = (
     "outcome",
     "policy",
     "contract",
+    "per_seat",
+    "minimum_seats",
 )
 
 

@@ -17,6 +17,7 @@ from payoff.core import pricing
 from payoff.core.currency import round_money
 from payoff.core.money import NANOUSD_PER_USD, ZERO
 from payoff.core.plan import ANY, Charge, Plan
+from payoff.core.seats import Segment, seat_days, segments
 from payoff.core.statuses import charged_status
 
 
@@ -36,6 +37,8 @@ class UsageTotals:
     """(task type, status, number of tasks) of the tasks that ended in the window."""
     outcomes: tuple[tuple[str, Decimal], ...] = ()
     """(outcome type, value; 0 when none) of the outcomes counted, in time order."""
+    seats: tuple[int, ...] = ()
+    """The customer's seat count on each day of the window (read when a charge is per seat)."""
 
 
 def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
@@ -54,7 +57,10 @@ def _as_dict(totals: UsageTotals) -> dict[str, object]:
     """`dataclasses.asdict` of the totals, without its deep copy of every outcome's tuple
     (a month holds one per outcome): the fields hold only numbers, strings, Decimals, tuples
     and mappings, which JSON writes the same either way."""
-    return {f.name: _plain(getattr(totals, f.name)) for f in dataclasses.fields(UsageTotals)}
+    values = {f.name: _plain(getattr(totals, f.name)) for f in dataclasses.fields(UsageTotals)}
+    if not totals.seats:  # windows without seats keep the digest they had before seats
+        del values["seats"]
+    return values
 
 
 def _plain(value: object) -> object:
@@ -81,14 +87,25 @@ class Fee:
     """For a charge with a reasoning budget: hidden tokens over it, absorbed by the provider."""
     unpriced_steps: int | None = None
     """For a cost-plus charge: steps of unknown cost, missing from the fee."""
+    seats: tuple[Segment, ...] | None = None
+    """For a per-seat charge: the (seats, days) it billed, in day order; quantity is their
+    seat-days."""
 
 
 def _matches(wanted: str | None, actual: str | None) -> bool:
     return wanted in (ANY, actual)
 
 
+def billed_seats(charge: Charge, totals: UsageTotals) -> tuple[Segment, ...]:
+    """A per-seat charge's (seats, days) over the window: each day once, at its seat
+    count or the charge's minimum, whichever is more."""
+    return segments(totals.seats, charge.minimum_seats or 0)
+
+
 def counted(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...]:
     """What a charge counts: a quantity, or for percentage charges the outcome values."""
+    if charge.per_seat:
+        return Decimal(seat_days(billed_seats(charge, totals)))
     if charge.type == "subscription":
         # The share of the period, shown to six places; the amount is computed from the days.
         share = Decimal(totals.active_days) / Decimal(totals.period_days)
@@ -159,7 +176,11 @@ def fees_for(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
         if charge.type == "subscription":
             # Prorated by days, multiplied before dividing: rounded once, when the fee is made.
             assert charge.amount is not None
-            precise = charge.amount * totals.active_days / totals.period_days
+            days = seat_days(billed_seats(charge, totals)) if charge.per_seat else None
+            precise = charge.amount * (totals.active_days if days is None else days)
+            precise = precise / totals.period_days
+            if charge.per_seat:
+                fee = replace(fee, seats=billed_seats(charge, totals))
             fee = replace(
                 fee,
                 precise_amount=precise,
@@ -181,13 +202,16 @@ def quote(
 ) -> list[Fee]:
     """Fees for given quantities, without a ledger: a price calculator.
 
-    A subscription's quantity is the share of the period (default 1); a cost-plus charge's
+    A subscription's quantity is the share of the period (default 1), a per-seat one's the
+    seats held all period (default 1, never below its minimum); a cost-plus charge's
     quantity is the provider cost in USD; a percentage charge prices `values`.
     """
     fees = []
     for charge in plan.charges:
         default = Decimal(1) if charge.type == "subscription" else Decimal(0)
         quantity = quantities.get(charge.name, default)
+        if charge.per_seat:
+            quantity = max(quantity, Decimal(charge.minimum_seats or 0))
         measured: Decimal | tuple[Decimal, ...] = quantity
         if charge.price is not None and charge.price.model == "percentage":
             measured = tuple(values.get(charge.name, ()))

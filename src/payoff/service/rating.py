@@ -22,6 +22,7 @@ from payoff.core.outcomes import Policy
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import MAX_NUMBER, Plan
 from payoff.core.rating import Fee, UsageTotals, fees_for, late_fees, quote
+from payoff.core.seats import SeatCount, daily_seats
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import BillingError, find_plan, plan_of
 from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
@@ -95,6 +96,8 @@ class _PeriodUsage:
     tasks: dict[str, list[Any]]
     outcomes: dict[str, list[Any]]
     budgets: dict[tuple[tuple[str, ...], int], dict[str, list[Any]]]
+    seats: dict[str, list[SeatCount]]
+    """Seat counts recorded by the run's as-of time (read only when a plan is per seat)."""
 
 
 def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
@@ -124,7 +127,19 @@ def _load_period(
             )
             for classes, cap in budgets
         },
+        seats=_seat_counts(store, as_of_us, customer, plans),
     )
+
+
+def _seat_counts(
+    store: RatingStore, as_of_us: int, customer: str | None, plans: Iterable[Plan]
+) -> dict[str, list[SeatCount]]:
+    if not any(charge.per_seat for plan in plans for charge in plan.charges):
+        return {}
+    counts: dict[str, list[SeatCount]] = defaultdict(list)
+    for row in store.seat_counts(customer, as_of_us):
+        counts[row.customer].append(SeatCount(row.effective_at_us, row.seats))
+    return counts
 
 
 def _verified_by_day(
@@ -188,6 +203,9 @@ def _totals(
         outcomes=tuple(
             (row.type, row.value) for row in data.outcomes.get(customer, ()) if inside(row)
         ),
+        seats=tuple(daily_seats(data.seats.get(customer, ()), period.start_us, first, last))
+        if any(charge.per_seat for charge in plan.charges)
+        else (),
     )
 
 

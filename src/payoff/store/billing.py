@@ -109,6 +109,14 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class StoredSeatCount:
+    customer: str
+    effective_at_us: int
+    seats: int
+    recorded_at_us: int
+
+
+@dataclass(frozen=True)
 class StoredInvoice:
     id: str
     customer: str
@@ -410,6 +418,42 @@ class BillingQueries:
             query = query.where(sub.customer == customer)
         with self.engine.connect() as conn:
             return [Subscription(*row) for row in conn.execute(query)]
+
+    def set_seats(self, customer: str, effective_at_us: int, seats: int, now_us: int) -> bool:
+        """Record a seat count from the start of a day; False (nothing recorded) when the
+        count last recorded for that day is already this one."""
+        c = s.seat_counts.c
+        with self._write_transaction() as conn:
+            last = conn.execute(
+                select(c.seats)
+                .where(and_(c.customer == customer, c.effective_at_us == effective_at_us))
+                .order_by(c.seq.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if last == seats:
+                return False
+            conn.execute(
+                s.seat_counts.insert().values(
+                    customer=customer,
+                    effective_at_us=effective_at_us,
+                    seats=seats,
+                    recorded_at_us=now_us,
+                )
+            )
+            return True
+
+    def seat_counts(self, customer: str | None, as_of_us: int) -> list[StoredSeatCount]:
+        """Seat counts recorded by `as_of_us`, by customer, in the order recorded."""
+        c = s.seat_counts.c
+        query = (
+            select(c.customer, c.effective_at_us, c.seats, c.recorded_at_us)
+            .where(c.recorded_at_us <= as_of_us)
+            .order_by(c.customer, c.seq)
+        )
+        if customer is not None:
+            query = query.where(c.customer == customer)
+        with self.engine.connect() as conn:
+            return [StoredSeatCount(*row) for row in conn.execute(query)]
 
     # -- rating aggregates ---------------------------------------------------------------
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         StoredCreditNote,
         StoredInvoice,
         StoredPlan,
+        StoredSeatCount,
         Subscription,
     )
     from payoff.store.contracts import StoredContract
@@ -615,6 +616,16 @@ class BillingStore(Protocol):
         self, start_us: int, end_us: int, customer: str | None = None
     ) -> list[Subscription]:
         """The subscriptions that overlap `[start, end)`."""
+        ...
+
+    def set_seats(self, customer: str, effective_at_us: int, seats: int, now_us: int) -> bool:
+        """Record a customer's seat count from the start of a day (append-only); False when
+        the count last recorded for that day is already this one."""
+        ...
+
+    def seat_counts(self, customer: str | None, as_of_us: int) -> list[StoredSeatCount]:
+        """Seat counts recorded by `as_of_us` (every customer's, or one's), by customer, in
+        the order recorded."""
         ...
 
     def task_updates_received_between(self, customer: str, after_us: int, until_us: int) -> bool:
