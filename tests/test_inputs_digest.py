@@ -1,5 +1,6 @@
 """An invoice's inputs digest: sha256 of its windows' usage totals as `dataclasses.asdict` writes
-them to JSON, whatever the totals hold, computed without copying every outcome."""
+them to JSON (without `seats` when a window reads none, so that invoices written before
+seats keep their digest), whatever the totals hold, computed without copying every outcome."""
 
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ totals = st.builds(
     unpriced_steps=counts,
     tasks=st.lists(st.tuples(st.none() | names, names, counts), max_size=5).map(tuple),
     outcomes=st.lists(st.tuples(names, values), max_size=20).map(tuple),
+    seats=st.lists(st.integers(0, 10**9), max_size=31).map(tuple),
 )
 
 
 def as_asdict_writes_it(inputs: list[UsageTotals]) -> str:
     text = json.dumps(
-        [dataclasses.asdict(t) for t in inputs],
+        [{k: v for k, v in dataclasses.asdict(t).items() if k != "seats" or v} for t in inputs],
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -58,4 +60,8 @@ def test_a_known_digest_stays() -> None:
         (("resolved", Decimal("12.50")), ("resolved", Decimal(0))),
     )
     assert inputs_digest([month]) == as_asdict_writes_it([month])
+    # The digest of these totals before seats existed: stored invoices keep verifying.
+    known = "sha256:98a8ae9b54c70b316154eac827ddc80ba1f89a09435973f87a85dc0efe5afba4"
+    assert inputs_digest([month]) == known
+    assert inputs_digest([dataclasses.replace(month, seats=(5,) * 30)]) != known
     assert inputs_digest([]) == as_asdict_writes_it([])

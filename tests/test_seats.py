@@ -5,16 +5,24 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api_support import prepare_ledger
 from factories import REPO
+from payoff.api import ServerConfig, create_app
+from payoff.core.economics import CustomerPeriod, simulate_plan
 from payoff.core.invoicing import Invoice
 from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Charge, Plan
+from payoff.core.printable import printed_line
 from payoff.core.rating import UsageTotals, fees_for
 from payoff.core.seats import SeatCount, daily_seats, seat_days, segments
 from payoff.plan_files import PlanError, parse_plan
@@ -22,6 +30,8 @@ from payoff.service import invoices, plans
 from payoff.service import seats as seat_service
 from payoff.service.access import CustomerNotFound
 from payoff.service.plans import BillingError
+from payoff.service.verify import verify_ledger
+from payoff.store import open_store
 from payoff.store.protocol import Store
 
 MARKET = REPO / "examples" / "plans" / "market"
@@ -203,3 +213,89 @@ def plans_quote(plan: Plan, quantities: dict[str, Decimal]) -> dict[str, object]
     from payoff.service.rating import quote_document
 
     return quote_document(plan, quantities, {})
+
+
+# -- the shells: the CLI (a real subprocess) and HTTP -------------------------------------
+
+
+def _payoff(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("payoff")), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.slow
+def test_the_seats_commands_set_and_list_counts(tmp_path: Path) -> None:
+    db = str(tmp_path / "ledger.db")
+    store = open_store(db)
+    plans.add_customer(store, "acme", None)
+    store.close()
+    done = _payoff("--db", db, "seats", "set", "acme", "12", "--from", "2026-11-11")
+    assert done.returncode == 0 and "acme: 12 seats from 2026-11-11" in done.stdout, done.stderr
+    again = _payoff("--db", db, "seats", "set", "acme", "12", "--from", "2026-11-11")
+    assert "(already set)" in again.stdout
+    refused = _payoff("--db", db, "seats", "set", "nobody", "3", "--from", "2026-11-11")
+    assert refused.returncode == 2 and "no customer 'nobody'" in refused.stderr
+    bad_day = _payoff("--db", db, "seats", "set", "acme", "3", "--from", "2026-11-31")
+    assert bad_day.returncode == 2 and "a date is YYYY-MM-DD" in bad_day.stderr
+    listed = _payoff("--db", db, "seats", "list", "acme", "--json")
+    rows = json.loads(listed.stdout)
+    assert [(r["customer"], r["from"], r["seats"]) for r in rows] == [("acme", "2026-11-11", 12)]
+    table = _payoff("--db", db, "seats", "list", "acme")
+    assert "2026-11-11" in table.stdout and "12" in table.stdout
+
+
+def test_seats_over_http_need_the_admin_key(tmp_path: Path) -> None:
+    keys = prepare_ledger(tmp_path / "l.db")
+    config = ServerConfig(str(tmp_path / "l.db"), builders=0)
+    admin = keys.header(keys.admin)
+    body = {"customer": "acme", "seats": 7, "from": "2026-11-02"}
+    with TestClient(create_app(config)) as client:
+        first = client.post("/v1/seats", json=body, headers=admin)
+        assert first.status_code == 200, first.text
+        assert first.json() == {**body, "changed": True}
+        assert client.post("/v1/seats", json=body, headers=admin).json()["changed"] is False
+        listed = client.get("/v1/seats/acme", headers=admin).json()
+        assert [(r["from"], r["seats"]) for r in listed] == [("2026-11-02", 7)]
+        assert (
+            client.post("/v1/seats", json=body, headers=keys.header(keys.acme)).status_code == 403
+        )
+        negative = client.post("/v1/seats", json={**body, "seats": -1}, headers=admin)
+        assert negative.status_code == 422
+        unknown = client.post("/v1/seats", json={**body, "customer": "nobody"}, headers=admin)
+        assert unknown.status_code == 404 and "no customer 'nobody'" in unknown.text
+
+
+def test_a_finalized_per_seat_invoice_is_re_derived_from_its_seat_counts(store: Store) -> None:
+    plans.apply_plan(store, MARKET / "per-seat.yaml")
+    plans.add_customer(store, "acme", None)
+    plans.subscribe(store, "acme", "market-per-seat", dt.date(2026, 11, 1))
+    seat_service.set_seats(store, "acme", 9, dt.date(2026, 11, 1))
+    seat_service.set_seats(store, "acme", 6, dt.date(2026, 11, 16))
+    seat_service.set_seats(store, "acme", 7, dt.date(2026, 11, 16))  # the later count wins
+    (document,) = invoices.run_invoices(store, "2026-11", as_of_us=invoices.now_us())
+    assert document["fees"][0]["seats"] == [{"seats": 9, "days": 15}, {"seats": 7, "days": 15}]
+    invoices.act_on_invoice(store, document["id"], "finalize")
+    seat_service.set_seats(store, "acme", 50, dt.date(2026, 12, 1))  # later: not November's
+    result = verify_ledger(store)
+    assert [str(m) for m in result.mismatches] == [] and result.not_rederived == []
+    assert result.invoices == 1
+
+
+def test_the_printed_line_says_seats_by_days() -> None:
+    plan = per_seat("19.00", minimum=5)
+    seats = (8,) * 10 + (12,) * 19 + (1,)
+    (fee,) = fees_for(plan, UsageTotals(30, 30, seats=seats), "2026-11")
+    line = printed_line(fee, plan.charges[0])
+    assert (line.description, line.unit, line.unit_price) == (
+        "Seats",
+        "seat-days",
+        "19.00 per seat per month",
+    )
+    assert line.note == "8 seats x 10 days; 12 seats x 19 days; 5 seats x 1 day"
+
+
+def test_simulate_bills_the_seats_held_as_an_invoice_run_does() -> None:
+    held = CustomerPeriod(seats=(8,) * 10 + (12,) * 10 + (3,) * 10)
+    plan, _ = parse_plan((MARKET / "per-seat.yaml").read_bytes())
+    figures = simulate_plan(plan, {"acme": held}, "2026-11", 30)
+    assert figures.revenue == Decimal("158.33")  # the worked example: 250 seat-days

@@ -431,10 +431,11 @@ from payoff.cli import economics as _economics  # noqa: E402
 from payoff.cli import ops as _ops  # noqa: E402
 from payoff.cli import outcomes as _outcomes  # noqa: E402
 from payoff.cli import recost as _recost  # noqa: E402
+from payoff.cli import seats as _seats  # noqa: E402
 from payoff.cli import server as _server  # noqa: E402
 from payoff.cli import verify as _verify  # noqa: E402
 
-del _advice, _billing, _contracts, _economics, _ops, _outcomes, _recost, _server, _verify
+del _advice, _billing, _contracts, _economics, _ops, _outcomes, _recost, _seats, _server, _verify
 
 
 EXIT_REFUSED = 2

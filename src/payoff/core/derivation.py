@@ -20,7 +20,8 @@ each earlier period it rated again for late lines (`rerated`), each period P = [
   VERIFICATION_LOOKBACK_DAYS before P's start or given a verdict dated in P (received by A),
   with each verdict on them received by A, and each signal about their tasks received by A;
 - C's subscriptions that start before its own period ends (an end at or after it left out),
-  the plan versions they and the invoice's windows name, the outcome contracts those plans'
+  C's seat counts in effect from before its own period ends and recorded by A, the plan
+  versions they and the invoice's windows name, the outcome contracts those plans'
   charges name, and the finalized invoices its late lines were computed against.
 """
 
@@ -58,6 +59,7 @@ from payoff.core.outcomes import (
 from payoff.core.periods import US_PER_DAY, Period, us_from_iso
 from payoff.core.plan import Plan
 from payoff.core.rating import Fee, UsageTotals, fees_for, inputs_digest, late_fees
+from payoff.core.seats import SeatCount, daily_seats
 from payoff.core.statuses import OPEN, task_date_us, within
 from payoff.core.token_classes import (
     TOKEN_CLASSES,
@@ -147,6 +149,13 @@ def select_rows(rows: LedgerRows, invoice: Invoice) -> LedgerRows:
         plans=plans,
         contracts=tuple(c for c in rows.contracts if f"{c.id}@{c.version}" in named(plans)),
         subscriptions=tuple(subscriptions),
+        seat_counts=tuple(
+            c
+            for c in rows.seat_counts
+            if c.customer == customer
+            and c.effective_at_us < own.end_us
+            and c.recorded_at_us <= until
+        ),
         invoices=tuple(i for i in rows.invoices if i.id in billed),
         tasks=tuple(tasks.values()),
         task_updates=tuple(u for u in updates if u.task in tasks),
@@ -253,6 +262,8 @@ class PeriodUsage:
     """(day, type, value) of each outcome verified in the period, in the order verified."""
     task_tokens: dict[str, TaskTokens]
     """The period's steps by task, for per-task budgets."""
+    seats: tuple[SeatCount, ...] = ()
+    """The customer's seat counts recorded by the as-of time, in the order recorded."""
 
 
 def period_usage(
@@ -270,7 +281,15 @@ def period_usage(
             task: TaskTokens(sums[0], dict(zip(TOKEN_COLUMNS, sums[1:-1], strict=True)), sums[-1])
             for task, sums in by_task.items()
         },
+        _seat_counts(rows, customer, until),
     )
+
+
+def _seat_counts(rows: LedgerRows, customer: str, until: int) -> tuple[SeatCount, ...]:
+    """The twin of the store's `seat_counts`: in the order recorded (the later wins a day)."""
+    found = [c for c in rows.seat_counts if c.customer == customer and c.recorded_at_us <= until]
+    found.sort(key=attrgetter("recorded_at_us"))
+    return tuple(SeatCount(c.effective_at_us, c.seats) for c in found)
 
 
 def _summed_events(
@@ -469,6 +488,9 @@ def window_totals(usage: PeriodUsage, plan: Plan, window: Window) -> UsageTotals
         unpriced_steps=sum(s[-1] for s in days),
         tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
         outcomes=tuple((kind, value) for day, kind, value in usage.outcomes if inside(day)),
+        seats=tuple(daily_seats(usage.seats, usage.period.start_us, first, last))
+        if any(charge.per_seat for charge in plan.charges)
+        else (),
     )
 
 
