@@ -1,5 +1,5 @@
 """An invoice's inputs digest: sha256 of its windows' usage totals as `dataclasses.asdict` writes
-them to JSON (without `seats` when a window reads none, so that invoices written before
+them to JSON (without `seats` or `hours` when a window reads none, so that invoices written before
 seats keep their digest), whatever the totals hold, computed without copying every outcome."""
 
 from __future__ import annotations
@@ -28,12 +28,18 @@ totals = st.builds(
     tasks=st.lists(st.tuples(st.none() | names, names, counts), max_size=5).map(tuple),
     outcomes=st.lists(st.tuples(names, values), max_size=20).map(tuple),
     seats=st.lists(st.integers(0, 10**9), max_size=31).map(tuple),
+    hours=st.lists(
+        st.tuples(st.integers(0, 744), st.tuples(counts, counts, counts, counts)), max_size=5
+    ).map(tuple),
 )
 
 
 def as_asdict_writes_it(inputs: list[UsageTotals]) -> str:
     text = json.dumps(
-        [{k: v for k, v in dataclasses.asdict(t).items() if k != "seats" or v} for t in inputs],
+        [
+            {k: v for k, v in dataclasses.asdict(t).items() if k not in ("seats", "hours") or v}
+            for t in inputs
+        ],
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

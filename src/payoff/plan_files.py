@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from payoff.core.allowances import Limit
 from payoff.core.contracts import Contract
 from payoff.core.errors import Refused
 from payoff.core.outcomes import Policy
@@ -36,6 +37,11 @@ class TierFile(_Strict):
     unit_price: Decimal
     up_to: Decimal | None = None
     flat: Decimal = Decimal(0)
+
+
+class LimitFile(_Strict):
+    every_hours: int
+    included: int
 
 
 class ChargeFile(_Strict):
@@ -67,6 +73,7 @@ class ChargeFile(_Strict):
     contract: str | None = None
     per_seat: bool = False
     minimum_seats: int | None = None
+    limits: list[LimitFile] | None = None
 
     def to_charge(self) -> Charge:
         price = None
@@ -105,6 +112,7 @@ class ChargeFile(_Strict):
             contract=self.contract,
             per_seat=self.per_seat,
             minimum_seats=self.minimum_seats,
+            limits=tuple(Limit(x.every_hours, x.included) for x in self.limits or ()),
         )
 
 
@@ -203,7 +211,7 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
     for charge in body["charges"]:
         # A charge without a description, a contract or seats keeps the body, and the
         # digest, it had before they existed.
-        for optional in ("description", "contract", "minimum_seats"):
+        for optional in ("description", "contract", "minimum_seats", "limits"):
             if charge[optional] is None:
                 del charge[optional]
         if not charge["per_seat"]:

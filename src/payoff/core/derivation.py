@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from operator import attrgetter
 
+from payoff.core.allowances import HOURS_PER_DAY
 from payoff.core.canonical import DocumentError
 from payoff.core.contract_rules import Signal, outcome_verified_at
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
@@ -237,6 +238,7 @@ TOKEN_COLUMNS = (
 """An event's token columns: every token class is a signed sum of them (core.token_classes),
 so a class summed over events is the class of the columns summed."""
 _token_columns = attrgetter(*TOKEN_COLUMNS)
+US_PER_HOUR = US_PER_DAY // HOURS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,9 @@ class PeriodUsage:
     """The period's steps by task, for per-task budgets."""
     seats: tuple[SeatCount, ...] = ()
     """The customer's seat counts recorded by the as-of time, in the order recorded."""
+    hours: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    """(hour, tokens of each of TOKEN_CLASSES) of each hour with usage, when a plan limits
+    usage by window."""
 
 
 def period_usage(
@@ -282,6 +287,27 @@ def period_usage(
             for task, sums in by_task.items()
         },
         _seat_counts(rows, customer, until),
+        _hours(rows, customer, period, until)
+        if any(c.limits for plan in plans.values() for c in plan.charges)
+        else (),
+    )
+
+
+def _hours(
+    rows: LedgerRows, customer: str, period: Period, until: int
+) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """The twin of the store's `usage_by_hour`: the period's events summed by hour."""
+    by_hour: dict[int, list[int]] = defaultdict(lambda: [0] * len(TOKEN_COLUMNS))
+    for e in rows.events:
+        if e.customer != customer or e.received_at_us > until:
+            continue
+        if not period.start_us <= e.occurred_at_us < period.end_us:
+            continue
+        sums = by_hour[(e.occurred_at_us - period.start_us) // US_PER_HOUR]
+        for index, count in enumerate(_token_columns(e)):
+            sums[index] += count
+    return tuple(
+        (hour, tuple(_classes([*sums, 0, 0])[:-2])) for hour, sums in sorted(by_hour.items())
     )
 
 
@@ -490,6 +516,13 @@ def window_totals(usage: PeriodUsage, plan: Plan, window: Window) -> UsageTotals
         outcomes=tuple((kind, value) for day, kind, value in usage.outcomes if inside(day)),
         seats=tuple(daily_seats(usage.seats, usage.period.start_us, first, last))
         if any(charge.per_seat for charge in plan.charges)
+        else (),
+        hours=tuple(
+            (hour, tokens)
+            for hour, tokens in usage.hours
+            if first * HOURS_PER_DAY <= hour < last * HOURS_PER_DAY
+        )
+        if any(charge.limits for charge in plan.charges)
         else (),
     )
 

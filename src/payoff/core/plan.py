@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from payoff.core import pricing
+from payoff.core.allowances import MAX_WINDOW_HOURS, Limit
 from payoff.core.contracts import Contract
 from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
 from payoff.core.outcomes import Policy
@@ -52,6 +53,7 @@ class Charge:
     contract: str | None = None  # outcome: ID@VERSION of the contract that verifies claims
     per_seat: bool = False  # subscription: the amount is per seat, billed by seat-days
     minimum_seats: int | None = None  # subscription, per seat: billed seats never fewer
+    limits: tuple[Limit, ...] = ()  # tokens: allowances per window; the price bills overage
 
     def validate(self, currency: str) -> list[str]:
         errors = self._number_errors()
@@ -153,11 +155,36 @@ def _tokens_errors(charge: Charge) -> list[str]:
         errors.append(
             f"hidden_tokens_per_task_max: a count of tokens below {MAX_NUMBER:,}, got {budget}"
         )
+    errors += _limit_errors(charge)
     if budget is not None and charge.markup is not None:
         errors.append(
             "hidden_tokens_per_task_max: a cost-plus charge bills provider cost; a "
             "reasoning budget applies to a priced tokens charge"
         )
+    return errors
+
+
+def _limit_errors(charge: Charge) -> list[str]:
+    if not charge.limits:
+        return []
+    errors = []
+    if charge.markup is not None or charge.hidden_tokens_per_task_max is not None:
+        errors.append(
+            "limits: an allowance applies to a priced tokens charge without a reasoning budget"
+        )
+    hours = [limit.every_hours for limit in charge.limits]
+    if len(set(hours)) != len(hours):
+        errors.append("limits: one limit per window length (every_hours)")
+    for index, limit in enumerate(charge.limits):
+        if not 1 <= limit.every_hours <= MAX_WINDOW_HOURS:
+            errors.append(
+                f"limits[{index}].every_hours: whole hours from 1 to {MAX_WINDOW_HOURS:,}, "
+                f"got {limit.every_hours}"
+            )
+        if not 0 <= limit.included < MAX_NUMBER:
+            errors.append(
+                f"limits[{index}].included: a count below {MAX_NUMBER:,}, got {limit.included}"
+            )
     return errors
 
 
@@ -209,7 +236,8 @@ _CHARGE_RULES = {
         frozenset({"amount", "per_seat", "minimum_seats"}), _subscription_errors
     ),
     "tokens": ChargeRules(
-        frozenset({"price", "classes", "markup", "hidden_tokens_per_task_max"}), _tokens_errors
+        frozenset({"price", "classes", "markup", "hidden_tokens_per_task_max", "limits"}),
+        _tokens_errors,
     ),
     "task": ChargeRules(frozenset({"price", "task_type", "count"}), _task_errors),
     "outcome": ChargeRules(frozenset({"price", "outcome", "policy", "contract"}), _outcome_errors),
@@ -220,6 +248,7 @@ _DEFAULTS = {
     "count": "completed",
     "policy": Policy(),
     "per_seat": False,
+    "limits": (),
 }
 _OPTIONAL_FIELDS = (
     "price",
@@ -234,6 +263,7 @@ _OPTIONAL_FIELDS = (
     "contract",
     "per_seat",
     "minimum_seats",
+    "limits",
 )
 
 

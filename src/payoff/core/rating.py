@@ -14,11 +14,13 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from payoff.core import pricing
+from payoff.core.allowances import Walked, WindowUse, walk
 from payoff.core.currency import round_money
 from payoff.core.money import NANOUSD_PER_USD, ZERO
 from payoff.core.plan import ANY, Charge, Plan
 from payoff.core.seats import Segment, seat_days, segments
 from payoff.core.statuses import charged_status
+from payoff.core.token_classes import TOKEN_CLASSES
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class UsageTotals:
     """(outcome type, value; 0 when none) of the outcomes counted, in time order."""
     seats: tuple[int, ...] = ()
     """The customer's seat count on each day of the window (read when a charge is per seat)."""
+    hours: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    """(hour from the period's start, tokens of each of TOKEN_CLASSES) of each hour of the
+    window with usage, in order (read when a charge has usage limits)."""
 
 
 def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
@@ -58,8 +63,9 @@ def _as_dict(totals: UsageTotals) -> dict[str, object]:
     (a month holds one per outcome): the fields hold only numbers, strings, Decimals, tuples
     and mappings, which JSON writes the same either way."""
     values = {f.name: _plain(getattr(totals, f.name)) for f in dataclasses.fields(UsageTotals)}
-    if not totals.seats:  # windows without seats keep the digest they had before seats
-        del values["seats"]
+    for name in ("seats", "hours"):  # keep the digest windows had before these existed
+        if not values[name]:
+            del values[name]
     return values
 
 
@@ -90,6 +96,9 @@ class Fee:
     seats: tuple[Segment, ...] | None = None
     """For a per-seat charge: the (seats, days) it billed, in day order; quantity is their
     seat-days."""
+    windows: tuple[WindowUse, ...] | None = None
+    """For a charge with usage limits: each limit's windows that saw use; quantity is the
+    overage."""
 
 
 def _matches(wanted: str | None, actual: str | None) -> bool:
@@ -102,6 +111,13 @@ def billed_seats(charge: Charge, totals: UsageTotals) -> tuple[Segment, ...]:
     return segments(totals.seats, charge.minimum_seats or 0)
 
 
+def walked(charge: Charge, totals: UsageTotals) -> Walked:
+    """A limited charge's hours walked through its allowances: overage and window use."""
+    wanted = [TOKEN_CLASSES.index(name) for name in charge.classes]
+    hourly = [(hour, sum(tokens[i] for i in wanted)) for hour, tokens in totals.hours]
+    return walk(charge.limits, hourly)
+
+
 def counted(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...]:
     """What a charge counts: a quantity, or for percentage charges the outcome values."""
     if charge.per_seat:
@@ -110,6 +126,8 @@ def counted(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...
         # The share of the period, shown to six places; the amount is computed from the days.
         share = Decimal(totals.active_days) / Decimal(totals.period_days)
         return share.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN).normalize()
+    if charge.limits:
+        return Decimal(walked(charge, totals).overage)
     if charge.type == "tokens":
         tokens = sum(totals.tokens.get(name, 0) for name in charge.classes)
         return Decimal(tokens - totals.absorbed.get(charge.name, 0))
@@ -186,6 +204,8 @@ def fees_for(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
                 precise_amount=precise,
                 amount=round_money(precise, plan.currency, plan.rounding),
             )
+        if charge.limits:
+            fee = replace(fee, windows=walked(charge, totals).windows)
         if charge.hidden_tokens_per_task_max is not None:
             fee = replace(fee, absorbed_tokens=totals.absorbed.get(charge.name, 0))
         if charge.markup is not None and totals.unpriced_steps:

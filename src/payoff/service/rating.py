@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from payoff.core.allowances import HOURS_PER_DAY
 from payoff.core.contracts import MAX_RULE_DAYS
 from payoff.core.errors import PayoffError
 from payoff.core.invoicing import Rerated, Window, adjustment_lines, make_invoice
@@ -25,7 +26,7 @@ from payoff.core.rating import Fee, UsageTotals, fees_for, late_fees, quote
 from payoff.core.seats import SeatCount, daily_seats
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import BillingError, find_plan, plan_of
-from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
+from payoff.store.billing import DayOutcome, HourUsage, StoredInvoice, StoredPlan, Subscription
 from payoff.store.protocol import RatingStore, VerifyingStore
 
 LATE_LOOKBACK_PERIODS = 24
@@ -98,6 +99,9 @@ class _PeriodUsage:
     budgets: dict[tuple[tuple[str, ...], int], dict[str, list[Any]]]
     seats: dict[str, list[SeatCount]]
     """Seat counts recorded by the run's as-of time (read only when a plan is per seat)."""
+    hours: dict[str, list[HourUsage]]
+    """Usage by hour of the customers on a plan with usage limits (only theirs: it is read
+    from their events, so its cost grows with them)."""
 
 
 def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
@@ -108,7 +112,12 @@ def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
 
 
 def _load_period(
-    store: RatingStore, period: Period, as_of_us: int, customer: str | None, plans: Iterable[Plan]
+    store: RatingStore,
+    period: Period,
+    as_of_us: int,
+    customer: str | None,
+    plans: Iterable[Plan],
+    limited: Iterable[str] = (),
 ) -> _PeriodUsage:
     args = (period.start_us, period.end_us, as_of_us)
     budgets = {
@@ -128,6 +137,7 @@ def _load_period(
             for classes, cap in budgets
         },
         seats=_seat_counts(store, as_of_us, customer, plans),
+        hours=_by_customer(store.usage_by_hour(*args, sorted(set(limited)))) if limited else {},
     )
 
 
@@ -206,6 +216,13 @@ def _totals(
         seats=tuple(daily_seats(data.seats.get(customer, ()), period.start_us, first, last))
         if any(charge.per_seat for charge in plan.charges)
         else (),
+        hours=tuple(
+            (row.hour, row.tokens)
+            for row in data.hours.get(customer, ())
+            if first * HOURS_PER_DAY <= row.hour < last * HOURS_PER_DAY
+        )
+        if any(charge.limits for charge in plan.charges)
+        else (),
     )
 
 
@@ -251,7 +268,13 @@ def rate_period(
     subs = store.subscriptions(period.start_us, period.end_us, customer)
     refused: Unrated = {} if unrated is None else unrated
     stored, plans = _plans_of(store, subs, unrated)
-    data = _load_period(store, period, as_of_us, customer, plans.values())
+    limited = [
+        sub.customer
+        for sub in subs
+        if (sub.plan_id, sub.plan_version) in plans
+        and any(c.limits for c in plans[(sub.plan_id, sub.plan_version)].charges)
+    ]
+    data = _load_period(store, period, as_of_us, customer, plans.values(), limited)
     rated: dict[str, Rated] = {}
     for sub in subs:
         if sub.customer in refused:

@@ -43,7 +43,9 @@ from payoff.core.token_classes import (
     CLASS_PARTS,
     TOKEN_CLASSES,
     VISIBLE_PART,
+    class_columns,
     hidden_tokens,
+    signed_tokens,
     tokens_over_budget,
 )
 from payoff.store import rollups
@@ -106,6 +108,21 @@ class Subscription:
     plan_version: int
     starts_at_us: int
     ends_at_us: int | None
+
+
+US_PER_HOUR = 3_600_000_000
+TOKEN_COLUMNS = (
+    "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+    "reasoning_tokens",
+)  # fmt: skip
+
+
+class HourUsage(NamedTuple):
+    customer: str
+    hour: int
+    """Hours from the window's start."""
+    tokens: tuple[int, ...]
+    """Tokens of each of TOKEN_CLASSES."""
 
 
 @dataclass(frozen=True)
@@ -485,6 +502,36 @@ class BillingQueries:
                     (row[0], row[1] - first_day, *classes, values["cost"], values["unpriced"])
                 )
             )
+        return usage
+
+    def usage_by_hour(
+        self, start_us: int, end_us: int, as_of_us: int, customers: Sequence[str]
+    ) -> list[HourUsage]:
+        """Per customer and hour of the window (from its start): tokens by class, of the
+        events received by `as_of_us`. Read from the customers' events, not the daily
+        rollups (an hour is finer than a rollup's day): its cost grows with their events,
+        so rating asks it only for customers whose plan limits usage by window."""
+        e = s.events.c
+        columns = [e[name] for name in TOKEN_COLUMNS]
+        sums: dict[tuple[str, int], list[int]] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted(set(customers))):
+                query = select(e.customer, e.occurred_at_us, *columns).where(
+                    e.customer.in_(chunk),
+                    e.occurred_at_us >= start_us,
+                    e.occurred_at_us < end_us,
+                    e.received_at_us <= as_of_us,
+                )
+                for customer, occurred_at_us, *counts in conn.execute(query):
+                    key = (customer, (occurred_at_us - start_us) // US_PER_HOUR)
+                    found = sums.setdefault(key, [0] * len(TOKEN_COLUMNS))
+                    for index, count in enumerate(counts):
+                        found[index] += count
+        usage = []
+        for (customer, hour), counted in sorted(sums.items()):
+            by_column = dict(zip(TOKEN_COLUMNS, counted, strict=True))
+            classes = [signed_tokens(class_columns(name), by_column) for name in TOKEN_CLASSES]
+            usage.append(HourUsage(customer, hour, tuple(classes)))
         return usage
 
     def hidden_over_budget(

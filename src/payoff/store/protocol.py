@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         DayTasks,
         DayUsage,
         Finalizing,
+        HourUsage,
         StoredCreditNote,
         StoredInvoice,
         StoredPlan,
@@ -522,6 +523,13 @@ class UsageAggregates(Protocol):
         customer: str | None = None,
     ) -> list[DayBudget]:
         """Per customer and day: the tokens of `classes` that tasks spent beyond `budget`."""
+        ...
+
+    def usage_by_hour(
+        self, start_us: int, end_us: int, as_of_us: int, customers: Sequence[str]
+    ) -> list[HourUsage]:
+        """Per customer and hour from `start_us`: tokens by class, of the customers' events
+        received by `as_of_us` (for usage limits by window: finer than the daily rollups)."""
         ...
 
     def tasks_by_day(
