@@ -16,6 +16,7 @@ from factories import REPO, usage
 from payoff.core.allowances import Limit, walk, windows_of
 from payoff.plan_files import PlanError, parse_plan
 from payoff.service import IngestReport, invoices, plans
+from payoff.service.economics import EconomicsError, load_plans
 from payoff.service.verify import verify_ledger
 from payoff.store.protocol import Store
 
@@ -118,3 +119,8 @@ def test_the_rolling_window_market_plan_bills_overage_as_computed_by_hand(
     result = verify_ledger(store)
     assert [str(m) for m in result.mismatches] == [] and result.invoices == 1
     assert Decimal(overage["precise_amount"]) == Decimal("11.2")
+
+
+def test_simulate_refuses_a_plan_it_cannot_rate_rather_than_bill_no_overage() -> None:
+    with pytest.raises(EconomicsError, match="charge 'overage' limits usage by window"):
+        load_plans([MARKET / "rolling-windows.yaml"])

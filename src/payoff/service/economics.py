@@ -299,6 +299,13 @@ def load_plans(paths: Sequence[str | Path]) -> list[Plan]:
     for plan, path in zip(plans, paths, strict=True):
         if plan.currency != "USD":
             raise EconomicsError(f"{path}: currency {plan.currency}; provider cost is in USD")
+        limited = [c.name for c in plan.charges if c.limits]
+        if limited:
+            # Scenarios re-cost usage by day; allowances reset by the hour.
+            raise EconomicsError(
+                f"{path}: charge {limited[0]!r} limits usage by window, which simulate does "
+                "not rate (it sums usage by day); bill it with `payoff invoice run`"
+            )
     labels = [f"{p.id}@{p.version}" for p in plans]
     if len(set(labels)) != len(labels):
         raise EconomicsError(f"the same plan given twice ({', '.join(labels)})")
