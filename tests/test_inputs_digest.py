@@ -1,5 +1,6 @@
 """An invoice's inputs digest: sha256 of its windows' usage totals as `dataclasses.asdict` writes
-them to JSON, whatever the totals hold, computed without copying every outcome."""
+them to JSON (without `seats` or `hours` when a window reads none, so that invoices written before
+seats keep their digest), whatever the totals hold, computed without copying every outcome."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ totals = st.builds(
         max_size=3,
     ).map(tuple),
     gpu_seconds=st.dictionaries(names, values, max_size=2),
+    seats=st.lists(st.integers(0, 10**9), max_size=31).map(tuple),
+    hours=st.lists(
+        st.tuples(st.integers(0, 744), st.tuples(counts, counts, counts, counts)), max_size=5
+    ).map(tuple),
 )
 
 
@@ -49,9 +54,9 @@ KNOWN = "sha256:98a8ae9b54c70b316154eac827ddc80ba1f89a09435973f87a85dc0efe5afba4
 def as_asdict_writes_it(inputs: list[UsageTotals]) -> str:
     written = [dataclasses.asdict(t) for t in inputs]
     for value in written:
-        for newer in ("keyed", "gpu_seconds"):
+        for newer in ("keyed", "gpu_seconds", "seats", "hours"):
             if not value[newer]:
-                del value[newer]  # usage by key is only read for filtered plans
+                del value[newer]  # read only for plans with filters, compute, seats or limits
     text = json.dumps(
         written,
         sort_keys=True,
@@ -80,6 +85,8 @@ def test_a_known_digest_stays() -> None:
         (("resolved", Decimal("12.50")), ("resolved", Decimal(0))),
     )
     assert inputs_digest([month]) == as_asdict_writes_it([month])
-    # Pinned: totals without usage by key (every plan without filters) keep their digest.
+    # Pinned: totals without the newer inputs (every plan without filters, compute, seats or
+    # limits) keep the digest stored invoices have.
     assert inputs_digest([month]) == KNOWN
+    assert inputs_digest([dataclasses.replace(month, seats=(5,) * 30)]) != KNOWN
     assert inputs_digest([]) == as_asdict_writes_it([])

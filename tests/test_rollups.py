@@ -215,6 +215,7 @@ def test_the_migration_fills_the_rollups_from_the_events(
         *(
             f"DROP TABLE {table}"
             for table in (
+                "seat_counts",
                 "evidence_openings",
                 "signals",
                 "contracts",

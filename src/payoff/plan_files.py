@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from payoff.core.allowances import Limit
 from payoff.core.contracts import Contract
 from payoff.core.errors import Refused
 from payoff.core.filters import ChargeFilter
@@ -46,6 +47,11 @@ class FiltersFile(_Strict):
     batch: bool | None = None
 
 
+class LimitFile(_Strict):
+    every_hours: int
+    included: int
+
+
 class ChargeFile(_Strict):
     name: str
     type: Literal["subscription", "tokens", "task", "outcome"]
@@ -75,6 +81,9 @@ class ChargeFile(_Strict):
     contract: str | None = None
     filters: FiltersFile | None = None
     compute: str | None = None
+    per_seat: bool = False
+    minimum_seats: int | None = None
+    limits: list[LimitFile] | None = None
 
     def to_charge(self) -> Charge:
         price = None
@@ -120,6 +129,9 @@ class ChargeFile(_Strict):
                 self.filters.batch,
             ),
             compute=self.compute,
+            per_seat=self.per_seat,
+            minimum_seats=self.minimum_seats,
+            limits=tuple(Limit(x.every_hours, x.included) for x in self.limits or ()),
         )
 
 
@@ -216,13 +228,22 @@ def parse_plan(data: bytes | str, source: str = "plan") -> tuple[Plan, dict[str,
         raise PlanError(f"{source}: " + "; ".join(errors))
     body = msgspec.to_builtins(parsed)
     for charge in body["charges"]:
-        # A charge without a description (or a contract) keeps the body, and the digest,
-        # it had before they existed.
-        for optional in ("description", "contract", "filters", "compute"):
+        # A charge without a description, a contract, filters, compute or seats keeps the
+        # body, and the digest, it had before they existed.
+        for optional in (
+            "description",
+            "contract",
+            "filters",
+            "compute",
+            "minimum_seats",
+            "limits",
+        ):
             if charge[optional] is None:
                 del charge[optional]
         if "filters" in charge:
             charge["filters"] = {k: v for k, v in charge["filters"].items() if v is not None}
+        if not charge["per_seat"]:
+            del charge["per_seat"]
     return plan, body
 
 

@@ -17,7 +17,9 @@ from payoff.api.pages import page
 from payoff.api.strict import DayText, TimeText
 from payoff.core.invoicing import INVOICE_ACTIONS
 from payoff.core.periods import to_us
+from payoff.core.seats import MAX_SEATS
 from payoff.service import access, invoices, plans
+from payoff.service import seats as seat_service
 from payoff.service.plans import BillingError, InvoiceNotFound
 
 router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
@@ -110,6 +112,25 @@ def unsubscribe(
 ) -> dict[str, Any]:
     plans.unsubscribe(store, customer, ends)
     return {"customer": customer, "ends": str(ends)}
+
+
+@router.post("/seats", summary="Set a customer's seat count from a day")
+def set_seats(
+    store: StoreDep,
+    _: Admin,
+    customer: Id,
+    seats: Annotated[int, Body(ge=0, le=MAX_SEATS, strict=True)],
+    starts: Annotated[DayText, Body(alias="from", description="First day, YYYY-MM-DD (UTC)")],
+) -> dict[str, Any]:
+    """Per-seat charges bill each day at the count in effect that day; setting the same
+    count for the same day again changes nothing (`changed` is false)."""
+    changed = seat_service.set_seats(store, customer, seats, starts)
+    return {"customer": customer, "seats": seats, "from": str(starts), "changed": changed}
+
+
+@router.get("/seats/{customer}", summary="A customer's seat counts, in the order recorded")
+def list_seats(store: StoreDep, customer: str, _: Admin) -> list[dict[str, Any]]:
+    return seat_service.list_seats(store, customer)
 
 
 @router.post(

@@ -441,11 +441,12 @@ from payoff.cli import ops as _ops  # noqa: E402
 from payoff.cli import outcomes as _outcomes  # noqa: E402
 from payoff.cli import published as _published  # noqa: E402
 from payoff.cli import recost as _recost  # noqa: E402
+from payoff.cli import seats as _seats  # noqa: E402
 from payoff.cli import server as _server  # noqa: E402
 from payoff.cli import verify as _verify  # noqa: E402
 
-del _advice, _billing, _contracts, _economics, _ops, _outcomes, _published, _recost, _server
-del _verify
+del _advice, _billing, _contracts, _economics, _ops, _outcomes, _published, _recost, _seats
+del _server, _verify
 
 
 EXIT_REFUSED = 2

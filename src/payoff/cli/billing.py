@@ -267,7 +267,7 @@ def customers_add(
     out.print(f"customer {customer} {'added' if created else 'updated'}", markup=False)
 
 
-def _date(value: str) -> dt.date:
+def parse_day(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
@@ -292,7 +292,7 @@ def subscribe(
     from payoff.service import plans
 
     settings: Settings = ctx.obj
-    chosen = plans.subscribe(settings.store(), customer, plan, _date(starts), create=create)
+    chosen = plans.subscribe(settings.store(), customer, plan, parse_day(starts), create=create)
     out.print(f"{customer} on {chosen.id}@{chosen.version} from {starts}", markup=False)
 
 
@@ -306,7 +306,7 @@ def unsubscribe(
     from payoff.service import plans
 
     settings: Settings = ctx.obj
-    plans.unsubscribe(settings.store(create=False), customer, _date(ends))
+    plans.unsubscribe(settings.store(create=False), customer, parse_day(ends))
     out.print(f"{customer} unsubscribed from {ends}", markup=False)
 
 

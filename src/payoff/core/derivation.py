@@ -20,7 +20,8 @@ each earlier period it rated again for late lines (`rerated`), each period P = [
   VERIFICATION_LOOKBACK_DAYS before P's start or given a verdict dated in P (received by A),
   with each verdict on them received by A, and each signal about their tasks received by A;
 - C's subscriptions that start before its own period ends (an end at or after it left out),
-  the plan versions they and the invoice's windows name, the outcome contracts those plans'
+  C's seat counts in effect from before its own period ends and recorded by A, the plan
+  versions they and the invoice's windows name, the outcome contracts those plans'
   charges name, and the finalized invoices its late lines were computed against.
 """
 
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from operator import attrgetter
 
+from payoff.core.allowances import HOURS_PER_DAY
 from payoff.core.canonical import DocumentError
 from payoff.core.contract_rules import Signal, outcome_verified_at
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
@@ -67,6 +69,7 @@ from payoff.core.rating import (
     keyed_in_order,
     late_fees,
 )
+from payoff.core.seats import SeatCount, daily_seats
 from payoff.core.statuses import OPEN, task_date_us, within
 from payoff.core.token_classes import (
     TOKEN_CLASSES,
@@ -161,6 +164,13 @@ def select_rows(rows: LedgerRows, invoice: Invoice) -> LedgerRows:
         plans=plans,
         contracts=tuple(c for c in rows.contracts if f"{c.id}@{c.version}" in named(plans)),
         subscriptions=tuple(subscriptions),
+        seat_counts=tuple(
+            c
+            for c in rows.seat_counts
+            if c.customer == customer
+            and c.effective_at_us < own.end_us
+            and c.recorded_at_us <= until
+        ),
         invoices=tuple(i for i in rows.invoices if i.id in billed),
         tasks=tuple(tasks.values()),
         task_updates=tuple(u for u in updates if u.task in tasks),
@@ -242,6 +252,7 @@ TOKEN_COLUMNS = (
 """An event's token columns: every token class is a signed sum of them (core.token_classes),
 so a class summed over events is the class of the columns summed."""
 _token_columns = attrgetter(*TOKEN_COLUMNS)
+US_PER_HOUR = US_PER_DAY // HOURS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -271,6 +282,11 @@ class PeriodUsage:
         default_factory=dict
     )
     """Per (day, task type, provider, model): as `usage`, for filtered charges."""
+    seats: tuple[SeatCount, ...] = ()
+    """The customer's seat counts recorded by the as-of time, in the order recorded."""
+    hours: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    """(hour, tokens of each of TOKEN_CLASSES) of each hour with usage, when a plan limits
+    usage by window."""
 
 
 def period_usage(
@@ -289,7 +305,36 @@ def period_usage(
             for task, sums in by_task.items()
         },
         {key: _classes(sums) for key, sums in by_key.items()},
+        _seat_counts(rows, customer, until),
+        _hours(rows, customer, period, until)
+        if any(c.limits for plan in plans.values() for c in plan.charges)
+        else (),
     )
+
+
+def _hours(
+    rows: LedgerRows, customer: str, period: Period, until: int
+) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """The twin of the store's `usage_by_hour`: the period's events summed by hour."""
+    by_hour: dict[int, list[int]] = defaultdict(lambda: [0] * len(TOKEN_COLUMNS))
+    for e in rows.events:
+        if e.customer != customer or e.received_at_us > until:
+            continue
+        if not period.start_us <= e.occurred_at_us < period.end_us:
+            continue
+        sums = by_hour[(e.occurred_at_us - period.start_us) // US_PER_HOUR]
+        for index, count in enumerate(_token_columns(e)):
+            sums[index] += count
+    return tuple(
+        (hour, tuple(_classes([*sums, 0, 0])[:-2])) for hour, sums in sorted(by_hour.items())
+    )
+
+
+def _seat_counts(rows: LedgerRows, customer: str, until: int) -> tuple[SeatCount, ...]:
+    """The twin of the store's `seat_counts`: in the order recorded (the later wins a day)."""
+    found = [c for c in rows.seat_counts if c.customer == customer and c.recorded_at_us <= until]
+    found.sort(key=attrgetter("recorded_at_us"))
+    return tuple(SeatCount(c.effective_at_us, c.seats) for c in found)
 
 
 DayKey = tuple[int, str | None, str | None, str | None, bool]
@@ -496,6 +541,16 @@ def window_totals(usage: PeriodUsage, plan: Plan, window: Window) -> UsageTotals
         outcomes=tuple((kind, value) for day, kind, value in usage.outcomes if inside(day)),
         keyed=_window_keys(usage, inside) if has_filters(plan) else (),
         gpu_seconds=_no_gpu_seconds(plan),
+        seats=tuple(daily_seats(usage.seats, usage.period.start_us, first, last))
+        if any(charge.per_seat for charge in plan.charges)
+        else (),
+        hours=tuple(
+            (hour, tokens)
+            for hour, tokens in usage.hours
+            if first * HOURS_PER_DAY <= hour < last * HOURS_PER_DAY
+        )
+        if any(charge.limits for charge in plan.charges)
+        else (),
     )
 
 

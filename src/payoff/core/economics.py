@@ -80,6 +80,8 @@ class CustomerPeriod:
     usage: list[TaskUsage] = field(default_factory=list)
     outcomes: list[tuple[str, Decimal]] = field(default_factory=list)
     """Every outcome verified in the period, in the order verified (what rating reads)."""
+    seats: tuple[int, ...] = ()
+    """The seats held on each day of the period (set when a plan simulated is per seat)."""
 
 
 TaskKey = tuple[str, str | None]
@@ -185,6 +187,7 @@ def customer_totals(
         unpriced_steps=sum(u.unpriced for u in customer_period.usage),
         tasks=tuple(sorted(((t, s, n) for (t, s), n in tasks.items()), key=str)),
         outcomes=tuple(customer_period.outcomes),
+        seats=customer_period.seats,
     )
 
 

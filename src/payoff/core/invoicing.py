@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from payoff.core.allowances import WindowUse
 from payoff.core.canonical import (
     DocumentError,
     canonical_json,
@@ -107,7 +108,13 @@ def plain(value: Decimal) -> str:
 
 
 LINE_KEYS = {"charge", "units", "amount", "precise_amount"}
-LINE_OPTIONAL = {"late_period", "absorbed_hidden_tokens", "unpriced_steps"}
+LINE_OPTIONAL = {
+    "late_period",
+    "absorbed_hidden_tokens",
+    "unpriced_steps",
+    "seats",
+    "usage_windows",
+}
 
 
 def line_json(fee: Fee) -> dict[str, Any]:
@@ -124,7 +131,51 @@ def line_json(fee: Fee) -> dict[str, Any]:
         line["absorbed_hidden_tokens"] = fee.absorbed_tokens
     if fee.unpriced_steps is not None:
         line["unpriced_steps"] = fee.unpriced_steps
+    if fee.seats is not None:
+        line["seats"] = [{"seats": seats, "days": days} for seats, days in fee.seats]
+    if fee.windows is not None:
+        line["usage_windows"] = [
+            {
+                "every_hours": w.every_hours,
+                "start_hour": w.start_hour,
+                "used": w.used,
+                "included": w.included,
+            }
+            for w in fee.windows
+        ]
     return line
+
+
+WINDOW_USE_KEYS = {"every_hours", "start_hour", "used", "included"}
+
+
+def _windows_field(line: Mapping[str, Any]) -> tuple[WindowUse, ...] | None:
+    """A limited line's window use, or None on any other line."""
+    if "usage_windows" not in line:
+        return None
+    found = []
+    for value in typed_field(line, "usage_windows", list):
+        check_keys(value, WINDOW_USE_KEYS, set(), "usage window of an invoice line")
+        assert isinstance(value, Mapping)
+        found.append(WindowUse(*(typed_field(value, key, int) for key in WINDOW_USE_FIELDS)))
+    return tuple(found)
+
+
+WINDOW_USE_FIELDS = ("every_hours", "start_hour", "used", "included")
+
+
+def _seats_field(line: Mapping[str, Any]) -> tuple[tuple[int, int], ...] | None:
+    """A per-seat line's (seats, days), or None on any other line."""
+    if "seats" not in line:
+        return None
+    found = []
+    for segment in typed_field(line, "seats", list):
+        check_keys(segment, {"seats", "days"}, set(), "seats of an invoice line")
+        assert isinstance(segment, Mapping)
+        seats: int = typed_field(segment, "seats", int)
+        days: int = typed_field(segment, "days", int)
+        found.append((seats, days))
+    return tuple(found)
 
 
 def line_from_json(line: object, period: str) -> Fee:
@@ -141,6 +192,8 @@ def line_from_json(line: object, period: str) -> Fee:
         late=late,
         absorbed_tokens=optional_int_field(line, "absorbed_hidden_tokens"),
         unpriced_steps=optional_int_field(line, "unpriced_steps"),
+        seats=_seats_field(line),
+        windows=_windows_field(line),
     )
 
 

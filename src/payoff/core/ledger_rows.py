@@ -38,6 +38,15 @@ class PlanRow(NamedTuple):
     body: dict[str, Any]
 
 
+class SeatCountRow(NamedTuple):
+    """A seat count of the customer, in effect from the start of a day (`core.seats`)."""
+
+    customer: str
+    effective_at_us: int
+    seats: int
+    recorded_at_us: int
+
+
 class ContractRow(NamedTuple):
     """An outcome contract a plan's charge names."""
 
@@ -177,6 +186,7 @@ TABLES = (
     Table("plans", PlanRow, attrgetter("id", "version")),
     Table("contracts", ContractRow, attrgetter("id", "version")),
     Table("subscriptions", SubscriptionRow, attrgetter("starts_at_us", "plan_id", "plan_version")),
+    Table("seat_counts", SeatCountRow, attrgetter("effective_at_us", "recorded_at_us")),
     Table("invoices", InvoiceRow, attrgetter("id")),
     Table("tasks", TaskRow, attrgetter("id")),
     Table("task_updates", TaskUpdateRow, attrgetter("task", "status")),
@@ -200,6 +210,7 @@ class LedgerRows:
     plans: tuple[PlanRow, ...] = ()
     contracts: tuple[ContractRow, ...] = ()
     subscriptions: tuple[SubscriptionRow, ...] = ()
+    seat_counts: tuple[SeatCountRow, ...] = ()
     invoices: tuple[InvoiceRow, ...] = ()
     tasks: tuple[TaskRow, ...] = ()
     task_updates: tuple[TaskUpdateRow, ...] = ()

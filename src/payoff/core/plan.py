@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from payoff.core import pricing
+from payoff.core.allowances import MAX_WINDOW_HOURS, Limit
 from payoff.core.compute import COMPUTE_UNITS
 from payoff.core.contracts import Contract
 from payoff.core.currency import MINOR_UNITS, ROUNDING_MODES, quantum
 from payoff.core.filters import ChargeFilter, filters_disjoint
 from payoff.core.outcomes import Policy
 from payoff.core.pricing.spec import PriceSpec
+from payoff.core.seats import MAX_SEATS
 from payoff.core.token_classes import TOKEN_CLASSES
 from payoff.core.versions import MAX_VERSION
 
@@ -53,6 +55,9 @@ class Charge:
     contract: str | None = None  # outcome: ID@VERSION of the contract that verifies claims
     filters: ChargeFilter | None = None  # tokens: only records whose key matches
     compute: str | None = None  # tokens: count GPU-seconds of the tokens, not the tokens
+    per_seat: bool = False  # subscription: the amount is per seat, billed by seat-days
+    minimum_seats: int | None = None  # subscription, per seat: billed seats never fewer
+    limits: tuple[Limit, ...] = ()  # tokens: allowances per window; the price bills overage
 
     def validate(self, currency: str) -> list[str]:
         errors = self._number_errors()
@@ -128,9 +133,15 @@ def _name_errors(charge: Charge) -> list[str]:
 
 
 def _subscription_errors(charge: Charge) -> list[str]:
+    errors = []
     if charge.amount is None or charge.amount < 0:
-        return ["amount: a subscription needs a non-negative amount"]
-    return []
+        errors.append("amount: a subscription needs a non-negative amount")
+    minimum = charge.minimum_seats
+    if minimum is not None and not charge.per_seat:
+        errors.append("minimum_seats: only a per_seat subscription counts seats")
+    if minimum is not None and not 0 <= minimum <= MAX_SEATS:
+        errors.append(f"minimum_seats: a count of seats from 0 to {MAX_SEATS:,}, got {minimum}")
+    return errors
 
 
 def _tokens_errors(charge: Charge) -> list[str]:
@@ -163,11 +174,47 @@ def _tokens_errors(charge: Charge) -> list[str]:
                 "compute: a compute charge prices GPU-seconds with a price model; "
                 "not with markup or hidden_tokens_per_task_max"
             )
+    errors += _limit_errors(charge)
     if budget is not None and charge.markup is not None:
         errors.append(
             "hidden_tokens_per_task_max: a cost-plus charge bills provider cost; a "
             "reasoning budget applies to a priced tokens charge"
         )
+    return errors
+
+
+def _limit_errors(charge: Charge) -> list[str]:
+    if not charge.limits:
+        return []
+    errors = []
+    if any(
+        value is not None
+        for value in (
+            charge.markup,
+            charge.hidden_tokens_per_task_max,
+            charge.filters,
+            charge.compute,
+        )
+    ):
+        # Windows are walked over the customer's hourly usage of every record: neither a
+        # subset of the records (filters) nor another unit (compute, markup) is kept by the hour.
+        errors.append(
+            "limits: an allowance applies to a priced tokens charge without a reasoning "
+            "budget, markup, filters or compute"
+        )
+    hours = [limit.every_hours for limit in charge.limits]
+    if len(set(hours)) != len(hours):
+        errors.append("limits: one limit per window length (every_hours)")
+    for index, limit in enumerate(charge.limits):
+        if not 1 <= limit.every_hours <= MAX_WINDOW_HOURS:
+            errors.append(
+                f"limits[{index}].every_hours: whole hours from 1 to {MAX_WINDOW_HOURS:,}, "
+                f"got {limit.every_hours}"
+            )
+        if not 0 <= limit.included < MAX_NUMBER:
+            errors.append(
+                f"limits[{index}].included: a count below {MAX_NUMBER:,}, got {limit.included}"
+            )
     return errors
 
 
@@ -215,10 +262,20 @@ class ChargeRules:
 
 
 _CHARGE_RULES = {
-    "subscription": ChargeRules(frozenset({"amount"}), _subscription_errors),
+    "subscription": ChargeRules(
+        frozenset({"amount", "per_seat", "minimum_seats"}), _subscription_errors
+    ),
     "tokens": ChargeRules(
         frozenset(
-            {"price", "classes", "markup", "hidden_tokens_per_task_max", "filters", "compute"}
+            {
+                "price",
+                "classes",
+                "markup",
+                "hidden_tokens_per_task_max",
+                "filters",
+                "compute",
+                "limits",
+            }
         ),
         _tokens_errors,
     ),
@@ -226,7 +283,13 @@ _CHARGE_RULES = {
     "outcome": ChargeRules(frozenset({"price", "outcome", "policy", "contract"}), _outcome_errors),
 }
 assert tuple(_CHARGE_RULES) == CHARGE_TYPES
-_DEFAULTS = {"classes": TOKEN_CLASSES, "count": "completed", "policy": Policy()}
+_DEFAULTS = {
+    "classes": TOKEN_CLASSES,
+    "count": "completed",
+    "policy": Policy(),
+    "per_seat": False,
+    "limits": (),
+}
 _OPTIONAL_FIELDS = (
     "price",
     "amount",
@@ -240,6 +303,9 @@ _OPTIONAL_FIELDS = (
     "contract",
     "filters",
     "compute",
+    "per_seat",
+    "minimum_seats",
+    "limits",
 )
 
 

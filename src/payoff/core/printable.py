@@ -210,7 +210,7 @@ def describe(charge: Charge) -> str:
     if charge.description:
         return charge.description
     if charge.type == "subscription":
-        return "Platform subscription"
+        return "Seats" if charge.per_seat else "Platform subscription"
     if charge.type == "tokens":
         if charge.markup is not None:
             return "Model usage at provider cost"
@@ -236,6 +236,8 @@ def unit_of(charge: Charge, quantity: Decimal | None = None) -> str:
     contract = charge.policy.contract
     if contract is not None:
         return contract.unit.plural if quantity is None else contract.unit.of(quantity)
+    if charge.per_seat:
+        return "seat-days"
     if charge.type == "subscription":
         return "month"  # the only plan period; a share of it when the plan changed mid-month
     if charge.type == "tokens":
@@ -246,7 +248,8 @@ def unit_of(charge: Charge, quantity: Decimal | None = None) -> str:
 def unit_price(charge: Charge) -> str:
     """One unit's price in words; "tiered" where tiers decide it."""
     if charge.type == "subscription":
-        return f"{plain(charge.amount or ZERO)} per month"
+        seat = " per seat" if charge.per_seat else ""
+        return f"{plain(charge.amount or ZERO)}{seat} per month"
     if charge.markup is not None:
         return f"cost + {plain((charge.markup * 100).normalize())} %"
     spec = charge.price
@@ -283,6 +286,17 @@ def tier_note(charge: Charge, quantity: Decimal) -> str:
             break
         lower = tier.up_to
     return "; ".join(parts)
+
+
+def seats_note(fee: Fee) -> str:
+    """ "8 seats x 10 days; 12 seats x 20 days": the days a per-seat line billed at each
+    count, in order."""
+    if fee.seats is None:
+        return ""
+    return "; ".join(
+        f"{seats:,} {'seat' if seats == 1 else 'seats'} x {days} {'day' if days == 1 else 'days'}"
+        for seats, days in fee.seats
+    )
 
 
 def _volume_note(spec: PriceSpec, quantity: Decimal) -> str:
@@ -337,7 +351,7 @@ def printed_line(
         tiers = f"the period now: {tier_note(charge, period_quantity)}"
     else:
         tiers = ""
-    note = "; ".join(part for part in (late, tiers, documented) if part)
+    note = "; ".join(part for part in (late, tiers, seats_note(fee), documented) if part)
     return PrintableLine(
         describe(charge),
         fee.quantity,

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from payoff.core import pricing
+from payoff.core.allowances import Walked, WindowUse, walk
 from payoff.core.currency import round_money
 from payoff.core.money import NANOUSD_PER_USD, ZERO
 from payoff.core.plan import ANY, Charge, Plan
+from payoff.core.seats import Segment, seat_days, segments
 from payoff.core.statuses import charged_status
 from payoff.core.token_classes import TOKEN_CLASSES
 
@@ -45,6 +47,16 @@ class UsageTotals:
     """Usage by key, in key order; read only for plans with filtered charges (else empty)."""
     gpu_seconds: Mapping[str, Decimal] = field(default_factory=dict)
     """Per compute charge: the GPU-seconds of the usage it counts (`core.compute`)."""
+    seats: tuple[int, ...] = ()
+    """The customer's seat count on each day of the window (read when a charge is per seat)."""
+    hours: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    """(hour from the period's start, tokens of each of TOKEN_CLASSES) of each hour of the
+    window with usage, in order (read when a charge has usage limits)."""
+
+
+NEWER_INPUTS = ("keyed", "gpu_seconds", "seats", "hours")
+"""Fields of the totals left out of the digest when empty: read only for plans with filters,
+compute charges, seats or usage limits, added after invoices had digests."""
 
 
 def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
@@ -53,10 +65,6 @@ def inputs_digest(inputs: Sequence[UsageTotals]) -> str:
     the period's own windows, then those of each earlier period rated again for late lines.
     """
     values = [_as_dict(totals) for totals in inputs]
-    for value in values:
-        for newer in ("keyed", "gpu_seconds"):
-            if not value[newer]:
-                del value[newer]  # a plan without filters keeps the digest it always had
     text = json.dumps(
         values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
@@ -67,7 +75,11 @@ def _as_dict(totals: UsageTotals) -> dict[str, object]:
     """`dataclasses.asdict` of the totals, without its deep copy of every outcome's tuple
     (a month holds one per outcome): the fields hold only numbers, strings, Decimals, tuples
     and mappings, which JSON writes the same either way."""
-    return {f.name: _plain(getattr(totals, f.name)) for f in dataclasses.fields(UsageTotals)}
+    values = {f.name: _plain(getattr(totals, f.name)) for f in dataclasses.fields(UsageTotals)}
+    for name in NEWER_INPUTS:  # a window without them keeps the digest it had before them
+        if not values[name]:
+            del values[name]
+    return values
 
 
 def _plain(value: object) -> object:
@@ -94,14 +106,35 @@ class Fee:
     """For a charge with a reasoning budget: hidden tokens over it, absorbed by the provider."""
     unpriced_steps: int | None = None
     """For a cost-plus charge: steps of unknown cost, missing from the fee."""
+    seats: tuple[Segment, ...] | None = None
+    """For a per-seat charge: the (seats, days) it billed, in day order; quantity is their
+    seat-days."""
+    windows: tuple[WindowUse, ...] | None = None
+    """For a charge with usage limits: each limit's windows that saw use; quantity is the
+    overage."""
 
 
 def _matches(wanted: str | None, actual: str | None) -> bool:
     return wanted in (ANY, actual)
 
 
+def billed_seats(charge: Charge, totals: UsageTotals) -> tuple[Segment, ...]:
+    """A per-seat charge's (seats, days) over the window: each day once, at its seat
+    count or the charge's minimum, whichever is more."""
+    return segments(totals.seats, charge.minimum_seats or 0)
+
+
+def walked(charge: Charge, totals: UsageTotals) -> Walked:
+    """A limited charge's hours walked through its allowances: overage and window use."""
+    wanted = [TOKEN_CLASSES.index(name) for name in charge.classes]
+    hourly = [(hour, sum(tokens[i] for i in wanted)) for hour, tokens in totals.hours]
+    return walk(charge.limits, hourly)
+
+
 def counted(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...]:
     """What a charge counts: a quantity, or for percentage charges the outcome values."""
+    if charge.per_seat:
+        return Decimal(seat_days(billed_seats(charge, totals)))
     if charge.type == "subscription":
         # The share of the period, shown to six places; the amount is computed from the days.
         share = Decimal(totals.active_days) / Decimal(totals.period_days)
@@ -111,6 +144,8 @@ def counted(charge: Charge, totals: UsageTotals) -> Decimal | tuple[Decimal, ...
     if charge.type == "tokens" and charge.filters is not None:
         at = [TOKEN_CLASSES.index(name) for name in charge.classes]
         return Decimal(sum(row[3][i] for row in _matched(charge, totals) for i in at))
+    if charge.limits:
+        return Decimal(walked(charge, totals).overage)
     if charge.type == "tokens":
         tokens = sum(totals.tokens.get(name, 0) for name in charge.classes)
         return Decimal(tokens - totals.absorbed.get(charge.name, 0))
@@ -206,12 +241,18 @@ def fees_for(plan: Plan, totals: UsageTotals, period: str) -> list[Fee]:
         if charge.type == "subscription":
             # Prorated by days, multiplied before dividing: rounded once, when the fee is made.
             assert charge.amount is not None
-            precise = charge.amount * totals.active_days / totals.period_days
+            days = seat_days(billed_seats(charge, totals)) if charge.per_seat else None
+            precise = charge.amount * (totals.active_days if days is None else days)
+            precise = precise / totals.period_days
+            if charge.per_seat:
+                fee = replace(fee, seats=billed_seats(charge, totals))
             fee = replace(
                 fee,
                 precise_amount=precise,
                 amount=round_money(precise, plan.currency, plan.rounding),
             )
+        if charge.limits:
+            fee = replace(fee, windows=walked(charge, totals).windows)
         if charge.hidden_tokens_per_task_max is not None:
             fee = replace(fee, absorbed_tokens=totals.absorbed.get(charge.name, 0))
         if charge.markup is not None and unpriced:
@@ -268,13 +309,16 @@ def quote(
 ) -> list[Fee]:
     """Fees for given quantities, without a ledger: a price calculator.
 
-    A subscription's quantity is the share of the period (default 1); a cost-plus charge's
+    A subscription's quantity is the share of the period (default 1), a per-seat one's the
+    seats held all period (default 1, never below its minimum); a cost-plus charge's
     quantity is the provider cost in USD; a percentage charge prices `values`.
     """
     fees = []
     for charge in plan.charges:
         default = Decimal(1) if charge.type == "subscription" else Decimal(0)
         quantity = quantities.get(charge.name, default)
+        if charge.per_seat:
+            quantity = max(quantity, Decimal(charge.minimum_seats or 0))
         measured: Decimal | tuple[Decimal, ...] = quantity
         if charge.price is not None and charge.price.model == "percentage":
             measured = tuple(values.get(charge.name, ()))

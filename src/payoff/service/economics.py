@@ -31,6 +31,7 @@ from payoff.core.periods import US_PER_DAY, Period
 from payoff.core.plan import Charge, Plan
 from payoff.core.rating import Fee, has_filters
 from payoff.core.scenarios import BASELINE, Scenario, ScenarioError, parse_scenario
+from payoff.core.seats import SeatCount, daily_seats
 from payoff.core.statuses import ended_within
 from payoff.plan_files import load_plan
 from payoff.service.clock import now_us
@@ -304,6 +305,13 @@ def load_plans(paths: Sequence[str | Path]) -> list[Plan]:
                 f"{path}: charges with filters or compute are not simulated; "
                 "`payoff invoice run` bills them"
             )
+        limited = [c.name for c in plan.charges if c.limits]
+        if limited:
+            # Scenarios re-cost usage by day; allowances reset by the hour.
+            raise EconomicsError(
+                f"{path}: charge {limited[0]!r} limits usage by window, which simulate does "
+                "not rate (it sums usage by day); bill it with `payoff invoice run`"
+            )
     labels = [f"{p.id}@{p.version}" for p in plans]
     if len(set(labels)) != len(labels):
         raise EconomicsError(f"the same plan given twice ({', '.join(labels)})")
@@ -343,6 +351,21 @@ def simulate(
         return _simulate(store, label, plans, scenarios, catalog, as_of_us)
 
 
+def _hold_seats(
+    store: RatingStore, customers: dict[str, CustomerPeriod], plans: Sequence[Plan], data: Loaded
+) -> None:
+    """Each customer's seats on each day of the period, as an invoice run reads them, when a
+    plan simulated is priced per seat."""
+    if not any(charge.per_seat for plan in plans for charge in plan.charges):
+        return
+    counts: dict[str, list[SeatCount]] = defaultdict(list)
+    for row in store.seat_counts(None, data.as_of_us):
+        counts[row.customer].append(SeatCount(row.effective_at_us, row.seats))
+    start, days = data.period.start_us, data.period.days
+    for name, customer_period in customers.items():
+        customer_period.seats = tuple(daily_seats(counts.get(name, ()), start, 0, days))
+
+
 def _simulate(
     store: RatingStore,
     label: str,
@@ -360,6 +383,7 @@ def _simulate(
     for scenario in scenarios:
         buckets = scenario.apply(data.buckets, prices)
         customers = customer_periods(buckets, data.facts, data.outcomes, tasks)
+        _hold_seats(store, customers, plans, data)
         usage = _usage_summary(buckets)
         base_usage = base_usage or usage
         by_plan = {}

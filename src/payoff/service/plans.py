@@ -185,20 +185,22 @@ FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(8999, 12, 31)
 """Subscription days lie where records may: 1970-01-01 to 8999-12-31."""
 
 
-def _day_start_us(day: dt.date) -> int:
+def day_start_us(day: dt.date) -> int:
     if not FIRST_DAY <= day <= LAST_DAY:
         raise BillingError(f"a day is from {FIRST_DAY} to {LAST_DAY}, got {day}")
     return Period.month(f"{day.year:04d}-{day.month:02d}").start_us + (day.day - 1) * US_PER_DAY
 
 
-def _check_not_finalized(store: BillingStore, customer: str, day: dt.date) -> None:
-    """A subscription change may not reach back into a period already billed."""
+def check_not_finalized(
+    store: BillingStore, customer: str, day: dt.date, change: str = "a subscription change"
+) -> None:
+    """A subscription (or seat) change may not reach back into a period already billed."""
     label = f"{day.year:04d}-{day.month:02d}"
     billed = store.list_invoices(customer, statuses=BILLED_STATUSES, since_period=label, limit=None)
     if billed:
         raise BillingError(
-            f"{customer}'s invoice for {billed[-1].period} is finalized: a subscription change "
-            f"must start after it, not on {day}"
+            f"{customer}'s invoice for {billed[-1].period} is finalized: {change} must "
+            f"start after it, not on {day}"
         )
 
 
@@ -208,7 +210,7 @@ def subscriptions(
     """The subscriptions overlapping a period (without one, of all time), by customer and
     start; one customer's when named."""
     if period is None:
-        start_us, end_us = _day_start_us(FIRST_DAY), _day_start_us(LAST_DAY) + US_PER_DAY
+        start_us, end_us = day_start_us(FIRST_DAY), day_start_us(LAST_DAY) + US_PER_DAY
     else:
         start_us, end_us = period.start_us, period.end_us
     return store.subscriptions(start_us, end_us, customer)
@@ -235,8 +237,8 @@ def subscribe(
             f"no customer {customer!r}: add it with `payoff customers add {customer}` "
             "(or subscribe with --create), or check the id in `payoff customers list`"
         )
-    _check_not_finalized(store, customer, starts)
-    start_us = _day_start_us(starts)
+    check_not_finalized(store, customer, starts)
+    start_us = day_start_us(starts)
     previous = store.subscriptions(0, start_us + 1, customer)
     for sub in previous:
         currency = find_plan(store, f"{sub.plan_id}@{sub.plan_version}").currency
@@ -251,6 +253,6 @@ def subscribe(
 
 def unsubscribe(store: BillingStore, customer: str, ends: dt.date) -> None:
     """End a customer's subscription at the start of a day (it is not billed from then)."""
-    _check_not_finalized(store, customer, ends)
-    if not store.end_subscription(customer, _day_start_us(ends), now_us()):
+    check_not_finalized(store, customer, ends)
+    if not store.end_subscription(customer, day_start_us(ends), now_us()):
         raise BillingError(f"{customer} has no subscription running on {ends}")

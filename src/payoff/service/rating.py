@@ -16,6 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from payoff.core.allowances import HOURS_PER_DAY
 from payoff.core.compute import GpuRate, rounded_seconds
 from payoff.core.contracts import MAX_RULE_DAYS
 from payoff.core.errors import PayoffError
@@ -36,10 +37,11 @@ from payoff.core.rating import (
     quote,
     unbilled,
 )
+from payoff.core.seats import SeatCount, daily_seats
 from payoff.core.token_classes import TOKEN_CLASSES
 from payoff.service.outcomes import verified_in
 from payoff.service.plans import BillingError, find_plan, plan_of
-from payoff.store.billing import DayOutcome, StoredInvoice, StoredPlan, Subscription
+from payoff.store.billing import DayOutcome, HourUsage, StoredInvoice, StoredPlan, Subscription
 from payoff.store.protocol import RatingStore, VerifyingStore
 
 LATE_LOOKBACK_PERIODS = 24
@@ -113,6 +115,11 @@ class _PeriodUsage:
     keyed: dict[str, list[Any]]
     """By task type, provider and model: read only when a plan has filtered charges."""
     gpu: GpuRates
+    seats: dict[str, list[SeatCount]]
+    """Seat counts recorded by the run's as-of time (read only when a plan is per seat)."""
+    hours: dict[str, list[HourUsage]]
+    """Usage by hour of the customers on a plan with usage limits (only theirs: it is read
+    from their events, so its cost grows with them)."""
 
 
 GpuRates = Mapping[tuple[str, str], GpuRate]
@@ -133,6 +140,7 @@ def _load_period(
     customer: str | None,
     plans: Iterable[Plan],
     gpu: GpuRates,
+    limited: Iterable[str] = (),
 ) -> _PeriodUsage:
     args = (period.start_us, period.end_us, as_of_us)
     budgets = {
@@ -154,7 +162,20 @@ def _load_period(
             )
             for classes, cap in budgets
         },
+        seats=_seat_counts(store, as_of_us, customer, plans),
+        hours=_by_customer(store.usage_by_hour(*args, sorted(set(limited)))) if limited else {},
     )
+
+
+def _seat_counts(
+    store: RatingStore, as_of_us: int, customer: str | None, plans: Iterable[Plan]
+) -> dict[str, list[SeatCount]]:
+    if not any(charge.per_seat for plan in plans for charge in plan.charges):
+        return {}
+    counts: dict[str, list[SeatCount]] = defaultdict(list)
+    for row in store.seat_counts(customer, as_of_us):
+        counts[row.customer].append(SeatCount(row.effective_at_us, row.seats))
+    return counts
 
 
 def _verified_by_day(
@@ -223,6 +244,16 @@ def _totals(
         gpu_seconds={
             c.name: _gpu_seconds(c, keyed, data.gpu) for c in plan.charges if c.compute is not None
         },
+        seats=tuple(daily_seats(data.seats.get(customer, ()), period.start_us, first, last))
+        if any(charge.per_seat for charge in plan.charges)
+        else (),
+        hours=tuple(
+            (row.hour, row.tokens)
+            for row in data.hours.get(customer, ())
+            if first * HOURS_PER_DAY <= row.hour < last * HOURS_PER_DAY
+        )
+        if any(charge.limits for charge in plan.charges)
+        else (),
     )
 
 
@@ -321,7 +352,13 @@ def rate_period(
     refused: Unrated = {} if unrated is None else unrated
     stored, plans = _plans_of(store, subs, unrated)
     gpu = gpu_rates(overrides, period)
-    data = _load_period(store, period, as_of_us, customer, plans.values(), gpu)
+    limited = [
+        sub.customer
+        for sub in subs
+        if (sub.plan_id, sub.plan_version) in plans
+        and any(c.limits for c in plans[(sub.plan_id, sub.plan_version)].charges)
+    ]
+    data = _load_period(store, period, as_of_us, customer, plans.values(), gpu, limited)
     rated: dict[str, Rated] = {}
     for sub in subs:
         if sub.customer in refused:

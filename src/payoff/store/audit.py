@@ -26,6 +26,7 @@ from payoff.core.ledger_rows import (
     LedgerRows,
     OutcomeRow,
     PlanRow,
+    SeatCountRow,
     SignalRow,
     SubscriptionRow,
     SupersededCost,
@@ -105,6 +106,7 @@ class AuditQueries:
                     plans=plans,
                     contracts=contracts,
                     subscriptions=tuple(found["subscriptions"]),
+                    seat_counts=tuple(found["seat_counts"]),
                     invoices=invoices,
                     tasks=tuple(found["tasks"]),
                     task_updates=tuple(found["task_updates"]),
@@ -251,6 +253,12 @@ def _by_customer(
         )
         for row in conn.execute(subscriptions):
             found[row.customer]["subscriptions"].append(SubscriptionRow._make(row))
+        seats = s.seat_counts.c
+        seat_counts = select(*_columns(s.seat_counts, SeatCountRow)).where(
+            seats.customer.in_(chunk), seats.effective_at_us < wanted.end_us
+        )
+        for row in conn.execute(seat_counts):
+            found[row.customer]["seat_counts"].append(SeatCountRow._make(row))
     return found
 
 

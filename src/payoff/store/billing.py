@@ -43,7 +43,9 @@ from payoff.core.token_classes import (
     CLASS_PARTS,
     TOKEN_CLASSES,
     VISIBLE_PART,
+    class_columns,
     hidden_tokens,
+    signed_tokens,
     tokens_over_budget,
 )
 from payoff.store import rollups
@@ -106,6 +108,29 @@ class Subscription:
     plan_version: int
     starts_at_us: int
     ends_at_us: int | None
+
+
+US_PER_HOUR = 3_600_000_000
+TOKEN_COLUMNS = (
+    "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+    "reasoning_tokens",
+)  # fmt: skip
+
+
+class HourUsage(NamedTuple):
+    customer: str
+    hour: int
+    """Hours from the window's start."""
+    tokens: tuple[int, ...]
+    """Tokens of each of TOKEN_CLASSES."""
+
+
+@dataclass(frozen=True)
+class StoredSeatCount:
+    customer: str
+    effective_at_us: int
+    seats: int
+    recorded_at_us: int
 
 
 @dataclass(frozen=True)
@@ -429,6 +454,42 @@ class BillingQueries:
         with self.engine.connect() as conn:
             return [Subscription(*row) for row in conn.execute(query)]
 
+    def set_seats(self, customer: str, effective_at_us: int, seats: int, now_us: int) -> bool:
+        """Record a seat count from the start of a day; False (nothing recorded) when the
+        count last recorded for that day is already this one."""
+        c = s.seat_counts.c
+        with self._write_transaction() as conn:
+            last = conn.execute(
+                select(c.seats)
+                .where(and_(c.customer == customer, c.effective_at_us == effective_at_us))
+                .order_by(c.seq.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if last == seats:
+                return False
+            conn.execute(
+                s.seat_counts.insert().values(
+                    customer=customer,
+                    effective_at_us=effective_at_us,
+                    seats=seats,
+                    recorded_at_us=now_us,
+                )
+            )
+            return True
+
+    def seat_counts(self, customer: str | None, as_of_us: int) -> list[StoredSeatCount]:
+        """Seat counts recorded by `as_of_us`, by customer, in the order recorded."""
+        c = s.seat_counts.c
+        query = (
+            select(c.customer, c.effective_at_us, c.seats, c.recorded_at_us)
+            .where(c.recorded_at_us <= as_of_us)
+            .order_by(c.customer, c.seq)
+        )
+        if customer is not None:
+            query = query.where(c.customer == customer)
+        with self.engine.connect() as conn:
+            return [StoredSeatCount(*row) for row in conn.execute(query)]
+
     # -- rating aggregates ---------------------------------------------------------------
 
     def usage_by_day(
@@ -488,6 +549,36 @@ class BillingQueries:
             named = [rollups.key_value(value) for value in row[2:5]]
             sums = (values["cost"], values["unpriced"], bool(row[5]))
             usage.append(KeyedUsage._make([row[0], row[1] - first_day, *named, *classes, *sums]))
+        return usage
+
+    def usage_by_hour(
+        self, start_us: int, end_us: int, as_of_us: int, customers: Sequence[str]
+    ) -> list[HourUsage]:
+        """Per customer and hour of the window (from its start): tokens by class, of the
+        events received by `as_of_us`. Read from the customers' events, not the daily
+        rollups (an hour is finer than a rollup's day): its cost grows with their events,
+        so rating asks it only for customers whose plan limits usage by window."""
+        e = s.events.c
+        columns = [e[name] for name in TOKEN_COLUMNS]
+        sums: dict[tuple[str, int], list[int]] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunks(sorted(set(customers))):
+                query = select(e.customer, e.occurred_at_us, *columns).where(
+                    e.customer.in_(chunk),
+                    e.occurred_at_us >= start_us,
+                    e.occurred_at_us < end_us,
+                    e.received_at_us <= as_of_us,
+                )
+                for customer, occurred_at_us, *counts in conn.execute(query):
+                    key = (customer, (occurred_at_us - start_us) // US_PER_HOUR)
+                    found = sums.setdefault(key, [0] * len(TOKEN_COLUMNS))
+                    for index, count in enumerate(counts):
+                        found[index] += count
+        usage = []
+        for (customer, hour), counted in sorted(sums.items()):
+            by_column = dict(zip(TOKEN_COLUMNS, counted, strict=True))
+            classes = [signed_tokens(class_columns(name), by_column) for name in TOKEN_CLASSES]
+            usage.append(HourUsage(customer, hour, tuple(classes)))
         return usage
 
     def hidden_over_budget(

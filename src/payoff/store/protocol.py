@@ -30,10 +30,12 @@ if TYPE_CHECKING:
         DayTasks,
         DayUsage,
         Finalizing,
+        HourUsage,
         KeyedUsage,
         StoredCreditNote,
         StoredInvoice,
         StoredPlan,
+        StoredSeatCount,
         Subscription,
     )
     from payoff.store.contracts import StoredContract
@@ -530,6 +532,13 @@ class UsageAggregates(Protocol):
         """Per customer and day: the tokens of `classes` that tasks spent beyond `budget`."""
         ...
 
+    def usage_by_hour(
+        self, start_us: int, end_us: int, as_of_us: int, customers: Sequence[str]
+    ) -> list[HourUsage]:
+        """Per customer and hour from `start_us`: tokens by class, of the customers' events
+        received by `as_of_us` (for usage limits by window: finer than the daily rollups)."""
+        ...
+
     def tasks_by_day(
         self, start_us: int, end_us: int, as_of_us: int, customer: str | None = None
     ) -> list[DayTasks]:
@@ -622,6 +631,16 @@ class BillingStore(Protocol):
         self, start_us: int, end_us: int, customer: str | None = None
     ) -> list[Subscription]:
         """The subscriptions that overlap `[start, end)`."""
+        ...
+
+    def set_seats(self, customer: str, effective_at_us: int, seats: int, now_us: int) -> bool:
+        """Record a customer's seat count from the start of a day (append-only); False when
+        the count last recorded for that day is already this one."""
+        ...
+
+    def seat_counts(self, customer: str | None, as_of_us: int) -> list[StoredSeatCount]:
+        """Seat counts recorded by `as_of_us` (every customer's, or one's), by customer, in
+        the order recorded."""
         ...
 
     def task_updates_received_between(self, customer: str, after_us: int, until_us: int) -> bool:

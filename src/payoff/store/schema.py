@@ -176,6 +176,18 @@ subscriptions = Table(
     Column("created_at_us", BigInteger, nullable=False),
 )
 
+seat_counts = Table(
+    "seat_counts",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("customer", String(255), nullable=False),
+    Column("effective_at_us", BigInteger, nullable=False),
+    Column("seats", Integer, nullable=False),
+    Column("recorded_at_us", BigInteger, nullable=False),
+)
+"""Seat counts, append-only: each in effect from the start of a day, the later recorded for
+the same day winning (`core.seats`)."""
+
 invoices = Table(
     "invoices",
     metadata,
@@ -366,6 +378,7 @@ mismatch is flagged), and the evidence itself only when its contract retains it.
 # Secondary indexes, declared beside the tables so the metadata is the whole current shape.
 Index("ix_subscriptions_customer", subscriptions.c.customer, subscriptions.c.starts_at_us)
 Index("ix_invoices_customer_period", invoices.c.customer, invoices.c.period)
+Index("ix_seat_counts_customer", seat_counts.c.customer, seat_counts.c.effective_at_us)
 Index("ix_outcome_decisions_outcome", outcome_decisions.c.outcome)
 Index("ix_attestations_outcome", attestations.c.outcome)
 Index("ix_customer_secrets_customer", customer_secrets.c.customer)
