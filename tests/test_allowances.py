@@ -68,6 +68,12 @@ def test_limits_are_checked() -> None:
     with pytest.raises(PlanError, match="limits: not a field of subscription charges"):
         parse_plan(plan.replace("    description: Premium subscription\n",
                                 "    limits: [{every_hours: 1, included: 1}]\n"))  # fmt: skip
+    # Windows walk every record's hourly usage: a subset (filters) or another unit is refused.
+    limited = "    limits:\n"
+    assert limited in plan
+    for extra in ("filters: {model: gpt-5*}", "compute: gpu_seconds", 'markup: "0.2"'):
+        with pytest.raises(PlanError, match="without a reasoning budget, markup, filters or"):
+            parse_plan(plan.replace(limited, f"    {extra}\n{limited}"))
 
 
 def _at(hour: int) -> str:
