@@ -51,6 +51,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    │    └── EvidenceMismatch  an opened evidence does not match its commitment: refused
      │    │                          and flagged
      │    ├── AccessError       a key or secret request is refused
+     │    ├── CreditError       (also ValueError) a credit grant, rollover or wallet request
+     │    │                     is refused
      │    ├── EconomicsError    a report or simulation request is refused
      │    ├── AdviceError       a budget advice request is refused (no tasks, a bad period)
      │    ├── PriceError        an outcome price budget advice cannot weigh (tiers, a currency
@@ -60,6 +62,7 @@ callers that catch it (`ValueError`, or the error of its own module).
      ├── Conflict           409  the id was used before, with another body or already received
      │    ├── PlanConflict             (also StoreError)    a plan version with another body
      │    ├── ContractConflict         (also StoreError)    a contract version with another body
+     │    ├── CreditConflict           (also StoreError)    a credit entry id with other content
      │    └── AttestationReplayed      (also AttestationRefused)  the verdict's id was received
      ├── Unauthorized       401  a signature or a key cannot be trusted
      │    ├── SignatureError    a signed request's signature header is missing, malformed,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from payoff.core.chain import ChainEntry
     from payoff.core.costing import PriceCatalog
     from payoff.core.credit_notes import CreditNote
+    from payoff.core.credits import CreditEntry
     from payoff.core.invoicing import Invoice
     from payoff.core.ledger_rows import LedgerRows
     from payoff.core.recosting import BilledInvoice
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         Subscription,
     )
     from payoff.store.contracts import StoredContract
+    from payoff.store.credits import CreditWrite
     from payoff.store.economics import TaskRow
     from payoff.store.evidence import EvidenceOpening
     from payoff.store.outcomes import StoredOutcome, StoredVerdict
@@ -649,8 +651,17 @@ class BillingStore(Protocol):
         """Invoices ordered by period, customer and id, filtered as asked."""
         ...
 
-    def set_invoice_status(self, invoice_id: str, expected: str, new: str, now_us: int) -> bool:
-        """Move an invoice from `expected` to `new`; False when it was not `expected`."""
+    def set_invoice_status(
+        self,
+        invoice_id: str,
+        expected: str,
+        new: str,
+        now_us: int,
+        credits: CreditWrite | None = None,
+    ) -> bool:
+        """Move an invoice from `expected` to `new`; False when it was not `expected`.
+        `credits` computes from the customer's wallet what to append to it in the same
+        transaction (a void gives back what the invoice drew)."""
         ...
 
     def finalize_invoice(
@@ -658,10 +669,13 @@ class BillingStore(Protocol):
         invoice_id: str,
         finalizing: Finalizing,
         before_write: Callable[[], Sequence[CreditNote]] | None = None,
+        credits: CreditWrite | None = None,
     ) -> str | None:
         """Finalize the draft whose document has `finalizing.draft_digest`, with the next
         number (never reused) and the credit notes `before_write` returns (it runs first,
-        under the write lock), in one transaction; None when it is not that draft."""
+        under the write lock), and the credit entries `credits` computes from the
+        customer's wallet (the draw-down), in one transaction; None when it is not that
+        draft."""
         ...
 
     def get_credit_note(self, note_id: str) -> StoredCreditNote | None:
@@ -672,6 +686,20 @@ class BillingStore(Protocol):
         self, invoice: str | None = None, customer: str | None = None
     ) -> list[CreditNote]:
         """Credit notes against an invoice or of a customer, in the order they were issued."""
+        ...
+
+
+class CreditStore(Protocol):
+    """Each customer's wallet: credit entries, appended by id, never edited."""
+
+    def credit_entries(self, customer: str) -> list[CreditEntry]:
+        """A customer's credit entries, by effective instant then id."""
+        ...
+
+    def write_credits(self, customer: str, write: CreditWrite, now_us: int) -> list[CreditEntry]:
+        """Append what `write` computes from the wallet as stored, under the write lock, in
+        one transaction; the entries that were new. An id stored with other content is
+        refused (CreditConflict)."""
         ...
 
 
@@ -900,6 +928,7 @@ class Store(
     UsageAggregates,
     AdviceReads,
     BillingStore,
+    CreditStore,
     ContractStore,
     OutcomeStore,
     AccessStore,
@@ -917,6 +946,7 @@ ROLES: tuple[type, ...] = (
     UsageAggregates,
     AdviceReads,
     BillingStore,
+    CreditStore,
     ContractStore,
     OutcomeStore,
     AccessStore,
@@ -962,6 +992,6 @@ class AttestationStore(IngestStore, AccessStore, Protocol):
     """Signed verdicts: the customer's secrets, then an outcome-checked write."""
 
 
-class VerifiedBillingStore(BillingStore, ContractStore, AuditStore, Protocol):
+class VerifiedBillingStore(BillingStore, CreditStore, ContractStore, AuditStore, Protocol):
     """Invoices with the rows they are computed from: finalizing seals an invoice with the
     digest of its rows, and verifying re-derives finalized documents from them."""

@@ -28,6 +28,7 @@ from payoff.store.audit import AuditQueries
 from payoff.store.billing import BillingQueries
 from payoff.store.contracts import ContractQueries
 from payoff.store.costs import CostQueries
+from payoff.store.credits import CreditQueries
 from payoff.store.economics import EconomicsQueries
 from payoff.store.evidence import EvidenceQueries
 from payoff.store.in_lists import chunks
@@ -103,6 +104,7 @@ class SqlStore(
     AdviceQueries,
     AuditQueries,
     CostQueries,
+    CreditQueries,
 ):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
