@@ -13,6 +13,7 @@ from clock_support import set_clock
 from payoff.core.credits import CreditError
 from payoff.core.periods import to_us
 from payoff.service import IngestReport, invoices, plans
+from payoff.service.access import CustomerNotFound
 from payoff.service.credits import (
     GrantTerms,
     expire_credits,
@@ -80,7 +81,7 @@ def test_amounts_are_exact_to_the_minor_unit(billed: Store) -> None:
         grant(billed, "1.005")
     with pytest.raises(CreditError, match="positive"):
         grant(billed, "-1")
-    with pytest.raises(CreditError, match="no customer"):
+    with pytest.raises(CustomerNotFound, match="no customer"):
         grant_credits(billed, "nobody", "1", GrantTerms())
     grant(billed, "0.01", grant_id="cent")
     assert wallet_balance(billed, "c")["balance"] == "0.01"

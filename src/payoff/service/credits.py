@@ -9,10 +9,11 @@ unit; inside they are integers of minor units.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from payoff.core.credits import (
     DEFAULT_PRIORITY,
@@ -26,12 +27,14 @@ from payoff.core.credits import (
     rollover,
 )
 from payoff.core.currency import minor_unit
-from payoff.core.periods import iso_from_us
+from payoff.core.errors import PeriodError
+from payoff.core.periods import iso_from_us, to_us, us_from_iso
+from payoff.service.access import CustomerNotFound
 from payoff.service.clock import now_us
 from payoff.store.protocol import BillingStore, CreditStore
 
 
-class WalletStore(BillingStore, CreditStore):
+class WalletStore(BillingStore, CreditStore, Protocol):
     """Customers and their plans, beside their wallets."""
 
 
@@ -57,14 +60,13 @@ def parse_amount_minor(text: str, currency: str) -> int:
         raise CreditError(f"amount {text!r} is not a decimal number") from None
     if not amount.is_finite() or amount <= 0:
         raise CreditError(f"amount {text!r} must be a positive decimal number")
-    scaled = amount.scaleb(minor_unit(currency))
-    if scaled != scaled.to_integral_value():
-        raise CreditError(
-            f"amount {text!r} has more than {minor_unit(currency)} decimal places ({currency})"
-        )
-    if scaled > MAX_AMOUNT_MINOR:
+    if amount > MAX_AMOUNT_MINOR:
         raise CreditError(f"amount {text!r} is more than one grant may hold")
-    return int(scaled)
+    places = minor_unit(currency)
+    exact = amount.quantize(Decimal(1).scaleb(-places))  # below the bound: never overflows
+    if exact != amount:
+        raise CreditError(f"amount {text!r} has more than {places} decimal places ({currency})")
+    return int(exact.scaleb(places))
 
 
 def format_minor(amount_minor: int, currency: str) -> str:
@@ -76,7 +78,7 @@ def format_minor(amount_minor: int, currency: str) -> str:
 def grant_credits(store: WalletStore, customer: str, amount: str, terms: GrantTerms) -> CreditEntry:
     """Grant (or top up) credit to a customer's wallet: one entry, once per grant id."""
     if store.get_customer(customer) is None:
-        raise CreditError(f"no customer {customer!r}: add it first (payoff customers add)")
+        raise CustomerNotFound(f"no customer {customer!r}: add it first (payoff customers add)")
     if not 1 <= terms.priority <= MAX_PRIORITY:
         raise CreditError(f"priority {terms.priority} is not between 1 and {MAX_PRIORITY}")
     at_us = now_us()
@@ -122,7 +124,7 @@ def roll_over(
     `expires_at_us`; the rest of the source is gone. Once per source grant."""
     at_us = now_us()
     currency = _currency(store, customer, None)
-    cap_minor = 0 if Decimal(cap) == 0 else parse_amount_minor(cap, currency)
+    cap_minor = 0 if cap.strip() in ("0", "0.00") else parse_amount_minor(cap, currency)
     carried_id = new_id or f"{source}:rolled"
 
     def write(entries: list[CreditEntry]) -> list[CreditEntry]:
@@ -147,7 +149,7 @@ def wallet_balance(store: WalletStore, customer: str) -> dict[str, str]:
     at_us = now_us()
     entries = store.credit_entries(customer)
     if not entries and store.get_customer(customer) is None:
-        raise CreditError(f"no customer {customer!r}")
+        raise CustomerNotFound(f"no customer {customer!r}")
     currency = _currency(store, customer, None) if not entries else entries[0].currency
     entries = [*entries, *expiries(entries, at_us)]
     total, pending = balance_minor(entries), pending_minor(entries, at_us)
@@ -163,7 +165,7 @@ def wallet_balance(store: WalletStore, customer: str) -> dict[str, str]:
 def wallet_ledger(store: WalletStore, customer: str) -> list[dict[str, Any]]:
     """The wallet's entries, oldest first, each with the balance after it."""
     if store.get_customer(customer) is None:
-        raise CreditError(f"no customer {customer!r}")
+        raise CustomerNotFound(f"no customer {customer!r}")
     running, out = 0, []
     for entry in store.credit_entries(customer):
         running += entry.amount_minor
@@ -187,10 +189,25 @@ def entry_json(entry: CreditEntry) -> dict[str, Any]:
     }
 
 
+def moment_us(text: str, what: str) -> int:
+    """A day (`YYYY-MM-DD`, its first instant in UTC) or an RFC 3339 UTC time."""
+    try:
+        if len(text) == 10:
+            return to_us(dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC))
+        return us_from_iso(text)
+    except (ValueError, PeriodError):
+        raise CreditError(
+            f"{what} {text!r} is not a day (YYYY-MM-DD) nor a UTC time (2026-12-01T00:00:00Z)"
+        ) from None
+
+
 def _currency(store: WalletStore, customer: str, asked: str | None) -> str:
     """The currency asked for, else the wallet's, else the customer's latest plan's."""
     if asked is not None:
-        minor_unit(asked)  # refuses an unknown code by name
+        try:
+            minor_unit(asked)
+        except ValueError as exc:
+            raise CreditError(str(exc)) from None
         return asked
     entries = store.credit_entries(customer)
     if entries:

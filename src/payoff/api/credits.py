@@ -1,0 +1,73 @@
+"""Prepaid credits over HTTP: grant to a wallet (admin), read its balance and its ledger
+(admin, or a customer key its own)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from payoff.api.auth import Admin, Reader, StoreDep, not_found_unless
+from payoff.api.body import BoundedJsonRoute
+from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
+from payoff.api.models import ERRORS, Page
+from payoff.api.pages import page
+from payoff.core.credits import DEFAULT_PRIORITY, MAX_PRIORITY
+from payoff.service import credits
+from payoff.service.access import CustomerNotFound
+
+router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
+Moment = Annotated[
+    str | None,
+    Body(max_length=40, description="A day (YYYY-MM-DD, its first instant UTC) or RFC 3339 UTC"),
+]
+
+
+@router.post("/customers/{customer}/credits", summary="Grant credit to a customer's wallet")
+def grant_credits(
+    store: StoreDep,
+    customer: str,
+    _: Admin,
+    amount: Annotated[str, Body(min_length=1, max_length=40, description="Decimal, exact")],
+    id: Annotated[str | None, Body(min_length=1, max_length=255)] = None,
+    currency: Annotated[str | None, Body(pattern=r"^[A-Z]{3}$")] = None,
+    priority: Annotated[int, Body(ge=1, le=MAX_PRIORITY, strict=True)] = DEFAULT_PRIORITY,
+    promo: Annotated[bool, Body(strict=True)] = False,
+    top_up: Annotated[bool, Body(strict=True)] = False,
+    effective: Moment = None,
+    expires: Moment = None,
+) -> dict[str, Any]:
+    """Sent twice with the same `id`, one grant; the same `id` with other terms is 409."""
+    terms = credits.GrantTerms(
+        grant_id=id,
+        currency=currency,
+        priority=priority,
+        promo=promo,
+        effective_at_us=None if effective is None else credits.moment_us(effective, "effective"),
+        expires_at_us=None if expires is None else credits.moment_us(expires, "expires"),
+        top_up=top_up,
+    )
+    return credits.entry_json(credits.grant_credits(store, customer, amount, terms))
+
+
+@router.get("/customers/{customer}/credits/balance", summary="A wallet's balance")
+def credit_balance(store: StoreDep, customer: str, caller: Reader) -> dict[str, str]:
+    """`balance`, `pending` (granted, not yet effective) and `available`, as decimal strings."""
+    not_found_unless(caller, customer, CustomerNotFound(f"no customer {customer!r}"))
+    return credits.wallet_balance(store, customer)
+
+
+@router.get(
+    "/customers/{customer}/credits/ledger", response_model=Page, summary="A wallet's entries"
+)
+def credit_ledger(
+    store: StoreDep,
+    customer: str,
+    caller: Reader,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+) -> dict[str, Any]:
+    """Oldest first, each entry with the balance after it."""
+    not_found_unless(caller, customer, CustomerNotFound(f"no customer {customer!r}"))
+    entries = credits.wallet_ledger(store, customer)
+    return page(lambda offset, count: entries[offset : offset + count], cursor, limit)
