@@ -53,6 +53,7 @@ CUSTOMER_MAY = {
     ("POST", "/v1/outcomes/{outcome_id}/evidence"), ("POST", "/v1/events"),
     ("GET", "/v1/customers/{customer}/credits/balance"),
     ("GET", "/v1/customers/{customer}/credits/ledger"),
+    ("GET", "/v1/reservations/{reservation_id}"),
 }  # fmt: skip
 CUSTOMER_RECORDS_REFUSED = ("a customer key may only send signals", "which is not customer")
 """A customer key may POST /v1/events, signals about its own tasks only: other records are

@@ -1,5 +1,5 @@
 """Prepaid credits over HTTP: grant to a wallet (admin), read its balance and its ledger
-(admin, or a customer key its own)."""
+(admin, or a customer key its own); hold reservations against it and settle them (admin)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from payoff.api.config import DEFAULT_PAGE, MAX_PAGE
 from payoff.api.models import ERRORS, Page
 from payoff.api.pages import page
 from payoff.core.credits import DEFAULT_PRIORITY, MAX_PRIORITY
-from payoff.service import credits
+from payoff.core.reservations import DEFAULT_EXPIRES_IN_S, MAX_EXPIRES_IN_S
+from payoff.service import credits, reservations
 from payoff.service.access import CustomerNotFound
+from payoff.service.reservations import ReservationNotFound
 
 router = APIRouter(prefix="/v1", responses=ERRORS, route_class=BoundedJsonRoute)
 Moment = Annotated[
@@ -71,3 +73,43 @@ def credit_ledger(
     not_found_unless(caller, customer, CustomerNotFound(f"no customer {customer!r}"))
     entries = credits.wallet_ledger(store, customer)
     return page(lambda offset, count: entries[offset : offset + count], cursor, limit)
+
+
+@router.post(
+    "/reservations",
+    status_code=201,
+    summary="Hold an amount of a customer's credit for a task",
+    responses={409: {"description": "Not held: more than is available, or the task holds another"}},
+)
+def reserve(
+    store: StoreDep,
+    _: Admin,
+    customer: Annotated[str, Body(min_length=1, max_length=255)],
+    task: Annotated[str, Body(min_length=1, max_length=255)],
+    amount: Annotated[str, Body(min_length=1, max_length=40, description="Decimal, exact")],
+    expires_in_s: Annotated[
+        int, Body(ge=1, le=MAX_EXPIRES_IN_S, strict=True)
+    ] = DEFAULT_EXPIRES_IN_S,
+) -> dict[str, Any]:
+    """One reservation per task: sent again, the same one. Released at its expiry."""
+    held, _created = reservations.reserve(store, customer, task, amount, expires_in_s)
+    return held
+
+
+@router.get("/reservations/{reservation_id}", summary="One reservation")
+def show_reservation(store: StoreDep, reservation_id: str, caller: Reader) -> dict[str, Any]:
+    found = reservations.get_reservation(store, reservation_id)
+    missing = ReservationNotFound(f"no reservation {reservation_id!r}")
+    not_found_unless(caller, found["customer"], missing)
+    return found
+
+
+@router.post("/reservations/{reservation_id}/settle", summary="Settle with the actual cost")
+def settle_reservation(
+    store: StoreDep,
+    reservation_id: str,
+    _: Admin,
+    cost: Annotated[str, Body(embed=True, min_length=1, max_length=40)],
+) -> dict[str, Any]:
+    """The task ended: its actual cost closes the reservation (once)."""
+    return reservations.settle(store, reservation_id, cost)

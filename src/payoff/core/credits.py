@@ -23,8 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
+from payoff.core.currency import minor_unit
 from payoff.core.errors import Refused
 
 EntryKind = Literal["grant", "top_up", "consumption", "void", "expiry", "rollover"]
@@ -104,6 +106,12 @@ class GrantState:
         g = self.grant
         expiry = g.expires_at_us if g.expires_at_us is not None else 2**63
         return (g.priority or DEFAULT_PRIORITY, expiry, g.at_us, g.id)
+
+
+def format_minor(amount_minor: int, currency: str) -> str:
+    """Minor units as a decimal string with the currency's places, e.g. '12.50'."""
+    places = minor_unit(currency)
+    return f"{Decimal(amount_minor).scaleb(-places):.{places}f}"
 
 
 def grants(entries: Iterable[CreditEntry]) -> dict[str, GrantState]:

@@ -16,6 +16,7 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── CustomerNotFound         (also AccessError)    no such customer
      │    ├── KeyNotFound              (also AccessError)    no such API key
      │    ├── TaskNotFound                                   no such task
+     │    ├── ReservationNotFound                            no such reservation
      │    └── ActionNotFound    (HTTP) no such action on an invoice
      ├── Refused            422  the request is understood and the rules refuse it
      │    ├── RecordError       a record is malformed: names the line (when known) and the field
@@ -63,6 +64,7 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── PlanConflict             (also StoreError)    a plan version with another body
      │    ├── ContractConflict         (also StoreError)    a contract version with another body
      │    ├── CreditConflict           (also StoreError)    a credit entry id with other content
+     │    ├── ReservationRefused       more than is available, or the task holds another
      │    └── AttestationReplayed      (also AttestationRefused)  the verdict's id was received
      ├── Unauthorized       401  a signature or a key cannot be trusted
      │    ├── SignatureError    a signed request's signature header is missing, malformed,

@@ -23,6 +23,7 @@ from payoff.core.credits import (
     CreditError,
     balance_minor,
     expiries,
+    format_minor,
     pending_minor,
     rollover,
 )
@@ -52,13 +53,14 @@ class GrantTerms:
     top_up: bool = False
 
 
-def parse_amount_minor(text: str, currency: str) -> int:
-    """A positive decimal string in `currency`, exact to its minor unit, as minor units."""
+def parse_amount_minor(text: str, currency: str, *, zero: bool = False) -> int:
+    """A positive decimal string in `currency` (or zero, when `zero`), exact to its minor
+    unit, as minor units."""
     try:
         amount = Decimal(text)
     except InvalidOperation:
         raise CreditError(f"amount {text!r} is not a decimal number") from None
-    if not amount.is_finite() or amount <= 0:
+    if not amount.is_finite() or amount < 0 or (amount == 0 and not zero):
         raise CreditError(f"amount {text!r} must be a positive decimal number")
     if amount > MAX_AMOUNT_MINOR:
         raise CreditError(f"amount {text!r} is more than one grant may hold")
@@ -67,12 +69,6 @@ def parse_amount_minor(text: str, currency: str) -> int:
     if exact != amount:
         raise CreditError(f"amount {text!r} has more than {places} decimal places ({currency})")
     return int(exact.scaleb(places))
-
-
-def format_minor(amount_minor: int, currency: str) -> str:
-    """Minor units as a decimal string with the currency's places, e.g. '12.50'."""
-    places = minor_unit(currency)
-    return f"{Decimal(amount_minor).scaleb(-places):.{places}f}"
 
 
 def grant_credits(store: WalletStore, customer: str, amount: str, terms: GrantTerms) -> CreditEntry:
@@ -124,7 +120,7 @@ def roll_over(
     `expires_at_us`; the rest of the source is gone. Once per source grant."""
     at_us = now_us()
     currency = _currency(store, customer, None)
-    cap_minor = 0 if cap.strip() in ("0", "0.00") else parse_amount_minor(cap, currency)
+    cap_minor = parse_amount_minor(cap, currency, zero=True)
     carried_id = new_id or f"{source}:rolled"
 
     def write(entries: list[CreditEntry]) -> list[CreditEntry]:
@@ -199,6 +195,13 @@ def moment_us(text: str, what: str) -> int:
         raise CreditError(
             f"{what} {text!r} is not a day (YYYY-MM-DD) nor a UTC time (2026-12-01T00:00:00Z)"
         ) from None
+
+
+def wallet_currency(store: WalletStore, customer: str) -> str:
+    """The wallet's currency, else the customer's latest plan's."""
+    if store.get_customer(customer) is None:
+        raise CustomerNotFound(f"no customer {customer!r}")
+    return _currency(store, customer, None)
 
 
 def _currency(store: WalletStore, customer: str, asked: str | None) -> str:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from payoff.core.invoicing import Invoice
     from payoff.core.ledger_rows import LedgerRows
     from payoff.core.recosting import BilledInvoice
+    from payoff.core.reservations import Reservation
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.advice import TaskSelection, TaskTrialRow
     from payoff.store.audit import IssuedDocument, RowsWanted
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from payoff.store.economics import TaskRow
     from payoff.store.evidence import EvidenceOpening
     from payoff.store.outcomes import StoredOutcome, StoredVerdict
+    from payoff.store.reservations import Decide
     from payoff.store.signals import StoredSignal
     from payoff.store.tasks import TaskActivity
 
@@ -703,6 +705,32 @@ class CreditStore(Protocol):
         ...
 
 
+class ReservationStore(Protocol):
+    """Amounts held against wallets while tasks run."""
+
+    def hold_reservation(
+        self, customer: str, reservation_id: str, decide: Decide
+    ) -> tuple[Reservation, bool]:
+        """Store the reservation `decide` grants from the wallet and the customer's held
+        reservations (and the one of `reservation_id`, whatever its status), under the
+        write lock, in one transaction; True when it is new."""
+        ...
+
+    def settle_reservation(
+        self, reservation_id: str, cost_minor: int, now_us: int
+    ) -> Reservation | None:
+        """Close a held reservation with its actual cost; None when there is none."""
+        ...
+
+    def get_reservation(self, reservation_id: str) -> Reservation | None:
+        """A reservation by id, or None."""
+        ...
+
+    def reservations(self, customer: str) -> list[Reservation]:
+        """A customer's reservations, oldest first."""
+        ...
+
+
 class ContractStore(Protocol):
     """Outcome contracts: versions kept immutably, as plans are."""
 
@@ -929,6 +957,7 @@ class Store(
     AdviceReads,
     BillingStore,
     CreditStore,
+    ReservationStore,
     ContractStore,
     OutcomeStore,
     AccessStore,
@@ -947,6 +976,7 @@ ROLES: tuple[type, ...] = (
     AdviceReads,
     BillingStore,
     CreditStore,
+    ReservationStore,
     ContractStore,
     OutcomeStore,
     AccessStore,

@@ -238,6 +238,23 @@ credit_entries = Table(
 """Each customer's wallet: the append-only ledger of credit entries (core/credits.py),
 amounts in minor units of the wallet's currency; a grant's terms sit on its own entry."""
 
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("customer", String(255), nullable=False),
+    Column("task", String(255), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("settled_minor", BigInteger),
+    Column("closed_at_us", BigInteger),
+    Index("ix_reservations_customer", "customer", "status"),
+)
+"""Amounts held against a wallet while a task runs (core/reservations.py)."""
+
 document_chain = Table(
     "document_chain",
     metadata,

@@ -51,6 +51,7 @@ from payoff.store.protocol import (
     WriteResult,
     WriteStatus,
 )
+from payoff.store.reservations import ReservationQueries
 from payoff.store.signals import SignalQueries
 from payoff.store.spans import SpanStaging
 from payoff.store.tasks import TaskQueries
@@ -105,6 +106,7 @@ class SqlStore(
     AuditQueries,
     CostQueries,
     CreditQueries,
+    ReservationQueries,
 ):
     """A ledger in a SQL database reached through SQLAlchemy."""
 

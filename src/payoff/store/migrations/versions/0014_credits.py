@@ -1,4 +1,5 @@
-"""Prepaid credits: each customer's wallet as an append-only ledger of credit entries.
+"""Prepaid credits: each customer's wallet as an append-only ledger of credit entries, and
+the reservations held against it.
 
 Revision ID: 0014
 Revises: 0013
@@ -33,8 +34,24 @@ def upgrade() -> None:
         sa.Column("recorded_at_us", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_credit_entries_customer", "credit_entries", ["customer", "at_us"])
+    op.create_table(
+        "reservations",
+        sa.Column("id", sa.String(300), primary_key=True),
+        sa.Column("customer", sa.String(255), nullable=False),
+        sa.Column("task", sa.String(255), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger, nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("created_at_us", sa.BigInteger, nullable=False),
+        sa.Column("expires_at_us", sa.BigInteger, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("settled_minor", sa.BigInteger),
+        sa.Column("closed_at_us", sa.BigInteger),
+    )
+    op.create_index("ix_reservations_customer", "reservations", ["customer", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_reservations_customer", "reservations")
+    op.drop_table("reservations")
     op.drop_index("ix_credit_entries_customer", "credit_entries")
     op.drop_table("credit_entries")

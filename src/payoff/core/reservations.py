@@ -1,0 +1,97 @@
+"""Reservations: an amount held against a customer's available credit while a task runs.
+
+A reservation is held from when it is granted until its task's actual cost settles it, or
+until its expiry instant, when it holds nothing any more (released). What a customer may
+still reserve is its wallet's available credit less every reservation held now; a request
+for more is refused with the reason, never partly granted.
+
+Pure: the caller reads the wallet and the held reservations under the write lock and
+supplies the instant, so two concurrent requests can never both take the same credit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from payoff.core.credits import (
+    CreditEntry,
+    balance_minor,
+    expiries,
+    format_minor,
+    pending_minor,
+)
+from payoff.core.errors import Conflict
+
+ReservationStatus = Literal["held", "settled"]
+MAX_EXPIRES_IN_S = 30 * 86_400
+DEFAULT_EXPIRES_IN_S = 3600
+US_PER_S = 1_000_000
+
+
+class ReservationRefused(Conflict):
+    """A reservation cannot be held: more than is available, or its task holds another."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    customer: str
+    task: str
+    amount_minor: int
+    currency: str
+    created_at_us: int
+    expires_at_us: int
+    status: ReservationStatus = "held"
+    settled_minor: int | None = None
+    closed_at_us: int | None = None
+
+    def held_at(self, at_us: int) -> bool:
+        return self.status == "held" and at_us < self.expires_at_us
+
+    def shown_status(self, at_us: int) -> str:
+        return "released" if self.status == "held" and not self.held_at(at_us) else self.status
+
+
+def reservation_id(customer: str, task: str) -> str:
+    """One reservation per task: a request sent again is the same reservation."""
+    return f"res:{customer}:{task}"
+
+
+def available_minor(
+    entries: Sequence[CreditEntry], reservations: Sequence[Reservation], at_us: int
+) -> int:
+    """The wallet's credit available now, less what reservations hold now."""
+    counted = [*entries, *expiries(entries, at_us)]
+    free = balance_minor(counted) - pending_minor(counted, at_us)
+    return free - sum(r.amount_minor for r in reservations if r.held_at(at_us))
+
+
+def hold(
+    entries: Sequence[CreditEntry],
+    reservations: Sequence[Reservation],
+    wanted: Reservation,
+) -> Reservation:
+    """The reservation to store for `wanted`, or ReservationRefused with the reason. The
+    same request again (same task and amount) is answered with the reservation it made."""
+    assert wanted.amount_minor > 0
+    same = next((r for r in reservations if r.id == wanted.id), None)
+    if same is not None:
+        if (same.amount_minor, same.currency) == (wanted.amount_minor, wanted.currency):
+            return same
+        raise ReservationRefused(
+            f"task {wanted.task} already holds reservation {same.id} of "
+            f"{format_minor(same.amount_minor, same.currency)} {same.currency} "
+            f"({same.shown_status(wanted.created_at_us)})"
+        )
+    if entries and entries[0].currency != wanted.currency:
+        raise ReservationRefused(f"the wallet of {wanted.customer} is in {entries[0].currency}")
+    free = available_minor(entries, reservations, wanted.created_at_us)
+    if wanted.amount_minor > free:
+        raise ReservationRefused(
+            f"{wanted.customer} has {format_minor(max(free, 0), wanted.currency)} "
+            f"{wanted.currency} available, {format_minor(wanted.amount_minor, wanted.currency)} "
+            "asked: nothing reserved"
+        )
+    return wanted
