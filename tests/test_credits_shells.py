@@ -113,3 +113,13 @@ def test_credits_over_http(client: TestClient, ledger: tuple[str, Keys]) -> None
     assert client.get("/v1/customers/nobody/credits/balance", headers=admin).status_code == 404
     ledger_page = client.get("/v1/customers/acme/credits/ledger", headers=acme).json()
     assert [(e["id"], e["balance"]) for e in ledger_page["items"]] == [("g1", "12.34")]
+
+
+def test_the_live_balance_over_http(client: TestClient, ledger: tuple[str, Keys]) -> None:
+    _, keys = ledger
+    admin, acme = keys.header(keys.admin), keys.header(keys.acme)
+    client.post("/v1/customers/acme/credits", json={"amount": "3.00"}, headers=admin)
+    shown = client.get("/v1/customers/acme/balance", headers=acme)
+    assert shown.status_code == 200, shown.text
+    assert (shown.json()["credits_available"], shown.json()["currency"]) == ("3.00", "USD")
+    assert client.get("/v1/customers/globex/balance", headers=acme).status_code == 404

@@ -54,6 +54,7 @@ CUSTOMER_MAY = {
     ("GET", "/v1/customers/{customer}/credits/balance"),
     ("GET", "/v1/customers/{customer}/credits/ledger"),
     ("GET", "/v1/reservations/{reservation_id}"),
+    ("GET", "/v1/customers/{customer}/balance"),
 }  # fmt: skip
 CUSTOMER_RECORDS_REFUSED = ("a customer key may only send signals", "which is not customer")
 """A customer key may POST /v1/events, signals about its own tasks only: other records are

@@ -14,7 +14,7 @@ from payoff.api.models import ERRORS, Page
 from payoff.api.pages import page
 from payoff.core.credits import DEFAULT_PRIORITY, MAX_PRIORITY
 from payoff.core.reservations import DEFAULT_EXPIRES_IN_S, MAX_EXPIRES_IN_S
-from payoff.service import credits, reservations
+from payoff.service import balances, credits, reservations
 from payoff.service.access import CustomerNotFound
 from payoff.service.reservations import ReservationNotFound
 
@@ -113,3 +113,12 @@ def settle_reservation(
 ) -> dict[str, Any]:
     """The task ended: its actual cost closes the reservation (once)."""
     return reservations.settle(store, reservation_id, cost)
+
+
+@router.get("/customers/{customer}/balance", summary="Credit available less the period's spend")
+def live_balance(store: StoreDep, customer: str, caller: Reader) -> dict[str, str | None]:
+    """The open period's usage rated so far at the customer's plan (before tax), taken
+    from the credit available: `balance`; `spend` null when the plan's currency differs
+    from the wallet's."""
+    not_found_unless(caller, customer, CustomerNotFound(f"no customer {customer!r}"))
+    return balances.live_balance(store, customer)
