@@ -55,6 +55,8 @@ def test_the_balance_is_credit_less_the_periods_spend_so_far(
         "spend": "2.00",
         "balance": "48.00",
         "rated_as_of": "2026-11-10T00:00:00.000001Z",
+        "over_soft_limit": False,
+        "over_hard_limit": False,
     }
     # Nothing arrived: the rating made at the first read is reused, not made again.
     set_clock(monkeypatch, at + 500_000)

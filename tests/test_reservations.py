@@ -16,10 +16,17 @@ import pytest
 from api_support import live_server
 from clock_support import set_clock
 from payoff.core.credits import CreditEntry
-from payoff.core.reservations import Reservation, ReservationRefused, available_minor, hold
+from payoff.core.reservations import (
+    LimitError,
+    Reservation,
+    ReservationRefused,
+    available_minor,
+    hold,
+)
 from payoff.service import access, plans
+from payoff.service.balances import live_balance
 from payoff.service.credits import GrantTerms, grant_credits, wallet_balance
-from payoff.service.reservations import ReservationNotFound, reserve, settle
+from payoff.service.reservations import ReservationNotFound, reserve, set_spend_limit, settle
 from payoff.store import open_store
 from payoff.store.protocol import Store
 
@@ -84,6 +91,27 @@ def test_reservations_on_the_store(funded: Store, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ReservationNotFound):
         settle(funded, "res:c:nope", "1")
     assert wallet_balance(funded, "c")["balance"] == "10.00"  # reservations hold, not spend
+
+
+def test_spend_limits_bound_reservations(funded: Store) -> None:
+    with pytest.raises(LimitError, match="soft limit is above"):
+        set_spend_limit(funded, "c", "6.00", "5.00")
+    assert set_spend_limit(funded, "c", "1.00", "5.00") == {
+        "customer": "c",
+        "currency": "USD",
+        "soft": "1.00",
+        "hard": "5.00",
+    }
+    spent = Decimal(str(live_balance(funded, "c")["spend"]))
+    assert spent <= 1  # the subscription's share of the month
+    held, _ = reserve(funded, "c", "t1", "3.00")
+    assert held["over_soft_limit"] is True
+    shown = live_balance(funded, "c")
+    assert (shown["over_soft_limit"], shown["over_hard_limit"]) == (True, False)
+    with pytest.raises(ReservationRefused, match=r"hard limit is 5\.00 USD: .* 3\.00 asked"):
+        reserve(funded, "c", "t2", "3.00")
+    set_spend_limit(funded, "c", None, None)
+    assert reserve(funded, "c", "t2", "3.00")[0]["over_soft_limit"] is False
 
 
 CONCURRENT = 60

@@ -116,9 +116,22 @@ def settle_reservation(
 
 
 @router.get("/customers/{customer}/balance", summary="Credit available less the period's spend")
-def live_balance(store: StoreDep, customer: str, caller: Reader) -> dict[str, str | None]:
+def live_balance(store: StoreDep, customer: str, caller: Reader) -> dict[str, str | bool | None]:
     """The open period's usage rated so far at the customer's plan (before tax), taken
     from the credit available: `balance`; `spend` null when the plan's currency differs
     from the wallet's."""
     not_found_unless(caller, customer, CustomerNotFound(f"no customer {customer!r}"))
     return balances.live_balance(store, customer)
+
+
+@router.post("/customers/{customer}/limits", summary="Set a customer's spend limits")
+def set_limits(
+    store: StoreDep,
+    customer: str,
+    _: Admin,
+    soft: Annotated[str | None, Body(min_length=1, max_length=40)] = None,
+    hard: Annotated[str | None, Body(min_length=1, max_length=40)] = None,
+) -> dict[str, Any]:
+    """On the period's spend so far plus what reservations hold: past `soft` a reservation
+    is held and says so (`over_soft_limit`), past `hard` it is refused (409)."""
+    return reservations.set_spend_limit(store, customer, soft, hard)

@@ -98,3 +98,26 @@ def credits_ledger(ctx: typer.Context, customer: Customer, as_json: AsJson = Fal
         return
     shown = [{**row, "invoice": row["invoice"] or "-"} for row in rows]
     show(out, f"Credits of {customer}", LEDGER_COLUMNS, [cells(r, LEDGER_COLUMNS) for r in shown])
+
+
+@credits_app.command("limit")
+def credits_limit(
+    ctx: typer.Context,
+    customer: Customer,
+    soft: Annotated[
+        str | None, typer.Option(help="Soft limit: reservations past it are held, and say so.")
+    ] = None,
+    hard: Annotated[
+        str | None, typer.Option(help="Hard limit: reservations past it are refused.")
+    ] = None,
+) -> None:
+    """Set a customer's spend limits for a period: its spend so far plus what is reserved."""
+    from payoff.service import reservations
+
+    settings: Settings = ctx.obj
+    limit = reservations.set_spend_limit(settings.store(create=False), customer, soft, hard)
+    out.print(
+        f"{customer}: soft limit {limit['soft'] or 'none'}, hard limit {limit['hard'] or 'none'} "
+        f"{limit['currency']}",
+        markup=False,
+    )

@@ -54,6 +54,7 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── AccessError       a key or secret request is refused
      │    ├── CreditError       (also ValueError) a credit grant, rollover or wallet request
      │    │                     is refused
+     │    ├── LimitError        (also ValueError) a spend limit is negative, or soft above hard
      │    ├── EconomicsError    a report or simulation request is refused
      │    ├── AdviceError       a budget advice request is refused (no tasks, a bad period)
      │    ├── PriceError        an outcome price budget advice cannot weigh (tiers, a currency

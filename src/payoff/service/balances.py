@@ -17,21 +17,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from payoff.core.currency import round_money
+from payoff.core.currency import round_money, to_minor
 from payoff.core.invoicing import plain, totals
 from payoff.core.periods import Period, from_us, iso_from_us
+from payoff.core.reservations import held_minor
 from payoff.service.clock import now_us
 from payoff.service.credits import WalletStore, wallet_balance
 from payoff.service.rating import rate_period
-from payoff.store.protocol import RatingStore
+from payoff.store.protocol import RatingStore, ReservationStore
 
 RATED_MAX_AGE_US = 1_000_000
 """A kept rating is made again after this long whatever the checks say (1 s)."""
 MAX_KEPT_RATINGS = 10_000
 
 
-class BalanceStore(WalletStore, RatingStore, Protocol):
-    """Wallets beside what rating a period reads."""
+class BalanceStore(WalletStore, ReservationStore, RatingStore, Protocol):
+    """Wallets and their reservations and limits, beside what rating a period reads."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,10 @@ _kept: weakref.WeakKeyDictionary[object, dict[tuple[str, str], KeptRating]] = (
 _kept_lock = threading.Lock()
 
 
-def live_balance(store: BalanceStore, customer: str) -> dict[str, str | None]:
+def live_balance(store: BalanceStore, customer: str) -> dict[str, str | bool | None]:
     """`credits_available` less the open period's `spend` so far: the `balance`, with the
-    period and the time the spend was rated as of."""
+    period and the time the spend was rated as of; and whether the spend plus what
+    reservations hold is past the customer's soft or hard limit."""
     wallet = wallet_balance(store, customer)  # refuses an unknown customer
     as_of_us = now_us()
     period = Period.month(from_us(as_of_us).strftime("%Y-%m"))
@@ -66,7 +68,30 @@ def live_balance(store: BalanceStore, customer: str) -> dict[str, str | None]:
         "spend": None if spend is None else plain(spend),
         "balance": None if spend is None else plain(available - spend),
         "rated_as_of": iso_from_us(rating.as_of_us),
+        **_over_limits(store, customer, spend, as_of_us),
     }
+
+
+def _over_limits(
+    store: BalanceStore, customer: str, spend: Decimal | None, at_us: int
+) -> dict[str, bool]:
+    limit = store.spend_limit(customer)
+    if limit is None or spend is None:
+        return {"over_soft_limit": False, "over_hard_limit": False}
+    used = to_minor(spend, limit.currency) + held_minor(store.reservations(customer), at_us)
+    return {
+        "over_soft_limit": limit.soft_minor is not None and used > limit.soft_minor,
+        "over_hard_limit": limit.hard_minor is not None and used > limit.hard_minor,
+    }
+
+
+def spend_minor(store: BalanceStore, customer: str, currency: str) -> int:
+    """The open period's spend so far in minor units of `currency` (0 when the plan is in
+    another currency, or there is none), from the kept rating."""
+    at_us = now_us()
+    period = Period.month(from_us(at_us).strftime("%Y-%m"))
+    rating = _rating(store, customer, period, at_us)
+    return to_minor(rating.spend, currency) if rating.currency == currency else 0
 
 
 def _rating(store: BalanceStore, customer: str, period: Period, as_of_us: int) -> KeptRating:

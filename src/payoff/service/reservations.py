@@ -18,15 +18,19 @@ from payoff.core.reservations import (
     MAX_EXPIRES_IN_S,
     US_PER_S,
     Reservation,
+    SpendLimit,
+    held_minor,
     hold,
+    over_soft_limit,
     reservation_id,
 )
+from payoff.service.balances import BalanceStore, spend_minor
 from payoff.service.clock import now_us
-from payoff.service.credits import WalletStore, parse_amount_minor, wallet_currency
+from payoff.service.credits import parse_amount_minor, wallet_currency
 from payoff.store.protocol import ReservationStore
 
 
-class ReservingStore(WalletStore, ReservationStore, Protocol):
+class ReservingStore(BalanceStore, ReservationStore, Protocol):
     """Wallets with the reservations held against them."""
 
 
@@ -57,11 +61,46 @@ def reserve(
         at_us + expires_in_s * US_PER_S,
     )
 
+    limit = store.spend_limit(customer)
+    # The spend is rated before the lock (a kept rating, at most a second old); what the
+    # reservations hold is read under it.
+    spent = 0 if limit is None else spend_minor(store, customer, currency)
+    soft = False
+
     def decide(entries: list[CreditEntry], held: list[Reservation]) -> Reservation:
-        return hold(entries, held, wanted)
+        nonlocal soft
+        chosen = hold(entries, held, wanted, limit, spent)
+        soft = over_soft_limit(limit, spent, held_minor([*held, chosen], at_us))
+        return chosen
 
     chosen, created = store.hold_reservation(customer, wanted.id, decide)
-    return reservation_json(chosen, at_us), created
+    return reservation_json(chosen, at_us) | {"over_soft_limit": soft}, created
+
+
+def set_spend_limit(
+    store: ReservingStore, customer: str, soft: str | None, hard: str | None
+) -> dict[str, Any]:
+    """Set a customer's soft and hard spend limits for a period (None: no such limit)."""
+    currency = wallet_currency(store, customer)
+    limit = SpendLimit(
+        currency,
+        None if soft is None else parse_amount_minor(soft, currency, zero=True),
+        None if hard is None else parse_amount_minor(hard, currency, zero=True),
+    )
+    store.put_spend_limit(customer, limit, now_us())
+    return limit_json(customer, limit)
+
+
+def limit_json(customer: str, limit: SpendLimit) -> dict[str, Any]:
+    def shown(amount: int | None) -> str | None:
+        return None if amount is None else format_minor(amount, limit.currency)
+
+    return {
+        "customer": customer,
+        "currency": limit.currency,
+        "soft": shown(limit.soft_minor),
+        "hard": shown(limit.hard_minor),
+    }
 
 
 def settle(store: ReservingStore, reservation: str, cost: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from payoff.core.invoicing import Invoice
     from payoff.core.ledger_rows import LedgerRows
     from payoff.core.recosting import BilledInvoice
-    from payoff.core.reservations import Reservation
+    from payoff.core.reservations import Reservation, SpendLimit
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.advice import TaskSelection, TaskTrialRow
     from payoff.store.audit import IssuedDocument, RowsWanted
@@ -724,6 +724,14 @@ class ReservationStore(Protocol):
 
     def get_reservation(self, reservation_id: str) -> Reservation | None:
         """A reservation by id, or None."""
+        ...
+
+    def put_spend_limit(self, customer: str, limit: SpendLimit, now_us: int) -> None:
+        """Set a customer's spend limits, replacing the ones before."""
+        ...
+
+    def spend_limit(self, customer: str) -> SpendLimit | None:
+        """A customer's spend limits, or None."""
         ...
 
     def reservations(self, customer: str) -> list[Reservation]:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, select, update
 
 from payoff.core.credits import CreditEntry
-from payoff.core.reservations import Reservation
+from payoff.core.reservations import Reservation, SpendLimit
 from payoff.store import schema as s
 from payoff.store.credits import wallet_entries
 
@@ -62,6 +62,29 @@ class ReservationQueries:
             )
             found = conn.execute(select(s.reservations).where(r.id == reservation_id)).first()
         return None if found is None else _reservation(found)
+
+    def put_spend_limit(self, customer: str, limit: SpendLimit, now_us: int) -> None:
+        """Set a customer's spend limits (replacing the ones before)."""
+        with self._write_transaction() as conn:
+            conn.execute(s.spend_limits.delete().where(s.spend_limits.c.customer == customer))
+            conn.execute(
+                s.spend_limits.insert().values(
+                    customer=customer,
+                    currency=limit.currency,
+                    soft_minor=limit.soft_minor,
+                    hard_minor=limit.hard_minor,
+                    updated_at_us=now_us,
+                )
+            )
+
+    def spend_limit(self, customer: str) -> SpendLimit | None:
+        """A customer's spend limits, or None."""
+        c = s.spend_limits.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(s.spend_limits).where(c.customer == customer)).first()
+        if row is None:
+            return None
+        return SpendLimit(row.currency, row.soft_minor, row.hard_minor)
 
     def get_reservation(self, reservation_id: str) -> Reservation | None:
         r = s.reservations.c

@@ -255,6 +255,17 @@ reservations = Table(
 )
 """Amounts held against a wallet while a task runs (core/reservations.py)."""
 
+spend_limits = Table(
+    "spend_limits",
+    metadata,
+    Column("customer", String(255), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("soft_minor", BigInteger),
+    Column("hard_minor", BigInteger),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+"""Each customer's spend limits for a period, in minor units (core/reservations.py)."""
+
 document_chain = Table(
     "document_chain",
     metadata,

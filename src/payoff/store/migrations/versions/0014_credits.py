@@ -1,5 +1,5 @@
 """Prepaid credits: each customer's wallet as an append-only ledger of credit entries, and
-the reservations held against it.
+the reservations held against it and the spend limits that bound them.
 
 Revision ID: 0014
 Revises: 0013
@@ -48,9 +48,18 @@ def upgrade() -> None:
         sa.Column("closed_at_us", sa.BigInteger),
     )
     op.create_index("ix_reservations_customer", "reservations", ["customer", "status"])
+    op.create_table(
+        "spend_limits",
+        sa.Column("customer", sa.String(255), primary_key=True),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("soft_minor", sa.BigInteger),
+        sa.Column("hard_minor", sa.BigInteger),
+        sa.Column("updated_at_us", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("spend_limits")
     op.drop_index("ix_reservations_customer", "reservations")
     op.drop_table("reservations")
     op.drop_index("ix_credit_entries_customer", "credit_entries")
