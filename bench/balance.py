@@ -60,7 +60,10 @@ def ledger(events: int, log: Any = print) -> tuple[Path, str]:
         return path, _customer(path)
     WORK.mkdir(exist_ok=True)
     log(f"  building a ledger of {events:,} events in {start:%Y-%m} (not timed)...")
-    store = open_store(path)
+    partial = path.with_suffix(".tmp.db")  # a build cut short is never taken for a ledger
+    for stale in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        stale.unlink(missing_ok=True)
+    store = open_store(partial)
     records = _moved(_records(events), start)
     lines = ((n, msgspec.json.encode(r)) for n, r in enumerate(records, start=1))
     assert ingest_lines(store, lines).rejected == 0
@@ -73,6 +76,7 @@ def ledger(events: int, log: Any = print) -> tuple[Path, str]:
         plans.subscribe(store, customer, PLAN_NAMES[index % 3], start.date())
     grant_credits(store, customers[COST_PLUS], "1000000.00", GrantTerms(grant_id="bench"))
     store.close()
+    partial.replace(path)
     return path, customers[COST_PLUS]
 
 
