@@ -216,6 +216,9 @@ def test_the_migration_fills_the_rollups_from_the_events(
             f"DROP TABLE {table}"
             for table in (
                 "seat_counts",
+                "spend_limits",
+                "reservations",
+                "credit_entries",
                 "evidence_openings",
                 "signals",
                 "contracts",

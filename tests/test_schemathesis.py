@@ -51,6 +51,10 @@ CUSTOMER_MAY = {
     ("GET", "/v1/outcomes"), ("GET", "/v1/integrity"), ("GET", "/v1/invoices"),
     ("GET", "/v1/invoices/{invoice_id}"), ("POST", "/v1/attestations"),
     ("POST", "/v1/outcomes/{outcome_id}/evidence"), ("POST", "/v1/events"),
+    ("GET", "/v1/customers/{customer}/credits/balance"),
+    ("GET", "/v1/customers/{customer}/credits/ledger"),
+    ("GET", "/v1/reservations/{reservation_id}"),
+    ("GET", "/v1/customers/{customer}/balance"),
 }  # fmt: skip
 CUSTOMER_RECORDS_REFUSED = ("a customer key may only send signals", "which is not customer")
 """A customer key may POST /v1/events, signals about its own tasks only: other records are

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 
 from payoff import __version__
-from payoff.api import billing, docs_page, keys, metrics, reads, records
+from payoff.api import billing, credits, docs_page, keys, metrics, reads, records
 from payoff.api.auth import authenticate, route_authorizer
 from payoff.api.billing import MAX_PLAN_BYTES
 from payoff.api.config import ServerConfig
@@ -130,7 +130,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     def openapi() -> dict[str, Any]:
         return app.openapi()
 
-    routers = [module.router for module in (records, reads, billing, keys, metrics)]
+    routers = [module.router for module in (records, reads, billing, credits, keys, metrics)]
     for router in routers:
         app.include_router(router)
     every_route = [*app.routes, *(route for router in routers for route in router.routes)]

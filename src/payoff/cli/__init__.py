@@ -436,6 +436,7 @@ def demo(
 from payoff.cli import advice as _advice  # noqa: E402
 from payoff.cli import billing as _billing  # noqa: E402
 from payoff.cli import contracts as _contracts  # noqa: E402
+from payoff.cli import credits as _credits  # noqa: E402
 from payoff.cli import economics as _economics  # noqa: E402
 from payoff.cli import ops as _ops  # noqa: E402
 from payoff.cli import outcomes as _outcomes  # noqa: E402
@@ -445,8 +446,8 @@ from payoff.cli import seats as _seats  # noqa: E402
 from payoff.cli import server as _server  # noqa: E402
 from payoff.cli import verify as _verify  # noqa: E402
 
-del _advice, _billing, _contracts, _economics, _ops, _outcomes, _published, _recost, _seats
-del _server, _verify
+del _advice, _billing, _contracts, _credits, _economics, _ops, _outcomes, _published, _recost
+del _seats, _server, _verify
 
 
 EXIT_REFUSED = 2

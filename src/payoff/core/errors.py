@@ -16,6 +16,7 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    ├── CustomerNotFound         (also AccessError)    no such customer
      │    ├── KeyNotFound              (also AccessError)    no such API key
      │    ├── TaskNotFound                                   no such task
+     │    ├── ReservationNotFound                            no such reservation
      │    └── ActionNotFound    (HTTP) no such action on an invoice
      ├── Refused            422  the request is understood and the rules refuse it
      │    ├── RecordError       a record is malformed: names the line (when known) and the field
@@ -51,6 +52,9 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    │    └── EvidenceMismatch  an opened evidence does not match its commitment: refused
      │    │                          and flagged
      │    ├── AccessError       a key or secret request is refused
+     │    ├── CreditError       (also ValueError) a credit grant, rollover or wallet request
+     │    │                     is refused
+     │    ├── LimitError        (also ValueError) a spend limit is negative, or soft above hard
      │    ├── EconomicsError    a report or simulation request is refused
      │    ├── AdviceError       a budget advice request is refused (no tasks, a bad period)
      │    ├── PriceError        an outcome price budget advice cannot weigh (tiers, a currency
@@ -60,6 +64,8 @@ callers that catch it (`ValueError`, or the error of its own module).
      ├── Conflict           409  the id was used before, with another body or already received
      │    ├── PlanConflict             (also StoreError)    a plan version with another body
      │    ├── ContractConflict         (also StoreError)    a contract version with another body
+     │    ├── CreditConflict           (also StoreError)    a credit entry id with other content
+     │    ├── ReservationRefused       more than is available, or the task holds another
      │    └── AttestationReplayed      (also AttestationRefused)  the verdict's id was received
      ├── Unauthorized       401  a signature or a key cannot be trusted
      │    ├── SignatureError    a signed request's signature header is missing, malformed,

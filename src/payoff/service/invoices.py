@@ -15,10 +15,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from payoff.core.canonical import text_digest
 from payoff.core.credit_notes import CreditNote, credit_note, credits_by_period
+from payoff.core.credits import CreditEntry, applied_minor, balance_minor, draw_down, expiries
+from payoff.core.credits import restorations as credit_restorations
+from payoff.core.currency import minor_unit, to_minor
 from payoff.core.invoicing import Invoice, make_invoice, plain, transition
 from payoff.core.periods import Period, from_us, iso_from_us
 from payoff.core.plan import Plan
@@ -53,7 +56,7 @@ from payoff.service.rating import (
     rating_refusal,
 )
 from payoff.store.billing import Finalizing, StoredInvoice
-from payoff.store.protocol import RatingStore, RecordStore, VerifiedBillingStore
+from payoff.store.protocol import CreditStore, RatingStore, RecordStore, VerifiedBillingStore
 
 if TYPE_CHECKING:
     from payoff.catalog import Override  # genai-prices: loaded only where prices are read
@@ -248,17 +251,41 @@ def _load(store: PlanStore, invoice_id: str) -> Invoice:
     return stored.invoice
 
 
-def invoice_document(store: PlanStore, invoice_id: str) -> dict[str, Any]:
+class InvoiceStore(PlanStore, CreditStore, Protocol):
+    """Invoices beside the wallets they draw credits from."""
+
+
+def invoice_document(store: InvoiceStore, invoice_id: str) -> dict[str, Any]:
     """An invoice as a JSON document, with its status, tax and amount due, and the credit
     notes against it; once finalized, with its number, issue date and due date too."""
     stored = store.get_invoice(invoice_id)
     if stored is None:
         raise InvoiceNotFound(f"no invoice {invoice_id!r}")
     document = _as_stored(stored.invoice) | Amounts(store).shown(stored)
+    document |= _credits_shown(store, stored.invoice, document["amount_due"])
     notes = store.credit_notes(invoice=invoice_id)
     if notes:
         document["credit_notes"] = [_note_document(store, note) for note in notes]
     return document
+
+
+def _credits_shown(store: CreditStore, invoice: Invoice, amount_due: str) -> dict[str, Any]:
+    """For an invoice that drew credits: what it drew, the wallet's balance left just after,
+    and the amount due less the credits. Nothing for an invoice that drew none, so its
+    document is what it was before wallets existed."""
+    entries = store.credit_entries(invoice.customer)
+    applied = applied_minor(entries, invoice.id)
+    if applied == 0:
+        return {}
+    drawn_at = max(e.at_us for e in entries if e.kind == "consumption" and e.invoice == invoice.id)
+    places = Decimal(1).scaleb(-minor_unit(invoice.currency))
+    credits = Decimal(applied).scaleb(-minor_unit(invoice.currency)).quantize(places)
+    left = Decimal(balance_minor(entries, drawn_at)).scaleb(-minor_unit(invoice.currency))
+    return {
+        "credits_applied": plain(credits),
+        "credit_balance": plain(left.quantize(places)),
+        "amount_due": plain(Decimal(amount_due) - credits),
+    }
 
 
 class Amounts:
@@ -322,9 +349,14 @@ def act_on_invoice(store: VerifiedBillingStore, invoice_id: str, action: str) ->
         raise BillingError(f"invoice {invoice_id}: {exc}") from None
     if action == "void":
         _check_no_later_lines(store, invoice)
+    at_us = now_us()
+
+    def given_back(entries: list[CreditEntry]) -> list[CreditEntry]:
+        return credit_restorations(entries, invoice_id, at_us) if action == "void" else []
+
     if action == "finalize":
         _finalize(store, invoice)
-    elif not store.set_invoice_status(invoice_id, invoice.status, new, now_us()):
+    elif not store.set_invoice_status(invoice_id, invoice.status, new, at_us, given_back):
         raise BillingError(f"invoice {invoice_id} changed while being {action}d; try again")
     return invoice_document(store, invoice_id)
 
@@ -355,8 +387,23 @@ def _finalize(store: VerifiedBillingStore, invoice: Invoice) -> None:
         _check_basis(store, invoice)
         return _credit_notes(store, invoice)
 
-    if store.finalize_invoice(invoice.id, finalizing, checked_under_lock) is None:
+    due = _amount_due_minor(store, invoice, issuer)
+
+    def drawn(entries: list[CreditEntry]) -> list[CreditEntry]:
+        # Expiries due by now go first, each at its own instant, so no expired credit is drawn.
+        expired = expiries(entries, at_us)
+        drawing = draw_down([*entries, *expired], invoice.id, due, invoice.currency, at_us)
+        return [*expired, *drawing]
+
+    if store.finalize_invoice(invoice.id, finalizing, checked_under_lock, drawn) is None:
         raise BillingError(f"invoice {invoice.id} changed while being finalized; try again")
+
+
+def _amount_due_minor(store: PlanStore, invoice: Invoice, issuer: Issuer) -> int:
+    """What the invoice asks to be paid, tax included, in minor units: what credits cover."""
+    rounding = plan_of(store, find_plan(store, invoice.plan)).rounding
+    _, due = amount_due(invoice.totals.total, issuer, invoice.currency, rounding)
+    return to_minor(due, invoice.currency)
 
 
 def _credit_notes(store: PlanStore, invoice: Invoice) -> list[CreditNote]:

@@ -51,6 +51,7 @@ from payoff.core.token_classes import (
 from payoff.store import rollups
 from payoff.store import schema as s
 from payoff.store.costs import costs_replaced_between
+from payoff.store.credits import CreditWrite, append_credits, wallet_entries
 from payoff.store.exact_sums import joined
 from payoff.store.in_lists import chunks
 from payoff.store.task_dates import task_date_us, within
@@ -758,8 +759,16 @@ class BillingQueries:
         with self.engine.connect() as conn:
             return _checked(conn, [_invoice(row) for row in conn.execute(query)])
 
-    def set_invoice_status(self, invoice_id: str, expected: str, new: str, now_us: int) -> bool:
-        """Move an invoice from `expected` to `new` status; False if it was not `expected`."""
+    def set_invoice_status(
+        self,
+        invoice_id: str,
+        expected: str,
+        new: str,
+        now_us: int,
+        credits: CreditWrite | None = None,
+    ) -> bool:
+        """Move an invoice from `expected` to `new` status; False if it was not `expected`.
+        `credits` appends to the customer's wallet in the same transaction."""
         i = s.invoices.c
         values: dict[str, Any] = {"status": new}
         values["finalized_at_us" if new == "finalized" else "closed_at_us"] = now_us
@@ -769,6 +778,8 @@ class BillingQueries:
                 .where(and_(i.id == invoice_id, i.status == expected))
                 .values(**values)
             ).rowcount
+            if changed and credits is not None:
+                _append_wallet(conn, invoice_id, credits, now_us)
         return bool(changed)
 
     def finalize_invoice(
@@ -776,11 +787,13 @@ class BillingQueries:
         invoice_id: str,
         finalizing: Finalizing,
         before_write: Callable[[], Sequence[CreditNote]] | None = None,
+        credits: CreditWrite | None = None,
     ) -> str | None:
         """Finalize a draft and issue the credit notes `before_write` returns, in one
         transaction under the write lock: each is numbered, sealed (`core.chain`) and
-        chained after the document finalized before it. None when the invoice is no longer
-        the draft the service checked (its digest differs, or it is not a draft).
+        chained after the document finalized before it; `credits` appends to the
+        customer's wallet (the draw-down) in the same transaction. None when the invoice
+        is no longer the draft the service checked (its digest differs, or it is not a draft).
 
         `before_write` runs first, under the lock: what it reads (the other invoices the
         draft depends on, those its notes credit) cannot change before this commits.
@@ -822,6 +835,8 @@ class BillingQueries:
             _chain(conn, "invoice", invoice_id, document)
             for note in notes:
                 self._issue_credit_note(conn, note, finalizing)
+            if credits is not None:
+                _append_wallet(conn, invoice_id, credits, finalizing.at_us)
         return number
 
     def _issue_credit_note(
@@ -874,6 +889,13 @@ class BillingQueries:
             from payoff.core.credit_notes import CreditNote
 
             return [CreditNote.from_json(text) for text in conn.scalars(query)]
+
+
+def _append_wallet(conn: Connection, invoice_id: str, credits: CreditWrite, now_us: int) -> None:
+    customer = conn.execute(
+        select(s.invoices.c.customer).where(s.invoices.c.id == invoice_id)
+    ).scalar_one()
+    append_credits(conn, credits(wallet_entries(conn, customer)), now_us)
 
 
 def _chain_head(conn: Connection) -> str:

@@ -18,9 +18,11 @@ if TYPE_CHECKING:
     from payoff.core.chain import ChainEntry
     from payoff.core.costing import PriceCatalog
     from payoff.core.credit_notes import CreditNote
+    from payoff.core.credits import CreditEntry
     from payoff.core.invoicing import Invoice
     from payoff.core.ledger_rows import LedgerRows
     from payoff.core.recosting import BilledInvoice
+    from payoff.core.reservations import Reservation, SpendLimit
     from payoff.store.access import StoredKey, StoredSecret
     from payoff.store.advice import TaskSelection, TaskTrialRow
     from payoff.store.audit import IssuedDocument, RowsWanted
@@ -39,9 +41,11 @@ if TYPE_CHECKING:
         Subscription,
     )
     from payoff.store.contracts import StoredContract
+    from payoff.store.credits import CreditWrite
     from payoff.store.economics import TaskRow
     from payoff.store.evidence import EvidenceOpening
     from payoff.store.outcomes import StoredOutcome, StoredVerdict
+    from payoff.store.reservations import Decide
     from payoff.store.signals import StoredSignal
     from payoff.store.tasks import TaskActivity
 
@@ -675,8 +679,17 @@ class BillingStore(Protocol):
         """Invoices ordered by period, customer and id, filtered as asked."""
         ...
 
-    def set_invoice_status(self, invoice_id: str, expected: str, new: str, now_us: int) -> bool:
-        """Move an invoice from `expected` to `new`; False when it was not `expected`."""
+    def set_invoice_status(
+        self,
+        invoice_id: str,
+        expected: str,
+        new: str,
+        now_us: int,
+        credits: CreditWrite | None = None,
+    ) -> bool:
+        """Move an invoice from `expected` to `new`; False when it was not `expected`.
+        `credits` computes from the customer's wallet what to append to it in the same
+        transaction (a void gives back what the invoice drew)."""
         ...
 
     def finalize_invoice(
@@ -684,10 +697,13 @@ class BillingStore(Protocol):
         invoice_id: str,
         finalizing: Finalizing,
         before_write: Callable[[], Sequence[CreditNote]] | None = None,
+        credits: CreditWrite | None = None,
     ) -> str | None:
         """Finalize the draft whose document has `finalizing.draft_digest`, with the next
         number (never reused) and the credit notes `before_write` returns (it runs first,
-        under the write lock), in one transaction; None when it is not that draft."""
+        under the write lock), and the credit entries `credits` computes from the
+        customer's wallet (the draw-down), in one transaction; None when it is not that
+        draft."""
         ...
 
     def get_credit_note(self, note_id: str) -> StoredCreditNote | None:
@@ -698,6 +714,54 @@ class BillingStore(Protocol):
         self, invoice: str | None = None, customer: str | None = None
     ) -> list[CreditNote]:
         """Credit notes against an invoice or of a customer, in the order they were issued."""
+        ...
+
+
+class CreditStore(Protocol):
+    """Each customer's wallet: credit entries, appended by id, never edited."""
+
+    def credit_entries(self, customer: str) -> list[CreditEntry]:
+        """A customer's credit entries, by effective instant then id."""
+        ...
+
+    def write_credits(self, customer: str, write: CreditWrite, now_us: int) -> list[CreditEntry]:
+        """Append what `write` computes from the wallet as stored, under the write lock, in
+        one transaction; the entries that were new. An id stored with other content is
+        refused (CreditConflict)."""
+        ...
+
+
+class ReservationStore(Protocol):
+    """Amounts held against wallets while tasks run."""
+
+    def hold_reservation(
+        self, customer: str, reservation_id: str, decide: Decide
+    ) -> tuple[Reservation, bool]:
+        """Store the reservation `decide` grants from the wallet and the customer's held
+        reservations (and the one of `reservation_id`, whatever its status), under the
+        write lock, in one transaction; True when it is new."""
+        ...
+
+    def settle_reservation(
+        self, reservation_id: str, cost_minor: int, now_us: int
+    ) -> Reservation | None:
+        """Close a held reservation with its actual cost; None when there is none."""
+        ...
+
+    def get_reservation(self, reservation_id: str) -> Reservation | None:
+        """A reservation by id, or None."""
+        ...
+
+    def put_spend_limit(self, customer: str, limit: SpendLimit, now_us: int) -> None:
+        """Set a customer's spend limits, replacing the ones before."""
+        ...
+
+    def spend_limit(self, customer: str) -> SpendLimit | None:
+        """A customer's spend limits, or None."""
+        ...
+
+    def reservations(self, customer: str) -> list[Reservation]:
+        """A customer's reservations, oldest first."""
         ...
 
 
@@ -926,6 +990,8 @@ class Store(
     UsageAggregates,
     AdviceReads,
     BillingStore,
+    CreditStore,
+    ReservationStore,
     ContractStore,
     OutcomeStore,
     AccessStore,
@@ -943,6 +1009,8 @@ ROLES: tuple[type, ...] = (
     UsageAggregates,
     AdviceReads,
     BillingStore,
+    CreditStore,
+    ReservationStore,
     ContractStore,
     OutcomeStore,
     AccessStore,
@@ -988,6 +1056,6 @@ class AttestationStore(IngestStore, AccessStore, Protocol):
     """Signed verdicts: the customer's secrets, then an outcome-checked write."""
 
 
-class VerifiedBillingStore(BillingStore, ContractStore, AuditStore, Protocol):
+class VerifiedBillingStore(BillingStore, CreditStore, ContractStore, AuditStore, Protocol):
     """Invoices with the rows they are computed from: finalizing seals an invoice with the
     digest of its rows, and verifying re-derives finalized documents from them."""

@@ -229,6 +229,55 @@ credit_notes = Table(
     Column("number", String(64)),
 )
 
+credit_entries = Table(
+    "credit_entries",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("customer", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("grant_id", String(255), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("priority", Integer),
+    Column("promo", Boolean, nullable=False),
+    Column("expires_at_us", BigInteger),
+    Column("invoice", String(255)),
+    Column("note", Text),
+    Column("recorded_at_us", BigInteger, nullable=False),
+    Index("ix_credit_entries_customer", "customer", "at_us"),
+)
+"""Each customer's wallet: the append-only ledger of credit entries (core/credits.py),
+amounts in minor units of the wallet's currency; a grant's terms sit on its own entry."""
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("customer", String(255), nullable=False),
+    Column("task", String(255), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("settled_minor", BigInteger),
+    Column("closed_at_us", BigInteger),
+    Index("ix_reservations_customer", "customer", "status"),
+)
+"""Amounts held against a wallet while a task runs (core/reservations.py)."""
+
+spend_limits = Table(
+    "spend_limits",
+    metadata,
+    Column("customer", String(255), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("soft_minor", BigInteger),
+    Column("hard_minor", BigInteger),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+"""Each customer's spend limits for a period, in minor units (core/reservations.py)."""
+
 document_chain = Table(
     "document_chain",
     metadata,

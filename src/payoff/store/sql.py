@@ -28,6 +28,7 @@ from payoff.store.audit import AuditQueries
 from payoff.store.billing import BillingQueries
 from payoff.store.contracts import ContractQueries
 from payoff.store.costs import CostQueries
+from payoff.store.credits import CreditQueries
 from payoff.store.economics import EconomicsQueries
 from payoff.store.evidence import EvidenceQueries
 from payoff.store.in_lists import chunks
@@ -50,6 +51,7 @@ from payoff.store.protocol import (
     WriteResult,
     WriteStatus,
 )
+from payoff.store.reservations import ReservationQueries
 from payoff.store.signals import SignalQueries
 from payoff.store.spans import SpanStaging
 from payoff.store.tasks import TaskQueries
@@ -103,6 +105,8 @@ class SqlStore(
     AdviceQueries,
     AuditQueries,
     CostQueries,
+    CreditQueries,
+    ReservationQueries,
 ):
     """A ledger in a SQL database reached through SQLAlchemy."""
 
