@@ -52,6 +52,8 @@ def invoiced_ledger(path: Path) -> Path:
         path,
         "SELECT a.outcome, a.occurred_at_us FROM attestations a JOIN outcomes o"
         " ON o.id = a.outcome WHERE o.customer = 'umbrella' AND a.verdict = 'accept'"
+        # an outcome of a type the plan bills, so that its reversal is credited
+        " AND o.type IN ('ticket.resolved', 'change.merged')"
         " ORDER BY a.occurred_at_us, a.id LIMIT 1",
     )
     reversed_at = dt.datetime.fromtimestamp(at_us / 1e6 + 3600, dt.UTC).isoformat()

@@ -119,7 +119,12 @@ def test_a_bundle_with_a_record_left_out_fails(ledger: Path, tmp_path: Path) -> 
     bundle = tmp_path / "initech.jsonl"
     export(ledger, "initech", "2026-11", bundle)
     lines = bundle.read_text().splitlines()
-    claim = next(i for i, line in enumerate(lines) if '"table":"outcomes"' in line)
+    # A resolved ticket's claim: what the plan's first charge, resolved-tickets, counts.
+    claim = next(
+        i
+        for i, line in enumerate(lines)
+        if '"table":"outcomes"' in line and '"type":"ticket.resolved"' in line
+    )
     del lines[claim]
     short = tmp_path / "short.jsonl"
     short.write_text("".join(line + "\n" for line in lines))
@@ -133,7 +138,12 @@ def test_a_bundle_with_a_record_given_twice_fails_saying_so(ledger: Path, tmp_pa
     bundle = tmp_path / "initech.jsonl"
     export(ledger, "initech", "2026-11", bundle)
     lines = bundle.read_text().splitlines()
-    claim = next(i for i, line in enumerate(lines) if '"table":"outcomes"' in line)
+    # A resolved ticket's claim: what the plan's first charge, resolved-tickets, counts.
+    claim = next(
+        i
+        for i, line in enumerate(lines)
+        if '"table":"outcomes"' in line and '"type":"ticket.resolved"' in line
+    )
     lines.insert(claim, lines[claim])
     doubled = tmp_path / "doubled.jsonl"
     doubled.write_text("".join(line + "\n" for line in lines))

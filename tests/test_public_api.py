@@ -75,6 +75,7 @@ ERROR_MODULES = (
     "payoff.service.http_records",
     "payoff.service.invoices",
     "payoff.service.outcomes",
+    "payoff.service.reservations",
     "payoff.service.writer",
     "payoff.sources.otlp",
     "payoff.store.billing",

@@ -42,7 +42,9 @@ callers that catch it (`ValueError`, or the error of its own module).
      │    │    │                hold together (a field missing or unknown, totals that differ),
      │    │    │                nor a line of a bundle
      │    │    └── DerivationError  an invoice cannot be re-derived: a plan version or an
-     │    │                     invoice it names is not among its rows
+     │    │         │           invoice it names is not among its rows
+     │    │         └── NotDerivable  rated from inputs no ledger row holds (a compute
+     │    │                     charge's GPU figures): checked by its chain link
      │    ├── BillingError      a plan, subscription, quote or invoice request is refused
      │    │    └── InvoiceRunIncomplete  an invoice run could not rate some customers (each
      │    │                     named); the others' drafts were saved
