@@ -153,3 +153,55 @@ def test_a_claim_agrees_in_range_and_otherwise_compares_signs() -> None:
     flat = Claim("revenue per-outcome", "flat", Decimal(0), Decimal(0))
     assert flat.verdict(Decimal(0)) == "agrees" and flat.verdict(Decimal("0.01")) == "disagrees"
     assert flat.verdict(None) == "no figure"
+
+
+def test_a_partial_scenario_keeps_the_assumptions_it_does_not_replace(demo_ledger: Path) -> None:
+    tables = _tables(demo_ledger, "--scenario", "speculative:spec_accept=0.2")
+    (row,) = [r for r in tables["techniques"] if r["technique"] == "speculative decoding"]
+    assert row["depends_on"] == {"spec_accept": "0.2", "spec_draft": "4", "draft_cost": "0.05"}
+    # Fewer passes saved than published: the reason says the other side.
+    (passes,) = [c for c in row["claims"] if c["figure"] == "target_passes"]
+    assert passes["verdict"] == "same direction"
+    assert passes["why"].endswith("the published range assumes higher acceptance")
+
+
+def test_cells_a_pricing_model_fixes_are_said_so_not_counted_as_agreeing(
+    demo_ledger: Path,
+) -> None:
+    tables = _tables(demo_ledger)
+    fixed = {
+        (row["model"], measure)
+        for row in tables["pricing_models"]
+        for measure in ("provider_risk", "customer_risk", "value_alignment")
+        if row[f"{measure}_by_construction"]
+    }
+    assert fixed == {
+        ("per-token", "provider_risk"),
+        ("per-outcome", "customer_risk"),
+        ("subscription", "provider_risk"),
+    }
+    for row in tables["pricing_models"]:
+        for model, measure in fixed:
+            if row["model"] == model:
+                assert row[f"{measure}_agrees"] is False
+                assert any(n.startswith(f"{measure} holds by construction") for n in row["notes"])
+
+
+def test_an_empty_period_says_so_in_one_sentence(demo_ledger: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["--db", str(demo_ledger), "tables", "--period", "2025-01", "--as-of", AS_OF]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("2025-01 has no usage to recompute the tables from")
+    assert "None" not in result.output
+    assert _tables_of(demo_ledger, "2025-01")["empty"] is True
+    assert _tables(demo_ledger)["empty"] is False
+
+
+def _tables_of(ledger: Path, period: str) -> dict[str, Any]:
+    result = CliRunner().invoke(
+        app, ["--db", str(ledger), "tables", "--period", period, "--as-of", AS_OF, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    parsed: dict[str, Any] = json.loads(result.output)
+    return parsed

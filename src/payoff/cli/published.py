@@ -69,12 +69,25 @@ def tables(
 
 
 def _words(row: dict[str, Any], measure: str) -> str:
+    """The ledger's word beside the published one: `(=)` when they agree, `(by definition)`
+    when the pricing model fixes the cell, `-` with no figure."""
     word, said = row[f"{measure}_word"], row[f"{measure}_published"]
+    if word is None:
+        return f"- ({said})"
+    if row[f"{measure}_by_construction"]:
+        return f"{word} (by definition)"
     return f"{word} ({said})" if word != said else f"{word} (=)"
 
 
 def print_tables(result: dict[str, Any], console: Console) -> None:
     """Both tables, each followed by what the published row says and where it differs."""
+    if result["empty"]:
+        console.print(
+            f"{result['period']} has no usage to recompute the tables from: "
+            "every figure below is empty.",
+            markup=False,
+            highlight=False,
+        )
     rows = [
         cells({**row, **{m: row["revenue_change"][m] for m in MODELS}}, TECHNIQUE_COLUMNS)
         for row in result["techniques"]
@@ -82,7 +95,7 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
     title = f"Techniques, {result['period']}: change with the technique against without"
     show(console, title, TECHNIQUE_COLUMNS, rows)
     for row in result["techniques"]:
-        assumed = ", ".join(f"{k}={v}" for k, v in row["depends_on"].items())
+        assumed = ", ".join(f"{k}={'-' if v is None else v}" for k, v in row["depends_on"].items())
         console.print(
             f"{row['technique']}" + (f" (assumes {assumed})" if assumed else ""),
             markup=False,

@@ -54,6 +54,17 @@ PUBLISHED_MODELS = (
     PublishedModel("subscription", "low", "medium", "moderate"),
 )
 
+BY_CONSTRUCTION = {
+    ("per-token", "provider_risk"): "cost plus a markup earns on every task, so no cost goes "
+    "unpaid: 0 % whatever the ledger",
+    ("per-outcome", "customer_risk"): "only verified outcomes are billed, so no spend pays for "
+    "a task without one: 0 % whatever the ledger",
+    ("subscription", "provider_risk"): "a subscription is shared over every task, so only "
+    "usage outside any task can earn nothing",
+}
+"""Cells the pricing model fixes by its definition: their words hold by construction and are
+no evidence from the ledger; they are said so, not counted as agreeing."""
+
 MEANINGS = {
     "provider_risk": "of the provider's cost went to tasks that earned nothing",
     "customer_risk": "of the customers' spend paid for tasks without a verified outcome",
@@ -77,8 +88,12 @@ def compare_model(
         row[measure] = None if value is None else format(value, "f")
         row[f"{measure}_word"] = word
         row[f"{measure}_published"] = said
-        row[f"{measure}_agrees"] = word == said
-        if value is None:
+        fixed = BY_CONSTRUCTION.get((published.name, measure))
+        row[f"{measure}_agrees"] = word == said and fixed is None
+        row[f"{measure}_by_construction"] = fixed is not None
+        if fixed is not None:
+            notes.append(f"{measure} holds by construction: {fixed}")
+        elif value is None:
             notes.append(f"{measure}: no spend or cost to take it over")
         elif word != said:
             order = ALIGNMENT_ORDER if measure == "value_alignment" else RISK_ORDER
@@ -122,6 +137,7 @@ class PublishedTechnique:
 
 
 FEWER = Decimal("-0.60"), Decimal("-0.40")
+FEWER_PASSES_PUBLISHED = FEWER
 ABOUT_HALF_LESS = Decimal("-0.60"), Decimal("-0.40")
 FLAT = Decimal(0), Decimal(0)
 
@@ -132,7 +148,8 @@ PUBLISHED_TECHNIQUES = (
             Claim("target_passes", "40-60 % fewer large-model passes", *FEWER),
             Claim("revenue per-token", "about -50 % revenue per query", *ABOUT_HALF_LESS),
         ),
-        ("spec_accept", "spec_draft", "draft_cost", "price_tracks_cost"),
+        # Not price_tracks_cost: per-token pricing is cost-plus here, which tracks cost.
+        ("spec_accept", "spec_draft", "draft_cost"),
     ),
     PublishedTechnique(
         "chain-of-thought",

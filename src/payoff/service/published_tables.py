@@ -17,6 +17,7 @@ from payoff.catalog import Catalog
 from payoff.core.figures import ratio
 from payoff.core.published import (
     ALIGNMENT_THRESHOLDS,
+    FEWER_PASSES_PUBLISHED,
     PUBLISHED_MODELS,
     PUBLISHED_TECHNIQUES,
     RISK_THRESHOLDS,
@@ -74,7 +75,7 @@ def assumptions(texts: Sequence[str]) -> dict[str, Scenario]:
             chosen[name] = parse_scenario(text)
     for text in texts:
         try:
-            scenario = parse_scenario(text)
+            scenario = parse_scenario(_over_default(text))
         except ScenarioError as exc:
             raise EconomicsError(str(exc)) from None
         if scenario.name not in DEFAULT_SCENARIOS:
@@ -89,6 +90,20 @@ def assumptions(texts: Sequence[str]) -> dict[str, Scenario]:
             )
         chosen[scenario.name] = scenario
     return chosen
+
+
+def _over_default(text: str) -> str:
+    """`--scenario NAME:...` with the default's parameters it does not give: replacing the
+    acceptance rate keeps the drafted tokens and the draft's cost as assumed."""
+    name, _, body = text.partition(":")
+    default = DEFAULT_SCENARIOS.get(name.strip())
+    if default is None:
+        return text
+    given = {item.partition("=")[0].strip() for item in body.split(",")}
+    kept = [
+        item for item in default.partition(":")[2].split(",") if item.partition("=")[0] not in given
+    ]
+    return ",".join([text, *kept]) if kept else text
 
 
 def tables(
@@ -136,6 +151,7 @@ def tables(
     ]
     return {
         "period": label,
+        "empty": not Decimal(base["usage"]["cost_usd"]) and not base["usage"]["target_passes"],
         "pricing_models": model_rows,
         "techniques": technique_rows,
         "thresholds": {
@@ -201,7 +217,7 @@ def _technique(
             "ledger": _text(value),
             "verdict": verdict,
         }
-        if verdict != "agrees":
+        if verdict not in ("agrees", "no figure"):
             claim_row["why"] = _why(published.name, claim.figure, figures, with_, without, chosen)
         claims.append(claim_row)
     models = list(with_["plans"])
@@ -254,16 +270,28 @@ def _why(
         params = chosen["speculative"].params
         passes = target_passes_per_token(Fraction(params["spec_accept"]), int(params["spec_draft"]))
         if figure == "target_passes":
+            saved = figures[figure]
+            more = saved is not None and saved < FEWER_PASSES_PUBLISHED[0]
             return (
                 f"at an acceptance rate of {params['spec_accept']} and {params['spec_draft']} "
                 f"drafted tokens the large model makes "
                 f"{ratio(passes.numerator, passes.denominator)} passes per output "
-                "token (Leviathan et al.); the published range assumes lower acceptance"
+                f"token (Leviathan et al.), {percent(saved)}: the published range assumes "
+                + ("lower acceptance or fewer drafted tokens" if more else "higher acceptance")
+            )
+        if not figures["cost"]:
+            return (
+                "no model of this ledger is priced by GPU time (or none the catalog prices "
+                "so: see --prices), so fewer passes save nothing here (cost 0 %)"
             )
         return (
-            f"only the output of models priced by GPU time gets cheaper (cost {cost}), and "
-            "per-token revenue follows the cost only as far as prices track it "
-            f"(price_tracks_cost={params.get('price_tracks_cost', Decimal(0)) == 1})"
+            f"only the output of models priced by GPU time gets cheaper (cost {cost}); "
+            "per-token pricing here is cost plus a markup, so its revenue follows the cost"
+        )
+    if technique == "prompt caching" and figure.startswith("revenue"):
+        return (
+            f"per-token pricing here is cost plus a markup, so its revenue falls as the cost "
+            f"does ({cost}): over the whole period, not per cached hit"
         )
     if technique == "prompt caching":
         hit = _cache_hit(with_, without)
