@@ -26,12 +26,17 @@ AS_OF = "2026-12-09T00:00:00Z"  # the demo's own: the month's end and its accept
 
 @pytest.fixture(scope="module")
 def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ledger `payoff demo` builds (its charts and simulation left out)."""
+    """The ledger `payoff demo` builds, and what it prints (demo.out beside it)."""
     path = tmp_path_factory.mktemp("tables") / "demo.db"
     store = open_store(path)
-    console = Console(file=io.StringIO())
-    demo.run(store, Catalog(), seed=7, customers=6, month="2026-11", console=console)
+    printed = io.StringIO()
+    console = Console(file=printed, width=200)  # a line a sentence
+    demo.run(
+        store, Catalog(), seed=7, customers=6, month="2026-11", console=console,
+        charts_prefix=path.with_name("demo"),
+    )  # fmt: skip
     store.close()
+    path.with_name("demo.out").write_text(printed.getvalue())
     return path
 
 
@@ -205,3 +210,15 @@ def _tables_of(ledger: Path, period: str) -> dict[str, Any]:
     assert result.exit_code == 0, result.output
     parsed: dict[str, Any] = json.loads(result.output)
     return parsed
+
+
+def test_the_demo_ends_with_the_tables_and_names_the_agent_that_loses_per_outcome(
+    demo_ledger: Path,
+) -> None:
+    printed = demo_ledger.with_name("demo.out").read_text()
+    tables = printed.index("The published tables of AI pricing, recomputed from this ledger:")
+    assert "Pricing models, 2026-11" in printed[tables:]
+    margins = printed[printed.index("Paid per verified outcome, each agent's margin a task:") :]
+    losing = [line for line in margins.splitlines() if "loses money" in line]
+    assert len(losing) == 1 and losing[0].startswith("  coding.change: 54 of 114 tasks verified")
+    assert "-0.59 USD a task" in losing[0]

@@ -733,6 +733,33 @@ DEMO_SCENARIOS = (
 )
 
 
+def _outcome_margins(
+    store: DemoStore, month: str, task_types: list[str], as_of_us: int, console: Console
+) -> None:
+    """Each agent's margin a task when each verified outcome is paid its plan's price (what
+    `payoff advise --type T` reads): an agent whose tasks fail often loses money so."""
+    from payoff.service.advice import AdviceError, advise
+
+    console.print("Paid per verified outcome, each agent's margin a task:")
+    for task_type in sorted(task_types):
+        try:
+            figures = advise(store, month, task_type, as_of_us=as_of_us)
+        except AdviceError:
+            continue  # no tasks of the type started in the month
+        margin = Decimal(figures["revenue_usd"]) - Decimal(figures["cost_usd"])
+        per_task = (margin / figures["tasks"]).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+        loses = (
+            " (loses money: the provider's risk under per-outcome pricing)" if margin < 0 else ""
+        )
+        console.print(
+            f"  {task_type}: {figures['tasks_verified']} of {figures['tasks']} tasks verified, "
+            f"revenue {_usd(figures['revenue_usd'])} USD against cost "
+            f"{_usd(figures['cost_usd'])} USD, {per_task} USD a task{loses}",
+            markup=False,
+            highlight=False,
+        )
+
+
 def _economics(
     store: DemoStore, catalog: Catalog, month: str, console: Console, prefix: Path
 ) -> None:
@@ -755,6 +782,7 @@ def _economics(
     published = published_tables.tables(store, month, catalog, as_of_us=as_of_us)
     console.print("The published tables of AI pricing, recomputed from this ledger:")
     print_tables(published, console)
+    _outcome_margins(store, month, [row["key"] for row in by_type["rows"]], as_of_us, console)
     written = [
         charts.money_chart(result, prefix.with_name(prefix.name + "-revenue.png")),
         charts.tokens_chart(by_type, prefix.with_name(prefix.name + "-tokens.png")),
