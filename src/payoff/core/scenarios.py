@@ -93,8 +93,10 @@ def _recost(pricer: BucketCoster, old: Bucket, new: Bucket) -> Bucket:
 
 
 def cache_hit(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -> list[Bucket]:
-    """A share H of each call's input is read from the prompt cache; writes are kept. A
-    model without a cache-read price (or without prices) is left as it is."""
+    """A share H of each call's input is read from the prompt cache; writes are kept, but
+    at H = 0, no caching at all, where nothing is written to a cache either: every input
+    token is read at the full price. A model without a cache-read price (or without prices)
+    is left as it is."""
     share = params["cache_hit"]
     result = []
     for b in buckets:
@@ -103,8 +105,11 @@ def cache_hit(buckets: Sequence[Bucket], params: Params, pricer: BucketCoster) -
             result.append(b)
             continue
         total = b.uncached + b.cache_read + b.cache_write
-        read = min(_scale(total, share), total - b.cache_write)
-        new = b.replaced(cache_read=read, uncached=total - b.cache_write - read)
+        if not share:
+            new = b.replaced(cache_read=0, cache_write=0, uncached=total)
+        else:
+            read = min(_scale(total, share), total - b.cache_write)
+            new = b.replaced(cache_read=read, uncached=total - b.cache_write - read)
         result.append(_recost(pricer, b, new))
     return result
 
