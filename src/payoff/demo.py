@@ -36,7 +36,7 @@ import msgspec
 
 from payoff.core.periods import to_us
 from payoff.records import record_id
-from payoff.store.protocol import IntegrityStore, RatingStore
+from payoff.store.protocol import AdvisingStore, IntegrityStore, RatingStore
 
 if TYPE_CHECKING:  # types only: generating records (benchmarks, tests) loads no console or catalog
     from rich.console import Console
@@ -450,8 +450,8 @@ def as_lines(records: list[dict[str, Any] | bytes]) -> Iterator[tuple[int, bytes
         yield number, record if isinstance(record, bytes) else encode(record)
 
 
-class DemoStore(RatingStore, IntegrityStore, Protocol):
-    """What the demo touches: it ingests, reads tasks, applies plans, rates and reports."""
+class DemoStore(RatingStore, IntegrityStore, AdvisingStore, Protocol):
+    """What the demo touches: it ingests, reads tasks, applies plans, rates, reports and advises."""
 
 
 def run(
