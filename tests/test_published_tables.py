@@ -222,3 +222,32 @@ def test_the_demo_ends_with_the_tables_and_names_the_agent_that_loses_per_outcom
     losing = [line for line in margins.splitlines() if "loses money" in line]
     assert len(losing) == 1 and losing[0].startswith("  coding.change: 54 of 114 tasks verified")
     assert "-0.59 USD a task" in losing[0]
+
+
+def test_a_plan_that_bills_nothing_on_the_ledger_gives_no_verdict(tmp_path: Path) -> None:
+    """The per-task and per-outcome plans price the demo's types: on a ledger of others they
+    bill nothing, and their rows say so rather than judge the pricing model by them."""
+    from contract_support import ingest
+    from factories import outcome, usage
+
+    store = open_store(tmp_path / "other.db")
+    records = [
+        usage(f"u{n}", task=f"t{n}", task_type="translation.job", customer="c") for n in range(4)
+    ]
+    records += [outcome(f"o{n}", f"t{n}", "c", type="doc.translated") for n in range(2)]
+    assert ingest(store, *records).clean
+    store.close()
+    result = CliRunner().invoke(
+        app,
+        ["--db", str(tmp_path / "other.db"), "tables", "--period", "2026-11", "--as-of", AS_OF,
+         "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {row["model"]: row for row in json.loads(result.output)["pricing_models"]}
+    for model in ("per-task", "per-outcome"):
+        row = rows[model]
+        assert row["notes"][0].startswith("its plan bills nothing in this period"), row
+        for measure in ("provider_risk", "customer_risk", "value_alignment"):
+            assert row[measure] is None and row[f"{measure}_word"] is None
+            assert row[f"{measure}_agrees"] is False
+    assert rows["per-token"]["customer_risk"] is not None  # cost-plus bills every task

@@ -73,12 +73,20 @@ MEANINGS = {
 
 
 def compare_model(
-    published: PublishedModel, figures: dict[str, Decimal | None]
+    published: PublishedModel, figures: dict[str, Decimal | None], bills_nothing: bool = False
 ) -> dict[str, object]:
     """The ledger's row of one pricing model beside the published one: each measure with
-    its figure, its word, the published word, and, where they differ, why."""
+    its figure, its word, the published word, and, where they differ, why. A plan that
+    bills nothing in the period (its prices name none of the ledger's task or outcome types)
+    gives no figure: its risks would be the plan's mismatch, not the pricing model's."""
     row: dict[str, object] = {"model": published.name}
     notes = []
+    if bills_nothing:
+        figures = dict.fromkeys(figures)
+        notes.append(
+            "its plan bills nothing in this period (its charges name none of the ledger's "
+            "task or outcome types): no figure, no verdict"
+        )
     for measure in ("provider_risk", "customer_risk", "value_alignment"):
         value = figures[measure]
         said = getattr(published, measure)
@@ -94,7 +102,8 @@ def compare_model(
         if fixed is not None:
             notes.append(f"{measure} holds by construction: {fixed}")
         elif value is None:
-            notes.append(f"{measure}: no spend or cost to take it over")
+            if not bills_nothing:  # said once above
+                notes.append(f"{measure}: no spend or cost to take it over")
         elif word != said:
             order = ALIGNMENT_ORDER if measure == "value_alignment" else RISK_ORDER
             side = "higher" if order.index(word) > order.index(said) else "lower"

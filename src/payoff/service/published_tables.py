@@ -137,7 +137,10 @@ def tables(
     for published in PUBLISHED_MODELS:
         figures = base["plans"][published.name]
         measures = ("provider_risk", "customer_risk", "value_alignment")
-        row = compare_model(published, {key: _decimal(figures[key]) for key in measures})
+        silent = not Decimal(figures["revenue_usd"]) and bool(Decimal(figures["cost_usd"]))
+        row = compare_model(
+            published, {key: _decimal(figures[key]) for key in measures}, bills_nothing=silent
+        )
         row |= {"plan": plan_of[published.name], "margin_share": figures["margin_share"]}
         model_rows.append(row)
     pairs = {
