@@ -167,6 +167,7 @@ PUBLISHED_TECHNIQUES = (
             Claim("tokens_hidden", "1000 %+ hidden tokens", Decimal(10), None),
             Claim("cost", "cost up", Decimal("0.0001"), None),
             Claim("revenue per-outcome", "revenue flat", *FLAT),
+            Claim("revenue per-token", "revenue flat", *FLAT),
         ),
         (),
     ),

@@ -317,6 +317,12 @@ def _why(
             f"visible answer: the loops add {percent(figures[figure])} to that, not to the "
             "visible output alone"
         )
+    if figure == "revenue per-token" and technique == "chain-of-thought":
+        return (
+            "per-token pricing here bills every token, hidden ones too (cost plus a markup), "
+            f"so revenue follows the cost ({percent(figures[figure])}); the published flat "
+            "revenue holds where only the visible output is billed"
+        )
     if figure.startswith("revenue"):
         return f"this pricing model bills what {technique} adds ({percent(figures[figure])})"
     return f"the ledger's figure is {percent(figures[figure])}"
